@@ -1,0 +1,165 @@
+/**
+ * The composition root: the only module that knows every part. Builds stores, finalizer and
+ * HTTP handlers from the config, and owns the listener's lifecycle.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
+import Koa, { type Context } from 'koa';
+import type { Config } from './config/index.js';
+import { resolveSecret, type SlotPolicy } from './auth/index.js';
+import { AppError } from './errors.js';
+import { DirectFinalizer } from './finalize/index.js';
+import { TusEndpoint, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload } from './http/index.js';
+import { metrics, type Logger } from './observability/index.js';
+import { FilePublishedStore, TusFileStore } from './storage/index.js';
+
+export interface AppOptions {
+  log: Logger;
+  now?: () => number;
+}
+
+export interface RunningApp {
+  /** e.g. http://127.0.0.1:8080 */
+  baseUrl: string;
+  tusUrl: string;
+  uploadUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface App {
+  start(): Promise<RunningApp>;
+}
+
+export async function buildApp(config: Config, options: AppOptions): Promise<App> {
+  const { log } = options;
+  const now = options.now ?? Date.now;
+  const dataDir = config.storage.dataDir;
+
+  const secret = await resolveSecret(config.security.secret, dataDir);
+  if (secret.origin !== 'config') {
+    const { file, generated, loosePermissions } = secret.origin;
+    if (generated) log.info({ file }, 'Generated a new signing secret; configure your XMPP server with the secret stored in this file');
+    if (loosePermissions) log.warn({ file }, 'The secret file is readable by other users; run chmod 600 on it');
+  }
+  const policy: SlotPolicy = { secrets: [secret.secret, ...config.security.previousSecrets], schemes: config.security.schemes };
+
+  const published = new FilePublishedStore(dataDir);
+  await published.init();
+  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
+  const finalizer = new DirectFinalizer(published, log);
+  const tus = new TusEndpoint({ config, policy, tusStore, published, finalizer, now });
+
+  const { tusPath, uploadPath } = config.server;
+  const tusRoot = tusPath.replace(/\/$/, '');
+  const routeOf = (path: string) =>
+    path === tusRoot || path.startsWith(tusPath) ? 'tus' : path.startsWith(uploadPath) ? 'upload' : path === config.metrics.path ? 'metrics' : 'other';
+
+  const koa = new Koa();
+  koa.silent = true; // errors are logged by errorMiddleware, with request ids
+  koa.on('error', (err: unknown) => log.debug({ err }, 'Response stream error'));
+  koa.use(requestLog(log, routeOf));
+  koa.use(errorMiddleware);
+
+  const uploadCors = corsMiddleware(config.cors, 'GET, HEAD, PUT, OPTIONS');
+  koa.use(async (ctx: Context, next) => {
+    const path = ctx.path;
+    if (path === tusRoot || path.startsWith(tusPath)) return tus.handle(ctx);
+    if (path.startsWith(uploadPath)) {
+      return uploadCors(ctx, async () => {
+        const rawPath = path.slice(uploadPath.length);
+        switch (ctx.method) {
+          case 'PUT':
+            return handlePut(ctx, rawPath, { policy, maxUploadBytes: config.server.maxUploadBytes, store: published, finalizer, now });
+          case 'GET':
+          case 'HEAD':
+            return serveDownload(ctx, rawPath, published);
+          case 'OPTIONS':
+            ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
+            ctx.status = 204;
+            return;
+          default:
+            throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'GET, HEAD, PUT, OPTIONS' } });
+        }
+      });
+    }
+    return next();
+  });
+  koa.use(async (ctx: Context) => {
+    if (ctx.path === '/health' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { status: 'ok' };
+      return;
+    }
+    if (config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path && ctx.method === 'GET') {
+      ctx.type = metrics.registry.contentType;
+      ctx.body = await metrics.registry.metrics();
+      return;
+    }
+    throw new AppError('ERR_NOT_FOUND');
+  });
+
+  return {
+    async start(): Promise<RunningApp> {
+      const handler = koa.callback();
+      const server = createServer(
+        {
+          // Node's defaults would cut long uploads (requestTimeout is 300 s): no overall request
+          // deadline here; a dead client is caught by the socket idle timeout below.
+          requestTimeout: 0,
+          headersTimeout: 60_000,
+          keepAliveTimeout: 65_000,
+        },
+        handler,
+      );
+      server.setTimeout(config.server.uploadStallMs); // idle socket (no byte either way) for this long: destroyed
+      // Answer `Expect: 100-continue` only after the request is authorized (see allowBody).
+      server.on('checkContinue', (req, res) => {
+        (req as { expectsContinue?: boolean }).expectsContinue = true;
+        handler(req, res);
+      });
+      const sockets = new Set<Socket>();
+      server.on('connection', (socket: Socket) => {
+        sockets.add(socket);
+        metrics.openConnections.inc();
+        socket.once('close', () => {
+          sockets.delete(socket);
+          metrics.openConnections.dec();
+        });
+      });
+      await listen(server, config.server.listen.host, config.server.listen.port);
+      const address = server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      const baseUrl = config.server.publicUrl || `http://${host}:${address.port}`;
+      const sweep = () =>
+        tusStore.deleteExpired().then(
+          (n) => n > 0 && log.info({ removed: n }, 'Expired unfinished uploads removed'),
+          (err: unknown) => log.warn({ err }, 'Expired upload cleanup failed'),
+        );
+      const expiry = config.tus.expirationMs > 0 ? setInterval(sweep, Math.min(config.tus.expirationMs, 3_600_000)).unref() : undefined;
+      return {
+        baseUrl,
+        tusUrl: `${baseUrl}${tusPath}`,
+        uploadUrl: `${baseUrl}${uploadPath}`,
+        async stop() {
+          clearInterval(expiry);
+          await new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+            for (const s of sockets) s.destroy();
+          });
+        },
+      };
+    },
+  };
+}
+
+function listen(server: HttpServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: host || undefined, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * Decides whether a request may upload to a slot. Pure: the caller extracts the slot path,
+ * query, size and type from whatever transport (PUT, tus creation) and passes the time in.
+ * Outcomes are values; the HTTP edge turns a refusal into its AppError.
+ */
+import type { Scheme } from '../config/index.js';
+import type { ErrorCode } from '../errors.js';
+import { DEFAULT_CONTENT_TYPE, SCHEME_PRECEDENCE, signatureMatches } from './hmac-schemes.js';
+
+export interface SlotRequest {
+  /** Decoded slot path (see decodeSlotPath). */
+  path: string;
+  /** Query parameters of the slot URL. */
+  query: URLSearchParams;
+  /** Size the client will send, when known (Content-Length of a PUT, Upload-Length of a tus creation). */
+  size: number | undefined;
+  /** Content type the client declares; absent means application/octet-stream, as signers assume. */
+  contentType: string | undefined;
+  nowMs: number;
+}
+
+export interface SlotPolicy {
+  /** Current secret first, then previous ones still accepted during a key rotation. */
+  secrets: readonly string[];
+  schemes: readonly Scheme[];
+}
+
+export interface AuthorizedSlot {
+  path: string;
+  scheme: Scheme;
+  contentType: string;
+  /** The size the signature binds (v, v2, token); undefined for v3, which binds an expiry instead. */
+  signedSize: number | undefined;
+  /** Unix ms after which the slot is refused (v3 only). */
+  expiresAtMs: number | undefined;
+}
+
+export type SlotDecision = { ok: true; slot: AuthorizedSlot } | { ok: false; code: ErrorCode };
+
+/** Which signature parameter of the URL counts: the highest version that is present and accepted. */
+export function pickScheme(query: URLSearchParams, accepted: readonly Scheme[]): Scheme | undefined {
+  return SCHEME_PRECEDENCE.find((s) => accepted.includes(s) && query.has(s));
+}
+
+export function authorizeSlot(req: SlotRequest, policy: SlotPolicy): SlotDecision {
+  const scheme = pickScheme(req.query, policy.schemes);
+  if (!scheme) return { ok: false, code: 'ERR_SIGNATURE_MISSING' };
+  const given = req.query.get(scheme) ?? '';
+  const contentType = req.contentType ?? DEFAULT_CONTENT_TYPE;
+
+  if (scheme === 'v3') {
+    const expiresText = req.query.get('expires') ?? '';
+    if (!/^\d{1,15}$/.test(expiresText)) return { ok: false, code: 'ERR_SIGNATURE_INVALID' };
+    const expires = Number(expiresText);
+    if (!signatureMatches(given, 'v3', policy.secrets, { path: req.path, method: 'PUT', expires })) {
+      return { ok: false, code: 'ERR_SIGNATURE_INVALID' };
+    }
+    if (req.nowMs > expires * 1000) return { ok: false, code: 'ERR_SIGNATURE_EXPIRED' };
+    return { ok: true, slot: { path: req.path, scheme, contentType, signedSize: undefined, expiresAtMs: expires * 1000 } };
+  }
+
+  // v, v2 and token bind the size: without a declared size the signature cannot be checked.
+  if (req.size === undefined) return { ok: false, code: 'ERR_LENGTH_REQUIRED' };
+  if (!signatureMatches(given, scheme, policy.secrets, { path: req.path, size: req.size, contentType })) {
+    return { ok: false, code: 'ERR_SIGNATURE_INVALID' };
+  }
+  return { ok: true, slot: { path: req.path, scheme, contentType, signedSize: req.size, expiresAtMs: undefined } };
+}

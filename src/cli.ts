@@ -1,0 +1,194 @@
+#!/usr/bin/env node
+/**
+ * Command line: `serve` and the operator commands. Parses argv, loads config, handles signals;
+ * everything else is built by app.ts. Exit codes: 0 ok, 1 command failed, 2 bad usage or config.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { buildApp } from './app.js';
+import { signSlotUrl } from './auth/index.js';
+import { ConfigError, loadConfig, parseDuration, SCHEMES, type LoadedConfig, type Scheme } from './config/index.js';
+import { createLogger } from './observability/index.js';
+
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+class CliFailure extends Error {
+  constructor(message: string, readonly exitCode = EXIT_FAILED) {
+    super(message);
+  }
+}
+
+async function load(path: string | undefined): Promise<LoadedConfig> {
+  try {
+    return await loadConfig({ path, env: process.env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      throw new CliFailure(`invalid config: ${err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, EXIT_USAGE);
+    }
+    throw err;
+  }
+}
+
+async function serve(opts: { config?: string; pretty?: boolean }): Promise<void> {
+  const { config, warnings, source } = await load(opts.config);
+  const log = createLogger({ level: config.logging.level, format: opts.pretty ? 'pretty' : config.logging.format });
+  log.info({ config: source ?? '(embedded defaults)' }, 'Configuration loaded');
+  for (const w of warnings) log.warn({ key: w.path, code: w.code, reason: w.message }, 'Config warning');
+
+  const app = await buildApp(config, { log });
+  const running = await app.start();
+  log.info({ address: running.baseUrl, tusUrl: running.tusUrl, uploadUrl: running.uploadUrl }, 'Server listening');
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'Second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'Shutting down');
+    running.stop().then(
+      () => {
+        log.info('Server stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'Shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function configCheck(file: string, opts: { json?: boolean }): Promise<void> {
+  const { warnings } = await load(file);
+  if (opts.json) {
+    console.log(JSON.stringify({ valid: true, warnings }));
+    return;
+  }
+  console.log(`${file}: valid${warnings.length ? `, ${warnings.length} warning(s)` : ''}`);
+  for (const w of warnings) console.log(`warning: ${w.path}: ${w.message}`);
+}
+
+interface SignOptions {
+  path: string;
+  size?: number;
+  type?: string;
+  scheme: Scheme;
+  expiresIn?: string;
+  expires?: number;
+  baseUrl?: string;
+  secret?: string;
+  config?: string;
+  json?: boolean;
+}
+
+async function sign(opts: SignOptions): Promise<void> {
+  const { config } = await load(opts.config);
+  const secret = opts.secret ?? (config.security.secret || (await resolveSecretReadOnly(config.storage.dataDir)));
+  const listen = config.server.listen;
+  const host = listen.host === '' || listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  const baseUrl = opts.baseUrl ?? `${config.server.publicUrl || `http://${host}:${listen.port}`}${config.server.uploadPath}`;
+  let expires = opts.expires;
+  if (opts.scheme === 'v3' && expires === undefined) {
+    let ms: number;
+    try {
+      ms = parseDuration(opts.expiresIn ?? '1h');
+    } catch (err) {
+      throw new CliFailure(`--expires-in: ${(err as Error).message}`, EXIT_USAGE);
+    }
+    expires = Math.floor((Date.now() + ms) / 1000);
+  }
+  let slot;
+  try {
+    slot = signSlotUrl({
+      secret,
+      path: opts.path,
+      baseUrl,
+      scheme: opts.scheme,
+      ...(opts.size !== undefined ? { size: opts.size } : {}),
+      ...(opts.type !== undefined ? { contentType: opts.type } : {}),
+      ...(expires !== undefined ? { expires } : {}),
+    });
+  } catch (err) {
+    throw new CliFailure((err as Error).message, EXIT_USAGE);
+  }
+  if (opts.json) console.log(JSON.stringify({ url: slot.url, getUrl: slot.getUrl, scheme: opts.scheme, ...(expires ? { expires } : {}) }));
+  else console.log(slot.url);
+}
+
+/** sign must not create a secret as a side effect: only an existing one can sign usable URLs. */
+async function resolveSecretReadOnly(dataDir: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  try {
+    const secret = (await readFile(join(dataDir, 'secret'), 'utf8')).trim();
+    if (secret) return secret;
+  } catch {
+    // fall through
+  }
+  throw new CliFailure(`no secret: set security.secret, HFS_SECRET or --secret, or start the server once so it creates ${dataDir}/secret`);
+}
+
+function wholeNumber(value: string): number {
+  if (!/^\d{1,16}$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
+}
+
+function program(): Command {
+  const cmd = new Command('hmac-file-server')
+    .description('Resumable HMAC-authorized upload server (tus 1.0 and XEP-0363 PUT)')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+
+  cmd
+    .command('serve', { isDefault: true })
+    .description('run the server (config: --config, else $HFS_CONFIG, else config/default.toml, else built-in defaults)')
+    .option('-c, --config <file>', 'TOML config file')
+    .option('--pretty', 'human-readable logs instead of JSON lines')
+    .action(serve);
+
+  const config = cmd.command('config').description('configuration tools');
+  config
+    .command('check')
+    .description('validate a config file: prints the verdict and every warning; exit 2 when invalid')
+    .argument('<file>', 'TOML config file')
+    .option('--json', 'machine-readable output')
+    .action(configCheck);
+
+  cmd
+    .command('sign')
+    .description('mint a signed slot URL (for scripts, tests and app backends)')
+    .requiredOption('-p, --path <path>', 'slot path without the upload prefix, e.g. "3f2c/photo.jpg" (unencoded)')
+    .option('-s, --size <bytes>', 'file size in bytes (v, v2, token)', wholeNumber)
+    .option('-t, --type <content-type>', 'content type (v2, token)')
+    .addOption(new Option('--scheme <scheme>', 'signature scheme').choices(SCHEMES).default('v'))
+    .option('--expires-in <duration>', 'v3: lifetime of the URL, e.g. "15m" (default 1h)')
+    .option('--expires <unix-seconds>', 'v3: absolute expiry', wholeNumber)
+    .option('--base-url <url>', 'base URL of the upload prefix (default: from config)')
+    .option('--secret <secret>', 'signing secret (default: config, $HFS_SECRET, or <data_dir>/secret)')
+    .option('-c, --config <file>', 'TOML config file')
+    .option('--json', 'print {url, getUrl} as JSON')
+    .action(sign);
+  return cmd;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
+    }
+    if (err instanceof CliFailure) {
+      process.stderr.write(`hmac-file-server: ${err.message}\n`);
+      process.exit(err.exitCode);
+    }
+    process.stderr.write(`hmac-file-server: ${(err as Error).message}\n`);
+    process.exit(EXIT_FAILED);
+  }
+}
+
+await main(process.argv);

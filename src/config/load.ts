@@ -1,0 +1,146 @@
+/**
+ * Turns a TOML file plus environment overrides into one validated Config and its warnings.
+ * `resolveConfig` is pure (raw object + env in, Config out); `loadConfig` adds the file read.
+ * This module is the only reader of process.env's HFS_* variables (passed in as `env`).
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { configSchema, knownKeys, type Config } from './schema.js';
+import { mapLegacyKeys } from './legacy.js';
+import { ConfigError, type ConfigWarning, type RawConfig } from './types.js';
+
+export interface LoadedConfig {
+  config: Config;
+  warnings: ConfigWarning[];
+  /** The file read, or null when only defaults and environment were used. */
+  source: string | null;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Environment variables that override one key each. */
+const ENV_OVERRIDES: ReadonlyArray<[string, string, string]> = [
+  ['HFS_LISTEN', 'server', 'listen'],
+  ['HFS_PUBLIC_URL', 'server', 'public_url'],
+  ['HFS_DATA_DIR', 'storage', 'data_dir'],
+  ['HFS_SECRET', 'security', 'secret'],
+  ['HFS_REDIS_URL', 'redis', 'url'],
+  ['HFS_LOG_LEVEL', 'logging', 'level'],
+  ['HFS_LOG_FORMAT', 'logging', 'format'],
+  ['HFS_ADMIN_TOKEN', 'admin', 'token'],
+];
+
+export const DEFAULT_CONFIG_PATH = 'config/default.toml';
+
+export async function loadConfig(options: { path?: string | undefined; env: Env }): Promise<LoadedConfig> {
+  const explicit = options.path ?? options.env.HFS_CONFIG;
+  const path = explicit ?? DEFAULT_CONFIG_PATH;
+  let text: string | null;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && explicit === undefined) text = null;
+    else throw new ConfigError([{ path: '(file)', message: `cannot read ${path}: ${code ?? (err as Error).message}` }]);
+  }
+  const raw = text === null ? {} : parseTomlText(text, path);
+  const { config, warnings } = resolveConfig(raw, options.env);
+  return { config, warnings, source: text === null ? null : path };
+}
+
+export function parseTomlText(text: string, path: string): RawConfig {
+  try {
+    return parseToml(text) as RawConfig;
+  } catch (err) {
+    const where = err instanceof TomlError ? ` at line ${err.line}, column ${err.column}` : '';
+    const reason = err instanceof TomlError ? err.message.split('\n')[0] : 'invalid TOML';
+    throw new ConfigError([{ path: '(file)', message: `${path} is not valid TOML${where}: ${reason}` }]);
+  }
+}
+
+/** Pure: raw TOML object + env -> validated Config, or ConfigError listing every bad key. */
+export function resolveConfig(input: RawConfig, env: Env): { config: Config; warnings: ConfigWarning[] } {
+  const raw = structuredClone(input);
+  const warnings = mapLegacyKeys(raw);
+  const fromEnv = new Map<string, string>();
+  for (const [name, sec, key] of ENV_OVERRIDES) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const table = (raw[sec] ??= {}) as Record<string, unknown>;
+    table[key] = value;
+    fromEnv.set(`${sec}.${key}`, name);
+  }
+  warnings.push(...dropUnknownKeys(raw));
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const path = issue.path.join('.') || '(root)';
+        const envName = fromEnv.get(path);
+        return { path: envName ? `${path} (from ${envName})` : path, message: issue.message };
+      }),
+    );
+  }
+  const config = parsed.data;
+  warnings.push(...crossCheck(config));
+  return { config, warnings };
+}
+
+function dropUnknownKeys(raw: RawConfig): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
+  const known = knownKeys();
+  for (const [sec, value] of Object.entries(raw)) {
+    const keys = known.get(sec);
+    if (!keys) {
+      delete raw[sec];
+      warnings.push({ code: 'CONFIG_UNKNOWN_KEY', path: sec, message: 'unknown key, ignored' });
+      continue;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) continue; // the schema reports it
+    for (const key of Object.keys(value)) {
+      if (!keys.has(key)) {
+        delete (value as Record<string, unknown>)[key];
+        warnings.push({ code: 'CONFIG_UNKNOWN_KEY', path: `${sec}.${key}`, message: 'unknown key, ignored' });
+      }
+    }
+  }
+  return warnings;
+}
+
+/** Contradictions that still allow a start: warn, naming the key and what was done. */
+function crossCheck(config: Config): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
+  if (config.server.uploadStallMs > config.server.requestTimeoutMs) {
+    warnings.push({
+      code: 'CONFIG_ADJUSTED',
+      path: 'server.upload_stall_timeout',
+      message: 'longer than server.request_timeout, so a stall is cut by the request deadline first',
+    });
+  }
+  if (config.queue_resilience.emergencyThreshold < config.workers.backpressureThreshold) {
+    warnings.push({
+      code: 'CONFIG_ADJUSTED',
+      path: 'queue_resilience.emergency_mode_threshold',
+      message: 'below workers.queue_backpressure_threshold: emergency mode starts before backpressure',
+    });
+  }
+  if (config.redis.url !== '') {
+    warnings.push({
+      code: 'CONFIG_NOT_IMPLEMENTED',
+      path: 'redis.url',
+      message: 'cluster mode (Redis) is not available in this version; running single-node with local state',
+    });
+  }
+  if (config.cors.allowCredentials && config.cors.allowedOrigins.includes('*')) {
+    warnings.push({
+      code: 'CONFIG_ADJUSTED',
+      path: 'cors.allow_credentials',
+      message: 'browsers refuse credentials with origin "*"; list the allowed origins explicitly',
+    });
+  }
+  if (config.security.secret !== '' && config.security.secret.length < 16) {
+    warnings.push({ code: 'CONFIG_ADJUSTED', path: 'security.secret', message: 'shorter than 16 characters; use a long random secret' });
+  }
+  return warnings;
+}

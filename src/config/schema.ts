@@ -1,0 +1,271 @@
+/**
+ * The config schema: every key, its default, its check. TOML keys are snake_case as operators
+ * write them; the typed Config the program reads uses camelCase with units in the name
+ * (`…Ms`, `…Bytes`). Every key is optional: the defaults are the embedded single-node mode.
+ */
+import { z } from 'zod';
+import { parseDuration, parseListen, parseSize } from './units.js';
+
+const duration = (def: string) =>
+  z.unknown().default(def).transform((v, ctx) => {
+    try {
+      return parseDuration(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const size = (def: string | number) =>
+  z.unknown().default(def).transform((v, ctx) => {
+    try {
+      return parseSize(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const listen = (def: string) =>
+  z.unknown().default(def).transform((v, ctx) => {
+    if (v === '') return null; // empty = off / same listener
+    try {
+      return parseListen(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const urlPath = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .refine((p) => /^\/([A-Za-z0-9._~-]+\/)*$/.test(p), 'must start and end with "/" and hold only URL-safe segments, e.g. "/upload/"');
+
+const fraction = (def: number) => z.number().min(0).max(1).default(def);
+const count = (def: number, min = 0) => z.number().int().min(min).default(def);
+
+export const SCHEMES = ['v', 'v2', 'token', 'v3'] as const;
+export type Scheme = (typeof SCHEMES)[number];
+
+const server = z
+  .object({
+    listen: listen('127.0.0.1:8080'),
+    public_url: z.string().default(''),
+    tus_path: urlPath('/files/'),
+    upload_path: urlPath('/upload/'),
+    max_upload_size: size('10GB'),
+    graceful_shutdown_timeout: duration('300s'),
+    request_timeout: duration('7200s'),
+    upload_stall_timeout: duration('60s'),
+    max_concurrent_uploads: count(100, 1),
+    connection_pool_size: count(200, 1),
+    trust_proxy: z.boolean().default(false),
+  })
+  .prefault({})
+  .transform((s) => ({
+    listen: s.listen ?? { host: '127.0.0.1', port: 8080 },
+    publicUrl: s.public_url.replace(/\/+$/, ''),
+    tusPath: s.tus_path,
+    uploadPath: s.upload_path,
+    maxUploadBytes: s.max_upload_size,
+    gracefulShutdownMs: s.graceful_shutdown_timeout,
+    requestTimeoutMs: s.request_timeout,
+    uploadStallMs: s.upload_stall_timeout,
+    maxConcurrentUploads: s.max_concurrent_uploads,
+    connectionPoolSize: s.connection_pool_size,
+    trustProxy: s.trust_proxy,
+  }));
+
+const security = z
+  .object({
+    secret: z.string().default(''),
+    previous_secrets: z.array(z.string().min(1, 'must not be empty')).default([]),
+    schemes: z.array(z.enum(SCHEMES)).min(1, 'at least one scheme must be accepted').default([...SCHEMES]),
+  })
+  .prefault({})
+  .transform((s) => ({ secret: s.secret, previousSecrets: s.previous_secrets, schemes: s.schemes }));
+
+const storage = z
+  .object({
+    backend: z.literal('file', { error: 'only "file" is available in this version' }).default('file'),
+    data_dir: z.string().min(1).default('./data'),
+  })
+  .prefault({})
+  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir }));
+
+const tus = z
+  .object({
+    expiration: duration('24h'),
+    lock_drain_timeout: duration('3s'),
+  })
+  .prefault({})
+  .transform((s) => ({ expirationMs: s.expiration, lockDrainMs: s.lock_drain_timeout }));
+
+const redis = z
+  .object({ url: z.string().default('') })
+  .prefault({})
+  .transform((s) => ({ url: s.url }));
+
+const workers = z
+  .object({
+    numworkers: count(4, 1),
+    queue_size: count(1000, 1),
+    queue_timeout: duration('300s'),
+    priority_queue_enabled: z.boolean().default(true),
+    large_file_queue_size: count(20, 1),
+    circuit_breaker_enabled: z.boolean().default(true),
+    queue_backpressure_threshold: fraction(0.8),
+  })
+  .prefault({})
+  .transform((s) => ({
+    count: s.numworkers,
+    queueSize: s.queue_size,
+    queueTimeoutMs: s.queue_timeout,
+    priorityQueueEnabled: s.priority_queue_enabled,
+    largeFileQueueSize: s.large_file_queue_size,
+    circuitBreakerEnabled: s.circuit_breaker_enabled,
+    backpressureThreshold: s.queue_backpressure_threshold,
+  }));
+
+const queueResilience = z
+  .object({
+    spillover_to_disk: z.boolean().default(true),
+    persistent_queue: z.boolean().default(true),
+    queue_recovery_enabled: z.boolean().default(true),
+    dead_letter_queue_enabled: z.boolean().default(true),
+    queue_health_check_interval: duration('15s'),
+    emergency_mode_threshold: fraction(0.95),
+    priority_levels: z.number().int().min(1).max(3).default(3),
+    priority_aging_enabled: z.boolean().default(true),
+    load_balancing_strategy: z.enum(['round_robin', 'least_loaded', 'random']).default('least_loaded'),
+  })
+  .prefault({})
+  .transform((s) => ({
+    spilloverToDisk: s.spillover_to_disk,
+    persistentQueue: s.persistent_queue,
+    recoveryEnabled: s.queue_recovery_enabled,
+    deadLetterEnabled: s.dead_letter_queue_enabled,
+    healthCheckIntervalMs: s.queue_health_check_interval,
+    emergencyThreshold: s.emergency_mode_threshold,
+    priorityLevels: s.priority_levels,
+    priorityAgingEnabled: s.priority_aging_enabled,
+    loadBalancingStrategy: s.load_balancing_strategy,
+  }));
+
+const timeouts = z
+  .object({
+    small_file_timeout: duration('60s'),
+    medium_file_timeout: duration('600s'),
+    large_file_timeout: duration('3600s'),
+    huge_file_timeout: duration('7200s'),
+    keep_alive_probe_interval: duration('30s'),
+    keep_alive_probe_count: count(9, 1),
+    retry_base_delay: duration('1s'),
+    retry_max_delay: duration('60s'),
+    max_retry_attempts: count(5, 0),
+  })
+  .prefault({})
+  .transform((s) => ({
+    smallFileMs: s.small_file_timeout,
+    mediumFileMs: s.medium_file_timeout,
+    largeFileMs: s.large_file_timeout,
+    hugeFileMs: s.huge_file_timeout,
+    keepAliveProbeIntervalMs: s.keep_alive_probe_interval,
+    keepAliveProbeCount: s.keep_alive_probe_count,
+    retryBaseDelayMs: s.retry_base_delay,
+    retryMaxDelayMs: s.retry_max_delay,
+    maxRetryAttempts: s.max_retry_attempts,
+  }));
+
+const logging = z
+  .object({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    format: z.enum(['json', 'pretty']).default('json'),
+  })
+  .prefault({})
+  .transform((s) => ({ level: s.level, format: s.format }));
+
+const metrics = z
+  .object({
+    enabled: z.boolean().default(true),
+    path: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'must be an absolute URL path').default('/metrics'),
+    listen: listen(''),
+  })
+  .prefault({})
+  .transform((s) => ({ enabled: s.enabled, path: s.path, listen: s.listen }));
+
+const admin = z
+  .object({ token: z.string().default(''), listen: listen('') })
+  .prefault({})
+  .transform((s) => ({ token: s.token, listen: s.listen }));
+
+const finalize = z
+  .object({
+    dedup: z.boolean().default(true),
+    webhook_url: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]).default(''),
+    webhook_secret: z.string().default(''),
+    webhook_timeout: duration('10s'),
+  })
+  .prefault({})
+  .transform((s) => ({
+    dedup: s.dedup,
+    webhookUrl: s.webhook_url,
+    webhookSecret: s.webhook_secret,
+    webhookTimeoutMs: s.webhook_timeout,
+  }));
+
+const cors = z
+  .object({
+    enabled: z.boolean().default(true),
+    allowed_origins: z.array(z.string().min(1)).default(['*']),
+    allow_credentials: z.boolean().default(false),
+    max_age: duration('10m'),
+  })
+  .prefault({})
+  .transform((s) => ({
+    enabled: s.enabled,
+    allowedOrigins: s.allowed_origins,
+    allowCredentials: s.allow_credentials,
+    maxAgeMs: s.max_age,
+  }));
+
+export const configSchema = z.object({
+  server,
+  security,
+  storage,
+  tus,
+  redis,
+  workers,
+  queue_resilience: queueResilience,
+  timeouts,
+  logging,
+  metrics,
+  admin,
+  finalize,
+  cors,
+});
+
+/** The one typed, validated config the program reads. */
+export type Config = z.output<typeof configSchema>;
+
+/** Known TOML keys per section, derived from the schema so the two never drift. */
+export function knownKeys(): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const [section, sectionSchema] of Object.entries(configSchema.shape)) {
+    out.set(section, new Set(Object.keys(objectShapeOf(sectionSchema))));
+  }
+  return out;
+}
+
+function objectShapeOf(schema: z.ZodType): Record<string, unknown> {
+  // Each section is object().prefault().transform(): unwrap to the inner object.
+  let s: unknown = schema;
+  for (let i = 0; i < 5 && s && typeof s === 'object'; i++) {
+    const def = (s as { def?: { shape?: Record<string, unknown>; in?: unknown; innerType?: unknown } }).def;
+    if (def?.shape) return def.shape;
+    s = def?.in ?? def?.innerType;
+  }
+  throw new Error('config schema section is not an object');
+}

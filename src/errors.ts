@@ -1,0 +1,51 @@
+/**
+ * The one error type that crosses module boundaries. `code` is stable once released and is what
+ * clients, logs and metrics key on; `message` is safe to show a client. Internal details travel in
+ * `cause` and only ever reach the log.
+ */
+export const ERRORS = {
+  ERR_BAD_PATH: { status: 400, message: 'The upload path is malformed' },
+  ERR_BAD_REQUEST: { status: 400, message: 'The request is malformed' },
+  ERR_SIGNATURE_MISSING: { status: 403, message: 'The upload URL carries no signature' },
+  ERR_SIGNATURE_INVALID: { status: 403, message: 'The upload signature does not match' },
+  ERR_SIGNATURE_EXPIRED: { status: 403, message: 'The upload URL has expired' },
+  ERR_SIZE_MISMATCH: { status: 403, message: 'The upload size differs from the signed size' },
+  ERR_TYPE_MISMATCH: { status: 403, message: 'The content type differs from the signed type' },
+  ERR_SLOT_MISSING: { status: 403, message: 'Upload creation needs a signed slot (Upload-Slot header or slot query parameter)' },
+  ERR_NOT_FOUND: { status: 404, message: 'Not found' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  ERR_FILE_EXISTS: { status: 409, message: 'A file already exists at this path' },
+  ERR_LENGTH_REQUIRED: { status: 411, message: 'Content-Length is required to check the signed size' },
+  ERR_TOO_LARGE: { status: 413, message: 'The upload exceeds the maximum allowed size' },
+  ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is not satisfiable' },
+  ERR_UPLOAD_INCOMPLETE: { status: 400, message: 'The request body ended before the declared length' },
+  ERR_SERVER_SHUTDOWN: { status: 503, message: 'The server is shutting down, retry shortly' },
+  ERR_NOT_READY: { status: 503, message: 'The file is still being processed, retry shortly' },
+  ERR_INTERNAL: { status: 500, message: 'Internal server error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra response headers, e.g. Retry-After. */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: ErrorCode, options?: { message?: string; cause?: unknown; headers?: Record<string, string> }) {
+    super(options?.message ?? ERRORS[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.headers = options?.headers ?? {};
+  }
+
+  static is(err: unknown, code?: ErrorCode): err is AppError {
+    return err instanceof AppError && (code === undefined || err.code === code);
+  }
+}
+
+/** Client-facing view of any error: AppErrors keep their code; everything else is ERR_INTERNAL. */
+export function toClientError(err: unknown): AppError {
+  return err instanceof AppError ? err : new AppError('ERR_INTERNAL', { cause: err });
+}

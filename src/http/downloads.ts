@@ -1,0 +1,53 @@
+/** GET and HEAD of published files under the upload prefix. */
+import type { Context } from 'koa';
+import { decodeSlotPath } from '../auth/index.js';
+import { AppError } from '../errors.js';
+import { metrics } from '../observability/index.js';
+import type { PublishedStore } from '../storage/index.js';
+import { servedType } from './content-policy.js';
+import { decideRange, etagMatches, ifRangeAllows } from './range.js';
+
+export async function serveDownload(ctx: Context, rawPath: string, store: PublishedStore): Promise<void> {
+  const path = decodeSlotPath(rawPath);
+  const file = await store.stat(path);
+  if (!file) throw new AppError('ERR_NOT_FOUND');
+
+  const lastModified = new Date(file.mtimeMs).toUTCString();
+  ctx.set('ETag', file.etag);
+  ctx.set('Last-Modified', lastModified);
+  ctx.set('Accept-Ranges', 'bytes');
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Content-Security-Policy', "default-src 'none'");
+
+  const ifNoneMatch = ctx.get('If-None-Match') || undefined;
+  const ifModifiedSince = Date.parse(ctx.get('If-Modified-Since'));
+  if (etagMatches(ifNoneMatch, file.etag) || (!ifNoneMatch && !Number.isNaN(ifModifiedSince) && Math.floor(file.mtimeMs / 1000) * 1000 <= ifModifiedSince)) {
+    ctx.status = 304;
+    return;
+  }
+
+  const { contentType, disposition } = servedType(file.contentType, path.slice(path.lastIndexOf('/') + 1));
+  ctx.type = contentType;
+  ctx.set('Content-Type', contentType); // koa's ctx.type would add a charset; keep the declared type as is
+  if (disposition) ctx.set('Content-Disposition', disposition);
+
+  const range = ifRangeAllows(ctx.get('If-Range') || undefined, file.etag, file.mtimeMs)
+    ? decideRange(ctx.get('Range') || undefined, file.size)
+    : ({ kind: 'full' } as const);
+  if (range.kind === 'unsatisfiable') {
+    throw new AppError('ERR_RANGE_NOT_SATISFIABLE', { headers: { 'Content-Range': `bytes */${file.size}` } });
+  }
+  const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, file.size - 1];
+  ctx.status = range.kind === 'partial' ? 206 : 200;
+  if (range.kind === 'partial') ctx.set('Content-Range', `bytes ${start}-${end}/${file.size}`);
+  const length = file.size === 0 ? 0 : end - start + 1;
+  if (ctx.method === 'HEAD' || length === 0) {
+    ctx.body = null;
+    ctx.length = length;
+    ctx.status = range.kind === 'partial' ? 206 : 200;
+    return;
+  }
+  ctx.body = store.read(path, { start, end });
+  ctx.res.once('finish', () => metrics.bytesSent.inc(length));
+  ctx.length = length;
+}

@@ -1,0 +1,39 @@
+/**
+ * The one place errors become responses. Client errors keep their stable code and safe message;
+ * anything unexpected is a 500 ERR_INTERNAL carrying only the request id, details go to the log.
+ */
+import type { Context, Next } from 'koa';
+import { AppError, toClientError } from '../errors.js';
+import { metrics } from '../observability/index.js';
+import { requestContext } from './request-context.js';
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  requestId?: string;
+}
+
+export function errorBody(err: AppError, requestId: string | undefined): ErrorBody {
+  return { code: err.code, message: err.message, ...(requestId ? { requestId } : {}) };
+}
+
+export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+  } catch (thrown) {
+    const err = toClientError(thrown);
+    const rc = requestContext.get(ctx.req);
+    if (err.status >= 500) rc?.log.error({ err: thrown }, 'Request failed');
+    metrics.errorsByCode.inc({ code: err.code });
+    if (ctx.headerSent || !ctx.writable) {
+      ctx.req.socket.destroy();
+      return;
+    }
+    ctx.status = err.status;
+    ctx.set(err.headers);
+    // A request body we did not read would be parsed as the next request: close instead.
+    if (!ctx.req.readableEnded) ctx.set('Connection', 'close');
+    ctx.body = ctx.method === 'HEAD' ? null : errorBody(err, rc?.requestId);
+    if (ctx.method === 'HEAD') ctx.length = 0;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * XEP-0363 PUT: the whole file in one request, authorized by the slot URL's signature. The body
+ * streams to a temp file and is published only once every declared byte arrived, so a client
+ * that drops mid-PUT leaves nothing behind but a temp file that is removed at once.
+ */
+import { createWriteStream } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import type { Context } from 'koa';
+import { authorizeSlot, decodeSlotPath, type SlotPolicy } from '../auth/index.js';
+import { AppError } from '../errors.js';
+import type { UploadFinalizer } from '../finalize/index.js';
+import { metrics } from '../observability/index.js';
+import type { PublishedStore } from '../storage/index.js';
+import { ByteLimit } from '../transfer/index.js';
+import { allowBody, requestContext } from './request-context.js';
+
+export interface PutDeps {
+  policy: SlotPolicy;
+  maxUploadBytes: number;
+  store: PublishedStore;
+  finalizer: UploadFinalizer;
+  now: () => number;
+}
+
+export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): Promise<void> {
+  const path = decodeSlotPath(rawPath);
+  const size = parseContentLength(ctx.get('Content-Length'));
+  const decision = authorizeSlot(
+    {
+      path,
+      query: new URLSearchParams(ctx.querystring),
+      size,
+      contentType: ctx.req.headers['content-type'], // exactly as sent: v2 signs it unnormalised
+      nowMs: deps.now(),
+    },
+    deps.policy,
+  );
+  if (!decision.ok) throw new AppError(decision.code);
+  const { slot } = decision;
+  // Decided from Content-Length before a byte is read; without one, enforced while streaming.
+  if (size !== undefined && size > deps.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
+  if (await deps.store.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+
+  const rc = requestContext.get(ctx.req);
+  const uploadId = rc?.requestId ?? 'put';
+  const temp = deps.store.newIncomingFile();
+  const limit = new ByteLimit(size ?? deps.maxUploadBytes);
+  metrics.uploadsCreated.inc({ protocol: 'put' });
+  metrics.activeUploads.inc();
+  try {
+    allowBody(ctx.req, ctx.res);
+    await pipeline(ctx.req, limit, createWriteStream(temp, { flags: 'wx' }));
+    metrics.bytesReceived.inc({ protocol: 'put' }, limit.bytes);
+    if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
+    metrics.uploadsFinished.inc({ protocol: 'put' });
+    const outcome = await deps.finalizer.finalize({
+      protocol: 'put',
+      uploadId,
+      slotPath: path,
+      contentType: slot.contentType,
+      size: limit.bytes,
+      sourceFile: temp,
+    });
+    if (outcome === 'exists') throw new AppError('ERR_FILE_EXISTS');
+    ctx.status = 201;
+    ctx.body = ''; // koa turns a null body into 204; go-sendxmpp accepts only 200 or 201
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    if (ctx.req.destroyed && !AppError.is(err)) {
+      rc?.log.info({ bytes: limit.bytes }, 'PUT aborted by the client; nothing published');
+      return;
+    }
+    throw err;
+  } finally {
+    metrics.activeUploads.dec();
+  }
+}
+
+function parseContentLength(header: string): number | undefined {
+  if (header === '') return undefined;
+  if (!/^\d{1,16}$/.test(header)) throw new AppError('ERR_BAD_REQUEST', { message: 'Content-Length is not a whole number' });
+  return Number(header);
+}

@@ -1,0 +1,30 @@
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from '../observability/index.js';
+
+/** Per-request facts shared by koa handlers and @tus/server hooks (which only see the Node request). */
+export interface RequestContext {
+  requestId: string;
+  log: Logger;
+  /** The client sent `Expect: 100-continue`: answer it only once the request is authorized. */
+  expectsContinue: boolean;
+}
+
+const contexts = new WeakMap<IncomingMessage, RequestContext>();
+
+export const requestContext = {
+  set(req: IncomingMessage, ctx: RequestContext): void {
+    contexts.set(req, ctx);
+  },
+  get(req: IncomingMessage): RequestContext | undefined {
+    return contexts.get(req);
+  },
+};
+
+/** Sends the interim 100 Continue now that the request may send its body. */
+export function allowBody(req: IncomingMessage, res: { writeContinue(): void }): void {
+  const ctx = contexts.get(req);
+  if (ctx?.expectsContinue) {
+    ctx.expectsContinue = false;
+    res.writeContinue();
+  }
+}

@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import type { Logger } from '../observability/index.js';
+import { metrics } from '../observability/index.js';
+import { requestContext } from './request-context.js';
+
+/**
+ * Gives each request an id and a child logger, and writes one line when it ends: method, path
+ * (never the query string: it carries signatures), status, bytes each way, duration.
+ * Bytes are read off the socket, so a body streamed straight into @tus/server is counted too
+ * (request headers included).
+ */
+export function requestLog(log: Logger, routeOf: (path: string) => string) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const requestId = randomUUID();
+    const child = log.child({ requestId });
+    const expectsContinue = (ctx.req as { expectsContinue?: boolean }).expectsContinue === true;
+    requestContext.set(ctx.req, { requestId, log: child, expectsContinue });
+    ctx.set('X-Request-Id', requestId);
+
+    const started = process.hrtime.bigint();
+    const socket = ctx.req.socket;
+    const readAtStart = socket.bytesRead;
+    const writtenAtStart = socket.bytesWritten;
+    const path = ctx.path;
+    const method = ctx.method;
+    ctx.res.once('close', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const status = ctx.res.headersSent ? ctx.res.statusCode : 0; // 0: the client left before any answer
+      const fields = {
+        method,
+        path,
+        status,
+        bytesIn: socket.bytesRead - readAtStart,
+        bytesOut: socket.bytesWritten - writtenAtStart,
+        durationMs: Math.round(seconds * 1000),
+        ...(ctx.res.writableFinished ? {} : { aborted: true }),
+      };
+      child.info(fields, 'Request finished');
+      metrics.httpRequests.inc({ method, status: String(status) });
+      metrics.httpRequestDuration.observe({ route: routeOf(path) }, seconds);
+    });
+    await next();
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * tus 1.0 through @tus/server. A creation must carry a signed slot (the same URL an XMPP server
+ * hands out for a PUT), given as the `Upload-Slot` header or the `slot` query parameter of the
+ * creation URL. The slot is checked here before @tus/server sees the request; its path and
+ * type ride along in the upload's metadata (`hfs-slot`, `hfs-type`) so the upload can be
+ * published at the slot's GET URL when its last byte arrives.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context } from 'koa';
+import { MemoryLocker, Server, EVENTS } from '@tus/server';
+import { ERRORS as TUS_ERRORS, Metadata, type Upload } from '@tus/utils';
+import type { Config } from '../config/index.js';
+import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
+import { AppError, toClientError } from '../errors.js';
+import type { UploadFinalizer } from '../finalize/index.js';
+import { metrics } from '../observability/index.js';
+import type { PublishedStore, TusFileStore } from '../storage/index.js';
+import { corsOriginFor } from './cors.js';
+import { errorBody } from './errors.js';
+import { allowBody, requestContext } from './request-context.js';
+
+export const SLOT_HEADER = 'Upload-Slot';
+const META_SLOT = 'hfs-slot';
+const META_TYPE = 'hfs-type';
+
+export interface TusDeps {
+  config: Config;
+  policy: SlotPolicy;
+  tusStore: TusFileStore;
+  published: PublishedStore;
+  finalizer: UploadFinalizer;
+  now: () => number;
+}
+
+type NodeBacked = { node?: { req: IncomingMessage; res: ServerResponse } };
+const nodeReq = (req: unknown): IncomingMessage | undefined => (req as NodeBacked).node?.req;
+const nodeRes = (req: unknown): ServerResponse | undefined => (req as NodeBacked).node?.res;
+
+/** tus error bodies become our {code, message}; each tus error keeps its status. */
+const TUS_CODES = new Map<string, string>(
+  Object.entries(TUS_ERRORS).map(([name, e]) => [(e as { body: string }).body, `ERR_TUS_${name}`]),
+);
+
+export class TusEndpoint {
+  readonly server: Server;
+  private readonly slots = new WeakMap<IncomingMessage, AuthorizedSlot>();
+
+  constructor(private readonly deps: TusDeps) {
+    const { config } = deps;
+    const publicUrl = config.server.publicUrl;
+    this.server = new Server({
+      path: config.server.tusPath.replace(/\/$/, ''),
+      datastore: deps.tusStore,
+      maxSize: config.server.maxUploadBytes,
+      respectForwardedHeaders: config.server.trustProxy,
+      ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
+      namingFunction: () => newUploadId(),
+      locker: new MemoryLocker(),
+      lockDrainTimeout: config.tus.lockDrainMs,
+      disableTerminationForFinishedUploads: true,
+      allowedOrigins: (origin) => corsOriginFor(origin, config.cors) !== null,
+      allowedCredentials: config.cors.allowCredentials,
+      allowedHeaders: [SLOT_HEADER],
+      exposedHeaders: ['X-Request-Id'],
+      onUploadCreate: async (req, upload) => this.onCreate(req, upload),
+      onUploadFinish: async (req, upload) => this.onFinish(req, upload),
+      onResponseError: (req, err) => this.mapError(req, err),
+    });
+    this.server.on(EVENTS.POST_CREATE, () => metrics.uploadsCreated.inc({ protocol: 'tus' }));
+    this.server.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
+  }
+
+  /** koa handler for everything under the tus path. */
+  async handle(ctx: Context): Promise<void> {
+    if (ctx.method === 'GET') {
+      throw new AppError('ERR_NOT_FOUND', { message: 'Finished uploads are downloaded from their slot URL' });
+    }
+    if (ctx.method === 'POST') {
+      const slot = await this.authorizeCreation(ctx);
+      this.slots.set(ctx.req, slot);
+    }
+    const streamsBody = ctx.method === 'PATCH' || ctx.method === 'POST';
+    if (streamsBody) metrics.activeUploads.inc();
+    try {
+      allowBody(ctx.req, ctx.res);
+      ctx.respond = false;
+      await this.server.handle(ctx.req, ctx.res);
+    } finally {
+      if (streamsBody) metrics.activeUploads.dec();
+    }
+  }
+
+  private async authorizeCreation(ctx: Context): Promise<AuthorizedSlot> {
+    const given = ctx.get(SLOT_HEADER) || (ctx.query.slot as string | undefined);
+    if (!given || typeof given !== 'string') throw new AppError('ERR_SLOT_MISSING');
+    const { rawPath, query } = this.parseSlot(given, new URLSearchParams(ctx.querystring));
+    const path = decodeSlotPath(rawPath);
+
+    const lengthHeader = ctx.get('Upload-Length');
+    if (lengthHeader !== '' && !/^\d{1,16}$/.test(lengthHeader)) {
+      throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Length is not a whole number' });
+    }
+    let metadata: Record<string, string | null> = {};
+    try {
+      metadata = Metadata.parse(ctx.get('Upload-Metadata') || undefined) ?? {};
+    } catch {
+      throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Metadata is malformed' });
+    }
+    const declaredType = metadata.filetype ?? metadata.contentType ?? undefined;
+    const decision = authorizeSlot(
+      { path, query, size: lengthHeader === '' ? undefined : Number(lengthHeader), contentType: declaredType, nowMs: this.deps.now() },
+      this.deps.policy,
+    );
+    if (!decision.ok) throw new AppError(decision.code);
+    if (lengthHeader !== '' && Number(lengthHeader) > this.deps.config.server.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
+    if (await this.deps.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+    return decision.slot;
+  }
+
+  /**
+   * The slot is the PUT URL (absolute, or a path under the upload prefix) with its query. Its
+   * signature parameters may instead sit on the creation URL itself, next to `slot=<path>`.
+   */
+  private parseSlot(given: string, creationQuery: URLSearchParams): { rawPath: string; query: URLSearchParams } {
+    let url: URL;
+    try {
+      url = new URL(given, 'http://slot.invalid/');
+    } catch {
+      throw new AppError('ERR_BAD_REQUEST', { message: 'The slot is not a URL' });
+    }
+    const { uploadPath, publicUrl } = this.deps.config.server;
+    const publicPrefix = publicUrl ? new URL(publicUrl).pathname.replace(/\/$/, '') : '';
+    const prefixes = [`${publicPrefix}${uploadPath}`, uploadPath];
+    const pathname = url.pathname;
+    const prefix = prefixes.find((p) => pathname.startsWith(p));
+    const rawPath = prefix ? pathname.slice(prefix.length) : pathname.replace(/^\//, '');
+    const query = [...url.searchParams.keys()].length > 0 ? url.searchParams : creationQuery;
+    return { rawPath, query };
+  }
+
+  private async onCreate(req: unknown, upload: Upload): Promise<{ metadata: Record<string, string | null> }> {
+    const node = nodeReq(req);
+    const slot = node && this.slots.get(node);
+    if (!slot) throw new AppError('ERR_SLOT_MISSING');
+    // Upload-Length must equal the signed size: the signature was checked against Upload-Length.
+    if (slot.signedSize !== undefined && upload.size !== slot.signedSize) throw new AppError('ERR_SIZE_MISMATCH');
+    return { metadata: { ...(upload.metadata ?? {}), [META_SLOT]: slot.path, [META_TYPE]: slot.contentType } };
+  }
+
+  private async onFinish(_req: unknown, upload: Upload): Promise<Record<string, never>> {
+    const slotPath = upload.metadata?.[META_SLOT];
+    const contentType = upload.metadata?.[META_TYPE];
+    if (!slotPath || !contentType || upload.size === undefined) {
+      throw new Error(`tus upload ${upload.id} finished without slot metadata`);
+    }
+    metrics.uploadsFinished.inc({ protocol: 'tus' });
+    await this.deps.tusStore.markFinished(upload.id);
+    const outcome = await this.deps.finalizer.finalize({
+      protocol: 'tus',
+      uploadId: upload.id,
+      slotPath,
+      contentType,
+      size: upload.size,
+      sourceFile: this.deps.tusStore.dataPath(upload.id),
+    });
+    if (outcome === 'exists') {
+      // Another upload (a PUT) won the slot. Removing this one makes a resuming client see 404
+      // and fail on the 409 of its next creation, instead of believing it succeeded.
+      await this.deps.tusStore.remove(upload.id).catch(() => {});
+      throw new AppError('ERR_FILE_EXISTS');
+    }
+    return {};
+  }
+
+  private mapError(req: unknown, thrown: Error | { status_code: number; body: string }): { status_code: number; body: string } {
+    const node = nodeReq(req);
+    const rc = node ? requestContext.get(node) : undefined;
+    if ('status_code' in thrown && typeof thrown.status_code === 'number' && thrown.status_code < 500) {
+      const code = TUS_CODES.get(thrown.body) ?? 'ERR_BAD_REQUEST';
+      metrics.errorsByCode.inc({ code });
+      nodeRes(req)?.setHeader('Content-Type', 'application/json');
+      return { status_code: thrown.status_code, body: JSON.stringify({ code, message: thrown.body.trim(), requestId: rc?.requestId }) };
+    }
+    const err = toClientError(thrown);
+    if (err.status >= 500) rc?.log.error({ err: thrown }, 'tus request failed');
+    metrics.errorsByCode.inc({ code: err.code });
+    const method = (req as { method?: string }).method;
+    // tus-js-client drops the upload and restarts from byte 0 on any HEAD answer but 2xx/423.
+    const status = method === 'HEAD' && err.status >= 500 ? 423 : err.status;
+    nodeRes(req)?.setHeader('Content-Type', 'application/json');
+    return { status_code: status, body: JSON.stringify(errorBody(err, rc?.requestId)) };
+  }
+}

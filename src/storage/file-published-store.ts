@@ -1,0 +1,116 @@
+/**
+ * PublishedStore on the local filesystem:
+ *   <dataDir>/files/<slot path>        the bytes (hard-linked into place: atomic, never overwrites)
+ *   <dataDir>/meta/<slot path>.json    declared content type and origin
+ *   <dataDir>/incoming/                PUT bodies in flight (same filesystem, so link() works)
+ */
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { DEFAULT_CONTENT_TYPE } from '../auth/index.js';
+import type { PublishMeta, PublishOutcome, PublishedFile, PublishedStore } from './published-store.js';
+
+interface MetaRecord extends PublishMeta {
+  publishedAt: string;
+}
+
+export class FilePublishedStore implements PublishedStore {
+  private readonly filesDir: string;
+  private readonly metaDir: string;
+  private readonly incomingDir: string;
+
+  constructor(dataDir: string) {
+    this.filesDir = join(dataDir, 'files');
+    this.metaDir = join(dataDir, 'meta');
+    this.incomingDir = join(dataDir, 'incoming');
+  }
+
+  async init(): Promise<void> {
+    await Promise.all([this.filesDir, this.metaDir, this.incomingDir].map((d) => mkdir(d, { recursive: true })));
+  }
+
+  async stat(path: string): Promise<PublishedFile | null> {
+    let st;
+    try {
+      st = await stat(join(this.filesDir, path));
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    if (!st.isFile()) return null;
+    const meta = await this.readMeta(path);
+    return {
+      path,
+      size: st.size,
+      contentType: meta?.contentType ?? DEFAULT_CONTENT_TYPE,
+      mtimeMs: st.mtimeMs,
+      etag: `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
+    };
+  }
+
+  read(path: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(join(this.filesDir, path), range ? { start: range.start, end: range.end } : {});
+  }
+
+  async publishFile(path: string, sourceFile: string, meta: PublishMeta): Promise<PublishOutcome> {
+    const target = join(this.filesDir, path);
+    const metaTarget = join(this.metaDir, `${path}.json`);
+    await fsyncFile(sourceFile); // a 201 must not be answered for bytes still only in the page cache
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await mkdir(dirname(metaTarget), { recursive: true });
+    } catch (err) {
+      if (isPathTaken(err)) return 'exists';
+      throw err;
+    }
+    const metaTmp = join(this.incomingDir, `${randomBytes(12).toString('hex')}.meta`);
+    const record: MetaRecord = { ...meta, publishedAt: new Date().toISOString() };
+    await writeFile(metaTmp, JSON.stringify(record));
+    try {
+      await link(sourceFile, target); // the publish itself: fails with EEXIST instead of overwriting
+    } catch (err) {
+      await unlink(metaTmp).catch(() => {});
+      if (isPathTaken(err)) return 'exists';
+      throw err;
+    }
+    await rename(metaTmp, metaTarget);
+    await unlink(sourceFile);
+    await fsyncDir(dirname(target));
+    return 'published';
+  }
+
+  newIncomingFile(): string {
+    return join(this.incomingDir, `${randomBytes(16).toString('hex')}.part`);
+  }
+
+  private async readMeta(path: string): Promise<MetaRecord | null> {
+    try {
+      return JSON.parse(await readFile(join(this.metaDir, `${path}.json`), 'utf8')) as MetaRecord;
+    } catch {
+      return null; // published a moment ago and the record is not renamed in yet, or lost: serve defaults
+    }
+  }
+}
+
+const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
+/** EEXIST: the file is there. ENOTDIR/EISDIR: a file sits where a directory of the path should be, or vice versa. */
+const isPathTaken = (err: unknown) => ['EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    await fsyncFile(dir);
+  } catch {
+    // Some filesystems refuse fsync on directories; the link is still in place.
+  }
+}

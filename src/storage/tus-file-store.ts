@@ -1,0 +1,73 @@
+/**
+ * @tus/file-store with two fixes this server relies on (field-notes.md):
+ * - a finished upload never answers 410 and is never removed by expiry: its record is
+ *   rewritten with offset = size at completion, and expiry skips such records;
+ * - after its bytes are published, the upload's data file is gone but HEAD still answers
+ *   200 with Upload-Offset = Upload-Length, so a client that resumes a finished upload sees
+ *   it finished instead of starting over.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FileStore } from '@tus/file-store';
+import { ERRORS, Upload } from '@tus/utils';
+
+interface StoredUpload {
+  id: string;
+  size?: number;
+  offset: number;
+  metadata?: Record<string, string | null>;
+  creation_date?: string;
+}
+
+export class TusFileStore extends FileStore {
+  constructor(private readonly dir: string, expirationMs: number) {
+    super({ directory: dir, expirationPeriodInMilliseconds: expirationMs });
+  }
+
+  dataPath(id: string): string {
+    return join(this.dir, id);
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    const info = (await this.configstore.get(id)) as StoredUpload | undefined;
+    if (!info) throw ERRORS.FILE_NOT_FOUND;
+    if (isFinished(info)) {
+      // No creation_date: the handlers' expiry check (410) then never applies to a finished upload.
+      return new Upload({ id, size: info.size, offset: info.size, metadata: info.metadata, storage: { type: 'file', path: this.dataPath(id) } });
+    }
+    return super.getUpload(id);
+  }
+
+  /** Records that every byte arrived; from here on the upload is finished whatever happens to its data file. */
+  async markFinished(id: string): Promise<void> {
+    const info = (await this.configstore.get(id)) as StoredUpload | undefined;
+    if (!info) throw ERRORS.FILE_NOT_FOUND;
+    const st = await stat(this.dataPath(id));
+    await this.configstore.set(id, { ...info, size: info.size ?? st.size, offset: info.size ?? st.size } as unknown as Upload);
+  }
+
+  /** Removes unfinished uploads older than the expiration period. Finished ones are kept. */
+  override async deleteExpired(): Promise<number> {
+    const expiration = this.getExpiration();
+    if (expiration <= 0 || !this.configstore.list) return 0;
+    let removed = 0;
+    const now = Date.now();
+    for (const id of await this.configstore.list()) {
+      const info = (await this.configstore.get(id)) as StoredUpload | undefined;
+      if (!info || isFinished(info) || !info.creation_date) continue;
+      if (now <= new Date(info.creation_date).getTime() + expiration) continue;
+      try {
+        await this.remove(id);
+        removed++;
+      } catch {
+        // already gone
+      }
+    }
+    return removed;
+  }
+}
+
+/** The stored record's offset stays 0 while bytes arrive (FileStore never updates it); markFinished sets it to size. */
+function isFinished(info: StoredUpload): info is StoredUpload & { size: number } {
+  return typeof info.size === 'number' && info.offset === info.size;
+}
