@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what the suite needs, builds, runs every test.
-# Usage: scripts/test.sh [test-file-filter]   e.g. scripts/test.sh hmac
+# Usage: scripts/test.sh [filter]   runs only test files whose path contains the filter, e.g. "e2e/tus"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,10 +11,24 @@ rm -rf dist
 npx tsc -p tsconfig.json
 
 filter="${1:-}"
-mapfile -t files < <(find dist/test -name '*.test.js' | sort | grep -- "${filter}" || true)
+mapfile -t files < <(find dist/test -name '*.test.js' | sort | grep -F -- "${filter}" || true)
 if [ "${#files[@]}" -eq 0 ]; then
   echo "no test files match '${filter}'" >&2
   exit 1
 fi
-# Files run two at a time (2-core machine); each test file starts its own servers on free ports.
-exec node --test --test-concurrency=2 --test-reporter=spec "${files[@]}"
+
+mkdir -p test-artifacts
+tap=test-artifacts/results.tap
+# Two files at a time (2-core machine); each test file starts its own servers on free ports.
+set +e
+node --test --test-concurrency=2 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" \
+  "${files[@]}"
+status=$?
+set -e
+pass=$(grep -E '^# pass ' "$tap" | tail -1 | awk '{print $3}')
+fail=$(grep -E '^# fail ' "$tap" | tail -1 | awk '{print $3}')
+skip=$(grep -E '^# skipped ' "$tap" | tail -1 | awk '{print $3}')
+echo "${pass:-0} passed, ${fail:-0} failed, ${skip:-0} skipped"
+exit "$status"

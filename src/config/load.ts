@@ -66,8 +66,9 @@ export function resolveConfig(input: RawConfig, env: Env): { config: Config; war
   for (const [name, sec, key] of ENV_OVERRIDES) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    const table = (raw[sec] ??= {}) as Record<string, unknown>;
-    table[key] = value;
+    const table = (raw[sec] ??= {}) as unknown;
+    if (typeof table !== 'object' || table === null || Array.isArray(table)) continue; // the schema reports the section
+    (table as Record<string, unknown>)[key] = value;
     fromEnv.set(`${sec}.${key}`, name);
   }
   warnings.push(...dropUnknownKeys(raw));

@@ -50,6 +50,7 @@ export function parseSize(input: unknown): number {
   if (!m || factor === undefined) {
     throw new Error(`"${input}" is not a size; use a number with a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)`);
   }
+  if (factor === 1 && !/^\d+$/.test(m[1]!)) throw new Error(`"${input}" is not a whole number of bytes`);
   const bytes = Math.round(Number(m[1]) * factor);
   if (!Number.isSafeInteger(bytes)) throw new Error(`"${input}" is too large`);
   return bytes;

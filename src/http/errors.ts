@@ -33,7 +33,6 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     ctx.set(err.headers);
     // A request body we did not read would be parsed as the next request: close instead.
     if (!ctx.req.readableEnded) ctx.set('Connection', 'close');
-    ctx.body = ctx.method === 'HEAD' ? null : errorBody(err, rc?.requestId);
-    if (ctx.method === 'HEAD') ctx.length = 0;
+    ctx.body = errorBody(err, rc?.requestId); // koa sends no body for HEAD, only its length
   }
 }

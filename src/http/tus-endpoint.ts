@@ -102,7 +102,8 @@ export class TusEndpoint {
     }
     let metadata: Record<string, string | null> = {};
     try {
-      metadata = Metadata.parse(ctx.get('Upload-Metadata') || undefined) ?? {};
+      const header = ctx.get('Upload-Metadata');
+      if (header !== '') metadata = Metadata.parse(header) ?? {};
     } catch {
       throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Metadata is malformed' });
     }
@@ -122,19 +123,16 @@ export class TusEndpoint {
    * signature parameters may instead sit on the creation URL itself, next to `slot=<path>`.
    */
   private parseSlot(given: string, creationQuery: URLSearchParams): { rawPath: string; query: URLSearchParams } {
-    let url: URL;
-    try {
-      url = new URL(given, 'http://slot.invalid/');
-    } catch {
-      throw new AppError('ERR_BAD_REQUEST', { message: 'The slot is not a URL' });
-    }
+    // Split by hand: URL parsing would resolve "..", hiding a traversal attempt behind a 403.
+    const m = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?([^?#]*)(?:\?([^#]*))?/i.exec(given.trim());
+    const pathname = m?.[1] ?? '';
+    const slotQuery = new URLSearchParams(m?.[2] ?? '');
     const { uploadPath, publicUrl } = this.deps.config.server;
     const publicPrefix = publicUrl ? new URL(publicUrl).pathname.replace(/\/$/, '') : '';
     const prefixes = [`${publicPrefix}${uploadPath}`, uploadPath];
-    const pathname = url.pathname;
     const prefix = prefixes.find((p) => pathname.startsWith(p));
     const rawPath = prefix ? pathname.slice(prefix.length) : pathname.replace(/^\//, '');
-    const query = [...url.searchParams.keys()].length > 0 ? url.searchParams : creationQuery;
+    const query = [...slotQuery.keys()].length > 0 ? slotQuery : creationQuery;
     return { rawPath, query };
   }
 

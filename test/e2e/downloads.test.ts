@@ -1,0 +1,123 @@
+/** GET/HEAD of published files: ranges, validators, content-type and security-header rules. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { signSlotUrl } from '../../src/index.js';
+import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
+import { startServer, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
+
+describe('downloads', () => {
+  let server: SpawnedServer;
+  const data = randomData(10_000);
+  let getPath = '';
+
+  const publish = async (name: string, body: Buffer, contentType?: string) => {
+    const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/${name}`, baseUrl: server.uploadUrl, size: body.length, ...(contentType ? { contentType, scheme: 'v2' as const } : {}) });
+    const res = await rawRequest(server.baseUrl, pathOf(slot.url), { method: 'PUT', body, headers: contentType ? { 'Content-Type': contentType } : {} });
+    assert.equal(res.status, 201, res.text);
+    return pathOf(slot.getUrl);
+  };
+
+  before(async () => {
+    server = await startServer();
+    getPath = await publish('photo.jpg', data, 'image/jpeg');
+  });
+  after(async () => server.dispose());
+
+  it('GET and HEAD: 200 with length, validators and security headers', async () => {
+    const get = await rawRequest(server.baseUrl, getPath);
+    assert.equal(get.status, 200);
+    assert.equal(sha256(get.body), sha256(data));
+    assert.equal(get.headers['content-length'], String(data.length));
+    assert.equal(get.headers['content-type'], 'image/jpeg');
+    assert.equal(get.headers['accept-ranges'], 'bytes');
+    assert.equal(get.headers['x-content-type-options'], 'nosniff');
+    assert.equal(get.headers['content-security-policy'], "default-src 'none'");
+    assert.match(String(get.headers.etag), /^"[^"]+"$/);
+    assert.ok(!Number.isNaN(Date.parse(String(get.headers['last-modified']))));
+    const head = await rawRequest(server.baseUrl, getPath, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], String(data.length));
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers.etag, get.headers.etag);
+  });
+
+  it('Range: 206 for satisfiable ranges, 416 with Content-Range for the rest', async () => {
+    const cases: Array<[string, number, number]> = [
+      ['bytes=0-0', 0, 0],
+      ['bytes=100-199', 100, 199],
+      ['bytes=9990-', 9990, 9999],
+      ['bytes=-10', 9990, 9999],
+      ['bytes=9000-20000', 9000, 9999],
+    ];
+    for (const [range, start, end] of cases) {
+      const res = await rawRequest(server.baseUrl, getPath, { headers: { Range: range } });
+      assert.equal(res.status, 206, range);
+      assert.equal(res.headers['content-range'], `bytes ${start}-${end}/${data.length}`, range);
+      assert.equal(sha256(res.body), sha256(data.subarray(start, end + 1)), range);
+    }
+    const bad = await rawRequest(server.baseUrl, getPath, { headers: { Range: 'bytes=10000-' } });
+    assert.equal(bad.status, 416);
+    assert.equal(bad.headers['content-range'], `bytes */${data.length}`);
+    const ignored = await rawRequest(server.baseUrl, getPath, { headers: { Range: 'bytes=0-1,5-6' } });
+    assert.equal(ignored.status, 200, 'multi-range is answered with the whole file');
+  });
+
+  it('If-None-Match and If-Modified-Since give 304; If-Range with a stale ETag gives the whole file', async () => {
+    const first = await rawRequest(server.baseUrl, getPath, { method: 'HEAD' });
+    const etag = String(first.headers.etag);
+    assert.equal((await rawRequest(server.baseUrl, getPath, { headers: { 'If-None-Match': etag } })).status, 304);
+    assert.equal((await rawRequest(server.baseUrl, getPath, { headers: { 'If-None-Match': '"other", ' + etag } })).status, 304);
+    assert.equal((await rawRequest(server.baseUrl, getPath, { headers: { 'If-None-Match': '"other"' } })).status, 200);
+    assert.equal((await rawRequest(server.baseUrl, getPath, { headers: { 'If-Modified-Since': String(first.headers['last-modified']) } })).status, 304);
+    const stale = await rawRequest(server.baseUrl, getPath, { headers: { Range: 'bytes=0-9', 'If-Range': '"stale"' } });
+    assert.equal(stale.status, 200);
+    const fresh = await rawRequest(server.baseUrl, getPath, { headers: { Range: 'bytes=0-9', 'If-Range': etag } });
+    assert.equal(fresh.status, 206);
+  });
+
+  it('keeps image/video/audio/text-plain types; everything else downloads as an attachment', async () => {
+    const cases: Array<[string, string | undefined, string, string | undefined]> = [
+      ['a.mp4', 'video/mp4', 'video/mp4', undefined],
+      ['a.ogg', 'audio/ogg', 'audio/ogg', undefined],
+      ['a.txt', 'text/plain; charset=utf-8', 'text/plain; charset=utf-8', undefined],
+      ['page.html', 'text/html', 'application/octet-stream', 'attachment'],
+      ['x.svg.html', 'application/xhtml+xml', 'application/octet-stream', 'attachment'],
+      ['Grüße.pdf', 'application/pdf', 'application/octet-stream', 'attachment'],
+      ['untyped.bin', undefined, 'application/octet-stream', 'attachment'],
+    ];
+    for (const [name, declared, served, disposition] of cases) {
+      const path = await publish(name, Buffer.from('<script>alert(1)</script>'), declared);
+      const res = await rawRequest(server.baseUrl, path);
+      assert.equal(res.headers['content-type'], served, name);
+      if (disposition) {
+        assert.match(String(res.headers['content-disposition']), /^attachment; filename="[^"]*"; filename\*=UTF-8''/, name);
+      } else {
+        assert.equal(res.headers['content-disposition'], undefined, name);
+      }
+      assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    }
+  });
+
+  it('a zero-byte file downloads with Content-Length 0', async () => {
+    const path = await publish('empty.txt', Buffer.alloc(0));
+    const res = await rawRequest(server.baseUrl, path);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-length'], '0');
+  });
+
+  it('404 for unknown files and for directories, 400 for malformed paths', async () => {
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${slotDir()}/nothing.txt`)).status, 404);
+    const dir = getPath.slice(0, getPath.lastIndexOf('/'));
+    assert.equal((await rawRequest(server.baseUrl, dir)).status, 404);
+    assert.equal((await rawRequest(server.baseUrl, '/upload/a/%2e%2e/secret')).status, 400);
+    const head404 = await rawRequest(server.baseUrl, `/upload/${slotDir()}/nothing.txt`, { method: 'HEAD' });
+    assert.equal(head404.status, 404);
+    assert.equal(head404.body.length, 0);
+  });
+
+  it('GET /health answers 200', async () => {
+    const res = await rawRequest(server.baseUrl, '/health');
+    assert.equal(res.status, 200);
+    assert.equal(res.json().status, 'ok');
+  });
+});

@@ -1,0 +1,170 @@
+/** XEP-0363 PUT over real HTTP against the spawned server: every status code the issue names. */
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { signSlotUrl } from '../../src/index.js';
+import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
+import { startServer, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
+
+const MAX = 64 * 1024;
+
+describe('XEP-0363 PUT', () => {
+  let server: SpawnedServer;
+  const slot = (path: string, opts: Partial<Parameters<typeof signSlotUrl>[0]> = {}) =>
+    pathOf(signSlotUrl({ secret: TEST_SECRET, path, baseUrl: server.uploadUrl, size: 11, ...opts }).url);
+
+  before(async () => {
+    server = await startServer({ config: `[server]\nmax_upload_size = ${MAX}\n` });
+  });
+  after(async () => server.dispose());
+
+  it('201 for each scheme, then GET serves the same bytes', async () => {
+    for (const scheme of ['v', 'v2', 'token', 'v3'] as const) {
+      const data = randomData(1000 + scheme.length);
+      const path = `${slotDir()}/file-${scheme}.bin`;
+      const url = slot(path, { scheme, size: data.length, contentType: 'image/png', expires: Math.floor(Date.now() / 1000) + 600 });
+      const put = await rawRequest(server.baseUrl, url, { method: 'PUT', body: data, headers: { 'Content-Type': 'image/png' } });
+      assert.equal(put.status, 201, `${scheme}: ${put.text}`);
+      const get = await rawRequest(server.baseUrl, `/upload/${path}`);
+      assert.equal(get.status, 200);
+      assert.equal(sha256(get.body), sha256(data), scheme);
+    }
+  });
+
+  it('works for ejabberd-style three-level paths and names with spaces and non-ASCII', async () => {
+    const path = `${slotDir()}/${slotDir()}/Grüße aus Köln (1).txt`;
+    const data = Buffer.from('hello world');
+    const res = await rawRequest(server.baseUrl, slot(path), { method: 'PUT', body: data });
+    assert.equal(res.status, 201, res.text);
+    const get = await rawRequest(server.baseUrl, pathOf(signSlotUrl({ secret: TEST_SECRET, path, baseUrl: server.uploadUrl, size: 11 }).getUrl));
+    assert.equal(get.body.toString(), 'hello world');
+  });
+
+  it('accepts a URL the client re-encoded differently from the signer (decode, then verify)', async () => {
+    const dir = slotDir();
+    // Prosody encodes with lowercase hex and encodes "(" ")"; a client re-encoded it uppercase and raw.
+    const signed = signSlotUrl({ secret: TEST_SECRET, path: `${dir}/ü(1).txt`, baseUrl: server.uploadUrl, size: 11 });
+    const reencoded = `/upload/${dir}/%C3%BC(1).txt?${signed.query.toString()}`;
+    const res = await rawRequest(server.baseUrl, reencoded, { method: 'PUT', body: 'hello world' });
+    assert.equal(res.status, 201, res.text);
+  });
+
+  it('403 for a missing, wrong or expired signature, with a stable code', async () => {
+    const path = `${slotDir()}/a.txt`;
+    const cases: Array<[string, string]> = [
+      [`/upload/${path}`, 'ERR_SIGNATURE_MISSING'],
+      [`/upload/${path}?v=${'0'.repeat(64)}`, 'ERR_SIGNATURE_INVALID'],
+      [`/upload/${path}?v=nothex`, 'ERR_SIGNATURE_INVALID'],
+      [slot(path, { size: 12 }), 'ERR_SIGNATURE_INVALID'], // signed for another size
+      [slot(path, { secret: 'another-secret-entirely' }), 'ERR_SIGNATURE_INVALID'],
+      [slot(path, { scheme: 'v3', expires: Math.floor(Date.now() / 1000) - 10 }), 'ERR_SIGNATURE_EXPIRED'],
+      [slot(path, { scheme: 'v2', contentType: 'image/png' }), 'ERR_SIGNATURE_INVALID'], // PUT declares text/plain
+    ];
+    for (const [url, code] of cases) {
+      const res = await rawRequest(server.baseUrl, url, { method: 'PUT', body: 'hello world', headers: { 'Content-Type': 'text/plain' } });
+      assert.equal(res.status, 403, url);
+      assert.equal(res.json().code, code, url);
+    }
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 404, 'nothing was published');
+  });
+
+  it('409 when the path already holds a file, and the first file stays', async () => {
+    const path = `${slotDir()}/once.txt`;
+    assert.equal((await rawRequest(server.baseUrl, slot(path), { method: 'PUT', body: 'first file!' })).status, 201);
+    const again = await rawRequest(server.baseUrl, slot(path), { method: 'PUT', body: 'other file!' });
+    assert.equal(again.status, 409);
+    assert.equal(again.json().code, 'ERR_FILE_EXISTS');
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).text, 'first file!');
+  });
+
+  it('413 from Content-Length before reading the body', async () => {
+    const size = MAX + 1;
+    const res = await rawRequest(server.baseUrl, slot(`${slotDir()}/big.bin`, { size }), {
+      method: 'PUT',
+      headers: { 'Content-Length': size, Expect: '100-continue' },
+      body: randomData(size),
+    });
+    assert.equal(res.status, 413);
+    assert.equal(res.json().code, 'ERR_TOO_LARGE');
+  });
+
+  it('413 while streaming a chunked body (v3 binds no size)', async () => {
+    const path = `${slotDir()}/chunked.bin`;
+    const url = slot(path, { scheme: 'v3', expires: Math.floor(Date.now() / 1000) + 600 });
+    const body = Readable.from((function* () {
+      for (let i = 0; i < 10; i++) yield randomData(16 * 1024);
+    })());
+    const res = await rawRequest(server.baseUrl, url, { method: 'PUT', body, headers: { 'Transfer-Encoding': 'chunked' } }).catch((e: Error) => e);
+    // The server answers 413 mid-body and closes; depending on timing the client sees the answer or a reset.
+    if (!(res instanceof Error)) assert.equal(res.status, 413);
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 404);
+    assert.deepEqual(await readdir(join(server.dataDir, 'incoming')), [], 'no temp file left behind');
+  });
+
+  it('411 when a size-binding signature meets a body without Content-Length', async () => {
+    const res = await rawRequest(server.baseUrl, slot(`${slotDir()}/c.bin`), {
+      method: 'PUT',
+      body: Readable.from([Buffer.from('hello '), Buffer.from('world')]),
+      headers: { 'Transfer-Encoding': 'chunked' },
+    });
+    assert.equal(res.status, 411);
+    assert.equal(res.json().code, 'ERR_LENGTH_REQUIRED');
+  });
+
+  it('400 for traversal, NUL, backslash, empty segments and bad encoding, before any signature check', async () => {
+    for (const bad of ['/upload/a/../b.txt', '/upload/a/%2e%2e/b.txt', '/upload/a/b%00.txt', '/upload/a\\b.txt', '/upload/a/%5Cb.txt', '/upload/a//b.txt', '/upload/a/b/', '/upload/a/%2Fb.txt', '/upload/a/%zz.txt', '/upload/']) {
+      const res = await rawRequest(server.baseUrl, `${bad}?v=${'0'.repeat(64)}`, { method: 'PUT', body: 'x' });
+      assert.equal(res.status, 400, bad);
+      assert.equal(res.json().code, 'ERR_BAD_PATH', bad);
+    }
+  });
+
+  it('400 for a malformed Content-Length (refused by the HTTP parser, connection closed)', async () => {
+    const url = new URL(server.baseUrl);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(url.port), url.hostname, () => {
+        sock.end(`PUT ${slot(`${slotDir()}/x.txt`)} HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\nhello world`);
+      });
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString()));
+      sock.on('close', () => resolve(text));
+      sock.on('error', reject);
+    });
+    assert.match(reply, /^HTTP\/1\.1 400 /);
+  });
+
+  it('a client that drops mid-PUT leaves nothing published and no temp file', async () => {
+    const path = `${slotDir()}/dropped.bin`;
+    const size = 60 * 1024;
+    const url = slot(path, { size });
+    const first = randomData(20 * 1024);
+    const logged = server.waitForLog((l) => l.msg === 'Request finished' && l.method === 'PUT' && l.aborted === true);
+    await new Promise<void>((resolve) => {
+      void rawRequest(server.baseUrl, url, {
+        method: 'PUT',
+        headers: { 'Content-Length': size },
+        onRequest: (req) => {
+          req.write(first, () => setImmediate(() => req.destroy()));
+          req.on('error', () => resolve());
+          req.on('close', () => resolve());
+        },
+      }).catch(() => {});
+    });
+    await logged;
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 404);
+    assert.deepEqual(await readdir(join(server.dataDir, 'incoming')), []);
+    // The slot is still free: the full upload succeeds afterwards.
+    const data = randomData(size);
+    assert.equal((await rawRequest(server.baseUrl, url, { method: 'PUT', body: data })).status, 201);
+  });
+
+  it('405 for other methods on the upload prefix, 404 for unknown routes', async () => {
+    const res = await rawRequest(server.baseUrl, '/upload/a/b.txt', { method: 'DELETE' });
+    assert.equal(res.status, 405);
+    assert.match(String(res.headers.allow), /PUT/);
+    assert.equal((await rawRequest(server.baseUrl, '/nope')).status, 404);
+  });
+});

@@ -1,0 +1,319 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseTomlText, resolveConfig, type ConfigWarning, type Env, type RawConfig } from '../../src/config/index.js';
+
+const hasIssue = (path: string) => (err: unknown) =>
+  err instanceof ConfigError && err.issues.some((i) => i.path === path);
+
+const warningPaths = (warnings: ConfigWarning[], code: ConfigWarning['code']) =>
+  warnings.filter((w) => w.code === code).map((w) => w.path).sort();
+
+describe('resolveConfig defaults (empty file, empty env)', () => {
+  const { config, warnings } = resolveConfig({}, {});
+
+  it('server', () => {
+    assert.deepEqual(config.server, {
+      listen: { host: '127.0.0.1', port: 8080 },
+      publicUrl: '',
+      tusPath: '/files/',
+      uploadPath: '/upload/',
+      maxUploadBytes: 10e9,
+      gracefulShutdownMs: 300_000,
+      requestTimeoutMs: 7_200_000,
+      uploadStallMs: 60_000,
+      maxConcurrentUploads: 100,
+      connectionPoolSize: 200,
+      trustProxy: false,
+    });
+  });
+  it('workers', () => {
+    assert.deepEqual(config.workers, {
+      count: 4,
+      queueSize: 1000,
+      queueTimeoutMs: 300_000,
+      priorityQueueEnabled: true,
+      largeFileQueueSize: 20,
+      circuitBreakerEnabled: true,
+      backpressureThreshold: 0.8,
+    });
+  });
+  it('timeouts', () => {
+    assert.deepEqual(config.timeouts, {
+      smallFileMs: 60_000,
+      mediumFileMs: 600_000,
+      largeFileMs: 3_600_000,
+      hugeFileMs: 7_200_000,
+      keepAliveProbeIntervalMs: 30_000,
+      keepAliveProbeCount: 9,
+      retryBaseDelayMs: 1000,
+      retryMaxDelayMs: 60_000,
+      maxRetryAttempts: 5,
+    });
+  });
+  it('queue_resilience', () => {
+    assert.deepEqual(config.queue_resilience, {
+      spilloverToDisk: true,
+      persistentQueue: true,
+      recoveryEnabled: true,
+      deadLetterEnabled: true,
+      healthCheckIntervalMs: 15_000,
+      emergencyThreshold: 0.95,
+      priorityLevels: 3,
+      priorityAgingEnabled: true,
+      loadBalancingStrategy: 'least_loaded',
+    });
+  });
+  it('security, storage, redis, metrics', () => {
+    assert.deepEqual(config.security, { secret: '', previousSecrets: [], schemes: ['v', 'v2', 'token', 'v3'] });
+    assert.deepEqual(config.storage, { backend: 'file', dataDir: './data' });
+    assert.equal(config.redis.url, '');
+    assert.equal(config.metrics.listen, null);
+  });
+  it('no warnings', () => assert.deepEqual(warnings, []));
+});
+
+describe('resolveConfig values from the file', () => {
+  const cases: [name: string, raw: RawConfig, pick: (c: ReturnType<typeof resolveConfig>['config']) => unknown, expected: unknown][] = [
+    ['listen', { server: { listen: '[::1]:9000' } }, (c) => c.server.listen, { host: '::1', port: 9000 }],
+    ['max_upload_size', { server: { max_upload_size: '1GiB' } }, (c) => c.server.maxUploadBytes, 2 ** 30],
+    ['max_upload_size as a number', { server: { max_upload_size: 1234 } }, (c) => c.server.maxUploadBytes, 1234],
+    ['small_file_timeout', { timeouts: { small_file_timeout: '2m' } }, (c) => c.timeouts.smallFileMs, 120_000],
+    ['public_url trailing slashes dropped', { server: { public_url: 'https://f.example//' } }, (c) => c.server.publicUrl, 'https://f.example'],
+    ['logging.level "warning" read as warn', { logging: { level: 'warning' } }, (c) => c.logging.level, 'warn'],
+    ['metrics.listen', { metrics: { listen: ':9090' } }, (c) => c.metrics.listen, { host: '', port: 9090 }],
+  ];
+  for (const [name, raw, pick, expected] of cases) it(name, () => assert.deepEqual(pick(resolveConfig(raw, {}).config), expected));
+});
+
+describe('resolveConfig environment overrides', () => {
+  const file: RawConfig = {
+    server: { listen: '10.0.0.1:1000' },
+    storage: { data_dir: '/from/file' },
+    security: { secret: 'secret-from-the-file-0123' },
+    redis: { url: 'redis://file-host:6379/0' },
+  };
+  const env: Env = {
+    HFS_LISTEN: '0.0.0.0:9999',
+    HFS_DATA_DIR: '/from/env',
+    HFS_SECRET: 'secret-from-the-env-456789',
+    HFS_REDIS_URL: 'redis://env-host:6379/2',
+  };
+
+  it('each override wins over the file value', () => {
+    const { config } = resolveConfig(file, env);
+    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 9999 });
+    assert.equal(config.storage.dataDir, '/from/env');
+    assert.equal(config.security.secret, 'secret-from-the-env-456789');
+    assert.equal(config.redis.url, 'redis://env-host:6379/2');
+  });
+
+  it('overrides apply without a file section', () => {
+    const { config } = resolveConfig({}, env);
+    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 9999 });
+    assert.equal(config.storage.dataDir, '/from/env');
+  });
+
+  it('an empty or absent variable keeps the file value', () => {
+    const { config } = resolveConfig(file, { HFS_LISTEN: '', HFS_DATA_DIR: undefined });
+    assert.deepEqual(config.server.listen, { host: '10.0.0.1', port: 1000 });
+    assert.equal(config.storage.dataDir, '/from/file');
+  });
+
+  it('the override wins over a Go 3.x listen_address too', () => {
+    const { config } = resolveConfig({ server: { listen_address: '8080' } }, { HFS_LISTEN: '127.0.0.2:81' });
+    assert.deepEqual(config.server.listen, { host: '127.0.0.2', port: 81 });
+  });
+
+  it('an invalid override is reported with the variable name', () => {
+    assert.throws(() => resolveConfig(file, { HFS_LISTEN: 'nowhere' }), hasIssue('server.listen (from HFS_LISTEN)'));
+  });
+
+  it('the input object is not mutated', () => {
+    const before = structuredClone(file);
+    resolveConfig(file, env);
+    assert.deepEqual(file, before);
+  });
+
+  it('an override into a section that is not a table is a ConfigError, not a crash', () => {
+    // BUG: resolveConfig assigns the env value onto the raw string ("Cannot create property 'listen' on string").
+    assert.throws(() => resolveConfig({ server: 'oops' }, { HFS_LISTEN: ':8080' }), (err: unknown) =>
+      err instanceof ConfigError && err.issues.some((i) => i.path.startsWith('server')),
+    );
+  });
+});
+
+describe('resolveConfig errors name the key path', () => {
+  const cases: [name: string, raw: RawConfig, path: string][] = [
+    ['bad size', { server: { max_upload_size: '10XB' } }, 'server.max_upload_size'],
+    ['negative size', { server: { max_upload_size: -1 } }, 'server.max_upload_size'],
+    ['bare-number duration', { timeouts: { small_file_timeout: 30 } }, 'timeouts.small_file_timeout'],
+    ['unit-less duration string', { timeouts: { small_file_timeout: '30' } }, 'timeouts.small_file_timeout'],
+    ['bad listen', { server: { listen: 'host' } }, 'server.listen'],
+    ['string for a boolean', { server: { trust_proxy: 'yes' } }, 'server.trust_proxy'],
+    ['number for a boolean', { finalize: { dedup: 1 } }, 'finalize.dedup'],
+    ['array for a section', { server: [] }, 'server'],
+    ['string for a section', { timeouts: '60s' }, 'timeouts'],
+    ['numworkers 0', { workers: { numworkers: 0 } }, 'workers.numworkers'],
+    ['fractional count', { workers: { queue_size: 1.5 } }, 'workers.queue_size'],
+    ['fraction above 1', { workers: { queue_backpressure_threshold: 1.5 } }, 'workers.queue_backpressure_threshold'],
+    ['unknown scheme', { security: { schemes: ['v4'] } }, 'security.schemes.0'],
+    ['no schemes', { security: { schemes: [] } }, 'security.schemes'],
+    ['upload_path without slashes', { server: { upload_path: 'upload' } }, 'server.upload_path'],
+    ['storage backend s3', { storage: { backend: 's3' } }, 'storage.backend'],
+    ['webhook not http', { finalize: { webhook_url: 'ftp://x/' } }, 'finalize.webhook_url'],
+  ];
+  for (const [name, raw, path] of cases) {
+    it(`${name} -> ${path}`, () => assert.throws(() => resolveConfig(raw, {}), hasIssue(path)));
+  }
+
+  it('several bad keys are all reported at once', () => {
+    const raw: RawConfig = {
+      server: { max_upload_size: '10XB', listen: 'host', trust_proxy: 'yes' },
+      timeouts: { small_file_timeout: '30' },
+      workers: { numworkers: 0 },
+    };
+    assert.throws(
+      () => resolveConfig(raw, { HFS_DATA_DIR: '/d' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.issues.map((i) => i.path).sort(), [
+          'server.listen',
+          'server.max_upload_size',
+          'server.trust_proxy',
+          'timeouts.small_file_timeout',
+          'workers.numworkers',
+        ]);
+        for (const issue of err.issues) assert.ok(err.message.includes(`${issue.path}: `), `message names ${issue.path}`);
+        return true;
+      },
+    );
+  });
+});
+
+describe('resolveConfig unknown keys', () => {
+  it('unknown keys and sections are warned about and dropped', () => {
+    const { config, warnings } = resolveConfig({ server: { bogus: 1, listen: ':81' }, nosuch: { a: 1 }, toplevel: 'x' }, {});
+    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['nosuch', 'server.bogus', 'toplevel']);
+    assert.equal('bogus' in config.server, false);
+    assert.equal('nosuch' in config, false);
+    assert.equal('toplevel' in config, false);
+    assert.deepEqual(config.server.listen, { host: '', port: 81 });
+  });
+
+  it('an unknown key with an invalid-looking value is not an error', () => {
+    assert.doesNotThrow(() => resolveConfig({ server: { bogus: [] }, timeouts: { readtimeout_x: 'nope' } }, {}));
+  });
+});
+
+const GO_TOML = `
+[server]
+listen_address = "8080"
+bind_ip = "0.0.0.0"
+storage_path = "/var/lib/hfs"
+max_upload_size = "1GB"
+metrics_enabled = true
+metrics_port = "9090"
+deduplication_enabled = true
+
+[security]
+secret = "0123456789abcdef0123"
+enablejwt = false
+
+[uploads]
+allowed_extensions = [".jpg"]
+
+[timeouts]
+readtimeout = "300s"
+shutdown = "30s"
+
+[workers]
+numworkers = 8
+uploadqueuesize = 100
+
+[redis]
+redisenabled = true
+redisaddr = "localhost:6379"
+redisdbindex = 0
+
+[logging]
+level = "info"
+file = "/var/log/x.log"
+
+[clamav]
+clamavenabled = false
+`;
+
+describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
+  const raw = parseTomlText(GO_TOML, 'go.toml');
+  const before = structuredClone(raw);
+  const { config, warnings } = resolveConfig(raw, {});
+
+  const mapped: [name: string, actual: unknown, expected: unknown][] = [
+    ['listen (listen_address + bind_ip)', config.server.listen, { host: '0.0.0.0', port: 8080 }],
+    ['data dir (storage_path)', config.storage.dataDir, '/var/lib/hfs'],
+    ['maxUploadBytes', config.server.maxUploadBytes, 1e9],
+    ['metrics enabled', config.metrics.enabled, true],
+    ['metrics listen (metrics_port)', config.metrics.listen, { host: '0.0.0.0', port: 9090 }],
+    ['finalize.dedup', config.finalize.dedup, true],
+    ['workers.count', config.workers.count, 8],
+    ['workers.queueSize (uploadqueuesize)', config.workers.queueSize, 100],
+    ['gracefulShutdownMs (timeouts.shutdown)', config.server.gracefulShutdownMs, 30_000],
+    ['redis.url', config.redis.url, 'redis://localhost:6379/0'],
+    ['security.secret', config.security.secret, '0123456789abcdef0123'],
+    ['logging.level', config.logging.level, 'info'],
+  ];
+  for (const [name, actual, expected] of mapped) it(name, () => assert.deepEqual(actual, expected));
+
+  it('CONFIG_LEGACY_KEY for the moved keys', () => {
+    assert.deepEqual(warningPaths(warnings, 'CONFIG_LEGACY_KEY'), [
+      'redis.redisaddr',
+      'server.deduplication_enabled',
+      'server.listen_address',
+      'server.metrics_enabled',
+      'server.metrics_port',
+      'server.storage_path',
+      'timeouts.readtimeout',
+      'timeouts.shutdown',
+      'workers.uploadqueuesize',
+    ]);
+  });
+
+  it('CONFIG_UNKNOWN_KEY for the unsupported ones', () => {
+    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['clamav', 'logging.file', 'security.enablejwt', 'uploads']);
+  });
+
+  // smol-toml builds null-prototype tables; compare plain copies so only the values count.
+  it('does not mutate the parsed object', () => assert.deepEqual(structuredClone(raw), before));
+
+  it('a new key wins over its Go 3.x name, with a warning', () => {
+    const r = resolveConfig({ server: { listen: '1.2.3.4:5', listen_address: '8080' } }, {});
+    assert.deepEqual(r.config.server.listen, { host: '1.2.3.4', port: 5 });
+    assert.deepEqual(warningPaths(r.warnings, 'CONFIG_LEGACY_KEY'), ['server.listen_address']);
+  });
+});
+
+describe('parseTomlText', () => {
+  it('parses valid TOML', () => {
+    assert.deepEqual(structuredClone(parseTomlText('[server]\nlisten = ":80"\nport = 8080\n', 'x.toml')), { server: { listen: ':80', port: 8080 } });
+  });
+
+  const bad: [name: string, text: string, line: number][] = [
+    ['double "="', '[server]\nlisten = ":80"\nbad = = 1\n', 3],
+    ['unclosed table header', '[server\nlisten = ":80"\n', 1],
+    ['duplicate key', '[server]\nlisten = ":80"\nlisten = ":81"\n', 3],
+  ];
+  for (const [name, text, line] of bad) {
+    it(`${name}: ConfigError at (file) naming line ${line}`, () => {
+      assert.throws(
+        () => parseTomlText(text, 'conf/bad.toml'),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.issues.length === 1 &&
+          err.issues[0]!.path === '(file)' &&
+          err.issues[0]!.message.includes('conf/bad.toml') &&
+          err.issues[0]!.message.includes(`line ${line}`) &&
+          err.message.includes(`line ${line}`),
+      );
+    });
+  }
+});
