@@ -67,7 +67,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     ctx.body = ''; // koa turns a null body into 204; go-sendxmpp accepts only 200 or 201
   } catch (err) {
     await unlink(temp).catch(() => {});
-    if (ctx.req.destroyed && !AppError.is(err)) {
+    if (isClientAbort(err)) {
       rc?.log.info({ bytes: limit.bytes }, 'PUT aborted by the client; nothing published');
       return;
     }
@@ -81,4 +81,10 @@ function parseContentLength(header: string): number | undefined {
   if (header === '') return undefined;
   if (!/^\d{1,16}$/.test(header)) throw new AppError('ERR_BAD_REQUEST', { message: 'Content-Length is not a whole number' });
   return Number(header);
+}
+
+/** The client went away mid-body (as opposed to a storage failure, which also ends the pipeline). */
+function isClientAbort(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error).message === 'aborted';
 }
