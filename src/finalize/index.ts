@@ -1,2 +1,2 @@
-export type { CompletedUpload, UploadFinalizer } from './types.js';
+export type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.js';
 export { DirectFinalizer } from './direct-finalizer.js';

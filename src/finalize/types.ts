@@ -1,4 +1,3 @@
-import type { PublishOutcome } from '../storage/index.js';
 
 /** An upload whose last byte has arrived, handed over for finalization. */
 export interface CompletedUpload {
@@ -12,8 +11,14 @@ export interface CompletedUpload {
   sourceFile: string;
 }
 
-/** Turns a completed upload into a published file. */
+/**
+ * 'accepted': the upload is durably on its way to publication (published already, or admitted
+ * to finalization); the source file now belongs to the finalizer.
+ * 'exists': the slot path already holds (or is claimed by) another file; the source is left in place.
+ */
+export type FinalizeOutcome = 'accepted' | 'exists';
+
+/** Takes over a completed upload; the client's last response waits for this. */
 export interface UploadFinalizer {
-  /** 'exists' when the slot path already holds a file; the source is then left in place. */
-  finalize(upload: CompletedUpload): Promise<PublishOutcome>;
+  finalize(upload: CompletedUpload): Promise<FinalizeOutcome>;
 }
