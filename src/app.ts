@@ -10,9 +10,10 @@ import type { Config } from './config/index.js';
 import { resolveSecret, type SlotPolicy } from './auth/index.js';
 import { AppError } from './errors.js';
 import { DirectFinalizer } from './finalize/index.js';
-import { TusEndpoint, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload } from './http/index.js';
+import { TusEndpoint, UploadLifecycle, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
 import { metrics, type Logger } from './observability/index.js';
-import { FilePublishedStore, TusFileStore } from './storage/index.js';
+import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
+import { AdmissionController } from './transfer/index.js';
 
 export interface AppOptions {
   log: Logger;
@@ -24,7 +25,8 @@ export interface RunningApp {
   baseUrl: string;
   tusUrl: string;
   uploadUrl: string;
-  stop(): Promise<void>;
+  /** Refuses new uploads, lets running ones go on for up to `graceMs`, then ends them (bytes kept) and closes. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface App {
@@ -46,9 +48,22 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
 
   const published = new FilePublishedStore(dataDir);
   await published.init();
+  const swept = await published.sweepIncoming();
+  if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
   const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
   const finalizer = new DirectFinalizer(published, log);
-  const tus = new TusEndpoint({ config, policy, tusStore, published, finalizer, now });
+  const lifecycle = new UploadLifecycle();
+  const admission = new AdmissionController({
+    capacity: config.server.maxConcurrentUploads,
+    agingMs: 30_000,
+    timeoutMs: config.workers.queueTimeoutMs,
+    onChange: (_active, waiting) => metrics.admissionWaiting.set(waiting),
+  });
+  const guard: GuardDeps = { config, admission, lifecycle, log };
+  // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
+  // margin the holder is stuck, and the waiter answers 423 (retried by clients).
+  const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
+  const tus = new TusEndpoint({ config, guard, locker, policy, tusStore, published, finalizer, now });
 
   const { tusPath, uploadPath } = config.server;
   const tusRoot = tusPath.replace(/\/$/, '');
@@ -70,7 +85,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         const rawPath = path.slice(uploadPath.length);
         switch (ctx.method) {
           case 'PUT':
-            return handlePut(ctx, rawPath, { policy, maxUploadBytes: config.server.maxUploadBytes, store: published, finalizer, now });
+            return handlePut(ctx, rawPath, { guard, policy, maxUploadBytes: config.server.maxUploadBytes, store: published, finalizer, now });
           case 'GET':
           case 'HEAD':
             return serveDownload(ctx, rawPath, published);
@@ -120,6 +135,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       });
       const sockets = new Set<Socket>();
       server.on('connection', (socket: Socket) => {
+        // Probes find peers that vanished without FIN/RST (WiFi -> 4G). Node sets the idle time;
+        // the probe interval and count come from the kernel (net.ipv4.tcp_keepalive_intvl/_probes).
+        socket.setKeepAlive(true, config.timeouts.keepAliveProbeIntervalMs);
         sockets.add(socket);
         metrics.openConnections.inc();
         socket.once('close', () => {
@@ -141,13 +159,22 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         baseUrl,
         tusUrl: `${baseUrl}${tusPath}`,
         uploadUrl: `${baseUrl}${uploadPath}`,
-        async stop() {
+        async stop(graceMs = 0) {
           clearInterval(expiry);
-          await new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeIdleConnections();
-            for (const s of sockets) s.destroy();
-          });
+          // New uploads are refused (503) from here; running ones may finish within graceMs.
+          // The listener stays open meanwhile, so late clients get a 503 + Retry-After rather
+          // than a refused connection, and HEAD/GET keep working.
+          lifecycle.state = 'draining';
+          const left = await lifecycle.waitIdle(graceMs);
+          if (left > 0) {
+            log.warn({ uploads: left }, 'Shutdown grace period over: ending running uploads, received bytes kept');
+            lifecycle.endAll('shutdown');
+            await lifecycle.waitIdle(config.tus.lockDrainMs + 2_000);
+          }
+          lifecycle.state = 'stopped';
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          for (const s of sockets) s.destroy();
+          await closed;
         },
       };
     },

@@ -42,12 +42,13 @@ async function serve(opts: { config?: string; pretty?: boolean }): Promise<void>
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
+      // Every acknowledged byte is already in the store: exiting now loses nothing resumable.
       log.warn({ signal }, 'Second signal: exiting now');
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal }, 'Shutting down');
-    running.stop().then(
+    log.info({ signal, graceMs: config.server.gracefulShutdownMs }, 'Shutting down: refusing new uploads, waiting for running ones');
+    running.stop(config.server.gracefulShutdownMs).then(
       () => {
         log.info('Server stopped');
         process.exit(0);

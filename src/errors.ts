@@ -19,7 +19,13 @@ export const ERRORS = {
   ERR_TOO_LARGE: { status: 413, message: 'The upload exceeds the maximum allowed size' },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is not satisfiable' },
   ERR_UPLOAD_INCOMPLETE: { status: 400, message: 'The request body ended before the declared length' },
+  // 423, not 5xx: tus-js-client retries 423, but restarts from byte 0 after a 5xx on HEAD.
+  ERR_UPLOAD_LOCKED: { status: 423, message: 'The upload is busy with another request, retry shortly' },
   ERR_SERVER_SHUTDOWN: { status: 503, message: 'The server is shutting down, retry shortly' },
+  ERR_SERVER_BUSY: { status: 503, message: 'Too many uploads are in progress, retry shortly' },
+  // Reasons an upload request was ended by the server; the client resumes from the kept bytes.
+  ERR_UPLOAD_STALLED: { status: 408, message: 'No upload data arrived for too long' },
+  ERR_REQUEST_DEADLINE: { status: 503, message: 'The upload request ran past its deadline; resume from the stored offset' },
   ERR_NOT_READY: { status: 503, message: 'The file is still being processed, retry shortly' },
   ERR_INTERNAL: { status: 500, message: 'Internal server error' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -16,6 +16,18 @@ const duration = (def: string) =>
     }
   });
 
+/** A duration that may be left out: null then means "derived from another key". */
+const optionalDuration = () =>
+  z.unknown().optional().transform((v, ctx) => {
+    if (v === undefined || v === '') return null;
+    try {
+      return parseDuration(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
 const size = (def: string | number) =>
   z.unknown().default(def).transform((v, ctx) => {
     try {
@@ -160,6 +172,10 @@ const timeouts = z
     medium_file_timeout: duration('600s'),
     large_file_timeout: duration('3600s'),
     huge_file_timeout: duration('7200s'),
+    small_file_stall_timeout: optionalDuration(),
+    medium_file_stall_timeout: optionalDuration(),
+    large_file_stall_timeout: optionalDuration(),
+    huge_file_stall_timeout: optionalDuration(),
     keep_alive_probe_interval: duration('30s'),
     keep_alive_probe_count: count(9, 1),
     retry_base_delay: duration('1s'),
@@ -172,6 +188,12 @@ const timeouts = z
     mediumFileMs: s.medium_file_timeout,
     largeFileMs: s.large_file_timeout,
     hugeFileMs: s.huge_file_timeout,
+    stallMs: {
+      small: s.small_file_stall_timeout,
+      medium: s.medium_file_stall_timeout,
+      large: s.large_file_stall_timeout,
+      huge: s.huge_file_stall_timeout,
+    },
     keepAliveProbeIntervalMs: s.keep_alive_probe_interval,
     keepAliveProbeCount: s.keep_alive_probe_count,
     retryBaseDelayMs: s.retry_base_delay,

@@ -14,8 +14,10 @@ import { metrics } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
+import { endPutBody, guardUploadBody, type GuardDeps } from './upload-guard.js';
 
 export interface PutDeps {
+  guard: GuardDeps;
   policy: SlotPolicy;
   maxUploadBytes: number;
   store: PublishedStore;
@@ -42,6 +44,12 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   if (size !== undefined && size > deps.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
   if (await deps.store.stat(path)) throw new AppError('ERR_FILE_EXISTS');
 
+  const release = await guardUploadBody(ctx, deps.guard, {
+    protocol: 'put',
+    fileBytes: size,
+    requestBytes: size ?? deps.maxUploadBytes,
+    ender: endPutBody,
+  });
   const rc = requestContext.get(ctx.req);
   const uploadId = rc?.requestId ?? 'put';
   const temp = deps.store.newIncomingFile();
@@ -74,6 +82,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     throw err;
   } finally {
     metrics.activeUploads.dec();
+    release();
   }
 }
 

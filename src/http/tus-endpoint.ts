@@ -7,8 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
-import { MemoryLocker, Server, EVENTS } from '@tus/server';
-import { ERRORS as TUS_ERRORS, Metadata, type Upload } from '@tus/utils';
+import { Server, EVENTS } from '@tus/server';
+import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
 import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
@@ -18,6 +18,7 @@ import type { PublishedStore, TusFileStore } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
+import { guardUploadBody, tusBodyEnder, type GuardDeps } from './upload-guard.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
 const META_SLOT = 'hfs-slot';
@@ -25,6 +26,8 @@ const META_TYPE = 'hfs-type';
 
 export interface TusDeps {
   config: Config;
+  guard: GuardDeps;
+  locker: Locker;
   policy: SlotPolicy;
   tusStore: TusFileStore;
   published: PublishedStore;
@@ -55,7 +58,7 @@ export class TusEndpoint {
       respectForwardedHeaders: config.server.trustProxy,
       ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
       namingFunction: () => newUploadId(),
-      locker: new MemoryLocker(),
+      locker: deps.locker,
       lockDrainTimeout: config.tus.lockDrainMs,
       disableTerminationForFinishedUploads: true,
       allowedOrigins: (origin) => corsOriginFor(origin, config.cors) !== null,
@@ -79,14 +82,50 @@ export class TusEndpoint {
       const slot = await this.authorizeCreation(ctx);
       this.slots.set(ctx.req, slot);
     }
-    const streamsBody = ctx.method === 'PATCH' || ctx.method === 'POST';
-    if (streamsBody) metrics.activeUploads.inc();
+    let release = () => {};
+    if (ctx.method === 'POST' || ctx.method === 'PATCH') {
+      if (this.deps.guard.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+      if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
+    }
     try {
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
       await this.server.handle(ctx.req, ctx.res);
     } finally {
-      if (streamsBody) metrics.activeUploads.dec();
+      release();
+    }
+  }
+
+  /** PATCH, and POST with creation-with-upload, stream a body into the store. */
+  private carriesBody(ctx: Context): boolean {
+    return ctx.method === 'PATCH' || ctx.get('Content-Type') === 'application/offset+octet-stream';
+  }
+
+  private async guardBody(ctx: Context): Promise<() => void> {
+    const contentLength = Number(ctx.get('Content-Length') || NaN);
+    let fileBytes: number | undefined;
+    if (ctx.method === 'POST') {
+      fileBytes = Number(ctx.get('Upload-Length') || NaN);
+    } else {
+      const id = decodeURIComponent(ctx.path.slice(ctx.path.lastIndexOf('/') + 1));
+      fileBytes = (await this.deps.tusStore.declaredSize(id)) ?? Number(ctx.get('Upload-Length') || NaN);
+    }
+    if (Number.isNaN(fileBytes)) fileBytes = undefined;
+    metrics.activeUploads.inc();
+    try {
+      const release = await guardUploadBody(ctx, this.deps.guard, {
+        protocol: 'tus',
+        fileBytes,
+        requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.config.server.maxUploadBytes) : contentLength,
+        ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
+      });
+      return () => {
+        release();
+        metrics.activeUploads.dec();
+      };
+    } catch (err) {
+      metrics.activeUploads.dec();
+      throw err;
     }
   }
 

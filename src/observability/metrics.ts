@@ -87,3 +87,22 @@ export const timeouts = new Counter({
   labelNames: ['type'] as const,
   registers: [registry],
 });
+
+export const admissionWait = new Histogram({
+  name: 'hmac_admission_wait_seconds',
+  help: 'Time upload requests waited for a streaming slot (max_concurrent_uploads)',
+  buckets: [0, 0.01, 0.1, 0.5, 1, 5, 15, 60, 300],
+  registers: [registry],
+});
+
+export const admissionWaiting = new Gauge({
+  name: 'hmac_admission_waiting',
+  help: 'Upload requests waiting for a streaming slot',
+  registers: [registry],
+});
+
+export const admissionRejected = new Counter({
+  name: 'hmac_admission_rejected_total',
+  help: 'Upload requests refused with 503 after waiting queue_timeout for a slot',
+  registers: [registry],
+});

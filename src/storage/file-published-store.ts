@@ -5,7 +5,7 @@
  *   <dataDir>/incoming/                PUT bodies in flight (same filesystem, so link() works)
  */
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -79,6 +79,13 @@ export class FilePublishedStore implements PublishedStore {
     await unlink(sourceFile);
     await fsyncDir(dirname(target));
     return 'published';
+  }
+
+  /** Removes temp files left by PUTs that a crash interrupted (none can be in flight at start). */
+  async sweepIncoming(): Promise<number> {
+    const names = await readdir(this.incomingDir);
+    await Promise.all(names.map((n) => unlink(join(this.incomingDir, n)).catch(() => {})));
+    return names.length;
   }
 
   newIncomingFile(): string {

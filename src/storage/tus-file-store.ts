@@ -38,6 +38,16 @@ export class TusFileStore extends FileStore {
     return super.getUpload(id);
   }
 
+  /** The declared Upload-Length of an upload, when known (one small read of its record). */
+  async declaredSize(id: string): Promise<number | undefined> {
+    try {
+      const info = (await this.configstore.get(id)) as StoredUpload | undefined;
+      return typeof info?.size === 'number' ? info.size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Records that every byte arrived; from here on the upload is finished whatever happens to its data file. */
   async markFinished(id: string): Promise<void> {
     const info = (await this.configstore.get(id)) as StoredUpload | undefined;

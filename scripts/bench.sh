@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Benchmarks (never part of npm test): builds, then runs every dist/test/bench/*.bench.js in turn.
+# Env: BENCH_SIZE (upload size, default 1GiB, e.g. BENCH_SIZE=256MiB for a quick run),
+#      BENCH_RUNS (measurements per server, default 2; the median is printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+npx tsc -p tsconfig.json
+
+shopt -s nullglob
+benches=(dist/test/bench/*.bench.js)
+if [ "${#benches[@]}" -eq 0 ]; then
+  echo "bench failed: no dist/test/bench/*.bench.js after the build" >&2
+  exit 1
+fi
+for bench in "${benches[@]}"; do
+  echo "== ${bench}"
+  node "${bench}"
+done

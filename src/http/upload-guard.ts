@@ -1,0 +1,136 @@
+/**
+ * Everything that stands between an upload request and its body: shutdown refusal, admission
+ * (bounded concurrent bodies, priority wait), and the stall/deadline watchdog. Received bytes
+ * are always kept: a tus upload ended here resumes from its stored offset.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Context } from 'koa';
+import type { Config } from '../config/index.js';
+import { AppError } from '../errors.js';
+import { metrics, type Logger } from '../observability/index.js';
+import { AdmissionController, transferLimits, watchBody, type BodyVerdict } from '../transfer/index.js';
+import { requestContext } from './request-context.js';
+
+export type EndReason = Exclude<BodyVerdict, 'ok'> | 'shutdown';
+
+/** How the server ends a body it gives up on. */
+export type BodyEnder = (req: IncomingMessage, reason: EndReason) => void;
+
+/** PUT bodies are all or nothing: end the connection, the handler discards the temp file. */
+export const endPutBody: BodyEnder = (req) => req.destroy();
+
+/**
+ * tus: a stall means the peer is gone, so the connection is destroyed; @tus/server then aborts
+ * the request, keeps what reached the store and releases the lock. For a live connection
+ * (deadline, shutdown) the same abort is triggered without killing the socket, so the client
+ * still gets @tus/server's answer (204 with the stored Upload-Offset, `Connection: close`) and
+ * continues from there; if no answer went out within `graceMs`, the socket is destroyed.
+ */
+export function tusBodyEnder(graceMs: number): BodyEnder {
+  return (req, reason) => {
+    if (reason === 'stall' || req.listenerCount('error') === 0) {
+      req.destroy();
+      return;
+    }
+    req.emit('error', new AppError(reason === 'deadline' ? 'ERR_REQUEST_DEADLINE' : 'ERR_SERVER_SHUTDOWN'));
+    setTimeout(() => {
+      if (!req.socket.destroyed) req.socket.destroy();
+    }, graceMs).unref();
+  };
+}
+
+export type LifecycleState = 'running' | 'draining' | 'stopped';
+
+/** Tracks upload bodies in flight so shutdown can wait for them, then end them. */
+export class UploadLifecycle {
+  state: LifecycleState = 'running';
+  private readonly active = new Set<(reason: EndReason) => void>();
+  private readonly idleWaiters = new Set<() => void>();
+
+  get activeUploads(): number {
+    return this.active.size;
+  }
+
+  track(end: (reason: EndReason) => void): () => void {
+    this.active.add(end);
+    return () => {
+      this.active.delete(end);
+      if (this.active.size === 0) for (const w of this.idleWaiters) w();
+    };
+  }
+
+  /** Resolves when no upload body is in flight, or after `timeoutMs` (then returns how many remain). */
+  waitIdle(timeoutMs: number): Promise<number> {
+    if (this.active.size === 0) return Promise.resolve(0);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(done);
+        resolve(this.active.size);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.idleWaiters.add(done);
+    });
+  }
+
+  endAll(reason: EndReason): void {
+    for (const end of [...this.active]) end(reason);
+  }
+}
+
+export interface GuardDeps {
+  config: Config;
+  admission: AdmissionController;
+  lifecycle: UploadLifecycle;
+  log: Logger;
+}
+
+export interface GuardRequest {
+  protocol: 'tus' | 'put';
+  /** Size of the whole file, for its size class (undefined: unknown). */
+  fileBytes: number | undefined;
+  /** Bytes this request will send, for the admission order. */
+  requestBytes: number;
+  ender: BodyEnder;
+}
+
+/**
+ * Admits an upload body and watches it. Throws ERR_SERVER_SHUTDOWN / ERR_SERVER_BUSY (503 with
+ * Retry-After) when it may not start. Returns the function to call once the request is over.
+ */
+export async function guardUploadBody(ctx: Context, deps: GuardDeps, request: GuardRequest): Promise<() => void> {
+  if (deps.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  ctx.req.once('close', onClose);
+  const admission = await deps.admission.acquire(request.requestBytes, gone.signal);
+  ctx.req.off('close', onClose);
+  if (!admission.ok) {
+    if (admission.reason === 'timeout') metrics.admissionRejected.inc();
+    throw new AppError('ERR_SERVER_BUSY', { headers: { 'Retry-After': '5' } });
+  }
+  metrics.admissionWait.observe(admission.waitedMs / 1000);
+  if (deps.lifecycle.state !== 'running') {
+    admission.release();
+    throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+  }
+
+  const limits = transferLimits(request.fileBytes, deps.config.server, deps.config.timeouts);
+  const rc = requestContext.get(ctx.req);
+  const log = rc?.log ?? deps.log;
+  const end = (reason: EndReason) => {
+    if (reason !== 'shutdown') metrics.timeouts.inc({ type: 'upload' });
+    log.info({ reason, protocol: request.protocol, sizeClass: limits.sizeClass, stallMs: limits.stallMs, deadlineMs: limits.deadlineMs }, 'Upload request ended by the server; received bytes kept');
+    request.ender(ctx.req, reason);
+  };
+  const stopWatch = watchBody(ctx.req.socket, { stallMs: limits.stallMs, deadlineMs: limits.deadlineMs, onEnd: end });
+  const untrack = deps.lifecycle.track(end);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    stopWatch();
+    untrack();
+    admission.release();
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Per-process upload locks in the @tus/utils Locker shape. A request that wants a lock held by
+ * another asks the holder to release it (the holder's request then stops within
+ * `lock_drain_timeout`, keeping its bytes) and waits for the unlock notification; it does not
+ * poll. A waiter that cannot get the lock in time gets ERR_UPLOAD_LOCKED (423), which clients
+ * retry.
+ */
+import type { Lock, Locker, RequestRelease } from '@tus/utils';
+import { AppError } from '../errors.js';
+
+interface Held {
+  requestRelease: RequestRelease;
+  waiters: Set<() => void>;
+}
+
+export class MemoryLocker implements Locker {
+  /** @internal shared with MemoryLock */
+  readonly held = new Map<string, Held>();
+
+  constructor(readonly acquireTimeoutMs: number) {}
+
+  newLock(id: string): Lock {
+    return new MemoryLock(this, id);
+  }
+}
+
+class MemoryLock implements Lock {
+  private owned = false;
+
+  constructor(private readonly locker: MemoryLocker, private readonly id: string) {}
+
+  async lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
+    const deadline = Date.now() + this.locker.acquireTimeoutMs;
+    for (;;) {
+      if (signal.aborted) throw new AppError('ERR_UPLOAD_LOCKED', { cause: signal.reason });
+      const current = this.locker.held.get(this.id);
+      if (!current) {
+        this.locker.held.set(this.id, { requestRelease, waiters: new Set() });
+        this.owned = true;
+        return;
+      }
+      await current.requestRelease();
+      await this.waitForUnlock(current, signal, deadline - Date.now());
+    }
+  }
+
+  async unlock(): Promise<void> {
+    const current = this.locker.held.get(this.id);
+    if (!this.owned || !current) throw new Error(`unlock of upload lock ${this.id} that this request does not hold`);
+    this.owned = false;
+    this.locker.held.delete(this.id);
+    for (const wake of current.waiters) wake();
+  }
+
+  private waitForUnlock(current: Held, signal: AbortSignal, remainingMs: number): Promise<void> {
+    if (remainingMs <= 0) return Promise.reject(new AppError('ERR_UPLOAD_LOCKED'));
+    return new Promise((resolve, reject) => {
+      const done = (err?: AppError) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        current.waiters.delete(wake);
+        if (err) reject(err);
+        else resolve();
+      };
+      const wake = () => done();
+      const onAbort = () => done(new AppError('ERR_UPLOAD_LOCKED', { cause: signal.reason }));
+      const timer = setTimeout(() => done(new AppError('ERR_UPLOAD_LOCKED')), remainingMs);
+      current.waiters.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * Upload throughput and server CPU for one large file sent in one request, into four servers,
+ * each its own child process on loopback with a fresh data dir:
+ *   (a) hfs tus   this server's tus endpoint, signed slot: POST creation, then one PATCH
+ *   (b) bare tus  @tus/server + @tus/file-store alone (tus-bare-server.ts)
+ *   (c) pipe sink request body piped into a file (pipe-sink-server.ts): the baseline
+ *   (d) hfs PUT   this server's XEP-0363 PUT with a signed v slot
+ * Only the upload request is timed. Server CPU is utime+stime of the server process from
+ * /proc/<pid>/stat around that request; the client runs here, so its CPU is not counted.
+ * Run by `npm run bench` (scripts/bench.sh), never by `npm test`.
+ * Env: BENCH_SIZE (default 1GiB, e.g. 256MiB), BENCH_RUNS (default 2; medians are reported).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, readFileSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { cpus, release, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { parseSize } from '../../src/config/index.js';
+import { signSlotUrl } from '../../src/index.js';
+import { CLI, REPO_ROOT } from '../helpers/server.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SECRET = 'bench-secret-0123456789abcdef';
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+const WARMUP_BYTES = 16 * MiB;
+const TUS = { 'Tus-Resumable': '1.0.0' };
+const CLK_TCK = Number(tryExec('getconf', ['CLK_TCK'])) || 100;
+
+interface Server {
+  proc: ChildProcess;
+  dataDir: string;
+  /** The "Server listening" log line: address, and for hfs tusUrl and uploadUrl. */
+  info: Record<string, string>;
+}
+
+/** The timed request of one upload, set up by a target (e.g. after an untimed tus creation). */
+interface Prepared {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  status: number;
+  /** Where the bytes must land, and what to delete afterwards. */
+  stored: string;
+  remove: string[];
+  /** Download URL that must serve the file once the upload is answered. */
+  getUrl?: string;
+}
+
+interface Target {
+  name: string;
+  start(dataDir: string): Promise<Server>;
+  prepare(server: Server, size: number): Promise<Prepared>;
+}
+
+interface Sample {
+  mibPerSec: number;
+  cpuSecPerGiB: number;
+}
+
+const children = new Set<ChildProcess>();
+let root: string | undefined;
+
+const slotPath = () => `${randomBytes(8).toString('hex')}/bench.bin`;
+
+async function startHfs(dataDir: string): Promise<Server> {
+  await writeFile(`${dataDir}.toml`, '');
+  return spawnServer([CLI, 'serve'], dataDir, {
+    HFS_LISTEN: '127.0.0.1:0',
+    HFS_DATA_DIR: dataDir,
+    HFS_SECRET: SECRET,
+    HFS_CONFIG: `${dataDir}.toml`,
+  });
+}
+
+const TARGETS: Target[] = [
+  {
+    name: '(a) hfs tus, auth, 1 PATCH',
+    start: startHfs,
+    async prepare(server, size) {
+      const path = slotPath();
+      const slot = signSlotUrl({ secret: SECRET, path, baseUrl: server.info.uploadUrl!, size });
+      const created = await send(server.info.tusUrl!, 'POST', { ...TUS, 'Upload-Length': String(size), 'Upload-Slot': slot.url });
+      check(created.status === 201, `hfs tus creation answered ${created.status} ${created.body}`);
+      return {
+        method: 'PATCH',
+        url: new URL(String(created.headers.location), server.info.tusUrl).toString(),
+        headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+        status: 204,
+        stored: join(server.dataDir, 'files', path),
+        remove: [join(server.dataDir, 'files', dirname(path)), join(server.dataDir, 'meta', dirname(path))],
+        getUrl: slot.getUrl,
+      };
+    },
+  },
+  {
+    name: '(b) bare @tus/server FileStore',
+    start: (dataDir) => spawnServer([join(HERE, 'tus-bare-server.js'), dataDir], dataDir),
+    async prepare(server, size) {
+      const created = await send(`${server.info.address}/files`, 'POST', { ...TUS, 'Upload-Length': String(size) });
+      check(created.status === 201, `bare tus creation answered ${created.status} ${created.body}`);
+      const url = new URL(String(created.headers.location), server.info.address);
+      const id = basename(url.pathname);
+      const stored = join(server.dataDir, id);
+      return {
+        method: 'PATCH',
+        url: url.toString(),
+        headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+        status: 204,
+        stored,
+        remove: [stored, `${stored}.json`],
+      };
+    },
+  },
+  {
+    name: '(c) req.pipe(fs) sink [baseline]',
+    start: (dataDir) => spawnServer([join(HERE, 'pipe-sink-server.js'), dataDir], dataDir),
+    async prepare(server) {
+      const name = `${randomBytes(8).toString('hex')}.bin`;
+      const stored = join(server.dataDir, name);
+      return { method: 'PUT', url: `${server.info.address}/${name}`, headers: {}, status: 201, stored, remove: [stored] };
+    },
+  },
+  {
+    name: '(d) hfs PUT, auth',
+    start: startHfs,
+    async prepare(server, size) {
+      const path = slotPath();
+      const slot = signSlotUrl({ secret: SECRET, path, baseUrl: server.info.uploadUrl!, size });
+      return {
+        method: 'PUT',
+        url: slot.url,
+        headers: {},
+        status: 201,
+        stored: join(server.dataDir, 'files', path),
+        remove: [join(server.dataDir, 'files', dirname(path)), join(server.dataDir, 'meta', dirname(path))],
+        getUrl: slot.getUrl,
+      };
+    },
+  },
+];
+const BASELINE = 2;
+
+/** One upload of the first `size` bytes of `file`; checks what landed, then deletes it. */
+async function upload(target: Target, server: Server, file: string, size: number): Promise<Sample> {
+  const p = await target.prepare(server, size);
+  const cpuBefore = cpuSeconds(server.proc);
+  const t0 = performance.now();
+  const res = await send(p.url, p.method, p.headers, { path: file, size });
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(server.proc) - cpuBefore;
+  check(res.status === p.status, `${p.method} answered ${res.status} ${res.body}`);
+  const stored = (await stat(p.stored).catch(() => null))?.size;
+  check(stored === size, `stored file has ${stored ?? 'no'} bytes, expected ${size}`);
+  if (p.getUrl) {
+    const got = await send(p.getUrl, 'GET', {});
+    check(got.status === 200 && got.bytes === size, `GET answered ${got.status} with ${got.bytes} bytes, expected ${size}`);
+  }
+  await Promise.all(p.remove.map((f) => rm(f, { recursive: true, force: true })));
+  return { mibPerSec: size / MiB / seconds, cpuSecPerGiB: cpu / (size / GiB) };
+}
+
+interface Response {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** Byte count of the whole body; only its start is kept as text. */
+  bytes: number;
+  body: string;
+}
+
+/** One request on a fresh connection; `body` streams the first `size` bytes of a file. */
+function send(url: string, method: string, headers: Record<string, string>, body?: { path: string; size: number }): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const allHeaders = body ? { ...headers, 'Content-Length': String(body.size) } : headers;
+    const req = request(url, { method, headers: allHeaders, agent: false }, (res) => {
+      let bytes = 0;
+      let text = '';
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (text.length < 300) text += chunk.toString('utf8', 0, 300);
+      });
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, body: text.replace(/\s+/g, ' ').slice(0, 300) }));
+    });
+    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${new URL(url).pathname}: no progress for 60 s`)));
+    req.on('error', reject);
+    if (!body) req.end();
+    else pipeline(createReadStream(body.path, { end: body.size - 1, highWaterMark: MiB }), req).catch(reject);
+  });
+}
+
+/** Spawns `node <args>` and resolves on its `"msg":"Server listening"` JSON line. */
+function spawnServer(args: string[], dataDir: string, env: Record<string, string> = {}): Promise<Server> {
+  const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(proc);
+  let lastLine = '';
+  createInterface({ input: proc.stderr! }).on('line', (line) => (lastLine = line.trim() || lastLine));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${basename(args[0]!)} did not start within 30 s`)), 30_000);
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${basename(args[0]!)} exited (${code ?? signal}) before listening: ${lastLine}`));
+    });
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      if (!line.includes('"Server listening"')) return;
+      clearTimeout(timer);
+      resolve({ proc, dataDir, info: JSON.parse(line) as Record<string, string> });
+    });
+  });
+}
+
+async function stopChild(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode === null && proc.signalCode === null) {
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const force = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(force);
+  }
+  children.delete(proc);
+}
+
+/** utime + stime of a live process, all its threads (so fs writes on the libuv pool count). */
+function cpuSeconds(proc: ChildProcess): number {
+  check(proc.exitCode === null && proc.signalCode === null, `server process exited (${proc.exitCode ?? proc.signalCode})`);
+  const text = readFileSync(`/proc/${proc.pid}/stat`, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15
+}
+
+/** `size` bytes of random-ish data: one 16 MiB random block repeated. */
+async function writePayload(file: string, size: number): Promise<void> {
+  const block = randomBytes(16 * MiB);
+  const fh = await open(file, 'wx');
+  try {
+    for (let at = 0; at < size; at += block.length) await fh.write(block, 0, Math.min(block.length, size - at));
+  } finally {
+    await fh.close();
+  }
+}
+
+function check(ok: boolean, message: string): asserts ok {
+  if (!ok) throw new Error(message);
+}
+
+function tryExec(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+function printTable(results: Array<{ name: string; samples: Sample[] }>, size: number, runs: number): void {
+  const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+  const rows = results.map(({ name, samples }) => ({
+    name,
+    mibPerSec: median(samples.map((s) => s.mibPerSec)),
+    cpu: median(samples.map((s) => s.cpuSecPerGiB)),
+    each: samples.map((s) => s.mibPerSec.toFixed(0)).join(' / '),
+  }));
+  const base = rows[BASELINE]!;
+  const ratio = (x: number, b: number) => (b > 0 ? `${(x / b).toFixed(2)}x` : 'n/a');
+  const table = [
+    ['server', 'MiB/s', 'CPU s/GiB', 'MiB/s vs (c)', 'CPU vs (c)', 'MiB/s per run'],
+    ...rows.map((r) => [r.name, r.mibPerSec.toFixed(0), r.cpu.toFixed(2), ratio(r.mibPerSec, base.mibPerSec), ratio(r.cpu, base.cpu), r.each]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  console.log(
+    `machine: ${cpuModel}, ${cpus().length} cores, Linux ${release()}, node ${process.version}; ` +
+      `file ${(size / MiB).toFixed(0)} MiB, one request per upload, median of ${runs} run(s), CLK_TCK ${CLK_TCK}`,
+  );
+  for (const row of table) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+  console.log('note: (a) and (d) fsync and hard-link the file into place before answering; (b) and (c) do not fsync.');
+}
+
+async function main(): Promise<void> {
+  const size = parseSize(process.env.BENCH_SIZE ?? '1GiB');
+  const runs = Number(process.env.BENCH_RUNS ?? '2');
+  check(size > 0, 'BENCH_SIZE must be more than 0 bytes');
+  check(Number.isInteger(runs) && runs >= 1, `BENCH_RUNS must be a whole number >= 1, got "${process.env.BENCH_RUNS}"`);
+
+  root = await mkdtemp(join(tmpdir(), 'hfs-bench-'));
+  const payload = join(root, 'payload.bin');
+  await writePayload(payload, size);
+
+  const servers: Server[] = [];
+  for (const [i, target] of TARGETS.entries()) {
+    const dataDir = join(root, `server-${i}`);
+    await mkdir(dataDir);
+    servers.push(await target.start(dataDir));
+  }
+
+  const fail = (target: Target) => (err: Error) => {
+    throw new Error(`${target.name}: ${err.message}`);
+  };
+  // Warm-up (not measured): JIT, first-use paths and directories of every server.
+  for (const [i, target] of TARGETS.entries()) await upload(target, servers[i]!, payload, Math.min(size, WARMUP_BYTES)).catch(fail(target));
+
+  // Interleaved, so drift (page cache, writeback, other load) hits every server alike.
+  const results = TARGETS.map((t) => ({ name: t.name, samples: [] as Sample[] }));
+  for (let run = 0; run < runs; run++) {
+    for (const [i, target] of TARGETS.entries()) {
+      results[i]!.samples.push(await upload(target, servers[i]!, payload, size).catch(fail(target)));
+    }
+  }
+  printTable(results, size, runs);
+}
+
+async function cleanup(): Promise<void> {
+  await Promise.all([...children].map(stopChild));
+  if (root) await rm(root, { recursive: true, force: true, maxRetries: 3 });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const proc of children) proc.kill('SIGKILL');
+    if (root) rmSync(root, { recursive: true, force: true, maxRetries: 3 });
+    console.error(`bench failed: interrupted by ${signal}`);
+    process.exit(1);
+  });
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error(`bench failed: ${(err as Error).message.split('\n')[0]}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
