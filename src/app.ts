@@ -11,6 +11,7 @@ import { resolveSecret, type SlotPolicy } from './auth/index.js';
 import { AppError } from './errors.js';
 import { DirectFinalizer } from './finalize/index.js';
 import { TusEndpoint, UploadLifecycle, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
+import { uploadPage } from './http/upload-page.js';
 import { metrics, type Logger } from './observability/index.js';
 import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
 import { AdmissionController } from './transfer/index.js';
@@ -100,6 +101,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }
     return next();
   });
+  // The browser upload page (web/), when enabled: GET/HEAD of its own few paths only.
+  if (config.upload_page.enabled) koa.use(uploadPage({ page: config.upload_page, server: config.server }));
   koa.use(async (ctx: Context) => {
     if (ctx.path === '/health' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
       ctx.set('Cache-Control', 'no-store');

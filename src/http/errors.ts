@@ -23,7 +23,7 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
   } catch (thrown) {
     const err = toClientError(thrown);
     const rc = requestContext.get(ctx.req);
-    if (err.status >= 500) rc?.log.error({ err: thrown }, 'Request failed');
+    if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'Request failed');
     metrics.errorsByCode.inc({ code: err.code });
     if (ctx.headerSent || !ctx.writable) {
       ctx.req.socket.destroy();

@@ -219,7 +219,7 @@ export class TusEndpoint {
       return { status_code: thrown.status_code, body: JSON.stringify({ code, message: thrown.body.trim(), requestId: rc?.requestId }) };
     }
     const err = toClientError(thrown);
-    if (err.status >= 500) rc?.log.error({ err: thrown }, 'tus request failed');
+    if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'tus request failed');
     metrics.errorsByCode.inc({ code: err.code });
     const method = (req as { method?: string }).method;
     // tus-js-client drops the upload and restarts from byte 0 on any HEAD answer but 2xx/423.

@@ -38,6 +38,8 @@ export interface SpawnedServer {
   output(): string;
   /** Resolves with the first log line (already seen or future) matching `pred`. */
   waitForLog(pred: (line: LogLine) => boolean): Promise<LogLine>;
+  /** Resolves with the exit code once the process exits (sends nothing). */
+  exited: Promise<number | null>;
   /** SIGTERM (or the given signal) and wait for exit; returns the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** stop() and remove the data dir (unless it was passed in). */
@@ -112,6 +114,7 @@ export async function startServer(options: StartOptions = {}): Promise<SpawnedSe
     secret,
     proc,
     logs,
+    exited,
     output: () => raw,
     waitForLog,
     stop,
