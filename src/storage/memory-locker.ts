@@ -40,6 +40,7 @@ class MemoryLock implements Lock {
         return;
       }
       await current.requestRelease();
+      if (this.locker.held.get(this.id) !== current) continue; // released while we asked
       await this.waitForUnlock(current, signal, deadline - Date.now());
     }
   }

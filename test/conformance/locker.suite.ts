@@ -1,0 +1,76 @@
+/** What every upload locker must do; run against each implementation by test/integration/lockers.test.ts. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Locker } from '@tus/utils';
+import { AppError } from '../../src/errors.js';
+
+export interface LockerFixture {
+  /** A locker whose acquire timeout is about `acquireTimeoutMs`. */
+  open(acquireTimeoutMs: number): Promise<Locker>;
+  close?(): Promise<void>;
+}
+
+export function describeLocker(name: string, fixture: LockerFixture): void {
+  describe(`${name} conforms to Locker`, () => {
+    const noop = () => {};
+
+    it('is exclusive per id and independent across ids', async () => {
+      const locker = await fixture.open(5_000);
+      const a = locker.newLock('u1');
+      await a.lock(new AbortController().signal, noop);
+      const other = locker.newLock('u2');
+      await other.lock(new AbortController().signal, noop);
+      let second = false;
+      const b = locker.newLock('u1');
+      const waiting = b.lock(new AbortController().signal, noop).then(() => (second = true));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(second, false, 'second holder must wait');
+      await a.unlock();
+      await waiting;
+      assert.equal(second, true);
+      await b.unlock();
+      await other.unlock();
+    });
+
+    it('asks the holder to release, and the waiter gets the lock once it does', async () => {
+      const locker = await fixture.open(5_000);
+      const holder = locker.newLock('u');
+      let asked = 0;
+      await holder.lock(new AbortController().signal, () => {
+        asked++;
+        void holder.unlock();
+      });
+      const waiter = locker.newLock('u');
+      await waiter.lock(new AbortController().signal, noop);
+      assert.ok(asked >= 1);
+      await waiter.unlock();
+    });
+
+    it('a waiter that cannot get the lock in time fails with ERR_UPLOAD_LOCKED (423)', async () => {
+      const locker = await fixture.open(100);
+      const holder = locker.newLock('u');
+      await holder.lock(new AbortController().signal, noop); // never releases
+      await assert.rejects(locker.newLock('u').lock(new AbortController().signal, noop), (e: unknown) => AppError.is(e, 'ERR_UPLOAD_LOCKED') && e.status === 423);
+      await holder.unlock();
+    });
+
+    it('a waiter whose request is aborted stops waiting', async () => {
+      const locker = await fixture.open(5_000);
+      const holder = locker.newLock('u');
+      await holder.lock(new AbortController().signal, noop);
+      const ac = new AbortController();
+      const waiting = locker.newLock('u').lock(ac.signal, noop);
+      ac.abort();
+      await assert.rejects(waiting);
+      await holder.unlock();
+      const next = locker.newLock('u');
+      await next.lock(new AbortController().signal, noop);
+      await next.unlock();
+    });
+
+    it('unlocking a lock not held is an error', async () => {
+      const locker = await fixture.open(1_000);
+      await assert.rejects(locker.newLock('never').unlock());
+    });
+  });
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolveConfig } from '../../src/config/index.js';
+import { AdmissionController, judgeBody, pickNext, transferLimits } from '../../src/transfer/index.js';
+
+describe('transferLimits', () => {
+  const { config } = resolveConfig({}, {});
+  const cases: Array<[number | undefined, string, number, number]> = [
+    [1, 'small', 30_000, 60_000],
+    [9_999_999, 'small', 30_000, 60_000],
+    [10_000_000, 'medium', 60_000, 600_000],
+    [99_999_999, 'medium', 60_000, 600_000],
+    [100_000_000, 'large', 90_000, 3_600_000],
+    [1_000_000_000, 'huge', 120_000, 7_200_000],
+    [undefined, 'huge', 120_000, 7_200_000],
+  ];
+  for (const [size, sizeClass, stallMs, deadlineMs] of cases) {
+    it(`${size} bytes -> ${sizeClass}`, () => {
+      assert.deepEqual(transferLimits(size, config.server, config.timeouts), { sizeClass, stallMs, deadlineMs });
+    });
+  }
+  it('per-class stall keys override the derived values; request_timeout caps deadlines', () => {
+    const { config: c } = resolveConfig({ server: { request_timeout: '10m' }, timeouts: { large_file_stall_timeout: '5m' } }, {});
+    assert.deepEqual(transferLimits(500_000_000, c.server, c.timeouts), { sizeClass: 'large', stallMs: 300_000, deadlineMs: 600_000 });
+  });
+});
+
+describe('judgeBody', () => {
+  const limits = { stallMs: 1000, deadlineMs: 5000 };
+  const start = { startedAtMs: 0, lastBytes: 0, lastProgressAtMs: 0 };
+  it('moving bytes are never a stall, however slow', () => {
+    let state = start;
+    for (let t = 500; t < 5000; t += 500) {
+      const r = judgeBody(state, t / 500, t, limits); // one byte per check
+      assert.equal(r.verdict, 'ok', `at ${t}`);
+      state = r.state;
+    }
+  });
+  it('no byte for stallMs is a stall', () => {
+    assert.equal(judgeBody(start, 0, 999, limits).verdict, 'ok');
+    assert.equal(judgeBody(start, 0, 1000, limits).verdict, 'stall');
+  });
+  it('the deadline ends even a moving request', () => {
+    assert.equal(judgeBody({ ...start, lastBytes: 10, lastProgressAtMs: 4900 }, 11, 5000, limits).verdict, 'deadline');
+  });
+});
+
+describe('admission order', () => {
+  const w = (seq: number, remainingBytes: number, enqueuedAtMs: number) => ({ seq, remainingBytes, enqueuedAtMs });
+  it('smallest remaining first, FIFO on ties', () => {
+    assert.equal(pickNext([w(0, 500, 0), w(1, 100, 1), w(2, 100, 2)], 10, 1000), 1);
+  });
+  it('a waiter past the aging threshold goes first; the oldest aged one first', () => {
+    assert.equal(pickNext([w(0, 900, 0), w(1, 10, 500), w(2, 800, 100)], 1000, 1000), 0);
+    assert.equal(pickNext([w(0, 900, 100), w(1, 10, 200), w(2, 5, 1100)], 1200, 1000), 0);
+  });
+  it('empty queue: -1', () => assert.equal(pickNext([], 0, 1), -1));
+});
+
+describe('AdmissionController', () => {
+  it('admits up to capacity, then grants released slots by priority', async () => {
+    const a = new AdmissionController({ capacity: 1, agingMs: 60_000, timeoutMs: 10_000 });
+    const signal = new AbortController().signal;
+    const first = await a.acquire(100, signal);
+    assert.ok(first.ok);
+    const order: number[] = [];
+    const big = a.acquire(1000, signal).then((r) => (order.push(1000), r));
+    const small = a.acquire(10, signal).then((r) => (order.push(10), r));
+    assert.equal(a.waitingCount, 2);
+    first.release();
+    const s = await small;
+    assert.ok(s.ok);
+    assert.deepEqual(order, [10]);
+    s.release();
+    const b = await big;
+    assert.ok(b.ok);
+    b.release();
+    assert.equal(a.activeCount, 0);
+  });
+  it('a waiter whose client leaves is removed at once; one that waits too long is refused', async () => {
+    const a = new AdmissionController({ capacity: 1, agingMs: 60_000, timeoutMs: 50 });
+    const held = await a.acquire(1, new AbortController().signal);
+    const gone = new AbortController();
+    const leaving = a.acquire(1, gone.signal);
+    gone.abort();
+    assert.deepEqual(await leaving, { ok: false, reason: 'aborted' });
+    assert.deepEqual(await a.acquire(1, new AbortController().signal), { ok: false, reason: 'timeout' });
+    assert.equal(a.waitingCount, 0);
+    assert.ok(held.ok);
+    held.release();
+    held.release(); // idempotent
+    assert.equal(a.activeCount, 0);
+  });
+});
