@@ -158,6 +158,37 @@ describe('transfer resilience', () => {
     });
   });
 
+  it('a request past its size-class deadline ends with the bytes kept and tus-js-client carries on to completion', { timeout: 60_000 }, async () => {
+    const server = await startServer({ config: '[timeouts]\nsmall_file_timeout = "1s"\n[tus]\nlock_drain_timeout = "1s"\n' });
+    const proxy = await new FaultProxy({ upstreamPort: Number(new URL(server.baseUrl).port) }).start();
+    try {
+      proxy.throttle(512 * 1024);
+      const data = randomData(Math.floor(1.5 * MiB));
+      const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/slow.bin`, baseUrl: server.uploadUrl, size: data.length });
+      const patchStatuses: number[] = [];
+      await new Promise<void>((resolve, reject) => {
+        new tus.Upload(data, {
+          endpoint: `${proxy.url}/files/`,
+          headers: { 'Upload-Slot': slot.url },
+          retryDelays: [0, 100, 200, 400, 800],
+          onAfterResponse: (req, res) => {
+            if (req.getMethod() === 'PATCH') patchStatuses.push(res.getStatus());
+          },
+          onSuccess: () => resolve(),
+          onError: reject,
+        }).start();
+      });
+      assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
+      const deadlines = server.logs.filter((l) => l.msg === 'Upload request ended by the server; received bytes kept' && l.reason === 'deadline');
+      assert.ok(deadlines.length >= 1, 'at least one PATCH ran into the 1 s deadline');
+      assert.ok(patchStatuses.length >= 2, `the upload took several PATCHes: ${patchStatuses.join(',')}`);
+      assert.ok(patchStatuses.every((s) => s === 204), `each PATCH answered 204 with the stored offset: ${patchStatuses.join(',')}`);
+    } finally {
+      await proxy.close();
+      await server.dispose();
+    }
+  });
+
   it('shutdown: new uploads get 503 with Retry-After, the running one is ended with its bytes kept, exit 0', { timeout: 30_000 }, async () => {
     const server = await startServer({ config: '[server]\ngraceful_shutdown_timeout = "1s"\n[tus]\nlock_drain_timeout = "1s"\n' });
     const proxy = await new FaultProxy({ upstreamPort: Number(new URL(server.baseUrl).port) }).start();
