@@ -87,35 +87,25 @@ describe('transfer resilience', () => {
       }
     });
 
-    it('a cut connection (FIN) keeps the bytes received', async () => {
-      await freshProxy();
-      try {
-        const data = randomData(3 * MiB);
-        const upload = await createUpload(server, data.length);
-        proxy.cutAfter(MiB);
-        await patchThrough(proxy, upload.location, data);
-        await server.waitForLog((l) => l.msg === 'Request finished' && l.method === 'PATCH' && l.path === upload.location);
-        const offset = await finishAndVerify(server, upload, data);
-        assert.ok(offset > 0 && offset <= MiB, `offset ${offset}`);
-      } finally {
-        await closeProxy();
-      }
-    });
-
-    it('a reset connection (RST) keeps the bytes received', async () => {
-      await freshProxy();
-      try {
-        const data = randomData(3 * MiB);
-        const upload = await createUpload(server, data.length);
-        proxy.resetAfter(MiB);
-        await patchThrough(proxy, upload.location, data);
-        await server.waitForLog((l) => l.msg === 'Request finished' && l.method === 'PATCH' && l.path === upload.location);
-        const offset = await finishAndVerify(server, upload, data);
-        assert.ok(offset > 0 && offset <= MiB, `offset ${offset}`);
-      } finally {
-        await closeProxy();
-      }
-    });
+    for (const [fault, arm] of [
+      ['a cut connection (FIN)', (p: FaultProxy) => p.cutAfter(MiB)],
+      ['a reset connection (RST)', (p: FaultProxy) => p.resetAfter(MiB)],
+    ] as const) {
+      it(`${fault} keeps the bytes received`, async () => {
+        await freshProxy();
+        try {
+          const data = randomData(3 * MiB);
+          const upload = await createUpload(server, data.length);
+          arm(proxy);
+          await patchThrough(proxy, upload.location, data);
+          await server.waitForLog((l) => l.msg === 'Request finished' && l.method === 'PATCH' && l.path === upload.location);
+          const offset = await finishAndVerify(server, upload, data);
+          assert.ok(offset > 0 && offset <= MiB, `offset ${offset}`);
+        } finally {
+          await closeProxy();
+        }
+      });
+    }
 
     it('a HEAD during a slow PATCH takes the lock over promptly and reports the bytes', { timeout: 15_000 }, async () => {
       await freshProxy();
