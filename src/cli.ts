@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { buildApp } from './app.js';
-import { signSlotUrl } from './auth/index.js';
+import { readStoredSecret, signSlotUrl } from './auth/index.js';
 import { ConfigError, loadConfig, parseDuration, SCHEMES, type LoadedConfig, type Scheme } from './config/index.js';
 import { createLogger } from './observability/index.js';
 
@@ -122,14 +122,8 @@ async function sign(opts: SignOptions): Promise<void> {
 
 /** sign must not create a secret as a side effect: only an existing one can sign usable URLs. */
 async function resolveSecretReadOnly(dataDir: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  try {
-    const secret = (await readFile(join(dataDir, 'secret'), 'utf8')).trim();
-    if (secret) return secret;
-  } catch {
-    // fall through
-  }
+  const stored = await readStoredSecret(dataDir).catch(() => null);
+  if (stored !== null) return stored;
   throw new CliFailure(`no secret: set security.secret, HFS_SECRET or --secret, or start the server once so it creates ${dataDir}/secret`);
 }
 

@@ -3,4 +3,4 @@ export { sign, signedMessage, signatureMatches, SCHEME_PRECEDENCE, DEFAULT_CONTE
 export { authorizeSlot, pickScheme, type AuthorizedSlot, type SlotDecision, type SlotPolicy, type SlotRequest } from './slot-auth.js';
 export { signSlotUrl, type SignSlotOptions, type SignedSlot } from './sign-slot.js';
 export { newUploadId } from './upload-id.js';
-export { resolveSecret, SECRET_FILE, type SecretSource } from './secret-file.js';
+export { readStoredSecret, resolveSecret, SECRET_FILE, type SecretSource } from './secret-file.js';

@@ -43,6 +43,7 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
       mediumFileMs: 600_000,
       largeFileMs: 3_600_000,
       hugeFileMs: 7_200_000,
+      stallMs: { small: null, medium: null, large: null, huge: null }, // derived from server.upload_stall_timeout
       keepAliveProbeIntervalMs: 30_000,
       keepAliveProbeCount: 9,
       retryBaseDelayMs: 1000,
