@@ -90,7 +90,10 @@ export class TusEndpoint {
     try {
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
-      await this.server.handle(ctx.req, ctx.res);
+      // When the client is gone, @tus/server's response promise may never settle (it waits for
+      // 'finish' on a destroyed socket): the request is over when the response closes.
+      const closed = new Promise<void>((resolve) => ctx.res.once('close', resolve));
+      await Promise.race([this.server.handle(ctx.req, ctx.res), closed]);
     } finally {
       release();
     }
@@ -112,6 +115,11 @@ export class TusEndpoint {
     }
     if (Number.isNaN(fileBytes)) fileBytes = undefined;
     metrics.activeUploads.inc();
+    // hmac_bytes_received_total{protocol="tus"}: body bytes read from the socket during this
+    // request (@tus/server owns the body stream, so count at the socket; what the parser already
+    // buffered before we got here is still unread by the store and counted too).
+    const socket = ctx.req.socket;
+    const bodyStartsAt = socket.bytesRead - ctx.req.readableLength;
     try {
       const release = await guardUploadBody(ctx, this.deps.guard, {
         protocol: 'tus',
@@ -119,9 +127,13 @@ export class TusEndpoint {
         requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.config.server.maxUploadBytes) : contentLength,
         ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
       });
+      let released = false;
       return () => {
+        if (released) return;
+        released = true;
         release();
         metrics.activeUploads.dec();
+        metrics.bytesReceived.inc({ protocol: 'tus' }, Math.max(0, socket.bytesRead - bodyStartsAt));
       };
     } catch (err) {
       metrics.activeUploads.dec();

@@ -33,6 +33,11 @@ export function tusBodyEnder(graceMs: number): BodyEnder {
       return;
     }
     req.emit('error', new AppError(reason === 'deadline' ? 'ERR_REQUEST_DEADLINE' : 'ERR_SERVER_SHUTDOWN'));
+    // The web stream wrapping the body is now errored; another 'data' event would be enqueued
+    // into it and throw ERR_INVALID_STATE out of an event handler, killing the process. Stop the
+    // flow: the unread rest is dropped with the connection (`Connection: close`).
+    req.pause();
+    req.removeAllListeners('data');
     setTimeout(() => {
       if (!req.socket.destroyed) req.socket.destroy();
     }, graceMs).unref();
