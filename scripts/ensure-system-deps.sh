@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite runs for real (as root), or names the command to run.
+# apt-get update runs only when something is missing.
 set -euo pipefail
+wanted=(
+  # XMPP end to end (test/e2e/xmpp-*): Prosody 0.12 with mod_http_upload_external, LuaSec for
+  # its TLS, and two real XEP-0363 clients (go-sendxmpp; slixmpp, whose upload needs aiohttp).
+  prosody prosody-modules lua-sec go-sendxmpp python3-slixmpp python3-aiohttp
+  # Browser end to end (test/e2e/browser-*): Debian's Chromium, driven by playwright-core.
+  chromium
+  # Self-signed certificates for the test Prosody; the README recipes' HMAC signing.
+  openssl
+)
 need=()
-# (nothing yet: the suite needs no system service today; redis-server joins when cluster mode lands)
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
 [ "${#need[@]}" -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-  echo "missing system packages: ${need[*]}; run: sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
+  echo "missing system packages: ${need[*]}; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
   exit 1
 fi
 echo "installing system packages: ${need[*]}" >&2

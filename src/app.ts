@@ -9,10 +9,13 @@ import Koa, { type Context } from 'koa';
 import type { Config } from './config/index.js';
 import { resolveSecret, type SlotPolicy } from './auth/index.js';
 import { AppError } from './errors.js';
-import { DirectFinalizer } from './finalize/index.js';
-import { TusEndpoint, UploadLifecycle, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
+import { finalizationFromConfig } from './finalize/index.js';
+import { TusEndpoint, UploadLifecycle, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
+import { readinessChecks, sideListener, addressOf } from './http/side-services.js';
 import { uploadPage } from './http/upload-page.js';
+import { statusPage } from './http/status-page.js';
 import { metrics, type Logger } from './observability/index.js';
+import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
 import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
 import { AdmissionController } from './transfer/index.js';
 
@@ -52,7 +55,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const swept = await published.sweepIncoming();
   if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
   const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
-  const finalizer = new DirectFinalizer(published, log);
+  // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
+  // published by the workers. The tus keys must match tus-endpoint.ts (META_SLOT, META_TYPE).
+  const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: 'hfs-slot', contentType: 'hfs-type' }, log });
   const lifecycle = new UploadLifecycle();
   const admission = new AdmissionController({
     capacity: config.server.maxConcurrentUploads,
@@ -89,7 +94,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
             return handlePut(ctx, rawPath, { guard, policy, maxUploadBytes: config.server.maxUploadBytes, store: published, finalizer, now });
           case 'GET':
           case 'HEAD':
-            return serveDownload(ctx, rawPath, published);
+            return serveDownload(ctx, rawPath, published, finalizer);
           case 'OPTIONS':
             ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
             ctx.status = 204;
@@ -103,22 +108,44 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   });
   // The browser upload page (web/), when enabled: GET/HEAD of its own few paths only.
   if (config.upload_page.enabled) koa.use(uploadPage({ page: config.upload_page, server: config.server }));
+  // Admin API and metrics: on the main listener unless they have their own address.
+  // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
+  const queueOps = queueOpsOf(finalizer);
+  const adminPrefix = config.admin.listen ? '' : '/admin';
+  const opsRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, slotKeys: { slotPath: 'hfs-slot', contentType: 'hfs-type' }, log });
+  metrics.exposeLabelSets({ workers: config.workers.count });
+  const admin = config.admin.token
+    ? adminApi({ token: config.admin.token, prefix: adminPrefix, tusStore, locker, routes: opsRoutes, publicPages: statusPage(adminPrefix) })
+    : null;
+  const serveMetrics = async (ctx: Context) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  };
+  const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps, redisUrl: config.redis.url }));
+  koa.use(async (ctx: Context, next) => {
+    if (admin && !config.admin.listen && (ctx.path === '/admin' || ctx.path.startsWith('/admin/'))) return admin(ctx);
+    if (ctx.path === '/ready' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      const report = await readiness();
+      ctx.set('Cache-Control', 'no-store');
+      ctx.status = report.ready ? 200 : 503;
+      ctx.body = report;
+      return;
+    }
+    return next();
+  });
   koa.use(async (ctx: Context) => {
     if (ctx.path === '/health' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { status: 'ok' };
       return;
     }
-    if (config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path && ctx.method === 'GET') {
-      ctx.type = metrics.registry.contentType;
-      ctx.body = await metrics.registry.metrics();
-      return;
-    }
+    if (config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path && ctx.method === 'GET') return serveMetrics(ctx);
     throw new AppError('ERR_NOT_FOUND');
   });
 
   return {
     async start(): Promise<RunningApp> {
+      await finalizer.start(); // recovers the queue and reconciles files before any request
       const handler = koa.callback();
       const server = createServer(
         {
@@ -149,9 +176,25 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         });
       });
       await listen(server, config.server.listen.host, config.server.listen.port);
+      const side: HttpServer[] = [];
+      if (admin && config.admin.listen) {
+        side.push(await sideListener(config.admin.listen, log, (ctx) => admin(ctx)));
+        log.info({ address: addressOf(side.at(-1)!) }, 'Admin API listening');
+      }
+      if (config.metrics.enabled && config.metrics.listen) {
+        side.push(await sideListener(config.metrics.listen, log, async (ctx) => {
+          if (ctx.path !== config.metrics.path || ctx.method !== 'GET') throw new AppError('ERR_NOT_FOUND');
+          await serveMetrics(ctx);
+        }));
+        log.info({ address: addressOf(side.at(-1)!) }, 'Metrics listening');
+      }
       const address = server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       const baseUrl = config.server.publicUrl || `http://${host}:${address.port}`;
+      // ops: server lock file, so offline commands refuse this data dir and online ones find the admin API.
+      const localUrl = `http://${address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : host}:${address.port}`;
+      const adminUrl = !admin ? null : config.admin.listen ? addressOf(side[0]!) : `${localUrl}/admin`;
+      await writeServerLock(dataDir, { pid: process.pid, startedAtMs: Date.now(), baseUrl: localUrl, adminUrl });
       const sweep = () =>
         tusStore.deleteExpired().then(
           (n) => n > 0 && log.info({ removed: n }, 'Expired unfinished uploads removed'),
@@ -175,9 +218,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
             await lifecycle.waitIdle(config.tus.lockDrainMs + 2_000);
           }
           lifecycle.state = 'stopped';
+          for (const x of side) x.close();
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
           for (const s of sockets) s.destroy();
           await closed;
+          // No upload can complete any more: drain the finalization workers (unfinished jobs stay queued).
+          await finalizer.stop(Math.min(graceMs, 10_000));
+          await removeServerLock(dataDir);
         },
       };
     },

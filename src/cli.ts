@@ -4,10 +4,10 @@
  * everything else is built by app.ts. Exit codes: 0 ok, 1 command failed, 2 bad usage or config.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { buildApp } from './app.js';
 import { readStoredSecret, signSlotUrl } from './auth/index.js';
 import { ConfigError, loadConfig, parseDuration, SCHEMES, type LoadedConfig, type Scheme } from './config/index.js';
 import { createLogger } from './observability/index.js';
+import { OpsFailure, registerOpsCommands } from './ops/cli/index.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -35,6 +35,7 @@ async function serve(opts: { config?: string; pretty?: boolean }): Promise<void>
   log.info({ config: source ?? '(embedded defaults)' }, 'Configuration loaded');
   for (const w of warnings) log.warn({ key: w.path, code: w.code, reason: w.message }, 'Config warning');
 
+  const { buildApp } = await import('./app.js'); // loaded for serve only: the other commands start faster
   const app = await buildApp(config, { log });
   const running = await app.start();
   log.info({ address: running.baseUrl, tusUrl: running.tusUrl, uploadUrl: running.uploadUrl }, 'Server listening');
@@ -167,6 +168,9 @@ function program(): Command {
     .option('-c, --config <file>', 'TOML config file')
     .option('--json', 'print {url, getUrl} as JSON')
     .action(sign);
+
+  // Operator commands (src/ops): uploads, queue, dlq, recover, verify; online or offline.
+  registerOpsCommands(cmd, load);
   return cmd;
 }
 
@@ -177,7 +181,7 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof CommanderError) {
       process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
     }
-    if (err instanceof CliFailure) {
+    if (err instanceof CliFailure || err instanceof OpsFailure) {
       process.stderr.write(`hmac-file-server: ${err.message}\n`);
       process.exit(err.exitCode);
     }

@@ -12,7 +12,9 @@ export const ERRORS = {
   ERR_SIZE_MISMATCH: { status: 403, message: 'The upload size differs from the signed size' },
   ERR_TYPE_MISMATCH: { status: 403, message: 'The content type differs from the signed type' },
   ERR_SLOT_MISSING: { status: 403, message: 'Upload creation needs a signed slot (Upload-Slot header or slot query parameter)' },
+  ERR_UNAUTHORIZED: { status: 401, message: 'A valid admin token is required' },
   ERR_NOT_FOUND: { status: 404, message: 'Not found' },
+  ERR_UPLOAD_FINISHED: { status: 409, message: 'The upload is finished and can no longer be terminated' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   ERR_FILE_EXISTS: { status: 409, message: 'A file already exists at this path' },
   ERR_LENGTH_REQUIRED: { status: 411, message: 'Content-Length is required to check the signed size' },
@@ -28,6 +30,18 @@ export const ERRORS = {
   ERR_REQUEST_DEADLINE: { status: 503, message: 'The upload request ran past its deadline; resume from the stored offset' },
   ERR_NOT_READY: { status: 503, message: 'The file is still being processed, retry shortly' },
   ERR_INTERNAL: { status: 500, message: 'Internal server error' },
+  // Finalization queue. ERR_QUEUE_FULL refuses a new upload in emergency mode (with Retry-After);
+  // the others name why a finalization attempt failed: they reach job histories, logs and
+  // dead letters, never a client.
+  ERR_QUEUE_FULL: { status: 503, message: 'The server is busy finishing other uploads, retry later' },
+  ERR_JOB_TIMEOUT: { status: 500, message: 'Finalization did not finish in time' },
+  ERR_CHECKSUM_MISMATCH: { status: 422, message: 'The uploaded bytes do not match the declared checksum' },
+  ERR_SOURCE_MISSING: { status: 500, message: 'The uploaded file to finalize is missing' },
+  ERR_STORED_SIZE_MISMATCH: { status: 500, message: 'The stored file size differs from the upload size' },
+  ERR_STORAGE_UNAVAILABLE: { status: 503, message: 'Storage is unavailable, retry later' },
+  ERR_WEBHOOK_FAILED: { status: 502, message: 'The notification webhook did not accept the event' },
+  // Admin API (operations).
+  ERR_JOB_NOT_RETRYABLE: { status: 409, message: 'The job is not waiting for a retry' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

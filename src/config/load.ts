@@ -28,6 +28,7 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string, string]> = [
   ['HFS_LOG_LEVEL', 'logging', 'level'],
   ['HFS_LOG_FORMAT', 'logging', 'format'],
   ['HFS_ADMIN_TOKEN', 'admin', 'token'],
+  ['HFS_TEST_CRASH_AT', 'testing', 'crash_at'], // test-only: crash-recovery tests
 ];
 
 export const DEFAULT_CONFIG_PATH = 'config/default.toml';

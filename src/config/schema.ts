@@ -253,6 +253,33 @@ const cors = z
     maxAgeMs: s.max_age,
   }));
 
+/**
+ * The browser upload page (web/). The page never mints slots itself: it asks the operator's
+ * `signing_endpoint` (an app backend that authenticates its users) or takes a pasted slot URL.
+ */
+const uploadPage = z
+  .object({
+    enabled: z.boolean().default(true),
+    path: urlPath('/'),
+    /** URL the page POSTs {name, size, type} to for a slot; "" = the user pastes slot URLs. */
+    signing_endpoint: z
+      .union([z.literal(''), z.string().regex(/^(https?:\/\/[^\s]+|\/[^\s]*)$/, 'must be an http(s) URL or an absolute path')])
+      .default(''),
+    chunk_size: size('8MiB'),
+  })
+  .prefault({})
+  .transform((s) => ({ enabled: s.enabled, path: s.path, signingEndpoint: s.signing_endpoint, chunkBytes: s.chunk_size }));
+
+/**
+ * Test-only. crash_at names a finalization step (src/finalize/finalization-service.ts,
+ * FinalizeStep) at which the server kills itself with SIGKILL, for the crash-recovery tests.
+ * Set through HFS_TEST_CRASH_AT; never in production.
+ */
+const testing = z
+  .object({ crash_at: z.string().default('') })
+  .prefault({})
+  .transform((s) => ({ crashAt: s.crash_at === '' ? null : s.crash_at }));
+
 export const configSchema = z.object({
   server,
   security,
@@ -267,6 +294,8 @@ export const configSchema = z.object({
   admin,
   finalize,
   cors,
+  upload_page: uploadPage,
+  testing,
 });
 
 /** The one typed, validated config the program reads. */

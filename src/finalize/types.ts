@@ -9,6 +9,12 @@ export interface CompletedUpload {
   size: number;
   /** Local file holding the bytes; consumed when the file is published. */
   sourceFile: string;
+  /**
+   * SHA-256 the client declared (checksum.ts: expectedSha256FromHeaders for PUT,
+   * expectedSha256FromMetadata for tus): lowercase hex, null when declared but unreadable,
+   * absent when none. For tus, when absent, the finalizer reads the upload's metadata itself.
+   */
+  expectedSha256?: string | null;
 }
 
 /**

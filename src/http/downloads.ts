@@ -1,15 +1,38 @@
-/** GET and HEAD of published files under the upload prefix. */
+/**
+ * GET and HEAD of published files under the upload prefix. A path whose upload is still queued
+ * or being finalized never answers 404: the request waits (bounded) for the publish, then
+ * answers 503 ERR_NOT_READY with Retry-After.
+ */
 import type { Context } from 'koa';
 import { decodeSlotPath } from '../auth/index.js';
 import { AppError } from '../errors.js';
+import type { PendingDownload } from '../finalize/index.js';
 import { metrics } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
 import { servedType } from './content-policy.js';
 import { decideRange, etagMatches, ifRangeAllows } from './range.js';
 
-export async function serveDownload(ctx: Context, rawPath: string, store: PublishedStore): Promise<void> {
+/** Uploads admitted but not yet published (the finalization service). */
+export interface PendingPublications {
+  /** Waits (bounded) for `path` to be published; never rejects. */
+  awaitPublished(path: string, signal?: AbortSignal): Promise<PendingDownload>;
+}
+
+export async function serveDownload(ctx: Context, rawPath: string, store: PublishedStore, pending?: PendingPublications): Promise<void> {
   const path = decodeSlotPath(rawPath);
-  const file = await store.stat(path);
+  let file = await store.stat(path);
+  if (!file && pending) {
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    ctx.res.once('close', onClose); // the client went away while waiting
+    try {
+      const outcome = await pending.awaitPublished(path, gone.signal);
+      if (outcome.kind === 'not_ready') throw new AppError('ERR_NOT_READY', { headers: { 'Retry-After': String(outcome.retryAfterS) } });
+      if (outcome.kind === 'published') file = await store.stat(path);
+    } finally {
+      ctx.res.off('close', onClose);
+    }
+  }
   if (!file) throw new AppError('ERR_NOT_FOUND');
 
   const lastModified = new Date(file.mtimeMs).toUTCString();
@@ -49,5 +72,11 @@ export async function serveDownload(ctx: Context, rawPath: string, store: Publis
   }
   ctx.body = store.read(path, { start, end });
   ctx.res.once('finish', () => metrics.bytesSent.inc(length));
+  // hmac_timeouts_total{type="download"}: the client stopped reading, the socket sat idle past
+  // the listener's idle timeout and the server ends it mid-download.
+  const socket = ctx.req.socket;
+  const onTimeout = () => metrics.timeouts.inc({ type: 'download' });
+  socket.once('timeout', onTimeout);
+  ctx.res.once('close', () => socket.off('timeout', onTimeout));
   ctx.length = length;
 }

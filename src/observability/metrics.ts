@@ -24,7 +24,7 @@ export const httpRequestDuration = new Histogram({
 
 export const bytesReceived = new Counter({
   name: 'hmac_bytes_received_total',
-  help: 'Upload body bytes stored, by protocol',
+  help: 'Upload body bytes received, by protocol',
   labelNames: ['protocol'] as const,
   registers: [registry],
 });
@@ -106,3 +106,127 @@ export const admissionRejected = new Counter({
   help: 'Upload requests refused with 503 after waiting queue_timeout for a slot',
   registers: [registry],
 });
+
+// --- Finalization queue (docs/queue.md). Labels: tiers, worker ids (bounded by numworkers),
+// dependencies, fixed reasons; never upload ids or paths.
+
+export const queueLength = new Gauge({
+  name: 'hmac_queue_length',
+  help: 'Finalization jobs waiting or running, by priority tier',
+  labelNames: ['priority'] as const,
+  registers: [registry],
+});
+
+export const queueProcessingTime = new Histogram({
+  name: 'hmac_queue_processing_time_seconds',
+  help: 'Duration of one finalization attempt (verify, hash, dedup, publish, notify)',
+  buckets: [0.005, 0.02, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+  registers: [registry],
+});
+
+export const queueWaitTime = new Histogram({
+  name: 'hmac_queue_wait_seconds',
+  help: 'Time from admission until a finalization job was done',
+  buckets: [0.01, 0.1, 0.5, 1, 5, 30, 120, 600, 3600],
+  registers: [registry],
+});
+
+export const spilloverItems = new Counter({
+  name: 'hmac_spillover_items_total',
+  help: 'Finalization jobs moved out of memory to wait on disk only (queue_size exceeded)',
+  registers: [registry],
+});
+
+export const circuitBreakerState = new Gauge({
+  name: 'hmac_circuit_breaker_state',
+  help: 'Circuit breaker state per finalization dependency: 1 for the current state, 0 for the others',
+  labelNames: ['dependency', 'state'] as const,
+  registers: [registry],
+});
+
+export const workerHealthStatus = new Gauge({
+  name: 'hmac_worker_health_status',
+  help: 'Finalization worker health: 1 for the current status, 0 for the others',
+  labelNames: ['worker_id', 'status'] as const,
+  registers: [registry],
+});
+
+export const workerProcessed = new Counter({
+  name: 'hmac_worker_processed_total',
+  help: 'Finalization attempts finished by each worker (any outcome)',
+  labelNames: ['worker_id'] as const,
+  registers: [registry],
+});
+
+export const workerErrors = new Counter({
+  name: 'hmac_worker_errors_total',
+  help: 'Finalization attempts that failed, by worker (timeouts included)',
+  labelNames: ['worker_id'] as const,
+  registers: [registry],
+});
+
+export const retries = new Counter({
+  name: 'hmac_retries_total',
+  help: 'Finalization retries scheduled, by reason',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const deadLetterItems = new Counter({
+  name: 'hmac_dead_letter_items_total',
+  help: 'Finalization jobs moved to the dead letter queue',
+  registers: [registry],
+});
+
+export const deadLetterQueueLength = new Gauge({
+  name: 'hmac_dead_letter_queue_length',
+  help: 'Dead letters currently kept',
+  registers: [registry],
+});
+
+export const dedupHits = new Counter({
+  name: 'hmac_dedup_hits_total',
+  help: 'Published files whose content was already stored (hard-linked instead of stored again)',
+  registers: [registry],
+});
+
+export const queuePressureLevel = new Gauge({
+  name: 'hmac_queue_pressure_level',
+  help: 'Intake pressure: 0 normal, 1 backpressure (new uploads delayed), 2 emergency (new non-small uploads refused)',
+  registers: [registry],
+});
+
+export const intakeDelayed = new Counter({
+  name: 'hmac_intake_delayed_total',
+  help: 'New uploads delayed by queue backpressure, by kind (create, put)',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const intakeRefused = new Counter({
+  name: 'hmac_intake_refused_total',
+  help: 'New uploads refused with 503 by the queue, by reason (emergency, large_tier_full)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+/**
+ * Creates every series of the bounded label sets at 0, so dashboards and alerts see a series
+ * (and rate() a starting point) before the first event. Call once at start.
+ */
+export function exposeLabelSets(options: { workers: number }): void {
+  for (const reason of ['timeout', 'network', 'server_error']) retries.inc({ reason }, 0);
+  for (const type of ['upload', 'download', 'queue']) timeouts.inc({ type }, 0);
+  for (const reason of ['emergency', 'large_tier_full']) intakeRefused.inc({ reason }, 0);
+  for (const kind of ['create', 'put']) intakeDelayed.inc({ kind }, 0);
+  for (const protocol of ['tus', 'put']) {
+    uploadsCreated.inc({ protocol }, 0);
+    uploadsFinished.inc({ protocol }, 0);
+    bytesReceived.inc({ protocol }, 0);
+    filesPublished.inc({ protocol }, 0);
+  }
+  for (let id = 1; id <= options.workers; id++) {
+    workerProcessed.inc({ worker_id: String(id) }, 0);
+    workerErrors.inc({ worker_id: String(id) }, 0);
+  }
+}

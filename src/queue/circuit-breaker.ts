@@ -115,6 +115,20 @@ export class CircuitBreaker {
     return false;
   }
 
+  /**
+   * Earliest time canAttempt may answer true: nowMs while closed (or half_open with the probe
+   * free), the end of the cool-down while open, the probe's timeout while it is out. For
+   * scheduling a wait without polling.
+   */
+  retryAtMs(nowMs: number): number {
+    this.#advance(nowMs);
+    if (this.#state === 'open') return this.#openedAtMs + this.#coolDownMs;
+    if (this.#state === 'half_open' && this.#probeStartedAtMs !== null) {
+      return Math.max(nowMs, this.#probeStartedAtMs + this.#probeTimeoutMs);
+    }
+    return nowMs;
+  }
+
   onSuccess(nowMs: number): void {
     this.#advance(nowMs);
     if (this.#state === 'half_open') {

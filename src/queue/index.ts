@@ -33,7 +33,12 @@ export {
 export {
   JOB_STATES,
   canEnqueueMany,
+  canListJobs,
+  canRetryNow,
   type BatchEnqueuer,
+  type JobLister,
+  type JobRetrier,
+  type ListJobsOptions,
   type DeadLetterTarget,
   type EnqueueInput,
   type Job,
@@ -55,3 +60,45 @@ export {
   type QueueRecovery,
   type SqliteQueueBackendOptions,
 } from './sqlite-backend.js';
+export { systemClock, type Clock, type TimerHandle } from './clock.js';
+export {
+  DEFAULT_CLEAR_BAND,
+  DEFAULT_INTAKE_DELAY,
+  intakeDelayMs,
+  pressureLevel,
+  queueFill,
+  retryAfterSeconds,
+  type IntakeDelayOptions,
+  type PressureLevel,
+  type PressureThresholds,
+  type RetryAfterOptions,
+} from './pressure.js';
+export {
+  DEFAULT_HEALTH_THRESHOLDS,
+  WORKER_STATUSES,
+  WorkerWindow,
+  assessWorker,
+  type HealthAssessment,
+  type HealthThresholds,
+  type WorkerSample,
+  type WorkerStatus,
+} from './worker-health.js';
+export { chooseWorker, type LoadBalancingStrategy, type WorkerCandidate } from './load-balancer.js';
+export {
+  Dispatcher,
+  jobErrorOf,
+  type DeadReason,
+  type DispatcherEvents,
+  type DispatcherOptions,
+  type JobContext,
+  type JobHandler,
+  type JobOutcome,
+  type RetryReason,
+  type WorkerView,
+} from './dispatcher.js';
+export {
+  SpilloverQueueBackend,
+  openSpilloverQueueBackend,
+  type SpillEvent,
+  type SpilloverQueueBackendOptions,
+} from './spillover-backend.js';

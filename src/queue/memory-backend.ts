@@ -7,13 +7,17 @@ import { emptyCounts } from './counts.js';
 import { QueueClosedError } from './errors.js';
 import { copyError, createJob } from './job.js';
 import { DEFAULT_AGING_THRESHOLD_MS, pickNext, type AgingOptions, type PriorityTier } from './priority.js';
+import { JOB_STATES } from './types.js';
 import type {
   BatchEnqueuer,
   DeadLetterTarget,
   EnqueueInput,
   Job,
   JobError,
+  JobLister,
+  JobRetrier,
   ListDeadOptions,
+  ListJobsOptions,
   QueueBackend,
   QueueBackendOptions,
   QueueCounts,
@@ -26,8 +30,10 @@ interface Entry {
   readonly seq: number;
 }
 
-export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer {
+export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer, JobLister, JobRetrier {
   readonly #jobs = new Map<string, Entry>();
+  /** slot path -> id of the job holding it (every state, until purged or pruned). */
+  readonly #slots = new Map<string, string>();
   readonly #aging: AgingOptions;
   #nextSeq = 1;
   #closed = false;
@@ -39,10 +45,7 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer {
 
   async enqueue(input: EnqueueInput): Promise<boolean> {
     this.#open();
-    const job = createJob(input);
-    if (this.#jobs.has(job.id)) return false;
-    this.#jobs.set(job.id, { job: { ...job }, seq: this.#nextSeq++ });
-    return true;
+    return this.#admit(createJob(input));
   }
 
   async enqueueMany(inputs: readonly EnqueueInput[]): Promise<number> {
@@ -50,17 +53,20 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer {
     // Validate all first so a bad input admits nothing, like the SQLite transaction.
     const jobs = inputs.map(createJob);
     let added = 0;
-    for (const job of jobs) {
-      if (this.#jobs.has(job.id)) continue;
-      this.#jobs.set(job.id, { job: { ...job }, seq: this.#nextSeq++ });
-      added += 1;
-    }
+    for (const job of jobs) if (this.#admit(job)) added += 1;
     return added;
   }
 
   async get(id: string): Promise<Job | null> {
     this.#open();
     const entry = this.#jobs.get(id);
+    return entry === undefined ? null : snapshot(entry.job);
+  }
+
+  async getBySlot(slotPath: string): Promise<Job | null> {
+    this.#open();
+    const id = this.#slots.get(slotPath);
+    const entry = id === undefined ? undefined : this.#jobs.get(id);
     return entry === undefined ? null : snapshot(entry.job);
   }
 
@@ -115,6 +121,15 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer {
     return true;
   }
 
+  async postpone(id: string, owner: string, availableAtMs: number): Promise<boolean> {
+    const job = this.#held(id, owner);
+    if (job === null) return false;
+    clearLease(job);
+    job.state = 'queued';
+    job.availableAtMs = availableAtMs;
+    return true;
+  }
+
   async bury(id: string, owner: string, error: JobError): Promise<boolean> {
     const job = this.#held(id, owner);
     if (job === null) return false;
@@ -156,6 +171,26 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer {
       .map((e) => snapshot(e.job));
   }
 
+  async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
+    this.#open();
+    const { states = ['queued', 'leased'], priority, limit = 100, offset = 0 } = options;
+    for (const s of states) if (!JOB_STATES.includes(s)) throw new RangeError(`unknown job state ${String(s)}`);
+    const finished = states.every((s) => s === 'done' || s === 'dead');
+    return [...this.#jobs.values()]
+      .filter((e) => states.includes(e.job.state) && (priority === undefined || e.job.priority === priority))
+      .sort((a, b) => (finished ? (a.job.finishedAtMs ?? 0) - (b.job.finishedAtMs ?? 0) : a.job.availableAtMs - b.job.availableAtMs) || a.seq - b.seq)
+      .slice(offset, offset + limit)
+      .map((e) => snapshot(e.job));
+  }
+
+  async retryNow(id: string, nowMs: number): Promise<boolean> {
+    this.#open();
+    const job = this.#jobs.get(id)?.job;
+    if (job === undefined || job.state !== 'queued') return false;
+    job.availableAtMs = Math.min(job.availableAtMs, nowMs);
+    return true;
+  }
+
   async replayDead(target: DeadLetterTarget, nowMs: number): Promise<number> {
     let moved = 0;
     for (const job of this.#dead(target)) {
@@ -170,16 +205,16 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer {
 
   async purgeDead(target: DeadLetterTarget): Promise<number> {
     const doomed = this.#dead(target);
-    for (const job of doomed) this.#jobs.delete(job.id);
+    for (const job of doomed) this.#forget(job);
     return doomed.length;
   }
 
   async pruneDone(finishedBeforeMs: number): Promise<number> {
     this.#open();
     let pruned = 0;
-    for (const [id, { job }] of this.#jobs) {
+    for (const { job } of this.#jobs.values()) {
       if (job.state === 'done' && (job.finishedAtMs ?? 0) < finishedBeforeMs) {
-        this.#jobs.delete(id);
+        this.#forget(job);
         pruned += 1;
       }
     }
@@ -192,6 +227,18 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer {
 
   #open(): void {
     if (this.#closed) throw new QueueClosedError();
+  }
+
+  #admit(job: Job): boolean {
+    if (this.#jobs.has(job.id) || this.#slots.has(job.slotPath)) return false;
+    this.#jobs.set(job.id, { job: { ...job }, seq: this.#nextSeq++ });
+    this.#slots.set(job.slotPath, job.id);
+    return true;
+  }
+
+  #forget(job: Job): void {
+    this.#jobs.delete(job.id);
+    if (this.#slots.get(job.slotPath) === job.id) this.#slots.delete(job.slotPath);
   }
 
   #held(id: string, owner: string): Mutable<Job> | null {

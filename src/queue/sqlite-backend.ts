@@ -6,23 +6,23 @@
  * process cannot interleave; claims also run in BEGIN IMMEDIATE transactions with a guarded
  * UPDATE, so even a second connection could not lease the same job twice.
  */
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { emptyCounts } from './counts.js';
 import { QueueClosedError } from './errors.js';
 import { copyError, createJob } from './job.js';
 import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier, type QueueHead } from './priority.js';
-import { migrate } from './sqlite-schema.js';
+import { listJobsQuery, openQueueDatabase, rowToJob, type JobRow } from './sqlite-db.js';
 import type {
   BatchEnqueuer,
   DeadLetterTarget,
   EnqueueInput,
   Job,
   JobError,
+  JobLister,
+  JobRetrier,
   JobState,
-  JsonObject,
   ListDeadOptions,
+  ListJobsOptions,
   QueueBackend,
   QueueBackendOptions,
   QueueCounts,
@@ -41,22 +41,6 @@ export interface QueueRecovery {
   readonly releasedLeases: number;
 }
 
-interface JobRow {
-  seq: number;
-  id: string;
-  slot_path: string;
-  size: number;
-  priority: PriorityTier;
-  payload: string;
-  attempts: number;
-  errors: string;
-  enqueued_at_ms: number;
-  available_at_ms: number;
-  state: JobState;
-  lease_owner: string | null;
-  lease_expires_at_ms: number | null;
-  finished_at_ms: number | null;
-}
 
 const UNLEASE = 'lease_owner = NULL, lease_expires_at_ms = NULL';
 const HELD = "id = @id AND state = 'leased' AND lease_owner = @owner";
@@ -67,9 +51,10 @@ function prepareStatements(db: Database.Database) {
     insert: db.prepare(
       `INSERT INTO jobs (id, slot_path, size, priority, payload, enqueued_at_ms, available_at_ms, state)
        VALUES (@id, @slotPath, @size, @priority, @payload, @enqueuedAtMs, @availableAtMs, 'queued')
-       ON CONFLICT (id) DO NOTHING`,
+       ON CONFLICT DO NOTHING`, // a taken id or a taken slot path: admit nothing
     ),
     get: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    getBySlot: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE slot_path = ?'),
     head: db.prepare<[PriorityTier, number], { seq: number; available_at_ms: number }>(
       `SELECT seq, available_at_ms FROM jobs
        WHERE state = 'queued' AND priority = ? AND available_at_ms <= ?
@@ -85,6 +70,7 @@ function prepareStatements(db: Database.Database) {
       `UPDATE jobs SET state = 'queued', attempts = attempts + 1, ${APPEND_ERROR},
          available_at_ms = @retryAtMs, ${UNLEASE} WHERE ${HELD}`,
     ),
+    postpone: db.prepare(`UPDATE jobs SET state = 'queued', available_at_ms = @availableAtMs, ${UNLEASE} WHERE ${HELD}`),
     bury: db.prepare(
       `UPDATE jobs SET state = 'dead', attempts = attempts + 1, ${APPEND_ERROR},
          finished_at_ms = @atMs, ${UNLEASE} WHERE ${HELD}`,
@@ -105,6 +91,9 @@ function prepareStatements(db: Database.Database) {
     replayAll: db.prepare<[number]>(
       "UPDATE jobs SET state = 'queued', attempts = 0, available_at_ms = ?, finished_at_ms = NULL WHERE state = 'dead'",
     ),
+    retryNow: db.prepare<[number, string]>(
+      "UPDATE jobs SET available_at_ms = MIN(available_at_ms, ?) WHERE id = ? AND state = 'queued'",
+    ),
     purgeOne: db.prepare<[string]>("DELETE FROM jobs WHERE state = 'dead' AND id = ?"),
     purgeAll: db.prepare("DELETE FROM jobs WHERE state = 'dead'"),
     pruneDone: db.prepare<[number]>("DELETE FROM jobs WHERE state = 'done' AND finished_at_ms < ?"),
@@ -112,16 +101,8 @@ function prepareStatements(db: Database.Database) {
 }
 
 export async function openSqliteQueueBackend(options: SqliteQueueBackendOptions): Promise<SqliteQueueBackend> {
-  await mkdir(dirname(options.path), { recursive: true });
-  const db = new Database(options.path);
+  const db = await openQueueDatabase(options.path, true);
   try {
-    db.pragma('journal_mode = WAL');
-    // FULL, not NORMAL: in WAL mode FULL fsyncs the WAL on every commit, so a job is on disk
-    // before enqueue resolves and survives power loss, not only a process crash. NORMAL may
-    // lose the last commits on power loss: an upload the client was told is complete would
-    // never be finalized. Cost: one fsync per commit (~0.45 ms here), small next to an upload.
-    db.pragma('synchronous = FULL');
-    migrate(db);
     const recovery = db.transaction(recoverLeases).immediate(db);
     const { agingThresholdMs = DEFAULT_AGING_THRESHOLD_MS } = options;
     return new SqliteQueueBackend(db, { agingThresholdMs }, recovery);
@@ -138,7 +119,7 @@ function recoverLeases(db: Database.Database): QueueRecovery {
   return { restoredJobs: n, releasedLeases };
 }
 
-export class SqliteQueueBackend implements QueueBackend, BatchEnqueuer {
+export class SqliteQueueBackend implements QueueBackend, BatchEnqueuer, JobLister, JobRetrier {
   readonly #db: Database.Database;
   readonly #st: ReturnType<typeof prepareStatements>;
   readonly #aging: AgingOptions;
@@ -189,6 +170,12 @@ export class SqliteQueueBackend implements QueueBackend, BatchEnqueuer {
     return row === undefined ? null : rowToJob(row);
   }
 
+  async getBySlot(slotPath: string): Promise<Job | null> {
+    this.#open();
+    const row = this.#st.getBySlot.get(slotPath);
+    return row === undefined ? null : rowToJob(row);
+  }
+
   async claimNext(owner: string, nowMs: number, leaseMs: number): Promise<Job | null> {
     this.#open();
     const row = this.#claim(owner, nowMs, leaseMs);
@@ -209,6 +196,11 @@ export class SqliteQueueBackend implements QueueBackend, BatchEnqueuer {
     this.#open();
     const e = copyError(error);
     return this.#st.fail.run({ id, owner, error: JSON.stringify(e), retryAtMs }).changes === 1;
+  }
+
+  async postpone(id: string, owner: string, availableAtMs: number): Promise<boolean> {
+    this.#open();
+    return this.#st.postpone.run({ id, owner, availableAtMs }).changes === 1;
   }
 
   async bury(id: string, owner: string, error: JobError): Promise<boolean> {
@@ -233,6 +225,17 @@ export class SqliteQueueBackend implements QueueBackend, BatchEnqueuer {
     this.#open();
     const { limit = 100, offset = 0 } = options;
     return this.#st.listDead.all(limit, offset).map(rowToJob);
+  }
+
+  async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
+    this.#open();
+    const { sql, args } = listJobsQuery(options);
+    return this.#db.prepare<unknown[], JobRow>(sql).all(...args).map(rowToJob);
+  }
+
+  async retryNow(id: string, nowMs: number): Promise<boolean> {
+    this.#open();
+    return this.#st.retryNow.run(nowMs, id).changes === 1;
   }
 
   async replayDead(target: DeadLetterTarget, nowMs: number): Promise<number> {
@@ -272,22 +275,4 @@ export class SqliteQueueBackend implements QueueBackend, BatchEnqueuer {
       availableAtMs: job.availableAtMs,
     }).changes;
   }
-}
-
-function rowToJob(row: JobRow): Job {
-  return {
-    id: row.id,
-    slotPath: row.slot_path,
-    size: row.size,
-    priority: row.priority,
-    payload: JSON.parse(row.payload) as JsonObject,
-    attempts: row.attempts,
-    errors: JSON.parse(row.errors) as JobError[],
-    enqueuedAtMs: row.enqueued_at_ms,
-    availableAtMs: row.available_at_ms,
-    state: row.state,
-    ...(row.lease_owner !== null && { leaseOwner: row.lease_owner }),
-    ...(row.lease_expires_at_ms !== null && { leaseExpiresAtMs: row.lease_expires_at_ms }),
-    ...(row.finished_at_ms !== null && { finishedAtMs: row.finished_at_ms }),
-  };
 }

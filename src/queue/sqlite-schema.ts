@@ -3,7 +3,7 @@
  */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 // `seq` is the rowid: every index ends in it implicitly, which gives FIFO among equal times.
 const SCHEMA_V1 = `
@@ -31,7 +31,16 @@ CREATE INDEX jobs_claim ON jobs (state, priority, available_at_ms);
 CREATE INDEX jobs_finished ON jobs (state, finished_at_ms);
 `;
 
-/** Creates the schema on an empty file; refuses a file written by a newer version. */
+// v2: one job per slot path, in every state (QueueBackend.enqueue), so a PUT and a tus upload
+// of the same slot can never both be admitted. Also serves getBySlot.
+const SCHEMA_V2 = `
+CREATE UNIQUE INDEX jobs_slot ON jobs (slot_path);
+`;
+
+/** Each step takes the file from version i to i + 1. */
+const STEPS: readonly string[] = [SCHEMA_V1, SCHEMA_V2];
+
+/** Creates or upgrades the schema step by step; refuses a file written by a newer version. */
 export function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version === SCHEMA_VERSION) return;
@@ -39,7 +48,7 @@ export function migrate(db: Database.Database): void {
     throw new Error(`queue database schema v${version} is newer than this server's v${SCHEMA_VERSION}`);
   }
   db.transaction(() => {
-    db.exec(SCHEMA_V1);
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(STEPS[v]!);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

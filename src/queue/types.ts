@@ -78,11 +78,17 @@ export interface QueueBackend {
   /**
    * Admits a job as 'queued'. Resolves true only once it is persisted. Idempotent by id: if the
    * id exists in any state (done and dead included) nothing changes and it resolves false.
+   * One job per slot path: if another job (any state) holds `input.slotPath`, nothing changes and
+   * it resolves false too; the check and the insert are one atomic step, so of two concurrent
+   * enqueues for one slot exactly one wins. A slot is freed only by purgeDead / pruneDone.
    */
   enqueue(input: EnqueueInput): Promise<boolean>;
 
   /** The job in whatever state it is, or null for an unknown (or purged/pruned) id. */
   get(id: string): Promise<Job | null>;
+
+  /** The job holding `slotPath` in whatever state it is, or null when no job holds it. */
+  getBySlot(slotPath: string): Promise<Job | null>;
 
   /**
    * Leases the best job available at `nowMs` (availableAtMs <= nowMs) to `owner` until
@@ -102,6 +108,13 @@ export interface QueueBackend {
    * False if `owner` does not hold the lease.
    */
   fail(id: string, owner: string, error: JobError, retryAtMs: number): Promise<boolean>;
+
+  /**
+   * Leased -> queued with attempts and errors unchanged and availableAtMs = availableAtMs: a wait
+   * that is not the job's failure (an open circuit breaker, a shutdown). Keeps its place in line
+   * from then on like any job made available at that time. False if `owner` does not hold the lease.
+   */
+  postpone(id: string, owner: string, availableAtMs: number): Promise<boolean>;
 
   /**
    * Leased -> dead (a dead letter) with attempts + 1 and `error` appended; finishedAtMs = error.atMs.
@@ -151,6 +164,41 @@ export interface BatchEnqueuer {
 
 export function canEnqueueMany(backend: QueueBackend): backend is QueueBackend & BatchEnqueuer {
   return typeof (backend as Partial<BatchEnqueuer>).enqueueMany === 'function';
+}
+
+export interface ListJobsOptions {
+  /** Default ['queued', 'leased']. */
+  readonly states?: readonly JobState[];
+  readonly priority?: PriorityTier;
+  /** Default 100. */
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+/**
+ * Optional capability: list jobs for operators. Order: by finishedAtMs when every requested
+ * state is done or dead, else line order (availableAtMs, then admission). Leased jobs show as
+ * 'leased' with their owner, whatever the backend stores.
+ */
+export interface JobLister {
+  listJobs(options?: ListJobsOptions): Promise<Job[]>;
+}
+
+/**
+ * Optional capability: a queued job waiting for its backoff becomes available at nowMs
+ * (attempts and errors kept; one already available keeps its time). False when the id is
+ * unknown or the job is not queued (leased, done, dead).
+ */
+export interface JobRetrier {
+  retryNow(id: string, nowMs: number): Promise<boolean>;
+}
+
+export function canListJobs(backend: QueueBackend): backend is QueueBackend & JobLister {
+  return typeof (backend as Partial<JobLister>).listJobs === 'function';
+}
+
+export function canRetryNow(backend: QueueBackend): backend is QueueBackend & JobRetrier {
+  return typeof (backend as Partial<JobRetrier>).retryNow === 'function';
 }
 
 /** Options every backend accepts. */

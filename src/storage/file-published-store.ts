@@ -16,6 +16,30 @@ interface MetaRecord extends PublishMeta {
   publishedAt: string;
 }
 
+/** What the finalization pipeline records beside a file it publishes (publishLinked). */
+export interface PublishRecord extends PublishMeta {
+  sha256: string;
+  size: number;
+  protocol: string;
+  /** When the upload's last byte arrived, ms since the epoch. */
+  receivedAtMs: number;
+}
+
+/** The metadata file of a published file: every record has publishedAt; pipeline-published ones have the rest. */
+export type StoredRecord = MetaRecord & Partial<PublishRecord>;
+
+/**
+ * 'published': linked now. 'already': this upload (same uploadId, or the same inode) is there
+ * already, from an earlier run. 'taken': another file holds the path.
+ */
+export type LinkPublishOutcome = 'published' | 'already' | 'taken';
+
+/** Called between the steps of publishLinked (crash tests kill the process there). */
+export interface PublishStepHooks {
+  afterRecord?(): void;
+  afterLink?(): void;
+}
+
 export class FilePublishedStore implements PublishedStore {
   private readonly filesDir: string;
   private readonly metaDir: string;
@@ -88,13 +112,69 @@ export class FilePublishedStore implements PublishedStore {
     return names.length;
   }
 
+  /**
+   * Publishes `contentFile` at `path` by hard link, idempotently: safe to repeat after a crash at
+   * any point, and a repeat by the same upload answers 'already'. The metadata record is renamed
+   * into place first, then the link makes the file visible, so a visible file always has its
+   * record. `contentFile` is left in place (the caller removes its own source). Never overwrites.
+   */
+  async publishLinked(path: string, contentFile: string, record: PublishRecord, hooks: PublishStepHooks = {}): Promise<LinkPublishOutcome> {
+    const target = join(this.filesDir, path);
+    const metaTarget = join(this.metaDir, `${path}.json`);
+    const before = await this.ownership(path, target, contentFile, record.uploadId);
+    if (before !== 'absent') return before;
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await mkdir(dirname(metaTarget), { recursive: true });
+    } catch (err) {
+      if (isPathTaken(err)) return 'taken';
+      throw err;
+    }
+    const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
+    const stored: StoredRecord = { ...record, publishedAt: new Date().toISOString() };
+    await writeFile(metaTmp, JSON.stringify(stored));
+    await fsyncFile(metaTmp);
+    await rename(metaTmp, metaTarget); // no file at `path` yet, so any record there is stale
+    hooks.afterRecord?.();
+    try {
+      await link(contentFile, target);
+    } catch (err) {
+      if (!isPathTaken(err)) throw err;
+      const after = await this.ownership(path, target, contentFile, record.uploadId);
+      return after === 'absent' ? 'taken' : after;
+    }
+    hooks.afterLink?.();
+    await fsyncDir(dirname(target));
+    await fsyncDir(dirname(metaTarget));
+    return 'published';
+  }
+
+  /** The metadata record of a published path, or null. */
+  async record(path: string): Promise<StoredRecord | null> {
+    return this.readMeta(path);
+  }
+
+  private async ownership(path: string, target: string, contentFile: string, uploadId: string): Promise<'absent' | 'already' | 'taken'> {
+    let st;
+    try {
+      st = await stat(target);
+    } catch (err) {
+      if (isMissing(err)) return 'absent';
+      throw err;
+    }
+    if (!st.isFile()) return 'taken';
+    if ((await this.readMeta(path))?.uploadId === uploadId) return 'already';
+    const content = await stat(contentFile).catch(() => null);
+    return content !== null && content.ino === st.ino && content.dev === st.dev ? 'already' : 'taken';
+  }
+
   newIncomingFile(): string {
     return join(this.incomingDir, `${randomBytes(16).toString('hex')}.part`);
   }
 
-  private async readMeta(path: string): Promise<MetaRecord | null> {
+  private async readMeta(path: string): Promise<StoredRecord | null> {
     try {
-      return JSON.parse(await readFile(join(this.metaDir, `${path}.json`), 'utf8')) as MetaRecord;
+      return JSON.parse(await readFile(join(this.metaDir, `${path}.json`), 'utf8')) as StoredRecord;
     } catch {
       return null; // published a moment ago and the record is not renamed in yet, or lost: serve defaults
     }

@@ -11,6 +11,18 @@ import { join } from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/utils';
 
+export interface UploadSummary {
+  id: string;
+  slotPath: string | null;
+  offset: number;
+  /** null while the length is deferred. */
+  size: number | null;
+  finished: boolean;
+  createdAt: string | null;
+  /** Last write to the data file. */
+  lastActivityAt: string | null;
+}
+
 interface StoredUpload {
   id: string;
   size?: number;
@@ -46,6 +58,40 @@ export class TusFileStore extends FileStore {
     } catch {
       return undefined;
     }
+  }
+
+  /** Unfinished uploads (data file and record both present), for operators. */
+  async listUnfinished(): Promise<UploadSummary[]> {
+    const ids = this.configstore.list ? await this.configstore.list() : [];
+    const out: UploadSummary[] = [];
+    for (const id of ids) {
+      const summary = await this.summarize(id);
+      if (summary && !summary.finished) out.push(summary);
+    }
+    return out;
+  }
+
+  /** One upload as operators see it, or null when unknown. */
+  async summarize(id: string): Promise<UploadSummary | null> {
+    let info: StoredUpload | undefined;
+    try {
+      info = (await this.configstore.get(id)) as StoredUpload | undefined;
+    } catch {
+      return null; // an id that is not a valid key (path tricks) is simply unknown
+    }
+    if (!info) return null;
+    const finished = isFinished(info);
+    const st = await stat(this.dataPath(id)).catch(() => null);
+    if (!finished && !st) return null;
+    return {
+      id,
+      slotPath: info.metadata?.['hfs-slot'] ?? null,
+      offset: finished ? info.size! : (st?.size ?? 0),
+      size: typeof info.size === 'number' ? info.size : null,
+      finished,
+      createdAt: info.creation_date ?? null,
+      lastActivityAt: st ? new Date(st.mtimeMs).toISOString() : null,
+    };
   }
 
   /** Records that every byte arrived; from here on the upload is finished whatever happens to its data file. */

@@ -9,6 +9,8 @@ import {
   DEFAULT_AGING_THRESHOLD_MS,
   QueueClosedError,
   canEnqueueMany,
+  canListJobs,
+  canRetryNow,
   emptyCounts,
   type EnqueueInput,
   type JobError,
@@ -302,6 +304,83 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
       await assert.rejects(backend.enqueue(job('late')), QueueClosedError);
       await assert.rejects(backend.claimNext('w', 0, LEASE), QueueClosedError);
       await assert.rejects(backend.counts(), QueueClosedError);
+    }));
+
+    it('holds one job per slot path in every state until purged or pruned', withBackend(async ({ backend }) => {
+      assert.equal(await backend.enqueue(job('put-1', 'high', 0, { slotPath: 's/race.bin' })), true);
+      assert.equal(await backend.enqueue(job('tus-1', 'high', 0, { slotPath: 's/race.bin' })), false, 'slot taken');
+      assert.equal(await backend.get('tus-1'), null, 'the loser left nothing behind');
+      const claims = await Promise.all(['a', 'b', 'c'].map((id) => backend.enqueue(job(`c-${id}`, 'low', 0, { slotPath: 's/same.bin' }))));
+      assert.equal(claims.filter(Boolean).length, 1, 'concurrent enqueues: exactly one wins');
+      // Done and dead jobs keep their slot; purge and prune free it.
+      assert.equal((await backend.claimNext('w', 0, LEASE))?.id, 'put-1');
+      assert.equal(await backend.complete('put-1', 'w', 10), true);
+      assert.equal(await backend.enqueue(job('late', 'high', 20, { slotPath: 's/race.bin' })), false, 'done holds it');
+      await backend.claimNext('w', 0, LEASE);
+      const winner = (await backend.getBySlot('s/same.bin'))!;
+      assert.equal(await backend.bury(winner.id, 'w', err(30)), true);
+      assert.equal(await backend.enqueue(job('late-2', 'high', 40, { slotPath: 's/same.bin' })), false, 'dead holds it');
+      assert.equal(await backend.purgeDead({ id: winner.id }), 1);
+      assert.equal(await backend.enqueue(job('late-2', 'high', 40, { slotPath: 's/same.bin' })), true, 'purged: free');
+      assert.equal(await backend.pruneDone(11), 1);
+      assert.equal(await backend.enqueue(job('late', 'high', 50, { slotPath: 's/race.bin' })), true, 'pruned: free');
+    }));
+
+    it('finds a job by its slot path in any state', withBackend(async ({ backend }) => {
+      assert.equal(await backend.getBySlot('nowhere'), null);
+      await backend.enqueue(job('q', 'medium', 3, { slotPath: 'a/q.bin' }));
+      assert.deepEqual([(await backend.getBySlot('a/q.bin'))?.id, (await backend.getBySlot('a/q.bin'))?.state], ['q', 'queued']);
+      await backend.claimNext('w', 3, LEASE);
+      assert.equal((await backend.getBySlot('a/q.bin'))?.leaseOwner, 'w');
+      await backend.complete('q', 'w', 4);
+      assert.equal((await backend.getBySlot('a/q.bin'))?.state, 'done');
+    }));
+
+    it('postpone requeues without spending an attempt, available from the given time', withBackend(async ({ backend }) => {
+      await lease(backend, job('p', 'high', 0), 'A', 0);
+      await backend.enqueue(job('other', 'high', 10));
+      assert.equal(await backend.postpone('p', 'B', 100), false, 'wrong owner');
+      assert.equal(await backend.postpone('nope', 'A', 100), false);
+      assert.equal(await backend.postpone('p', 'A', 100), true);
+      assert.equal(await backend.postpone('p', 'A', 100), false, 'no longer leased');
+      const p = await backend.get('p');
+      assert.deepEqual([p?.state, p?.attempts, p?.errors, p?.availableAtMs, p?.leaseOwner], ['queued', 0, [], 100, undefined]);
+      assert.deepEqual(await claimAll(backend, 99), ['other']);
+      assert.equal((await backend.claimNext('A', 100, LEASE))?.id, 'p');
+    }));
+
+    it('JobLister: lists by state and tier in line order, running jobs as leased (capability)', withBackend(async ({ backend }, t) => {
+      if (!canListJobs(backend)) return t.skip('no JobLister');
+      await lease(backend, job('run', 'medium', 0), 'w', 30);
+      await lease(backend, job('gone', 'high', 0), 'w', 30);
+      await backend.bury('gone', 'w', err(40));
+      await backend.enqueue(job('q2', 'high', 20));
+      await backend.enqueue(job('q1', 'high', 10));
+      await backend.enqueue(job('low', 'low', 5));
+      assert.deepEqual((await backend.listJobs()).map((j) => [j.id, j.state]), [['run', 'leased'], ['low', 'queued'], ['q1', 'queued'], ['q2', 'queued']]);
+      assert.deepEqual((await backend.listJobs({ states: ['queued'] })).map((j) => j.id), ['low', 'q1', 'q2']);
+      assert.deepEqual((await backend.listJobs({ states: ['leased'] })).map((j) => [j.id, j.leaseOwner]), [['run', 'w']]);
+      assert.deepEqual((await backend.listJobs({ priority: 'high', limit: 1, offset: 1 })).map((j) => j.id), ['q2']);
+      assert.deepEqual((await backend.listJobs({ states: ['dead'] })).map((j) => j.id), ['gone']);
+      await assert.rejects(backend.listJobs({ states: ['bogus' as never] }), RangeError);
+    }));
+
+    it('JobRetrier: a job in backoff becomes available now, nothing else changes (capability)', withBackend(async ({ backend }, t) => {
+      if (!canRetryNow(backend)) return t.skip('no JobRetrier');
+      await lease(backend, job('b', 'high', 0), 'w', 0);
+      await backend.fail('b', 'w', err(1), 1_000_000);
+      await backend.enqueue(job('other', 'high', 50));
+      assert.equal(await backend.claimNext('w', 100, LEASE).then((j) => j?.id), 'other');
+      assert.equal(await backend.claimNext('w', 100, LEASE), null, 'b waits for its backoff');
+      assert.equal(await backend.retryNow('b', 100), true);
+      const b = await backend.get('b');
+      assert.deepEqual([b?.availableAtMs, b?.attempts, b?.errors.length], [100, 1, 1]);
+      assert.equal((await backend.claimNext('w', 100, LEASE))?.id, 'b');
+      assert.equal(await backend.retryNow('b', 100), false, 'leased');
+      assert.equal(await backend.retryNow('nope', 100), false);
+      await backend.enqueue(job('early', 'low', 5));
+      assert.equal(await backend.retryNow('early', 100), true);
+      assert.equal((await backend.get('early'))?.availableAtMs, 5, 'already available: keeps its place');
     }));
 
     if (capabilities.batchEnqueue) it('enqueueMany admits new ids in order, all or nothing', withBackend(async ({ backend }) => {

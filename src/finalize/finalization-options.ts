@@ -1,0 +1,81 @@
+/** What the FinalizationService is built from (finalizationFromConfig fills it from the config). */
+import type { Logger } from '../observability/index.js';
+import type {
+  CircuitBreakerOptions,
+  Clock,
+  HealthThresholds,
+  IntakeDelayOptions,
+  LoadBalancingStrategy,
+  PriorityLevels,
+  QueueBackend,
+  RandomSource,
+  RetryPolicy,
+} from '../queue/index.js';
+import type { ContentAddressedStore } from '../storage/index.js';
+import type { PipelineStep, PublishTarget } from './pipeline.js';
+import type { CompletedUpload } from './types.js';
+import type { WebhookTarget } from './webhook.js';
+
+export type AdmissionStep = 'admit-before-insert' | 'admit-after-insert';
+export type FinalizeStep = AdmissionStep | PipelineStep;
+
+/** The upload side of tus that finalization needs (app.ts builds it from the TusFileStore). */
+export interface TusUploads {
+  /** The upload's tus metadata, or null when it is gone. */
+  metadata(uploadId: string): Promise<Readonly<Record<string, string | null>> | null>;
+  /** Finished uploads whose data file is still in place. */
+  finished(): AsyncIterable<CompletedUpload>;
+  /** Removes the upload's record and data; tolerates either being gone. */
+  discard(uploadId: string): Promise<void>;
+}
+
+export interface FinalizationOptions {
+  /** Opens (and, if durable, recovers) the queue backend; called by start(). */
+  readonly openBackend: () => Promise<QueueBackend>;
+  /** persistent_queue: the backend survives restarts, so start() reports what it restored. */
+  readonly persistent: boolean;
+  readonly recoveryEnabled: boolean;
+  readonly deadLetterEnabled: boolean;
+  readonly published: PublishTarget;
+  /** null: [finalize] dedup = false. */
+  readonly cas: ContentAddressedStore | null;
+  /** Where admitted PUT bodies wait (same filesystem as the published files). */
+  readonly stagingDir: string;
+  readonly webhook: WebhookTarget | null;
+  /** null: circuit_breaker_enabled = false. */
+  readonly circuitBreaker: CircuitBreakerOptions | null;
+  readonly workers: number;
+  readonly jobTimeoutMs: number;
+  readonly retry: RetryPolicy;
+  readonly strategy: LoadBalancingStrategy;
+  readonly healthCheckIntervalMs: number;
+  readonly health?: Partial<HealthThresholds>;
+  readonly pollIntervalMs?: number;
+  /** queue_size: the capacity backpressure and emergency fill refer to. */
+  readonly capacity: number;
+  readonly backpressureThreshold: number;
+  readonly emergencyThreshold: number;
+  readonly largeTierLimit: number;
+  /** Backpressure delay bounds; defaults DEFAULT_INTAKE_DELAY. */
+  readonly intakeDelay?: Partial<Pick<IntakeDelayOptions, 'minDelayMs' | 'maxDelayMs' | 'rampMs'>>;
+  readonly priorityLevels: PriorityLevels;
+  /** How long a GET of a file still being finalized waits before answering 503. */
+  readonly downloadWaitMs: number;
+  /** Done jobs are kept this long (their slot stays claimed in the queue too), then pruned. */
+  readonly doneRetentionMs?: number;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly log: Logger;
+  readonly tus?: TusUploads;
+  /** Test hook at named steps (crash tests kill the process there; slow-pipeline tests hold jobs). */
+  readonly onStep?: (step: FinalizeStep, jobId: string, signal?: AbortSignal) => void | Promise<void>;
+  readonly hash?: (path: string, signal: AbortSignal) => Promise<string>;
+}
+
+/** What a GET of a path that is not published yet should do. */
+export type PendingDownload =
+  | { readonly kind: 'published' }
+  /** Not queued or being finalized (unknown, or a dead letter): 404. */
+  | { readonly kind: 'absent' }
+  /** Still being finalized after the bounded wait: 503 with Retry-After. */
+  | { readonly kind: 'not_ready'; readonly retryAfterS: number };

@@ -1,0 +1,433 @@
+/**
+ * Finalization through the durable queue. Admits every completed upload (tus or PUT) as a job,
+ * runs the pipeline on the dispatcher's workers, and offers the HTTP layer what it needs while
+ * files wait: intake backpressure (gateIntake), bounded waits for downloads (awaitPublished),
+ * slot checks (slotTaken) and the dead-letter API. Everything observable goes to metrics and
+ * to the fixed log sentences of docs/queue.md.
+ *
+ * Lifecycle: the constructor does no I/O; start() opens the backend, recovers and reconciles,
+ * then starts the workers; stop(graceMs) drains them and closes the backend.
+ */
+import { mkdir, unlink } from 'node:fs/promises';
+import { AppError } from '../errors.js';
+import { metrics } from '../observability/index.js';
+import {
+  CircuitBreaker,
+  DEFAULT_INTAKE_DELAY,
+  Dispatcher,
+  canListJobs,
+  canRetryNow,
+  PRIORITY_TIERS,
+  retryAfterSeconds,
+  type BreakerTransition,
+  type DeadLetterTarget,
+  type HealthAssessment,
+  type Job,
+  type JobError,
+  type ListDeadOptions,
+  type ListJobsOptions,
+  type PriorityTier,
+  type QueueBackend,
+  type QueueCounts,
+  type QueueRecovery,
+  type TimerHandle,
+  type WorkerStatus,
+  type WorkerView,
+} from '../queue/index.js';
+import { expectedSha256FromMetadata } from './checksum.js';
+import { DeadLetterQueue, type DeadLetter } from './dead-letters.js';
+import { sha256File } from './hash-file.js';
+import { IntakeGate, type IntakeDecision, type IntakeRequest, type Pressure } from './intake-gate.js';
+import { admitUpload } from './admission.js';
+import type { FinalizationOptions, PendingDownload } from './finalization-options.js';
+import { jobIdOf, type FinalizeJobPayload } from './job-payload.js';
+import { FinalizePipeline, type PipelineStep, type PublishedEvent } from './pipeline.js';
+import { PublishWaiters } from './publish-waiters.js';
+import { buryPreviousJobs, readmitFinishedUploads, removeStagingOrphans } from './recovery.js';
+import { logBreakerTransition, logWorkerStatus, setBreakerGauge, setWorkerGauge } from './telemetry.js';
+import type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.js';
+
+type State = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+
+export class FinalizationService implements UploadFinalizer {
+  readonly #o: FinalizationOptions;
+  readonly #pending: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
+  readonly #waiters: PublishWaiters;
+  readonly #gate: IntakeGate;
+  readonly #pipeline: FinalizePipeline;
+  /** Built by start(), once the backend is open. */
+  #dispatcher: Dispatcher | null = null;
+  readonly #storageBreaker: CircuitBreaker | null;
+  readonly #webhookBreaker: CircuitBreaker | null;
+  readonly deadLetters: DeadLetterQueue;
+  #backend: QueueBackend | null = null;
+  #state: State = 'created';
+  #pruneTimer: TimerHandle | undefined;
+
+  constructor(options: FinalizationOptions) {
+    this.#o = options;
+    const { clock, log } = options;
+    this.#waiters = new PublishWaiters(clock);
+    this.#storageBreaker = this.#breaker('storage');
+    this.#webhookBreaker = options.webhook === null ? null : this.#breaker('webhook');
+    this.#gate = new IntakeGate({
+      capacity: options.capacity,
+      delay: { backpressure: options.backpressureThreshold, emergency: options.emergencyThreshold, ...DEFAULT_INTAKE_DELAY, ...options.intakeDelay },
+      largeTierLimit: options.largeTierLimit,
+      clock,
+      log,
+      pending: () => this.#pending,
+      retryAfterS: (jobs) => retryAfterSeconds(jobs, this.#averageJobMs(), options.workers),
+    });
+    const onStep = options.onStep;
+    this.#pipeline = new FinalizePipeline({
+      published: options.published,
+      cas: options.cas,
+      webhook: options.webhook,
+      storageBreaker: this.#storageBreaker,
+      webhookBreaker: this.#webhookBreaker,
+      clock,
+      hash: options.hash ?? ((path, signal) => sha256File(path, { signal })),
+      onPublished: (e) => this.#onPublished(e),
+      ...(onStep && { onStep: (step: PipelineStep, job: Job, signal: AbortSignal) => onStep(step, job.id, signal) }),
+    });
+    this.deadLetters = new DeadLetterQueue({
+      backend: () => this.#requireBackend(),
+      discard: (payload) => this.#discard(payload),
+      now: () => clock.now(),
+      onChange: async () => {
+        await this.#syncCounts();
+        this.#dispatcher?.poke();
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'created') throw new Error(`finalization cannot start from ${this.#state}`);
+    this.#state = 'starting';
+    const { log, clock } = this.#o;
+    await mkdir(this.#o.stagingDir, { recursive: true });
+    await this.#o.cas?.init();
+    const backend = (this.#backend = await this.#o.openBackend());
+    const dispatcher = (this.#dispatcher = this.#createDispatcher(backend));
+    if (!this.#o.recoveryEnabled) {
+      const buried = await buryPreviousJobs(backend, clock.now());
+      if (buried > 0) log.warn({ deadLettered: buried }, 'Queue recovery disabled: jobs of the previous run moved to the dead letter queue');
+    } else if (this.#o.persistent) {
+      const recovery = (backend as { recovery?: QueueRecovery }).recovery;
+      const counts = await backend.counts();
+      const restored = recovery?.restoredJobs ?? sum(counts.queued);
+      log.info(
+        { restored, inFlight: recovery?.releasedLeases ?? 0, deadLetters: sum(counts.dead) },
+        `Queue recovery completed: ${restored} items restored from persistence`,
+      );
+    }
+    const orphans = await removeStagingOrphans(backend, this.#o.stagingDir);
+    if (orphans > 0) log.info({ removed: orphans }, 'Staged files without a job removed');
+    await this.#syncCounts();
+    for (const { id } of dispatcher.workers()) setWorkerGauge(id, 'healthy');
+    for (const [dep, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]] as const) {
+      if (b !== null) setBreakerGauge(dep, 'closed');
+    }
+    this.#state = 'running';
+    const { tus } = this.#o;
+    if (this.#o.recoveryEnabled && tus !== undefined) {
+      const result = await readmitFinishedUploads(
+        tus.finished(),
+        async (u) => (await backend.get(jobIdOf(u))) !== null,
+        (u) => this.finalize(u),
+        (u) => tus.discard(u.uploadId),
+      );
+      if (result.admitted + result.discarded > 0) log.warn(result, 'Finished uploads found without a finalization job after a crash');
+    }
+    dispatcher.start();
+    this.#schedulePrune();
+  }
+
+  /** Stops the workers (running jobs get `graceMs`, then go back to the queue), then closes the backend. */
+  async stop(graceMs = 0): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'stopping') return;
+    this.#state = 'stopping';
+    this.#o.clock.clearTimeout(this.#pruneTimer);
+    await this.#dispatcher?.stop(graceMs);
+    this.#waiters.release();
+    await this.#backend?.close();
+    this.#state = 'stopped';
+  }
+
+  /**
+   * UploadFinalizer: durably admits the upload as a job ('accepted', the source file now
+   * belongs to the queue), or answers 'exists' when the slot is published or held by another
+   * admitted upload (the source is left where it was). When persistent, the job and the bytes
+   * are on disk before this resolves. Rejects with ERR_SERVER_SHUTDOWN when not running.
+   */
+  async finalize(upload: CompletedUpload): Promise<FinalizeOutcome> {
+    if (this.#state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN');
+    const o = this.#o;
+    const result = await admitUpload(upload, {
+      backend: this.#requireBackend(),
+      published: o.published,
+      stagingDir: o.stagingDir,
+      priorityLevels: o.priorityLevels,
+      now: () => o.clock.now(),
+      expectedSha256: (u) => this.#expectedSha256(u),
+      ...(o.onStep && { onStep: o.onStep }),
+    });
+    if (result.admitted !== null) {
+      this.#pending[result.admitted] += 1;
+      this.#countsChanged();
+      this.#dispatcher?.poke();
+    }
+    return result.outcome;
+  }
+
+  /** Queue pressure felt by intake right now. */
+  pressure(): Pressure {
+    return this.#gate.pressure();
+  }
+
+  /**
+   * Call when a new upload starts (tus creation, PUT) before reading its body. Resolves
+   * { ok: true } at once when the queue is not under pressure, or after a bounded, growing
+   * delay under backpressure; { ok: false, retryAfterS } in emergency mode for non-small files
+   * (or unknown sizes), or for large files while the large tier is full: answer 503
+   * ERR_QUEUE_FULL with that Retry-After. Rejects with the signal's reason if it aborts.
+   * Requests continuing an upload (PATCH, HEAD) must not call it.
+   */
+  gateIntake(request: IntakeRequest): Promise<IntakeDecision> {
+    return this.#gate.admit(request);
+  }
+
+  /** True when a job (queued, running, dead, or recently done) holds the slot: a new upload of it would get 'exists'. */
+  async slotTaken(slotPath: string): Promise<boolean> {
+    return this.#backend !== null && this.#state === 'running' && (await this.#backend.getBySlot(slotPath)) !== null;
+  }
+
+  /**
+   * For a GET of an unpublished path: waits up to downloadWaitMs for a queued or running job of
+   * that slot to publish it. Never rejects; an aborted signal answers 'absent'.
+   */
+  async awaitPublished(slotPath: string, signal?: AbortSignal): Promise<PendingDownload> {
+    if (this.#state !== 'running' || this.#backend === null) return { kind: 'absent' };
+    const job = await this.#backend.getBySlot(slotPath);
+    if (job === null || job.state === 'dead') return { kind: 'absent' };
+    if (job.state === 'done') return { kind: 'published' };
+    const woken = this.#waiters.wait(slotPath, this.#o.downloadWaitMs, signal);
+    // Published between the lookup and the wait: wake ourselves (and any other waiter; they re-check).
+    if ((await this.#o.published.stat(slotPath)) !== null) this.#waiters.notify(slotPath);
+    if (await woken) return { kind: 'published' };
+    if (signal?.aborted) return { kind: 'absent' };
+    const ahead = sum(this.#pending);
+    return { kind: 'not_ready', retryAfterS: retryAfterSeconds(ahead, this.#averageJobMs(), this.#o.workers, { maxS: 30 }) };
+  }
+
+  /** Jobs by state and tier (from the backend). */
+  async counts(): Promise<QueueCounts> {
+    return this.#requireBackend().counts();
+  }
+
+  workers(): WorkerView[] {
+    return this.#dispatcher?.workers() ?? [];
+  }
+
+  listDeadLetters(options?: ListDeadOptions): Promise<DeadLetter[]> {
+    return this.deadLetters.list(options);
+  }
+
+  replayDeadLetters(target: DeadLetterTarget): Promise<number> {
+    return this.deadLetters.replay(target);
+  }
+
+  purgeDeadLetters(target: DeadLetterTarget): Promise<number> {
+    return this.deadLetters.purge(target);
+  }
+
+  /**
+   * Jobs for operators (default: queued and running, in line order; limit 100). Rejects with
+   * ERR_SERVER_SHUTDOWN when not running.
+   */
+  async listJobs(options?: ListJobsOptions): Promise<Job[]> {
+    const backend = this.#requireBackend();
+    if (!canListJobs(backend)) throw new Error('this queue backend cannot list jobs');
+    return backend.listJobs(options);
+  }
+
+  /**
+   * A queued job waiting for its retry backoff runs as soon as a worker is free (attempts and
+   * history kept). False when the id is unknown or the job is not queued.
+   */
+  async retryJob(id: string): Promise<boolean> {
+    const backend = this.#requireBackend();
+    if (!canRetryNow(backend)) throw new Error('this queue backend cannot reschedule jobs');
+    const ok = await backend.retryNow(id, this.#o.clock.now());
+    if (ok) this.#dispatcher?.poke();
+    return ok;
+  }
+
+  // --- ops (issue 5): thin reads for the admin API and the status page.
+
+  /** One job in whatever state it is, or null for an unknown (or pruned) id. Rejects with ERR_SERVER_SHUTDOWN when not running. */
+  job(id: string): Promise<Job | null> {
+    return this.#requireBackend().get(id);
+  }
+
+  /** The job holding a slot path in whatever state it is, or null. Rejects with ERR_SERVER_SHUTDOWN when not running. */
+  jobBySlot(slotPath: string): Promise<Job | null> {
+    return this.#requireBackend().getBySlot(slotPath);
+  }
+
+  /** Each dependency's circuit breaker now; empty when circuit_breaker_enabled = false. */
+  breakers(): Array<{ dependency: 'storage' | 'webhook'; state: ReturnType<CircuitBreaker['state']>; retryAtMs: number | null }> {
+    const now = this.#o.clock.now();
+    const out: ReturnType<FinalizationService['breakers']> = [];
+    for (const [dependency, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]] as const) {
+      if (b === null) continue;
+      const state = b.state(now);
+      out.push({ dependency, state, retryAtMs: state === 'closed' ? null : b.retryAtMs(now) });
+    }
+    return out;
+  }
+
+  #createDispatcher(backend: QueueBackend): Dispatcher {
+    const o = this.#o;
+    return new Dispatcher({
+      backend,
+      handler: this.#pipeline.run,
+      workers: o.workers,
+      jobTimeoutMs: o.jobTimeoutMs,
+      retry: o.retry,
+      strategy: o.strategy,
+      healthCheckIntervalMs: o.healthCheckIntervalMs,
+      ...(o.pollIntervalMs !== undefined && { pollIntervalMs: o.pollIntervalMs }),
+      ...(o.health && { health: o.health }),
+      // Every job needs storage: while its breaker is open nothing is claimed (no attempt spent).
+      claimableAt: (now) => (this.#storageBreaker?.state(now) === 'open' ? this.#storageBreaker.retryAtMs(now) : now),
+      clock: o.clock,
+      random: o.random,
+      events: this.#dispatcherEvents(),
+    });
+  }
+
+  #averageJobMs(): number | null {
+    return this.#dispatcher?.averageJobMs() ?? null;
+  }
+
+  #dispatcherEvents() {
+    const { log } = this.#o;
+    return {
+      onAttempt: (_job: Job, workerId: number, ok: boolean, durationMs: number) => {
+        metrics.workerProcessed.inc({ worker_id: String(workerId) });
+        if (!ok) metrics.workerErrors.inc({ worker_id: String(workerId) });
+        metrics.queueProcessingTime.observe(durationMs / 1000);
+      },
+      onDone: (job: Job, workerId: number, durationMs: number) => {
+        metrics.queueWaitTime.observe(Math.max(0, this.#o.clock.now() - job.enqueuedAtMs) / 1000);
+        this.#jobLeft(job);
+        log.debug({ jobId: job.id, workerId, durationMs }, 'Finalization job done');
+      },
+      onRetry: (job: Job, workerId: number, error: JobError, reason: string, delayMs: number) => {
+        metrics.retries.inc({ reason });
+        log.warn({ jobId: job.id, workerId, attempt: job.attempts + 1, code: error.code, reason: error.message, delayMs }, 'Finalization attempt failed, will retry');
+      },
+      onDead: (job: Job, workerId: number, error: JobError, why: string) => void this.#onDead(job, workerId, error, why),
+      onTimeout: (job: Job, workerId: number) => {
+        metrics.timeouts.inc({ type: 'queue' });
+        setWorkerGauge(workerId, 'failed');
+        log.warn({ jobId: job.id, workerId, timeoutMs: this.#o.jobTimeoutMs }, `Worker ${workerId} stuck past the job timeout: replaced, job requeued`);
+      },
+      onWorkerStatus: (workerId: number, status: WorkerStatus, previous: WorkerStatus, a: HealthAssessment) => logWorkerStatus(log, workerId, status, previous, a),
+      onError: (err: unknown, during: string) => log.error({ err, during }, 'Finalization queue operation failed'),
+    };
+  }
+
+  async #onDead(job: Job, workerId: number, error: JobError, why: string): Promise<void> {
+    const { log } = this.#o;
+    this.#jobLeft(job);
+    metrics.deadLetterItems.inc();
+    const fields = { jobId: job.id, slotPath: job.slotPath, workerId, code: error.code, reason: error.message, attempts: job.attempts + 1 };
+    if (why === 'retries_exhausted') log.error(fields, `Upload failed after ${this.#o.retry.maxRetries} retries, moved to dead letter queue`);
+    else log.error(fields, 'Upload failed permanently, moved to dead letter queue');
+    if (this.#o.deadLetterEnabled) {
+      metrics.deadLetterQueueLength.inc();
+      return;
+    }
+    try {
+      await this.deadLetters.purge({ id: job.id });
+      log.warn(fields, 'Dead letter queue disabled: failed upload discarded');
+    } catch (err) {
+      log.error({ err, jobId: job.id }, 'Could not discard a failed upload');
+    }
+  }
+
+  #onPublished(e: PublishedEvent): void {
+    this.#waiters.notify(e.job.slotPath);
+    if (!e.fresh) return;
+    metrics.filesPublished.inc({ protocol: e.payload.protocol });
+    if (e.dedupHit) metrics.dedupHits.inc();
+    this.#o.log.info(
+      { protocol: e.payload.protocol, uploadId: e.payload.uploadId, jobId: e.job.id, size: e.job.size, sha256: e.sha256, dedup: e.dedupHit },
+      'File published',
+    );
+  }
+
+  #jobLeft(job: Job): void {
+    this.#pending[job.priority] = Math.max(0, this.#pending[job.priority] - 1);
+    this.#countsChanged();
+  }
+
+  #countsChanged(): void {
+    for (const tier of PRIORITY_TIERS) metrics.queueLength.set({ priority: tier }, this.#pending[tier]);
+    this.#gate.update();
+  }
+
+  async #syncCounts(): Promise<void> {
+    const counts = await this.#requireBackend().counts();
+    for (const tier of PRIORITY_TIERS) this.#pending[tier] = counts.queued[tier] + counts.leased[tier];
+    metrics.deadLetterQueueLength.set(sum(counts.dead));
+    this.#countsChanged();
+  }
+
+  async #expectedSha256(upload: CompletedUpload): Promise<string | null | undefined> {
+    if (upload.expectedSha256 !== undefined || upload.protocol !== 'tus' || this.#o.tus === undefined) return upload.expectedSha256;
+    const metadata = await this.#o.tus.metadata(upload.uploadId);
+    return metadata === null ? undefined : expectedSha256FromMetadata(metadata);
+  }
+
+  async #discard(payload: FinalizeJobPayload): Promise<void> {
+    if (payload.protocol === 'tus' && this.#o.tus !== undefined) await this.#o.tus.discard(payload.uploadId);
+    else await unlink(payload.sourceFile).catch(() => {});
+  }
+
+  #breaker(dependency: 'storage' | 'webhook'): CircuitBreaker | null {
+    const options = this.#o.circuitBreaker;
+    if (options === null) return null;
+    return new CircuitBreaker({ ...options, onTransition: (t) => this.#onBreaker(dependency, t) });
+  }
+
+  #onBreaker(dependency: string, t: BreakerTransition): void {
+    logBreakerTransition(this.#o.log, dependency, t);
+    if (t.to === 'closed') this.#dispatcher?.poke();
+  }
+
+  #schedulePrune(): void {
+    const { clock, log } = this.#o;
+    const retention = this.#o.doneRetentionMs ?? 3_600_000;
+    this.#pruneTimer = clock.setTimeout(() => {
+      if (this.#state !== 'running') return;
+      this.#requireBackend()
+        .pruneDone(clock.now() - retention)
+        .catch((err: unknown) => log.warn({ err }, 'Pruning finished jobs failed'))
+        .finally(() => this.#schedulePrune());
+    }, Math.min(retention, 600_000));
+  }
+
+  #requireBackend(): QueueBackend {
+    if (this.#backend === null) throw new AppError('ERR_SERVER_SHUTDOWN');
+    return this.#backend;
+  }
+}
+
+function sum(byTier: Readonly<Record<PriorityTier, number>>): number {
+  return byTier.high + byTier.medium + byTier.low;
+}

@@ -1,0 +1,126 @@
+/**
+ * Builds the FinalizationService of the embedded single-node mode from the config. Backend:
+ *   persistent_queue  spillover_to_disk
+ *   true              true     SpilloverQueueBackend, <data_dir>/queue/queue.sqlite fsynced per
+ *                              commit, queue_size jobs in memory, the rest on disk only (default)
+ *   true              false    the same, every queued job also in memory
+ *   false             true     SpilloverQueueBackend on a scratch <data_dir>/queue/spill.sqlite
+ *   false             false    MemoryQueueBackend
+ * plus <data_dir>/queue/staging for admitted PUT bodies and <data_dir>/cas for dedup.
+ */
+import { join } from 'node:path';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../observability/index.js';
+import {
+  DEFAULT_AGING_THRESHOLD_MS,
+  MemoryQueueBackend,
+  openSpilloverQueueBackend,
+  systemClock,
+  type Clock,
+  type PriorityLevels,
+  type QueueBackend,
+} from '../queue/index.js';
+import { ContentAddressedStore, finishedTusUploads, type FilePublishedStore, type TusFileStore } from '../storage/index.js';
+import type { FinalizationOptions, FinalizeStep, TusUploads } from './finalization-options.js';
+import { FinalizationService } from './finalization-service.js';
+import { logSpill } from './telemetry.js';
+import type { CompletedUpload } from './types.js';
+
+export interface FinalizationParts {
+  readonly published: FilePublishedStore;
+  readonly tusStore: TusFileStore;
+  /** The tus metadata keys the tus endpoint stores the slot path and content type under. */
+  readonly tusSlotKeys: { readonly slotPath: string; readonly contentType: string };
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Overrides for tests (timings, hooks); applied last. */
+  readonly overrides?: Partial<FinalizationOptions>;
+}
+
+/** How long a GET of a file still being finalized waits for it before answering 503. */
+export const DOWNLOAD_WAIT_MS = 10_000;
+
+export function queueDatabasePath(dataDir: string): string {
+  return join(dataDir, 'queue', 'queue.sqlite');
+}
+
+export function finalizationFromConfig(config: Config, parts: FinalizationParts): FinalizationService {
+  const { workers, queue_resilience: qr, timeouts, finalize, storage } = config;
+  const dataDir = storage.dataDir;
+  const agingThresholdMs = qr.priorityAgingEnabled ? DEFAULT_AGING_THRESHOLD_MS : null;
+  const openBackend = async (): Promise<QueueBackend> => {
+    if (!qr.persistentQueue && !qr.spilloverToDisk) return new MemoryQueueBackend({ agingThresholdMs });
+    return openSpilloverQueueBackend({
+      // Not persistent: a scratch journal (not fsynced; a restart keeps only its dead letters).
+      path: qr.persistentQueue ? queueDatabasePath(dataDir) : join(dataDir, 'queue', 'spill.sqlite'),
+      memoryLimit: qr.spilloverToDisk ? workers.queueSize : Infinity,
+      durable: qr.persistentQueue,
+      agingThresholdMs,
+      onSpill: (event) => logSpill(parts.log, event),
+    });
+  };
+  const options: FinalizationOptions = {
+    openBackend,
+    persistent: qr.persistentQueue,
+    recoveryEnabled: qr.recoveryEnabled,
+    deadLetterEnabled: qr.deadLetterEnabled,
+    published: parts.published,
+    cas: finalize.dedup ? new ContentAddressedStore(join(dataDir, 'cas')) : null,
+    stagingDir: join(dataDir, 'queue', 'staging'),
+    webhook: finalize.webhookUrl === '' ? null : { url: finalize.webhookUrl, secret: finalize.webhookSecret, timeoutMs: finalize.webhookTimeoutMs },
+    circuitBreaker: workers.circuitBreakerEnabled ? {} : null,
+    workers: workers.count,
+    jobTimeoutMs: workers.queueTimeoutMs,
+    retry: { baseMs: timeouts.retryBaseDelayMs, maxMs: timeouts.retryMaxDelayMs, maxRetries: timeouts.maxRetryAttempts },
+    strategy: qr.loadBalancingStrategy,
+    healthCheckIntervalMs: qr.healthCheckIntervalMs,
+    capacity: workers.queueSize,
+    backpressureThreshold: workers.backpressureThreshold,
+    emergencyThreshold: qr.emergencyThreshold,
+    largeTierLimit: workers.largeFileQueueSize,
+    priorityLevels: (workers.priorityQueueEnabled ? qr.priorityLevels : 1) as PriorityLevels,
+    downloadWaitMs: DOWNLOAD_WAIT_MS,
+    clock: parts.clock ?? systemClock,
+    random: Math.random,
+    log: parts.log,
+    tus: tusUploads(parts.tusStore, parts.tusSlotKeys),
+    ...(config.testing.crashAt !== null && { onStep: crashAt(config.testing.crashAt, parts.log) }),
+    ...parts.overrides,
+  };
+  return new FinalizationService(options);
+}
+
+function tusUploads(store: TusFileStore, keys: FinalizationParts['tusSlotKeys']): TusUploads {
+  return {
+    async metadata(uploadId) {
+      try {
+        return (await store.getUpload(uploadId)).metadata ?? {};
+      } catch {
+        return null;
+      }
+    },
+    async *finished() {
+      for await (const u of finishedTusUploads(store)) {
+        const slotPath = u.metadata[keys.slotPath];
+        const contentType = u.metadata[keys.contentType];
+        if (!slotPath || !contentType) continue; // not created through a slot: nothing to publish
+        const upload: CompletedUpload = { protocol: 'tus', uploadId: u.id, slotPath, contentType, size: u.size, sourceFile: u.dataFile };
+        yield upload;
+      }
+    },
+    async discard(uploadId) {
+      await store.remove(uploadId).catch(async () => {
+        // remove() refuses when the data file is gone; drop the record alone then.
+        await store.configstore.delete(uploadId).catch(() => {});
+      });
+    },
+  };
+}
+
+/** Test-only (testing.crash_at / HFS_TEST_CRASH_AT): SIGKILL this process when `step` is reached. */
+function crashAt(step: string, log: Logger): (reached: FinalizeStep) => void {
+  log.warn({ step }, 'Test crash hook armed: the process kills itself at this finalization step');
+  return (reached) => {
+    if (reached === step) process.kill(process.pid, 'SIGKILL');
+  };
+}

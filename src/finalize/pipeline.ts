@@ -1,0 +1,221 @@
+/**
+ * The finalization steps of one job, each idempotent so any of them may be repeated after a
+ * crash, a timeout or a retry:
+ *   verify   the stored size equals the upload's size            (else dead letter)
+ *   hash     sha256, off the main thread for large files
+ *   checksum the client's declared sha256, when there is one     (mismatch: dead letter)
+ *   dedup    the bytes go into the content-addressed store        } storage breaker
+ *   publish  record + hard link at the slot path, never overwrite }
+ *   cleanup  the source file is removed (a tus record stays)
+ *   notify   optional signed webhook                              webhook breaker
+ * A job that finds its own upload already published (a re-run) skips to what is left.
+ */
+import { stat, unlink } from 'node:fs/promises';
+import type { CircuitBreaker, Clock, Job, JobContext, JobError, JobOutcome, RetryReason } from '../queue/index.js';
+import type { ContentAddressedStore, LinkPublishOutcome, PublishRecord, PublishStepHooks, PublishedFile, StoredRecord } from '../storage/index.js';
+import { fromPayload, type FinalizeJobPayload } from './job-payload.js';
+import { sendWebhook, type WebhookEvent, type WebhookResult, type WebhookTarget } from './webhook.js';
+
+/** The part of the published store the pipeline needs (FilePublishedStore satisfies it). */
+export interface PublishTarget {
+  stat(path: string): Promise<PublishedFile | null>;
+  record(path: string): Promise<StoredRecord | null>;
+  publishLinked(path: string, contentFile: string, record: PublishRecord, hooks?: PublishStepHooks): Promise<LinkPublishOutcome>;
+}
+
+/**
+ * Named points of the pipeline, for the step hook (crash tests kill the process there; slow-
+ * pipeline tests hold jobs there). Admission points are the finalizer's.
+ */
+export type PipelineStep = 'start' | 'verified' | 'hashed' | 'content-stored' | 'record-written' | 'linked' | 'published' | 'notified';
+
+export interface PublishedEvent {
+  readonly job: Job;
+  readonly payload: FinalizeJobPayload;
+  readonly sha256: string;
+  /** False when a re-run found it published by an earlier run of the same job. */
+  readonly fresh: boolean;
+  /** The content was already in the content-addressed store. */
+  readonly dedupHit: boolean;
+}
+
+export interface PipelineOptions {
+  readonly published: PublishTarget;
+  /** null: dedup off, the source itself is linked into place. */
+  readonly cas: ContentAddressedStore | null;
+  readonly webhook: WebhookTarget | null;
+  /** null: circuit_breaker_enabled = false. */
+  readonly storageBreaker: CircuitBreaker | null;
+  readonly webhookBreaker: CircuitBreaker | null;
+  readonly clock: Clock;
+  readonly hash: (path: string, signal: AbortSignal) => Promise<string>;
+  /** Called when the file became downloadable (also on a re-run that finds it so). */
+  readonly onPublished: (event: PublishedEvent) => void;
+  readonly onStep?: (step: PipelineStep, job: Job, signal: AbortSignal) => void | Promise<void>;
+  /** Injectable for tests; default sendWebhook. */
+  readonly send?: (target: WebhookTarget, event: WebhookEvent, nowMs: number, signal: AbortSignal) => Promise<WebhookResult>;
+}
+
+type Published = { readonly kind: 'published'; readonly sha256: string; readonly size: number };
+
+export class FinalizePipeline {
+  readonly #o: PipelineOptions;
+
+  constructor(options: PipelineOptions) {
+    this.#o = options;
+  }
+
+  /** The dispatcher's JobHandler. */
+  readonly run = async (job: Job, { signal }: JobContext): Promise<JobOutcome> => {
+    let payload: FinalizeJobPayload;
+    try {
+      payload = fromPayload(job.payload);
+    } catch (err) {
+      return this.#dead('ERR_INTERNAL', (err as Error).message);
+    }
+    await this.#step('start', job, signal);
+    let result: Published | JobOutcome = (await this.#alreadyPublished(job, payload)) ?? (await this.#publish(job, payload, signal));
+    if (result.kind !== 'published') return result;
+    if (this.#o.webhook !== null) {
+      const notified = await this.#notify(job, payload, result, signal);
+      if (notified !== null) return notified;
+    }
+    return { kind: 'done' };
+  };
+
+  /** A re-run whose upload is published already: clean up what an earlier run left. */
+  async #alreadyPublished(job: Job, payload: FinalizeJobPayload): Promise<Published | null> {
+    const { published } = this.#o;
+    const record = await published.record(job.slotPath);
+    if (record?.uploadId !== payload.uploadId || record.sha256 === undefined) return null;
+    const file = await published.stat(job.slotPath);
+    if (file === null) return null; // record written, link not yet: publish again
+    await removeFile(payload.sourceFile);
+    this.#o.onPublished({ job, payload, sha256: record.sha256, fresh: false, dedupHit: false });
+    return { kind: 'published', sha256: record.sha256, size: file.size };
+  }
+
+  async #publish(job: Job, payload: FinalizeJobPayload, signal: AbortSignal): Promise<Published | JobOutcome> {
+    const { clock, published, cas } = this.#o;
+    let size: number;
+    try {
+      size = (await stat(payload.sourceFile)).size;
+    } catch (err) {
+      return this.#sourceUnavailable(job, payload, err);
+    }
+    if (size !== job.size) return this.#dead('ERR_STORED_SIZE_MISMATCH', `${size} bytes stored, ${job.size} expected`);
+    await this.#step('verified', job, signal);
+
+    let sha256: string;
+    try {
+      sha256 = await this.#o.hash(payload.sourceFile, signal);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      return this.#sourceUnavailable(job, payload, err);
+    }
+    await this.#step('hashed', job, signal);
+
+    if (payload.expectedSha256 === null) return this.#dead('ERR_CHECKSUM_MISMATCH', 'the declared checksum is not a readable sha256');
+    if (payload.expectedSha256 !== undefined && payload.expectedSha256 !== sha256) {
+      return this.#dead('ERR_CHECKSUM_MISMATCH', `declared sha256 ${payload.expectedSha256}, stored bytes have ${sha256}`);
+    }
+
+    const breaker = this.#o.storageBreaker;
+    if (breaker !== null && !breaker.canAttempt(clock.now())) return { kind: 'postpone', untilMs: breaker.retryAtMs(clock.now()) };
+    let outcome: LinkPublishOutcome;
+    let dedupHit = false;
+    try {
+      let content = payload.sourceFile;
+      if (cas !== null) {
+        const adopted = await cas.adopt(payload.sourceFile, sha256, size);
+        content = adopted.path;
+        dedupHit = !adopted.fresh;
+        await this.#step('content-stored', job, signal);
+      }
+      const record: PublishRecord = {
+        contentType: payload.contentType,
+        uploadId: payload.uploadId,
+        sha256,
+        size,
+        protocol: payload.protocol,
+        receivedAtMs: payload.receivedAtMs,
+      };
+      outcome = await published.publishLinked(job.slotPath, content, record, {
+        afterRecord: () => void this.#o.onStep?.('record-written', job, signal),
+        afterLink: () => void this.#o.onStep?.('linked', job, signal),
+      });
+      breaker?.onSuccess(clock.now());
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      breaker?.onFailure(clock.now());
+      return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
+    }
+    if (outcome === 'taken') return this.#dead('ERR_FILE_EXISTS', 'another file holds the slot path');
+    await removeFile(payload.sourceFile);
+    await this.#step('published', job, signal);
+    this.#o.onPublished({ job, payload, sha256, fresh: outcome === 'published', dedupHit });
+    return { kind: 'published', sha256, size };
+  }
+
+  /** The source is gone or unreadable. Gone and published by this upload meanwhile (a stuck earlier run) is fine. */
+  async #sourceUnavailable(job: Job, payload: FinalizeJobPayload, err: unknown): Promise<Published | JobOutcome> {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
+    return (await this.#alreadyPublished(job, payload)) ?? this.#dead('ERR_SOURCE_MISSING', 'the uploaded file is gone');
+  }
+
+  async #notify(job: Job, payload: FinalizeJobPayload, published: Published, signal: AbortSignal): Promise<JobOutcome | null> {
+    const { clock, webhook } = this.#o;
+    const breaker = this.#o.webhookBreaker;
+    if (breaker !== null && !breaker.canAttempt(clock.now())) return { kind: 'postpone', untilMs: breaker.retryAtMs(clock.now()) };
+    const event: WebhookEvent = {
+      event: 'file.published',
+      id: job.id,
+      path: job.slotPath,
+      size: published.size,
+      sha256: published.sha256,
+      contentType: payload.contentType,
+      protocol: payload.protocol,
+      uploadId: payload.uploadId,
+      receivedAt: new Date(payload.receivedAtMs).toISOString(),
+    };
+    const result = await (this.#o.send ?? sendWebhook)(webhook!, event, clock.now(), signal);
+    if (!result.ok) {
+      breaker?.onFailure(clock.now());
+      const reason: RetryReason = result.reason === 'timeout' ? 'timeout' : result.reason;
+      return this.#retry('ERR_WEBHOOK_FAILED', result.message, reason);
+    }
+    breaker?.onSuccess(clock.now());
+    await this.#step('notified', job, signal);
+    return null;
+  }
+
+  async #step(step: PipelineStep, job: Job, signal: AbortSignal): Promise<void> {
+    await this.#o.onStep?.(step, job, signal);
+    signal.throwIfAborted();
+  }
+
+  #error(code: string, message: string): JobError {
+    return { atMs: this.#o.clock.now(), code, message };
+  }
+
+  #dead(code: string, message: string): JobOutcome {
+    return { kind: 'dead', error: this.#error(code, message) };
+  }
+
+  #retry(code: string, message: string, reason: RetryReason): JobOutcome {
+    return { kind: 'retry', error: this.#error(code, message), reason };
+  }
+}
+
+async function removeFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
+}

@@ -1,0 +1,128 @@
+/** OpsApi over a running server's admin API (bearer token). */
+import { readRun } from '../ndjson.js';
+import {
+  OpsFailure,
+  type DeadLetterSelector,
+  type DeadLetterView,
+  type JobView,
+  type ListJobsQuery,
+  type OpsApi,
+  type ProgressSink,
+  type QueueStatusView,
+  type RecoveryReport,
+  type RetryView,
+  type UploadView,
+  type VerifyReport,
+} from '../types.js';
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+export class AdminClient implements OpsApi {
+  readonly mode = 'online' as const;
+  readonly #base: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+
+  /** `baseUrl`: the admin API's base, e.g. http://127.0.0.1:8080/admin or http://127.0.0.1:9090. */
+  constructor(baseUrl: string, token: string, timeoutMs = 30_000) {
+    this.#base = baseUrl.replace(/\/+$/, '');
+    this.#token = token;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  async listUploads(): Promise<UploadView[]> {
+    return (await this.#json<{ uploads: UploadView[] }>('GET', '/uploads')).uploads;
+  }
+
+  showUpload(id: string): Promise<UploadView> {
+    return this.#json('GET', `/uploads/${encodeURIComponent(id)}`);
+  }
+
+  async terminateUpload(id: string): Promise<void> {
+    await this.#json('DELETE', `/uploads/${encodeURIComponent(id)}`);
+  }
+
+  queueStatus(): Promise<QueueStatusView> {
+    return this.#json('GET', '/queue');
+  }
+
+  async listJobs(q: ListJobsQuery): Promise<JobView[]> {
+    const query: Query = { state: q.states?.join(','), priority: q.priority, limit: q.limit, offset: q.offset };
+    return (await this.#json<{ jobs: JobView[] }>('GET', '/queue/jobs', query)).jobs;
+  }
+
+  retryJob(id: string): Promise<RetryView> {
+    return this.#json('POST', `/queue/jobs/${encodeURIComponent(id)}/retry`);
+  }
+
+  async listDeadLetters(q: { limit?: number; offset?: number }): Promise<DeadLetterView[]> {
+    return (await this.#json<{ deadLetters: DeadLetterView[] }>('GET', '/dead-letters', q)).deadLetters;
+  }
+
+  async replayDeadLetters(target: DeadLetterSelector): Promise<number> {
+    const path = target === 'all' ? '/dead-letters/replay' : `/dead-letters/${encodeURIComponent(target.id)}/replay`;
+    return (await this.#jsonOrNull<{ replayed: number }>('POST', path))?.replayed ?? 0;
+  }
+
+  async purgeDeadLetters(target: DeadLetterSelector): Promise<number> {
+    const [method, path] = target === 'all' ? (['POST', '/dead-letters/purge'] as const) : (['DELETE', `/dead-letters/${encodeURIComponent(target.id)}`] as const);
+    return (await this.#jsonOrNull<{ purged: number }>(method, path))?.purged ?? 0;
+  }
+
+  async recover(options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport> {
+    const res = await this.#fetch('POST', '/recover', { dry_run: options.dryRun }, false);
+    return this.#run<RecoveryReport>(res, progress);
+  }
+
+  async verify(progress?: ProgressSink): Promise<VerifyReport> {
+    const res = await this.#fetch('POST', '/verify', {}, false);
+    return this.#run<VerifyReport>(res, progress);
+  }
+
+  async close(): Promise<void> {}
+
+  async #run<T>(res: Response, progress?: ProgressSink): Promise<T> {
+    if (res.body === null) throw new OpsFailure('the admin API sent no body');
+    try {
+      // Node's web streams are async iterable (the DOM lib typing does not say so).
+      return await readRun<T>(res.body as unknown as AsyncIterable<Uint8Array>, progress);
+    } catch (err) {
+      throw new OpsFailure(`the server's run failed: ${(err as Error).message}`);
+    }
+  }
+
+  async #json<T>(method: string, path: string, query: Query = {}): Promise<T> {
+    return (await (await this.#fetch(method, path, query, true)).json()) as T;
+  }
+
+  /** null when the server answers 404 ERR_NOT_FOUND (an unknown id). */
+  async #jsonOrNull<T>(method: string, path: string): Promise<T | null> {
+    const res = await this.#fetch(method, path, {}, true, true);
+    return res.status === 404 ? null : ((await res.json()) as T);
+  }
+
+  async #fetch(method: string, path: string, query: Query, timeout: boolean, tolerate404 = false): Promise<Response> {
+    const url = new URL(`${this.#base}${path}`);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: { Authorization: `Bearer ${this.#token}`, Accept: 'application/json' },
+        ...(timeout && { signal: AbortSignal.timeout(this.#timeoutMs) }),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new OpsFailure(`cannot reach the admin API at ${this.#base} (${cause})`);
+    }
+    if (res.ok || (res.status === 404 && tolerate404 && (await isUnknownId(res.clone())))) return res;
+    if (res.status === 401) throw new OpsFailure(`the admin API at ${this.#base} refused the token (401): check --token or HFS_ADMIN_TOKEN`);
+    const body = (await res.json().catch(() => null)) as { code?: string; message?: string } | null;
+    throw new OpsFailure(body?.message ? `${body.message} (${res.status} ${body.code ?? ''})`.replace(/ \)$/, ')') : `the admin API answered ${res.status}`);
+  }
+}
+
+async function isUnknownId(res: Response): Promise<boolean> {
+  const body = (await res.json().catch(() => null)) as { code?: string } | null;
+  return body?.code === 'ERR_NOT_FOUND';
+}

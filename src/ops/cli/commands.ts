@@ -1,0 +1,204 @@
+/**
+ * The operator commands, each a function of an OpsApi (online or offline alike) that prints a
+ * table (or JSON with --json) and resolves its exit code: 0 ok, 3 problems found. Failures
+ * throw OpsFailure (exit 1, or 2 for bad usage).
+ */
+import { progressBar } from './progress.js';
+import { fields, formatAge, formatBytes, formatTime, percent, table } from './render.js';
+import { EXIT, OpsFailure, type DeadLetterSelector, type ListJobsQuery, type OpsApi, type QueueStatusView, type UploadView } from '../types.js';
+
+export interface Output {
+  readonly json: boolean;
+  print(text: string): void;
+}
+
+const TIERS = ['high', 'medium', 'low'] as const;
+
+const show = (out: Output, value: unknown, human: () => string) => out.print(out.json ? JSON.stringify(value) : human());
+
+// --- uploads
+
+function uploadRows(uploads: readonly UploadView[], now: number) {
+  return uploads.map((u) => [u.id, u.slotPath, formatBytes(u.offset), formatBytes(u.size), percent(u.offset, u.size), formatAge(u.ageSeconds), formatAge(idleSeconds(u, now))]);
+}
+
+function idleSeconds(u: UploadView, now: number): number | null {
+  const last = u.lastActivityAt ?? u.createdAt;
+  return last ? (now - Date.parse(last)) / 1000 : null;
+}
+
+export async function uploadsList(ops: OpsApi, out: Output, opts: { olderThanMs?: number }): Promise<number> {
+  const now = Date.now();
+  let uploads = await ops.listUploads();
+  if (opts.olderThanMs !== undefined) uploads = uploads.filter((u) => (idleSeconds(u, now) ?? 0) * 1000 >= opts.olderThanMs!);
+  uploads.sort((a, b) => (b.ageSeconds ?? 0) - (a.ageSeconds ?? 0));
+  show(out, { mode: ops.mode, uploads }, () => table(['ID', 'SLOT PATH', 'RECEIVED', 'SIZE', 'DONE', 'AGE', 'IDLE'], uploadRows(uploads, now), { right: [2, 3, 4, 5, 6] }, 'no incomplete uploads'));
+  return EXIT.ok;
+}
+
+export async function uploadsShow(ops: OpsApi, out: Output, id: string): Promise<number> {
+  const u = await ops.showUpload(id);
+  show(out, u, () =>
+    fields([
+      ['id', u.id],
+      ['slot path', u.slotPath],
+      ['received', `${u.offset} bytes (${formatBytes(u.offset)})`],
+      ['size', u.size === null ? 'deferred' : `${u.size} bytes (${formatBytes(u.size)})`],
+      ['progress', percent(u.offset, u.size)],
+      ['finished', u.finished ? 'yes' : 'no'],
+      ['created', formatTime(u.createdAt)],
+      ['age', formatAge(u.ageSeconds)],
+      ['last activity', formatTime(u.lastActivityAt)],
+    ]),
+  );
+  return EXIT.ok;
+}
+
+/** Terminates the given uploads, or every unfinished one idle for at least `olderThanMs`. */
+export async function uploadsExpire(ops: OpsApi, out: Output, ids: readonly string[], opts: { olderThanMs?: number; dryRun?: boolean }): Promise<number> {
+  if ((ids.length === 0) === (opts.olderThanMs === undefined)) throw new OpsFailure('name upload ids or give --older-than, not both', EXIT.usage);
+  let targets: string[] = [...ids];
+  if (opts.olderThanMs !== undefined) {
+    const now = Date.now();
+    targets = (await ops.listUploads()).filter((u) => (idleSeconds(u, now) ?? 0) * 1000 >= opts.olderThanMs!).map((u) => u.id);
+  }
+  if (opts.dryRun) {
+    show(out, { dryRun: true, wouldExpire: targets }, () => (targets.length ? `would expire ${targets.length} upload(s):\n${targets.join('\n')}` : 'nothing to expire'));
+    return EXIT.ok;
+  }
+  const expired: string[] = [];
+  const failed: Array<{ id: string; reason: string }> = [];
+  const bar = progressBar('expiring');
+  for (const id of targets) {
+    try {
+      await ops.terminateUpload(id);
+      expired.push(id);
+    } catch (err) {
+      failed.push({ id, reason: (err as Error).message });
+    }
+    bar.update({ done: expired.length + failed.length, total: targets.length, unit: 'items' });
+  }
+  bar.end();
+  show(out, { expired, failed }, () =>
+    [`expired ${expired.length} upload(s)`, ...expired.map((id) => `  ${id}`), ...failed.map((f) => `failed ${f.id}: ${f.reason}`)].join('\n'),
+  );
+  return failed.length > 0 ? EXIT.failed : EXIT.ok;
+}
+
+// --- queue
+
+/** Exit 3 when the queue needs attention: emergency mode, an open breaker or a failed worker. */
+export async function queueStatus(ops: OpsApi, out: Output): Promise<number> {
+  const s = await ops.queueStatus();
+  const problems = queueProblems(s);
+  show(out, { mode: ops.mode, ...s, problems }, () => renderQueueStatus(ops.mode, s, problems));
+  return problems.length > 0 ? EXIT.problems : EXIT.ok;
+}
+
+export function queueProblems(s: QueueStatusView): string[] {
+  const problems: string[] = [];
+  if (s.pressure?.level === 'emergency') problems.push('queue in emergency mode');
+  for (const b of s.breakers ?? []) if (b.state === 'open') problems.push(`circuit breaker ${b.dependency} open`);
+  for (const w of s.workers ?? []) if (w.status === 'failed') problems.push(`worker ${w.id} failed`);
+  return problems;
+}
+
+function renderQueueStatus(mode: string, s: QueueStatusView, problems: readonly string[]): string {
+  const c = s.counts;
+  const parts = [
+    table(['TIER', 'WAITING', 'RUNNING', 'TOTAL', 'DONE (KEPT)', 'DEAD'], TIERS.map((t) => [t, c.queued[t], c.leased[t], s.pending[t], c.done[t], c.dead[t]])),
+    '',
+    s.pressure ? `pressure: ${s.pressure.level} (queue ${Math.round(s.pressure.fill * 100)}% full)` : `pressure: - (${mode}: no server running)`,
+    `dead letters: ${s.deadLetters}`,
+  ];
+  if (s.breakers) parts.push('', table(['BREAKER', 'STATE', 'RETRY AT'], s.breakers.map((b) => [b.dependency, b.state, formatTime(b.retryAtMs)]), {}, 'circuit breakers: disabled'));
+  if (s.workers) {
+    const rows = s.workers.map((w) => [w.id, w.status, w.processed, w.errors, w.avgMs === null ? null : Math.round(w.avgMs), w.busy ? 'yes' : 'no']);
+    parts.push('', table(['WORKER', 'STATUS', 'PROCESSED', 'ERRORS', 'AVG MS', 'BUSY'], rows));
+  }
+  if (problems.length) parts.push('', ...problems.map((p) => `problem: ${p}`));
+  return parts.join('\n');
+}
+
+export async function queueList(ops: OpsApi, out: Output, query: ListJobsQuery): Promise<number> {
+  const jobs = await ops.listJobs(query);
+  const now = Date.now();
+  const rows = jobs.map((j) => [
+    j.id,
+    j.priority,
+    j.state,
+    j.slotPath,
+    formatBytes(j.size),
+    j.attempts,
+    j.state === 'queued' && j.availableAtMs > now ? `in ${formatAge((j.availableAtMs - now) / 1000)}` : j.state === 'queued' ? 'now' : '-',
+    j.lastError ? `${j.lastError.code}: ${j.lastError.message}` : null,
+  ]);
+  show(out, { mode: ops.mode, jobs }, () => table(['ID', 'TIER', 'STATE', 'SLOT PATH', 'SIZE', 'ATTEMPTS', 'NEXT TRY', 'LAST ERROR'], rows, { right: [4, 5] }, 'no jobs'));
+  return EXIT.ok;
+}
+
+export async function queueRetry(ops: OpsApi, out: Output, id: string): Promise<number> {
+  const r = await ops.retryJob(id);
+  const text = { replayed: `${id}: dead letter replayed`, made_available: `${id}: runs now instead of after its backoff`, none: `${id}: nothing to do (${r.state})` };
+  show(out, r, () => text[r.action]);
+  return EXIT.ok;
+}
+
+// --- dead letters
+
+export async function dlqList(ops: OpsApi, out: Output, query: { limit?: number; offset?: number }): Promise<number> {
+  const items = await ops.listDeadLetters(query);
+  const rows = items.map((d) => {
+    const last = d.errors.at(-1);
+    return [d.id, d.slotPath, d.priority, formatBytes(d.size), d.attempts, last ? `${last.code}: ${last.message}` : null, formatTime(d.buriedAtMs)];
+  });
+  show(out, { mode: ops.mode, deadLetters: items }, () => table(['ID', 'SLOT PATH', 'TIER', 'SIZE', 'ATTEMPTS', 'LAST ERROR', 'BURIED'], rows, { right: [3, 4] }, 'no dead letters'));
+  return EXIT.ok;
+}
+
+export function selector(id: string | undefined, all: boolean | undefined): DeadLetterSelector {
+  if ((id === undefined) === !all) throw new OpsFailure('name one dead letter id or give --all', EXIT.usage);
+  return id === undefined ? 'all' : { id };
+}
+
+export async function dlqReplay(ops: OpsApi, out: Output, target: DeadLetterSelector): Promise<number> {
+  const n = await ops.replayDeadLetters(target);
+  if (target !== 'all' && n === 0) throw new OpsFailure(`no dead letter ${target.id}`);
+  show(out, { replayed: n }, () => `replayed ${n} dead letter(s)`);
+  return EXIT.ok;
+}
+
+export async function dlqPurge(ops: OpsApi, out: Output, target: DeadLetterSelector): Promise<number> {
+  const n = await ops.purgeDeadLetters(target);
+  if (target !== 'all' && n === 0) throw new OpsFailure(`no dead letter ${target.id}`);
+  show(out, { purged: n }, () => `purged ${n} dead letter(s) and their bytes`);
+  return EXIT.ok;
+}
+
+// --- recover, verify
+
+/** Exit 3 when a dry run found something to do, or when some action failed. */
+export async function recoverCommand(ops: OpsApi, out: Output, opts: { dryRun: boolean }): Promise<number> {
+  const bar = progressBar(opts.dryRun ? 'planning' : 'recovering');
+  const report = await ops.recover(opts, bar.update).finally(() => bar.end());
+  const rows = report.items.map((i) => [i.kind, i.action, i.target, i.detail, formatBytes(i.bytes), i.result ?? (report.dryRun ? 'planned' : null)]);
+  show(out, { mode: ops.mode, ...report }, () => {
+    if (report.items.length === 0) return 'nothing to recover';
+    const head = report.dryRun ? `dry run: ${report.items.length} item(s) would be handled` : `handled ${report.items.length - report.failed} of ${report.items.length} item(s)`;
+    return `${table(['KIND', 'ACTION', 'TARGET', 'DETAIL', 'SIZE', 'RESULT'], rows, { right: [4], maxWidth: 120 })}\n\n${head}`;
+  });
+  if (report.dryRun) return report.items.length > 0 ? EXIT.problems : EXIT.ok;
+  return report.failed > 0 ? EXIT.problems : EXIT.ok;
+}
+
+/** Exit 3 when a published file does not match its record. */
+export async function verifyCommand(ops: OpsApi, out: Output): Promise<number> {
+  const bar = progressBar('verifying');
+  const report = await ops.verify(bar.update).finally(() => bar.end());
+  show(out, { mode: ops.mode, ...report }, () => {
+    const summary = `checked ${report.checked} file(s), ${formatBytes(report.bytes)}: ${report.problems.length} problem(s)${report.unverifiable ? `, ${report.unverifiable} without a recorded checksum` : ''}`;
+    if (report.problems.length === 0) return summary;
+    return `${table(['SLOT PATH', 'PROBLEM', 'DETAIL'], report.problems.map((p) => [p.slotPath, p.kind, p.detail]), { maxWidth: 150 })}\n\n${summary}`;
+  });
+  return report.problems.length > 0 ? EXIT.problems : EXIT.ok;
+}

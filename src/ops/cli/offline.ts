@@ -1,0 +1,218 @@
+/**
+ * OpsApi on the data directory of a stopped server: the tus directory, the published files and
+ * their records, and the SQLite queue file. connect.ts makes sure no server runs on it (the
+ * queue file must have one owner: opening it for writing requeues every lease).
+ *
+ * Reads use a read-only connection to the queue file; replay, purge, retry and re-admission
+ * open it the way the server does (openSqliteQueueBackend). With persistent_queue = false there
+ * is no queue on disk: queue commands show an empty queue and re-admission is left to the
+ * server's start-up.
+ */
+import { existsSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../../config/index.js';
+import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedUpload, type FinalizeJobPayload, type FinalizeOutcome } from '../../finalize/index.js';
+import { emptyCounts, openSqliteQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
+import { FilePublishedStore, TusFileStore } from '../../storage/index.js';
+import { discardTusUpload } from '../tus-uploads.js';
+import { QueueFile } from '../queue-file.js';
+import { recover } from '../recovery.js';
+import {
+  OpsFailure,
+  type DeadLetterSelector,
+  type DeadLetterView,
+  type JobView,
+  type ListJobsQuery,
+  type OpsApi,
+  type ProgressSink,
+  type QueueStatusView,
+  type RecoveryReport,
+  type RetryView,
+  type UploadView,
+  type VerifyReport,
+} from '../types.js';
+import { verifyPublished } from '../verify.js';
+import { deadLetterView, jobView, pendingByTier, totalOf, uploadView } from '../views.js';
+
+export class OfflineOps implements OpsApi {
+  readonly mode = 'offline' as const;
+  readonly #config: Config;
+  readonly #dataDir: string;
+  readonly #queuePath: string | null;
+  #tus: TusFileStore | null = null;
+  #backend: QueueBackend | null = null;
+
+  constructor(config: Config) {
+    this.#config = config;
+    this.#dataDir = config.storage.dataDir;
+    if (!existsSync(this.#dataDir)) throw new OpsFailure(`no data directory at ${this.#dataDir} (storage.data_dir, HFS_DATA_DIR)`);
+    this.#queuePath = config.queue_resilience.persistentQueue ? queueDatabasePath(this.#dataDir) : null;
+  }
+
+  async listUploads(): Promise<UploadView[]> {
+    const now = Date.now();
+    return (await this.#tusStore().listUnfinished()).map((u) => uploadView(u, now));
+  }
+
+  async showUpload(id: string): Promise<UploadView> {
+    const u = await this.#tusStore().summarize(id);
+    if (u === null) throw new OpsFailure(`no upload ${id}`);
+    return uploadView(u, Date.now());
+  }
+
+  async terminateUpload(id: string): Promise<void> {
+    const u = await this.showUpload(id);
+    if (u.finished) throw new OpsFailure(`upload ${id} is finished and can no longer be terminated`);
+    await this.#tusStore().remove(id);
+  }
+
+  async queueStatus(): Promise<QueueStatusView> {
+    const counts = this.#read((f) => f.counts(), emptyCounts());
+    return { counts, pending: pendingByTier(counts), deadLetters: totalOf(counts.dead), pressure: null, workers: null, breakers: null };
+  }
+
+  async listJobs(query: ListJobsQuery): Promise<JobView[]> {
+    return this.#read((f) => f.listJobs(query).map(jobView), []);
+  }
+
+  async retryJob(id: string): Promise<RetryView> {
+    const job = this.#read((f) => f.get(id), null);
+    if (job === null) throw new OpsFailure(`no job ${id}`);
+    if (job.state === 'dead') {
+      const moved = await this.replayDeadLetters({ id });
+      return { id, action: moved === 1 ? 'replayed' : 'none', state: moved === 1 ? 'queued' : 'dead' };
+    }
+    if (job.state === 'queued') {
+      if (job.availableAtMs <= Date.now()) return { id, action: 'none', state: 'queued' };
+      const file = QueueFile.open(this.#queuePath!, { readonly: false })!;
+      try {
+        return { id, action: file.retryNow(id, Date.now()) ? 'made_available' : 'none', state: 'queued' };
+      } finally {
+        file.close();
+      }
+    }
+    throw new OpsFailure(`job ${id} is ${job.state === 'done' ? 'done' : 'leased by a previous run (it is requeued when the server starts)'}`);
+  }
+
+  async listDeadLetters(query: { limit?: number; offset?: number }): Promise<DeadLetterView[]> {
+    if (this.#queuePath === null || !existsSync(this.#queuePath)) return [];
+    return (await this.#deadLetters()).list(query).then((l) => l.map(deadLetterView));
+  }
+
+  async replayDeadLetters(target: DeadLetterSelector): Promise<number> {
+    if (!this.#hasQueueFile()) return 0;
+    return (await this.#deadLetters()).replay(target);
+  }
+
+  async purgeDeadLetters(target: DeadLetterSelector): Promise<number> {
+    if (!this.#hasQueueFile()) return 0;
+    return (await this.#deadLetters()).purge(target);
+  }
+
+  async recover(options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport> {
+    const published = new FilePublishedStore(this.#dataDir);
+    // A dry run changes nothing, not even lease recovery: it looks jobs up read-only.
+    const reader = options.dryRun && this.#queuePath !== null ? QueueFile.open(this.#queuePath, { readonly: true }) : null;
+    const backend = options.dryRun ? null : await this.#writableOrNull();
+    const lookup = {
+      byId: async (id: string) => (backend ? backend.get(id) : (reader?.get(id) ?? null)),
+      bySlot: async (slot: string) => (backend ? backend.getBySlot(slot) : (reader?.getBySlot(slot) ?? null)),
+    };
+    try {
+      return await recover(
+      {
+        dataDir: this.#dataDir,
+        minAgeMs: 0,
+        nowMs: Date.now(),
+        offline: true,
+        slotKeys: { slotPath: 'hfs-slot', contentType: 'hfs-type' },
+        jobById: lookup.byId,
+        jobBySlot: lookup.bySlot,
+        publishedRecord: (slot) => published.record(slot),
+        publishedExists: async (slot) => (await published.stat(slot)) !== null,
+        readmit: (upload) => this.#readmit(backend, upload),
+        discardUpload: (id) => discardTusUpload(this.#tusStore(), id),
+      },
+      options,
+      progress,
+      );
+    } finally {
+      reader?.close();
+    }
+  }
+
+  verify(progress?: ProgressSink): Promise<VerifyReport> {
+    const published = new FilePublishedStore(this.#dataDir);
+    return verifyPublished({ dataDir: this.#dataDir, record: (slot) => published.record(slot), ...(progress && { progress }) });
+  }
+
+  async close(): Promise<void> {
+    await this.#backend?.close();
+    this.#backend = null;
+  }
+
+  /** The same admission as FinalizationService.finalize, minus what only a running server does. */
+  async #readmit(backend: QueueBackend | null, upload: CompletedUpload): Promise<FinalizeOutcome> {
+    if (backend === null) throw new Error('persistent_queue is off: the server re-admits it when it starts');
+    const { workers, queue_resilience: qr } = this.#config;
+    const levels = (workers.priorityQueueEnabled ? qr.priorityLevels : 1) as PriorityLevels;
+    const now = Date.now();
+    const payload: FinalizeJobPayload = {
+      protocol: upload.protocol,
+      uploadId: upload.uploadId,
+      contentType: upload.contentType,
+      sourceFile: upload.sourceFile,
+      receivedAtMs: now,
+      ...(upload.expectedSha256 !== undefined && { expectedSha256: upload.expectedSha256 }),
+    };
+    const id = jobIdOf(upload);
+    const added = await backend.enqueue({ id, slotPath: upload.slotPath, size: upload.size, priority: tierForSize(upload.size, levels), payload: toPayload(payload), enqueuedAtMs: now });
+    if (added) return 'accepted';
+    return (await backend.get(id))?.slotPath === upload.slotPath ? 'accepted' : 'exists';
+  }
+
+  #tusStore(): TusFileStore {
+    return (this.#tus ??= new TusFileStore(join(this.#dataDir, 'tus'), this.#config.tus.expirationMs));
+  }
+
+  #hasQueueFile(): boolean {
+    return this.#queuePath !== null && existsSync(this.#queuePath);
+  }
+
+  /** Runs a read on a read-only connection; `empty` when there is no queue file. */
+  #read<T>(fn: (f: QueueFile) => T, empty: T): T {
+    if (this.#queuePath === null) return empty;
+    const file = QueueFile.open(this.#queuePath, { readonly: true });
+    if (file === null) return empty;
+    try {
+      return fn(file);
+    } finally {
+      file.close();
+    }
+  }
+
+  async #writable(): Promise<QueueBackend> {
+    if (this.#queuePath === null) throw new OpsFailure('persistent_queue is off: there is no queue on disk');
+    return (this.#backend ??= await openSqliteQueueBackend({ path: this.#queuePath }));
+  }
+
+  async #writableOrNull(): Promise<QueueBackend | null> {
+    return this.#queuePath === null ? null : this.#writable();
+  }
+
+  async #deadLetters(): Promise<DeadLetterQueue> {
+    const backend = await this.#writable();
+    return new DeadLetterQueue({
+      backend: () => backend,
+      discard: (payload) => this.#discard(payload),
+      now: () => Date.now(),
+      onChange: async () => {},
+    });
+  }
+
+  async #discard(payload: FinalizeJobPayload): Promise<void> {
+    if (payload.protocol === 'tus') await discardTusUpload(this.#tusStore(), payload.uploadId);
+    else await unlink(payload.sourceFile).catch(() => {});
+  }
+}

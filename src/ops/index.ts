@@ -1,0 +1,11 @@
+/**
+ * Operations (issue 5), the server side: admin API routes for the queue, readiness checks,
+ * recovery and verify, the server lock file. The operator commands are ./cli/ (their own door,
+ * so the CLI does not load the server to print a table).
+ */
+export { opsAdminRoutes, queueStatus, type OpsRouteDeps } from './admin-routes.js';
+export { discardTusUpload } from './tus-uploads.js';
+export { queueOpsOf, type QueueOps } from './queue-ops.js';
+export { opsReadinessChecks, type OpsReadinessOptions } from './readiness.js';
+export { liveServerLock, readServerLock, removeServerLock, serverLockPath, writeServerLock, SERVER_LOCK_FILE, type ServerLock } from './server-lock.js';
+export { EXIT, OpsFailure, type OpsApi } from './types.js';

@@ -1,0 +1,110 @@
+/**
+ * Direct access to a queue journal file (the jobs table of src/queue/sqlite-schema.ts) for the
+ * offline commands, which run while no server owns the file: reading jobs and counts without
+ * opening a backend (a read-only connection changes nothing, not even lease recovery), and
+ * making a job in backoff available now. A running server is asked through its admin API.
+ */
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { Job, JobError, JobState, JsonObject, PriorityTier, QueueCounts } from '../queue/index.js';
+import { emptyCounts, JOB_STATES, PRIORITY_TIERS } from '../queue/index.js';
+import type { ListJobsQuery } from './types.js';
+
+/** The schema version these statements are written for (src/queue/sqlite-schema.ts). */
+const KNOWN_SCHEMA = 2;
+
+interface JobRow {
+  id: string;
+  slot_path: string;
+  size: number;
+  priority: PriorityTier;
+  payload: string;
+  attempts: number;
+  errors: string;
+  enqueued_at_ms: number;
+  available_at_ms: number;
+  state: JobState;
+  lease_owner: string | null;
+  lease_expires_at_ms: number | null;
+  finished_at_ms: number | null;
+}
+
+export class QueueFile {
+  readonly #db: Database.Database;
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  /** Opens `path`, or resolves null when there is no queue file. Throws when its schema is unknown. */
+  static open(path: string, options: { readonly: boolean }): QueueFile | null {
+    if (!existsSync(path)) return null;
+    const db = new Database(path, { readonly: options.readonly, fileMustExist: true });
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version !== KNOWN_SCHEMA) {
+      db.close();
+      throw new Error(`queue database schema v${version} is not the v${KNOWN_SCHEMA} this tool reads`);
+    }
+    return new QueueFile(db);
+  }
+
+  listJobs(query: ListJobsQuery): Job[] {
+    const states = query.states?.length ? query.states : (['queued', 'leased'] as const);
+    for (const s of states) if (!JOB_STATES.includes(s)) throw new RangeError(`unknown state ${s}`);
+    const where = [`state IN (${states.map(() => '?').join(', ')})`];
+    const args: Array<string | number> = [...states];
+    if (query.priority !== undefined) {
+      where.push('priority = ?');
+      args.push(query.priority);
+    }
+    // Live jobs in claim order; finished ones newest last, like listDead.
+    const order = states.every((s) => s === 'done' || s === 'dead') ? 'finished_at_ms, seq' : 'available_at_ms, seq';
+    const sql = `SELECT * FROM jobs WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ? OFFSET ?`;
+    const rows = this.#db.prepare<Array<string | number>, JobRow>(sql).all(...args, query.limit ?? 100, query.offset ?? 0);
+    return rows.map(rowToJob);
+  }
+
+  get(id: string): Job | null {
+    const row = this.#db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?').get(id);
+    return row === undefined ? null : rowToJob(row);
+  }
+
+  getBySlot(slotPath: string): Job | null {
+    const row = this.#db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE slot_path = ?').get(slotPath);
+    return row === undefined ? null : rowToJob(row);
+  }
+
+  counts(): QueueCounts {
+    const counts = emptyCounts();
+    const rows = this.#db.prepare<[], { state: JobState; priority: PriorityTier; n: number }>('SELECT state, priority, COUNT(*) AS n FROM jobs GROUP BY state, priority').all();
+    for (const { state, priority, n } of rows) if (PRIORITY_TIERS.includes(priority)) counts[state][priority] = n;
+    return counts;
+  }
+
+  /** A queued job waiting for its backoff becomes available at `nowMs`. False when not queued or already available. */
+  retryNow(id: string, nowMs: number): boolean {
+    return this.#db.prepare("UPDATE jobs SET available_at_ms = ? WHERE id = ? AND state = 'queued' AND available_at_ms > ?").run(nowMs, id, nowMs).changes === 1;
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function rowToJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    slotPath: row.slot_path,
+    size: row.size,
+    priority: row.priority,
+    payload: JSON.parse(row.payload) as JsonObject,
+    attempts: row.attempts,
+    errors: JSON.parse(row.errors) as JobError[],
+    enqueuedAtMs: row.enqueued_at_ms,
+    availableAtMs: row.available_at_ms,
+    state: row.state,
+    ...(row.lease_owner !== null && { leaseOwner: row.lease_owner }),
+    ...(row.lease_expires_at_ms !== null && { leaseExpiresAtMs: row.lease_expires_at_ms }),
+    ...(row.finished_at_ms !== null && { finishedAtMs: row.finished_at_ms }),
+  };
+}

@@ -1,0 +1,208 @@
+/**
+ * `recover`: finds what a crash, a full disk or a bug can leave in the data directory and
+ * re-admits or cleans it up (with dryRun, only reports the plan):
+ *
+ *   tus/<id> + <id>.json, finished, no job      never reached the queue: re-admitted, or discarded
+ *                                               when another upload holds its slot; if it is
+ *                                               published already, only its leftover bytes go
+ *   tus/<id> without <id>.json                  orphaned bytes: removed
+ *   tus/<id>.json, unfinished, no data file     stale record: removed
+ *   queue/staging/<job> without a live job      orphaned PUT body: removed
+ *   meta/<path>.json without files/<path>       stale record (unless a live job is publishing it): removed
+ *   meta/**.tmp                                  interrupted record write: removed
+ *   incoming/*, cas entries with no link        offline only (a running server may be using them)
+ *
+ * Runs inside a running server (admin API: `minAgeMs` keeps it off files that may be in flight)
+ * and offline. The start-up reconciliation of the finalization service does the first and fourth
+ * kind automatically; this finds them without a restart and shows them first.
+ */
+import { readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
+import type { Job } from '../queue/index.js';
+import type { StoredRecord } from '../storage/index.js';
+import type { ProgressSink, RecoveryItem, RecoveryReport } from './types.js';
+import { walkFiles } from './walk.js';
+
+export interface RecoveryContext {
+  readonly dataDir: string;
+  /** Files touched more recently than this are left alone (0 offline). */
+  readonly minAgeMs: number;
+  readonly nowMs: number;
+  /** True when no server runs: incoming/ and cas/ may be swept too. */
+  readonly offline: boolean;
+  /** tus metadata keys of the slot path and content type (tus-endpoint.ts). */
+  readonly slotKeys: { readonly slotPath: string; readonly contentType: string };
+  readonly jobById: (id: string) => Promise<Job | null>;
+  readonly jobBySlot: (slotPath: string) => Promise<Job | null>;
+  readonly publishedRecord: (slotPath: string) => Promise<StoredRecord | null>;
+  readonly publishedExists: (slotPath: string) => Promise<boolean>;
+  /** Admits a finished upload to the queue (the finalizer's own admission). */
+  readonly readmit: (upload: CompletedUpload) => Promise<FinalizeOutcome>;
+  /** Removes a tus upload's record and data; tolerates either being gone. */
+  readonly discardUpload: (uploadId: string) => Promise<void>;
+}
+
+interface PlannedItem extends RecoveryItem {
+  readonly apply: () => Promise<void>;
+}
+
+interface TusRecord {
+  size?: number;
+  offset?: number;
+  metadata?: Record<string, string | null>;
+}
+
+export async function recover(ctx: RecoveryContext, options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport> {
+  const planned = await plan(ctx);
+  if (options.dryRun) return { dryRun: true, items: planned.map(({ apply: _, ...item }) => item), failed: 0 };
+  const items: RecoveryItem[] = [];
+  let failed = 0;
+  progress?.({ done: 0, total: planned.length, unit: 'items' });
+  for (const { apply, ...item } of planned) {
+    let result = 'done';
+    try {
+      await apply();
+    } catch (err) {
+      result = (err as Error).message || 'failed';
+      failed += 1;
+    }
+    items.push({ ...item, result });
+    progress?.({ done: items.length, total: planned.length, unit: 'items' });
+  }
+  return { dryRun: false, items, failed };
+}
+
+async function plan(ctx: RecoveryContext): Promise<PlannedItem[]> {
+  return [...(await planTus(ctx)), ...(await planStaging(ctx)), ...(await planMeta(ctx)), ...(ctx.offline ? await planOfflineOnly(ctx) : [])];
+}
+
+const old = (ctx: RecoveryContext, mtimeMs: number) => ctx.nowMs - mtimeMs >= ctx.minAgeMs;
+
+async function planTus(ctx: RecoveryContext): Promise<PlannedItem[]> {
+  const dir = join(ctx.dataDir, 'tus');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const records = new Set(names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length)));
+  const data = new Set(names.filter((n) => !n.endsWith('.json')));
+  const out: PlannedItem[] = [];
+  for (const id of [...new Set([...records, ...data])].sort()) {
+    const dataFile = join(dir, id);
+    const recordFile = join(dir, `${id}.json`);
+    const dataStat = data.has(id) ? await stat(dataFile).catch(() => null) : null;
+    if (!records.has(id)) {
+      if (dataStat?.isFile() && old(ctx, dataStat.mtimeMs)) {
+        out.push(item('orphan_file', 'remove', `tus/${id}`, 'upload bytes without a tus record', dataStat.size, () => removeFile(dataFile)));
+      }
+      continue;
+    }
+    const recordStat = await stat(recordFile).catch(() => null);
+    if (recordStat === null || !old(ctx, Math.max(recordStat.mtimeMs, dataStat?.mtimeMs ?? 0))) continue;
+    const record = await readJson<TusRecord>(recordFile);
+    if (record === null) continue;
+    const finished = typeof record.size === 'number' && record.offset === record.size;
+    if (!finished) {
+      if (dataStat === null) out.push(item('stale_metadata', 'remove', `tus/${id}.json`, 'unfinished upload whose bytes are gone', 0, () => removeFile(recordFile)));
+      continue; // unfinished with bytes: a client may still resume it (expiry removes it later)
+    }
+    if (dataStat === null) continue; // finished and published: the record answers HEAD for resuming clients
+    const slotPath = record.metadata?.[ctx.slotKeys.slotPath];
+    const contentType = record.metadata?.[ctx.slotKeys.contentType];
+    if (!slotPath || !contentType) continue; // not created through a slot: nothing to publish
+    if ((await ctx.jobById(jobIdOf({ protocol: 'tus', uploadId: id }))) !== null) continue;
+    const size = record.size!;
+    if ((await ctx.publishedRecord(slotPath))?.uploadId === id && (await ctx.publishedExists(slotPath))) {
+      out.push(item('published_leftover', 'remove', `tus/${id}`, `bytes of ${slotPath}, published already`, size, () => removeFile(dataFile)));
+      continue;
+    }
+    const holder = await ctx.jobBySlot(slotPath);
+    if ((holder !== null && holder.id !== jobIdOf({ protocol: 'tus', uploadId: id })) || (await ctx.publishedExists(slotPath))) {
+      out.push(item('slot_taken_upload', 'discard', `tus/${id}`, `${slotPath} is held by another upload`, size, () => ctx.discardUpload(id)));
+      continue;
+    }
+    const upload: CompletedUpload = {
+      protocol: 'tus',
+      uploadId: id,
+      slotPath,
+      contentType,
+      size,
+      sourceFile: dataFile,
+      ...expectedChecksum(record.metadata ?? {}),
+    };
+    out.push(
+      item('unqueued_upload', 'readmit', `tus/${id}`, `finished upload of ${slotPath} never reached the queue`, size, async () => {
+        if ((await ctx.readmit(upload)) === 'exists') {
+          await ctx.discardUpload(id);
+          throw new Error('slot taken meanwhile: discarded');
+        }
+      }),
+    );
+  }
+  return out;
+}
+
+function expectedChecksum(metadata: Record<string, string | null>): Pick<CompletedUpload, 'expectedSha256'> {
+  const declared = expectedSha256FromMetadata(metadata);
+  return declared === undefined ? {} : { expectedSha256: declared };
+}
+
+async function planStaging(ctx: RecoveryContext): Promise<PlannedItem[]> {
+  const out: PlannedItem[] = [];
+  for await (const f of walkFiles(join(ctx.dataDir, 'queue', 'staging'))) {
+    if (!old(ctx, f.mtimeMs)) continue;
+    const job = await ctx.jobById(f.rel);
+    if (job !== null && job.state !== 'done') continue;
+    const why = job === null ? 'staged PUT body without a job' : 'staged PUT body of a job that is done';
+    out.push(item('orphan_file', 'remove', `queue/staging/${f.rel}`, why, f.size, () => removeFile(f.path)));
+  }
+  return out;
+}
+
+async function planMeta(ctx: RecoveryContext): Promise<PlannedItem[]> {
+  const out: PlannedItem[] = [];
+  for await (const f of walkFiles(join(ctx.dataDir, 'meta'))) {
+    if (!old(ctx, f.mtimeMs)) continue;
+    if (f.rel.endsWith('.tmp')) {
+      out.push(item('orphan_file', 'remove', `meta/${f.rel}`, 'interrupted record write', f.size, () => removeFile(f.path)));
+      continue;
+    }
+    if (!f.rel.endsWith('.json')) continue;
+    const slotPath = f.rel.slice(0, -'.json'.length);
+    if (await ctx.publishedExists(slotPath)) continue;
+    const job = await ctx.jobBySlot(slotPath);
+    if (job !== null && (job.state === 'queued' || job.state === 'leased')) continue; // publish in progress: record first, then link
+    out.push(item('stale_metadata', 'remove', `meta/${f.rel}`, 'record of a file that is not published', f.size, () => removeFile(f.path)));
+  }
+  return out;
+}
+
+async function planOfflineOnly(ctx: RecoveryContext): Promise<PlannedItem[]> {
+  const out: PlannedItem[] = [];
+  for await (const f of walkFiles(join(ctx.dataDir, 'incoming'))) {
+    out.push(item('orphan_file', 'remove', `incoming/${f.rel}`, 'temp file of an interrupted PUT', f.size, () => removeFile(f.path)));
+  }
+  for await (const f of walkFiles(join(ctx.dataDir, 'cas'))) {
+    // A content entry is linked from every published file with its bytes: one link is its own.
+    if (f.nlink === 1) out.push(item('orphan_file', 'remove', `cas/${f.rel}`, 'stored content no published file uses', f.size, () => removeFile(f.path)));
+  }
+  return out;
+}
+
+function item(kind: RecoveryItem['kind'], action: RecoveryItem['action'], target: string, detail: string, bytes: number, apply: () => Promise<void>): PlannedItem {
+  return { kind, action, target, detail, bytes, apply };
+}
+
+async function removeFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}

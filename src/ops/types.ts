@@ -1,0 +1,170 @@
+/**
+ * What the operator commands work against: `OpsApi`, implemented once over the admin API of a
+ * running server (admin-client.ts) and once over the data directory of a stopped one
+ * (offline.ts). The JSON views here are also the admin API's response bodies.
+ */
+import type { JobError, JobState, PriorityTier, QueueCounts } from '../queue/index.js';
+
+/** Exit codes of every command: 3 lets scripts tell "found something" from "could not look". */
+export const EXIT = { ok: 0, failed: 1, usage: 2, problems: 3 } as const;
+
+/** A command that could not do its job; the CLI prints the message and exits with `exitCode`. */
+export class OpsFailure extends Error {
+  constructor(message: string, readonly exitCode: number = EXIT.failed) {
+    super(message);
+    this.name = 'OpsFailure';
+  }
+}
+
+export interface UploadView {
+  readonly id: string;
+  readonly slotPath: string | null;
+  readonly offset: number;
+  /** null while the length is deferred. */
+  readonly size: number | null;
+  readonly finished: boolean;
+  readonly createdAt: string | null;
+  readonly lastActivityAt: string | null;
+  readonly ageSeconds: number | null;
+}
+
+export interface JobView {
+  readonly id: string;
+  readonly slotPath: string;
+  readonly size: number;
+  readonly priority: PriorityTier;
+  readonly state: JobState;
+  readonly attempts: number;
+  readonly enqueuedAtMs: number;
+  readonly availableAtMs: number;
+  readonly finishedAtMs: number | null;
+  readonly lastError: JobError | null;
+}
+
+export interface DeadLetterView {
+  readonly id: string;
+  readonly slotPath: string;
+  readonly size: number;
+  readonly priority: PriorityTier;
+  readonly protocol: string;
+  readonly uploadId: string;
+  readonly attempts: number;
+  readonly errors: readonly JobError[];
+  readonly enqueuedAtMs: number;
+  readonly buriedAtMs: number;
+}
+
+export interface WorkerHealthView {
+  readonly id: number;
+  readonly status: 'healthy' | 'slow' | 'failed';
+  readonly processed: number;
+  readonly errors: number;
+  readonly avgMs: number | null;
+  readonly busy: boolean;
+  readonly replacements: number;
+}
+
+export interface BreakerView {
+  readonly dependency: string;
+  readonly state: 'closed' | 'open' | 'half_open';
+  /** When an attempt may pass again; null while closed. */
+  readonly retryAtMs: number | null;
+}
+
+export interface QueueStatusView {
+  readonly counts: QueueCounts;
+  /** Jobs waiting or running, by tier (what hmac_queue_length shows). */
+  readonly pending: Record<PriorityTier, number>;
+  readonly deadLetters: number;
+  /** Only a running server knows these; null offline. */
+  readonly pressure: { readonly level: 'normal' | 'backpressure' | 'emergency'; readonly fill: number } | null;
+  readonly workers: readonly WorkerHealthView[] | null;
+  readonly breakers: readonly BreakerView[] | null;
+}
+
+export interface ListJobsQuery {
+  /** Default: queued and leased. */
+  readonly states?: readonly JobState[];
+  readonly priority?: PriorityTier;
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+/** What `retry` did: a dead letter is replayed, a job waiting for its backoff runs now. */
+export interface RetryView {
+  readonly id: string;
+  readonly action: 'replayed' | 'made_available' | 'none';
+  readonly state: JobState;
+}
+
+export type DeadLetterSelector = { readonly id: string } | 'all';
+
+/** One thing `recover` found, and what it does (or, with --dry-run, would do) about it. */
+export interface RecoveryItem {
+  readonly kind:
+    | 'unqueued_upload' // finished tus upload that never reached the queue
+    | 'slot_taken_upload' // finished tus upload whose slot another upload holds
+    | 'published_leftover' // data file of an upload that is published already
+    | 'orphan_file' // a file nothing refers to (staging, incoming, tus data without record, cas)
+    | 'stale_metadata'; // a record whose file is gone (tus record, published-file record, temp record)
+  readonly action: 'readmit' | 'discard' | 'remove';
+  /** Relative to the data directory, or a tus upload id / slot path. */
+  readonly target: string;
+  readonly detail: string;
+  readonly bytes: number;
+  /** After applying: 'done', or why it failed. Absent in a dry run. */
+  readonly result?: string;
+}
+
+export interface RecoveryReport {
+  readonly dryRun: boolean;
+  readonly items: readonly RecoveryItem[];
+  /** Items whose action failed (0 in a dry run). */
+  readonly failed: number;
+}
+
+export interface VerifyProblem {
+  readonly slotPath: string;
+  readonly kind: 'corrupt' | 'size_mismatch' | 'no_record' | 'unreadable';
+  readonly detail: string;
+}
+
+export interface VerifyReport {
+  readonly checked: number;
+  readonly bytes: number;
+  /** Files published without a recorded sha256 (older versions): existence checked only. */
+  readonly unverifiable: number;
+  readonly problems: readonly VerifyProblem[];
+}
+
+/** Progress of a long run, for the bar on stderr. */
+export interface Progress {
+  readonly done: number;
+  readonly total: number;
+  readonly unit: 'files' | 'bytes' | 'items';
+}
+
+export type ProgressSink = (p: Progress) => void;
+
+export interface OpsApi {
+  /** 'online': through a running server's admin API; 'offline': on the data directory. */
+  readonly mode: 'online' | 'offline';
+  /** Unfinished uploads. */
+  listUploads(): Promise<UploadView[]>;
+  /** Rejects with OpsFailure for an unknown id. */
+  showUpload(id: string): Promise<UploadView>;
+  /** Terminates an unfinished upload. Rejects with OpsFailure for an unknown or finished one. */
+  terminateUpload(id: string): Promise<void>;
+  queueStatus(): Promise<QueueStatusView>;
+  listJobs(query: ListJobsQuery): Promise<JobView[]>;
+  /** Rejects with OpsFailure for an unknown id, a running or done job. */
+  retryJob(id: string): Promise<RetryView>;
+  listDeadLetters(query: { limit?: number; offset?: number }): Promise<DeadLetterView[]>;
+  /** Resolves how many moved; 0 for an unknown id. */
+  replayDeadLetters(target: DeadLetterSelector): Promise<number>;
+  /** Resolves how many were deleted (with their bytes); 0 for an unknown id. */
+  purgeDeadLetters(target: DeadLetterSelector): Promise<number>;
+  recover(options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport>;
+  verify(progress?: ProgressSink): Promise<VerifyReport>;
+  close(): Promise<void>;
+}

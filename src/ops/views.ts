@@ -1,0 +1,38 @@
+/** Turning queue and store records into the JSON views of types.ts (no internal file paths). */
+import type { DeadLetter } from '../finalize/index.js';
+import { PRIORITY_TIERS, type Job, type PriorityTier, type QueueCounts } from '../queue/index.js';
+import type { UploadSummary } from '../storage/index.js';
+import type { DeadLetterView, JobView, UploadView } from './types.js';
+
+export function jobView(job: Job): JobView {
+  return {
+    id: job.id,
+    slotPath: job.slotPath,
+    size: job.size,
+    priority: job.priority,
+    state: job.state,
+    attempts: job.attempts,
+    enqueuedAtMs: job.enqueuedAtMs,
+    availableAtMs: job.availableAtMs,
+    finishedAtMs: job.finishedAtMs ?? null,
+    lastError: job.errors.at(-1) ?? null,
+  };
+}
+
+export function uploadView(u: UploadSummary, nowMs: number): UploadView {
+  return { ...u, ageSeconds: u.createdAt ? Math.max(0, Math.round((nowMs - Date.parse(u.createdAt)) / 1000)) : null };
+}
+
+export function deadLetterView(d: DeadLetter): DeadLetterView {
+  return { ...d, errors: [...d.errors] };
+}
+
+export function pendingByTier(counts: QueueCounts): Record<PriorityTier, number> {
+  const out = { high: 0, medium: 0, low: 0 };
+  for (const t of PRIORITY_TIERS) out[t] = counts.queued[t] + counts.leased[t];
+  return out;
+}
+
+export function totalOf(byTier: Readonly<Record<PriorityTier, number>>): number {
+  return byTier.high + byTier.medium + byTier.low;
+}

@@ -1,0 +1,74 @@
+/**
+ * Content-addressed files on the local filesystem, for deduplication:
+ *   <dataDir>/cas/<first two hex digits>/<sha256>
+ * Each distinct content is stored once; published files are hard links to it, so identical
+ * uploads share one inode and one copy of the bytes. An entry is never modified once linked in.
+ * An entry whose link count is 1 is referenced by no published file (a sweep may remove it;
+ * nothing removes published files in this version, so none is needed yet).
+ */
+import { link, mkdir, open, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+export interface AdoptedContent {
+  /** The entry's path: hard-link this to publish. */
+  path: string;
+  /** True when these bytes were new to the store; false when identical content was there already. */
+  fresh: boolean;
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export class ContentAddressedStore {
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+  }
+
+  pathOf(sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) throw new TypeError(`not a lowercase sha256 hex digest: ${sha256}`);
+    return join(this.#dir, sha256.slice(0, 2), sha256);
+  }
+
+  /**
+   * Makes `sourceFile`'s bytes (whose digest the caller computed) available under `sha256`,
+   * hard-linking the source in when the content is new. Idempotent: adopting the same source
+   * again, or another file with the same content, returns the existing entry. The source is left
+   * in place. Rejects when an entry exists with another size (a corrupt store, never a collision
+   * in practice), rather than publishing the wrong bytes.
+   */
+  async adopt(sourceFile: string, sha256: string, size: number): Promise<AdoptedContent> {
+    const path = this.pathOf(sha256);
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      await link(sourceFile, path);
+      await syncDir(dirname(path));
+      return { path, fresh: true };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const [entry, source] = await Promise.all([stat(path), stat(sourceFile)]);
+    if (entry.size !== size) {
+      throw new Error(`content store entry ${sha256} holds ${entry.size} bytes, expected ${size}`);
+    }
+    // Same inode: this very source brought the content in, on an earlier run (a re-run after a crash).
+    return { path, fresh: entry.ino === source.ino && entry.dev === source.dev };
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the link is in place either way.
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Finalization under failing dependencies, on real files, SQLite and a real webhook receiver:
+ * retries into the dead-letter queue, a webhook that fails then recovers (the breaker opens,
+ * jobs wait without spending attempts, then drain with nothing dead-lettered), a failing
+ * storage publish, and a worker stuck past the job timeout.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { sha256File, signWebhook } from '../../src/finalize/index.js';
+import { metrics } from '../../src/observability/index.js';
+import { slot, startHarness, waitCount } from './finalize-harness.js';
+
+interface Delivery {
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/** A webhook receiver whose answer the test switches; counts requests and keeps accepted deliveries. */
+async function receiver(): Promise<{ url: string; status: number; requests: number; accepted: Delivery[]; close(): Promise<void> }> {
+  const state = { status: 503, requests: 0, accepted: [] as Delivery[] };
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      state.requests += 1;
+      if (state.status === 200) state.accepted.push({ headers: req.headers, body });
+      res.statusCode = state.status;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  return Object.assign(state, {
+    url,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  });
+}
+
+const SECRET = 'webhook-secret-for-tests';
+const published = (l: { msg: string }) => l.msg === 'File published';
+const jobDone = (l: { msg: string }) => l.msg === 'Finalization job done';
+
+describe('finalization resilience', () => {
+  it('retries with backoff, then dead-letters with the whole error history; the file stays published', async () => {
+    const hook = await receiver(); // answers 503 throughout
+    const h = await startHarness({ webhook: { url: hook.url, secret: SECRET, timeoutMs: 2000 }, circuitBreaker: null, retry: { baseMs: 5, maxMs: 20, maxRetries: 2 } });
+    try {
+      const retriesBefore = (await metrics.retries.get()).values.find((v) => v.labels.reason === 'server_error')?.value ?? 0;
+      const s = slot('hooked.bin');
+      await h.put(s, Buffer.from('data'));
+      const line = await h.waitLog((l) => l.msg === 'Upload failed after 2 retries, moved to dead letter queue');
+      assert.equal(line.code, 'ERR_WEBHOOK_FAILED');
+      const [dead] = await h.service.listDeadLetters();
+      assert.deepEqual(dead?.errors.map((e) => e.code), ['ERR_WEBHOOK_FAILED', 'ERR_WEBHOOK_FAILED', 'ERR_WEBHOOK_FAILED']);
+      assert.equal(hook.requests, 3);
+      assert.equal((await metrics.retries.get()).values.find((v) => v.labels.reason === 'server_error')?.value, retriesBefore + 2);
+      assert.ok(await h.published.stat(s), 'publish came before the webhook and stands');
+      // The receiver is fixed: a replay delivers the event (once) and completes the job.
+      hook.status = 200;
+      assert.equal(await h.service.replayDeadLetters('all'), 1);
+      await h.waitLog(jobDone);
+      assert.equal(hook.accepted.length, 1);
+      assert.deepEqual(await h.service.listDeadLetters(), []);
+      assert.equal(h.lines.filter(published).length, 1, 'published once, not again on replay');
+    } finally {
+      await h.dispose();
+      await hook.close();
+    }
+  });
+
+  it('a webhook that fails then recovers: the breaker opens, jobs wait without spending attempts, then all drain', async () => {
+    const hook = await receiver();
+    const h = await startHarness({
+      webhook: { url: hook.url, secret: SECRET, timeoutMs: 2000 },
+      circuitBreaker: { failureThreshold: 3, coolDownMs: 150, minimumSamples: 1000 },
+      retry: { baseMs: 5, maxMs: 10, maxRetries: 3 },
+      workers: 2,
+    });
+    try {
+      const slots = Array.from({ length: 12 }, (_, i) => slot(`w${i}.bin`));
+      for (const s of slots) await h.put(s, Buffer.from(s));
+      await h.waitLog((l) => l.msg === 'Circuit breaker opened after 3 consecutive failures' && l.dependency === 'webhook');
+      const openGauge = (await metrics.circuitBreakerState.get()).values.find((v) => v.labels.dependency === 'webhook' && v.labels.state === 'open');
+      assert.equal(openGauge?.value, 1);
+      const failedWhileDown = hook.requests;
+      hook.status = 200; // the receiver comes back
+      await h.waitLog((l) => l.msg === 'Circuit breaker half-open: probing');
+      await h.waitLog((l) => l.msg === 'Circuit breaker closed');
+      await waitCount(h, jobDone, slots.length);
+      assert.deepEqual(await h.service.listDeadLetters(), [], 'nothing dead-lettered');
+      assert.ok(failedWhileDown <= 5, `only the failures that opened the breaker were attempted (${failedWhileDown})`);
+      assert.equal(hook.accepted.length, slots.length);
+      const paths = new Set<string>();
+      for (const d of hook.accepted) {
+        const ts = Number(d.headers['x-hfs-timestamp']);
+        assert.equal(d.headers['x-hfs-signature'], signWebhook(SECRET, ts, d.body), 'signed with the shared secret');
+        const event = JSON.parse(d.body) as { event: string; id: string; path: string; sha256: string };
+        assert.equal(event.event, 'file.published');
+        assert.equal(d.headers['x-hfs-delivery'], event.id);
+        assert.match(event.sha256, /^[0-9a-f]{64}$/);
+        paths.add(event.path);
+      }
+      assert.deepEqual([...paths].sort(), [...slots].sort());
+    } finally {
+      await h.dispose();
+      await hook.close();
+    }
+  });
+
+  it('a failing storage publish opens the storage breaker; claims pause, then everything publishes', async () => {
+    let failing = true;
+    let calls = 0;
+    const h2 = await startHarness({
+      circuitBreaker: { failureThreshold: 2, coolDownMs: 100, minimumSamples: 1000 },
+      retry: { baseMs: 5, maxMs: 10, maxRetries: 3 },
+      workers: 1,
+    });
+    // Wrap the store the service publishes through: EIO until the disk "comes back".
+    const store = h2.published;
+    const original = store.publishLinked.bind(store);
+    store.publishLinked = async (...args) => {
+      calls += 1;
+      if (failing) throw Object.assign(new Error('i/o error'), { code: 'EIO' });
+      return original(...args);
+    };
+    try {
+      const slots = Array.from({ length: 5 }, (_, i) => slot(`s${i}.bin`));
+      for (const s of slots) await h2.put(s, Buffer.from(s));
+      await h2.waitLog((l) => l.msg === 'Circuit breaker opened after 2 consecutive failures' && l.dependency === 'storage');
+      const attemptsWhileOpen = calls;
+      failing = false;
+      await waitCount(h2, published, slots.length);
+      assert.deepEqual(await h2.service.listDeadLetters(), []);
+      assert.ok(attemptsWhileOpen <= 3, `claims paused while open (${attemptsWhileOpen} publish calls)`);
+    } finally {
+      await h2.dispose();
+    }
+  });
+
+  it('a worker stuck past the job timeout is replaced and its job requeued', async () => {
+    let first = true;
+    const timeoutsBefore = (await metrics.timeouts.get()).values.find((v) => v.labels.type === 'queue')?.value ?? 0;
+    const h = await startHarness({
+      workers: 1,
+      jobTimeoutMs: 200,
+      // The first hash hangs and ignores its abort signal, like a stuck NFS read.
+      hash: async (path) => {
+        if (first) {
+          first = false;
+          return new Promise<string>(() => {});
+        }
+        return sha256File(path);
+      },
+    });
+    try {
+      const s = slot('stuck.bin');
+      await h.put(s, Buffer.from('stuck'));
+      await h.waitLog((l) => l.msg === 'Worker 1 stuck past the job timeout: replaced, job requeued');
+      await h.waitLog(published);
+      assert.equal((await h.published.record(s))?.size, 5);
+      const job = (await h.service.counts()).done.high;
+      assert.equal(job, 1);
+      assert.equal((await metrics.timeouts.get()).values.find((v) => v.labels.type === 'queue')?.value, timeoutsBefore + 1);
+      assert.equal(h.service.workers()[0]?.replacements, 1);
+    } finally {
+      await h.dispose();
+    }
+  });
+});
