@@ -10,7 +10,7 @@ import type { Config } from './config/index.js';
 import { resolveSecret, type SlotPolicy } from './auth/index.js';
 import { AppError } from './errors.js';
 import { finalizationFromConfig } from './finalize/index.js';
-import { TusEndpoint, UploadLifecycle, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
+import { META_SLOT, META_TYPE, TusEndpoint, UploadLifecycle, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
 import { readinessChecks, sideListener, addressOf } from './http/side-services.js';
 import { uploadPage } from './http/upload-page.js';
 import { statusPage } from './http/status-page.js';
@@ -57,7 +57,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers. The tus keys must match tus-endpoint.ts (META_SLOT, META_TYPE).
-  const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: 'hfs-slot', contentType: 'hfs-type' }, log });
+  const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
   const lifecycle = new UploadLifecycle();
   const admission = new AdmissionController({
     capacity: config.server.maxConcurrentUploads,
@@ -112,7 +112,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
   const adminPrefix = config.admin.listen ? '' : '/admin';
-  const opsRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, slotKeys: { slotPath: 'hfs-slot', contentType: 'hfs-type' }, log });
+  const opsRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, slotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
   metrics.exposeLabelSets({ workers: config.workers.count });
   const admin = config.admin.token
     ? adminApi({ token: config.admin.token, prefix: adminPrefix, tusStore, locker, routes: opsRoutes, publicPages: statusPage(adminPrefix) })

@@ -37,7 +37,7 @@ import {
 import { expectedSha256FromMetadata } from './checksum.js';
 import { DeadLetterQueue, type DeadLetter } from './dead-letters.js';
 import { sha256File } from './hash-file.js';
-import { IntakeGate, type IntakeDecision, type IntakeRequest, type Pressure } from './intake-gate.js';
+import { IntakeGate, type IntakeControl, type IntakeDecision, type IntakeRequest, type Pressure } from './intake-gate.js';
 import { admitUpload } from './admission.js';
 import type { FinalizationOptions, PendingDownload } from './finalization-options.js';
 import { jobIdOf, type FinalizeJobPayload } from './job-payload.js';
@@ -50,7 +50,7 @@ import type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.
 type State = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 
-export class FinalizationService implements UploadFinalizer {
+export class FinalizationService implements UploadFinalizer, IntakeControl {
   readonly #o: FinalizationOptions;
   readonly #pending: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
   readonly #waiters: PublishWaiters;

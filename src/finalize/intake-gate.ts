@@ -34,6 +34,14 @@ export type IntakeDecision =
   | { readonly ok: true; readonly delayedMs: number }
   | { readonly ok: false; readonly retryAfterS: number; readonly reason: 'emergency' | 'large_tier_full' };
 
+/** What the PUT and tus-creation handlers need from finalization before reading a body. */
+export interface IntakeControl {
+  /** See FinalizationService.gateIntake. */
+  gateIntake(request: IntakeRequest): Promise<IntakeDecision>;
+  /** True when a job holds the slot: a new upload of it would end in 409, so refuse it before the body. */
+  slotTaken(slotPath: string): Promise<boolean>;
+}
+
 export interface Pressure {
   readonly level: PressureLevel;
   /** Jobs waiting or running / queue_size (may exceed 1 with spillover). */

@@ -9,7 +9,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { authorizeSlot, decodeSlotPath, type SlotPolicy } from '../auth/index.js';
 import { AppError } from '../errors.js';
-import type { UploadFinalizer } from '../finalize/index.js';
+import { expectedSha256FromHeaders, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
+import { admitNewUpload } from './intake.js';
 import { metrics } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
@@ -21,7 +22,7 @@ export interface PutDeps {
   policy: SlotPolicy;
   maxUploadBytes: number;
   store: PublishedStore;
-  finalizer: UploadFinalizer;
+  finalizer: UploadFinalizer & IntakeControl;
   now: () => number;
 }
 
@@ -43,6 +44,9 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   // Decided from Content-Length before a byte is read; without one, enforced while streaming.
   if (size !== undefined && size > deps.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
   if (await deps.store.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+  const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
+  if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
+  await admitNewUpload(ctx, deps.finalizer, 'put', path, size);
 
   const release = await guardUploadBody(ctx, deps.guard, {
     protocol: 'put',
@@ -69,6 +73,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
       contentType: slot.contentType,
       size: limit.bytes,
       sourceFile: temp,
+      ...(expectedSha256 !== undefined ? { expectedSha256 } : {}),
     });
     if (outcome === 'exists') throw new AppError('ERR_FILE_EXISTS');
     ctx.status = 201;

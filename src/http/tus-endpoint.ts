@@ -12,7 +12,8 @@ import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/u
 import type { Config } from '../config/index.js';
 import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
-import type { UploadFinalizer } from '../finalize/index.js';
+import type { IntakeControl, UploadFinalizer } from '../finalize/index.js';
+import { admitNewUpload } from './intake.js';
 import { metrics } from '../observability/index.js';
 import type { PublishedStore, TusFileStore } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
@@ -21,8 +22,9 @@ import { allowBody, requestContext } from './request-context.js';
 import { guardUploadBody, tusBodyEnder, type GuardDeps } from './upload-guard.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
-const META_SLOT = 'hfs-slot';
-const META_TYPE = 'hfs-type';
+/** Upload metadata keys carrying the slot; finalization reads them back (see app.ts). */
+export const META_SLOT = 'hfs-slot';
+export const META_TYPE = 'hfs-type';
 
 export interface TusDeps {
   config: Config;
@@ -31,7 +33,7 @@ export interface TusDeps {
   policy: SlotPolicy;
   tusStore: TusFileStore;
   published: PublishedStore;
-  finalizer: UploadFinalizer;
+  finalizer: UploadFinalizer & IntakeControl;
   now: () => number;
 }
 
@@ -166,6 +168,7 @@ export class TusEndpoint {
     if (!decision.ok) throw new AppError(decision.code);
     if (lengthHeader !== '' && Number(lengthHeader) > this.deps.config.server.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
     if (await this.deps.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+    await admitNewUpload(ctx, this.deps.finalizer, 'create', path, lengthHeader === '' ? undefined : Number(lengthHeader));
     return decision.slot;
   }
 

@@ -1,8 +1,8 @@
 /**
- * Direct access to a queue journal file (the jobs table of src/queue/sqlite-schema.ts) for the
- * offline commands, which run while no server owns the file: reading jobs and counts without
- * opening a backend (a read-only connection changes nothing, not even lease recovery), and
- * making a job in backoff available now. A running server is asked through its admin API.
+ * Read-only access to a queue journal file (the jobs table of src/queue/sqlite-schema.ts) for
+ * the offline commands: jobs and counts without opening a backend, so a look changes nothing,
+ * not even lease recovery. Changes go through the queue backend; a running server is asked
+ * through its admin API.
  */
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
@@ -36,10 +36,10 @@ export class QueueFile {
     this.#db = db;
   }
 
-  /** Opens `path`, or resolves null when there is no queue file. Throws when its schema is unknown. */
-  static open(path: string, options: { readonly: boolean }): QueueFile | null {
+  /** Opens `path` read-only, or null when there is no queue file. Throws when its schema is unknown. */
+  static open(path: string): QueueFile | null {
     if (!existsSync(path)) return null;
-    const db = new Database(path, { readonly: options.readonly, fileMustExist: true });
+    const db = new Database(path, { readonly: true, fileMustExist: true });
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version !== KNOWN_SCHEMA) {
       db.close();
@@ -79,11 +79,6 @@ export class QueueFile {
     const rows = this.#db.prepare<[], { state: JobState; priority: PriorityTier; n: number }>('SELECT state, priority, COUNT(*) AS n FROM jobs GROUP BY state, priority').all();
     for (const { state, priority, n } of rows) if (PRIORITY_TIERS.includes(priority)) counts[state][priority] = n;
     return counts;
-  }
-
-  /** A queued job waiting for its backoff becomes available at `nowMs`. False when not queued or already available. */
-  retryNow(id: string, nowMs: number): boolean {
-    return this.#db.prepare("UPDATE jobs SET available_at_ms = ? WHERE id = ? AND state = 'queued' AND available_at_ms > ?").run(nowMs, id, nowMs).changes === 1;
   }
 
   close(): void {

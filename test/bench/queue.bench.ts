@@ -89,11 +89,12 @@ async function restore(dir: string): Promise<void> {
   const t1 = performance.now();
   const spill = await openSpilloverQueueBackend({ path, memoryLimit: 1000, durable: true });
   const spillMs = performance.now() - t1;
+  const residency = JSON.stringify(spill.residency);
   const firstClaim = performance.now();
   await spill.claimNext('w', RESTORE_JOBS, 60_000);
   const claimMs = performance.now() - firstClaim;
   console.log(`  wrote ${RESTORE_JOBS} jobs in batches of 1000: ${writeMs.toFixed(0)} ms`);
-  console.log(`  SpilloverQueueBackend open (queue_size 1000): ${spillMs.toFixed(0)} ms, restored ${spill.recovery.restoredJobs}, ${JSON.stringify(spill.residency)}; first claim ${claimMs.toFixed(2)} ms`);
+  console.log(`  SpilloverQueueBackend open (queue_size 1000): ${spillMs.toFixed(0)} ms, restored ${spill.recovery.restoredJobs}, ${residency}; first claim ${claimMs.toFixed(2)} ms`);
   await spill.close();
 
   const t2 = performance.now();

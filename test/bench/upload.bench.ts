@@ -155,12 +155,14 @@ async function upload(target: Target, server: Server, file: string, size: number
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(server.proc) - cpuBefore;
   check(res.status === p.status, `${p.method} answered ${res.status} ${res.body}`);
-  const stored = (await stat(p.stored).catch(() => null))?.size;
-  check(stored === size, `stored file has ${stored ?? 'no'} bytes, expected ${size}`);
   if (p.getUrl) {
-    const got = await send(p.getUrl, 'GET', {});
+    // Publication is asynchronous (finalization queue): a GET waits for it, or answers 503 to retry.
+    let got = await send(p.getUrl, 'GET', {});
+    for (let i = 0; i < 60 && got.status === 503; i++) got = await send(p.getUrl, 'GET', {});
     check(got.status === 200 && got.bytes === size, `GET answered ${got.status} with ${got.bytes} bytes, expected ${size}`);
   }
+  const stored = (await stat(p.stored).catch(() => null))?.size;
+  check(stored === size, `stored file has ${stored ?? 'no'} bytes, expected ${size}`);
   await Promise.all(p.remove.map((f) => rm(f, { recursive: true, force: true })));
   return { mibPerSec: size / MiB / seconds, cpuSecPerGiB: cpu / (size / GiB) };
 }

@@ -161,6 +161,16 @@ describe('XEP-0363 PUT', () => {
     assert.equal((await rawRequest(server.baseUrl, url, { method: 'PUT', body: data })).status, 201);
   });
 
+  it('a declared checksum: a matching one publishes, a malformed one is 400 before the body', async () => {
+    const data = randomData(5000);
+    const path = `${slotDir()}/sum.bin`;
+    const ok = await rawRequest(server.baseUrl, slot(path, { size: data.length }), { method: 'PUT', body: data, headers: { 'X-Content-SHA256': sha256(data) } });
+    assert.equal(ok.status, 201, ok.text);
+    assert.equal(sha256((await rawRequest(server.baseUrl, `/upload/${path}`)).body), sha256(data));
+    const bad = await rawRequest(server.baseUrl, slot(`${slotDir()}/bad.bin`, { size: data.length }), { method: 'PUT', body: data, headers: { 'X-Content-SHA256': 'not-hex' } });
+    assert.equal(bad.status, 400);
+  });
+
   it('405 for other methods on the upload prefix, 404 for unknown routes', async () => {
     const res = await rawRequest(server.baseUrl, '/upload/a/b.txt', { method: 'DELETE' });
     assert.equal(res.status, 405);

@@ -3,21 +3,21 @@
  * their records, and the SQLite queue file. connect.ts makes sure no server runs on it (the
  * queue file must have one owner: opening it for writing requeues every lease).
  *
- * Reads use a read-only connection to the queue file; replay, purge, retry and re-admission
- * open it the way the server does (openSqliteQueueBackend). With persistent_queue = false there
- * is no queue on disk: queue commands show an empty queue and re-admission is left to the
- * server's start-up.
+ * Reads use a read-only connection to the queue file (nothing changes, not even lease
+ * recovery); replay, purge, retry and re-admission open it with the backend the server uses
+ * (openSpilloverQueueBackend, durable). With persistent_queue = false nothing of the queue
+ * survives a stop but dead letters; re-admission is then left to the server's start-up.
  */
 import { existsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
 import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedUpload, type FinalizeJobPayload, type FinalizeOutcome } from '../../finalize/index.js';
-import { emptyCounts, openSqliteQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
+import { canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
 import { FilePublishedStore, TusFileStore } from '../../storage/index.js';
 import { discardTusUpload } from '../tus-uploads.js';
 import { QueueFile } from '../queue-file.js';
-import { recover } from '../recovery.js';
+import { recover, type RecoveryContext } from '../recovery.js';
 import {
   OpsFailure,
   type DeadLetterSelector,
@@ -33,7 +33,7 @@ import {
   type VerifyReport,
 } from '../types.js';
 import { verifyPublished } from '../verify.js';
-import { deadLetterView, jobView, pendingByTier, totalOf, uploadView } from '../views.js';
+import { deadLetterOfJob, jobView, pendingByTier, totalOf, uploadView } from '../views.js';
 
 export class OfflineOps implements OpsApi {
   readonly mode = 'offline' as const;
@@ -85,19 +85,15 @@ export class OfflineOps implements OpsApi {
     }
     if (job.state === 'queued') {
       if (job.availableAtMs <= Date.now()) return { id, action: 'none', state: 'queued' };
-      const file = QueueFile.open(this.#queuePath!, { readonly: false })!;
-      try {
-        return { id, action: file.retryNow(id, Date.now()) ? 'made_available' : 'none', state: 'queued' };
-      } finally {
-        file.close();
-      }
+      const backend = await this.#writable();
+      if (!canRetryNow(backend)) throw new OpsFailure('this queue cannot reschedule jobs');
+      return { id, action: (await backend.retryNow(id, Date.now())) ? 'made_available' : 'none', state: 'queued' };
     }
     throw new OpsFailure(`job ${id} is ${job.state === 'done' ? 'done' : 'leased by a previous run (it is requeued when the server starts)'}`);
   }
 
   async listDeadLetters(query: { limit?: number; offset?: number }): Promise<DeadLetterView[]> {
-    if (this.#queuePath === null || !existsSync(this.#queuePath)) return [];
-    return (await this.#deadLetters()).list(query).then((l) => l.map(deadLetterView));
+    return this.#read((f) => f.listJobs({ states: ['dead'], ...query }).map(deadLetterOfJob), []);
   }
 
   async replayDeadLetters(target: DeadLetterSelector): Promise<number> {
@@ -113,30 +109,27 @@ export class OfflineOps implements OpsApi {
   async recover(options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport> {
     const published = new FilePublishedStore(this.#dataDir);
     // A dry run changes nothing, not even lease recovery: it looks jobs up read-only.
-    const reader = options.dryRun && this.#queuePath !== null ? QueueFile.open(this.#queuePath, { readonly: true }) : null;
+    const reader = options.dryRun && this.#queuePath !== null ? QueueFile.open(this.#queuePath) : null;
     const backend = options.dryRun ? null : await this.#writableOrNull();
     const lookup = {
       byId: async (id: string) => (backend ? backend.get(id) : (reader?.get(id) ?? null)),
       bySlot: async (slot: string) => (backend ? backend.getBySlot(slot) : (reader?.getBySlot(slot) ?? null)),
     };
+    const context: RecoveryContext = {
+      dataDir: this.#dataDir,
+      minAgeMs: 0,
+      nowMs: Date.now(),
+      offline: true,
+      slotKeys: { slotPath: 'hfs-slot', contentType: 'hfs-type' },
+      jobById: lookup.byId,
+      jobBySlot: lookup.bySlot,
+      publishedRecord: (slot) => published.record(slot),
+      publishedExists: async (slot) => (await published.stat(slot)) !== null,
+      readmit: (upload) => this.#readmit(backend, upload),
+      discardUpload: (id) => discardTusUpload(this.#tusStore(), id),
+    };
     try {
-      return await recover(
-      {
-        dataDir: this.#dataDir,
-        minAgeMs: 0,
-        nowMs: Date.now(),
-        offline: true,
-        slotKeys: { slotPath: 'hfs-slot', contentType: 'hfs-type' },
-        jobById: lookup.byId,
-        jobBySlot: lookup.bySlot,
-        publishedRecord: (slot) => published.record(slot),
-        publishedExists: async (slot) => (await published.stat(slot)) !== null,
-        readmit: (upload) => this.#readmit(backend, upload),
-        discardUpload: (id) => discardTusUpload(this.#tusStore(), id),
-      },
-      options,
-      progress,
-      );
+      return await recover(context, options, progress);
     } finally {
       reader?.close();
     }
@@ -183,7 +176,7 @@ export class OfflineOps implements OpsApi {
   /** Runs a read on a read-only connection; `empty` when there is no queue file. */
   #read<T>(fn: (f: QueueFile) => T, empty: T): T {
     if (this.#queuePath === null) return empty;
-    const file = QueueFile.open(this.#queuePath, { readonly: true });
+    const file = QueueFile.open(this.#queuePath);
     if (file === null) return empty;
     try {
       return fn(file);
@@ -194,7 +187,12 @@ export class OfflineOps implements OpsApi {
 
   async #writable(): Promise<QueueBackend> {
     if (this.#queuePath === null) throw new OpsFailure('persistent_queue is off: there is no queue on disk');
-    return (this.#backend ??= await openSqliteQueueBackend({ path: this.#queuePath }));
+    const { workers, queue_resilience: qr } = this.#config;
+    return (this.#backend ??= await openSpilloverQueueBackend({
+      path: this.#queuePath,
+      memoryLimit: qr.spilloverToDisk ? workers.queueSize : Number.POSITIVE_INFINITY,
+      durable: true,
+    }));
   }
 
   async #writableOrNull(): Promise<QueueBackend | null> {
