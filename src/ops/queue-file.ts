@@ -6,28 +6,14 @@
  */
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { Job, JobError, JobState, JsonObject, PriorityTier, QueueCounts } from '../queue/index.js';
+import type { Job, JobState, PriorityTier, QueueCounts } from '../queue/index.js';
 import { emptyCounts, JOB_STATES, PRIORITY_TIERS } from '../queue/index.js';
 import type { ListJobsQuery } from './types.js';
+import { rowToJob, type JobRow } from '../queue/sqlite-db.js'; // one row mapping for the server and offline tools
 
 /** The schema version these statements are written for (src/queue/sqlite-schema.ts). */
 const KNOWN_SCHEMA = 2;
 
-interface JobRow {
-  id: string;
-  slot_path: string;
-  size: number;
-  priority: PriorityTier;
-  payload: string;
-  attempts: number;
-  errors: string;
-  enqueued_at_ms: number;
-  available_at_ms: number;
-  state: JobState;
-  lease_owner: string | null;
-  lease_expires_at_ms: number | null;
-  finished_at_ms: number | null;
-}
 
 export class QueueFile {
   readonly #db: Database.Database;
@@ -84,22 +70,4 @@ export class QueueFile {
   close(): void {
     if (this.#db.open) this.#db.close();
   }
-}
-
-function rowToJob(row: JobRow): Job {
-  return {
-    id: row.id,
-    slotPath: row.slot_path,
-    size: row.size,
-    priority: row.priority,
-    payload: JSON.parse(row.payload) as JsonObject,
-    attempts: row.attempts,
-    errors: JSON.parse(row.errors) as JobError[],
-    enqueuedAtMs: row.enqueued_at_ms,
-    availableAtMs: row.available_at_ms,
-    state: row.state,
-    ...(row.lease_owner !== null && { leaseOwner: row.lease_owner }),
-    ...(row.lease_expires_at_ms !== null && { leaseExpiresAtMs: row.lease_expires_at_ms }),
-    ...(row.finished_at_ms !== null && { finishedAtMs: row.finished_at_ms }),
-  };
 }
