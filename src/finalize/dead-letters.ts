@@ -84,7 +84,8 @@ export class DeadLetterQueue {
   }
 }
 
-function toDeadLetter(job: Job): DeadLetter {
+/** A dead job as operators see it; also used by the offline tools reading the queue file. */
+export function toDeadLetter(job: Job): DeadLetter {
   let protocol = 'unknown';
   let uploadId = '';
   try {

@@ -4,6 +4,7 @@
  * (offline.ts). The JSON views here are also the admin API's response bodies.
  */
 import type { JobError, JobState, PriorityTier, QueueCounts } from '../queue/index.js';
+import type { DeadLetter } from '../finalize/index.js';
 
 /** Exit codes of every command: 3 lets scripts tell "found something" from "could not look". */
 export const EXIT = { ok: 0, failed: 1, usage: 2, problems: 3 } as const;
@@ -41,18 +42,8 @@ export interface JobView {
   readonly lastError: JobError | null;
 }
 
-export interface DeadLetterView {
-  readonly id: string;
-  readonly slotPath: string;
-  readonly size: number;
-  readonly priority: PriorityTier;
-  readonly protocol: string;
-  readonly uploadId: string;
-  readonly attempts: number;
-  readonly errors: readonly JobError[];
-  readonly enqueuedAtMs: number;
-  readonly buriedAtMs: number;
-}
+/** The finalization service's dead letter, as the admin API and CLI show it. */
+export type DeadLetterView = DeadLetter;
 
 export interface WorkerHealthView {
   readonly id: number;

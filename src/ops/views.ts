@@ -1,5 +1,5 @@
 /** Turning queue and store records into the JSON views of types.ts (no internal file paths). */
-import { fromPayload, type DeadLetter } from '../finalize/index.js';
+import { toDeadLetter, type DeadLetter } from '../finalize/index.js';
 import { PRIORITY_TIERS, type Job, type PriorityTier, type QueueCounts } from '../queue/index.js';
 import type { UploadSummary } from '../storage/index.js';
 import type { DeadLetterView, JobView, UploadView } from './types.js';
@@ -39,23 +39,5 @@ export function totalOf(byTier: Readonly<Record<PriorityTier, number>>): number 
 
 /** A dead job read from the queue file, as DeadLetterQueue.list shows it. */
 export function deadLetterOfJob(job: Job): DeadLetterView {
-  let protocol = 'unknown';
-  let uploadId = '';
-  try {
-    ({ protocol, uploadId } = fromPayload(job.payload));
-  } catch {
-    // a payload this version did not write: id, slot and errors still tell the story
-  }
-  return {
-    id: job.id,
-    slotPath: job.slotPath,
-    size: job.size,
-    priority: job.priority,
-    protocol,
-    uploadId,
-    attempts: job.attempts,
-    errors: [...job.errors],
-    enqueuedAtMs: job.enqueuedAtMs,
-    buriedAtMs: job.finishedAtMs ?? 0,
-  };
+  return deadLetterView(toDeadLetter(job));
 }

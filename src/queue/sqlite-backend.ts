@@ -11,7 +11,7 @@ import { emptyCounts } from './counts.js';
 import { QueueClosedError } from './errors.js';
 import { copyError, createJob } from './job.js';
 import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier, type QueueHead } from './priority.js';
-import { listJobsQuery, openQueueDatabase, rowToJob, type JobRow } from './sqlite-db.js';
+import { insertParams, listJobsQuery, openQueueDatabase, rowToJob, type JobRow } from './sqlite-db.js';
 import type {
   BatchEnqueuer,
   DeadLetterTarget,
@@ -265,14 +265,6 @@ export class SqliteQueueBackend implements QueueBackend, BatchEnqueuer, JobListe
   /** 1 if admitted, 0 if the id already existed. Validates like the memory backend. */
   #insert(input: EnqueueInput): number {
     const job = createJob(input);
-    return this.#st.insert.run({
-      id: job.id,
-      slotPath: job.slotPath,
-      size: job.size,
-      priority: job.priority,
-      payload: JSON.stringify(job.payload),
-      enqueuedAtMs: job.enqueuedAtMs,
-      availableAtMs: job.availableAtMs,
-    }).changes;
+    return this.#st.insert.run(insertParams(job)).changes;
   }
 }

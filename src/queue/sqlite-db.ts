@@ -87,3 +87,16 @@ export function listJobsQuery(
   const order = finished ? 'finished_at_ms, seq' : 'available_at_ms, seq';
   return { sql: `SELECT * FROM jobs WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ? OFFSET ?`, args: [...args, limit, offset] };
 }
+
+/** Named parameters of the jobs-table insert, shared by every SQLite-backed queue. */
+export function insertParams(job: Job) {
+  return {
+    id: job.id,
+    slotPath: job.slotPath,
+    size: job.size,
+    priority: job.priority,
+    payload: JSON.stringify(job.payload),
+    enqueuedAtMs: job.enqueuedAtMs,
+    availableAtMs: job.availableAtMs,
+  };
+}

@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import { copyError } from './job.js';
 import type { PriorityTier } from './priority.js';
-import type { JobRow } from './sqlite-db.js';
+import { insertParams, type JobRow } from './sqlite-db.js';
 import type { DeadLetterTarget, Job, JobError, JobState } from './types.js';
 
 const APPEND_ERROR = "errors = json_insert(errors, '$[#]', json(@error))";
@@ -118,15 +118,7 @@ export class SqliteJournal {
 }
 
 function insertRow(st: ReturnType<typeof prepare>, job: Job): number | null {
-  const row = st.insert.get({
-    id: job.id,
-    slotPath: job.slotPath,
-    size: job.size,
-    priority: job.priority,
-    payload: JSON.stringify(job.payload),
-    enqueuedAtMs: job.enqueuedAtMs,
-    availableAtMs: job.availableAtMs,
-  });
+  const row = st.insert.get(insertParams(job));
   return row === undefined ? null : row.seq;
 }
 
