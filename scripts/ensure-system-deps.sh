@@ -10,6 +10,8 @@ wanted=(
   chromium
   # Self-signed certificates for the test Prosody; the README recipes' HMAC signing.
   openssl
+  # Redis for the readiness check and cluster mode (test/helpers/ops.ts startRedis).
+  redis-server
 )
 need=()
 for pkg in "${wanted[@]}"; do

@@ -2,10 +2,9 @@
  * Helpers for the operations tests: a webhook receiver whose answer can be switched, a throwaway
  * redis-server, uploads through PUT and tus, and readers for admin answers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
+import { startService } from './service.js';
 import { signSlotUrl } from '../../src/index.js';
 import { pathOf, rawRequest, type RawResponse } from './http.js';
 import { TEST_SECRET, type SpawnedServer } from './server.js';
@@ -86,21 +85,13 @@ export interface RedisServer {
 /** redis-server without persistence on a free port; resolves once it accepts connections. */
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
-  const proc: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  await Promise.race([
-    new Promise<void>((resolve) => createInterface({ input: proc.stdout! }).on('line', (l) => l.includes('Ready to accept connections') && resolve())),
-    exited.then((code) => {
-      throw new Error(`redis-server exited with ${code}`);
-    }),
-  ]);
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: async () => {
-      proc.kill('SIGTERM');
-      await exited;
-    },
-  };
+  const service = await startService({
+    cmd: 'redis-server',
+    pkg: 'redis-server',
+    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ready: /Ready to accept connections/,
+  });
+  return { url: `redis://127.0.0.1:${port}`, stop: () => service.stop() };
 }
 
 /** PUT `body` to a fresh v-signed slot at `path`. */

@@ -5,15 +5,15 @@
  * mod_http_upload_external pointed at the server under test. Plus the two real XMPP clients
  * that request slots and upload: go-sendxmpp and slixmpp (test/fixtures/xmpp-client.py).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { REPO_ROOT } from './server.js';
+import { startService, withTimeout, type RunningService } from './service.js';
 
 export const PROSODY = '/usr/bin/prosody';
 export const PROSODYCTL = '/usr/bin/prosodyctl';
@@ -58,7 +58,7 @@ export interface RunningProsody {
 }
 
 const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+  withTimeout(new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -66,7 +66,7 @@ const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) 
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.once('error', reject);
     p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  }), 60_000, `${cmd} ${args.join(' ')}`);
 
 /** A port that was free a moment ago (Prosody cannot listen on port 0 and report it). */
 function freePort(): Promise<number> {
@@ -142,52 +142,29 @@ export async function startProsody(options: ProsodyOptions): Promise<RunningPros
 }
 
 async function launch(dir: string, config: string, port: number): Promise<'port-taken' | Pick<RunningProsody, 'output' | 'waitForOutput' | 'stop'>> {
-  const proc: ChildProcess = spawn(PROSODY, ['--config', config, '-F'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let raw = '';
-  const lines: string[] = [];
-  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  const onLine = (line: string) => {
-    raw += `${line}\n`;
-    lines.push(line);
-    for (const w of [...waiters]) {
-      if (w.re.test(line)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
-    }
+  const stopAndClean = async (service?: RunningService) => {
+    await service?.stop();
+    await rm(dir, { recursive: true, force: true });
   };
-  createInterface({ input: proc.stdout! }).on('line', onLine);
-  createInterface({ input: proc.stderr! }).on('line', onLine);
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const waitForOutput = (re: RegExp) => {
-    const seen = lines.find((l) => re.test(l));
-    return seen !== undefined ? Promise.resolve(seen) : new Promise<string>((resolve) => waiters.push({ re, resolve }));
-  };
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
-        const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await rm(dir, { recursive: true, force: true });
-    })());
-
-  const outcome = await Promise.race([
-    waitForOutput(new RegExp(`Activated service 'c2s' on \\[127\\.0\\.0\\.1\\]:${port}`)).then(() => 'up' as const),
-    waitForOutput(/Failed to open server port|address already in use/i).then(() => 'port-taken' as const),
-    exited.then((code) => {
-      throw new Error(`Prosody exited with ${code} before listening:\n${raw}`);
-    }),
-  ]);
-  if (outcome === 'port-taken') {
-    proc.kill('SIGKILL');
-    await exited;
+  let service: RunningService;
+  try {
+    service = await startService({
+      cmd: PROSODY,
+      args: ['--config', config, '-F'],
+      pkg: 'prosody',
+      ready: new RegExp(`Activated service 'c2s' on \\[127\\.0\\.0\\.1\\]:${port}|Failed to open server port|address already in use`, 'i'),
+      spawnOptions: { cwd: dir },
+    });
+  } catch (err) {
+    await stopAndClean();
+    throw err;
+  }
+  if (/Failed to open server port|address already in use/i.test(service.output())) {
+    await service.stop(0);
     return 'port-taken';
   }
-  return { output: () => raw, waitForOutput, stop };
+  let stopping: Promise<void> | undefined;
+  return { output: service.output, waitForOutput: (re) => service.waitForOutput(re), stop: () => (stopping ??= stopAndClean(service)) };
 }
 
 export interface Slot {

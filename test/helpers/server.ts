@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { withTimeout } from './service.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CLI = join(REPO_ROOT, 'dist/src/cli.js');
@@ -37,7 +38,7 @@ export interface SpawnedServer {
   /** Raw stdout+stderr text, for "is this secret anywhere in the output" checks. */
   output(): string;
   /** Resolves with the first log line (already seen or future) matching `pred`. */
-  waitForLog(pred: (line: LogLine) => boolean): Promise<LogLine>;
+  waitForLog(pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** Resolves with the exit code once the process exits (sends nothing). */
   exited: Promise<number | null>;
   /** SIGTERM (or the given signal) and wait for exit; returns the exit code. */
@@ -85,18 +86,31 @@ export async function startServer(options: StartOptions = {}): Promise<SpawnedSe
   createInterface({ input: proc.stderr! }).on('line', (t) => (raw += `${t}\n`));
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
 
-  const waitForLog = (pred: (l: LogLine) => boolean) => {
+  // Every wait has a deadline (a test never hangs on a line that will not come).
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 60_000) => {
     const seen = logs.find(pred);
     if (seen) return Promise.resolve(seen);
-    return new Promise<LogLine>((res) => waiters.push({ pred, resolve: res }));
+    let waiter!: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void };
+    const line = new Promise<LogLine>((res) => waiters.push((waiter = { pred, resolve: res })));
+    return withTimeout(line, timeoutMs, 'the server logged no matching line').finally(() => {
+      const i = waiters.indexOf(waiter);
+      if (i >= 0) waiters.splice(i, 1);
+    });
   };
 
-  const listening = await Promise.race([
-    waitForLog((l) => l.msg === 'Server listening'),
-    exited.then((code) => {
-      throw new Error(`server exited with ${code} before listening:\n${raw}`);
-    }),
-  ]);
+  const listening = await withTimeout(
+    Promise.race([
+      waitForLog((l) => l.msg === 'Server listening'),
+      exited.then((code) => {
+        throw new Error(`server exited with ${code} before listening:\n${raw}`);
+      }),
+    ]),
+    30_000,
+    'the server did not log "Server listening"',
+  ).catch((err: unknown) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
   const baseUrl = String(listening.address);
   let stopped: Promise<number | null> | undefined;
   const stop = (signal: NodeJS.Signals = 'SIGTERM') => {
