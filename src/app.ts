@@ -10,7 +10,8 @@ import type { Config } from './config/index.js';
 import { resolveSecret, type SlotPolicy } from './auth/index.js';
 import { AppError } from './errors.js';
 import { finalizationFromConfig } from './finalize/index.js';
-import { META_SLOT, META_TYPE, TusEndpoint, UploadLifecycle, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
+import { META_SLOT, META_TYPE, TusEndpoint, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload } from './http/index.js';
+import { Intake, UploadLifecycle, type GuardDeps } from './intake/index.js';
 import { readinessChecks, sideListener, addressOf } from './http/side-services.js';
 import { uploadPage } from './http/upload-page.js';
 import { statusPage } from './http/status-page.js';
@@ -69,7 +70,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
-  const tus = new TusEndpoint({ config, guard, locker, policy, tusStore, published, finalizer, now });
+  const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer, finalizer, guard, now });
+  const tus = new TusEndpoint({ config, intake, locker, tusStore });
 
   const { tusPath, uploadPath } = config.server;
   const tusRoot = tusPath.replace(/\/$/, '');
@@ -91,7 +93,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         const rawPath = path.slice(uploadPath.length);
         switch (ctx.method) {
           case 'PUT':
-            return handlePut(ctx, rawPath, { guard, policy, maxUploadBytes: config.server.maxUploadBytes, store: published, finalizer, now });
+            return handlePut(ctx, rawPath, { intake, store: published });
           case 'GET':
           case 'HEAD':
             return serveDownload(ctx, rawPath, published, finalizer);

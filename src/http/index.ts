@@ -6,5 +6,4 @@ export { errorMiddleware } from './errors.js';
 export { requestLog } from './request-log.js';
 export { decideRange } from './range.js';
 export { servedType } from './content-policy.js';
-export { UploadLifecycle, guardUploadBody, type GuardDeps } from './upload-guard.js';
 export { adminApi, uploadRoutes, type AdminRoute, type AdminApiDeps } from './admin-api.js';
