@@ -7,3 +7,8 @@ export { requestLog } from './request-log.js';
 export { decideRange } from './range.js';
 export { servedType } from './content-policy.js';
 export { adminApi, uploadRoutes, type AdminRoute, type AdminApiDeps } from './admin-api.js';
+export { buildRoutes, serveMetrics, type RouterParts, type Routes } from './router.js';
+export { startListener, type ListenerParts, type LocalAddresses, type RunningApp } from './listener.js';
+export { readinessChecks, type ReadinessCheck, type ReadinessReport } from './side-services.js';
+export { uploadPage } from './upload-page.js';
+export { statusPage } from './status-page.js';
