@@ -1,16 +1,16 @@
 /** What the FinalizationService is built from (finalizationFromConfig fills it from the config). */
 import type { Logger } from '../observability/index.js';
 import type {
-  CircuitBreakerOptions,
   Clock,
   HealthThresholds,
-  IntakeDelayOptions,
   LoadBalancingStrategy,
   PriorityLevels,
   QueueBackend,
   RandomSource,
   RetryPolicy,
 } from '../queue/index.js';
+import type { CircuitBreakerOptions } from './circuit-breaker.js';
+import type { IntakeDelayOptions } from './pressure.js';
 import type { ContentAddressedStore } from '../storage/index.js';
 import type { PipelineStep, PublishTarget } from './pipeline.js';
 import type { CompletedUpload } from './types.js';

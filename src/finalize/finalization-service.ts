@@ -12,14 +12,10 @@ import { mkdir, unlink } from 'node:fs/promises';
 import { AppError } from '../errors.js';
 import { metrics } from '../observability/index.js';
 import {
-  CircuitBreaker,
-  DEFAULT_INTAKE_DELAY,
   Dispatcher,
   canListJobs,
   canRetryNow,
   PRIORITY_TIERS,
-  retryAfterSeconds,
-  type BreakerTransition,
   type DeadLetterTarget,
   type HealthAssessment,
   type Job,
@@ -34,6 +30,8 @@ import {
   type WorkerStatus,
   type WorkerView,
 } from '../queue/index.js';
+import { CircuitBreaker, type BreakerTransition } from './circuit-breaker.js';
+import { DEFAULT_INTAKE_DELAY, retryAfterSeconds } from './pressure.js';
 import { expectedSha256FromMetadata } from './checksum.js';
 import { DeadLetterQueue, type DeadLetter } from './dead-letters.js';
 import { sha256File } from './hash-file.js';

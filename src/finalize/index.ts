@@ -10,4 +10,24 @@ export { fromPayload, jobIdOf, toPayload, type FinalizeJobPayload } from './job-
 export type { PipelineStep, PublishTarget } from './pipeline.js';
 export { expectedSha256FromHeaders, expectedSha256FromMetadata, type DeclaredChecksum } from './checksum.js';
 export { sha256File } from './hash-file.js';
+export {
+  CircuitBreaker,
+  DEFAULT_CIRCUIT_BREAKER_OPTIONS,
+  type BreakerState,
+  type BreakerTransition,
+  type BreakerTransitionReason,
+  type CircuitBreakerOptions,
+} from './circuit-breaker.js';
+export {
+  DEFAULT_CLEAR_BAND,
+  DEFAULT_INTAKE_DELAY,
+  intakeDelayMs,
+  pressureLevel,
+  queueFill,
+  retryAfterSeconds,
+  type IntakeDelayOptions,
+  type PressureLevel,
+  type PressureThresholds,
+  type RetryAfterOptions,
+} from './pressure.js';
 export { signWebhook, type WebhookEvent, type WebhookTarget } from './webhook.js';

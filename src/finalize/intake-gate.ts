@@ -6,17 +6,9 @@
  */
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
-import {
-  SIZE_CLASS_LIMITS,
-  intakeDelayMs,
-  pressureLevel,
-  queueFill,
-  type Clock,
-  type IntakeDelayOptions,
-  type PressureLevel,
-  type PriorityTier,
-  type TimerHandle,
-} from '../queue/index.js';
+import type { Clock, PriorityTier, TimerHandle } from '../queue/index.js';
+import { SIZE_CLASS_LIMITS } from '../transfer/index.js';
+import { intakeDelayMs, pressureLevel, queueFill, type IntakeDelayOptions, type PressureLevel } from './pressure.js';
 
 export interface IntakeRequest {
   readonly kind: 'create' | 'put';

@@ -4,7 +4,8 @@
  */
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
-import { WORKER_STATUSES, type BreakerTransition, type HealthAssessment, type SpillEvent, type WorkerStatus } from '../queue/index.js';
+import { WORKER_STATUSES, type HealthAssessment, type SpillEvent, type WorkerStatus } from '../queue/index.js';
+import type { BreakerTransition } from './circuit-breaker.js';
 
 const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
 
