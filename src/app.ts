@@ -12,7 +12,7 @@ import { Intake, UploadLifecycle, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
 import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
-import { AdmissionController } from './transfer/index.js';
+import { ConcurrencyPermits } from './transfer/index.js';
 
 export interface AppOptions {
   log: Logger;
@@ -47,17 +47,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // published by the workers. The tus keys must match tus-endpoint.ts (META_SLOT, META_TYPE).
   const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
   const lifecycle = new UploadLifecycle();
-  const admission = new AdmissionController({
+  const permits = new ConcurrencyPermits({
     capacity: config.server.maxConcurrentUploads,
     agingMs: 30_000,
     timeoutMs: config.workers.queueTimeoutMs,
-    onChange: (_active, waiting) => metrics.admissionWaiting.set(waiting),
+    onChange: (_active, waiting) => metrics.concurrencyWaiting.set(waiting),
   });
-  const guard: GuardDeps = { config, admission, lifecycle, log };
+  const guard: GuardDeps = { config, permits, lifecycle, log };
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
-  const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer, finalizer, guard, now });
+  const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer.intake, finalizer, guard, now });
   const tus = new TusEndpoint({ config, intake, locker, tusStore });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.

@@ -16,8 +16,8 @@ import type { PipelineStep, PublishTarget } from './pipeline.js';
 import type { CompletedUpload } from './types.js';
 import type { WebhookTarget } from './webhook.js';
 
-export type AdmissionStep = 'admit-before-insert' | 'admit-after-insert';
-export type FinalizeStep = AdmissionStep | PipelineStep;
+export type JobAdmissionStep = 'admit-before-insert' | 'admit-after-insert';
+export type FinalizeStep = JobAdmissionStep | PipelineStep;
 
 /** The upload side of tus that finalization needs (app.ts builds it from the TusFileStore). */
 export interface TusUploads {

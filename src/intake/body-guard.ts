@@ -1,6 +1,6 @@
 /**
  * The body guard: everything that stands between an upload request and its body, for every
- * front door: shutdown refusal, admission (bounded concurrent bodies, priority wait), the
+ * front door: shutdown refusal, concurrency permits (bounded concurrent bodies, priority wait), the
  * stall/deadline watchdog, lifecycle tracking (graceful stop) and byte accounting. Received
  * bytes are always kept: a tus upload ended here resumes from its stored offset.
  */
@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import { metrics, type Logger } from '../observability/index.js';
-import { AdmissionController, transferLimits, watchBody, type BodyVerdict } from '../transfer/index.js';
+import { ConcurrencyPermits, transferLimits, watchBody, type BodyVerdict } from '../transfer/index.js';
 
 export type EndReason = Exclude<BodyVerdict, 'ok'> | 'shutdown';
 
@@ -84,7 +84,7 @@ export class UploadLifecycle {
 
 export interface GuardDeps {
   config: Config;
-  admission: AdmissionController;
+  permits: ConcurrencyPermits;
   lifecycle: UploadLifecycle;
   log: Logger;
 }
@@ -93,7 +93,7 @@ export interface GuardRequest {
   protocol: 'tus' | 'put';
   /** Size of the whole file, for its size class (undefined: unknown). */
   fileBytes: number | undefined;
-  /** Bytes this request will send, for the admission order. */
+  /** Bytes this request will send, for the order of waiters for a concurrency permit. */
   requestBytes: number;
   ender: BodyEnder;
   /** The request's logger (with its request id); default the guard's. */
@@ -124,15 +124,15 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
   const gone = new AbortController();
   const onClose = () => gone.abort();
   req.once('close', onClose);
-  const admission = await deps.admission.acquire(request.requestBytes, gone.signal);
+  const permit = await deps.permits.acquire(request.requestBytes, gone.signal);
   req.off('close', onClose);
-  if (!admission.ok) {
-    if (admission.reason === 'timeout') metrics.admissionRejected.inc();
+  if (!permit.ok) {
+    if (permit.reason === 'timeout') metrics.concurrencyRejected.inc();
     throw new AppError('ERR_SERVER_BUSY', { headers: { 'Retry-After': '5' } });
   }
-  metrics.admissionWait.observe(admission.waitedMs / 1000);
+  metrics.concurrencyWait.observe(permit.waitedMs / 1000);
   if (deps.lifecycle.state !== 'running') {
-    admission.release();
+    permit.release();
     throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
   }
 
@@ -152,7 +152,7 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
     done = true;
     stopWatch();
     untrack();
-    admission.release();
+    permit.release();
     metrics.activeUploads.dec();
     metrics.bytesReceived.inc({ protocol: request.protocol }, bodyBytes());
   };

@@ -20,7 +20,7 @@ import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer }
 import { metrics } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
-import { admitNewUpload } from './gate.js';
+import { gateNewUpload } from './gate.js';
 
 /** A new upload as a front door declares it, before a body byte is read. */
 export interface UploadClaim {
@@ -82,7 +82,7 @@ export class Intake {
    * emergency). Stops waiting when the request closes.
    */
   gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined): Promise<void> {
-    return admitNewUpload(req, this.#d.control, kind, slotPath, sizeBytes);
+    return gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes);
   }
 
   /** ERR_SERVER_SHUTDOWN (503 + Retry-After) once the server is draining. */
