@@ -61,6 +61,8 @@ class MemoryLock implements Lock {
 
   private waitForUnlock(current: Held, signal: AbortSignal, remainingMs: number): Promise<void> {
     if (remainingMs <= 0) return Promise.reject(new AppError('ERR_UPLOAD_LOCKED'));
+    // Aborted while asking the holder: 'abort' has fired already and would never reach us.
+    if (signal.aborted) return Promise.reject(new AppError('ERR_UPLOAD_LOCKED', { cause: signal.reason }));
     return new Promise((resolve, reject) => {
       const done = (err?: AppError) => {
         clearTimeout(timer);

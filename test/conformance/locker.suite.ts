@@ -93,8 +93,9 @@ export function describeLocker(name: string, fixture: LockerFixture): void {
       await holder.unlock();
     }));
 
-    it('a waiter whose request is aborted stops waiting', withSpace(async (space) => {
-      const locker = await space.open(5_000);
+    // The acquire timeout is far beyond the test's own deadline: only the abort can end the wait.
+    it('a waiter whose request is aborted stops waiting', { timeout: 20_000 }, withSpace(async (space) => {
+      const locker = await space.open(600_000);
       const holder = locker.newLock('u');
       await holder.lock(signal(), noop);
       const ac = new AbortController();
