@@ -2,7 +2,8 @@
  * The finalization queue's public door, by role:
  *   contract/   what a backend is (QueueBackend, Job, capabilities), priority tiers and aging
  *   backends/   implementations, each with its private storage: memory; sqlite/ (the spillover
- *               backend, its journal and schema, and a read-only view of its file for offline tools)
+ *               backend, its journal and schema, and a read-only view of its file for offline tools);
+ *               bullmq (Redis, for clusters)
  *   runtime/    the dispatcher (workers, leases, timeouts), load balancing, worker health, backoff
  */
 // --- contract
@@ -53,6 +54,7 @@ export {
   type SpilloverQueueBackendOptions,
 } from './backends/sqlite/spillover-backend.js';
 export { QueueFile } from './backends/sqlite/queue-file.js';
+export { BullmqQueueBackend, type BullmqEvents, type BullmqQueueBackendOptions } from './backends/bullmq-backend.js';
 // --- runtime
 export { systemClock, type Clock, type TimerHandle } from './runtime/clock.js';
 export {
