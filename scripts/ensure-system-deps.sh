@@ -12,6 +12,8 @@ wanted=(
   openssl
   # Redis for the readiness check and cluster mode (test/helpers/ops.ts startRedis).
   redis-server
+  # mount/umount of the small tmpfs the storage-pressure tests fill (test/helpers/tmpfs.ts).
+  mount
 )
 need=()
 for pkg in "${wanted[@]}"; do

@@ -58,6 +58,7 @@ const PROGRAMS: Array<[binary: string, pkg: string]> = [
   ['nginx', 'nginx'],
   ['caddy', 'caddy'],
   ['haproxy', 'haproxy'],
+  ['mount', 'mount'],
 ];
 
 async function filesUnder(dir: string): Promise<string[]> {

@@ -201,7 +201,13 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   async postpone(id: string, owner: string, availableAtMs: number): Promise<boolean> {
     const entry = this.#held(id, owner);
     if (entry === null) return false;
-    this.#journal.markPostponed(id, availableAtMs);
+    try {
+      this.#journal.markPostponed(id, availableAtMs);
+    } catch (err) {
+      // A postponement is only a time: on a full disk (SQLITE_FULL) it is kept in memory, and
+      // lost at worst by a restart, which runs the job earlier. The job itself stays written.
+      if ((err as { code?: unknown }).code !== 'SQLITE_FULL') throw err;
+    }
     entry.job.availableAtMs = availableAtMs;
     this.#requeue(entry);
     return true;

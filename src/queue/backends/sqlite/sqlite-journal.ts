@@ -118,7 +118,10 @@ export class SqliteJournal {
 }
 
 function insertRow(st: ReturnType<typeof prepare>, job: Job): number | null {
-  const row = st.insert.get(insertParams(job));
+  // all(), not get(): get() stops after the RETURNING row and resets the statement, and a commit
+  // that fails then (SQLITE_FULL on a full disk) is lost: the caller would believe the job
+  // written while it is not. all() runs the statement to its end, so the failure is thrown.
+  const [row] = st.insert.all(insertParams(job));
   return row === undefined ? null : row.seq;
 }
 
