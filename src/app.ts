@@ -8,10 +8,10 @@ import type { Config } from './config/index.js';
 import { resolveSecret, type SlotPolicy } from './auth/index.js';
 import { finalizationFromConfig } from './finalize/index.js';
 import { META_SLOT, META_TYPE, TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
-import { Intake, UploadLifecycle, type GuardDeps } from './intake/index.js';
+import { Intake, StorageSpace, UploadLifecycle, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
-import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
+import { FilePublishedStore, FileSpaceProbe, MemoryLocker, TusFileStore } from './storage/index.js';
 import { ConcurrencyPermits } from './transfer/index.js';
 
 export interface AppOptions {
@@ -57,14 +57,35 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
-  const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer.intake, finalizer, guard, now });
+  // Free space (docs/storage-space.md): the reserve and the bytes promised to unfinished uploads.
+  const space = new StorageSpace({
+    probe: new FileSpaceProbe(dataDir),
+    reserve: config.storage.minFreeSpace,
+    uploads: tusStore,
+    log,
+    onLevel: (level) => level === 'ok' && finalizer.spaceReturned(),
+  });
+  tusStore.watchRemovals((id) => space.forget(id)); // terminated, expired, discarded: nothing promised any more
+  const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer.intake, finalizer, guard, space, now });
   const tus = new TusEndpoint({ config, intake, locker, tusStore });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
-  const adminRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, slotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
+  const adminRoutes = opsAdminRoutes({
+    queue: queueOps,
+    finalizer,
+    tusStore,
+    published,
+    dataDir,
+    slotKeys: { slotPath: META_SLOT, contentType: META_TYPE },
+    log,
+    space: { view: () => space.view(), admissionsWaitingForSpace: () => finalizer.admissionsWaitingForSpace },
+  });
   metrics.exposeLabelSets({ workers: config.workers.count });
-  const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps, redisUrl: config.redis.url }));
+  const readiness = readinessChecks(dataDir, lifecycle, [
+    ...opsReadinessChecks({ queue: queueOps, redisUrl: config.redis.url }),
+    { name: 'storage_space', run: () => space.problem() },
+  ]);
   const routes = buildRoutes({ config, log, intake, tus, published, pending: finalizer, tusStore, locker, adminRoutes, readiness });
 
   return {
@@ -74,7 +95,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         log,
         ...routes,
         lifecycle,
-        background: finalizer,
+        // Finalization recovers first; the space account is then read from the store.
+        background: {
+          start: async () => {
+            await finalizer.start();
+            await space.start();
+          },
+          stop: async (graceMs) => {
+            space.stop();
+            await finalizer.stop(graceMs);
+          },
+        },
         sweepExpired: () => tusStore.deleteExpired(),
         announce: {
           up: ({ baseUrl, adminUrl }) => writeServerLock(dataDir, { pid: process.pid, startedAtMs: Date.now(), baseUrl, adminUrl }),

@@ -29,6 +29,9 @@ export const ERRORS = {
   ERR_UPLOAD_STALLED: { status: 408, message: 'No upload data arrived for too long' },
   ERR_REQUEST_DEADLINE: { status: 503, message: 'The upload request ran past its deadline; resume from the stored offset' },
   ERR_NOT_READY: { status: 503, message: 'The file is still being processed, retry shortly' },
+  // Storage pressure (docs/storage-space.md): the upload does not fit, or the store ran full
+  // mid-body (received bytes are kept for tus). 507 is a 5xx on purpose: clients retry it.
+  ERR_INSUFFICIENT_STORAGE: { status: 507, message: 'Not enough storage space for this upload, retry later' },
   ERR_INTERNAL: { status: 500, message: 'Internal server error' },
   // Finalization queue. ERR_QUEUE_FULL refuses a new upload in emergency mode (with Retry-After);
   // the others name why a finalization attempt failed: they reach job histories, logs and

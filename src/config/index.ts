@@ -1,4 +1,4 @@
 export { loadConfig, resolveConfig, parseTomlText, DEFAULT_CONFIG_PATH, type LoadedConfig, type Env } from './load.js';
 export { configSchema, SCHEMES, type Config, type Scheme } from './schema.js';
 export { ConfigError, type ConfigWarning, type ConfigIssue, type RawConfig } from './types.js';
-export { parseDuration, parseSize, parseListen, formatDuration } from './units.js';
+export { parseDuration, parseSize, parseSizeOrPercent, parseListen, formatDuration, type SizeOrPercent } from './units.js';

@@ -4,7 +4,7 @@
  * (`…Ms`, `…Bytes`). Every key is optional: the defaults are the embedded single-node mode.
  */
 import { z } from 'zod';
-import { parseDuration, parseListen, parseSize } from './units.js';
+import { parseDuration, parseListen, parseSize, parseSizeOrPercent } from './units.js';
 
 const duration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -99,13 +99,31 @@ const security = z
   .prefault({})
   .transform((s) => ({ secret: s.secret, previousSecrets: s.previous_secrets, schemes: s.schemes }));
 
+/**
+ * min_free_space: the reserve kept free for the queue journal, upload records and published-file
+ * records (docs/storage-space.md). 64 MiB by default: what it protects does not grow with the
+ * disk (a job row is under 1 KiB, the SQLite WAL about 4 MiB between checkpoints, a record one
+ * block), so a fixed size fits small and large disks alike, where 1 % would be 10 GiB of a 1 TiB
+ * disk held back for nothing, and 0.1 % of a 20 GiB VPS disk too little for a WAL checkpoint.
+ */
+const minFreeSpace = (def: string) =>
+  z.unknown().default(def).transform((v, ctx) => {
+    try {
+      return parseSizeOrPercent(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
 const storage = z
   .object({
     backend: z.literal('file', { error: 'only "file" is available in this version' }).default('file'),
     data_dir: z.string().min(1).default('./data'),
+    min_free_space: minFreeSpace('64MiB'),
   })
   .prefault({})
-  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir }));
+  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir, minFreeSpace: s.min_free_space }));
 
 const tus = z
   .object({

@@ -56,6 +56,22 @@ export function parseSize(input: unknown): number {
   return bytes;
 }
 
+/** A share of a file system ("5%") or a fixed size ("64MiB", 1048576). */
+export type SizeOrPercent = { readonly bytes: number } | { readonly percent: number };
+
+/** "5%", "0.5%" -> { percent }; anything parseSize takes -> { bytes }. Percentages are 0..100. */
+export function parseSizeOrPercent(input: unknown): SizeOrPercent {
+  if (typeof input === 'string' && input.trim().endsWith('%')) {
+    const text = input.trim().slice(0, -1).trim();
+    const percent = Number(text);
+    if (!/^\d+(?:\.\d+)?$/.test(text) || !(percent >= 0 && percent <= 100)) {
+      throw new Error(`"${input}" is not a percentage from 0% to 100%`);
+    }
+    return { percent };
+  }
+  return { bytes: parseSize(input) };
+}
+
 /** "127.0.0.1:8080", "[::1]:8080", ":8080", "8080" -> host and port. An empty host means all interfaces. */
 export function parseListen(input: unknown): { host: string; port: number } {
   if (typeof input !== 'string' && typeof input !== 'number') {

@@ -27,6 +27,8 @@ export interface TusUploads {
   finished(): AsyncIterable<CompletedUpload>;
   /** Removes the upload's record and data; tolerates either being gone. */
   discard(uploadId: string): Promise<void>;
+  /** Records that every byte arrived (idempotent); done again before each admission, so a record a full disk refused is written on a retry. */
+  markFinished?(uploadId: string): Promise<void>;
 }
 
 export interface FinalizationOptions {

@@ -21,6 +21,9 @@ import {
   type QueueRecovery,
   type TimerHandle,
 } from '../queue/index.js';
+import { metrics } from '../observability/index.js';
+import { STORAGE_RETRY_AFTER_S, storageFullCause } from '../storage/index.js';
+import { AdmissionWaitlist } from './admission-waitlist.js';
 import { CircuitBreaker, type BreakerTransition } from './circuit-breaker.js';
 import { DEFAULT_INTAKE_DELAY, retryAfterSeconds } from './pressure.js';
 import { expectedSha256FromMetadata } from './checksum.js';
@@ -39,6 +42,11 @@ import type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.
 
 type State = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
 
+/** A PUT whose job cannot be written for lack of space retries this long in its request, then answers 507. */
+const PUT_ADMISSION_RETRY_MS = [250, 500, 1_000, 2_000] as const;
+/** Retry-After of a download whose upload waits for room to be admitted. */
+const WAITLIST_RETRY_AFTER_S = 10;
+
 
 export class FinalizationService implements UploadFinalizer {
   readonly #o: FinalizationOptions;
@@ -56,6 +64,8 @@ export class FinalizationService implements UploadFinalizer {
   /** Queue administration for operators (admin API, status page). */
   readonly admin: QueueAdmin;
   #backend: QueueBackend | null = null;
+  /** Completed tus uploads whose job could not be written for lack of space (admission-waitlist.ts). */
+  readonly #waitlist: AdmissionWaitlist;
   #state: State = 'created';
   #pruneTimer: TimerHandle | undefined;
 
@@ -84,6 +94,10 @@ export class FinalizationService implements UploadFinalizer {
       clock,
       hash: options.hash ?? ((path, signal) => sha256File(path, { signal })),
       onPublished: (e) => this.#onPublished(e),
+      onStorageFull: (job, err, postponeMs) => {
+        metrics.storageFull.inc({ where: 'publish' });
+        log.warn({ jobId: job.id, slotPath: job.slotPath, reason: (err as Error).message, postponeMs }, 'Finalization postponed: storage full');
+      },
       ...(onStep && { onStep: (step: PipelineStep, job: Job, signal: AbortSignal) => onStep(step, job.id, signal) }),
     });
     this.deadLetters = new DeadLetterQueue({
@@ -95,10 +109,17 @@ export class FinalizationService implements UploadFinalizer {
         this.#dispatcher?.poke();
       },
     });
+    this.#waitlist = new AdmissionWaitlist({
+      admit: (upload) => this.#admit(upload),
+      discard: async (upload) => options.tus?.discard(upload.uploadId),
+      clock,
+      log,
+    });
     const gate = this.#gate;
     this.intake = {
       pass: (request) => gate.pass(request),
-      slotTaken: async (slotPath) => this.#backend !== null && this.#state === 'running' && (await this.#backend.getBySlot(slotPath)) !== null,
+      slotTaken: async (slotPath) =>
+        this.#waitlist.has(slotPath) || (this.#backend !== null && this.#state === 'running' && (await this.#backend.getBySlot(slotPath)) !== null),
       pressure: () => gate.pressure(),
     };
     this.admin = new QueueAdmin({
@@ -158,6 +179,7 @@ export class FinalizationService implements UploadFinalizer {
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
     this.#state = 'stopping';
     this.#o.clock.clearTimeout(this.#pruneTimer);
+    this.#waitlist.stop(); // what waits is on disk: the next start admits it
     await this.#dispatcher?.stop(graceMs);
     this.#waiters.release();
     await this.#backend?.close();
@@ -169,10 +191,62 @@ export class FinalizationService implements UploadFinalizer {
    * belongs to the queue), or answers 'exists' when the slot is published or held by another
    * admitted upload (the source is left where it was). When persistent, the job and the bytes
    * are on disk before this resolves. Rejects with ERR_SERVER_SHUTDOWN when not running.
+   *
+   * When the disk is too full to write the job (docs/storage-space.md): a tus upload is
+   * 'accepted' all the same (its bytes and finished record are on disk) and its admission is
+   * retried until space is back, a download of its slot answering 503 meanwhile; a PUT retries
+   * for a few seconds, then rejects with ERR_INSUFFICIENT_STORAGE (its source file left with
+   * the caller, who removes it: the client was told nothing and sends again).
    */
   async finalize(upload: CompletedUpload): Promise<FinalizeOutcome> {
     if (this.#state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN');
+    try {
+      return await this.#admit(upload);
+    } catch (err) {
+      if (storageFullCause(err) === null) throw err;
+      if (upload.protocol === 'tus') {
+        this.#waitlist.add(upload, err);
+        return 'accepted';
+      }
+      return this.#admitPutWhileFull(upload, err);
+    }
+  }
+
+  /** Space came back (the intake's storage emergency ended): retry what waits for it now. */
+  spaceReturned(): void {
+    this.#waitlist.poke();
+    this.#dispatcher?.poke();
+  }
+
+  /** Completed tus uploads waiting for room to write their finalization job. */
+  get admissionsWaitingForSpace(): number {
+    return this.#waitlist.size;
+  }
+
+  async #admitPutWhileFull(upload: CompletedUpload, first: unknown): Promise<FinalizeOutcome> {
+    let last = first;
+    for (const delayMs of PUT_ADMISSION_RETRY_MS) {
+      await new Promise<void>((resolve) => this.#o.clock.setTimeout(resolve, delayMs));
+      if (this.#state !== 'running') break;
+      try {
+        return await this.#admit(upload);
+      } catch (err) {
+        if (storageFullCause(err) === null) throw err;
+        last = err;
+      }
+    }
+    metrics.storageFull.inc({ where: 'admission' });
+    this.#o.log.warn(
+      { uploadId: upload.uploadId, slotPath: upload.slotPath, size: upload.size, reason: (last as Error).message },
+      'PUT refused: storage full, its finalization job could not be written; nothing kept',
+    );
+    throw new AppError('ERR_INSUFFICIENT_STORAGE', { cause: last, headers: { 'Retry-After': String(STORAGE_RETRY_AFTER_S) } });
+  }
+
+  /** One admission: the finished record of a tus upload (again: idempotent), then the durable job. */
+  async #admit(upload: CompletedUpload): Promise<FinalizeOutcome> {
     const o = this.#o;
+    if (upload.protocol === 'tus') await o.tus?.markFinished?.(upload.uploadId);
     const result = await admitJob(upload, {
       backend: this.#requireBackend(),
       published: o.published,
@@ -197,6 +271,8 @@ export class FinalizationService implements UploadFinalizer {
   async awaitPublished(slotPath: string, signal?: AbortSignal): Promise<PendingDownload> {
     if (this.#state !== 'running' || this.#backend === null) return { kind: 'absent' };
     const job = await this.#backend.getBySlot(slotPath);
+    // Its job could not be written yet (disk full): no point waiting, space is what it waits for.
+    if (job === null && this.#waitlist.has(slotPath)) return { kind: 'not_ready', retryAfterS: WAITLIST_RETRY_AFTER_S };
     if (job === null || job.state === 'dead') return { kind: 'absent' };
     if (job.state === 'done') return { kind: 'published' };
     const woken = this.#waiters.wait(slotPath, this.#o.downloadWaitMs, signal);

@@ -114,6 +114,7 @@ function tusUploads(store: TusFileStore, keys: FinalizationParts['tusSlotKeys'])
         await store.configstore.delete(uploadId).catch(() => {});
       });
     },
+    markFinished: (uploadId) => store.markFinished(uploadId),
   };
 }
 

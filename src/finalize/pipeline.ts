@@ -13,7 +13,7 @@
 import { stat, unlink } from 'node:fs/promises';
 import type { Clock, Job, JobContext, JobError, JobOutcome, RetryReason } from '../queue/index.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
-import type { ContentAddressedStore, LinkPublishOutcome, PublishRecord, PublishStepHooks, PublishedFile, StoredRecord } from '../storage/index.js';
+import { storageFullCause, type ContentAddressedStore, type LinkPublishOutcome, type PublishRecord, type PublishStepHooks, type PublishedFile, type StoredRecord } from '../storage/index.js';
 import { fromPayload, type FinalizeJobPayload } from './job-payload.js';
 import { sendWebhook, type WebhookEvent, type WebhookResult, type WebhookTarget } from './webhook.js';
 
@@ -52,12 +52,17 @@ export interface PipelineOptions {
   readonly hash: (path: string, signal: AbortSignal) => Promise<string>;
   /** Called when the file became downloadable (also on a re-run that finds it so). */
   readonly onPublished: (event: PublishedEvent) => void;
+  /** Publishing failed for lack of room: the job is postponed by `postponeMs`, no attempt spent. */
+  readonly onStorageFull?: (job: Job, err: unknown, postponeMs: number) => void;
   readonly onStep?: (step: PipelineStep, job: Job, signal: AbortSignal) => void | Promise<void>;
   /** Injectable for tests; default sendWebhook. */
   readonly send?: (target: WebhookTarget, event: WebhookEvent, nowMs: number, signal: AbortSignal) => Promise<WebhookResult>;
 }
 
 type Published = { readonly kind: 'published'; readonly sha256: string; readonly size: number };
+
+/** How long a job whose publish found the disk full waits before trying again. */
+const STORAGE_FULL_POSTPONE_MS = 2_000;
 
 export class FinalizePipeline {
   readonly #o: PipelineOptions;
@@ -149,6 +154,12 @@ export class FinalizePipeline {
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       breaker?.onFailure(clock.now());
+      // A full disk is not the upload's fault and passes by itself: wait, spending no attempt, so
+      // no upload becomes a dead letter for lack of space (docs/storage-space.md).
+      if (storageFullCause(err) !== null) {
+        this.#o.onStorageFull?.(job, err, STORAGE_FULL_POSTPONE_MS);
+        return { kind: 'postpone', untilMs: clock.now() + STORAGE_FULL_POSTPONE_MS };
+      }
       return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
     }
     if (outcome === 'taken') return this.#dead('ERR_FILE_EXISTS', 'another file holds the slot path');

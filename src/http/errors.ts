@@ -5,6 +5,7 @@
 import type { Context, Next } from 'koa';
 import { AppError, toClientError } from '../errors.js';
 import { metrics } from '../observability/index.js';
+import { insufficientStorageError } from '../storage/index.js';
 import { requestContext } from './request-context.js';
 
 export interface ErrorBody {
@@ -21,7 +22,8 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
   try {
     await next();
   } catch (thrown) {
-    const err = toClientError(thrown);
+    // A store that ran out of room is never a 500 (docs/storage-space.md).
+    const err = thrown instanceof AppError ? thrown : (insufficientStorageError(thrown) ?? toClientError(thrown));
     const rc = requestContext.get(ctx.req);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'Request failed');
     metrics.errorsByCode.inc({ code: err.code });

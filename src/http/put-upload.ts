@@ -72,7 +72,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
       rc?.log.info({ bytes: limit.bytes }, 'PUT aborted by the client; nothing published');
       return;
     }
-    throw err;
+    throw (await intake.storageFull(err, { protocol: 'put', uploadId, log: rc?.log })) ?? err;
   } finally {
     release();
   }

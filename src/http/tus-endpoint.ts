@@ -14,7 +14,7 @@ import { decodeSlotPath, newUploadId, type AuthorizedSlot } from '../auth/index.
 import { AppError, toClientError } from '../errors.js';
 import { tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { TusFileStore } from '../storage/index.js';
+import { storageFullCause, type TusFileStore } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
@@ -43,6 +43,10 @@ const TUS_CODES = new Map<string, string>(
 export class TusEndpoint {
   readonly server: Server;
   private readonly slots = new WeakMap<IncomingMessage, AuthorizedSlot>();
+  /** The upload a POST created, once @tus/server made it. */
+  private readonly created = new WeakMap<IncomingMessage, string>();
+  /** Headers an error answer must carry (see answerHeadersAtWriteHead). */
+  private readonly errorHeaders = new WeakMap<ServerResponse, Record<string, string>>();
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
@@ -65,7 +69,13 @@ export class TusEndpoint {
       onUploadFinish: async (req, upload) => this.onFinish(req, upload),
       onResponseError: (req, err) => this.mapError(req, err),
     });
-    this.server.on(EVENTS.POST_CREATE, () => metrics.uploadsCreated.inc({ protocol: 'tus' }));
+    this.server.on(EVENTS.POST_CREATE, (req: unknown, upload: Upload) => {
+      metrics.uploadsCreated.inc({ protocol: 'tus' });
+      const node = nodeReq(req);
+      if (!node) return;
+      this.created.set(node, upload.id);
+      deps.intake.uploadCreated(node, upload.id, upload.size ?? null); // its declared bytes stay promised
+    });
     this.server.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
   }
 
@@ -79,20 +89,31 @@ export class TusEndpoint {
       this.slots.set(ctx.req, slot);
     }
     let release = () => {};
+    const appendTo = ctx.method === 'PATCH' ? uploadIdOf(ctx.path) : undefined;
     if (ctx.method === 'POST' || ctx.method === 'PATCH') {
       this.deps.intake.refuseWhenStopping();
+      if (appendTo !== undefined) await this.checkAppend(ctx, appendTo);
       if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
     }
     try {
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
+      answerHeadersAtWriteHead(ctx.res, () => this.errorHeaders.get(ctx.res));
       // When the client is gone, @tus/server's response promise may never settle (it waits for
       // 'finish' on a destroyed socket): the request is over when the response closes.
       const closed = new Promise<void>((resolve) => ctx.res.once('close', resolve));
       await Promise.race([this.server.handle(ctx.req, ctx.res), closed]);
     } finally {
       release();
+      const touched = appendTo ?? this.created.get(ctx.req);
+      if (touched !== undefined) this.deps.intake.settleUpload(touched);
     }
+  }
+
+  /** Free space for a PATCH's bytes (507 before the body when they do not fit). */
+  private async checkAppend(ctx: Context, uploadId: string): Promise<void> {
+    const whole = (name: string) => (/^\d{1,16}$/.test(ctx.get(name)) ? Number(ctx.get(name)) : undefined);
+    await this.deps.intake.checkAppend(ctx.req, { uploadId, requestBytes: whole('Content-Length'), declaredLength: whole('Upload-Length') });
   }
 
   /** PATCH, and POST with creation-with-upload, stream a body into the store. */
@@ -106,8 +127,8 @@ export class TusEndpoint {
     if (ctx.method === 'POST') {
       fileBytes = Number(ctx.get('Upload-Length') || NaN);
     } else {
-      const id = decodeURIComponent(ctx.path.slice(ctx.path.lastIndexOf('/') + 1));
-      fileBytes = (await this.deps.tusStore.declaredSize(id)) ?? Number(ctx.get('Upload-Length') || NaN);
+      const id = uploadIdOf(ctx.path);
+      fileBytes = (id === undefined ? undefined : await this.deps.tusStore.declaredSize(id)) ?? Number(ctx.get('Upload-Length') || NaN);
     }
     if (Number.isNaN(fileBytes)) fileBytes = undefined;
     // Bytes are counted at the socket (the guard's default): @tus/server owns the body stream.
@@ -177,7 +198,10 @@ export class TusEndpoint {
     if (!slotPath || !contentType || upload.size === undefined) {
       throw new Error(`tus upload ${upload.id} finished without slot metadata`);
     }
-    await this.deps.tusStore.markFinished(upload.id);
+    // A disk too full for the record: finalization writes it again before admitting the upload.
+    await this.deps.tusStore.markFinished(upload.id).catch((err: unknown) => {
+      if (storageFullCause(err) === null) throw err;
+    });
     const outcome = await this.deps.intake.complete({
       protocol: 'tus',
       uploadId: upload.id,
@@ -195,22 +219,73 @@ export class TusEndpoint {
     return {};
   }
 
-  private mapError(req: unknown, thrown: Error | { status_code: number; body: string }): { status_code: number; body: string } {
+  private async mapError(req: unknown, thrown: Error | { status_code: number; body: string }): Promise<{ status_code: number; body: string }> {
     const node = nodeReq(req);
     const rc = node ? requestContext.get(node) : undefined;
+    const res = nodeRes(req);
     if ('status_code' in thrown && typeof thrown.status_code === 'number' && thrown.status_code < 500) {
       const code = TUS_CODES.get(thrown.body) ?? 'ERR_BAD_REQUEST';
       metrics.errorsByCode.inc({ code });
-      nodeRes(req)?.setHeader('Content-Type', 'application/json');
+      if (res) this.errorHeaders.set(res, { 'Content-Type': 'application/json' });
       return { status_code: thrown.status_code, body: JSON.stringify({ code, message: thrown.body.trim(), requestId: rc?.requestId }) };
     }
-    const err = toClientError(thrown);
+    const err = (node && (await this.storageFull(node, thrown))) ?? toClientError(thrown);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'tus request failed');
     metrics.errorsByCode.inc({ code: err.code });
     const method = (req as { method?: string }).method;
     // tus-js-client drops the upload and restarts from byte 0 on any HEAD answer but 2xx/423.
     const status = method === 'HEAD' && err.status >= 500 ? 423 : err.status;
-    nodeRes(req)?.setHeader('Content-Type', 'application/json');
+    if (res) this.errorHeaders.set(res, { 'Content-Type': 'application/json', ...err.headers });
     return { status_code: status, body: JSON.stringify(errorBody(err, rc?.requestId)) };
   }
+
+  /**
+   * The store ran out of room mid-body: 507, never 500. A PATCH keeps what reached the disk
+   * (its offset is the data file's size) and resumes once space is back. A creation-with-upload
+   * whose body did not fit is removed: its client got no Location, so nobody could resume it.
+   */
+  private async storageFull(node: IncomingMessage, thrown: unknown): Promise<AppError | null> {
+    const created = this.created.get(node);
+    const uploadId = created ?? uploadIdOf(new URL(node.url ?? '/', 'http://x').pathname) ?? 'unknown';
+    const err = await this.deps.intake.storageFull(thrown, { protocol: 'tus', uploadId, log: requestContext.get(node)?.log });
+    if (err !== null && created !== undefined && node.method === 'POST') await this.deps.tusStore.remove(created).catch(() => {});
+    return err;
+  }
+}
+
+/** The upload id at the end of an upload URL's path; undefined when malformed. */
+function uploadIdOf(path: string): string | undefined {
+  try {
+    const id = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
+    return id === '' ? undefined : id;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * @tus/server writes its answers as web Responses: a string body brings `Content-Type:
+ * text/plain`, and onResponseError cannot set headers. The headers the error mapping chose
+ * (JSON, Retry-After) replace those of the same name when the answer's head is written.
+ */
+function answerHeadersAtWriteHead(res: ServerResponse, chosen: () => Record<string, string> | undefined): void {
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+  (res as unknown as { writeHead: (...args: unknown[]) => ServerResponse }).writeHead = (...args: unknown[]) => {
+    const headers = chosen();
+    if (headers === undefined) return writeHead(...args);
+    const replaced = new Set(Object.keys(headers).map((n) => n.toLowerCase()));
+    const without = (given: unknown): unknown => {
+      if (Array.isArray(given)) {
+        const pairs: unknown[] = [];
+        for (let i = 0; i + 1 < given.length; i += 2) if (!replaced.has(String(given[i]).toLowerCase())) pairs.push(given[i], given[i + 1]);
+        return pairs;
+      }
+      if (given !== null && typeof given === 'object') {
+        return Object.fromEntries(Object.entries(given).filter(([name]) => !replaced.has(name.toLowerCase())));
+      }
+      return given;
+    };
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    return writeHead(...args.map(without));
+  };
 }

@@ -10,3 +10,6 @@ export {
   type GuardRequest,
   type LifecycleState,
 } from './body-guard.js';
+export { StorageSpace, type SpaceView, type StorageSpaceOptions, type UploadSpaceSource } from './storage-space.js';
+export { PromisedBytes, type PromiseState } from './promised-bytes.js';
+export { admitGrowth, admitNew, admitResume, headroom, reserveBytes, spaceLevel, type SpaceLevel, type SpaceReading, type SpaceVerdict } from './space-budget.js';

@@ -6,9 +6,12 @@
  * policy) is added once:
  *
  *   authorize(claim)       new upload: slot signature, size cap, slot already published
- *   gate(req, ...)         new upload: slot held by a queued job, finalization intake gate
+ *   gate(req, ...)         new upload: slot held by a queued job, finalization intake gate,
+ *                          free space (storage-space.ts: the declared length must fit)
+ *   checkAppend(req, ...)  append to an unfinished upload: free space for its bytes
  *   refuseWhenStopping()   any upload request while the server shuts down
  *   guardBody(req, ...)    any request carrying body bytes: concurrency, watchdog, lifecycle, bytes
+ *   storageFull(err, ...)  a body write ran out of room: the 507 to answer (never a 500)
  *   complete(upload)       the last byte arrived: hand the file to finalization
  *
  * Every refusal is an AppError with a stable code; nothing here reads protocol headers.
@@ -17,10 +20,11 @@ import type { IncomingMessage } from 'node:http';
 import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer } from '../finalize/index.js';
-import { metrics } from '../observability/index.js';
+import { metrics, type Logger } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
 import { gateNewUpload } from './gate.js';
+import type { StorageSpace } from './storage-space.js';
 
 /** A new upload as a front door declares it, before a body byte is read. */
 export interface UploadClaim {
@@ -43,6 +47,8 @@ export interface IntakeDeps {
   readonly finalizer: UploadFinalizer;
   /** Concurrency, watchdog limits, lifecycle and the fallback logger of the body guard. */
   readonly guard: GuardDeps;
+  /** Free space: the reserve and the bytes promised to unfinished uploads. */
+  readonly space: StorageSpace;
   readonly now: () => number;
 }
 
@@ -79,10 +85,41 @@ export class Intake {
   /**
    * A new upload (never a request continuing one): ERR_FILE_EXISTS when a queued job holds the
    * slot, then the intake gate (a bounded delay under backpressure, ERR_QUEUE_FULL in
-   * emergency). Stops waiting when the request closes.
+   * emergency), then free space (ERR_INSUFFICIENT_STORAGE when the declared size does not fit;
+   * the size stays promised while the request lasts, and for its upload once `uploadCreated`
+   * names it). Stops waiting when the request closes.
    */
-  gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined): Promise<void> {
-    return gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes);
+  async gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined): Promise<void> {
+    await gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes);
+    await this.#d.space.claimNew(req, sizeBytes);
+  }
+
+  /** The upload a gated creation made: its declared bytes stay promised until it finishes or is removed. */
+  uploadCreated(req: IncomingMessage, uploadId: string, sizeBytes: number | null): void {
+    this.#d.space.uploadCreated(req, uploadId, sizeBytes);
+  }
+
+  /**
+   * Before an append's body: ERR_INSUFFICIENT_STORAGE when its bytes do not fit (storage-space.ts).
+   * `declaredLength`: the length a deferred upload declares with this request.
+   */
+  checkAppend(req: IncomingMessage, append: { uploadId: string; requestBytes: number | undefined; declaredLength: number | undefined }): Promise<void> {
+    return this.#d.space.checkAppend(req, append);
+  }
+
+  /** A request on the upload is over: re-read what it holds (fire and forget). */
+  settleUpload(uploadId: string): void {
+    void this.#d.space.settle(uploadId);
+  }
+
+  /** The upload was terminated, expired or discarded. */
+  uploadRemoved(uploadId: string): void {
+    this.#d.space.forget(uploadId);
+  }
+
+  /** A body write failed: for a full store, the 507 to answer (logged and counted once); null otherwise. */
+  storageFull(err: unknown, upload: { protocol: 'put' | 'tus'; uploadId: string; log?: Logger | undefined }): Promise<AppError | null> {
+    return this.#d.space.storageFull(err, upload);
   }
 
   /** ERR_SERVER_SHUTDOWN (503 + Retry-After) once the server is draining. */
@@ -98,6 +135,7 @@ export class Intake {
   /** The last byte arrived: finalization takes the file over ('exists': another upload won the slot). */
   complete(upload: CompletedUpload): Promise<FinalizeOutcome> {
     metrics.uploadsFinished.inc({ protocol: upload.protocol });
+    if (upload.protocol === 'tus') this.#d.space.forget(upload.uploadId); // every byte is on disk
     return this.#d.finalizer.finalize(upload);
   }
 }

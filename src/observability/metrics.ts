@@ -211,6 +211,80 @@ export const intakeRefused = new Counter({
   registers: [registry],
 });
 
+// --- Storage space (docs/storage-space.md): the data directory's file system as the intake
+// sees it, refreshed on every new upload, every few seconds, and when scraped.
+
+let refreshStorage: (() => Promise<unknown>) | null = null;
+let storageRefreshing: Promise<void> | null = null;
+
+/** The storage gauges are re-read when scraped: `refresh` (one statfs) sets them all, once per scrape. */
+export function refreshStorageGaugesWith(refresh: () => Promise<unknown>): void {
+  refreshStorage = refresh;
+}
+
+function collectStorage(): Promise<void> | undefined {
+  if (refreshStorage === null) return undefined;
+  storageRefreshing ??= refreshStorage()
+    .then(() => {}, () => {})
+    .finally(() => (storageRefreshing = null));
+  return storageRefreshing;
+}
+
+export const storageTotalBytes = new Gauge({
+  name: 'hmac_storage_total_bytes',
+  help: 'Size of the file system holding the data directory',
+  registers: [registry],
+  collect: collectStorage,
+});
+
+export const storageFreeBytes = new Gauge({
+  name: 'hmac_storage_free_bytes',
+  help: 'Bytes the server may still write to the data directory (statfs bavail)',
+  registers: [registry],
+  collect: collectStorage,
+});
+
+export const storageReservedBytes = new Gauge({
+  name: 'hmac_storage_reserved_bytes',
+  help: 'Bytes kept free for the queue, its journal and upload records (storage.min_free_space)',
+  registers: [registry],
+  collect: collectStorage,
+});
+
+export const storagePromisedBytes = new Gauge({
+  name: 'hmac_storage_promised_bytes',
+  help: 'Bytes declared by unfinished uploads and not yet received',
+  registers: [registry],
+  collect: collectStorage,
+});
+
+export const storageEmergency = new Gauge({
+  name: 'hmac_storage_emergency',
+  help: '1 while free space minus promised bytes is below the reserve: new uploads are refused with 507',
+  registers: [registry],
+  collect: collectStorage,
+});
+
+export const storageRefused = new Counter({
+  name: 'hmac_storage_refused_total',
+  help: 'Uploads and appends refused with 507 before their body, by reason (no_room, below_reserve)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const storageFull = new Counter({
+  name: 'hmac_storage_full_total',
+  help: 'Writes that failed because the store was full (ENOSPC, quota), by where (put, tus, admission, publish)',
+  labelNames: ['where'] as const,
+  registers: [registry],
+});
+
+export const admissionsWaiting = new Gauge({
+  name: 'hmac_admissions_waiting_for_space',
+  help: 'Completed tus uploads whose finalization job could not be written for lack of space, retried until it is',
+  registers: [registry],
+});
+
 /**
  * Creates every series of the bounded label sets at 0, so dashboards and alerts see a series
  * (and rate() a starting point) before the first event. Call once at start.
@@ -220,6 +294,8 @@ export function exposeLabelSets(options: { workers: number }): void {
   for (const type of ['upload', 'download', 'queue']) timeouts.inc({ type }, 0);
   for (const reason of ['emergency', 'large_tier_full']) intakeRefused.inc({ reason }, 0);
   for (const kind of ['create', 'put']) intakeDelayed.inc({ kind }, 0);
+  for (const reason of ['no_room', 'below_reserve']) storageRefused.inc({ reason }, 0);
+  for (const where of ['put', 'tus', 'admission', 'publish']) storageFull.inc({ where }, 0);
   for (const protocol of ['tus', 'put']) {
     uploadsCreated.inc({ protocol }, 0);
     uploadsFinished.inc({ protocol }, 0);

@@ -16,15 +16,18 @@
  *   POST   /recover                     ?dry_run=1; NDJSON progress then the report (ndjson.ts)
  *   POST   /verify                      NDJSON progress then the report
  *   GET    /status/data                 what the status page shows
+ *   GET    /space                       what holds the data directory's space (space-report.ts)
  */
 import type { Context } from 'koa';
 import { AppError } from '../errors.js';
 import type { FinalizationService } from '../finalize/index.js';
+import type { SpaceView } from '../intake/index.js';
 import type { AdminRoute } from '../http/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import { JOB_STATES, PRIORITY_TIERS, isPriorityTier } from '../queue/index.js';
 import type { FilePublishedStore, TusFileStore } from '../storage/index.js';
 import { streamRun } from './ndjson.js';
+import { spaceReport } from './space-report.js';
 import { discardTusUpload } from './tus-uploads.js';
 import type { QueueOps } from './queue-ops.js';
 import { recover } from './recovery.js';
@@ -40,6 +43,8 @@ export interface OpsRouteDeps {
   readonly dataDir: string;
   readonly slotKeys: { readonly slotPath: string; readonly contentType: string };
   readonly log: Logger;
+  /** The intake's free-space view and the uploads waiting for room to be admitted (GET /space). */
+  readonly space?: { view(): Promise<SpaceView>; admissionsWaitingForSpace(): number };
   /** Online recover leaves files touched this recently alone (they may be in flight). Default 15 min. */
   readonly recoverMinAgeMs?: number;
   readonly now?: () => number;
@@ -152,6 +157,28 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
           (progress, signal) => verifyPublished({ dataDir: deps.dataDir, record: (slot) => deps.published.record(slot), progress, signal }),
           (err) => log.error({ err }, 'Verify run failed'),
         ),
+    },
+    {
+      method: 'GET',
+      path: '/space',
+      handle: async () => {
+        const space = deps.space;
+        return spaceReport({
+          dataDir: deps.dataDir,
+          nowMs: now(),
+          filesystem: async () => {
+            if (space === undefined) return null;
+            const v = await space.view();
+            if (v.totalBytes === null || v.freeBytes === null || v.reserveBytes === null || v.headroomBytes === null) return null;
+            const { totalBytes, freeBytes, reserveBytes, promisedBytes, headroomBytes } = v;
+            return { totalBytes, freeBytes, reserveBytes, promisedBytes, headroomBytes, emergency: v.level === 'low' };
+          },
+          unfinished: () => deps.tusStore.listUnfinished(),
+          deadLetterCount: async () => totalOf((await queue.counts()).dead),
+          deadLetters: (page) => queue.listDeadLetters(page),
+          admissionsWaitingForSpace: space?.admissionsWaitingForSpace() ?? null,
+        });
+      },
     },
     {
       method: 'GET',

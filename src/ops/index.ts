@@ -5,7 +5,8 @@
  */
 export { opsAdminRoutes, queueStatus, type OpsRouteDeps } from './admin-routes.js';
 export { discardTusUpload } from './tus-uploads.js';
+export { offlineFilesystem, spaceReport, type SpaceReportSources } from './space-report.js';
 export { queueOpsOf, type QueueOps } from './queue-ops.js';
 export { opsReadinessChecks, type OpsReadinessOptions } from './readiness.js';
 export { liveServerLock, readServerLock, removeServerLock, serverLockPath, writeServerLock, SERVER_LOCK_FILE, type ServerLock } from './server-lock.js';
-export { EXIT, OpsFailure, type OpsApi } from './types.js';
+export { EXIT, OpsFailure, type OpsApi, type SpaceReport } from './types.js';

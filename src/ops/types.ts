@@ -128,6 +128,57 @@ export interface VerifyReport {
   readonly problems: readonly VerifyProblem[];
 }
 
+/** The data directory's file system as the intake sees it (GET /admin/space, `space`). */
+export interface SpaceFilesystemView {
+  readonly totalBytes: number;
+  readonly freeBytes: number;
+  /** storage.min_free_space in bytes. */
+  readonly reserveBytes: number;
+  /** Declared by unfinished uploads and not received yet. */
+  readonly promisedBytes: number;
+  /** What a new upload may still declare: free - reserve - promised. */
+  readonly headroomBytes: number;
+  /** Below the reserve: new uploads are refused (507) and /ready answers 503. */
+  readonly emergency: boolean;
+}
+
+export interface SpaceUploadView {
+  readonly id: string;
+  readonly slotPath: string | null;
+  /** null while deferred. */
+  readonly size: number | null;
+  readonly storedBytes: number;
+  readonly promisedBytes: number;
+  readonly ageSeconds: number | null;
+  readonly idleSeconds: number | null;
+}
+
+/** What holds the space, and how to free it. Sizes in bytes. */
+export interface SpaceReport {
+  /** null when the store cannot tell its capacity. */
+  readonly filesystem: SpaceFilesystemView | null;
+  readonly unfinishedUploads: {
+    readonly count: number;
+    readonly storedBytes: number;
+    readonly promisedBytes: number;
+    /** Oldest first; at most 200 (see count). */
+    readonly oldest: readonly SpaceUploadView[];
+  };
+  readonly deadLetters: { readonly count: number; readonly bytes: number };
+  readonly queue: {
+    /** The queue journal and spill files (SQLite, WAL included). */
+    readonly journalBytes: number;
+    /** PUT bodies admitted and waiting for finalization (or dead letters). */
+    readonly stagedBytes: number;
+    /** Completed tus uploads whose job waits for room (only a running server knows; null offline). */
+    readonly admissionsWaitingForSpace: number | null;
+  };
+  /** PUT bodies streaming right now. */
+  readonly incomingBytes: number;
+  /** Commands that free space, for what holds some. */
+  readonly hints: readonly string[];
+}
+
 /** Progress of a long run, for the bar on stderr. */
 export interface Progress {
   readonly done: number;
@@ -157,5 +208,7 @@ export interface OpsApi {
   purgeDeadLetters(target: DeadLetterSelector): Promise<number>;
   recover(options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport>;
   verify(progress?: ProgressSink): Promise<VerifyReport>;
+  /** What holds the data directory's space. */
+  space(): Promise<SpaceReport>;
   close(): Promise<void>;
 }

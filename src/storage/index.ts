@@ -6,3 +6,13 @@ export { MemoryLocker } from './memory-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';
 export { RedisLocker, type RedisLockerEvents, type RedisLockerOptions } from './redis-locker.js';
 export { LuaScript } from './lua-script.js';
+export {
+  FileSpaceProbe,
+  STORAGE_RETRY_AFTER_S,
+  UNKNOWN_CAPACITY,
+  insufficientStorageError,
+  storageFullCause,
+  type SpaceProbe,
+  type StorageCapacity,
+  type StorageFullCause,
+} from './space.js';

@@ -6,10 +6,14 @@
  *   200 with Upload-Offset = Upload-Length, so a client that resumes a finished upload sees
  *   it finished instead of starting over.
  */
+import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/utils';
+import { storageFullCause } from './space.js';
 
 export interface UploadSummary {
   id: string;
@@ -32,8 +36,44 @@ interface StoredUpload {
 }
 
 export class TusFileStore extends FileStore {
+  #onRemoved: (id: string) => void = () => {};
+
   constructor(private readonly dir: string, expirationMs: number) {
     super({ directory: dir, expirationPeriodInMilliseconds: expirationMs });
+  }
+
+  /** `fn` learns of every upload removed (terminated, expired, discarded): the space account forgets it. */
+  watchRemovals(fn: (id: string) => void): void {
+    this.#onRemoved = fn;
+  }
+
+  override async remove(id: string): Promise<void> {
+    await super.remove(id);
+    this.#onRemoved(id);
+  }
+
+  /**
+   * FileStore's append (at `offset`, the data file's size, which is the upload's offset), except
+   * that a full store surfaces as itself (ENOSPC, EDQUOT) for the endpoint to answer 507, where
+   * FileStore turns every failure into a 500. What reached the file before the failure stays:
+   * the offset is the file size, so record and data agree.
+   */
+  override async write(body: Readable, id: string, offset: number): Promise<number> {
+    if (basename(id) !== id) throw ERRORS.FILE_NOT_FOUND;
+    let received = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        received += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, count, createWriteStream(this.dataPath(id), { flags: 'r+', start: offset }));
+    } catch (err) {
+      if (storageFullCause(err) !== null) throw err;
+      throw ERRORS.FILE_WRITE_ERROR;
+    }
+    return offset + received;
   }
 
   dataPath(id: string): string {
@@ -98,6 +138,7 @@ export class TusFileStore extends FileStore {
   async markFinished(id: string): Promise<void> {
     const info = (await this.configstore.get(id)) as StoredUpload | undefined;
     if (!info) throw ERRORS.FILE_NOT_FOUND;
+    if (isFinished(info)) return; // marked before (finalization marks again before each admission)
     const st = await stat(this.dataPath(id));
     await this.configstore.set(id, { ...info, size: info.size ?? st.size, offset: info.size ?? st.size } as unknown as Upload);
   }

@@ -232,11 +232,11 @@ describe('ops admin API', () => {
     assert.equal(typeof data.uploads.incomplete, 'number');
   });
 
-  it('/ready names the queue, emergency and Redis checks', async () => {
+  it('/ready names the queue, emergency, Redis and storage checks', async () => {
     const res = await rawRequest(server.baseUrl, '/ready');
     assert.equal(res.status, 200, res.text);
     const checks = res.json<Json>().checks.map((c: Json) => [c.name, c.ok]);
-    assert.deepEqual(checks, [['data_dir_writable', true], ['accepting_uploads', true], ['queue_usable', true], ['not_emergency', true], ['redis_reachable', true]]);
+    assert.deepEqual(checks, [['data_dir_writable', true], ['accepting_uploads', true], ['queue_usable', true], ['not_emergency', true], ['redis_reachable', true], ['storage_space', true]]);
   });
 });
 

@@ -66,7 +66,7 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
   });
   it('security, storage, redis, metrics', () => {
     assert.deepEqual(config.security, { secret: '', previousSecrets: [], schemes: ['v', 'v2', 'token', 'v3'] });
-    assert.deepEqual(config.storage, { backend: 'file', dataDir: './data' });
+    assert.deepEqual(config.storage, { backend: 'file', dataDir: './data', minFreeSpace: { bytes: 64 * 2 ** 20 } });
     assert.equal(config.redis.url, '');
     assert.equal(config.metrics.listen, null);
   });
@@ -161,6 +161,9 @@ describe('resolveConfig errors name the key path', () => {
     ['no schemes', { security: { schemes: [] } }, 'security.schemes'],
     ['upload_path without slashes', { server: { upload_path: 'upload' } }, 'server.upload_path'],
     ['storage backend s3', { storage: { backend: 's3' } }, 'storage.backend'],
+    ['min_free_space not a size', { storage: { min_free_space: 'lots' } }, 'storage.min_free_space'],
+    ['min_free_space above 100%', { storage: { min_free_space: '150%' } }, 'storage.min_free_space'],
+    ['min_free_space negative', { storage: { min_free_space: -5 } }, 'storage.min_free_space'],
     ['webhook not http', { finalize: { webhook_url: 'ftp://x/' } }, 'finalize.webhook_url'],
   ];
   for (const [name, raw, path] of cases) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatDuration, parseDuration, parseListen, parseSize } from '../../src/config/index.js';
+import { formatDuration, parseDuration, parseListen, parseSize, parseSizeOrPercent } from '../../src/config/index.js';
 
 describe('parseDuration', () => {
   const ok: [input: string, ms: number][] = [
@@ -127,5 +127,19 @@ describe('formatDuration', () => {
       assert.equal(formatDuration(ms), text);
       assert.equal(parseDuration(text), ms);
     });
+  }
+});
+
+describe('parseSizeOrPercent (storage.min_free_space)', () => {
+  const ok: [input: unknown, expected: ReturnType<typeof parseSizeOrPercent>][] = [
+    ['64MiB', { bytes: 64 * 2 ** 20 }],
+    [0, { bytes: 0 }],
+    ['2%', { percent: 2 }],
+    [' 0.5 % ', { percent: 0.5 }],
+    ['100%', { percent: 100 }],
+  ];
+  for (const [input, expected] of ok) it(`${JSON.stringify(input)}`, () => assert.deepEqual(parseSizeOrPercent(input), expected));
+  for (const bad of ['150%', '-1%', 'x%', '%', 'lots', -1, true]) {
+    it(`${JSON.stringify(bad)} is refused`, () => assert.throws(() => parseSizeOrPercent(bad)));
   }
 });

@@ -11,6 +11,7 @@ import {
   type QueueStatusView,
   type RecoveryReport,
   type RetryView,
+  type SpaceReport,
   type UploadView,
   type VerifyReport,
 } from '../types.js';
@@ -77,6 +78,10 @@ export class AdminClient implements OpsApi {
   async verify(progress?: ProgressSink): Promise<VerifyReport> {
     const res = await this.#fetch('POST', '/verify', {}, false);
     return this.#run<VerifyReport>(res, progress);
+  }
+
+  space(): Promise<SpaceReport> {
+    return this.#json('GET', '/space');
   }
 
   async close(): Promise<void> {}

@@ -5,7 +5,7 @@
  */
 import { progressBar } from './progress.js';
 import { fields, formatAge, formatBytes, formatTime, percent, table } from './render.js';
-import { EXIT, OpsFailure, type DeadLetterSelector, type ListJobsQuery, type OpsApi, type QueueStatusView, type UploadView } from '../types.js';
+import { EXIT, OpsFailure, type DeadLetterSelector, type ListJobsQuery, type OpsApi, type QueueStatusView, type SpaceReport, type UploadView } from '../types.js';
 
 export interface Output {
   readonly json: boolean;
@@ -173,6 +173,51 @@ export async function dlqPurge(ops: OpsApi, out: Output, target: DeadLetterSelec
   if (target !== 'all' && n === 0) throw new OpsFailure(`no dead letter ${target.id}`);
   show(out, { purged: n }, () => `purged ${n} dead letter(s) and their bytes`);
   return EXIT.ok;
+}
+
+// --- space
+
+/** What holds the data directory's space; exit 3 while the server is below its reserve (new uploads refused). */
+export async function spaceCommand(ops: OpsApi, out: Output): Promise<number> {
+  const r = await ops.space();
+  const emergency = r.filesystem?.emergency === true;
+  show(out, { mode: ops.mode, ...r }, () => renderSpace(r));
+  return emergency ? EXIT.problems : EXIT.ok;
+}
+
+function renderSpace(r: SpaceReport): string {
+  const fs = r.filesystem;
+  const u = r.unfinishedUploads;
+  const parts = [
+    fs === null
+      ? 'file system: unknown (the store cannot tell its capacity)'
+      : fields([
+          ['file system', `${formatBytes(fs.totalBytes)}, ${formatBytes(fs.freeBytes)} free (${percent(fs.freeBytes, fs.totalBytes)})`],
+          ['reserve', `${formatBytes(fs.reserveBytes)} (storage.min_free_space)`],
+          ['promised', `${formatBytes(fs.promisedBytes)} still to come for unfinished uploads`],
+          ['headroom', `${formatBytes(Math.max(0, fs.headroomBytes))} for new uploads${fs.emergency ? ' - BELOW THE RESERVE: new uploads are refused (507)' : ''}`],
+        ]),
+    '',
+    table(
+      ['HOLDS SPACE', 'COUNT', 'BYTES'],
+      [
+        ['unfinished uploads (stored)', u.count, formatBytes(u.storedBytes)],
+        ['dead letters', r.deadLetters.count, formatBytes(r.deadLetters.bytes)],
+        ['queue journal', null, formatBytes(r.queue.journalBytes)],
+        ['staged PUT bodies', null, formatBytes(r.queue.stagedBytes)],
+        ['PUT bodies streaming', null, formatBytes(r.incomingBytes)],
+      ],
+      { right: [1, 2] },
+    ),
+  ];
+  if (r.queue.admissionsWaitingForSpace) parts.push('', `${r.queue.admissionsWaitingForSpace} completed upload(s) wait for room to be finalized`);
+  if (u.oldest.length > 0) {
+    const rows = u.oldest.map((x) => [x.id, x.slotPath, formatBytes(x.storedBytes), formatBytes(x.size), formatBytes(x.promisedBytes), formatAge(x.ageSeconds), formatAge(x.idleSeconds)]);
+    parts.push('', table(['UNFINISHED UPLOAD', 'SLOT PATH', 'STORED', 'SIZE', 'PROMISED', 'AGE', 'IDLE'], rows, { right: [2, 3, 4, 5, 6] }));
+    if (u.count > u.oldest.length) parts.push(`(${u.count - u.oldest.length} more)`);
+  }
+  if (r.hints.length > 0) parts.push('', ...r.hints.map((h) => `to free: ${h}`));
+  return parts.join('\n');
 }
 
 // --- recover, verify

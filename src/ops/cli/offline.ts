@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
 import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedUpload, type FinalizeJobPayload, type FinalizeOutcome } from '../../finalize/index.js';
 import { QueueFile, canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
-import { FilePublishedStore, TusFileStore } from '../../storage/index.js';
+import { FilePublishedStore, FileSpaceProbe, TusFileStore } from '../../storage/index.js';
 import { discardTusUpload } from '../tus-uploads.js';
 import { recover, type RecoveryContext } from '../recovery.js';
+import { offlineFilesystem, spaceReport } from '../space-report.js';
 import {
   OpsFailure,
   type DeadLetterSelector,
@@ -28,6 +29,7 @@ import {
   type QueueStatusView,
   type RecoveryReport,
   type RetryView,
+  type SpaceReport,
   type UploadView,
   type VerifyReport,
 } from '../types.js';
@@ -137,6 +139,18 @@ export class OfflineOps implements OpsApi {
   verify(progress?: ProgressSink): Promise<VerifyReport> {
     const published = new FilePublishedStore(this.#dataDir);
     return verifyPublished({ dataDir: this.#dataDir, record: (slot) => published.record(slot), ...(progress && { progress }) });
+  }
+
+  space(): Promise<SpaceReport> {
+    return spaceReport({
+      dataDir: this.#dataDir,
+      nowMs: Date.now(),
+      filesystem: (unfinished) => offlineFilesystem(new FileSpaceProbe(this.#dataDir), this.#config.storage.minFreeSpace, unfinished),
+      unfinished: () => this.#tusStore().listUnfinished(),
+      deadLetterCount: async () => totalOf(this.#read((f) => f.counts(), emptyCounts()).dead),
+      deadLetters: async (page) => this.listDeadLetters(page),
+      admissionsWaitingForSpace: null,
+    });
   }
 
   async close(): Promise<void> {

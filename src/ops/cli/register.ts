@@ -1,6 +1,6 @@
 /**
  * Registers the operator commands on the CLI program (cli.ts stays a thin parser):
- *   uploads list|show|expire, queue status|list|retry, dlq list|replay|purge, recover, verify
+ *   uploads list|show|expire, queue status|list|retry, dlq list|replay|purge, recover, verify, space
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseDuration, type Config } from '../../config/index.js';
@@ -64,7 +64,7 @@ function states(value: string): JobState[] {
 export function registerOpsCommands(program: Command, load: LoadConfig): void {
   program.addHelpText(
     'after',
-    '\nuploads, queue, dlq, recover and verify work online (admin API of a running server) or offline\n(data directory of a stopped one); see their --help. Exit codes: 0 ok, 1 failed, 2 bad usage, 3 problems found.',
+    '\nuploads, queue, dlq, recover, verify and space work online (admin API of a running server) or offline\n(data directory of a stopped one); see their --help. Exit codes: 0 ok, 1 failed, 2 bad usage, 3 problems found.',
   );
   /** Wraps a command body: loads the config, connects (online or offline), sets the exit code. */
   const action =
@@ -138,6 +138,9 @@ export function registerOpsCommands(program: Command, load: LoadConfig): void {
   )
     .option('--dry-run', 'only show the plan')
     .action(action((ops, out, o) => c.recoverCommand(ops, out, { dryRun: o.dryRun === true })));
+
+  common(program.command('space').description('what holds the data directory\'s space (unfinished uploads, dead letters, queue files) and how to free it; exit 3 while below storage.min_free_space (online or offline)'))
+    .action(action((ops, out) => c.spaceCommand(ops, out)));
 
   common(program.command('verify').description('re-hash every published file against its record; exit 3 on corruption (online or offline)'))
     .action(action((ops, out) => c.verifyCommand(ops, out)));

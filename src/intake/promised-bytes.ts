@@ -1,0 +1,137 @@
+/**
+ * The running account of bytes promised to unfinished uploads: for each one its declared
+ * length minus what it has stored. Kept in memory, rebuilt from the upload store at start,
+ * updated as uploads are created, appended to, finished and removed, so a space check never
+ * scans the disk. While a request streams, what it has received so far counts as stored (the
+ * disk's free space already shrank by it), so a long PATCH is not counted twice.
+ * Pure: no I/O; a streaming request's byte count comes in as a function.
+ */
+export interface PromiseState {
+  /** Declared length; null while deferred. */
+  readonly size: number | null;
+  /** Bytes stored when the upload was last settled. */
+  readonly stored: number;
+}
+
+interface Stream {
+  /** Bytes received by the request so far. */
+  readonly received: () => number;
+  /** For a deferred-length upload: the bytes this request may add (its Content-Length). */
+  readonly growth: number;
+}
+
+interface Entry extends PromiseState {
+  stream: Stream | null;
+}
+
+export class PromisedBytes {
+  readonly #entries = new Map<string, Entry>();
+  /** Sum over entries without a streaming request (those are summed on demand). */
+  #settled = 0;
+  readonly #streaming = new Set<string>();
+
+  /** Unfinished uploads (and holds of requests not yet bound to one) in the account. */
+  get count(): number {
+    return this.#entries.size;
+  }
+
+  /** Bytes promised right now. Cost: one call per request streaming. */
+  total(): number {
+    let sum = this.#settled;
+    for (const key of this.#streaming) sum += promisedBy(this.#entries.get(key)!);
+    return sum;
+  }
+
+  /** Bytes promised to one upload; 0 when unknown. */
+  of(key: string): number {
+    const e = this.#entries.get(key);
+    return e === undefined ? 0 : promisedBy(e);
+  }
+
+  get(key: string): PromiseState | undefined {
+    const e = this.#entries.get(key);
+    return e === undefined ? undefined : { size: e.size, stored: e.stored };
+  }
+
+  /** A request is streaming into the entry right now. */
+  isStreaming(key: string): boolean {
+    return this.#streaming.has(key);
+  }
+
+  /** Adds or replaces an entry (a streaming request on it is forgotten). */
+  set(key: string, state: PromiseState): void {
+    this.delete(key);
+    const e: Entry = { size: state.size, stored: Math.max(0, state.stored), stream: null };
+    this.#entries.set(key, e);
+    this.#settled += promisedBy(e);
+  }
+
+  /** Changes the declared length or the stored bytes of an entry; unknown keys are ignored. */
+  update(key: string, change: Partial<PromiseState>): void {
+    const e = this.#entries.get(key);
+    if (e === undefined) return;
+    const live = e.stream !== null;
+    if (!live) this.#settled -= promisedBy(e);
+    const next: Entry = { size: change.size === undefined ? e.size : change.size, stored: Math.max(0, change.stored ?? e.stored), stream: e.stream };
+    this.#entries.set(key, next);
+    if (!live) this.#settled += promisedBy(next);
+  }
+
+  /** The entry moves to another key (a request's hold becomes its upload's entry). */
+  rekey(from: string, to: string): void {
+    const e = this.#entries.get(from);
+    if (e === undefined || from === to) return;
+    this.delete(to);
+    this.#entries.delete(from);
+    this.#entries.set(to, e);
+    if (this.#streaming.delete(from)) this.#streaming.add(to);
+  }
+
+  /**
+   * A request streams bytes into the entry: `received` is what it got so far, `growth` what a
+   * deferred-length upload may add (ignored once the length is declared). Returns the detach,
+   * which counts what arrived as stored until the caller settles the entry from the store.
+   */
+  stream(key: string, received: () => number, growth = 0): () => void {
+    const e = this.#entries.get(key);
+    if (e === undefined) return () => {};
+    if (e.stream === null) this.#settled -= promisedBy(e);
+    const stream: Stream = { received, growth };
+    e.stream = stream;
+    this.#streaming.add(key);
+    return () => {
+      const current = this.#entries.get(key);
+      if (current?.stream !== stream) return; // replaced or removed meanwhile
+      // What arrived is on disk now; until the caller settles from the store, count it as stored.
+      const arrived = Math.max(0, received());
+      current.stream = null;
+      this.#streaming.delete(key);
+      const settled: Entry = { size: current.size, stored: current.stored + arrived, stream: null };
+      this.#entries.set(key, settled);
+      this.#settled += promisedBy(settled);
+    };
+  }
+
+  /** Finished, terminated, expired, or a hold that was not used. Unknown keys are ignored. */
+  delete(key: string): void {
+    const e = this.#entries.get(key);
+    if (e === undefined) return;
+    if (e.stream === null) this.#settled -= promisedBy(e);
+    this.#streaming.delete(key);
+    this.#entries.delete(key);
+  }
+
+  /** Replaces the whole account (start-up). */
+  reset(entries: Iterable<readonly [string, PromiseState]>): void {
+    this.#entries.clear();
+    this.#streaming.clear();
+    this.#settled = 0;
+    for (const [key, state] of entries) this.set(key, state);
+  }
+}
+
+function promisedBy(e: Entry): number {
+  const received = e.stream === null ? 0 : Math.max(0, e.stream.received());
+  if (e.size !== null) return Math.max(0, e.size - e.stored - received);
+  return e.stream === null ? 0 : Math.max(0, e.stream.growth - received);
+}

@@ -1,0 +1,263 @@
+/**
+ * The free-space step of the intake (docs/storage-space.md). Before a new upload's body: its
+ * declared length must fit in free space minus the reserve minus the bytes promised to
+ * unfinished uploads (507 ERR_INSUFFICIENT_STORAGE with Retry-After otherwise). Before an
+ * append: a deferred-length upload's new bytes must fit the same way; an upload whose length
+ * was admitted must still fit in free space minus the reserve. Below the reserve the server is
+ * in its storage emergency state: nothing new starts, /ready answers 503, appends that fit and
+ * downloads go on; the state is left by itself once space returns (re-checked on every check
+ * and every few seconds, one statfs each).
+ *
+ * A write that fails for lack of room anyway (ENOSPC, quota) is reported through `storageFull`:
+ * one warn line naming the upload and the free space, a metric, and the 507 to answer.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { SizeOrPercent } from '../config/index.js';
+import { AppError } from '../errors.js';
+import { metrics, type Logger } from '../observability/index.js';
+import { STORAGE_RETRY_AFTER_S, storageFullCause, type SpaceProbe, type StorageCapacity } from '../storage/index.js';
+import { PromisedBytes } from './promised-bytes.js';
+import { admitGrowth, admitNew, admitResume, headroom, reserveBytes, spaceLevel, type SpaceLevel, type SpaceReading, type SpaceVerdict } from './space-budget.js';
+
+/** The unfinished uploads of the store (TusFileStore satisfies it). */
+export interface UploadSpaceSource {
+  /** Every unfinished upload with its declared length and stored bytes (read once, at start). */
+  listUnfinished(): Promise<ReadonlyArray<{ readonly id: string; readonly size: number | null; readonly offset: number }>>;
+  /** One upload as it is now; null when gone. */
+  summarize(id: string): Promise<{ readonly size: number | null; readonly offset: number; readonly finished: boolean } | null>;
+}
+
+export interface StorageSpaceOptions {
+  readonly probe: SpaceProbe;
+  /** storage.min_free_space. */
+  readonly reserve: SizeOrPercent;
+  readonly uploads: UploadSpaceSource;
+  readonly log: Logger;
+  /** How often the state and the gauges are re-read without traffic. Default 5 s. */
+  readonly recheckMs?: number;
+  /** Called when the emergency state starts ('low') or ends ('ok'). */
+  readonly onLevel?: (level: SpaceLevel) => void;
+}
+
+/** What the admin API and /ready show. Sizes are null when the store cannot tell its capacity. */
+export interface SpaceView {
+  readonly level: SpaceLevel;
+  readonly totalBytes: number | null;
+  readonly freeBytes: number | null;
+  readonly reserveBytes: number | null;
+  readonly promisedBytes: number;
+  /** What a new upload may still declare. */
+  readonly headroomBytes: number | null;
+  /** Unfinished uploads (and requests holding space for one) in the account. */
+  readonly uploadsHoldingPromises: number;
+}
+
+interface Hold {
+  key: string;
+  bound: boolean;
+  detach: () => void;
+}
+
+export class StorageSpace {
+  readonly #o: StorageSpaceOptions;
+  readonly #account = new PromisedBytes();
+  readonly #holds = new WeakMap<IncomingMessage, Hold>();
+  #nextHold = 0;
+  #level: SpaceLevel = 'ok';
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: StorageSpaceOptions) {
+    this.#o = options;
+  }
+
+  get level(): SpaceLevel {
+    return this.#level;
+  }
+
+  /** Rebuilds the account from the store, takes a first reading and starts the periodic re-check. */
+  async start(): Promise<void> {
+    const uploads = await this.#o.uploads.listUnfinished();
+    this.#account.reset(uploads.map((u) => [u.id, { size: u.size, stored: u.offset }] as const));
+    const reading = await this.refresh();
+    metrics.refreshStorageGaugesWith(() => this.refresh());
+    if (reading !== null && reading.reserveBytes * 2 > reading.totalBytes) {
+      this.#o.log.warn({ reserveBytes: reading.reserveBytes, totalBytes: reading.totalBytes }, 'storage.min_free_space is more than half of the data directory\'s file system');
+    }
+    const every = this.#o.recheckMs ?? 5_000;
+    this.#timer = setInterval(() => void this.refresh().catch((err: unknown) => this.#o.log.warn({ err }, 'Free space check failed')), every);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** Reads the capacity now, follows the emergency state (and logs its changes), sets the gauges. */
+  async refresh(): Promise<SpaceReading | null> {
+    const capacity = await this.#o.probe.capacity();
+    return capacity === null ? this.#unknown() : this.#reading(capacity);
+  }
+
+  /**
+   * Step of the intake gate: a new upload declaring `bytes` (undefined: deferred or chunked).
+   * Throws ERR_INSUFFICIENT_STORAGE when it does not fit; otherwise its bytes are promised
+   * until the request is over, or for as long as the upload stays unfinished once
+   * `uploadCreated` binds them to it.
+   */
+  async claimNew(req: IncomingMessage, bytes: number | undefined): Promise<void> {
+    const capacity = await this.#o.probe.capacity();
+    // From here on synchronous: the verdict and the promise are one step, so two concurrent
+    // creations cannot both take the last bytes.
+    if (capacity !== null) refuseUnless(admitNew(this.#reading(capacity), this.#level, bytes));
+    const key = `request-${++this.#nextHold}`;
+    this.#account.set(key, { size: bytes ?? null, stored: 0 });
+    const hold: Hold = { key, bound: false, detach: this.#account.stream(key, receivedSince(req)) };
+    this.#holds.set(req, hold);
+    onRequestOver(req, () => {
+      hold.detach();
+      if (!hold.bound) this.#account.delete(hold.key);
+    });
+  }
+
+  /** The request's new upload exists now as `uploadId`: its promise stays until it is finished or removed. */
+  uploadCreated(req: IncomingMessage, uploadId: string, size: number | null): void {
+    const hold = this.#holds.get(req);
+    if (hold !== undefined && !hold.bound && this.#account.get(hold.key) !== undefined) {
+      this.#account.rekey(hold.key, uploadId);
+      hold.key = uploadId;
+      hold.bound = true;
+      return;
+    }
+    if (this.#account.get(uploadId) === undefined) this.#account.set(uploadId, { size, stored: 0 });
+  }
+
+  /**
+   * Before an append's body (tus PATCH): see the file comment. `declaredLength` is the
+   * Upload-Length a deferred upload declares with this request. Unknown uploads pass (the
+   * protocol answers them).
+   */
+  async checkAppend(req: IncomingMessage, append: { uploadId: string; requestBytes: number | undefined; declaredLength: number | undefined }): Promise<void> {
+    const { uploadId, requestBytes, declaredLength } = append;
+    if (this.#account.get(uploadId) === undefined) return;
+    const capacity = await this.#o.probe.capacity();
+    const state = this.#account.get(uploadId);
+    if (state === undefined) return;
+    let growth = 0;
+    if (capacity !== null) {
+      const reading = this.#reading(capacity);
+      if (state.size !== null) refuseUnless(admitResume(reading, state.size - state.stored));
+      else if (declaredLength !== undefined) refuseUnless(admitGrowth(reading, declaredLength - state.stored));
+      else if (requestBytes === undefined && this.#level === 'low') refuseUnless({ ok: false, reason: 'below_reserve' });
+      else refuseUnless(admitGrowth(reading, (growth = requestBytes ?? 0)));
+    }
+    if (state.size === null && declaredLength !== undefined) this.#account.update(uploadId, { size: declaredLength });
+    onRequestOver(req, this.#account.stream(uploadId, receivedSince(req), growth));
+  }
+
+  /** Re-reads one upload from the store after a request on it (one record read and stat). */
+  async settle(uploadId: string): Promise<void> {
+    if (this.#account.get(uploadId) === undefined) return;
+    const now = await this.#o.uploads.summarize(uploadId).catch(() => undefined);
+    if (now === undefined || this.#account.isStreaming(uploadId)) return; // a newer request settles it
+    if (now === null || now.finished) this.#account.delete(uploadId);
+    else this.#account.update(uploadId, { size: now.size, stored: now.offset });
+  }
+
+  /** Finished, terminated, expired or discarded: nothing is promised to it any more. */
+  forget(uploadId: string): void {
+    this.#account.delete(uploadId);
+  }
+
+  /**
+   * A write of an upload's body failed. For a store that ran out of room: one warn line with the
+   * upload and the free space, hmac_storage_full_total, and the 507 to answer. A 507 decided
+   * elsewhere (finalization) passes as it is. null for any other failure.
+   */
+  async storageFull(err: unknown, upload: { protocol: 'put' | 'tus'; uploadId: string; log?: Logger | undefined }): Promise<AppError | null> {
+    if (AppError.is(err, 'ERR_INSUFFICIENT_STORAGE')) return err; // decided (and reported) where it was raised
+    const cause = storageFullCause(err);
+    if (cause === null) return null;
+    metrics.storageFull.inc({ where: upload.protocol });
+    const reading = await this.refresh().catch(() => null);
+    const fields = {
+      protocol: upload.protocol,
+      uploadId: upload.uploadId,
+      cause,
+      freeBytes: reading?.freeBytes ?? null,
+      reserveBytes: reading?.reserveBytes ?? null,
+      promisedBytes: this.#account.total(),
+    };
+    const kept = upload.protocol === 'tus' ? 'Upload stopped: storage full, received bytes kept' : 'Upload stopped: storage full, nothing kept';
+    (upload.log ?? this.#o.log).warn(fields, kept);
+    return new AppError('ERR_INSUFFICIENT_STORAGE', { cause: err, headers: { 'Retry-After': String(STORAGE_RETRY_AFTER_S) } });
+  }
+
+  /** For /ready: null when fine, else the reason (names storage, no paths). */
+  async problem(): Promise<string | null> {
+    await this.refresh();
+    return this.#level === 'low' ? 'storage is below its reserve (storage.min_free_space): new uploads are refused' : null;
+  }
+
+  async view(): Promise<SpaceView> {
+    const reading = await this.refresh();
+    return {
+      level: this.#level,
+      totalBytes: reading?.totalBytes ?? null,
+      freeBytes: reading?.freeBytes ?? null,
+      reserveBytes: reading?.reserveBytes ?? null,
+      promisedBytes: this.#account.total(),
+      headroomBytes: reading === null ? null : headroom(reading),
+      uploadsHoldingPromises: this.#account.count,
+    };
+  }
+
+  #reading(capacity: StorageCapacity): SpaceReading {
+    const reading: SpaceReading = {
+      totalBytes: capacity.totalBytes,
+      freeBytes: capacity.freeBytes,
+      reserveBytes: reserveBytes(this.#o.reserve, capacity.totalBytes),
+      promisedBytes: this.#account.total(),
+    };
+    metrics.storageTotalBytes.set(reading.totalBytes);
+    metrics.storageFreeBytes.set(reading.freeBytes);
+    metrics.storageReservedBytes.set(reading.reserveBytes);
+    metrics.storagePromisedBytes.set(reading.promisedBytes);
+    const level = spaceLevel(reading, this.#level);
+    if (level !== this.#level) this.#transition(level, reading);
+    return reading;
+  }
+
+  #unknown(): null {
+    metrics.storagePromisedBytes.set(this.#account.total());
+    if (this.#level !== 'ok') this.#transition('ok', null);
+    return null;
+  }
+
+  #transition(to: SpaceLevel, reading: SpaceReading | null): void {
+    this.#level = to;
+    metrics.storageEmergency.set(to === 'low' ? 1 : 0);
+    const fields = reading ?? {};
+    if (to === 'low') this.#o.log.warn(fields, 'Storage emergency mode activated: free space below the reserve, new uploads refused');
+    else this.#o.log.info(fields, 'Storage emergency mode cleared');
+    this.#o.onLevel?.(to);
+  }
+}
+
+function refuseUnless(verdict: SpaceVerdict): void {
+  if (verdict.ok) return;
+  metrics.storageRefused.inc({ reason: verdict.reason });
+  throw new AppError('ERR_INSUFFICIENT_STORAGE', { headers: { 'Retry-After': String(STORAGE_RETRY_AFTER_S) } });
+}
+
+/** Body bytes the request has read off its socket since now (what the parser buffered included). */
+function receivedSince(req: IncomingMessage): () => number {
+  const socket = req.socket;
+  const start = socket.bytesRead - req.readableLength;
+  return () => Math.max(0, socket.bytesRead - start);
+}
+
+/** Runs `fn` once the request's body is done or the request is gone (at once if it already is). */
+function onRequestOver(req: IncomingMessage, fn: () => void): void {
+  if (req.destroyed) fn();
+  else req.once('close', fn);
+}

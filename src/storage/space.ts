@@ -1,0 +1,65 @@
+/**
+ * How much room a store has, and how to recognise a store that ran out of it. Each store
+ * answers for itself: the file store with statfs of its data directory; an S3 bucket cannot be
+ * asked cheaply (its probe answers null: unknown) but reports a reached quota as an error
+ * (RadosGW: 403 QuotaExceeded), which maps to the same 507 as a full disk.
+ */
+import { statfs } from 'node:fs/promises';
+import { AppError } from '../errors.js';
+
+/** Bytes of the file system (or quota) the upload bytes go to. */
+export interface StorageCapacity {
+  readonly totalBytes: number;
+  /** What this process may still write (statfs bavail: the root-only reserve excluded). */
+  readonly freeBytes: number;
+}
+
+/** Asked before admitting bytes; must be cheap (one syscall), it runs per new upload. */
+export interface SpaceProbe {
+  /** null: this store cannot tell (no limit known); space checks then pass. */
+  capacity(): Promise<StorageCapacity | null>;
+}
+
+/** The file store: statfs of the data directory. */
+export class FileSpaceProbe implements SpaceProbe {
+  constructor(private readonly dir: string) {}
+
+  async capacity(): Promise<StorageCapacity> {
+    const s = await statfs(this.dir);
+    return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  }
+}
+
+/** For stores that cannot report room (S3 without a quota answer): every check passes. */
+export const UNKNOWN_CAPACITY: SpaceProbe = { capacity: async () => null };
+
+/** Why a write failed for lack of room: the device is full, or a quota (disk or S3) is reached. */
+export type StorageFullCause = 'disk_full' | 'quota';
+
+/**
+ * Recognises a store that ran out of room, at any depth of `cause`: ENOSPC, EDQUOT (fs),
+ * SQLITE_FULL (the queue journal), and an S3 QuotaExceeded answer (RadosGW user or bucket quota,
+ * HTTP 403). null for anything else.
+ */
+export function storageFullCause(err: unknown): StorageFullCause | null {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e !== null && typeof e === 'object'; depth++) {
+    const o = e as { code?: unknown; name?: unknown; Code?: unknown; cause?: unknown };
+    if (o.code === 'ENOSPC' || o.code === 'SQLITE_FULL') return 'disk_full';
+    if (o.code === 'EDQUOT' || o.name === 'QuotaExceeded' || o.Code === 'QuotaExceeded') return 'quota';
+    e = o.cause;
+  }
+  return null;
+}
+
+/** Retry-After of a 507: disk space comes back through an operator or an expiry sweep, not in seconds. */
+export const STORAGE_RETRY_AFTER_S = 30;
+
+/**
+ * The client-facing 507 for a store that ran out of room, or null when `err` is something else.
+ * Callable from any store wiring (the S3 front of @tus/s3-store included).
+ */
+export function insufficientStorageError(err: unknown, retryAfterS = STORAGE_RETRY_AFTER_S): AppError | null {
+  if (storageFullCause(err) === null) return null;
+  return new AppError('ERR_INSUFFICIENT_STORAGE', { cause: err, headers: { 'Retry-After': String(retryAfterS) } });
+}

@@ -1,0 +1,276 @@
+/**
+ * The free-space rules without a disk: the budget (space-budget.ts), the running account of
+ * promised bytes, storage-full recognition (ENOSPC, SQLITE_FULL, S3 QuotaExceeded), and the
+ * intake's space step (StorageSpace) against a probe whose answers the test sets.
+ */
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { describe, it } from 'node:test';
+import { AppError } from '../../src/errors.js';
+import {
+  PromisedBytes,
+  StorageSpace,
+  admitGrowth,
+  admitNew,
+  admitResume,
+  headroom,
+  reserveBytes,
+  spaceLevel,
+  type SpaceLevel,
+  type SpaceReading,
+} from '../../src/intake/index.js';
+import { createLogger } from '../../src/observability/index.js';
+import { insufficientStorageError, storageFullCause, type StorageCapacity } from '../../src/storage/index.js';
+
+const MiB = 2 ** 20;
+const reading = (free: number, promised = 0, reserve = MiB, total = 100 * MiB): SpaceReading => ({ totalBytes: total, freeBytes: free, reserveBytes: reserve, promisedBytes: promised });
+
+describe('space budget', () => {
+  it('the reserve is a size or a share of the file system (rounded up)', () => {
+    assert.equal(reserveBytes({ bytes: 64 * MiB }, 10 * MiB), 64 * MiB);
+    assert.equal(reserveBytes({ percent: 2 }, 1000), 20);
+    assert.equal(reserveBytes({ percent: 0.1 }, 1001), 2);
+  });
+
+  it('headroom = free - reserve - promised', () => {
+    assert.equal(headroom(reading(10 * MiB, 3 * MiB)), 6 * MiB);
+    assert.equal(headroom(reading(MiB / 2)), -MiB / 2);
+  });
+
+  const levels: [free: number, promised: number, previous: SpaceLevel, expected: SpaceLevel][] = [
+    [10 * MiB, 0, 'ok', 'ok'],
+    [MiB, 0, 'ok', 'ok'], // exactly the reserve left
+    [MiB - 1, 0, 'ok', 'low'],
+    [5 * MiB, 4.5 * MiB, 'ok', 'low'], // promises eat into the reserve
+    [MiB + 4096, 0, 'low', 'low'], // within the clear band (5 % of the reserve)
+    [MiB + Math.ceil(MiB / 20), 0, 'low', 'ok'],
+  ];
+  for (const [free, promised, previous, expected] of levels) {
+    it(`level: free ${free}, promised ${promised}, was ${previous} -> ${expected}`, () => assert.equal(spaceLevel(reading(free, promised), previous), expected));
+  }
+
+  it('a new upload fits in the headroom; below the reserve nothing new starts', () => {
+    const r = reading(4 * MiB, MiB);
+    assert.deepEqual(admitNew(r, 'ok', 2 * MiB), { ok: true });
+    assert.deepEqual(admitNew(r, 'ok', 2 * MiB + 1), { ok: false, reason: 'no_room' });
+    assert.deepEqual(admitNew(r, 'ok', undefined), { ok: true });
+    assert.deepEqual(admitNew(r, 'low', 0), { ok: false, reason: 'below_reserve' });
+    assert.deepEqual(admitNew(r, 'low', undefined), { ok: false, reason: 'below_reserve' });
+  });
+
+  it('an admitted upload resumes while its rest fits above the reserve, whatever others promised', () => {
+    const r = reading(4 * MiB, 10 * MiB);
+    assert.deepEqual(admitResume(r, 3 * MiB), { ok: true });
+    assert.deepEqual(admitResume(r, 3 * MiB + 1), { ok: false, reason: 'no_room' });
+    assert.deepEqual(admitResume(reading(0), 0), { ok: true });
+  });
+
+  it('growth of a deferred-length upload is a new promise', () => {
+    assert.deepEqual(admitGrowth(reading(4 * MiB, MiB), 2 * MiB), { ok: true });
+    assert.deepEqual(admitGrowth(reading(4 * MiB, MiB), 2 * MiB + 1), { ok: false, reason: 'no_room' });
+  });
+});
+
+describe('promised bytes', () => {
+  /** The running total must equal the sum of what each entry promises. */
+  const consistent = (p: PromisedBytes, keys: string[]) => assert.equal(p.total(), keys.reduce((n, k) => n + p.of(k), 0));
+
+  it('declared minus stored; deferred uploads promise nothing until they stream', () => {
+    const p = new PromisedBytes();
+    p.set('a', { size: 100, stored: 30 });
+    p.set('b', { size: null, stored: 50 });
+    assert.equal(p.total(), 70);
+    p.update('a', { stored: 90 });
+    p.update('b', { size: 80 });
+    assert.equal(p.total(), 40);
+    p.update('a', { stored: 200 }); // never negative
+    assert.equal(p.of('a'), 0);
+    consistent(p, ['a', 'b']);
+    p.delete('a');
+    p.delete('unknown');
+    assert.equal(p.total(), 30);
+  });
+
+  it('bytes received by a streaming request count as stored, and stay counted once it ends', () => {
+    const p = new PromisedBytes();
+    p.set('a', { size: 1000, stored: 0 });
+    let received = 0;
+    const detach = p.stream('a', () => received);
+    received = 400;
+    assert.equal(p.total(), 600);
+    detach();
+    received = 999; // the socket is reused by another request: no longer counted
+    assert.equal(p.total(), 600);
+    assert.equal(p.get('a')?.stored, 400);
+    assert.equal(p.isStreaming('a'), false);
+  });
+
+  it('a deferred-length request promises its Content-Length while it streams', () => {
+    const p = new PromisedBytes();
+    p.set('d', { size: null, stored: 10 });
+    let received = 0;
+    const detach = p.stream('d', () => received, 300);
+    received = 100;
+    assert.equal(p.total(), 200);
+    detach();
+    assert.equal(p.total(), 0);
+    assert.equal(p.get('d')?.stored, 110);
+  });
+
+  it('a hold moves to its upload with its stream; reset rebuilds the account', () => {
+    const p = new PromisedBytes();
+    p.set('request-1', { size: 500, stored: 0 });
+    let received = 50;
+    p.stream('request-1', () => received);
+    p.rekey('request-1', 'upload-x');
+    assert.equal(p.get('request-1'), undefined);
+    assert.equal(p.of('upload-x'), 450);
+    received = 100;
+    assert.equal(p.total(), 400);
+    p.reset([['u', { size: 10, stored: 4 }]]);
+    assert.equal(p.total(), 6);
+    assert.equal(p.count, 1);
+  });
+});
+
+describe('storage-full recognition', () => {
+  const cases: [name: string, err: unknown, cause: ReturnType<typeof storageFullCause>][] = [
+    ['ENOSPC', Object.assign(new Error('no space'), { code: 'ENOSPC' }), 'disk_full'],
+    ['SQLITE_FULL', Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }), 'disk_full'],
+    ['EDQUOT', Object.assign(new Error('quota'), { code: 'EDQUOT' }), 'quota'],
+    // @aws-sdk/client-s3 names an unmodelled error by its code; RadosGW answers 403 QuotaExceeded.
+    ['S3 QuotaExceeded', Object.assign(new Error('QuotaExceeded'), { name: 'QuotaExceeded', $metadata: { httpStatusCode: 403 } }), 'quota'],
+    ['S3 Code field', { Code: 'QuotaExceeded' }, 'quota'],
+    ['wrapped', new AppError('ERR_INTERNAL', { cause: Object.assign(new Error('x'), { code: 'ENOSPC' }) }), 'disk_full'],
+    ['EACCES', Object.assign(new Error('denied'), { code: 'EACCES' }), null],
+    ['S3 AccessDenied', Object.assign(new Error('AccessDenied'), { name: 'AccessDenied' }), null],
+    ['not an object', 'ENOSPC', null],
+  ];
+  for (const [name, err, cause] of cases) it(name, () => assert.equal(storageFullCause(err), cause));
+
+  it('insufficientStorageError: 507 with Retry-After and the cause kept, null for anything else', () => {
+    const err = insufficientStorageError({ name: 'QuotaExceeded' });
+    assert.ok(err instanceof AppError);
+    assert.equal(err.status, 507);
+    assert.equal(err.code, 'ERR_INSUFFICIENT_STORAGE');
+    assert.ok(Number(err.headers['Retry-After']) > 0);
+    assert.equal(insufficientStorageError(new Error('other')), null);
+  });
+});
+
+/** A request as the space step sees it: a socket byte counter and a close event. */
+function fakeRequest(): IncomingMessage & { sent(bytes: number): void; end(): void } {
+  const req = new EventEmitter() as IncomingMessage & { sent(bytes: number): void; end(): void };
+  const socket = { bytesRead: 1000 };
+  Object.assign(req, { socket, readableLength: 0, destroyed: false });
+  req.sent = (bytes) => (socket.bytesRead += bytes);
+  req.end = () => {
+    Object.assign(req, { destroyed: true });
+    req.emit('close');
+  };
+  return req;
+}
+
+function spaceWith(capacity: { value: StorageCapacity }, uploads: Array<{ id: string; size: number | null; offset: number }> = []) {
+  const levels: SpaceLevel[] = [];
+  const space = new StorageSpace({
+    probe: { capacity: async () => capacity.value },
+    reserve: { bytes: MiB },
+    uploads: {
+      listUnfinished: async () => uploads,
+      summarize: async (id) => {
+        const u = uploads.find((x) => x.id === id);
+        return u === undefined ? null : { ...u, finished: u.size === u.offset };
+      },
+    },
+    log: createLogger({ level: 'silent', format: 'json' }),
+    recheckMs: 3_600_000,
+    onLevel: (l) => levels.push(l),
+  });
+  return { space, levels };
+}
+
+const refused = (err: unknown) => err instanceof AppError && err.code === 'ERR_INSUFFICIENT_STORAGE' && err.status === 507 && Number(err.headers['Retry-After']) > 0;
+
+describe('the intake space step', () => {
+  it('a creation promises its length until the request ends, or until its upload is gone once bound', async () => {
+    const cap = { value: { totalBytes: 100 * MiB, freeBytes: 5 * MiB } };
+    const { space } = spaceWith(cap);
+    await space.start();
+    const a = fakeRequest();
+    await space.claimNew(a, 3 * MiB);
+    await assert.rejects(space.claimNew(fakeRequest(), 2 * MiB), refused); // 5 - 1 - 3 = 1 MiB left
+    space.uploadCreated(a, 'up-a', 3 * MiB);
+    a.end();
+    assert.equal((await space.view()).promisedBytes, 3 * MiB, 'bound: stays promised after the request');
+    const b = fakeRequest();
+    await space.claimNew(b, MiB);
+    b.end(); // never bound (a PUT): released
+    assert.equal((await space.view()).promisedBytes, 3 * MiB);
+    space.forget('up-a');
+    assert.equal((await space.view()).promisedBytes, 0);
+    space.stop();
+  });
+
+  it('two creations racing for the last bytes: one of them is refused', async () => {
+    const { space } = spaceWith({ value: { totalBytes: 100 * MiB, freeBytes: 3 * MiB } });
+    await space.start();
+    const results = await Promise.allSettled([space.claimNew(fakeRequest(), 1.5 * MiB), space.claimNew(fakeRequest(), 1.5 * MiB)]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    space.stop();
+  });
+
+  it('rebuilds promises from the store; appends: admitted ones while they fit, deferred ones as new bytes', async () => {
+    const cap = { value: { totalBytes: 100 * MiB, freeBytes: 4 * MiB } };
+    const uploads = [
+      { id: 'big', size: 10 * MiB, offset: 0 },
+      { id: 'small', size: MiB, offset: MiB / 2 },
+      { id: 'deferred', size: null, offset: 100 },
+    ];
+    const { space, levels } = spaceWith(cap, uploads);
+    await space.start();
+    assert.equal((await space.view()).promisedBytes, 10.5 * MiB);
+    assert.equal(space.level, 'low');
+    assert.deepEqual(levels, ['low']);
+    await space.checkAppend(fakeRequest(), { uploadId: 'small', requestBytes: MiB / 2, declaredLength: undefined });
+    await assert.rejects(space.checkAppend(fakeRequest(), { uploadId: 'big', requestBytes: 10 * MiB, declaredLength: undefined }), refused);
+    await assert.rejects(space.checkAppend(fakeRequest(), { uploadId: 'deferred', requestBytes: 10, declaredLength: undefined }), refused);
+    await space.checkAppend(fakeRequest(), { uploadId: 'unknown', requestBytes: 10, declaredLength: undefined }); // the protocol answers it
+    await assert.rejects(space.claimNew(fakeRequest(), 0), refused, 'nothing new below the reserve');
+
+    // Space returns: the state ends by itself on the next reading.
+    cap.value = { totalBytes: 100 * MiB, freeBytes: 50 * MiB };
+    await space.refresh();
+    assert.deepEqual(levels, ['low', 'ok']);
+    const req = fakeRequest();
+    await space.checkAppend(req, { uploadId: 'deferred', requestBytes: 2000, declaredLength: 5000 });
+    req.sent(2000);
+    assert.equal(space.level, 'ok');
+    assert.equal((await space.view()).promisedBytes, 10.5 * MiB + 5000 - 100 - 2000);
+    space.stop();
+  });
+
+  it('a full store mid-body becomes a logged 507 once; anything else is not its business', async () => {
+    const { space } = spaceWith({ value: { totalBytes: 100 * MiB, freeBytes: 0 } });
+    const enospc = Object.assign(new Error('no space'), { code: 'ENOSPC' });
+    const err = await space.storageFull(enospc, { protocol: 'tus', uploadId: 'x' });
+    assert.ok(refused(err));
+    assert.equal(await space.storageFull(err, { protocol: 'put', uploadId: 'x' }), err, 'a decided 507 passes as it is');
+    assert.equal(await space.storageFull(new Error('other'), { protocol: 'put', uploadId: 'x' }), null);
+  });
+
+  it('a store that cannot tell its capacity lets everything through', async () => {
+    const space = new StorageSpace({
+      probe: { capacity: async () => null },
+      reserve: { bytes: MiB },
+      uploads: { listUnfinished: async () => [], summarize: async () => null },
+      log: createLogger({ level: 'silent', format: 'json' }),
+    });
+    await space.start();
+    await space.claimNew(fakeRequest(), 10 ** 15);
+    assert.equal(await space.problem(), null);
+    assert.equal((await space.view()).freeBytes, null);
+    space.stop();
+  });
+});
