@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import Koa, { type Context } from 'koa';
 import type { Config } from './config/index.js';
-import { resolveSecret, type SlotPolicy } from './auth/index.js';
+import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
 import { AppError } from './errors.js';
 import { finalizationFromConfig } from './finalize/index.js';
 import { META_SLOT, META_TYPE, TusEndpoint, UploadLifecycle, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
@@ -48,7 +48,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     if (generated) log.info({ file }, 'Generated a new signing secret; configure your XMPP server with the secret stored in this file');
     if (loosePermissions) log.warn({ file }, 'The secret file is readable by other users; run chmod 600 on it');
   }
-  const policy: SlotPolicy = { secrets: [secret.secret, ...config.security.previousSecrets], schemes: config.security.schemes };
+  const policy = slotPolicyFromConfig(config, secret.secret);
+  const { secrets: _secrets, ...shown } = policy; // never log secrets
+  log.info(shown, 'Upload policy');
 
   const published = new FilePublishedStore(dataDir);
   await published.init();

@@ -33,7 +33,11 @@ async function serve(opts: { config?: string; pretty?: boolean }): Promise<void>
   const { config, warnings, source } = await load(opts.config);
   const log = createLogger({ level: config.logging.level, format: opts.pretty ? 'pretty' : config.logging.format });
   log.info({ config: source ?? '(embedded defaults)' }, 'Configuration loaded');
-  for (const w of warnings) log.warn({ key: w.path, code: w.code, reason: w.message }, 'Config warning');
+  for (const w of warnings) {
+    // Go 3.x keys read or dropped as documented are news, not problems.
+    const level = w.code === 'CONFIG_LEGACY_KEY' || w.code === 'CONFIG_LEGACY_IGNORED' ? 'info' : 'warn';
+    log[level]({ key: w.path, code: w.code, reason: w.message }, 'Config warning');
+  }
 
   const { buildApp } = await import('./app.js'); // loaded for serve only: the other commands start faster
   const app = await buildApp(config, { log });
@@ -71,7 +75,8 @@ async function configCheck(file: string, opts: { json?: boolean }): Promise<void
     return;
   }
   console.log(`${file}: valid${warnings.length ? `, ${warnings.length} warning(s)` : ''}`);
-  for (const w of warnings) console.log(`warning: ${w.path}: ${w.message}`);
+  // A mapped Go key reads "mapped: old.key → new.key = effective value".
+  for (const w of warnings) console.log(w.code === 'CONFIG_LEGACY_KEY' ? `mapped: ${w.path} ${w.message}` : `warning: ${w.path}: ${w.message}`);
 }
 
 interface SignOptions {

@@ -3,9 +3,10 @@
  * query, size and type from whatever transport (PUT, tus creation) and passes the time in.
  * Outcomes are values; the HTTP edge turns a refusal into its AppError.
  */
-import type { Scheme } from '../config/index.js';
-import type { ErrorCode } from '../errors.js';
+import type { Config, Scheme } from '../config/index.js';
+import { AppError, type ErrorCode } from '../errors.js';
 import { DEFAULT_CONTENT_TYPE, SCHEME_PRECEDENCE, signatureMatches } from './hmac-schemes.js';
+import { checkUpload, uploadPolicyFromConfig, type UploadPolicy } from './upload-policy.js';
 
 export interface SlotRequest {
   /** Decoded slot path (see decodeSlotPath). */
@@ -23,6 +24,25 @@ export interface SlotPolicy {
   /** Current secret first, then previous ones still accepted during a key rotation. */
   secrets: readonly string[];
   schemes: readonly Scheme[];
+  /** Names and sizes accepted; absent: any. */
+  uploads?: UploadPolicy;
+  /**
+   * A v3 slot is accepted until `expires` + grace + skew. The grace is policy (a leaked URL stays
+   * usable that long), the skew tolerates a signer whose clock runs behind ours. Default 0.
+   */
+  expiryGraceMs?: number;
+  clockSkewMs?: number;
+}
+
+/** The policy `[security]` and `[uploads]` describe, with the secret in use first. */
+export function slotPolicyFromConfig(config: Pick<Config, 'security' | 'server' | 'uploads'>, currentSecret: string): SlotPolicy {
+  return {
+    secrets: [currentSecret, ...config.security.previousSecrets],
+    schemes: config.security.schemes,
+    uploads: uploadPolicyFromConfig(config),
+    expiryGraceMs: config.security.expiryGraceMs,
+    clockSkewMs: config.security.clockSkewMs,
+  };
 }
 
 export interface AuthorizedSlot {
@@ -35,14 +55,27 @@ export interface AuthorizedSlot {
   expiresAtMs: number | undefined;
 }
 
-export type SlotDecision = { ok: true; slot: AuthorizedSlot } | { ok: false; code: ErrorCode };
+export type SlotDecision = { ok: true; slot: AuthorizedSlot } | { ok: false; code: ErrorCode; message?: string };
+
+/** The AppError for a refused slot, with the refusal's own message when it has one. */
+export function slotRefusal(decision: Extract<SlotDecision, { ok: false }>): AppError {
+  return new AppError(decision.code, decision.message === undefined ? undefined : { message: decision.message });
+}
 
 /** Which signature parameter of the URL counts: the highest version that is present and accepted. */
 export function pickScheme(query: URLSearchParams, accepted: readonly Scheme[]): Scheme | undefined {
   return SCHEME_PRECEDENCE.find((s) => accepted.includes(s) && query.has(s));
 }
 
+/** Signature first (nothing about the policy is revealed to an unsigned request), then names and sizes. */
 export function authorizeSlot(req: SlotRequest, policy: SlotPolicy): SlotDecision {
+  const decision = checkSignature(req, policy);
+  if (!decision.ok || !policy.uploads) return decision;
+  const verdict = checkUpload(policy.uploads, req.path, req.size);
+  return verdict.ok ? decision : verdict;
+}
+
+function checkSignature(req: SlotRequest, policy: SlotPolicy): SlotDecision {
   const scheme = pickScheme(req.query, policy.schemes);
   if (!scheme) return { ok: false, code: 'ERR_SIGNATURE_MISSING' };
   const given = req.query.get(scheme) ?? '';
@@ -55,7 +88,8 @@ export function authorizeSlot(req: SlotRequest, policy: SlotPolicy): SlotDecisio
     if (!signatureMatches(given, 'v3', policy.secrets, { path: req.path, method: 'PUT', expires })) {
       return { ok: false, code: 'ERR_SIGNATURE_INVALID' };
     }
-    if (req.nowMs > expires * 1000) return { ok: false, code: 'ERR_SIGNATURE_EXPIRED' };
+    const lateAllowedMs = (policy.expiryGraceMs ?? 0) + (policy.clockSkewMs ?? 0);
+    if (req.nowMs > expires * 1000 + lateAllowedMs) return { ok: false, code: 'ERR_SIGNATURE_EXPIRED' };
     return { ok: true, slot: { path: req.path, scheme, contentType, signedSize: undefined, expiresAtMs: expires * 1000 } };
   }
 

@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
-import { authorizeSlot, decodeSlotPath, type SlotPolicy } from '../auth/index.js';
+import { authorizeSlot, decodeSlotPath, slotRefusal, type SlotPolicy } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
 import { admitNewUpload } from './intake.js';
@@ -39,7 +39,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     },
     deps.policy,
   );
-  if (!decision.ok) throw new AppError(decision.code);
+  if (!decision.ok) throw slotRefusal(decision);
   const { slot } = decision;
   // Decided from Content-Length before a byte is read; without one, enforced while streaming.
   if (size !== undefined && size > deps.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');

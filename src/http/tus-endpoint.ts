@@ -10,7 +10,7 @@ import type { Context } from 'koa';
 import { Server, EVENTS } from '@tus/server';
 import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
-import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
+import { authorizeSlot, decodeSlotPath, slotRefusal, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
 import type { IntakeControl, UploadFinalizer } from '../finalize/index.js';
 import { admitNewUpload } from './intake.js';
@@ -165,7 +165,7 @@ export class TusEndpoint {
       { path, query, size: lengthHeader === '' ? undefined : Number(lengthHeader), contentType: declaredType, nowMs: this.deps.now() },
       this.deps.policy,
     );
-    if (!decision.ok) throw new AppError(decision.code);
+    if (!decision.ok) throw slotRefusal(decision);
     if (lengthHeader !== '' && Number(lengthHeader) > this.deps.config.server.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
     if (await this.deps.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
     await admitNewUpload(ctx, this.deps.finalizer, 'create', path, lengthHeader === '' ? undefined : Number(lengthHeader));
