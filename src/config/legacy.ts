@@ -141,6 +141,15 @@ const showSafe = (to: string, v: unknown): string => (/secret|password|token/.te
 // --- the table ---------------------------------------------------------------------------------
 
 function applyRule(m: Mapping, rule: GoKeyRule, accepted: { has(key: string): boolean }): void {
+  const [section, key] = split(rule.key);
+  if (key === '*' && rule.kind === 'ignored' && section !== undefined && isTable(m.raw[section])) {
+    // A whole section (even an empty one): one line for it.
+    const reason = typeof rule.reason === 'function' ? rule.reason(undefined) : rule.reason;
+    delete m.raw[section];
+    m.goDialect = true;
+    m.warnings.push({ code: 'CONFIG_LEGACY_IGNORED', path: section, message: `Go 3.x section ignored: ${reason}` });
+    return;
+  }
   for (const path of matchingKeys(m.raw, rule.key)) {
     if (!has(m.raw, path)) continue; // an earlier row already handled it
     const value = readValue(m.raw, path);
@@ -163,14 +172,8 @@ function applyRule(m: Mapping, rule: GoKeyRule, accepted: { has(key: string): bo
         }
         break;
       case 'ignored': {
-        const whole = rule.key.endsWith('.*');
         take(m.raw, path);
         const reason = typeof rule.reason === 'function' ? rule.reason(value) : rule.reason;
-        if (whole) {
-          delete m.raw[split(path)[0]!];
-          m.warnings.push({ code: 'CONFIG_LEGACY_IGNORED', path: split(path)[0]!, message: `Go 3.x section ignored: ${reason}` });
-          return;
-        }
         m.warnings.push({ code: 'CONFIG_LEGACY_IGNORED', path, message: `Go 3.x key ignored: ${reason}` });
         break;
       }

@@ -80,6 +80,7 @@ export class TusEndpoint {
     if (ctx.method === 'GET') {
       throw new AppError('ERR_NOT_FOUND', { message: 'Finished uploads are downloaded from their slot URL' });
     }
+    if (ctx.method === 'OPTIONS') return this.options(ctx);
     if (ctx.method === 'POST') {
       const slot = await this.authorizeCreation(ctx);
       this.slots.set(ctx.req, slot);
@@ -99,6 +100,32 @@ export class TusEndpoint {
     } finally {
       release();
     }
+  }
+
+  /**
+   * OPTIONS (tus discovery and CORS preflight) through @tus/server's web handler, so the answer
+   * can be adjusted before it is sent: @tus/server hard-codes Access-Control-Max-Age to 24 h,
+   * while [cors] max_age must hold for every preflight.
+   */
+  private async options(ctx: Context): Promise<void> {
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(ctx.req.headers)) {
+      if (typeof value === 'string') headers.set(name, value);
+      else if (Array.isArray(value)) headers.set(name, value.join(', '));
+    }
+    // The host is not used for OPTIONS answers; a fixed one keeps a strange Host header harmless.
+    let request: Request;
+    try {
+      request = new Request(`http://localhost${ctx.url}`, { method: 'OPTIONS', headers });
+    } catch {
+      throw new AppError('ERR_BAD_REQUEST', { message: 'The request target is malformed' });
+    }
+    const res = await this.server.handleWeb(request);
+    ctx.status = res.status;
+    res.headers.forEach((value, name) => ctx.set(name, value));
+    if (res.headers.has('Access-Control-Max-Age')) ctx.set('Access-Control-Max-Age', String(Math.floor(this.deps.config.cors.maxAgeMs / 1000)));
+    ctx.body = null;
+    ctx.status = res.status; // a null body would turn it into 204 anyway; keep @tus/server's status
   }
 
   /** PATCH, and POST with creation-with-upload, stream a body into the store. */
@@ -229,12 +256,14 @@ export class TusEndpoint {
     const rc = node ? requestContext.get(node) : undefined;
     if ('status_code' in thrown && typeof thrown.status_code === 'number' && thrown.status_code < 500) {
       const code = TUS_CODES.get(thrown.body) ?? 'ERR_BAD_REQUEST';
+      if (rc) rc.errorCode = code;
       metrics.errorsByCode.inc({ code });
       nodeRes(req)?.setHeader('Content-Type', 'application/json');
       return { status_code: thrown.status_code, body: JSON.stringify({ code, message: thrown.body.trim(), requestId: rc?.requestId }) };
     }
     const err = toClientError(thrown);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'tus request failed');
+    if (rc) rc.errorCode = err.code;
     metrics.errorsByCode.inc({ code: err.code });
     const method = (req as { method?: string }).method;
     // tus-js-client drops the upload and restarts from byte 0 on any HEAD answer but 2xx/423.
