@@ -117,6 +117,10 @@ function take(raw: RawConfig, path: string): unknown {
 }
 
 const OUR_SECTIONS = new Set(knownKeys().keys());
+const OUR_KEYS = new Set([...knownKeys()].flatMap(([section, keys]) => [...keys].map((k) => `${section}.${k}`)));
+
+/** A key of a Go config, never one of ours: should a Go name ever become ours, ours wins. */
+const hasGoKey = (raw: RawConfig, path: string) => has(raw, path) && !OUR_KEYS.has(path);
 
 /** Sets `path` unless the config already sets it there: the new name wins. Returns whether it was set. */
 function put(m: Mapping, from: string, to: string, value: unknown, shown: string, note?: string): boolean {
@@ -151,7 +155,7 @@ function applyRule(m: Mapping, rule: GoKeyRule, accepted: { has(key: string): bo
     return;
   }
   for (const path of matchingKeys(m.raw, rule.key)) {
-    if (!has(m.raw, path)) continue; // an earlier row already handled it
+    if (!hasGoKey(m.raw, path)) continue; // an earlier row already handled it
     const value = readValue(m.raw, path);
     m.goDialect = true;
     switch (rule.kind) {
@@ -213,9 +217,9 @@ const allInterfaces = (listen: string) => (listen.startsWith('0.0.0.0:') ? 'all 
 
 /** Go listened on bind_ip + ":" + listen_address (default port 8080, all interfaces). */
 function mapListen(m: Mapping): void {
-  const hasBind = has(m.raw, 'server.bind_ip');
-  const bindIp = take(m.raw, 'server.bind_ip');
-  const from = ['server.listen_address', 'server.listenport'].find((p) => has(m.raw, p));
+  const hasBind = hasGoKey(m.raw, 'server.bind_ip');
+  const bindIp = hasBind ? take(m.raw, 'server.bind_ip') : undefined;
+  const from = ['server.listen_address', 'server.listenport'].find((p) => hasGoKey(m.raw, p));
   if (from === undefined && !hasBind) return;
   m.goDialect = true;
   const port = from === undefined ? '8080' : take(m.raw, from);
@@ -228,7 +232,7 @@ function mapListen(m: Mapping): void {
 /** Go served metrics on ":" + port, i.e. on every interface whatever bind_ip says. */
 function mapMetricsPort(m: Mapping): void {
   for (const from of ['server.metrics_port', 'server.metricsport', 'metrics.port']) {
-    if (!has(m.raw, from)) continue;
+    if (!hasGoKey(m.raw, from)) continue;
     m.goDialect = true;
     const listen = goListen(take(m.raw, from), undefined);
     put(m, from, 'metrics.listen', listen, listen, 'public on all interfaces, as Go served it; set [metrics] listen = "127.0.0.1:<port>" to keep it private');
@@ -238,7 +242,7 @@ function mapMetricsPort(m: Mapping): void {
 /** Go 3.x: redisenabled, redisaddr, redispassword, redisdbindex -> one redis.url, only when enabled. */
 function mapRedis(m: Mapping): void {
   const redis = holder(m.raw, 'redis');
-  const keys = ['redisenabled', 'redisaddr', 'redispassword', 'redisdbindex', 'redishealthcheckinterval', 'enabled'];
+  const keys = ['redisenabled', 'redisaddr', 'redispassword', 'redisdbindex', 'redishealthcheckinterval', 'enabled'].filter((k) => !OUR_KEYS.has(`redis.${k}`));
   if (!redis || !keys.some((k) => k in redis)) return;
   m.goDialect = true;
   const enabled = (redis.redisenabled ?? redis.enabled) === true;
@@ -267,7 +271,7 @@ const GRACE_KEYS = ['token_grace_period', 'mobile_grace_period', 'standby_grace_
  * kept here.
  */
 function mapGracePeriods(m: Mapping): void {
-  const present = GRACE_KEYS.filter((k) => has(m.raw, `security.${k}`));
+  const present = GRACE_KEYS.filter((k) => hasGoKey(m.raw, `security.${k}`));
   if (present.length === 0) return;
   m.goDialect = true;
   let longest = 0;
@@ -288,14 +292,14 @@ function mapGracePeriods(m: Mapping): void {
 
 /** Pre-3.x flat layout: top-level keys. */
 function mapFlatLayout(m: Mapping): void {
-  if (has(m.raw, 'listenport')) {
+  if (hasGoKey(m.raw, 'listenport')) {
     m.goDialect = true;
     const listen = goListen(take(m.raw, 'listenport'), undefined);
     put(m, 'listenport', 'server.listen', listen, listen, allInterfaces(listen));
   }
   const moves: Array<[string, string]> = [['secret', 'security.secret'], ['storedir', 'storage.data_dir'], ['loglevel', 'logging.level']];
   for (const [from, to] of moves) {
-    if (!has(m.raw, from)) continue;
+    if (!hasGoKey(m.raw, from)) continue;
     m.goDialect = true;
     const value = take(m.raw, from);
     put(m, from, to, value, showSafe(to, value));
@@ -326,7 +330,7 @@ function mapSizes(m: Mapping): void {
     if (limit) limits.push(limit);
   }
   for (const path of ['uploads.max_file_size', 'uploads.maxfilesize']) {
-    if (!has(m.raw, path)) continue;
+    if (!hasGoKey(m.raw, path)) continue;
     m.goDialect = true;
     const limit = read(path);
     take(m.raw, path);
