@@ -3,7 +3,7 @@
  * answers, intake is not in emergency mode, and Redis answers PING when `[redis] url` is set.
  * Reasons are safe to show: no paths, no URLs, no internals.
  */
-import type { ReadinessCheck } from '../http/side-services.js';
+import type { ReadinessCheck } from '../http/index.js';
 import type { QueueOps } from './queue-ops.js';
 
 export interface OpsReadinessOptions {
