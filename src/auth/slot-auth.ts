@@ -4,9 +4,8 @@
  * Outcomes are values; the HTTP edge turns a refusal into its AppError.
  */
 import type { Config, Scheme } from '../config/index.js';
-import { AppError, type ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import { DEFAULT_CONTENT_TYPE, SCHEME_PRECEDENCE, signatureMatches } from './hmac-schemes.js';
-import { checkUpload, uploadPolicyFromConfig, type UploadPolicy } from './upload-policy.js';
 
 export interface SlotRequest {
   /** Decoded slot path (see decodeSlotPath). */
@@ -24,8 +23,6 @@ export interface SlotPolicy {
   /** Current secret first, then previous ones still accepted during a key rotation. */
   secrets: readonly string[];
   schemes: readonly Scheme[];
-  /** Names and sizes accepted; absent: any. */
-  uploads?: UploadPolicy;
   /**
    * A v3 slot is accepted until `expires` + grace + skew. The grace is policy (a leaked URL stays
    * usable that long), the skew tolerates a signer whose clock runs behind ours. Default 0.
@@ -34,12 +31,11 @@ export interface SlotPolicy {
   clockSkewMs?: number;
 }
 
-/** The policy `[security]` and `[uploads]` describe, with the secret in use first. */
-export function slotPolicyFromConfig(config: Pick<Config, 'security' | 'server' | 'uploads'>, currentSecret: string): SlotPolicy {
+/** The policy `[security]` describes, with the secret in use first. */
+export function slotPolicyFromConfig(config: Pick<Config, 'security'>, currentSecret: string): SlotPolicy {
   return {
     secrets: [currentSecret, ...config.security.previousSecrets],
     schemes: config.security.schemes,
-    uploads: uploadPolicyFromConfig(config),
     expiryGraceMs: config.security.expiryGraceMs,
     clockSkewMs: config.security.clockSkewMs,
   };
@@ -55,27 +51,14 @@ export interface AuthorizedSlot {
   expiresAtMs: number | undefined;
 }
 
-export type SlotDecision = { ok: true; slot: AuthorizedSlot } | { ok: false; code: ErrorCode; message?: string };
-
-/** The AppError for a refused slot, with the refusal's own message when it has one. */
-export function slotRefusal(decision: Extract<SlotDecision, { ok: false }>): AppError {
-  return new AppError(decision.code, decision.message === undefined ? undefined : { message: decision.message });
-}
+export type SlotDecision = { ok: true; slot: AuthorizedSlot } | { ok: false; code: ErrorCode };
 
 /** Which signature parameter of the URL counts: the highest version that is present and accepted. */
 export function pickScheme(query: URLSearchParams, accepted: readonly Scheme[]): Scheme | undefined {
   return SCHEME_PRECEDENCE.find((s) => accepted.includes(s) && query.has(s));
 }
 
-/** Signature first (nothing about the policy is revealed to an unsigned request), then names and sizes. */
 export function authorizeSlot(req: SlotRequest, policy: SlotPolicy): SlotDecision {
-  const decision = checkSignature(req, policy);
-  if (!decision.ok || !policy.uploads) return decision;
-  const verdict = checkUpload(policy.uploads, req.path, req.size);
-  return verdict.ok ? decision : verdict;
-}
-
-function checkSignature(req: SlotRequest, policy: SlotPolicy): SlotDecision {
   const scheme = pickScheme(req.query, policy.schemes);
   if (!scheme) return { ok: false, code: 'ERR_SIGNATURE_MISSING' };
   const given = req.query.get(scheme) ?? '';

@@ -14,13 +14,14 @@
  * Every refusal is an AppError with a stable code; nothing here reads protocol headers.
  */
 import type { IncomingMessage } from 'node:http';
-import { authorizeSlot, slotRefusal, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
+import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer } from '../finalize/index.js';
 import { metrics } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
 import { gateNewUpload } from './gate.js';
+import { checkUpload, type UploadPolicy } from './upload-policy.js';
 
 /** A new upload as a front door declares it, before a body byte is read. */
 export interface UploadClaim {
@@ -36,7 +37,8 @@ export interface UploadClaim {
 
 export interface IntakeDeps {
   readonly policy: SlotPolicy;
-  readonly maxUploadBytes: number;
+  /** Names and sizes accepted ([uploads], [server] max_upload_size). */
+  readonly uploadPolicy: UploadPolicy;
   readonly published: Pick<PublishedStore, 'stat'>;
   /** Finalization's side of intake: slot held by a job, queue pressure. */
   readonly control: IntakeControl;
@@ -59,7 +61,7 @@ export class Intake {
   }
 
   get maxUploadBytes(): number {
-    return this.#d.maxUploadBytes;
+    return this.#d.uploadPolicy.maxBytes;
   }
 
   /**
@@ -71,8 +73,10 @@ export class Intake {
   async authorize(claim: UploadClaim): Promise<AuthorizedSlot> {
     const { path, query, sizeBytes, contentType } = claim;
     const decision = authorizeSlot({ path, query, size: sizeBytes, contentType, nowMs: this.#d.now() }, this.#d.policy);
-    if (!decision.ok) throw slotRefusal(decision); // upload policy refusals (415, 413) carry their own message
-    if (sizeBytes !== undefined && sizeBytes > this.#d.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
+    if (!decision.ok) throw new AppError(decision.code);
+    // After the signature: an unsigned request learns nothing about the policy.
+    const verdict = checkUpload(this.#d.uploadPolicy, path, sizeBytes);
+    if (!verdict.ok) throw new AppError(verdict.code, { message: verdict.message });
     if (await this.#d.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
     return decision.slot;
   }

@@ -1,8 +1,10 @@
 /** Upload policy (names and sizes) and the v3 expiry window, decided by the pure slot check on a fake clock. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { authorizeSlot, checkUpload, sign, slotRefusal, type SlotPolicy, type UploadPolicy } from '../../src/auth/index.js';
+import { authorizeSlot, sign, type SlotPolicy } from '../../src/auth/index.js';
 import { resolveConfig } from '../../src/config/index.js';
+import { AppError } from '../../src/errors.js';
+import { checkUpload, Intake, type IntakeDeps, type UploadPolicy } from '../../src/intake/index.js';
 
 const policy = (over: Partial<UploadPolicy> = {}): UploadPolicy => ({ maxBytes: 1000, allowedExtensions: [], blockedExtensions: [], ...over });
 const verdict = (p: UploadPolicy, path: string, size?: number) => {
@@ -52,27 +54,31 @@ describe('checkUpload: size', () => {
   });
 });
 
-describe('authorizeSlot with an upload policy', () => {
+describe('Intake.authorize applies the upload policy after the signature', () => {
   const SECRET = 'policy-secret';
-  const slotPolicy: SlotPolicy = { secrets: [SECRET], schemes: ['v', 'v3'], uploads: policy({ allowedExtensions: ['.jpg'], maxBytes: 100 }) };
-  const v = (path: string, size: number) => new URLSearchParams({ v: sign('v', SECRET, { path, size }) });
-  const req = (path: string, size: number, query = v(path, size)) => ({ path, query, size, contentType: undefined, nowMs: 0 });
-  const code = (d: ReturnType<typeof authorizeSlot>) => (d.ok ? 'ok' : d.code);
+  // authorize() reads only the slot policy, the upload policy, the published store and the clock.
+  const intake = new Intake({
+    policy: { secrets: [SECRET], schemes: ['v'] },
+    uploadPolicy: policy({ allowedExtensions: ['.jpg'], maxBytes: 100 }),
+    published: { stat: async () => null },
+    now: () => 0,
+  } as unknown as IntakeDeps);
+  const signed = (path: string, size: number) => new URLSearchParams({ v: sign('v', SECRET, { path, size }) });
+  const authorize = (path: string, size: number, query = signed(path, size)) =>
+    intake.authorize({ path, query, sizeBytes: size, contentType: undefined }).then(
+      () => 'ok',
+      (err: unknown) => (err instanceof AppError ? `${err.status} ${err.code}` : String(err)),
+    );
 
-  it('accepts a signed slot within the policy', () => assert.equal(code(authorizeSlot(req('d/a.jpg', 100), slotPolicy)), 'ok'));
-  it('415 code for a signed slot with a refused name', () => assert.equal(code(authorizeSlot(req('d/a.exe', 10), slotPolicy)), 'ERR_EXTENSION_NOT_ALLOWED'));
-  it('413 code for a signed slot over the limit', () => assert.equal(code(authorizeSlot(req('d/a.jpg', 101), slotPolicy)), 'ERR_TOO_LARGE'));
-  it('the signature is checked first: an unsigned request learns nothing about the policy', () => {
-    assert.equal(code(authorizeSlot(req('d/a.exe', 10, new URLSearchParams()), slotPolicy)), 'ERR_SIGNATURE_MISSING');
-    assert.equal(code(authorizeSlot(req('d/a.exe', 10, new URLSearchParams({ v: 'f'.repeat(64) })), slotPolicy)), 'ERR_SIGNATURE_INVALID');
+  it('accepts a signed slot within the policy', async () => assert.equal(await authorize('d/a.jpg', 100), 'ok'));
+  it('415 for a signed slot with a refused name', async () => assert.equal(await authorize('d/a.exe', 10), '415 ERR_EXTENSION_NOT_ALLOWED'));
+  it('413 for a signed slot over the limit', async () => assert.equal(await authorize('d/a.jpg', 101), '413 ERR_TOO_LARGE'));
+  it('the signature is checked first: an unsigned request learns nothing about the policy', async () => {
+    assert.equal(await authorize('d/a.exe', 10, new URLSearchParams()), '403 ERR_SIGNATURE_MISSING');
+    assert.equal(await authorize('d/a.exe', 10, new URLSearchParams({ v: 'f'.repeat(64) })), '403 ERR_SIGNATURE_INVALID');
   });
-  it('slotRefusal keeps the status of the code and the message of the refusal', () => {
-    const d = authorizeSlot(req('d/a.exe', 10), slotPolicy);
-    assert.equal(d.ok, false);
-    const err = slotRefusal(d as Extract<typeof d, { ok: false }>);
-    assert.equal(err.status, 415);
-    assert.match(err.message, /"\.exe"/);
-    assert.equal(slotRefusal({ ok: false, code: 'ERR_TOO_LARGE' }).status, 413);
+  it("the refusal's message names the ending", async () => {
+    await assert.rejects(intake.authorize({ path: 'd/a.exe', query: signed('d/a.exe', 10), sizeBytes: 10, contentType: undefined }), /"\.exe"/);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * Which uploads a slot may carry, decided from its path and declared size before any body byte
- * is read (PUT and tus creation alike). Pure.
+ * is read (PUT and tus creation alike, through Intake.authorize). Pure.
  */
 import type { Config } from '../config/index.js';
 
