@@ -9,14 +9,14 @@ import Koa, { type Context } from 'koa';
 import type { Config } from './config/index.js';
 import { resolveSecret, type SlotPolicy } from './auth/index.js';
 import { AppError } from './errors.js';
-import { finalizationFromConfig } from './finalize/index.js';
-import { META_SLOT, META_TYPE, TusEndpoint, UploadLifecycle, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
+import { contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
+import { TusEndpoint, UploadLifecycle, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
 import { readinessChecks, sideListener, addressOf } from './http/side-services.js';
 import { uploadPage } from './http/upload-page.js';
 import { statusPage } from './http/status-page.js';
 import { metrics, type Logger } from './observability/index.js';
 import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
-import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
+import { FilePublishedStore, MemoryLocker, TusFileStore, TusRequestScope } from './storage/index.js';
 import { AdmissionController } from './transfer/index.js';
 
 export interface AppOptions {
@@ -54,10 +54,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   await published.init();
   const swept = await published.sweepIncoming();
   if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
-  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
+  // The tus endpoint hands the store per-request facts (new upload's record, chunk checksum) through this scope.
+  const tusScope = new TusRequestScope();
+  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => tusScope.current() });
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
-  // published by the workers. The tus keys must match tus-endpoint.ts (META_SLOT, META_TYPE).
-  const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
+  // published by the workers.
+  const finalizer = finalizationFromConfig(config, { published, tusStore, log });
   const lifecycle = new UploadLifecycle();
   const admission = new AdmissionController({
     capacity: config.server.maxConcurrentUploads,
@@ -69,7 +71,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
-  const tus = new TusEndpoint({ config, guard, locker, policy, tusStore, published, finalizer, now });
+  const tus = new TusEndpoint({ config, guard, locker, policy, tusStore, published, finalizer, now, scope: tusScope, cas: contentStoreFromConfig(config) });
 
   const { tusPath, uploadPath } = config.server;
   const tusRoot = tusPath.replace(/\/$/, '');
@@ -112,7 +114,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
   const adminPrefix = config.admin.listen ? '' : '/admin';
-  const opsRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, slotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
+  const opsRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, log });
   metrics.exposeLabelSets({ workers: config.workers.count });
   const admin = config.admin.token
     ? adminApi({ token: config.admin.token, prefix: adminPrefix, tusStore, locker, routes: opsRoutes, publicPages: statusPage(adminPrefix) })

@@ -2,7 +2,7 @@
 export type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.js';
 export { FinalizationService } from './finalization-service.js';
 export type { AdmissionStep, FinalizationOptions, FinalizeStep, PendingDownload, TusUploads } from './finalization-options.js';
-export { finalizationFromConfig, queueDatabasePath, DOWNLOAD_WAIT_MS, type FinalizationParts } from './from-config.js';
+export { contentStoreFromConfig, finalizationFromConfig, queueDatabasePath, DOWNLOAD_WAIT_MS, type FinalizationParts } from './from-config.js';
 export type { IntakeControl, IntakeDecision, IntakeRequest, Pressure } from './intake-gate.js';
 export { DeadLetterQueue, toDeadLetter, type DeadLetter } from './dead-letters.js';
 // ops (issue 5): offline recovery builds and reads job payloads like the service does.

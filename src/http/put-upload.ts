@@ -3,6 +3,7 @@
  * streams to a temp file and is published only once every declared byte arrived, so a client
  * that drops mid-PUT leaves nothing behind but a temp file that is removed at once.
  */
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -12,7 +13,7 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
 import { admitNewUpload } from './intake.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore } from '../storage/index.js';
+import { HashingTap, canDelete, type PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import { endPutBody, guardUploadBody, type GuardDeps } from './upload-guard.js';
@@ -44,6 +45,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   // Decided from Content-Length before a byte is read; without one, enforced while streaming.
   if (size !== undefined && size > deps.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
   if (await deps.store.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+  if (canDelete(deps.store) && (await deps.store.deletedAt(path)) !== null) throw new AppError('ERR_GONE');
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
   await admitNewUpload(ctx, deps.finalizer, 'put', path, size);
@@ -58,13 +60,16 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const uploadId = rc?.requestId ?? 'put';
   const temp = deps.store.newIncomingFile();
   const limit = new ByteLimit(size ?? deps.maxUploadBytes);
+  // A declared checksum is checked as the body streams in, so a mismatch is answered (422) before anything is published.
+  const digest = typeof expectedSha256 === 'string' ? createHash('sha256') : null;
   metrics.uploadsCreated.inc({ protocol: 'put' });
   metrics.activeUploads.inc();
   try {
     allowBody(ctx.req, ctx.res);
-    await pipeline(ctx.req, limit, createWriteStream(temp, { flags: 'wx' }));
+    await pipeline(ctx.req, limit, new HashingTap(digest ? [digest] : []), createWriteStream(temp, { flags: 'wx' }));
     metrics.bytesReceived.inc({ protocol: 'put' }, limit.bytes);
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
+    if (digest && digest.digest('hex') !== expectedSha256) throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
     metrics.uploadsFinished.inc({ protocol: 'put' });
     const outcome = await deps.finalizer.finalize({
       protocol: 'put',

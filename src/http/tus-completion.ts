@@ -1,0 +1,56 @@
+/**
+ * What happens when a tus upload's last byte arrived (the last PATCH, a creation with the whole
+ * body, or a concatenation's final upload): the whole-file checksum the client declared is
+ * checked before anything is published, completion is recorded, and the upload is handed to
+ * the durable finalization queue. Partials of a concatenation stop at "recorded": they are
+ * published only as part of their final upload.
+ */
+import { AppError } from '../errors.js';
+import type { IntakeControl, UploadFinalizer } from '../finalize/index.js';
+import { metrics } from '../observability/index.js';
+import { serverStateOf, type TusFileStore } from '../storage/index.js';
+import { finishedUploadMatches } from './tus-checksum.js';
+
+export interface CompletionDeps {
+  readonly tusStore: TusFileStore;
+  readonly finalizer: UploadFinalizer & IntakeControl;
+}
+
+export class UploadCompletion {
+  constructor(private readonly deps: CompletionDeps) {}
+
+  /**
+   * Completes upload `id` of `size` bytes. Rejects with ERR_UPLOAD_CHECKSUM_MISMATCH (422) when
+   * its bytes differ from the declared sha256: the upload is removed then (its URL answers 404,
+   * so a resuming client starts a new upload, and the slot stays free for a correct retry).
+   * Rejects with ERR_FILE_EXISTS when another upload won the slot meanwhile (removed too).
+   */
+  async complete(id: string, size: number): Promise<void> {
+    const { tusStore, finalizer } = this.deps;
+    const info = await tusStore.record(id);
+    const state = info && serverStateOf(info);
+    if (!state) throw new Error(`tus upload ${id} finished without slot state`);
+    if (state.expectedSha256 !== undefined && !(await finishedUploadMatches(tusStore, id, size, state.expectedSha256))) {
+      await tusStore.remove(id).catch(() => {});
+      throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
+    }
+    await tusStore.markFinished(id);
+    if (state.concat?.kind === 'partial') return;
+    metrics.uploadsFinished.inc({ protocol: 'tus' });
+    const outcome = await finalizer.finalize({
+      protocol: 'tus',
+      uploadId: id,
+      slotPath: state.slotPath,
+      contentType: state.contentType,
+      size,
+      sourceFile: tusStore.dataPath(id),
+      ...(state.expectedSha256 !== undefined && { expectedSha256: state.expectedSha256 }),
+    });
+    if (outcome === 'exists') {
+      // Another upload (a PUT) won the slot. Removing this one makes a resuming client see 404
+      // and fail on the 409 of its next creation, instead of believing it succeeded.
+      await tusStore.remove(id).catch(() => {});
+      throw new AppError('ERR_FILE_EXISTS');
+    }
+  }
+}
