@@ -48,6 +48,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     if (generated) log.info({ file }, 'Generated a new signing secret; configure your XMPP server with the secret stored in this file');
     if (loosePermissions) log.warn({ file }, 'The secret file is readable by other users; run chmod 600 on it');
   }
+  if (config.testing.skipIntakeChecksum) log.warn('Test switch: declared tus checksums are left to finalization (dead letters)');
   const policy: SlotPolicy = { secrets: [secret.secret, ...config.security.previousSecrets], schemes: config.security.schemes };
 
   const published = new FilePublishedStore(dataDir);

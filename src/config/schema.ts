@@ -284,12 +284,14 @@ const uploadPage = z
 /**
  * Test-only. crash_at names a finalization step (src/finalize/finalization-service.ts,
  * FinalizeStep) at which the server kills itself with SIGKILL, for the crash-recovery tests.
- * Set through HFS_TEST_CRASH_AT; never in production.
+ * Set through HFS_TEST_CRASH_AT; never in production. skip_intake_checksum leaves a tus
+ * upload's declared sha256 to finalization (a dead letter, as for bytes that changed on disk
+ * after the last PATCH), for the operations tests that need dead letters.
  */
 const testing = z
-  .object({ crash_at: z.string().default('') })
+  .object({ crash_at: z.string().default(''), skip_intake_checksum: z.boolean().default(false) })
   .prefault({})
-  .transform((s) => ({ crashAt: s.crash_at === '' ? null : s.crash_at }));
+  .transform((s) => ({ crashAt: s.crash_at === '' ? null : s.crash_at, skipIntakeChecksum: s.skip_intake_checksum }));
 
 export const configSchema = z.object({
   server,

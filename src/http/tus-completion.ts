@@ -14,6 +14,8 @@ import { finishedUploadMatches } from './tus-checksum.js';
 export interface CompletionDeps {
   readonly tusStore: TusFileStore;
   readonly finalizer: UploadFinalizer & IntakeControl;
+  /** Test-only ([testing] skip_intake_checksum): leave the declared sha256 to finalization. */
+  readonly skipIntakeChecksum?: boolean;
 }
 
 export class UploadCompletion {
@@ -30,7 +32,7 @@ export class UploadCompletion {
     const info = await tusStore.record(id);
     const state = info && serverStateOf(info);
     if (!state) throw new Error(`tus upload ${id} finished without slot state`);
-    if (state.expectedSha256 !== undefined && !(await finishedUploadMatches(tusStore, id, size, state.expectedSha256))) {
+    if (state.expectedSha256 !== undefined && !this.deps.skipIntakeChecksum && !(await finishedUploadMatches(tusStore, id, size, state.expectedSha256))) {
       await tusStore.remove(id).catch(() => {});
       throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
     }

@@ -96,10 +96,17 @@ export class TusConcatenation {
     return () => lock.unlock();
   }
 
-  /** The sum of the named parts' lengths as stored now (to authorize a final without a declared length); 0 when unknown. */
-  async declaredTotal(ids: readonly string[]): Promise<number> {
+  /**
+   * The size to check a final's signature against when it declares none: the signed size its
+   * first part was created under (checked then), else the parts' lengths together.
+   */
+  async signedSizeOf(ids: readonly string[]): Promise<number> {
     let total = 0;
-    for (const id of ids) total += (await this.deps.store.record(id))?.size ?? 0;
+    for (const id of ids) {
+      const record = await this.deps.store.record(id);
+      if (record?.hfs?.signedSize !== undefined) return record.hfs.signedSize;
+      total += record?.size ?? 0;
+    }
     return total;
   }
 

@@ -74,7 +74,7 @@ export class TusEndpoint {
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
-    this.completion = new UploadCompletion(deps);
+    this.completion = new UploadCompletion({ ...deps, skipIntakeChecksum: config.testing.skipIntakeChecksum });
     this.concat = new TusConcatenation({
       store: deps.tusStore,
       locker: deps.locker,
@@ -316,7 +316,7 @@ export class TusEndpoint {
     let size: number | undefined;
     if (concat === undefined) size = lengthHeader === '' ? undefined : Number(lengthHeader);
     else if (slotLength !== '') size = Number(slotLength);
-    else if (concat.kind === 'final') size = await this.concat.declaredTotal(concat.ids);
+    else if (concat.kind === 'final') size = await this.concat.signedSizeOf(concat.ids);
     const decision = authorizeSlot({ path, query, size, contentType: declaredType, nowMs: this.deps.now() }, this.deps.policy);
     if (!decision.ok && decision.code === 'ERR_LENGTH_REQUIRED' && concat?.kind === 'partial') {
       throw new AppError('ERR_LENGTH_REQUIRED', { message: `A partial upload under a size-signed slot needs ${SLOT_LENGTH_HEADER} (the whole file's size)` });
