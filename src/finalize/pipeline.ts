@@ -153,8 +153,10 @@ export class FinalizePipeline {
     }
     if (outcome === 'taken') return this.#dead('ERR_FILE_EXISTS', 'another file holds the slot path');
     if (outcome === 'withdrawn') {
+      // Deleted while it waited or ran: cancelled, nothing published or notified, no content kept.
       await removeFile(payload.sourceFile);
-      return { kind: 'done' }; // deleted while it waited or ran: cancelled, nothing published or notified
+      if (cas !== null) await cas.release(sha256).catch(() => false);
+      return { kind: 'done' };
     }
     await removeFile(payload.sourceFile);
     await this.#step('published', job, signal);
