@@ -6,14 +6,14 @@
  * published only as part of their final upload.
  */
 import { AppError } from '../errors.js';
-import type { IntakeControl, UploadFinalizer } from '../finalize/index.js';
-import { metrics } from '../observability/index.js';
+import type { Intake } from '../intake/index.js';
 import { serverStateOf, type TusFileStore } from '../storage/index.js';
 import { finishedUploadMatches } from './tus-checksum.js';
 
 export interface CompletionDeps {
   readonly tusStore: TusFileStore;
-  readonly finalizer: UploadFinalizer & IntakeControl;
+  /** Hands the finished file to finalization (Intake.complete). */
+  readonly intake: Pick<Intake, 'complete'>;
   /** Test-only ([testing] skip_intake_checksum): leave the declared sha256 to finalization. */
   readonly skipIntakeChecksum?: boolean;
 }
@@ -28,7 +28,7 @@ export class UploadCompletion {
    * Rejects with ERR_FILE_EXISTS when another upload won the slot meanwhile (removed too).
    */
   async complete(id: string, size: number): Promise<void> {
-    const { tusStore, finalizer } = this.deps;
+    const { tusStore, intake } = this.deps;
     const info = await tusStore.record(id);
     const state = info && serverStateOf(info);
     if (!state) throw new Error(`tus upload ${id} finished without slot state`);
@@ -38,8 +38,7 @@ export class UploadCompletion {
     }
     await tusStore.markFinished(id);
     if (state.concat?.kind === 'partial') return;
-    metrics.uploadsFinished.inc({ protocol: 'tus' });
-    const outcome = await finalizer.finalize({
+    const outcome = await intake.complete({
       protocol: 'tus',
       uploadId: id,
       slotPath: state.slotPath,

@@ -13,16 +13,15 @@ import type { Context } from 'koa';
 import { Server, EVENTS } from '@tus/server';
 import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
-import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
+import { decodeSlotPath, newUploadId, type AuthorizedSlot } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
-import { expectedSha256FromMetadata, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
-import { admitNewUpload } from './intake.js';
+import { expectedSha256FromMetadata, type IntakeControl } from '../finalize/index.js';
+import { tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
 import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, TusFileStore, TusRequestScope, TusWriteScope, UploadServerState } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
-import { guardUploadBody, tusBodyEnder, type GuardDeps } from './upload-guard.js';
 import { CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE, parseUploadChecksum } from './tus-checksum.js';
 import { UploadCompletion } from './tus-completion.js';
 import { SLOT_LENGTH_HEADER, TusConcatenation, parseUploadConcat, type UploadConcat } from './tus-concat.js';
@@ -33,12 +32,15 @@ export const SLOT_HEADER = 'Upload-Slot';
 
 export interface TusDeps {
   config: Config;
-  guard: GuardDeps;
+  intake: Intake;
   locker: Locker;
-  policy: SlotPolicy;
   tusStore: TusFileStore;
+  /** Published files: GET and DELETE of finished uploads. */
   published: PublishedStore & DeletablePublishedStore;
-  finalizer: UploadFinalizer & IntakeControl & PendingPublications;
+  /** Downloads of files still being finalized wait for them. */
+  pending: PendingPublications;
+  /** Finalization's intake side: a partial's creation only checks that no job holds its slot. */
+  control: Pick<IntakeControl, 'slotTaken'>;
   now: () => number;
   /** The scope the store reads per request (TusFileStore options.scope). */
   scope: TusRequestScope;
@@ -74,7 +76,7 @@ export class TusEndpoint {
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
-    this.completion = new UploadCompletion({ ...deps, skipIntakeChecksum: config.testing.skipIntakeChecksum });
+    this.completion = new UploadCompletion({ tusStore: deps.tusStore, intake: deps.intake, skipIntakeChecksum: config.testing.skipIntakeChecksum });
     this.concat = new TusConcatenation({
       store: deps.tusStore,
       locker: deps.locker,
@@ -85,7 +87,7 @@ export class TusEndpoint {
     this.finished = new FinishedUploads({
       tusStore: deps.tusStore,
       published: deps.published,
-      pending: deps.finalizer,
+      pending: deps.pending,
       locker: deps.locker,
       allowDelete: config.tus.allowDeleteFinished,
       cas: deps.cas,
@@ -136,7 +138,7 @@ export class TusEndpoint {
     let release = () => {};
     try {
       if (ctx.method === 'POST' || ctx.method === 'PATCH') {
-        if (this.deps.guard.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+        this.deps.intake.refuseWhenStopping();
         if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
       }
       const scope: TusWriteScope = {
@@ -261,31 +263,14 @@ export class TusEndpoint {
       fileBytes = (await this.deps.tusStore.declaredSize(id)) ?? Number(ctx.get('Upload-Length') || NaN);
     }
     if (Number.isNaN(fileBytes)) fileBytes = undefined;
-    metrics.activeUploads.inc();
-    // hmac_bytes_received_total{protocol="tus"}: body bytes read from the socket during this
-    // request (@tus/server owns the body stream, so count at the socket; what the parser already
-    // buffered before we got here is still unread by the store and counted too).
-    const socket = ctx.req.socket;
-    const bodyStartsAt = socket.bytesRead - ctx.req.readableLength;
-    try {
-      const release = await guardUploadBody(ctx, this.deps.guard, {
-        protocol: 'tus',
-        fileBytes,
-        requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.config.server.maxUploadBytes) : contentLength,
-        ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
-      });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        release();
-        metrics.activeUploads.dec();
-        metrics.bytesReceived.inc({ protocol: 'tus' }, Math.max(0, socket.bytesRead - bodyStartsAt));
-      };
-    } catch (err) {
-      metrics.activeUploads.dec();
-      throw err;
-    }
+    // Bytes are counted at the socket (the guard's default): @tus/server owns the body stream.
+    return this.deps.intake.guardBody(ctx.req, {
+      protocol: 'tus',
+      fileBytes,
+      requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.intake.maxUploadBytes) : contentLength,
+      ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
+      log: requestContext.get(ctx.req)?.log,
+    });
   }
 
   private async authorizeCreation(ctx: Context): Promise<Creation> {
@@ -317,21 +302,21 @@ export class TusEndpoint {
     if (concat === undefined) size = lengthHeader === '' ? undefined : Number(lengthHeader);
     else if (slotLength !== '') size = Number(slotLength);
     else if (concat.kind === 'final') size = await this.concat.signedSizeOf(concat.ids);
-    const decision = authorizeSlot({ path, query, size, contentType: declaredType, nowMs: this.deps.now() }, this.deps.policy);
-    if (!decision.ok && decision.code === 'ERR_LENGTH_REQUIRED' && concat?.kind === 'partial') {
-      throw new AppError('ERR_LENGTH_REQUIRED', { message: `A partial upload under a size-signed slot needs ${SLOT_LENGTH_HEADER} (the whole file's size)` });
+    let slot: AuthorizedSlot;
+    try {
+      slot = await this.deps.intake.authorize({ path, query, sizeBytes: size, contentType: declaredType });
+    } catch (err) {
+      if (AppError.is(err, 'ERR_LENGTH_REQUIRED') && concat?.kind === 'partial') {
+        throw new AppError('ERR_LENGTH_REQUIRED', { message: `A partial upload under a size-signed slot needs ${SLOT_LENGTH_HEADER} (the whole file's size)` });
+      }
+      throw err;
     }
-    if (!decision.ok) throw new AppError(decision.code);
-    if (concat === undefined && lengthHeader !== '' && Number(lengthHeader) > this.deps.config.server.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
-    if (await this.deps.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
-    if ((await this.deps.published.deletedAt(path)) !== null) throw new AppError('ERR_GONE');
     // Partials count as their slot's one upload: the queue's intake gate is passed by the final.
     if (concat?.kind === 'partial') {
-      if (await this.deps.finalizer.slotTaken(path)) throw new AppError('ERR_FILE_EXISTS');
+      if (await this.deps.control.slotTaken(path)) throw new AppError('ERR_FILE_EXISTS');
     } else {
-      await admitNewUpload(ctx, this.deps.finalizer, 'create', path, size);
+      await this.deps.intake.gate(ctx.req, 'create', path, size);
     }
-    const { slot } = decision;
     const record: UploadServerState = {
       slotPath: slot.path,
       contentType: slot.contentType,

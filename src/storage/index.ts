@@ -6,3 +6,5 @@ export { MemoryLocker } from './memory-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';
 export { serverStateOf, clientMetadataOf, isFinishedRecord, LEGACY_SLOT_KEY, LEGACY_TYPE_KEY, type ConcatRole, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
 export { CHUNK_ALGORITHMS, HashingTap, TusRequestScope, type ChunkAlgorithm, type ChunkCheck, type CheckedChunkWriter, type TusWriteScope } from './tus-chunk-check.js';
+export { RedisLocker, type RedisLockerEvents, type RedisLockerOptions } from './redis-locker.js';
+export { LuaScript } from './lua-script.js';

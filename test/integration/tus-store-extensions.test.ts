@@ -147,7 +147,7 @@ describe('deleting a published file for good', () => {
         assert.equal(await h.published.stat(path), null);
         assert.notEqual(await h.published.deletedAt(path), null, 'the tombstone stays');
       }
-      const counts = await h.service.counts();
+      const counts = await h.service.admin.counts();
       assert.equal(counts.dead.high + counts.dead.medium + counts.dead.low, 0);
       assert.ok(!h.lines.some((l) => l.msg === 'File published'));
       const sha = createHash('sha256').update('first').digest('hex');
