@@ -8,7 +8,6 @@
  * concatenation (tus-concat.ts); the checksum extension is parsed here and verified by the store.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { Server, EVENTS } from '@tus/server';
 import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/utils';
@@ -20,6 +19,7 @@ import { tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
 import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, TusFileStore, TusRequestScope, TusWriteScope, UploadServerState } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
+import { answerCors, dropHeader, uploadUrlOf } from './tus-http.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
 import { CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE, parseUploadChecksum } from './tus-checksum.js';
@@ -113,7 +113,11 @@ export class TusEndpoint {
       onUploadFinish: async (req, upload) => this.onFinish(req, upload),
       onResponseError: (req, err) => this.mapError(req, err),
     });
-    this.server.on(EVENTS.POST_CREATE, () => metrics.uploadsCreated.inc({ protocol: 'tus' }));
+    // A parallel upload counts once, as its final upload (createFinal), not once per partial.
+    this.server.on(EVENTS.POST_CREATE, (req: unknown) => {
+      const node = nodeReq(req);
+      if ((node && this.creations.get(node))?.concat?.kind !== 'partial') metrics.uploadsCreated.inc({ protocol: 'tus' });
+    });
     this.server.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
   }
 
@@ -121,30 +125,28 @@ export class TusEndpoint {
   async handle(ctx: Context): Promise<void> {
     const id = this.uploadIdOf(ctx);
     if (ctx.method === 'GET') {
-      this.cors(ctx);
+      answerCors(ctx, this.deps.config.cors);
       if (id === undefined) throw new AppError('ERR_NOT_FOUND');
       return this.finished.serve(ctx, id);
     }
-    if (ctx.method === 'DELETE' && id !== undefined && (await this.finished.delete(ctx, id))) return this.cors(ctx);
+    if (ctx.method === 'DELETE' && id !== undefined && (await this.finished.delete(ctx, id))) return answerCors(ctx, this.deps.config.cors);
     if (ctx.method === 'OPTIONS') ctx.res.setHeader(CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE);
     if (ctx.method === 'HEAD' && id !== undefined) await this.announceConcat(ctx, id);
+    if (ctx.method === 'POST' || ctx.method === 'PATCH') this.deps.intake.refuseWhenStopping();
+    const chunkCheck = this.carriesBody(ctx) ? parseUploadChecksum(ctx.get('Upload-Checksum') || undefined, ctx.get('Content-Length') || undefined) : undefined;
     let unlockSlot = async () => {};
+    let newRecord: UploadServerState | undefined;
     if (ctx.method === 'POST') {
       const creation = await this.authorizeCreation(ctx);
       if (creation.concat?.kind === 'final') return this.createFinal(ctx, creation, creation.concat.ids);
       this.creations.set(ctx.req, creation);
+      newRecord = creation.record;
       if (creation.concat?.kind === 'partial') unlockSlot = await this.admitPartial(ctx, creation);
     }
     let release = () => {};
     try {
-      if (ctx.method === 'POST' || ctx.method === 'PATCH') {
-        this.deps.intake.refuseWhenStopping();
-        if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
-      }
-      const scope: TusWriteScope = {
-        ...(ctx.method === 'POST' && { newRecord: this.creations.get(ctx.req)!.record }),
-        ...(this.carriesBody(ctx) && { chunkCheck: parseUploadChecksum(ctx.get('Upload-Checksum') || undefined, ctx.get('Content-Length') || undefined) }),
-      };
+      if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
+      const scope: TusWriteScope = { ...(newRecord && { newRecord }), ...(chunkCheck && { chunkCheck }) };
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
       // When the client is gone, @tus/server's response promise may never settle (it waits for
@@ -172,7 +174,7 @@ export class TusEndpoint {
   private async announceConcat(ctx: Context, id: string): Promise<void> {
     const concat = (await this.deps.tusStore.record(id))?.hfs?.concat;
     if (concat?.kind === 'partial') ctx.res.setHeader('Upload-Concat', 'partial');
-    if (concat?.kind === 'final') ctx.res.setHeader('Upload-Concat', `final;${concat.parts.map((p) => this.uploadUrl(ctx, p)).join(' ')}`);
+    if (concat?.kind === 'final') ctx.res.setHeader('Upload-Concat', `final;${concat.parts.map((p) => uploadUrlOf(ctx, this.deps.config.server, p)).join(' ')}`);
   }
 
   /** A partial's creation: counted against its slot; `Upload-Concat` is then hidden from @tus/server (which answers it 501). */
@@ -216,36 +218,15 @@ export class TusEndpoint {
       }
       await this.concat.removeParts(ids);
       metrics.uploadsCreated.inc({ protocol: 'tus' });
-      this.cors(ctx);
+      answerCors(ctx, this.deps.config.cors);
       ctx.set('Tus-Resumable', '1.0.0');
-      ctx.set('Location', this.uploadUrl(ctx, record.id));
+      ctx.set('Location', uploadUrlOf(ctx, this.deps.config.server, record.id));
       ctx.set('Upload-Offset', String(record.size));
       ctx.status = 201;
       ctx.body = '';
     } finally {
       ctx.req.off('close', onClose);
     }
-  }
-
-  /** The URL of an upload, as @tus/server builds it for Location. */
-  private uploadUrl(ctx: Context, id: string): string {
-    const { publicUrl, tusPath, trustProxy } = this.deps.config.server;
-    const path = `${tusPath.replace(/\/$/, '')}/${id}`;
-    if (publicUrl) return `${publicUrl}${path}`;
-    const forwardedProto = trustProxy ? ctx.get('X-Forwarded-Proto') : '';
-    const proto = forwardedProto === 'http' || forwardedProto === 'https' ? forwardedProto : ctx.protocol;
-    const host = (trustProxy && ctx.get('X-Forwarded-Host')) || ctx.get('Host');
-    return `${proto}://${host}${path}`;
-  }
-
-  /** CORS headers of answers this endpoint gives itself (@tus/server sets its own). */
-  private cors(ctx: Context): void {
-    const allowed = corsOriginFor(ctx.get('Origin') || undefined, this.deps.config.cors);
-    ctx.vary('Origin');
-    if (!allowed) return;
-    ctx.set('Access-Control-Allow-Origin', allowed);
-    ctx.set('Access-Control-Expose-Headers', 'Location, Upload-Offset, Upload-Length, Tus-Resumable, ETag, Content-Range, Content-Disposition, X-Request-Id');
-    if (this.deps.config.cors.allowCredentials) ctx.set('Access-Control-Allow-Credentials', 'true');
   }
 
   /** PATCH, and POST with creation-with-upload, stream a body into the store. */
@@ -389,14 +370,4 @@ export class TusEndpoint {
     nodeRes(req)?.setHeader('Content-Type', 'application/json');
     return { status_code: status, body: JSON.stringify(errorBody(err, rc?.requestId)) };
   }
-}
-
-/**
- * Removes a request header before @tus/server reads it (it reads `headers`, and `rawHeaders`
- * once it iterates them).
- */
-function dropHeader(req: IncomingMessage, name: string): void {
-  delete req.headers[name];
-  const raw = req.rawHeaders;
-  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === name) raw.splice(i, 2);
 }
