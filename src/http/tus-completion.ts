@@ -7,7 +7,7 @@
  */
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
-import { serverStateOf, type TusFileStore } from '../storage/index.js';
+import { isFinishedRecord, serverStateOf, type TusFileStore } from '../storage/index.js';
 import { finishedUploadMatches } from './tus-checksum.js';
 
 export interface CompletionDeps {
@@ -32,6 +32,7 @@ export class UploadCompletion {
     const info = await tusStore.record(id);
     const state = info && serverStateOf(info);
     if (!state) throw new Error(`tus upload ${id} finished without slot state`);
+    if (isFinishedRecord(info)) return; // completed before (a repeated last request): already handed over
     if (state.expectedSha256 !== undefined && !this.deps.skipIntakeChecksum && !(await finishedUploadMatches(tusStore, id, size, state.expectedSha256))) {
       await tusStore.remove(id).catch(() => {});
       throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');

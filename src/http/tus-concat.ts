@@ -7,9 +7,10 @@
  * schemes, add up to the signed size. The final's file is joined by the store (first part
  * linked, the rest appended once) and then finalized like any upload.
  *
- * A final POST repeated after a lost answer or a crash (same slot, same parts in the same
- * order) completes the same final upload instead of failing: its parts are marked as consumed
- * by it before the join starts.
+ * A final POST repeated after a crash during its join (same slot, same parts in the same
+ * order) completes that final upload instead of failing: its parts are marked as consumed by it
+ * before the join starts. Once the final is complete, a repeat is refused like any second
+ * upload of the slot (409), as a repeated PUT is.
  */
 import type { Lock, Locker } from '@tus/utils';
 import type { AuthorizedSlot } from '../auth/index.js';
@@ -154,7 +155,7 @@ export class TusConcatenation {
     }
   }
 
-  /** The final upload a crash or lost answer interrupted, when every part names it and it names exactly these parts. */
+  /** The unfinished final upload a crash interrupted, when every part names it and it names exactly these parts. */
   async #interruptedFinal(req: FinalRequest, parts: ReadonlyArray<StoredUpload | null>): Promise<StoredUpload | null> {
     const owner = parts[0]?.hfs?.concat?.kind === 'partial' ? parts[0].hfs.concat.consumedBy : undefined;
     if (owner === undefined || !parts.every((p) => p?.hfs?.concat?.kind === 'partial' && p.hfs.concat.consumedBy === owner && isFinishedRecord(p))) return null;

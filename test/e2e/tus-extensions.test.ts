@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
@@ -289,5 +289,45 @@ describe('DELETE of finished uploads turned off', () => {
     assert.equal(del.status, 403);
     assert.equal(del.json().code, 'ERR_DELETE_FINISHED_DISABLED');
     assert.equal((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).text, 'keep');
+  });
+});
+
+describe('a final upload interrupted by a crash', () => {
+  it('kill -9 while it is admitted: after the restart it is published once, and a repeated final POST is refused like a second upload', async () => {
+    const armed = await startServer({ env: { HFS_TEST_CRASH_AT: 'admit-before-insert' } });
+    const dataDir = armed.dataDir;
+    let restarted: SpawnedServer | undefined;
+    try {
+      const data = randomData(200_000);
+      const path = `${slotDir()}/crash.bin`;
+      const slot = signSlotUrl({ secret: TEST_SECRET, path, baseUrl: armed.uploadUrl, size: data.length });
+      const halves = [data.subarray(0, 120_000), data.subarray(120_000)];
+      const parts: string[] = [];
+      for (const part of halves) {
+        const res = await rawRequest(armed.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Concat': 'partial', 'Upload-Length': part.length, 'Upload-Slot': slot.url, 'Upload-Slot-Length': data.length } });
+        assert.equal(res.status, 201, res.text);
+        const loc = pathOf(String(res.headers.location));
+        assert.equal((await rawRequest(armed.baseUrl, loc, { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': 0 }, body: part })).status, 204);
+        parts.push(loc);
+      }
+      const finalHeaders = { ...TUS, 'Upload-Concat': `final;${parts.join(' ')}`, 'Upload-Slot': slot.url };
+      const died = await rawRequest(armed.baseUrl, '/files/', { method: 'POST', headers: finalHeaders }).catch((e: Error) => e);
+      assert.ok(died instanceof Error, 'the server died before answering');
+      await armed.exited;
+
+      // Start-up recovery admits the joined, finished final upload that never reached the queue.
+      restarted = await startServer({ dataDir });
+      const get = await rawRequest(restarted.baseUrl, `/upload/${path}`);
+      assert.equal(get.status, 200);
+      assert.ok(get.body.equals(data), 'the joined bytes, in order');
+      assert.equal(restarted.logs.filter((l) => l.msg === 'File published').length, 1, 'published once');
+      const again = await rawRequest(restarted.baseUrl, '/files/', { method: 'POST', headers: finalHeaders });
+      assert.equal(again.status, 409);
+      assert.equal(again.json().code, 'ERR_FILE_EXISTS');
+    } finally {
+      await restarted?.dispose();
+      await armed.dispose();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
