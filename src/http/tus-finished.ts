@@ -50,15 +50,14 @@ export class FinishedUploads {
     const info = await tusStore.record(id);
     if (!info || !isFinishedRecord(info)) return false;
     const state = serverStateOf(info);
-    if (state?.concat?.kind === 'partial') {
-      if (state.concat.consumedBy !== undefined) throw new AppError('ERR_CONCAT_PART_USED', { message: 'The partial upload is part of a final upload' });
-      return false; // never published: tus termination removes it like an unfinished upload
-    }
-    if (!this.deps.allowDelete) throw new AppError('ERR_DELETE_FINISHED_DISABLED');
+    const partial = state?.concat?.kind === 'partial' ? state.concat : null;
+    if (partial?.consumedBy !== undefined) throw new AppError('ERR_CONCAT_PART_USED', { message: 'The partial upload is part of a final upload' });
+    // A finished partial was never published: removed like an unfinished upload, whatever allow_delete_finished says.
+    if (!partial && !this.deps.allowDelete) throw new AppError('ERR_DELETE_FINISHED_DISABLED');
     const lock = this.deps.locker.newLock(id);
     await lock.lock(AbortSignal.timeout(this.deps.lockTimeoutMs), async () => {});
     try {
-      if (state) await this.#deletePublished(ctx, id, state.slotPath);
+      if (state && !partial) await this.#deletePublished(ctx, id, state.slotPath);
       await tusStore.remove(id).catch(() => {}); // gone already: a repeated DELETE
     } finally {
       await lock.unlock();
@@ -71,7 +70,7 @@ export class FinishedUploads {
 
   async #deletePublished(ctx: Context, id: string, slotPath: string): Promise<void> {
     const outcome = await this.deps.published.deleteForGood(slotPath, id, this.deps.now());
-    if (outcome.kind === 'foreign') throw new AppError('ERR_FILE_EXISTS', { message: 'The slot holds another upload\u2019s file' });
+    if (outcome.kind === 'foreign') throw new AppError('ERR_FILE_EXISTS', { message: "The slot holds another upload's file" });
     const freed = outcome.sha256 !== undefined && this.deps.cas !== null ? await this.deps.cas.release(outcome.sha256) : false;
     requestContext.get(ctx.req)?.log.info({ uploadId: id, slotPath, contentFreed: freed }, 'Finished upload deleted');
   }

@@ -226,6 +226,9 @@ describe('tus extensions through slots', () => {
       assert.equal(code(short), 'ERR_CONCAT_LENGTH_MISMATCH');
       const other = slotFor(`${slotDir()}/other.bin`, 1000);
       const [foreign] = await uploadParts(other.url, 1000, [data.subarray(0, 1000)]);
+      const [spare] = await uploadParts(slot.url, data.length, [data.subarray(2000)]);
+      assert.equal((await rawRequest(server.baseUrl, spare!, { method: 'DELETE', headers: TUS })).status, 204, 'a finished partial not yet joined can be terminated');
+      assert.equal((await head(spare!)).status, 404);
       const [third] = await uploadParts(slot.url, data.length, [data.subarray(2000)]);
       assert.equal(code(await partial(slot.url, 1, data.length)), 'ERR_CONCAT_TOO_MANY_PARTS', 'max_concat_parts = 3');
       assert.equal(code(await finalOf(slot.url, [locations[0]!, locations[1]!, foreign!])), 'ERR_CONCAT_PART_FOREIGN');
@@ -235,6 +238,7 @@ describe('tus extensions through slots', () => {
       assert.equal(code(await create({ 'Upload-Concat': 'whole', 'Upload-Slot': slot.url, 'Upload-Length': 3 })), 'ERR_CONCAT_MALFORMED');
       const ok = await finalOf(slot.url, [locations[0]!, locations[1]!, third!]);
       assert.equal(ok.status, 201, ok.text);
+      assert.equal((await rawRequest(server.baseUrl, locations[0]!, { method: 'DELETE', headers: TUS })).status, 404, 'joined parts are gone');
       assert.ok((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body.equals(data));
       const reuse = await finalOf(other.url, [foreign!]);
       assert.equal(reuse.status, 201, 'the other slot still completes');
