@@ -41,7 +41,6 @@ export interface OpsRouteDeps {
   readonly tusStore: TusFileStore;
   readonly published: FilePublishedStore;
   readonly dataDir: string;
-  readonly slotKeys: { readonly slotPath: string; readonly contentType: string };
   readonly log: Logger;
   /** The intake's free-space view and the uploads waiting for room to be admitted (GET /space). */
   readonly space?: { view(): Promise<SpaceView>; admissionsWaitingForSpace(): number };
@@ -130,7 +129,6 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
                 minAgeMs: deps.recoverMinAgeMs ?? 15 * 60_000,
                 nowMs: now(),
                 offline: false,
-                slotKeys: deps.slotKeys,
                 jobById: (id) => queue.job(id),
                 jobBySlot: (slot) => queue.jobBySlot(slot),
                 publishedRecord: (slot) => deps.published.record(slot),
