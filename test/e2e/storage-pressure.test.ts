@@ -1,6 +1,6 @@
 /**
- * Storage pressure on a real small file system (issue 19): the data directory lives on a 16 MiB
- * tmpfs and a filler file takes its room to exact amounts. An upload that cannot fit is refused
+ * Storage pressure on a real small file system (issue 19): the data directory lives on a tmpfs
+ * of a few MiB and a filler file takes its room to exact amounts. An upload that cannot fit is refused
  * with 507 before any body byte; a store that runs full mid-body answers 507 (never 500) and
  * keeps a tus upload at a clean offset; the reserve keeps the queue writable; a job the disk
  * could not take anyway is retried until space is back and published once; nothing is lost.
@@ -11,6 +11,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import * as tus from 'tus-js-client';
 import { signSlotUrl } from '../../src/index.js';
 import { requestWithContinue } from '../helpers/expect-continue.js';
 import { pathOf, randomData, rawRequest, slotDir, type RawResponse } from '../helpers/http.js';
@@ -51,13 +52,13 @@ async function filesIn(dir: string): Promise<string[]> {
   return (await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
 }
 
-describe('storage pressure with the reserve (min_free_space = 1 MiB) on a 16 MiB tmpfs', () => {
+describe('storage pressure with the reserve (min_free_space = 1 MiB) on a 32 MiB tmpfs', () => {
   let disk: SmallDisk;
   let server: SpawnedServer;
   const no500 = (l: LogLine) => l.msg === 'Request finished' && Number(l.status) >= 500 && l.status !== 507 && l.status !== 503;
 
   before(async () => {
-    disk = await mountSmallDisk(16 * MiB);
+    disk = await mountSmallDisk(32 * MiB); // room for the files the tests publish
     server = await startServer({ dataDir: join(disk.dir, 'data'), env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config: '[storage]\nmin_free_space = "1MiB"\n' });
   });
   after(async () => {
@@ -143,6 +144,36 @@ describe('storage pressure with the reserve (min_free_space = 1 MiB) on a 16 MiB
     await server.waitForLog((l) => l.msg === 'File published' && l.uploadId === location.split('/').pop());
     assert.ok((await rawRequest(server.baseUrl, `/upload/${path}`)).body.equals(body));
     await disk.unfill();
+  });
+
+  it('tus-js-client: refused with 507 while the disk is full, it retries by itself and completes once space is back', async () => {
+    await disk.leaveFree(RESERVE + 8 * MiB);
+    const path = `${slotDir()}/stock-client.bin`;
+    const data = randomData(3 * MiB);
+    const slot = signSlotUrl({ secret: TEST_SECRET, path, size: data.length, baseUrl: server.uploadUrl }).url;
+    const refusals: number[] = [];
+    let patches = 0;
+    await new Promise<void>((resolve, reject) => {
+      const upload = new tus.Upload(data, {
+        endpoint: server.tusUrl,
+        headers: { 'Upload-Slot': slot },
+        chunkSize: MiB,
+        retryDelays: [0, 200, 500, 1000, 2000, 4000],
+        // Before its second PATCH another writer fills the disk.
+        onBeforeRequest: (req) => (req.getMethod() === 'PATCH' && ++patches === 2 ? disk.leaveFree(RESERVE + 256 * KiB) : undefined),
+        onShouldRetry: (err) => {
+          const status = err.originalResponse?.getStatus() ?? 0;
+          refusals.push(status);
+          if (status === 507) void disk.unfill(); // the operator frees space
+          return true;
+        },
+        onSuccess: () => resolve(),
+        onError: reject,
+      });
+      upload.start();
+    });
+    assert.ok(refusals.includes(507), `the client saw a 507: ${refusals.join(',')}`);
+    assert.ok((await rawRequest(server.baseUrl, `/upload/${path}`)).body.equals(data));
   });
 
   it('PUT running out of space mid-body: 507 with JSON and Retry-After, nothing published, temp removed, one warn line', async () => {
