@@ -12,7 +12,7 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
 import { admitNewUpload } from './intake.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore } from '../storage/index.js';
+import type { LocalIncoming, PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import { endPutBody, guardUploadBody, type GuardDeps } from './upload-guard.js';
@@ -21,7 +21,7 @@ export interface PutDeps {
   guard: GuardDeps;
   policy: SlotPolicy;
   maxUploadBytes: number;
-  store: PublishedStore;
+  store: PublishedStore & LocalIncoming;
   finalizer: UploadFinalizer & IntakeControl;
   now: () => number;
 }

@@ -1,6 +1,22 @@
-export type { PublishedStore, PublishedFile, PublishMeta, PublishOutcome } from './published-store.js';
-export { FilePublishedStore, type LinkPublishOutcome, type PublishRecord, type PublishStepHooks, type StoredRecord } from './file-published-store.js';
+export type {
+  AdoptedSource,
+  ContentStore,
+  LinkPublishOutcome,
+  LocalIncoming,
+  PublishedEntry,
+  PublishedFile,
+  PublishedStore,
+  PublishMeta,
+  PublishOutcome,
+  PublishRecord,
+  PublishStepHooks,
+  StoredRecord,
+} from './published-store.js';
+export type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
+export { fileSource, localPathOf, s3ObjectOf, type ByteRange, type UploadSource } from './upload-source.js';
+export { FilePublishedStore } from './file-published-store.js';
 export { ContentAddressedStore, type AdoptedContent } from './content-addressed-store.js';
-export { TusFileStore, type UploadSummary } from './tus-file-store.js';
+export { TusFileStore } from './tus-file-store.js';
 export { MemoryLocker } from './memory-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';
+export { walkFiles, type WalkedFile } from './walk-files.js';

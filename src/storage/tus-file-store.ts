@@ -6,22 +6,15 @@
  *   200 with Upload-Offset = Upload-Length, so a client that resumes a finished upload sees
  *   it finished instead of starting over.
  */
-import { stat } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileStore } from '@tus/file-store';
-import { ERRORS, Upload } from '@tus/utils';
+import { ERRORS, Upload, type DataStore } from '@tus/utils';
+import { finishedTusUploads } from './finished-tus-uploads.js';
+import { fileSource, type UploadSource } from './upload-source.js';
+import type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
 
-export interface UploadSummary {
-  id: string;
-  slotPath: string | null;
-  offset: number;
-  /** null while the length is deferred. */
-  size: number | null;
-  finished: boolean;
-  createdAt: string | null;
-  /** Last write to the data file. */
-  lastActivityAt: string | null;
-}
+export type { UploadSummary } from './upload-store.js';
 
 interface StoredUpload {
   id: string;
@@ -31,13 +24,60 @@ interface StoredUpload {
   creation_date?: string;
 }
 
-export class TusFileStore extends FileStore {
+export class TusFileStore extends FileStore implements TusUploadStore {
   constructor(private readonly dir: string, expirationMs: number) {
     super({ directory: dir, expirationPeriodInMilliseconds: expirationMs });
   }
 
+  get datastore(): DataStore {
+    return this;
+  }
+
+  /** The local data file of an upload (file backend only; the rest of the server uses source()). */
   dataPath(id: string): string {
     return join(this.dir, id);
+  }
+
+  async metadata(id: string): Promise<Record<string, string | null> | null> {
+    const info = await this.record(id);
+    return info ? (info.metadata ?? {}) : null;
+  }
+
+  async source(id: string): Promise<UploadSource | null> {
+    const info = await this.record(id);
+    if (!info || !isFinished(info)) return null;
+    const st = await stat(this.dataPath(id)).catch(() => null);
+    return st?.isFile() ? fileSource(this.dataPath(id), info.size) : null;
+  }
+
+  async *finished(): AsyncIterable<FinishedUpload> {
+    for await (const u of finishedTusUploads(this)) {
+      yield { id: u.id, size: u.size, metadata: u.metadata, source: fileSource(u.dataFile, u.size) };
+    }
+  }
+
+  async releaseData(id: string): Promise<void> {
+    const info = await this.record(id);
+    if (!info || !isFinished(info)) throw ERRORS.FILE_NOT_FOUND; // only a finished upload may lose its bytes
+    await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  async discard(id: string): Promise<void> {
+    await this.remove(id).catch(async () => {
+      // remove() refuses when the data file is gone; drop the record alone then.
+      await this.configstore.delete(id).catch(() => {});
+    });
+  }
+
+  /** The stored record, or undefined (also for an id that is not a valid key: path tricks). */
+  private async record(id: string): Promise<StoredUpload | undefined> {
+    try {
+      return (await this.configstore.get(id)) as StoredUpload | undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   override async getUpload(id: string): Promise<Upload> {
@@ -103,11 +143,10 @@ export class TusFileStore extends FileStore {
   }
 
   /** Removes unfinished uploads older than the expiration period. Finished ones are kept. */
-  override async deleteExpired(): Promise<number> {
+  override async deleteExpired(now = Date.now()): Promise<number> {
     const expiration = this.getExpiration();
     if (expiration <= 0 || !this.configstore.list) return 0;
     let removed = 0;
-    const now = Date.now();
     for (const id of await this.configstore.list()) {
       const info = (await this.configstore.get(id)) as StoredUpload | undefined;
       if (!info || isFinished(info) || !info.creation_date) continue;
