@@ -147,6 +147,26 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming {
    * streamed into a temp file beside the published files, fsynced, linked, and the temp removed.
    */
   async publish(path: string, source: UploadSource, record: PublishRecord, hooks: PublishStepHooks = {}): Promise<LinkPublishOutcome> {
+    // publishLinked writes the record before the link: two publishers of one path at once could
+    // leave one's bytes under the other's record. The queue's slot claim keeps them apart across
+    // the server; this keeps them apart for any caller of this store.
+    const previous = this.#publishing.get(path) ?? Promise.resolve();
+    const mine = previous.then(() => this.#publishNow(path, source, record, hooks));
+    const settled = mine.then(
+      () => {},
+      () => {},
+    );
+    this.#publishing.set(path, settled);
+    try {
+      return await mine;
+    } finally {
+      if (this.#publishing.get(path) === settled) this.#publishing.delete(path);
+    }
+  }
+
+  readonly #publishing = new Map<string, Promise<void>>();
+
+  async #publishNow(path: string, source: UploadSource, record: PublishRecord, hooks: PublishStepHooks): Promise<LinkPublishOutcome> {
     const local = localPathOf(source);
     if (local !== null) {
       try {

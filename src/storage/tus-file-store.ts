@@ -65,6 +65,7 @@ export class TusFileStore extends FileStore implements TusUploadStore {
   }
 
   async discard(id: string): Promise<void> {
+    if (!SAFE_ID.test(id)) return;
     await this.remove(id).catch(async () => {
       // remove() refuses when the data file is gone; drop the record alone then.
       await this.configstore.delete(id).catch(() => {});
@@ -73,6 +74,7 @@ export class TusFileStore extends FileStore implements TusUploadStore {
 
   /** The stored record, or undefined (also for an id that is not a valid key: path tricks). */
   private async record(id: string): Promise<StoredUpload | undefined> {
+    if (!SAFE_ID.test(id)) return undefined;
     try {
       return (await this.configstore.get(id)) as StoredUpload | undefined;
     } catch {
@@ -136,10 +138,12 @@ export class TusFileStore extends FileStore implements TusUploadStore {
 
   /** Records that every byte arrived; from here on the upload is finished whatever happens to its data file. */
   async markFinished(id: string): Promise<void> {
-    const info = (await this.configstore.get(id)) as StoredUpload | undefined;
+    const info = await this.record(id);
     if (!info) throw ERRORS.FILE_NOT_FOUND;
+    if (isFinished(info)) return;
     const st = await stat(this.dataPath(id));
-    await this.configstore.set(id, { ...info, size: info.size ?? st.size, offset: info.size ?? st.size } as unknown as Upload);
+    if (typeof info.size !== 'number' || st.size !== info.size) throw new Error(`upload ${id} holds ${st.size} of ${info.size ?? 'an undeclared number of'} bytes`);
+    await this.configstore.set(id, { ...info, offset: info.size } as unknown as Upload);
   }
 
   /** Removes unfinished uploads older than the expiration period. Finished ones are kept. */
@@ -161,6 +165,9 @@ export class TusFileStore extends FileStore implements TusUploadStore {
     return removed;
   }
 }
+
+/** Upload ids are single path segments (@tus/server names them; FileStore resolves them inside its directory). */
+const SAFE_ID = /^(?!\.\.?$)[\w.-]+$/;
 
 /** The stored record's offset stays 0 while bytes arrive (FileStore never updates it); markFinished sets it to size. */
 function isFinished(info: StoredUpload): info is StoredUpload & { size: number } {
