@@ -20,3 +20,8 @@ export { TusFileStore } from './tus-file-store.js';
 export { MemoryLocker } from './memory-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';
 export { walkFiles, type WalkedFile } from './walk-files.js';
+export { createS3Client, s3ClientConfig, S3_LAYOUT, type S3Settings } from './s3-client.js';
+export { S3PublishedStore, type S3PublishedStoreOptions } from './s3-published-store.js';
+export { S3ContentStore, type S3ContentStoreOptions } from './s3-content-store.js';
+export { S3TusStore, type S3TusStoreOptions } from './s3-tus-store.js';
+export { objectSource } from './s3-objects.js';
