@@ -20,7 +20,7 @@ import {
   type PriorityLevels,
   type QueueBackend,
 } from '../queue/index.js';
-import { ContentAddressedStore, finishedTusUploads, type FilePublishedStore, type TusFileStore } from '../storage/index.js';
+import { ContentAddressedStore, localPathOf, type FilePublishedStore, type TusUploadStore } from '../storage/index.js';
 import type { FinalizationOptions, FinalizeStep, TusUploads } from './finalization-options.js';
 import { FinalizationService } from './finalization-service.js';
 import { logSpill } from './telemetry.js';
@@ -28,7 +28,7 @@ import type { CompletedUpload } from './types.js';
 
 export interface FinalizationParts {
   readonly published: FilePublishedStore;
-  readonly tusStore: TusFileStore;
+  readonly tusStore: TusUploadStore;
   /** The tus metadata keys the tus endpoint stores the slot path and content type under. */
   readonly tusSlotKeys: { readonly slotPath: string; readonly contentType: string };
   readonly log: Logger;
@@ -90,30 +90,21 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
   return new FinalizationService(options);
 }
 
-function tusUploads(store: TusFileStore, keys: FinalizationParts['tusSlotKeys']): TusUploads {
+function tusUploads(store: TusUploadStore, keys: FinalizationParts['tusSlotKeys']): TusUploads {
   return {
-    async metadata(uploadId) {
-      try {
-        return (await store.getUpload(uploadId)).metadata ?? {};
-      } catch {
-        return null;
-      }
-    },
+    metadata: (uploadId) => store.metadata(uploadId),
     async *finished() {
-      for await (const u of finishedTusUploads(store)) {
+      for await (const u of store.finished()) {
         const slotPath = u.metadata[keys.slotPath];
         const contentType = u.metadata[keys.contentType];
         if (!slotPath || !contentType) continue; // not created through a slot: nothing to publish
-        const upload: CompletedUpload = { protocol: 'tus', uploadId: u.id, slotPath, contentType, size: u.size, sourceFile: u.dataFile };
+        const sourceFile = localPathOf(u.source);
+        if (sourceFile === null) continue; // finalization reads local files only, so far
+        const upload: CompletedUpload = { protocol: 'tus', uploadId: u.id, slotPath, contentType, size: u.size, sourceFile };
         yield upload;
       }
     },
-    async discard(uploadId) {
-      await store.remove(uploadId).catch(async () => {
-        // remove() refuses when the data file is gone; drop the record alone then.
-        await store.configstore.delete(uploadId).catch(() => {});
-      });
-    },
+    discard: (uploadId) => store.discard(uploadId),
   };
 }
 

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { ERRORS, Upload } from '@tus/utils';
-import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { S3ContentStore, S3PublishedStore, S3TusStore, createS3Client, objectSource, type S3Settings } from '../../src/storage/index.js';
 import { describePublishedStore } from '../conformance/published-store.suite.js';
 import { describeTusStore } from '../conformance/tus-store.suite.js';
@@ -106,5 +106,30 @@ describe('S3 stores across a RadosGW outage (only radosgw stopped, mon and OSD k
     const digest = 'f'.repeat(64);
     assert.equal(await published.publish('after-outage.bin', source, { contentType: 'application/octet-stream', uploadId: id, sha256: digest, size: body.length, protocol: 'tus', receivedAtMs: 1 }), 'published');
     assert.ok((await buffer(published.read('after-outage.bin'))).equals(body));
+  });
+});
+
+describe('S3TusStore keeps to its key prefix', () => {
+  it("neither lists, expires nor aborts what another prefix holds (another store's uploads, a published file's multipart copy)", async () => {
+    const [mine, theirs] = [`m${randomBytes(6).toString('hex')}/`, `x${randomBytes(6).toString('hex')}/`];
+    const store = new S3TusStore({ settings: settings(mine), expirationMs: 60_000 });
+    const other = new S3TusStore({ settings: settings(theirs), expirationMs: 60_000 });
+    const create = async (s: S3TusStore) => {
+      const id = `u${randomBytes(8).toString('hex')}`;
+      await s.create(new Upload({ id, offset: 0, size: 10, metadata: {} }));
+      await s.write(Readable.from([Buffer.from('abc')]), id, 0);
+      return id;
+    };
+    const [a, b] = [await create(store), await create(other)];
+    const foreign = await client.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${mine}files/in-flight.bin` }));
+    assert.deepEqual((await store.listUnfinished()).map((u) => u.id), [a]);
+    assert.equal(await store.deleteExpired(Date.now() + 3_600_000), 1);
+    const left = await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+    const keys = (left.Uploads ?? []).map((u) => u.Key);
+    assert.ok(keys.includes(`${theirs}uploads/${b}`), 'the other prefix keeps its upload');
+    assert.ok(keys.includes(`${mine}files/in-flight.bin`), 'a published file being copied in is not an upload');
+    assert.ok(!keys.includes(`${mine}uploads/${a}`));
+    await client.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: `${mine}files/in-flight.bin`, UploadId: foreign.UploadId }));
+    await other.discard(b);
   });
 });
