@@ -8,6 +8,10 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { ERRORS, Upload } from '@tus/utils';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server as TusServer } from '@tus/server';
+import * as tus from 'tus-js-client';
 import { AbortMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { S3ContentStore, S3PublishedStore, S3TusStore, createS3Client, objectSource, type S3Settings } from '../../src/storage/index.js';
 import { describePublishedStore } from '../conformance/published-store.suite.js';
@@ -131,5 +135,92 @@ describe('S3TusStore keeps to its key prefix', () => {
     assert.ok(!keys.includes(`${mine}uploads/${a}`));
     await client.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: `${mine}files/in-flight.bin`, UploadId: foreign.UploadId }));
     await other.discard(b);
+  });
+});
+
+describe('@tus/server on S3TusStore, driven by tus-js-client', () => {
+  const prefix = `h${randomBytes(6).toString('hex')}/`;
+  /** A tus endpoint on a fresh store instance: a new one is a server restart. */
+  const serve = async (): Promise<{ url: string; store: S3TusStore; close(): Promise<void> }> => {
+    const store = new S3TusStore({ settings: settings(prefix), expirationMs: 0 });
+    const server = new TusServer({ path: '/files', datastore: store.datastore });
+    const http: HttpServer = createServer((req, res) => void server.handle(req, res).catch(() => res.destroy()));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const { port } = http.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/files`,
+      store,
+      close: () => new Promise<void>((resolve) => http.close(() => resolve())),
+    };
+  };
+
+  it('resumes after a cut and a restart from the stored offset; a finished upload stays complete for HEAD', async () => {
+    const body = randomBytes(11 * MIB + 321);
+    const first = await serve();
+    let uploadUrl = '';
+    await new Promise<void>((resolve, reject) => {
+      const upload = new tus.Upload(body, {
+        endpoint: first.url,
+        chunkSize: 5 * MIB,
+        retryDelays: [],
+        onChunkComplete: () => {
+          uploadUrl = upload.url ?? '';
+          void upload.abort().then(resolve, reject); // the connection is gone after the first chunk
+        },
+        onError: reject,
+      });
+      upload.start();
+    });
+    await first.close();
+
+    const second = await serve();
+    try {
+      const resumedAt: number[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const upload = new tus.Upload(body, {
+          endpoint: second.url,
+          uploadUrl: uploadUrl.replace(first.url, second.url), // the restarted server listens elsewhere
+          chunkSize: 5 * MIB,
+          retryDelays: [],
+          onProgress: (sent) => void (resumedAt.length === 0 && resumedAt.push(sent)),
+          onSuccess: () => resolve(),
+          onError: reject,
+        });
+        upload.start();
+      });
+      assert.ok(resumedAt[0]! >= 5 * MIB, `resumed from ${resumedAt[0]}, not from 0`);
+      const id = uploadUrl.split('/').pop()!;
+      await second.store.markFinished(id);
+      assert.ok((await buffer((await second.store.source(id))!.open())).equals(body));
+      await second.store.releaseData(id);
+      const head = await fetch(uploadUrl.replace(first.url, second.url), { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('upload-offset'), String(body.length));
+      await second.store.discard(id);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('DELETE of an unfinished upload leaves nothing in the bucket', async () => {
+    const { url, close } = await serve();
+    try {
+      const created = await fetch(url, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(6 * MIB) } });
+      assert.equal(created.status, 201);
+      const location = new URL(created.headers.get('location')!, url).toString();
+      const patch = await fetch(location, {
+        method: 'PATCH',
+        headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+        body: randomBytes(5 * MIB + 5), // a full part and a trailing <id>.part
+      });
+      assert.equal(patch.status, 204);
+      assert.equal((await fetch(location, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } })).status, 204);
+      const id = location.split('/').pop()!;
+      const objects = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}uploads/${id}` }));
+      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}uploads/${id}` }));
+      assert.deepEqual([...(objects.Contents ?? []).map((o) => o.Key), ...(uploads.Uploads ?? []).map((u) => u.Key)], []);
+    } finally {
+      await close();
+    }
   });
 });
