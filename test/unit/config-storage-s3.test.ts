@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseTomlText, resolveConfig, type RawConfig } from '../../src/config/index.js';
+import { PassThrough } from 'node:stream';
+import { buildApp } from '../../src/app.js';
+import { createLogger } from '../../src/observability/index.js';
 import { s3ClientConfig } from '../../src/storage/index.js';
 
 const hasIssue = (path: string) => (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.path === path);
@@ -84,5 +87,13 @@ describe('s3ClientConfig', () => {
       forcePathStyle: true,
       credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
     });
+  });
+});
+
+describe('storage.backend = "s3" before the server serves from S3', () => {
+  it('refuses to start, naming the key, instead of quietly storing files on the local disk', async () => {
+    const { config } = resolveConfig({ storage: { backend: 's3', s3: { bucket: 'uploads' } }, security: { secret: 'a-long-enough-test-secret' } }, {});
+    const log = createLogger({ level: 'silent', format: 'json' }, new PassThrough());
+    await assert.rejects(buildApp(config, { log }), (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.path === 'storage.backend'));
   });
 });
