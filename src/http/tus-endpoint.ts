@@ -10,16 +10,14 @@ import type { Context } from 'koa';
 import { Server, EVENTS } from '@tus/server';
 import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
-import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
+import { decodeSlotPath, newUploadId, type AuthorizedSlot } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
-import type { IntakeControl, UploadFinalizer } from '../finalize/index.js';
-import { admitNewUpload } from './intake.js';
+import { tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore, TusFileStore } from '../storage/index.js';
+import type { TusFileStore } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
-import { guardUploadBody, tusBodyEnder, type GuardDeps } from './upload-guard.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
 /** Upload metadata keys carrying the slot; finalization reads them back (see app.ts). */
@@ -28,13 +26,9 @@ export const META_TYPE = 'hfs-type';
 
 export interface TusDeps {
   config: Config;
-  guard: GuardDeps;
+  intake: Intake;
   locker: Locker;
-  policy: SlotPolicy;
   tusStore: TusFileStore;
-  published: PublishedStore;
-  finalizer: UploadFinalizer & IntakeControl;
-  now: () => number;
 }
 
 type NodeBacked = { node?: { req: IncomingMessage; res: ServerResponse } };
@@ -86,7 +80,7 @@ export class TusEndpoint {
     }
     let release = () => {};
     if (ctx.method === 'POST' || ctx.method === 'PATCH') {
-      if (this.deps.guard.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+      this.deps.intake.refuseWhenStopping();
       if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
     }
     try {
@@ -116,31 +110,14 @@ export class TusEndpoint {
       fileBytes = (await this.deps.tusStore.declaredSize(id)) ?? Number(ctx.get('Upload-Length') || NaN);
     }
     if (Number.isNaN(fileBytes)) fileBytes = undefined;
-    metrics.activeUploads.inc();
-    // hmac_bytes_received_total{protocol="tus"}: body bytes read from the socket during this
-    // request (@tus/server owns the body stream, so count at the socket; what the parser already
-    // buffered before we got here is still unread by the store and counted too).
-    const socket = ctx.req.socket;
-    const bodyStartsAt = socket.bytesRead - ctx.req.readableLength;
-    try {
-      const release = await guardUploadBody(ctx, this.deps.guard, {
-        protocol: 'tus',
-        fileBytes,
-        requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.config.server.maxUploadBytes) : contentLength,
-        ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
-      });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        release();
-        metrics.activeUploads.dec();
-        metrics.bytesReceived.inc({ protocol: 'tus' }, Math.max(0, socket.bytesRead - bodyStartsAt));
-      };
-    } catch (err) {
-      metrics.activeUploads.dec();
-      throw err;
-    }
+    // Bytes are counted at the socket (the guard's default): @tus/server owns the body stream.
+    return this.deps.intake.guardBody(ctx.req, {
+      protocol: 'tus',
+      fileBytes,
+      requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.intake.maxUploadBytes) : contentLength,
+      ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
+      log: requestContext.get(ctx.req)?.log,
+    });
   }
 
   private async authorizeCreation(ctx: Context): Promise<AuthorizedSlot> {
@@ -161,15 +138,10 @@ export class TusEndpoint {
       throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Metadata is malformed' });
     }
     const declaredType = metadata.filetype ?? metadata.contentType ?? undefined;
-    const decision = authorizeSlot(
-      { path, query, size: lengthHeader === '' ? undefined : Number(lengthHeader), contentType: declaredType, nowMs: this.deps.now() },
-      this.deps.policy,
-    );
-    if (!decision.ok) throw new AppError(decision.code);
-    if (lengthHeader !== '' && Number(lengthHeader) > this.deps.config.server.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
-    if (await this.deps.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
-    await admitNewUpload(ctx, this.deps.finalizer, 'create', path, lengthHeader === '' ? undefined : Number(lengthHeader));
-    return decision.slot;
+    const sizeBytes = lengthHeader === '' ? undefined : Number(lengthHeader);
+    const slot = await this.deps.intake.authorize({ path, query, sizeBytes, contentType: declaredType });
+    await this.deps.intake.gate(ctx.req, 'create', path, sizeBytes);
+    return slot;
   }
 
   /**
@@ -205,9 +177,8 @@ export class TusEndpoint {
     if (!slotPath || !contentType || upload.size === undefined) {
       throw new Error(`tus upload ${upload.id} finished without slot metadata`);
     }
-    metrics.uploadsFinished.inc({ protocol: 'tus' });
     await this.deps.tusStore.markFinished(upload.id);
-    const outcome = await this.deps.finalizer.finalize({
+    const outcome = await this.deps.intake.complete({
       protocol: 'tus',
       uploadId: upload.id,
       slotPath,

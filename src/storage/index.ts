@@ -25,3 +25,5 @@ export { S3PublishedStore, type S3PublishedStoreOptions } from './s3-published-s
 export { S3ContentStore, type S3ContentStoreOptions } from './s3-content-store.js';
 export { S3TusStore, type S3TusStoreOptions } from './s3-tus-store.js';
 export { objectSource } from './s3-objects.js';
+export { RedisLocker, type RedisLockerEvents, type RedisLockerOptions } from './redis-locker.js';
+export { LuaScript } from './lua-script.js';
