@@ -12,6 +12,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULT_CONTENT_TYPE } from '../auth/index.js';
 import type {
+  DeletablePublishedStore,
+  DeleteOutcome,
   LinkPublishOutcome,
   LocalIncoming,
   PublishMeta,
@@ -26,9 +28,11 @@ import type {
 import { localPathOf, type UploadSource } from './upload-source.js';
 import { walkFiles } from './walk-files.js';
 
-type MetaRecord = PublishMeta & { publishedAt: string };
+type MetaRecord = PublishMeta & { publishedAt: string; deletedAtMs?: number };
 
-export class FilePublishedStore implements PublishedStore, LocalIncoming {
+export class FilePublishedStore implements PublishedStore, LocalIncoming, DeletablePublishedStore {
+  /** Publishing and deleting one path never interleave (per-path chain of this process). */
+  readonly #busy = new Map<string, Promise<unknown>>();
   private readonly filesDir: string;
   private readonly metaDir: string;
   private readonly incomingDir: string;
@@ -53,6 +57,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming {
     }
     if (!st.isFile()) return null;
     const meta = await this.readMeta(path);
+    if (meta?.deletedAtMs !== undefined) return null; // deleted, the unlink was cut short by a crash
     return {
       path,
       size: st.size,
@@ -107,6 +112,11 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming {
    * record. `contentFile` is left in place (the caller removes its own source). Never overwrites.
    */
   async publishLinked(path: string, contentFile: string, record: PublishRecord, hooks: PublishStepHooks = {}): Promise<LinkPublishOutcome> {
+    return this.#exclusive(path, () => this.#publishLinked(path, contentFile, record, hooks));
+  }
+
+  async #publishLinked(path: string, contentFile: string, record: PublishRecord, hooks: PublishStepHooks): Promise<LinkPublishOutcome> {
+    if ((await this.readMeta(path))?.deletedAtMs !== undefined) return 'withdrawn';
     const target = join(this.filesDir, path);
     const metaTarget = join(this.metaDir, `${path}.json`);
     const before = await this.ownership(path, target, contentFile, record.uploadId);
@@ -137,6 +147,54 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming {
     return 'published';
   }
 
+  /**
+   * DeletablePublishedStore: the tombstone goes in place first (the path is never published
+   * again, and stat() stops seeing the file), then the file is unlinked. Refuses (resolves
+   * 'foreign') when the file at `path` belongs to another upload than `uploadId`.
+   */
+  async deleteForGood(path: string, uploadId: string, nowMs: number): Promise<DeleteOutcome> {
+    return this.#exclusive(path, async () => {
+      const target = join(this.filesDir, path);
+      const meta = await this.readMeta(path);
+      const present = await stat(target).then((st) => st.isFile(), () => false);
+      if (present && meta?.uploadId !== uploadId && meta?.deletedAtMs === undefined) return { kind: 'foreign' };
+      const metaTarget = join(this.metaDir, `${path}.json`);
+      await mkdir(dirname(metaTarget), { recursive: true });
+      const tombstone: StoredRecord = {
+        contentType: meta?.contentType ?? DEFAULT_CONTENT_TYPE,
+        uploadId,
+        publishedAt: meta?.publishedAt ?? new Date(nowMs).toISOString(),
+        deletedAtMs: meta?.deletedAtMs ?? nowMs,
+        ...(meta?.sha256 !== undefined && { sha256: meta.sha256 }),
+      };
+      const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
+      await writeFile(metaTmp, JSON.stringify(tombstone));
+      await fsyncFile(metaTmp);
+      await rename(metaTmp, metaTarget);
+      await unlink(target).catch((err: unknown) => {
+        if (!isMissing(err)) throw err;
+      });
+      await fsyncDir(dirname(target));
+      return { kind: 'deleted', ...(meta?.sha256 !== undefined && { sha256: meta.sha256 }) };
+    });
+  }
+
+  async deletedAt(path: string): Promise<number | null> {
+    return (await this.readMeta(path))?.deletedAtMs ?? null;
+  }
+
+  async #exclusive<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#busy.get(path) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const settled = run.then(() => {}, () => {});
+    this.#busy.set(path, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.#busy.get(path) === settled) this.#busy.delete(path);
+    }
+  }
+
   /** The metadata record of a published path, or null. */
   async record(path: string): Promise<StoredRecord | null> {
     return this.readMeta(path);
@@ -147,26 +205,6 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming {
    * streamed into a temp file beside the published files, fsynced, linked, and the temp removed.
    */
   async publish(path: string, source: UploadSource, record: PublishRecord, hooks: PublishStepHooks = {}): Promise<LinkPublishOutcome> {
-    // publishLinked writes the record before the link: two publishers of one path at once could
-    // leave one's bytes under the other's record. The queue's slot claim keeps them apart across
-    // the server; this keeps them apart for any caller of this store.
-    const previous = this.#publishing.get(path) ?? Promise.resolve();
-    const mine = previous.then(() => this.#publishNow(path, source, record, hooks));
-    const settled = mine.then(
-      () => {},
-      () => {},
-    );
-    this.#publishing.set(path, settled);
-    try {
-      return await mine;
-    } finally {
-      if (this.#publishing.get(path) === settled) this.#publishing.delete(path);
-    }
-  }
-
-  readonly #publishing = new Map<string, Promise<void>>();
-
-  async #publishNow(path: string, source: UploadSource, record: PublishRecord, hooks: PublishStepHooks): Promise<LinkPublishOutcome> {
     const local = localPathOf(source);
     if (local !== null) {
       try {
@@ -185,17 +223,20 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming {
     }
   }
 
+  /** Unpublishes `path`: file and record (a tombstone too, so the path can be published again). */
   async remove(path: string): Promise<boolean> {
-    let existed = true;
-    try {
-      if (!(await stat(join(this.filesDir, path))).isFile()) return false;
-      await unlink(join(this.filesDir, path));
-    } catch (err) {
-      if (!isMissing(err)) throw err;
-      existed = false;
-    }
-    await unlink(join(this.metaDir, `${path}.json`)).catch(() => {});
-    return existed;
+    return this.#exclusive(path, async () => {
+      let existed = true;
+      try {
+        if (!(await stat(join(this.filesDir, path))).isFile()) return false;
+        await unlink(join(this.filesDir, path));
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+        existed = false;
+      }
+      await unlink(join(this.metaDir, `${path}.json`)).catch(() => {});
+      return existed;
+    });
   }
 
   async *list(): AsyncIterable<PublishedEntry> {

@@ -38,14 +38,18 @@ export interface PublishRecord extends PublishMeta {
   receivedAtMs: number;
 }
 
-/** The record of a published file: every record has publishedAt; pipeline-published ones have the rest. */
-export type StoredRecord = PublishMeta & { publishedAt: string } & Partial<PublishRecord>;
+/**
+ * The record of a published file: every record has publishedAt; pipeline-published ones have the
+ * rest. `deletedAtMs`: the file was deleted for good and the record is its tombstone.
+ */
+export type StoredRecord = PublishMeta & { publishedAt: string; deletedAtMs?: number } & Partial<PublishRecord>;
 
 /**
  * 'published': made visible now. 'already': this upload (same uploadId, or the same stored
  * content) is there already, from an earlier run. 'taken': another file holds the path.
+ * 'withdrawn': the path holds a tombstone (its file was deleted for good; DeletablePublishedStore).
  */
-export type LinkPublishOutcome = 'published' | 'already' | 'taken';
+export type LinkPublishOutcome = 'published' | 'already' | 'taken' | 'withdrawn';
 
 /** Called between the steps of a publish (crash tests kill the process there). */
 export interface PublishStepHooks {
@@ -107,4 +111,22 @@ export interface ContentStore {
    * an entry exists with another size (a corrupt store) rather than publishing the wrong bytes.
    */
   adoptSource(source: UploadSource, sha256: string, size: number): Promise<AdoptedSource>;
+}
+
+/** 'deleted': the file (if any) is gone and the path holds a tombstone; 'foreign': another upload's file is there, nothing changed. */
+export type DeleteOutcome = { readonly kind: 'deleted'; readonly sha256?: string } | { readonly kind: 'foreign' };
+
+/**
+ * Optional capability: a published file deleted for good. Its path keeps a tombstone, so it is
+ * never published again (publishing answers 'withdrawn') and downloads answer 410.
+ */
+export interface DeletablePublishedStore {
+  /** Idempotent; `uploadId` names the upload whose file it is. Resolves the deleted content's sha256 when recorded. */
+  deleteForGood(path: string, uploadId: string, nowMs: number): Promise<DeleteOutcome>;
+  /** When `path`'s file was deleted (ms since the epoch), or null when it never was. */
+  deletedAt(path: string): Promise<number | null>;
+}
+
+export function canDelete(store: PublishedStore): store is PublishedStore & DeletablePublishedStore {
+  return typeof (store as Partial<DeletablePublishedStore>).deletedAt === 'function';
 }

@@ -9,6 +9,8 @@
  * - releasing a published upload's bytes keeps `<id>.info`, so HEAD still answers complete;
  * - S3 being unreachable is an error, never "no such upload" (a 404 makes clients start over).
  * Its metadata cache is per process: several instances need a shared one (a Redis KV store).
+ * The server's state of an upload (slot path, signed type) is read from the legacy metadata keys
+ * (tus-upload-record.ts) until the record here carries `hfs` like the file store's.
  */
 import {
   AbortMultipartUploadCommand,
@@ -23,6 +25,7 @@ import { ERRORS, Upload, type DataStore } from '@tus/utils';
 import { S3_LAYOUT, isS3NotFound, s3ClientConfig, type S3Settings } from './s3-client.js';
 import { prefixKeys } from './s3-key-prefix.js';
 import { objectSource } from './s3-objects.js';
+import { clientMetadataOf, serverStateOf } from './tus-upload-record.js';
 import type { UploadSource } from './upload-source.js';
 import type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
 
@@ -83,7 +86,7 @@ export class S3TusStore extends S3Store implements TusUploadStore {
 
   async metadata(id: string): Promise<Record<string, string | null> | null> {
     const info = await this.#info(id);
-    return info ? ((info.metadata as Record<string, string | null> | undefined) ?? {}) : null;
+    return info ? (clientMetadataOf({ metadata: info.metadata as Record<string, string | null> | undefined }) ?? {}) : null;
   }
 
   async markFinished(id: string): Promise<void> {
@@ -104,7 +107,7 @@ export class S3TusStore extends S3Store implements TusUploadStore {
     }
     return {
       id,
-      slotPath: (info.metadata?.['hfs-slot'] as string | undefined) ?? null,
+      slotPath: serverStateOf({ metadata: info.metadata as Record<string, string | null> | undefined })?.slotPath ?? null,
       offset: upload.offset,
       size: upload.size ?? null,
       finished: isComplete(upload),
@@ -133,7 +136,8 @@ export class S3TusStore extends S3Store implements TusUploadStore {
         if (previous !== undefined && Key === `${previous}.info`) {
           const upload = await this.#upload(previous);
           if (upload !== null && isComplete(upload)) {
-            yield { id: previous, size: upload.size, metadata: (upload.metadata as Record<string, string | null> | undefined) ?? {}, source: this.#source(previous, upload.size) };
+            const state = serverStateOf({ metadata: upload.metadata as Record<string, string | null> | undefined });
+            yield { id: previous, size: upload.size, state, source: this.#source(previous, upload.size) };
           }
         }
         previous = Key;

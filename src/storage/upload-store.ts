@@ -10,6 +10,7 @@
  * bytes were released (published), so a client resuming it sees it complete.
  */
 import type { DataStore } from '@tus/utils';
+import type { UploadServerState } from './tus-upload-record.js';
 import type { UploadSource } from './upload-source.js';
 
 export interface UploadSummary {
@@ -27,7 +28,8 @@ export interface UploadSummary {
 export interface FinishedUpload {
   readonly id: string;
   readonly size: number;
-  readonly metadata: Readonly<Record<string, string | null>>;
+  /** The server's state (slot path, signed type, declared sha256); null for an upload not created through a slot. */
+  readonly state: UploadServerState | null;
   readonly source: UploadSource;
 }
 
@@ -36,7 +38,7 @@ export interface TusUploadStore {
   readonly datastore: DataStore;
   /** The declared Upload-Length, when known; undefined for an unknown id or a deferred length. */
   declaredSize(id: string): Promise<number | undefined>;
-  /** The upload's tus metadata, or null when the id is unknown. */
+  /** The upload's tus metadata as the client sent it, or null when the id is unknown. */
   metadata(id: string): Promise<Readonly<Record<string, string | null>> | null>;
   /** Records that every byte arrived (idempotent); rejects for an unknown or incomplete upload. */
   markFinished(id: string): Promise<void>;

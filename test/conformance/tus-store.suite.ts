@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
 import { Upload } from '@tus/utils';
-import type { TusUploadStore } from '../../src/storage/index.js';
+import { LEGACY_SLOT_KEY, LEGACY_TYPE_KEY, type TusUploadStore } from '../../src/storage/index.js';
 
 export interface TusStoreFixture {
   /**
@@ -21,6 +21,12 @@ export interface TusStoreFixture {
   residue(id: string): Promise<string[]>;
   close?(): Promise<void>;
 }
+
+/**
+ * Metadata that names the upload's slot the way records did before the server state moved to
+ * `hfs` (tus-upload-record.ts): the one way to give a store a slot through the bare DataStore calls.
+ */
+const slot = (path: string) => ({ [LEGACY_SLOT_KEY]: path, [LEGACY_TYPE_KEY]: 'application/octet-stream' });
 
 /** S3 parts are at least 5 MiB: sizes around it cover the incomplete-part path too. */
 const MIB = 1024 * 1024;
@@ -39,9 +45,9 @@ export function describeTusStore(name: string, fixture: TusStoreFixture): void {
     it('stores bytes written in several requests and reads them back once finished', async () => {
       const store = await fixture.open({ expirationMs: 0 });
       const body = randomBytes(6 * MIB + 123);
-      const id = await create(store, body.length, { 'hfs-slot': 'a/b.bin', filetype: 'application/octet-stream' });
+      const id = await create(store, body.length, { ...slot('a/b.bin'), filetype: 'application/octet-stream' });
       assert.equal(await store.declaredSize(id), body.length);
-      assert.deepEqual(await store.metadata(id), { 'hfs-slot': 'a/b.bin', filetype: 'application/octet-stream' });
+      assert.equal((await store.metadata(id))?.filetype, 'application/octet-stream');
       assert.equal(await write(store, id, body.subarray(0, 1000), 0), 1000);
       assert.equal((await store.datastore.getUpload(id)).offset, 1000);
       assert.equal(await store.source(id), null, 'no source before the last byte');
@@ -91,9 +97,9 @@ export function describeTusStore(name: string, fixture: TusStoreFixture): void {
 
     it('lists unfinished uploads for operators and finished ones for recovery', async () => {
       const store = await fixture.open({ expirationMs: 0 });
-      const open = await create(store, 100, { 'hfs-slot': 'open.bin' });
+      const open = await create(store, 100, slot('open.bin'));
       await write(store, open, Buffer.alloc(10, 1), 0);
-      const done = await create(store, 5, { 'hfs-slot': 'done.bin' });
+      const done = await create(store, 5, slot('done.bin'));
       await write(store, done, Buffer.from('hello'), 0);
       await store.markFinished(done);
       const unfinished = (await store.listUnfinished()).filter((u) => u.id === open || u.id === done);
@@ -103,7 +109,7 @@ export function describeTusStore(name: string, fixture: TusStoreFixture): void {
         if (u.id !== done && u.id !== open) continue;
         finished.push(u.id);
         assert.equal(u.size, 5);
-        assert.equal(u.metadata['hfs-slot'], 'done.bin');
+        assert.equal(u.state?.slotPath, 'done.bin', 'the slot of an upload created with the legacy metadata keys');
         assert.equal((await read(u.source.open())).toString(), 'hello');
       }
       assert.deepEqual(finished, [done]);
@@ -113,7 +119,7 @@ export function describeTusStore(name: string, fixture: TusStoreFixture): void {
 
     it('keeps a finished upload answering HEAD as complete after its bytes are released', async () => {
       const store = await fixture.open({ expirationMs: 1 });
-      const id = await create(store, 5, { 'hfs-slot': 'kept.bin' });
+      const id = await create(store, 5, slot('kept.bin'));
       await write(store, id, Buffer.from('bytes'), 0);
       await store.markFinished(id);
       await store.releaseData(id);
