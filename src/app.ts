@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ConfigError, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
 import { contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
-import { TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
+import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
 import { Intake, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
@@ -80,13 +80,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     scope: tusScope,
     cas: contentStoreFromConfig(config),
   });
+  // IETF Resumable Uploads: a third front door over the same intake, tus store, locker and queue.
+  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), now });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
   const adminRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, log });
   metrics.exposeLabelSets({ workers: config.workers.count });
   const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps, redisUrl: config.redis.url }));
-  const routes = buildRoutes({ config, log, intake, tus, published, pending: finalizer, tusStore, locker, adminRoutes, readiness });
+  const routes = buildRoutes({ config, log, intake, tus, rufh, published, pending: finalizer, tusStore, locker, adminRoutes, readiness });
 
   return {
     start: () =>
