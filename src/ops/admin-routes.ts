@@ -25,7 +25,7 @@ import type { SpaceView } from '../intake/index.js';
 import type { AdminRoute } from '../http/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import { JOB_STATES, PRIORITY_TIERS, isPriorityTier } from '../queue/index.js';
-import type { FilePublishedStore, TusFileStore } from '../storage/index.js';
+import type { PublishedStore, TusUploadStore } from '../storage/index.js';
 import { streamRun } from './ndjson.js';
 import { spaceReport } from './space-report.js';
 import { discardTusUpload } from './tus-uploads.js';
@@ -38,8 +38,8 @@ import { deadLetterView, jobView, pendingByTier, totalOf } from './views.js';
 export interface OpsRouteDeps {
   readonly queue: QueueOps;
   readonly finalizer: Pick<FinalizationService, 'finalize'>;
-  readonly tusStore: TusFileStore;
-  readonly published: FilePublishedStore;
+  readonly tusStore: TusUploadStore;
+  readonly published: PublishedStore;
   readonly dataDir: string;
   readonly log: Logger;
   /** The intake's free-space view and the uploads waiting for room to be admitted (GET /space). */
