@@ -39,6 +39,8 @@ export interface RadosGw {
   stopGateway(): Promise<void>;
   /** Starts radosgw again on the same port (under a second); resolves once it serves. */
   startGateway(): Promise<void>;
+  /** Runs `radosgw-admin` on this cluster (e.g. `quota set …`); resolves its stdout. */
+  admin(args: string[]): Promise<string>;
   /** Stops every daemon and removes the temp dir; the data is gone. */
   stop(): Promise<void>;
 }
@@ -118,6 +120,7 @@ export async function startRadosGw(): Promise<RadosGw> {
       if (gateway !== null) return;
       await startGateway();
     },
+    admin: (args) => ceph('radosgw-admin', 'ceph-common', args),
     async stop() {
       // radosgw first, then the OSD, then the mon: each one's clients go before it does.
       for (const s of daemons.reverse()) await kill(s);
