@@ -12,6 +12,8 @@ wanted=(
   openssl
   # Redis for the readiness check and cluster mode (test/helpers/ops.ts startRedis).
   redis-server
+  # clamd for malware scanning (test/helpers/clamd.ts startClamd; the tests write their own signatures).
+  clamav-daemon
 )
 need=()
 for pkg in "${wanted[@]}"; do

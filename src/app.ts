@@ -9,14 +9,14 @@ import Koa, { type Context } from 'koa';
 import type { Config } from './config/index.js';
 import { resolveSecret, type SlotPolicy } from './auth/index.js';
 import { AppError } from './errors.js';
-import { finalizationFromConfig } from './finalize/index.js';
+import { QuarantineAdmin, finalizationFromConfig } from './finalize/index.js';
 import { META_SLOT, META_TYPE, TusEndpoint, UploadLifecycle, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
 import { readinessChecks, sideListener, addressOf } from './http/side-services.js';
 import { uploadPage } from './http/upload-page.js';
 import { statusPage } from './http/status-page.js';
 import { metrics, type Logger } from './observability/index.js';
-import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
-import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
+import { discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
+import { ContentAddressedStore, FilePublishedStore, FileQuarantineStore, MemoryLocker, TusFileStore } from './storage/index.js';
 import { AdmissionController } from './transfer/index.js';
 
 export interface AppOptions {
@@ -57,7 +57,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers. The tus keys must match tus-endpoint.ts (META_SLOT, META_TYPE).
-  const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
+  // Files the malware scan flagged (docs/scanning.md): never served; GET, PUT and tus answer 451.
+  const quarantine = new FileQuarantineStore(dataDir);
+  await quarantine.init();
+  metrics.quarantineFiles.set((await quarantine.list()).length);
+  const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log, quarantine });
   const lifecycle = new UploadLifecycle();
   const admission = new AdmissionController({
     capacity: config.server.maxConcurrentUploads,
@@ -69,7 +73,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
-  const tus = new TusEndpoint({ config, guard, locker, policy, tusStore, published, finalizer, now });
+  const tus = new TusEndpoint({ config, guard, locker, policy, tusStore, published, finalizer, now, quarantine });
 
   const { tusPath, uploadPath } = config.server;
   const tusRoot = tusPath.replace(/\/$/, '');
@@ -91,10 +95,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         const rawPath = path.slice(uploadPath.length);
         switch (ctx.method) {
           case 'PUT':
-            return handlePut(ctx, rawPath, { guard, policy, maxUploadBytes: config.server.maxUploadBytes, store: published, finalizer, now });
+            return handlePut(ctx, rawPath, { guard, policy, maxUploadBytes: config.server.maxUploadBytes, store: published, finalizer, now, quarantine });
           case 'GET':
           case 'HEAD':
-            return serveDownload(ctx, rawPath, published, finalizer);
+            return serveDownload(ctx, rawPath, published, finalizer, quarantine);
           case 'OPTIONS':
             ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
             ctx.status = 204;
@@ -113,6 +117,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const queueOps = queueOpsOf(finalizer);
   const adminPrefix = config.admin.listen ? '' : '/admin';
   const opsRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, slotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
+  const quarantineAdmin = new QuarantineAdmin({
+    quarantine,
+    published,
+    cas: config.finalize.dedup ? new ContentAddressedStore(join(dataDir, 'cas')) : null,
+    discardTusUpload: (id) => discardTusUpload(tusStore, id),
+    log,
+  });
+  opsRoutes.push(...quarantineAdminRoutes(quarantineAdmin));
   metrics.exposeLabelSets({ workers: config.workers.count });
   const admin = config.admin.token
     ? adminApi({ token: config.admin.token, prefix: adminPrefix, tusStore, locker, routes: opsRoutes, publicPages: statusPage(adminPrefix) })

@@ -44,6 +44,22 @@ function goListen(value: unknown, bindIp: unknown): unknown {
   return text;
 }
 
+/**
+ * Go `[clamav]` -> `[scan]` (docs/scanning.md). Same meanings: files larger than maxscansize are
+ * published unscanned (scan.oversize = "publish", the default), an empty scanfileextensions list
+ * scans every file. go-clamd reads clamavsocket as a path, unix:/path or tcp://host:port, as
+ * scan.clamd does. Older 3.x configs had numscanworkers under [workers].
+ */
+function mapLegacyClamav(raw: RawConfig, warnings: ConfigWarning[]): void {
+  move(raw, ['clamav', 'clamavenabled'], ['scan', 'enabled'], warnings);
+  move(raw, ['clamav', 'clamavsocket'], ['scan', 'clamd'], warnings);
+  move(raw, ['clamav', 'numscanworkers'], ['scan', 'concurrency'], warnings);
+  move(raw, ['workers', 'numscanworkers'], ['scan', 'concurrency'], warnings);
+  move(raw, ['clamav', 'scanfileextensions'], ['scan', 'extensions'], warnings, (v) => (Array.isArray(v) && v.length === 0 ? 'all' : v));
+  move(raw, ['clamav', 'maxscansize'], ['scan', 'max_size'], warnings);
+  if (isTable(raw.clamav) && Object.keys(raw.clamav).length === 0) delete raw.clamav;
+}
+
 export function mapLegacyKeys(raw: RawConfig): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
   const server = isTable(raw.server) ? raw.server : undefined;
@@ -59,6 +75,7 @@ export function mapLegacyKeys(raw: RawConfig): ConfigWarning[] {
   move(raw, ['workers', 'uploadqueuesize'], ['workers', 'queue_size'], warnings);
   move(raw, ['timeouts', 'shutdown'], ['server', 'graceful_shutdown_timeout'], warnings);
   move(raw, ['logging', 'level'], ['logging', 'level'], [], (v) => (v === 'warning' ? 'warn' : v));
+  mapLegacyClamav(raw, warnings);
 
   // Pre-3.x flat layout.
   move(raw, ['ListenPort'], ['server', 'listen'], warnings, (v) => goListen(v, undefined));

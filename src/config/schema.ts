@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration, parseListen, parseSize } from './units.js';
+import { scanSection } from './scan-schema.js';
 
 const duration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -295,6 +296,7 @@ export const configSchema = z.object({
   finalize,
   cors,
   upload_page: uploadPage,
+  scan: scanSection,
   testing,
 });
 

@@ -42,6 +42,9 @@ import { admitUpload } from './admission.js';
 import type { FinalizationOptions, PendingDownload } from './finalization-options.js';
 import { jobIdOf, type FinalizeJobPayload } from './job-payload.js';
 import { FinalizePipeline, type PipelineStep, type PublishedEvent } from './pipeline.js';
+import { reportQuarantined } from './quarantine-admin.js';
+import { ScanStep } from './scan-step.js';
+import { ScanSlots } from '../scan/index.js';
 import { PublishWaiters } from './publish-waiters.js';
 import { buryPreviousJobs, readmitFinishedUploads, removeStagingOrphans } from './recovery.js';
 import { logBreakerTransition, logWorkerStatus, setBreakerGauge, setWorkerGauge } from './telemetry.js';
@@ -60,6 +63,8 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
   #dispatcher: Dispatcher | null = null;
   readonly #storageBreaker: CircuitBreaker | null;
   readonly #webhookBreaker: CircuitBreaker | null;
+  /** null when scanning is off or circuit_breaker_enabled = false. */
+  readonly #scanBreaker: CircuitBreaker | null;
   readonly deadLetters: DeadLetterQueue;
   #backend: QueueBackend | null = null;
   #state: State = 'created';
@@ -71,6 +76,7 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
     this.#waiters = new PublishWaiters(clock);
     this.#storageBreaker = this.#breaker('storage');
     this.#webhookBreaker = options.webhook === null ? null : this.#breaker('webhook');
+    this.#scanBreaker = options.scan ? this.#breaker('scan') : null;
     this.#gate = new IntakeGate({
       capacity: options.capacity,
       delay: { backpressure: options.backpressureThreshold, emergency: options.emergencyThreshold, ...DEFAULT_INTAKE_DELAY, ...options.intakeDelay },
@@ -90,6 +96,14 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
       clock,
       hash: options.hash ?? ((path, signal) => sha256File(path, { signal })),
       onPublished: (e) => this.#onPublished(e),
+      ...(options.scan && {
+        scan: new ScanStep({ ...options.scan, slots: new ScanSlots(options.scan.concurrency), breaker: this.#scanBreaker, clock, random: options.random, hold: options.retry, log }),
+        quarantine: options.quarantine ?? null,
+        onQuarantined: (e) => {
+          this.#waiters.notify(e.job.slotPath); // a waiting GET re-checks and answers 451
+          reportQuarantined(log, e);
+        },
+      }),
       ...(onStep && { onStep: (step: PipelineStep, job: Job, signal: AbortSignal) => onStep(step, job.id, signal) }),
     });
     this.deadLetters = new DeadLetterQueue({
@@ -127,7 +141,7 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
     if (orphans > 0) log.info({ removed: orphans }, 'Staged files without a job removed');
     await this.#syncCounts();
     for (const { id } of dispatcher.workers()) setWorkerGauge(id, 'healthy');
-    for (const [dep, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]] as const) {
+    for (const [dep, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker], ['scan', this.#scanBreaker]] as const) {
       if (b !== null) setBreakerGauge(dep, 'closed');
     }
     this.#state = 'running';
@@ -278,10 +292,10 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
   }
 
   /** Each dependency's circuit breaker now; empty when circuit_breaker_enabled = false. */
-  breakers(): Array<{ dependency: 'storage' | 'webhook'; state: ReturnType<CircuitBreaker['state']>; retryAtMs: number | null }> {
+  breakers(): Array<{ dependency: 'storage' | 'webhook' | 'scan'; state: ReturnType<CircuitBreaker['state']>; retryAtMs: number | null }> {
     const now = this.#o.clock.now();
     const out: ReturnType<FinalizationService['breakers']> = [];
-    for (const [dependency, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]] as const) {
+    for (const [dependency, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker], ['scan', this.#scanBreaker]] as const) {
       if (b === null) continue;
       const state = b.state(now);
       out.push({ dependency, state, retryAtMs: state === 'closed' ? null : b.retryAtMs(now) });
@@ -399,7 +413,7 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
     else await unlink(payload.sourceFile).catch(() => {});
   }
 
-  #breaker(dependency: 'storage' | 'webhook'): CircuitBreaker | null {
+  #breaker(dependency: 'storage' | 'webhook' | 'scan'): CircuitBreaker | null {
     const options = this.#o.circuitBreaker;
     if (options === null) return null;
     return new CircuitBreaker({ ...options, onTransition: (t) => this.#onBreaker(dependency, t) });

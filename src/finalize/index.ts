@@ -11,3 +11,7 @@ export type { PipelineStep, PublishTarget } from './pipeline.js';
 export { expectedSha256FromHeaders, expectedSha256FromMetadata, type DeclaredChecksum } from './checksum.js';
 export { sha256File } from './hash-file.js';
 export { signWebhook, type WebhookEvent, type WebhookTarget } from './webhook.js';
+// Malware scanning (docs/scanning.md): the pipeline's scan step and the operators' quarantine tools.
+export type { ScanSettings } from './finalization-options.js';
+export { QuarantineAdmin, type QuarantineAdminOptions, type ReleaseResult } from './quarantine-admin.js';
+export type { QuarantinedEvent } from './pipeline.js';

@@ -12,7 +12,7 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
 import { admitNewUpload } from './intake.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore } from '../storage/index.js';
+import type { PublishedStore, QuarantineStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import { endPutBody, guardUploadBody, type GuardDeps } from './upload-guard.js';
@@ -24,6 +24,8 @@ export interface PutDeps {
   store: PublishedStore;
   finalizer: UploadFinalizer & IntakeControl;
   now: () => number;
+  /** A slot whose upload is in quarantine answers 451 (docs/scanning.md). */
+  quarantine?: Pick<QuarantineStore, 'bySlot'>;
 }
 
 export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): Promise<void> {
@@ -43,6 +45,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const { slot } = decision;
   // Decided from Content-Length before a byte is read; without one, enforced while streaming.
   if (size !== undefined && size > deps.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
+  if (await deps.quarantine?.bySlot(path)) throw new AppError('ERR_QUARANTINED');
   if (await deps.store.stat(path)) throw new AppError('ERR_FILE_EXISTS');
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });

@@ -12,10 +12,10 @@ import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/u
 import type { Config } from '../config/index.js';
 import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
-import type { IntakeControl, UploadFinalizer } from '../finalize/index.js';
+import { jobIdOf, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
 import { admitNewUpload } from './intake.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore, TusFileStore } from '../storage/index.js';
+import type { PublishedStore, QuarantineStore, TusFileStore } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
@@ -35,6 +35,8 @@ export interface TusDeps {
   published: PublishedStore;
   finalizer: UploadFinalizer & IntakeControl;
   now: () => number;
+  /** An upload (or slot) in quarantine answers 451 (docs/scanning.md). */
+  quarantine?: Pick<QuarantineStore, 'bySlot' | 'get'>;
 }
 
 type NodeBacked = { node?: { req: IncomingMessage; res: ServerResponse } };
@@ -77,6 +79,10 @@ export class TusEndpoint {
 
   /** koa handler for everything under the tus path. */
   async handle(ctx: Context): Promise<void> {
+    if (ctx.method !== 'POST' && ctx.method !== 'OPTIONS' && this.deps.quarantine) {
+      const id = safeDecode(ctx.path.slice(ctx.path.lastIndexOf('/') + 1));
+      if (id !== '' && (await this.deps.quarantine.get(jobIdOf({ protocol: 'tus', uploadId: id })))) throw new AppError('ERR_QUARANTINED');
+    }
     if (ctx.method === 'GET') {
       throw new AppError('ERR_NOT_FOUND', { message: 'Finished uploads are downloaded from their slot URL' });
     }
@@ -167,6 +173,7 @@ export class TusEndpoint {
     );
     if (!decision.ok) throw new AppError(decision.code);
     if (lengthHeader !== '' && Number(lengthHeader) > this.deps.config.server.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
+    if (await this.deps.quarantine?.bySlot(path)) throw new AppError('ERR_QUARANTINED');
     if (await this.deps.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
     await admitNewUpload(ctx, this.deps.finalizer, 'create', path, lengthHeader === '' ? undefined : Number(lengthHeader));
     return decision.slot;
@@ -241,5 +248,14 @@ export class TusEndpoint {
     const status = method === 'HEAD' && err.status >= 500 ? 423 : err.status;
     nodeRes(req)?.setHeader('Content-Type', 'application/json');
     return { status_code: status, body: JSON.stringify(errorBody(err, rc?.requestId)) };
+  }
+}
+
+/** A malformed escape is left as is (tus answers 404 for the id). */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }

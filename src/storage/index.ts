@@ -4,3 +4,5 @@ export { ContentAddressedStore, type AdoptedContent } from './content-addressed-
 export { TusFileStore, type UploadSummary } from './tus-file-store.js';
 export { MemoryLocker } from './memory-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';
+export type { QuarantineReason, QuarantineRecord, QuarantineStore } from './quarantine-store.js';
+export { FileQuarantineStore } from './file-quarantine-store.js';

@@ -267,6 +267,7 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
 
   it('CONFIG_LEGACY_KEY for the moved keys', () => {
     assert.deepEqual(warningPaths(warnings, 'CONFIG_LEGACY_KEY'), [
+      'clamav.clamavenabled',
       'redis.redisaddr',
       'server.deduplication_enabled',
       'server.listen_address',
@@ -280,7 +281,7 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
   });
 
   it('CONFIG_UNKNOWN_KEY for the unsupported ones', () => {
-    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['clamav', 'logging.file', 'security.enablejwt', 'uploads']);
+    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['logging.file', 'security.enablejwt', 'uploads']);
   });
 
   // smol-toml builds null-prototype tables; compare plain copies so only the values count.
