@@ -233,8 +233,8 @@ export class FinalizePipeline {
       breaker?.onFailure(clock.now());
       return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
     }
+    this.#o.onQuarantined?.({ job, record, fresh: true }); // before the step hook: a detection is reported even if a crash follows
     await this.#step('quarantined', job, signal);
-    this.#o.onQuarantined?.({ job, record, fresh: true });
     return { kind: 'quarantined', record };
   }
 
