@@ -20,6 +20,8 @@ export interface ClamdOptions {
   readonly streamMaxLength?: string;
   /** Also listen on a TCP port on 127.0.0.1. */
   readonly tcp?: boolean;
+  /** More clamd.conf lines, e.g. "MaxFileSize 1024M" for benchmarks. */
+  readonly extraConfig?: readonly string[];
 }
 
 export interface Clamd {
@@ -56,6 +58,7 @@ export async function startClamd(options: ClamdOptions): Promise<Clamd> {
       'LogTime no',
       'LogVerbose yes', // prints "Listening daemon" once its sockets accept
       'SelfCheck 0',
+      ...(options.extraConfig ?? []),
       '',
     ].join('\n'),
   );
