@@ -3,8 +3,9 @@
  * rename, without a copy):
  *   <dataDir>/quarantine/<id>.json   the record
  *   <dataDir>/quarantine/<id>.bin    the bytes (mode 0600: never served, not for other users)
- * Slot lookups (every GET of an unpublished path asks) use an index built by init() and kept by
- * this instance: one process owns a data directory (the server, or an offline command).
+ * Lookups by slot (every GET of an unpublished path) and by id (every tus HEAD and PATCH) use an
+ * index built by init() and kept by this instance: one process owns a data directory (the
+ * server, or an offline command). Before init() they read the directory.
  */
 import { chmod, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,8 @@ export class FileQuarantineStore implements QuarantineStore {
   readonly #dir: string;
   /** slot path -> entry id */
   readonly #bySlot = new Map<string, string>();
+  /** Entry ids; null until init(). */
+  #ids: Set<string> | null = null;
 
   constructor(dataDir: string) {
     this.#dir = join(dataDir, 'quarantine');
@@ -26,7 +29,10 @@ export class FileQuarantineStore implements QuarantineStore {
   async init(): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     this.#bySlot.clear();
-    for (const record of await this.list()) this.#bySlot.set(record.slotPath, record.id);
+    this.#ids = null;
+    const records = await this.list();
+    for (const record of records) this.#bySlot.set(record.slotPath, record.id);
+    this.#ids = new Set(records.map((r) => r.id));
   }
 
   async admit(record: QuarantineRecord, sourceFile: string): Promise<void> {
@@ -37,6 +43,7 @@ export class FileQuarantineStore implements QuarantineStore {
     await fsync(tmp);
     await rename(tmp, recordFile);
     this.#bySlot.set(record.slotPath, id);
+    this.#ids?.add(id);
     const content = this.contentFile(id);
     try {
       await rename(sourceFile, content);
@@ -49,7 +56,7 @@ export class FileQuarantineStore implements QuarantineStore {
   }
 
   async get(id: string): Promise<QuarantineRecord | null> {
-    if (!ID.test(id)) return null;
+    if (!ID.test(id) || (this.#ids !== null && !this.#ids.has(id))) return null;
     try {
       return JSON.parse(await readFile(join(this.#dir, `${id}.json`), 'utf8')) as QuarantineRecord;
     } catch {
@@ -89,6 +96,7 @@ export class FileQuarantineStore implements QuarantineStore {
     await unlinkIfThere(this.contentFile(id));
     await unlinkIfThere(join(this.#dir, `${id}.json`));
     if (this.#bySlot.get(record.slotPath) === id) this.#bySlot.delete(record.slotPath);
+    this.#ids?.delete(id);
     return true;
   }
 }
