@@ -15,7 +15,8 @@
  */
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
-import { retryDelayMs, type BackoffOptions, type CircuitBreaker, type Clock, type Job, type JobOutcome, type RandomSource } from '../queue/index.js';
+import { retryDelayMs, type BackoffOptions, type Clock, type Job, type JobOutcome, type RandomSource } from '../queue/index.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
 import { planScan, type OpenSource, type ScanPolicy, type ScanSlots, type ScanVerdict, type Scanner } from '../scan/index.js';
 import type { QuarantineReason } from '../storage/index.js';
 

@@ -9,7 +9,7 @@ import { decodeSlotPath } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import type { PendingDownload } from '../finalize/index.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore, QuarantineStore } from '../storage/index.js';
+import { canDelete, type PublishedStore, type QuarantineStore } from '../storage/index.js';
 import { servedType } from './content-policy.js';
 import { decideRange, etagMatches, ifRangeAllows } from './range.js';
 
@@ -28,6 +28,8 @@ export async function serveDownload(
 ): Promise<void> {
   const path = decodeSlotPath(rawPath);
   let file = await store.stat(path);
+  // Deleted for good (DELETE of its finished tus upload): 410, also while its job is cancelled.
+  if (!file && canDelete(store) && (await store.deletedAt(path)) !== null) throw new AppError('ERR_GONE');
   if (!file && (await quarantine?.bySlot(path))) throw new AppError('ERR_QUARANTINED');
   if (!file && pending) {
     const gone = new AbortController();

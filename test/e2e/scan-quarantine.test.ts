@@ -100,6 +100,7 @@ describe('scanning with clamd: publish clean files, quarantine flagged ones, ope
     assert.equal((await get(infected.tus.slot)).status, 451);
     const head = await rawRequest(server.baseUrl, tus.location, { method: 'HEAD', headers: TUS });
     assert.equal(head.status, 451);
+    assert.equal((await rawRequest(server.baseUrl, tus.location, { headers: TUS })).json().code, 'ERR_QUARANTINED', 'GET of the upload URL');
     const patch = await rawRequest(server.baseUrl, tus.location, {
       method: 'PATCH',
       headers: { ...TUS, 'Upload-Offset': EVIL.length, 'Content-Type': 'application/offset+octet-stream' },

@@ -56,7 +56,7 @@ describe('the scan step in the finalization pipeline', () => {
       assert.equal(record?.size, EVIL.length);
       assert.deepEqual(await readFile(quarantine.contentFile(record!.id)), EVIL);
       assert.deepEqual((await quarantine.bySlot(evil))?.id, record?.id);
-      const job = await h.service.job(record!.id);
+      const job = await h.service.admin.job(record!.id);
       assert.equal(job?.state, 'done');
       assert.equal(existsSync(join(h.dir, 'queue', 'staging', record!.id)), false, 'the staged body moved, not copied');
     } finally {
@@ -94,13 +94,13 @@ describe('the scan step in the finalization pipeline', () => {
       await h.put(s, Buffer.from('held'));
       await h.waitLog(byJob('Scanner unavailable: finalization held until it answers'));
       await waitCount(h, byJob('Finalization held: scanner unavailable'), 5);
-      const [job] = await h.service.listJobs();
+      const [job] = await h.service.admin.listJobs();
       assert.equal(job?.attempts, 0, 'held tries spend no attempt');
       assert.ok(job?.state === 'queued' || job?.state === 'leased', job?.state);
       scanner.unavailable = false;
       await h.waitLog(byJob('File published'));
       assert.ok(await h.published.stat(s));
-      assert.deepEqual(await h.service.listDeadLetters(), []);
+      assert.deepEqual(await h.service.admin.listDeadLetters(), []);
     } finally {
       await h.dispose();
     }

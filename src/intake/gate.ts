@@ -1,4 +1,4 @@
-import type { Context } from 'koa';
+import type { IncomingMessage } from 'node:http';
 import { AppError } from '../errors.js';
 import type { IntakeControl } from '../finalize/index.js';
 
@@ -7,15 +7,15 @@ import type { IntakeControl } from '../finalize/index.js';
  * holds (it would end in 409 after the whole body), and pass the finalization queue's intake gate
  * (backpressure delays; emergency mode answers 503 with Retry-After).
  */
-export async function admitNewUpload(ctx: Context, intake: IntakeControl, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined): Promise<void> {
-  if (await intake.slotTaken(slotPath)) throw new AppError('ERR_FILE_EXISTS');
+export async function gateNewUpload(req: IncomingMessage, control: IntakeControl, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined): Promise<void> {
+  if (await control.slotTaken(slotPath)) throw new AppError('ERR_FILE_EXISTS');
   const gone = new AbortController();
   const onClose = () => gone.abort(new AppError('ERR_BAD_REQUEST', { message: 'client went away' }));
-  ctx.req.once('close', onClose);
+  req.once('close', onClose);
   try {
-    const decision = await intake.gateIntake({ kind, sizeBytes, signal: gone.signal });
+    const decision = await control.pass({ kind, sizeBytes, signal: gone.signal });
     if (!decision.ok) throw new AppError('ERR_QUEUE_FULL', { headers: { 'Retry-After': String(decision.retryAfterS) } });
   } finally {
-    ctx.req.off('close', onClose);
+    req.off('close', onClose);
   }
 }

@@ -1,15 +1,14 @@
 /**
- * Everything that stands between an upload request and its body: shutdown refusal, admission
- * (bounded concurrent bodies, priority wait), and the stall/deadline watchdog. Received bytes
- * are always kept: a tus upload ended here resumes from its stored offset.
+ * The body guard: everything that stands between an upload request and its body, for every
+ * front door: shutdown refusal, concurrency permits (bounded concurrent bodies, priority wait), the
+ * stall/deadline watchdog, lifecycle tracking (graceful stop) and byte accounting. Received
+ * bytes are always kept: a tus upload ended here resumes from its stored offset.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Context } from 'koa';
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import { metrics, type Logger } from '../observability/index.js';
-import { AdmissionController, transferLimits, watchBody, type BodyVerdict } from '../transfer/index.js';
-import { requestContext } from './request-context.js';
+import { ConcurrencyPermits, transferLimits, watchBody, type BodyVerdict } from '../transfer/index.js';
 
 export type EndReason = Exclude<BodyVerdict, 'ok'> | 'shutdown';
 
@@ -85,7 +84,7 @@ export class UploadLifecycle {
 
 export interface GuardDeps {
   config: Config;
-  admission: AdmissionController;
+  permits: ConcurrencyPermits;
   lifecycle: UploadLifecycle;
   log: Logger;
 }
@@ -94,48 +93,67 @@ export interface GuardRequest {
   protocol: 'tus' | 'put';
   /** Size of the whole file, for its size class (undefined: unknown). */
   fileBytes: number | undefined;
-  /** Bytes this request will send, for the admission order. */
+  /** Bytes this request will send, for the order of waiters for a concurrency permit. */
   requestBytes: number;
   ender: BodyEnder;
+  /** The request's logger (with its request id); default the guard's. */
+  log?: Logger | undefined;
+  /**
+   * Body bytes received, read once the request is over (hmac_bytes_received_total). Default:
+   * the bytes read off the socket during the body, for front doors that do not own the body
+   * stream (@tus/server); what the parser buffered before the guard started counts too.
+   */
+  bodyBytes?: (() => number) | undefined;
+}
+
+/** Refuses new upload requests (503 + Retry-After) once the server is shutting down. */
+export function refuseWhenStopping(lifecycle: UploadLifecycle): void {
+  if (lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
 }
 
 /**
  * Admits an upload body and watches it. Throws ERR_SERVER_SHUTDOWN / ERR_SERVER_BUSY (503 with
- * Retry-After) when it may not start. Returns the function to call once the request is over.
+ * Retry-After) when it may not start. Returns the function to call once the request is over
+ * (idempotent): it stops the watchdog, frees the slot and counts the body's bytes.
  */
-export async function guardUploadBody(ctx: Context, deps: GuardDeps, request: GuardRequest): Promise<() => void> {
-  if (deps.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, request: GuardRequest): Promise<() => void> {
+  refuseWhenStopping(deps.lifecycle);
+  const socket = req.socket;
+  const bodyStartsAt = socket.bytesRead - req.readableLength;
+  const bodyBytes = request.bodyBytes ?? (() => Math.max(0, socket.bytesRead - bodyStartsAt));
   const gone = new AbortController();
   const onClose = () => gone.abort();
-  ctx.req.once('close', onClose);
-  const admission = await deps.admission.acquire(request.requestBytes, gone.signal);
-  ctx.req.off('close', onClose);
-  if (!admission.ok) {
-    if (admission.reason === 'timeout') metrics.admissionRejected.inc();
+  req.once('close', onClose);
+  const permit = await deps.permits.acquire(request.requestBytes, gone.signal);
+  req.off('close', onClose);
+  if (!permit.ok) {
+    if (permit.reason === 'timeout') metrics.concurrencyRejected.inc();
     throw new AppError('ERR_SERVER_BUSY', { headers: { 'Retry-After': '5' } });
   }
-  metrics.admissionWait.observe(admission.waitedMs / 1000);
+  metrics.concurrencyWait.observe(permit.waitedMs / 1000);
   if (deps.lifecycle.state !== 'running') {
-    admission.release();
+    permit.release();
     throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
   }
 
   const limits = transferLimits(request.fileBytes, deps.config.server, deps.config.timeouts);
-  const rc = requestContext.get(ctx.req);
-  const log = rc?.log ?? deps.log;
+  const log = request.log ?? deps.log;
   const end = (reason: EndReason) => {
     if (reason !== 'shutdown') metrics.timeouts.inc({ type: 'upload' });
     log.info({ reason, protocol: request.protocol, sizeClass: limits.sizeClass, stallMs: limits.stallMs, deadlineMs: limits.deadlineMs }, 'Upload request ended by the server; received bytes kept');
-    request.ender(ctx.req, reason);
+    request.ender(req, reason);
   };
-  const stopWatch = watchBody(ctx.req.socket, { stallMs: limits.stallMs, deadlineMs: limits.deadlineMs, onEnd: end });
+  const stopWatch = watchBody(socket, { stallMs: limits.stallMs, deadlineMs: limits.deadlineMs, onEnd: end });
   const untrack = deps.lifecycle.track(end);
+  metrics.activeUploads.inc();
   let done = false;
   return () => {
     if (done) return;
     done = true;
     stopWatch();
     untrack();
-    admission.release();
+    permit.release();
+    metrics.activeUploads.dec();
+    metrics.bytesReceived.inc({ protocol: request.protocol }, bodyBytes());
   };
 }

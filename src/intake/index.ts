@@ -1,0 +1,12 @@
+/** Intake: the one contract every upload front door translates into (see intake.ts). */
+export { Intake, type IntakeDeps, type UploadClaim } from './intake.js';
+export {
+  UploadLifecycle,
+  endPutBody,
+  tusBodyEnder,
+  type BodyEnder,
+  type EndReason,
+  type GuardDeps,
+  type GuardRequest,
+  type LifecycleState,
+} from './body-guard.js';
