@@ -4,7 +4,7 @@
  * legacy.ts (mapLegacyClamav).
  */
 import { z } from 'zod';
-import { parseClamdAddress, type ClamdAddress } from '../scan/clamd-address.js';
+import { parseClamdAddress, type ClamdAddress } from './clamd-address.js';
 import type { ConfigWarning } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 

@@ -10,7 +10,7 @@
  * [scan] enabled a clamd scan before publishing (flagged files go to parts.quarantine).
  */
 import { join } from 'node:path';
-import type { Config } from '../config/index.js';
+import { describeClamdAddress, type Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import {
   DEFAULT_AGING_THRESHOLD_MS,
@@ -21,7 +21,7 @@ import {
   type PriorityLevels,
   type QueueBackend,
 } from '../queue/index.js';
-import { ClamdScanner, describeClamdAddress } from '../scan/index.js';
+import { ClamdScanner } from '../scan/index.js';
 import { ContentAddressedStore, finishedTusUploads, type FilePublishedStore, type QuarantineStore, type TusFileStore } from '../storage/index.js';
 import type { FinalizationOptions, FinalizeStep, ScanSettings, TusUploads } from './finalization-options.js';
 import { FinalizationService } from './finalization-service.js';

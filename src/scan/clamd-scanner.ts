@@ -12,7 +12,7 @@
 import { createConnection, type Socket } from 'node:net';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
-import { describeClamdAddress, type ClamdAddress } from './clamd-address.js';
+import { describeClamdAddress, type ClamdAddress } from '../config/index.js';
 import { parseClamdReply } from './clamd-reply.js';
 import type { OpenSource, ScanVerdict, Scanner } from './types.js';
 

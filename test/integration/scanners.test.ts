@@ -1,6 +1,7 @@
 /** The Scanner conformance suite against the in-memory scanner and a real clamd (unix socket and TCP). */
 import { after, before } from 'node:test';
-import { ClamdScanner, SignatureScanner, hdbLine, parseClamdAddress } from '../../src/scan/index.js';
+import { parseClamdAddress } from '../../src/config/index.js';
+import { ClamdScanner, SignatureScanner, hdbLine } from '../../src/scan/index.js';
 import { startClamd, type Clamd } from '../helpers/clamd.js';
 import { EVIL, EVIL_NAME, describeScanner } from '../conformance/scanner.suite.js';
 

@@ -1,8 +1,8 @@
 /** Pure parts of malware scanning: clamd addresses and replies, the scan policy, scan slots, the [scan] config and the Go [clamav] mapping. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, parseTomlText, resolveConfig } from '../../src/config/index.js';
-import { ScanSlots, parseClamdAddress, parseClamdReply, planScan, type ScanPolicy } from '../../src/scan/index.js';
+import { ConfigError, parseClamdAddress, parseTomlText, resolveConfig } from '../../src/config/index.js';
+import { ScanSlots, parseClamdReply, planScan, type ScanPolicy } from '../../src/scan/index.js';
 
 describe('parseClamdAddress', () => {
   const ok: Array<[string, unknown]> = [

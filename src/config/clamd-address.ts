@@ -1,4 +1,4 @@
-/** Where clamd listens: a unix socket path or a TCP host and port. Pure. */
+/** Where clamd listens (scan.clamd): a unix socket path or a TCP host and port. Pure. */
 export type ClamdAddress = { readonly path: string } | { readonly host: string; readonly port: number };
 
 /**
