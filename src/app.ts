@@ -5,10 +5,10 @@
  */
 import { join } from 'node:path';
 import type { Config } from './config/index.js';
-import { resolveSecret, type SlotPolicy } from './auth/index.js';
+import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
 import { QuarantineAdmin, contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
 import { TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
-import { Intake, UploadLifecycle, type GuardDeps } from './intake/index.js';
+import { Intake, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
 import { FilePublishedStore, FileQuarantineStore, MemoryLocker, TusFileStore, TusRequestScope } from './storage/index.js';
@@ -37,7 +37,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     if (loosePermissions) log.warn({ file }, 'The secret file is readable by other users; run chmod 600 on it');
   }
   if (config.testing.skipIntakeChecksum) log.warn('Test switch: declared tus checksums are left to finalization (dead letters)');
-  const policy: SlotPolicy = { secrets: [secret.secret, ...config.security.previousSecrets], schemes: config.security.schemes };
+  const policy = slotPolicyFromConfig(config, secret.secret);
+  const uploadPolicy = uploadPolicyFromConfig(config);
+  const { secrets: _secrets, ...shown } = policy; // never log secrets
+  log.info({ ...shown, uploads: uploadPolicy }, 'Upload policy');
 
   const published = new FilePublishedStore(dataDir);
   await published.init();
@@ -64,7 +67,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
-  const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer.intake, finalizer, guard, now, quarantine });
+  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, now, quarantine });
   const tus = new TusEndpoint({
     config,
     intake,

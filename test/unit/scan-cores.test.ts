@@ -168,24 +168,20 @@ maxscansize = "200MB"
       enabled: true,
       clamd: { path: '/var/run/clamav/clamd.ctl' },
       extensions: ['.txt', '.pdf', '.exe'],
-      maxBytes: 200e6,
+      maxBytes: 200 * 2 ** 20, // "200MB" in Go's binary units
       oversize: 'publish', // Go skips the scan above maxscansize and publishes
       concurrency: 2,
       timeoutMs: 120_000,
       unavailable: 'hold',
     });
   });
-  it('warns CONFIG_LEGACY_KEY for each, and that [workers] numscanworkers lost to [clamav] numscanworkers', () => {
+  it('says where each key went (CONFIG_LEGACY_KEY), and that [workers] numscanworkers lost to [clamav] numscanworkers', () => {
     const legacy = warnings.filter((w) => w.code === 'CONFIG_LEGACY_KEY' && /clamav|numscanworkers/.test(w.path));
-    assert.deepEqual(legacy.map((w) => w.path).sort(), [
-      'clamav.clamavenabled',
-      'clamav.clamavsocket',
-      'clamav.maxscansize',
-      'clamav.numscanworkers',
-      'clamav.scanfileextensions',
-      'workers.numscanworkers',
-    ]);
-    assert.match(legacy.find((w) => w.path === 'workers.numscanworkers')!.message, /ignored because scan\.concurrency is also set/);
+    assert.deepEqual(legacy.map((w) => w.path).sort(), ['clamav.clamavenabled', 'clamav.clamavsocket', 'clamav.maxscansize', 'clamav.numscanworkers', 'clamav.scanfileextensions']);
+    assert.match(legacy.find((w) => w.path === 'clamav.maxscansize')!.message, /→ scan\.max_size = 200MiB \(209715200 bytes\) \("200MB" in Go's binary units\)/);
+    const lost = warnings.find((w) => w.path === 'workers.numscanworkers');
+    assert.equal(lost?.code, 'CONFIG_LEGACY_IGNORED');
+    assert.match(lost!.message, /ignored because scan\.concurrency is also set/);
     assert.equal(warnings.filter((w) => w.code === 'CONFIG_UNKNOWN_KEY' && w.path.startsWith('clamav')).length, 0);
   });
   it('an empty scanfileextensions scans every file; go-clamd address forms are understood', () => {
@@ -197,5 +193,6 @@ maxscansize = "200MB"
     assert.equal(resolveConfig({ clamav: { clamavenabled: false } }, {}).config.scan.enabled, false);
     const r = resolveConfig({ clamav: { maxscansize: '1MB' }, scan: { max_size: '2MB' } }, {});
     assert.equal(r.config.scan.maxBytes, 2e6);
+    assert.equal(resolveConfig({ ClamAV: { ClamAVEnabled: true } }, {}).config.scan.enabled, true, 'Go key names are case-insensitive');
   });
 });
