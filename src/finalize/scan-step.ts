@@ -62,7 +62,13 @@ export class ScanStep {
       return PUBLISH;
     }
     if (plan.kind === 'oversize') return this.#oversize(job, 'above scan.max_size');
-    if (breaker !== null && !breaker.canAttempt(clock.now())) return this.#unavailable(job, 'circuit breaker open', breaker.retryAtMs(clock.now()));
+    if (breaker !== null && !breaker.canAttempt(clock.now())) {
+      // Open: wait for its cool-down. Half-open with the probe out: back off briefly rather than
+      // until the probe's timeout, so held jobs follow within a backoff once the probe succeeds.
+      const now = clock.now();
+      const open = breaker.state(now) === 'open';
+      return this.#unavailable(job, open ? 'circuit breaker open' : 'circuit breaker probing', open ? breaker.retryAtMs(now) : now + this.#o.hold.baseMs);
+    }
 
     const release = await this.#o.slots.acquire(signal);
     const startedAt = clock.now();
@@ -93,7 +99,7 @@ export class ScanStep {
         metrics.scans.inc({ result: 'failed' });
         metrics.scanErrors.inc({ reason: verdict.failure });
         if (verdict.failure === 'unavailable' || (verdict.failure === 'timeout' && policy.unavailable === 'publish')) {
-          return this.#unavailable(job, verdict.message, breaker?.state(clock.now()) === 'open' ? breaker.retryAtMs(clock.now()) : null);
+          return this.#unavailable(job, verdict.message, breaker?.state(clock.now()) === 'open' ? breaker.retryAtMs(clock.now()) : 'backoff');
         }
         return {
           kind: 'outcome',
@@ -122,8 +128,11 @@ export class ScanStep {
     return PUBLISH;
   }
 
-  /** clamd is unreachable (or its breaker is open): hold the job, or publish it unscanned. */
-  #unavailable(job: Job, reason: string, untilMs: number | null): ScanDecision {
+  /**
+   * clamd is unreachable (or its breaker is open): hold the job until `until` ('backoff': the
+   * retry backoff over consecutive unreachable answers), or publish it unscanned.
+   */
+  #unavailable(job: Job, reason: string, until: number | 'backoff'): ScanDecision {
     const { policy, log, clock } = this.#o;
     if (policy.unavailable === 'publish') {
       metrics.filesUnscanned.inc({ reason: 'unavailable' });
@@ -131,10 +140,9 @@ export class ScanStep {
       return PUBLISH;
     }
     this.#unreachable += 1;
-    const now = clock.now();
-    const until = untilMs ?? now + Math.max(this.#o.hold.baseMs, retryDelayMs(Math.min(this.#unreachable, 30), this.#o.hold, this.#o.random));
+    const untilMs = until !== 'backoff' ? until : clock.now() + Math.max(this.#o.hold.baseMs, retryDelayMs(Math.min(this.#unreachable, 30), this.#o.hold, this.#o.random));
     if (this.#unreachable === 1) log.warn({ jobId: job.id, reason }, 'Scanner unavailable: finalization held until it answers');
-    else log.debug({ jobId: job.id, reason, untilMs: until }, 'Finalization held: scanner unavailable');
-    return { kind: 'outcome', outcome: { kind: 'postpone', untilMs: until } };
+    else log.debug({ jobId: job.id, reason, untilMs }, 'Finalization held: scanner unavailable');
+    return { kind: 'outcome', outcome: { kind: 'postpone', untilMs } };
   }
 }
