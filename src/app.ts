@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
 import { QuarantineAdmin, contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
-import { TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
+import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
 import { Intake, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
@@ -81,6 +81,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     cas: contentStoreFromConfig(config),
     quarantine,
   });
+  // IETF Resumable Uploads: a third front door over the same intake, tus store, locker and queue.
+  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), now, quarantine });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
@@ -89,7 +91,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   adminRoutes.push(...quarantineAdminRoutes(quarantineAdmin));
   metrics.exposeLabelSets({ workers: config.workers.count });
   const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps, redisUrl: config.redis.url }));
-  const routes = buildRoutes({ config, log, intake, tus, published, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
+  const routes = buildRoutes({ config, log, intake, tus, rufh, published, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
   return {
     start: () =>

@@ -16,6 +16,7 @@ import { serveDownload, type PendingPublications } from './downloads.js';
 import { errorMiddleware } from './errors.js';
 import { handlePut } from './put-upload.js';
 import { requestLog } from './request-log.js';
+import type { RufhUploads } from './rufh-uploads.js';
 import type { ReadinessReport } from './side-services.js';
 import { statusPage } from './status-page.js';
 import type { TusEndpoint } from './tus-endpoint.js';
@@ -26,6 +27,8 @@ export interface RouterParts {
   readonly log: Logger;
   readonly intake: Intake;
   readonly tus: TusEndpoint;
+  /** IETF Resumable Uploads: requests with a supported Upload-Draft-Interop-Version (rufh-uploads.ts). */
+  readonly rufh?: RufhUploads | undefined;
   readonly published: PublishedStore;
   /** Uploads admitted but not yet published: a GET of one waits (bounded) for it. */
   readonly pending: PendingPublications;
@@ -66,13 +69,17 @@ export function buildRoutes(parts: RouterParts): Routes {
   const uploadCors = corsMiddleware(config.cors, 'GET, HEAD, PUT, OPTIONS');
   koa.use(async (ctx: Context, next) => {
     const path = ctx.path;
-    if (path === tusRoot || path.startsWith(tusPath)) return tus.handle(ctx);
+    if (path === tusRoot || path.startsWith(tusPath)) {
+      const version = parts.rufh?.versionOf(ctx);
+      if (version) return parts.rufh!.handle(ctx, version, tus.uploadIdOf(ctx));
+      return tus.handle(ctx);
+    }
     if (path.startsWith(uploadPath)) {
       return uploadCors(ctx, async () => {
         const rawPath = path.slice(uploadPath.length);
         switch (ctx.method) {
           case 'PUT':
-            return handlePut(ctx, rawPath, { intake, store: published });
+            return handlePut(ctx, rawPath, { intake, store: published, rufh: parts.rufh });
           case 'GET':
           case 'HEAD':
             return serveDownload(ctx, rawPath, published, pending, parts.quarantine);

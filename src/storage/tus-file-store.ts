@@ -44,6 +44,7 @@ export interface PartialEntry {
 
 /** Index keys contain a '.', which no upload id does (isUploadId), so they never answer as uploads. */
 const partialsKey = (slotPath: string) => `concat.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
+const resumableKey = (slotPath: string) => `rufh.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
 
 export interface TusFileStoreOptions {
   /** The current request's facts (the tus endpoint runs every request inside its scope). */
@@ -189,6 +190,17 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter {
   async setPartialsOf(slotPath: string, parts: readonly PartialEntry[]): Promise<void> {
     if (parts.length === 0) await this.configstore.delete(partialsKey(slotPath)).catch(() => {});
     else await this.configstore.set(partialsKey(slotPath), { slotPath, parts } as unknown as Upload);
+  }
+
+  /** The upload resource an upgraded slot PUT created (IETF Resumable Uploads), possibly gone or finished since. */
+  async resumableOf(slotPath: string): Promise<string | undefined> {
+    const entry = (await this.configstore.get(resumableKey(slotPath))) as unknown as { id?: string } | undefined;
+    return entry?.id;
+  }
+
+  async setResumableOf(slotPath: string, id: string | undefined): Promise<void> {
+    if (id === undefined) await this.configstore.delete(resumableKey(slotPath)).catch(() => {});
+    else await this.configstore.set(resumableKey(slotPath), { slotPath, id } as unknown as Upload);
   }
 
   /** Joins the parts' data, in order, into the data file of `finalId` (tus-file-join.ts; idempotent). */

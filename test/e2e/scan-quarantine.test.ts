@@ -101,6 +101,8 @@ describe('scanning with clamd: publish clean files, quarantine flagged ones, ope
     const head = await rawRequest(server.baseUrl, tus.location, { method: 'HEAD', headers: TUS });
     assert.equal(head.status, 451);
     assert.equal((await rawRequest(server.baseUrl, tus.location, { headers: TUS })).json().code, 'ERR_QUARANTINED', 'GET of the upload URL');
+    const rufh = await rawRequest(server.baseUrl, tus.location, { method: 'HEAD', headers: { 'Upload-Draft-Interop-Version': '6' } });
+    assert.equal(rufh.status, 451, 'the same resource through IETF Resumable Uploads');
     const patch = await rawRequest(server.baseUrl, tus.location, {
       method: 'PATCH',
       headers: { ...TUS, 'Upload-Offset': EVIL.length, 'Content-Type': 'application/offset+octet-stream' },
