@@ -22,7 +22,7 @@ import {
   type QueueBackend,
 } from '../queue/index.js';
 import { ClamdScanner } from '../scan/index.js';
-import { ContentAddressedStore, finishedTusUploads, type FilePublishedStore, type QuarantineStore, type TusFileStore } from '../storage/index.js';
+import { ContentAddressedStore, localPathOf, type FilePublishedStore, type QuarantineStore, type TusUploadStore } from '../storage/index.js';
 import type { FinalizationOptions, FinalizeStep, ScanSettings, TusUploads } from './finalization-options.js';
 import { FinalizationService } from './finalization-service.js';
 import { logSpill } from './telemetry.js';
@@ -30,7 +30,7 @@ import type { CompletedUpload } from './types.js';
 
 export interface FinalizationParts {
   readonly published: FilePublishedStore;
-  readonly tusStore: TusFileStore;
+  readonly tusStore: TusUploadStore;
   readonly log: Logger;
   readonly clock?: Clock;
   /** Where flagged files go (app.ts builds it: the HTTP layer answers 451 from it too). */
@@ -114,18 +114,14 @@ export function scanSettings(config: Config, log: Logger): ScanSettings | null {
   };
 }
 
-function tusUploads(store: TusFileStore): TusUploads {
+function tusUploads(store: TusUploadStore): TusUploads {
   return {
-    async metadata(uploadId) {
-      try {
-        return (await store.getUpload(uploadId)).metadata ?? {};
-      } catch {
-        return null;
-      }
-    },
+    metadata: (uploadId) => store.metadata(uploadId),
     async *finished() {
-      for await (const u of finishedTusUploads(store)) {
+      for await (const u of store.finished()) {
         if (u.state === null) continue; // not created through a slot: nothing to publish
+        const sourceFile = localPathOf(u.source);
+        if (sourceFile === null) continue; // finalization reads local files only, so far
         const { slotPath, contentType, expectedSha256 } = u.state;
         const upload: CompletedUpload = {
           protocol: 'tus',
@@ -133,18 +129,13 @@ function tusUploads(store: TusFileStore): TusUploads {
           slotPath,
           contentType,
           size: u.size,
-          sourceFile: u.dataFile,
+          sourceFile,
           ...(expectedSha256 !== undefined && { expectedSha256 }),
         };
         yield upload;
       }
     },
-    async discard(uploadId) {
-      await store.remove(uploadId).catch(async () => {
-        // remove() refuses when the data file is gone; drop the record alone then.
-        await store.configstore.delete(uploadId).catch(() => {});
-      });
-    },
+    discard: (uploadId) => store.discard(uploadId),
   };
 }
 

@@ -13,7 +13,7 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders } from '../finalize/index.js';
 import { endPutBody, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { HashingTap, type PublishedStore } from '../storage/index.js';
+import { HashingTap, type LocalIncoming, type PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import type { RufhUploads } from './rufh-uploads.js';
@@ -21,7 +21,7 @@ import type { RufhUploads } from './rufh-uploads.js';
 export interface PutDeps {
   intake: Intake;
   /** Where the body streams to (its temp files). */
-  store: PublishedStore;
+  store: PublishedStore & LocalIncoming;
   /** IETF Resumable Uploads: a PUT asking for it becomes a resumable upload once authorized. */
   rufh?: RufhUploads | undefined;
 }

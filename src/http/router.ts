@@ -9,7 +9,7 @@ import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
-import type { PublishedStore, QuarantineStore, TusFileStore } from '../storage/index.js';
+import type { LocalIncoming, PublishedStore, QuarantineStore, TusUploadStore } from '../storage/index.js';
 import { adminApi, type AdminRoute } from './admin-api.js';
 import { corsMiddleware } from './cors.js';
 import { serveDownload, type PendingPublications } from './downloads.js';
@@ -29,10 +29,10 @@ export interface RouterParts {
   readonly tus: TusEndpoint;
   /** IETF Resumable Uploads: requests with a supported Upload-Draft-Interop-Version (rufh-uploads.ts). */
   readonly rufh?: RufhUploads | undefined;
-  readonly published: PublishedStore;
+  readonly published: PublishedStore & LocalIncoming;
   /** Uploads admitted but not yet published: a GET of one waits (bounded) for it. */
   readonly pending: PendingPublications;
-  readonly tusStore: TusFileStore;
+  readonly tusStore: TusUploadStore;
   readonly locker: Locker;
   /** Admin routes of other parts (ops: queue, dead letters, recovery); served when [admin] token is set. */
   readonly adminRoutes: AdminRoute[];
