@@ -17,6 +17,8 @@ wanted=(
   # S3 (test/helpers/rgw.ts): a throw-away Ceph cluster (mon, memstore OSD) with RadosGW;
   # ceph-common has ceph, ceph-authtool and radosgw-admin, ceph-base has monmaptool.
   ceph-mon ceph-osd radosgw ceph-common ceph-base
+  # clamd for malware scanning (test/helpers/clamd.ts startClamd; the tests write their own signatures).
+  clamav-daemon
   # mount/umount of the small tmpfs the storage-pressure tests fill (test/helpers/tmpfs.ts).
   mount
 )

@@ -6,12 +6,12 @@
 import { join } from 'node:path';
 import { ConfigError, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
-import { contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
+import { QuarantineAdmin, contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
 import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
-import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
-import { FilePublishedStore, FileSpaceProbe, MemoryLocker, TusFileStore, TusRequestScope } from './storage/index.js';
+import { discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
+import { FilePublishedStore, FileQuarantineStore, FileSpaceProbe, MemoryLocker, TusFileStore, TusRequestScope } from './storage/index.js';
 import { ConcurrencyPermits } from './transfer/index.js';
 
 export interface AppOptions {
@@ -55,7 +55,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => tusScope.current() });
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers.
-  const finalizer = finalizationFromConfig(config, { published, tusStore, log });
+  // Files the malware scan withheld (docs/scanning.md): never served; their URLs answer 451.
+  const quarantine = new FileQuarantineStore(dataDir);
+  await quarantine.init();
+  metrics.quarantineFiles.set((await quarantine.list()).length);
+  const finalizer = finalizationFromConfig(config, { published, tusStore, log, quarantine });
   const lifecycle = new UploadLifecycle();
   const permits = new ConcurrencyPermits({
     capacity: config.server.maxConcurrentUploads,
@@ -76,7 +80,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     onLevel: (level) => level === 'ok' && finalizer.spaceReturned(),
   });
   tusStore.watchRemovals((id) => space.forget(id)); // terminated, expired, discarded: nothing promised any more
-  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, space, now });
+  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, space, now, quarantine });
   const tus = new TusEndpoint({
     config,
     intake,
@@ -88,9 +92,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     now,
     scope: tusScope,
     cas: contentStoreFromConfig(config),
+    quarantine,
   });
   // IETF Resumable Uploads: a third front door over the same intake, tus store, locker and queue.
-  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), now });
+  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), now, quarantine });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
@@ -103,12 +108,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     log,
     space: { view: () => space.view(), admissionsWaitingForSpace: () => finalizer.admissionsWaitingForSpace },
   });
+  const quarantineAdmin = new QuarantineAdmin({ quarantine, published, cas: contentStoreFromConfig(config), discardTusUpload: (id) => discardTusUpload(tusStore, id), log });
+  adminRoutes.push(...quarantineAdminRoutes(quarantineAdmin));
   metrics.exposeLabelSets({ workers: config.workers.count });
   const readiness = readinessChecks(dataDir, lifecycle, [
     ...opsReadinessChecks({ queue: queueOps, redisUrl: config.redis.url }),
     { name: 'storage_space', run: () => space.problem() },
   ]);
-  const routes = buildRoutes({ config, log, intake, tus, rufh, published, pending: finalizer, tusStore, locker, adminRoutes, readiness });
+  const routes = buildRoutes({ config, log, intake, tus, rufh, published, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
   return {
     start: () =>

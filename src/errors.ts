@@ -44,6 +44,9 @@ export const ERRORS = {
   ERR_STORED_SIZE_MISMATCH: { status: 500, message: 'The stored file size differs from the upload size' },
   ERR_STORAGE_UNAVAILABLE: { status: 503, message: 'Storage is unavailable, retry later' },
   ERR_WEBHOOK_FAILED: { status: 502, message: 'The notification webhook did not accept the event' },
+  // Malware scanning (docs/scanning.md). 451: the file exists but is withheld; clients must not retry.
+  ERR_SCAN_FAILED: { status: 503, message: 'The malware scanner gave no verdict, retry later' },
+  ERR_QUARANTINED: { status: 451, message: 'The file is withheld: it was flagged by the malware scan or is held for review' },
   // Admin API (operations).
   ERR_JOB_NOT_RETRYABLE: { status: 409, message: 'The job is not waiting for a retry' },
   // tus extensions and finished uploads (docs/tus.md).

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { normalizeExtension, parseDuration, parseListen, parseSize, parseSizeOrPercent } from './units.js';
+import { scanSection } from './scan-schema.js';
 
 const duration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -417,6 +418,7 @@ export const configSchema = z.object({
   upload_page: uploadPage,
   uploads,
   migration,
+  scan: scanSection,
   testing,
 });
 

@@ -15,7 +15,7 @@
 import { AppError } from '../errors.js';
 import { metrics, type Logger } from '../observability/index.js';
 import type { Clock, TimerHandle } from '../queue/index.js';
-import { storageFullCause } from '../storage/index.js';
+import { STORAGE_RETRY_AFTER_S, storageFullCause } from '../storage/index.js';
 import type { CompletedUpload, FinalizeOutcome } from './types.js';
 
 export interface AdmissionWaitlistOptions {
@@ -131,4 +131,36 @@ export class AdmissionWaitlist {
 function describe(err: unknown): string {
   const e = err as { code?: string; message?: string };
   return e?.code ? `${e.code}: ${e.message ?? ''}` : String(e?.message ?? err);
+}
+
+/** A PUT whose job cannot be written for lack of space retries this long in its request, then answers 507. */
+const PUT_ADMISSION_RETRY_MS = [250, 500, 1_000, 2_000] as const;
+
+/**
+ * A PUT's admission the full disk refused (`first`): tried again after 250 ms, 500 ms, 1 s and
+ * 2 s; then ERR_INSUFFICIENT_STORAGE (507, Retry-After), logged once. Its client was told
+ * nothing yet, so nothing is kept that could not be made durable.
+ */
+export async function admitBriefly(
+  admit: () => Promise<FinalizeOutcome>,
+  upload: CompletedUpload,
+  first: unknown,
+  o: { readonly clock: Clock; readonly log: Logger },
+): Promise<FinalizeOutcome> {
+  let last = first;
+  for (const delayMs of PUT_ADMISSION_RETRY_MS) {
+    await new Promise<void>((resolve) => o.clock.setTimeout(resolve, delayMs));
+    try {
+      return await admit();
+    } catch (err) {
+      if (storageFullCause(err) === null) throw err;
+      last = err;
+    }
+  }
+  metrics.storageFull.inc({ where: 'admission' });
+  o.log.warn(
+    { uploadId: upload.uploadId, slotPath: upload.slotPath, size: upload.size, reason: describe(last) },
+    'PUT refused: storage full, its finalization job could not be written; nothing kept',
+  );
+  throw new AppError('ERR_INSUFFICIENT_STORAGE', { cause: last, headers: { 'Retry-After': String(STORAGE_RETRY_AFTER_S) } });
 }

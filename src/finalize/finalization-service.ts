@@ -21,9 +21,8 @@ import {
   type QueueRecovery,
   type TimerHandle,
 } from '../queue/index.js';
-import { metrics } from '../observability/index.js';
-import { STORAGE_RETRY_AFTER_S, storageFullCause } from '../storage/index.js';
-import { AdmissionWaitlist } from './admission-waitlist.js';
+import { storageFullCause } from '../storage/index.js';
+import { AdmissionWaitlist, admitBriefly } from './admission-waitlist.js';
 import { CircuitBreaker, type BreakerTransition } from './circuit-breaker.js';
 import { DEFAULT_INTAKE_DELAY, retryAfterSeconds } from './pressure.js';
 import { expectedSha256FromMetadata } from './checksum.js';
@@ -34,16 +33,17 @@ import { admitJob } from './job-admission.js';
 import type { FinalizationOptions, PendingDownload } from './finalization-options.js';
 import { jobIdOf, type FinalizeJobPayload } from './job-payload.js';
 import { FinalizePipeline, type PipelineStep, type PublishedEvent } from './pipeline.js';
+import { reportQuarantined } from './quarantine-admin.js';
+import { ScanStep } from './scan-step.js';
+import { ScanSlots } from '../scan/index.js';
 import { PublishWaiters } from './publish-waiters.js';
 import { QueueAdmin } from './queue-admin.js';
 import { buryPreviousJobs, readmitFinishedUploads, removeStagingOrphans } from './recovery.js';
-import { countDeadLetters, dispatcherTelemetry, logBreakerTransition, logDeadLetter, logPublished, setBreakerGauge, setQueueLengths, setWorkerGauge } from './telemetry.js';
+import { countDeadLetters, dispatcherTelemetry, logBreakerTransition, logDeadLetter, logPublished, logPublishPostponed, setBreakerGauge, setQueueLengths, setWorkerGauge } from './telemetry.js';
 import type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.js';
 
 type State = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-/** A PUT whose job cannot be written for lack of space retries this long in its request, then answers 507. */
-const PUT_ADMISSION_RETRY_MS = [250, 500, 1_000, 2_000] as const;
 /** Retry-After of a download whose upload waits for room to be admitted. */
 const WAITLIST_RETRY_AFTER_S = 10;
 
@@ -58,6 +58,8 @@ export class FinalizationService implements UploadFinalizer {
   #dispatcher: Dispatcher | null = null;
   readonly #storageBreaker: CircuitBreaker | null;
   readonly #webhookBreaker: CircuitBreaker | null;
+  /** null when scanning is off or circuit_breaker_enabled = false. */
+  readonly #scanBreaker: CircuitBreaker | null;
   readonly deadLetters: DeadLetterQueue;
   /** The intake gate, asked before a new upload's body (src/intake). */
   readonly intake: IntakeControl;
@@ -75,6 +77,7 @@ export class FinalizationService implements UploadFinalizer {
     this.#waiters = new PublishWaiters(clock);
     this.#storageBreaker = this.#breaker('storage');
     this.#webhookBreaker = options.webhook === null ? null : this.#breaker('webhook');
+    this.#scanBreaker = options.scan ? this.#breaker('scan') : null;
     this.#gate = new IntakeGate({
       capacity: options.capacity,
       delay: { backpressure: options.backpressureThreshold, emergency: options.emergencyThreshold, ...DEFAULT_INTAKE_DELAY, ...options.intakeDelay },
@@ -94,10 +97,15 @@ export class FinalizationService implements UploadFinalizer {
       clock,
       hash: options.hash ?? ((path, signal) => sha256File(path, { signal })),
       onPublished: (e) => this.#onPublished(e),
-      onStorageFull: (job, err, postponeMs) => {
-        metrics.storageFull.inc({ where: 'publish' });
-        log.warn({ jobId: job.id, slotPath: job.slotPath, reason: (err as Error).message, postponeMs }, 'Finalization postponed: storage full');
-      },
+      onStorageFull: (job, err, postponeMs) => logPublishPostponed(log, job, err, postponeMs),
+      ...(options.scan && {
+        scan: new ScanStep({ ...options.scan, slots: new ScanSlots(options.scan.concurrency), breaker: this.#scanBreaker, clock, random: options.random, hold: options.retry, log }),
+        quarantine: options.quarantine ?? null,
+        onQuarantined: (e) => {
+          this.#waiters.notify(e.job.slotPath); // a waiting GET re-checks and answers 451
+          reportQuarantined(log, e);
+        },
+      }),
       ...(onStep && { onStep: (step: PipelineStep, job: Job, signal: AbortSignal) => onStep(step, job.id, signal) }),
     });
     this.deadLetters = new DeadLetterQueue({
@@ -126,7 +134,7 @@ export class FinalizationService implements UploadFinalizer {
       backend: () => this.#requireBackend(),
       workers: () => this.#dispatcher?.workers() ?? [],
       poke: () => this.#dispatcher?.poke(),
-      breakers: [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]],
+      breakers: [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker], ['scan', this.#scanBreaker]],
       deadLetters: this.deadLetters,
       clock,
     });
@@ -156,7 +164,7 @@ export class FinalizationService implements UploadFinalizer {
     if (orphans > 0) log.info({ removed: orphans }, 'Staged files without a job removed');
     await this.#syncCounts();
     for (const { id } of dispatcher.workers()) setWorkerGauge(id, 'healthy');
-    for (const [dep, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]] as const) {
+    for (const [dep, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker], ['scan', this.#scanBreaker]] as const) {
       if (b !== null) setBreakerGauge(dep, 'closed');
     }
     this.#state = 'running';
@@ -208,7 +216,7 @@ export class FinalizationService implements UploadFinalizer {
         this.#waitlist.add(upload, err);
         return 'accepted';
       }
-      return this.#admitPutWhileFull(upload, err);
+      return admitBriefly(() => (this.#state === 'running' ? this.#admit(upload) : Promise.reject(err)), upload, err, this.#o);
     }
   }
 
@@ -221,26 +229,6 @@ export class FinalizationService implements UploadFinalizer {
   /** Completed tus uploads waiting for room to write their finalization job. */
   get admissionsWaitingForSpace(): number {
     return this.#waitlist.size;
-  }
-
-  async #admitPutWhileFull(upload: CompletedUpload, first: unknown): Promise<FinalizeOutcome> {
-    let last = first;
-    for (const delayMs of PUT_ADMISSION_RETRY_MS) {
-      await new Promise<void>((resolve) => this.#o.clock.setTimeout(resolve, delayMs));
-      if (this.#state !== 'running') break;
-      try {
-        return await this.#admit(upload);
-      } catch (err) {
-        if (storageFullCause(err) === null) throw err;
-        last = err;
-      }
-    }
-    metrics.storageFull.inc({ where: 'admission' });
-    this.#o.log.warn(
-      { uploadId: upload.uploadId, slotPath: upload.slotPath, size: upload.size, reason: (last as Error).message },
-      'PUT refused: storage full, its finalization job could not be written; nothing kept',
-    );
-    throw new AppError('ERR_INSUFFICIENT_STORAGE', { cause: last, headers: { 'Retry-After': String(STORAGE_RETRY_AFTER_S) } });
   }
 
   /** One admission: the finished record of a tus upload (again: idempotent), then the durable job. */
@@ -363,7 +351,7 @@ export class FinalizationService implements UploadFinalizer {
     else await unlink(payload.sourceFile).catch(() => {});
   }
 
-  #breaker(dependency: 'storage' | 'webhook'): CircuitBreaker | null {
+  #breaker(dependency: 'storage' | 'webhook' | 'scan'): CircuitBreaker | null {
     const options = this.#o.circuitBreaker;
     if (options === null) return null;
     return new CircuitBreaker({ ...options, onTransition: (t) => this.#onBreaker(dependency, t) });

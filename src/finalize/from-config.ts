@@ -6,10 +6,11 @@
  *   true              false    the same, every queued job also in memory
  *   false             true     SpilloverQueueBackend on a scratch <data_dir>/queue/spill.sqlite
  *   false             false    MemoryQueueBackend
- * plus <data_dir>/queue/staging for admitted PUT bodies and <data_dir>/cas for dedup.
+ * plus <data_dir>/queue/staging for admitted PUT bodies and <data_dir>/cas for dedup, and with
+ * [scan] enabled a clamd scan before publishing (flagged files go to parts.quarantine).
  */
 import { join } from 'node:path';
-import type { Config } from '../config/index.js';
+import { describeClamdAddress, type Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import {
   DEFAULT_AGING_THRESHOLD_MS,
@@ -20,8 +21,9 @@ import {
   type PriorityLevels,
   type QueueBackend,
 } from '../queue/index.js';
-import { ContentAddressedStore, localPathOf, type FilePublishedStore, type TusUploadStore } from '../storage/index.js';
-import type { FinalizationOptions, FinalizeStep, TusUploads } from './finalization-options.js';
+import { ClamdScanner } from '../scan/index.js';
+import { ContentAddressedStore, localPathOf, type FilePublishedStore, type QuarantineStore, type TusUploadStore } from '../storage/index.js';
+import type { FinalizationOptions, FinalizeStep, ScanSettings, TusUploads } from './finalization-options.js';
 import { FinalizationService } from './finalization-service.js';
 import { logSpill } from './telemetry.js';
 import type { CompletedUpload } from './types.js';
@@ -31,6 +33,8 @@ export interface FinalizationParts {
   readonly tusStore: TusUploadStore;
   readonly log: Logger;
   readonly clock?: Clock;
+  /** Where flagged files go (app.ts builds it: the HTTP layer answers 451 from it too). */
+  readonly quarantine?: QuarantineStore;
   /** Overrides for tests (timings, hooks); applied last. */
   readonly overrides?: Partial<FinalizationOptions>;
 }
@@ -88,9 +92,26 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
     log: parts.log,
     tus: tusUploads(parts.tusStore),
     ...(config.testing.crashAt !== null && { onStep: crashAt(config.testing.crashAt, parts.log) }),
+    scan: scanSettings(config, parts.log),
+    quarantine: parts.quarantine ?? null,
     ...parts.overrides,
   };
   return new FinalizationService(options);
+}
+
+/** [scan]: clamd over its socket, or null when scanning is off. */
+export function scanSettings(config: Config, log: Logger): ScanSettings | null {
+  const scan = config.scan;
+  if (!scan.enabled) return null;
+  log.info(
+    { clamd: describeClamdAddress(scan.clamd), extensions: scan.extensions, maxSize: scan.maxBytes, oversize: scan.oversize, unavailable: scan.unavailable, concurrency: scan.concurrency },
+    'Malware scanning enabled',
+  );
+  return {
+    scanner: new ClamdScanner({ address: scan.clamd, timeoutMs: scan.timeoutMs }),
+    policy: { extensions: scan.extensions, maxBytes: scan.maxBytes, oversize: scan.oversize, unavailable: scan.unavailable },
+    concurrency: scan.concurrency,
+  };
 }
 
 function tusUploads(store: TusUploadStore): TusUploads {

@@ -128,3 +128,9 @@ export function logPublished(log: Logger, e: PublishedEvent): void {
     'File published',
   );
 }
+
+/** A publish found the disk full: postponed, no attempt spent (docs/storage-space.md). */
+export function logPublishPostponed(log: Logger, job: Job, err: unknown, postponeMs: number): void {
+  metrics.storageFull.inc({ where: 'publish' });
+  log.warn({ jobId: job.id, slotPath: job.slotPath, reason: (err as Error).message, postponeMs }, 'Finalization postponed: storage full');
+}

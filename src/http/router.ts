@@ -9,7 +9,7 @@ import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
-import type { LocalIncoming, PublishedStore, TusUploadStore } from '../storage/index.js';
+import type { LocalIncoming, PublishedStore, QuarantineStore, TusUploadStore } from '../storage/index.js';
 import { adminApi, type AdminRoute } from './admin-api.js';
 import { corsMiddleware } from './cors.js';
 import { serveDownload, type PendingPublications } from './downloads.js';
@@ -37,6 +37,8 @@ export interface RouterParts {
   /** Admin routes of other parts (ops: queue, dead letters, recovery); served when [admin] token is set. */
   readonly adminRoutes: AdminRoute[];
   readonly readiness: () => Promise<ReadinessReport>;
+  /** Files the malware scan withheld: a download of one answers 451 (docs/scanning.md). */
+  readonly quarantine?: Pick<QuarantineStore, 'bySlot'>;
 }
 
 /** The main listener's koa app, and the admin API handler (null without a token) for a side listener. */
@@ -80,7 +82,7 @@ export function buildRoutes(parts: RouterParts): Routes {
             return handlePut(ctx, rawPath, { intake, store: published, rufh: parts.rufh });
           case 'GET':
           case 'HEAD':
-            return serveDownload(ctx, rawPath, published, pending);
+            return serveDownload(ctx, rawPath, published, pending, parts.quarantine);
           case 'OPTIONS':
             ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
             ctx.status = 204;

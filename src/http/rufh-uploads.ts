@@ -18,7 +18,8 @@ import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { isFinishedRecord, type StoredUpload, type TusFileStore, type TusRequestScope, type UploadServerState } from '../storage/index.js';
+import { jobIdOf } from '../finalize/index.js';
+import { isFinishedRecord, type QuarantineStore, type StoredUpload, type TusFileStore, type TusRequestScope, type UploadServerState } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import { answerProblem, writeInterim } from './rufh-http.js';
@@ -46,6 +47,8 @@ export interface RufhDeps {
   /** The tus endpoint's creation authorization (slot in Upload-Slot or ?slot=, signature, gate). */
   readonly authorizeCreation: (ctx: Context) => Promise<Creation>;
   readonly now: () => number;
+  /** An upload in quarantine answers 451 on its resource URL (docs/scanning.md). */
+  readonly quarantine?: Pick<QuarantineStore, 'get'>;
 }
 
 /** A slot PUT authorized by put-upload.ts, as it hands it over. */
@@ -93,6 +96,7 @@ export class RufhUploads {
         if (ctx.method === 'POST') return await this.create(ctx, version);
         throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'POST, OPTIONS' } });
       }
+      if (await this.deps.quarantine?.get(jobIdOf({ protocol: 'tus', uploadId: id }))) throw new AppError('ERR_QUARANTINED');
       switch (ctx.method) {
         case 'HEAD':
           return await this.head(ctx, version, id);

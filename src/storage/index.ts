@@ -42,3 +42,5 @@ export {
   type StorageCapacity,
   type StorageFullCause,
 } from './space.js';
+export type { QuarantineReason, QuarantineRecord, QuarantineStore } from './quarantine-store.js';
+export { FileQuarantineStore } from './file-quarantine-store.js';

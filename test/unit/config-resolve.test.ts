@@ -272,6 +272,7 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
 
   it('CONFIG_LEGACY_KEY for the moved keys', () => {
     assert.deepEqual(warningPaths(warnings, 'CONFIG_LEGACY_KEY'), [
+      'clamav.clamavenabled',
       'redis.redisaddr',
       'server.bind_ip',
       'server.deduplication_enabled',
@@ -290,7 +291,7 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
   });
 
   it('CONFIG_UNKNOWN_KEY for the rest', () => {
-    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['clamav']);
+    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), []);
   });
 
   // smol-toml builds null-prototype tables; compare plain copies so only the values count.

@@ -16,6 +16,7 @@ import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedU
 import { QueueFile, canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
 import { FilePublishedStore, FileSpaceProbe, TusFileStore } from '../../storage/index.js';
 import { discardTusUpload } from '../tus-uploads.js';
+import { OfflineQuarantine } from '../quarantine-ops.js';
 import { recover, type RecoveryContext } from '../recovery.js';
 import { offlineFilesystem, spaceReport } from '../space-report.js';
 import {
@@ -26,6 +27,7 @@ import {
   type ListJobsQuery,
   type OpsApi,
   type ProgressSink,
+  type QuarantineView,
   type QueueStatusView,
   type RecoveryReport,
   type RetryView,
@@ -43,12 +45,14 @@ export class OfflineOps implements OpsApi {
   readonly #queuePath: string | null;
   #tus: TusFileStore | null = null;
   #backend: QueueBackend | null = null;
+  readonly #quarantine: OfflineQuarantine;
 
   constructor(config: Config) {
     this.#config = config;
     this.#dataDir = config.storage.dataDir;
     if (!existsSync(this.#dataDir)) throw new OpsFailure(`no data directory at ${this.#dataDir} (storage.data_dir, HFS_DATA_DIR)`);
     this.#queuePath = config.queue_resilience.persistentQueue ? queueDatabasePath(this.#dataDir) : null;
+    this.#quarantine = new OfflineQuarantine(config, () => this.#tusStore());
   }
 
   async listUploads(): Promise<UploadView[]> {
@@ -150,6 +154,18 @@ export class OfflineOps implements OpsApi {
       deadLetters: async (page) => this.listDeadLetters(page),
       admissionsWaitingForSpace: null,
     });
+  }
+
+  listQuarantine(): Promise<QuarantineView[]> {
+    return this.#quarantine.list();
+  }
+
+  releaseQuarantined(id: string): Promise<QuarantineView> {
+    return this.#quarantine.release(id);
+  }
+
+  deleteQuarantined(id: string): Promise<void> {
+    return this.#quarantine.delete(id);
   }
 
   async close(): Promise<void> {
