@@ -111,9 +111,11 @@ const tus = z
   .object({
     expiration: duration('24h'),
     lock_drain_timeout: duration('3s'),
+    // A lock holder silent this long is ended at once when a newer request asks (issue 18).
+    takeover_idle: duration('200ms'),
   })
   .prefault({})
-  .transform((s) => ({ expirationMs: s.expiration, lockDrainMs: s.lock_drain_timeout }));
+  .transform((s) => ({ expirationMs: s.expiration, lockDrainMs: s.lock_drain_timeout, takeoverIdleMs: s.takeover_idle }));
 
 const redis = z
   .object({ url: z.string().default('') })
@@ -181,6 +183,9 @@ const timeouts = z
     retry_base_delay: duration('1s'),
     retry_max_delay: duration('60s'),
     max_retry_attempts: count(5, 0),
+    // The one notion of "too slow" (issues 18.8, 9.1): bytes per second over the window, see body-meter.ts.
+    min_upload_rate: size('8KiB'),
+    min_upload_rate_window: duration('60s'),
   })
   .prefault({})
   .transform((s) => ({
@@ -199,6 +204,22 @@ const timeouts = z
     retryBaseDelayMs: s.retry_base_delay,
     retryMaxDelayMs: s.retry_max_delay,
     maxRetryAttempts: s.max_retry_attempts,
+    minUploadRateBytesPerSec: s.min_upload_rate,
+    minUploadRateWindowMs: s.min_upload_rate_window,
+  }));
+
+/** Per-client and per-slot bounds (issue 9.1, 9.2). 0 turns a cap off. */
+const limits = z
+  .object({
+    max_bodies_per_client: count(16),
+    creations_per_minute_per_client: count(120),
+    max_unfinished_bytes: size('100GB'),
+  })
+  .prefault({})
+  .transform((s) => ({
+    maxBodiesPerClient: s.max_bodies_per_client,
+    creationsPerMinutePerClient: s.creations_per_minute_per_client,
+    maxUnfinishedBytes: s.max_unfinished_bytes,
   }));
 
 const logging = z
@@ -295,6 +316,7 @@ export const configSchema = z.object({
   finalize,
   cors,
   upload_page: uploadPage,
+  limits,
   testing,
 });
 
