@@ -3,4 +3,5 @@ export { FilePublishedStore, type LinkPublishOutcome, type PublishRecord, type P
 export { ContentAddressedStore, type AdoptedContent } from './content-addressed-store.js';
 export { TusFileStore, type UploadSummary } from './tus-file-store.js';
 export { MemoryLocker } from './memory-locker.js';
+export type { TakeoverLocker, TakeoverLock, LockRequester, ReleaseRequest, ReleaseHandler } from './takeover-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';

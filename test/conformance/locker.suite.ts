@@ -1,12 +1,12 @@
 /** What every upload locker must do; run against each implementation by test/integration/lockers.test.ts. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Locker } from '@tus/utils';
 import { AppError } from '../../src/errors.js';
+import type { ReleaseRequest, TakeoverLocker } from '../../src/storage/index.js';
 
 export interface LockerFixture {
   /** A locker whose acquire timeout is about `acquireTimeoutMs`. */
-  open(acquireTimeoutMs: number): Promise<Locker>;
+  open(acquireTimeoutMs: number): Promise<TakeoverLocker>;
   close?(): Promise<void>;
 }
 
@@ -66,6 +66,55 @@ export function describeLocker(name: string, fixture: LockerFixture): void {
       const next = locker.newLock('u');
       await next.lock(new AbortController().signal, noop);
       await next.unlock();
+    });
+
+    // Takeover (issue 18.2): the locker carries the release request, with who asks, to the
+    // holder's handler; the holder decides by its own idle clock; the locker adds no delay of its
+    // own and never takes the lock from a holder that has not let go.
+    it('a release request reaches the holder with the requester named', async () => {
+      const locker = await fixture.open(60_000);
+      const holder = locker.newLock('t1', { clientAddress: '127.0.0.2' });
+      const seen: ReleaseRequest[] = [];
+      await holder.lock(new AbortController().signal, (request) => {
+        seen.push(request);
+        void holder.unlock();
+      });
+      const waiter = locker.newLock('t1', { clientAddress: '127.0.0.3' });
+      await waiter.lock(new AbortController().signal, noop);
+      assert.equal(seen[0]?.requester?.clientAddress, '127.0.0.3');
+      await waiter.unlock();
+    });
+
+    it('a silent holder that ends at once hands the lock over at once, whatever the acquire timeout', { timeout: 10_000 }, async () => {
+      const locker = await fixture.open(60_000); // a drain-bound locker would run into the test timeout
+      const holder = locker.newLock('t2', { clientAddress: 'a' });
+      let released = false;
+      await holder.lock(new AbortController().signal, () => {
+        released = true;
+        void holder.unlock();
+      });
+      const waiter = locker.newLock('t2', { clientAddress: 'b' });
+      await waiter.lock(new AbortController().signal, noop);
+      assert.equal(released, true);
+      await waiter.unlock();
+    });
+
+    it('a holder still receiving keeps the lock until it unlocks itself (the drain is its decision)', async () => {
+      const locker = await fixture.open(60_000);
+      const holder = locker.newLock('t3', { clientAddress: 'a' });
+      let asked!: () => void;
+      const wasAsked = new Promise<void>((r) => (asked = r));
+      await holder.lock(new AbortController().signal, () => asked()); // decides to drain: does not unlock now
+      let acquired = false;
+      const waiter = locker.newLock('t3', { clientAddress: 'b' });
+      const waiting = waiter.lock(new AbortController().signal, noop).then(() => (acquired = true));
+      await wasAsked;
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      assert.equal(acquired, false, 'the waiter must not get a lock the holder still holds');
+      await holder.unlock(); // drained
+      await waiting;
+      assert.equal(acquired, true);
+      await waiter.unlock();
     });
 
     it('unlocking a lock not held is an error', async () => {
