@@ -16,8 +16,9 @@ import { uploadPage } from './http/upload-page.js';
 import { statusPage } from './http/status-page.js';
 import { metrics, type Logger } from './observability/index.js';
 import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
-import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
-import { AdmissionController } from './transfer/index.js';
+import { FilePublishedStore, MemoryLocker, TusFileStore, UnfinishedUploads } from './storage/index.js';
+import { AdmissionController, BodySlots, ClientLimits } from './transfer/index.js';
+import { trackResponses } from './http/response-drain.js';
 
 export interface AppOptions {
   log: Logger;
@@ -65,11 +66,22 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     timeoutMs: config.workers.queueTimeoutMs,
     onChange: (_active, waiting) => metrics.admissionWaiting.set(waiting),
   });
-  const guard: GuardDeps = { config, admission, lifecycle, log };
+  // Issue 18 / 9.1: one body per slot with takeover of silent holders; per-client caps.
+  const clients = new ClientLimits({ maxBodies: config.limits.maxBodiesPerClient, creationsPerMinute: config.limits.creationsPerMinutePerClient });
+  const guard: GuardDeps = { config, admission, lifecycle, log, slots: new BodySlots(), clients, holders: new WeakMap() };
+  // Issue 9.2: one unfinished tus upload per slot, and a cap on the bytes they hold.
+  const unfinished = new UnfinishedUploads((bytes) => metrics.unfinishedBytes.set(bytes));
+  const loadUnfinished = async () =>
+    unfinished.reset((await tusStore.listUnfinished()).flatMap((u) => (u.slotPath ? [{ id: u.id, slotPath: u.slotPath, size: u.size, offset: u.offset }] : [])));
+  const uploadLimits = {
+    clients,
+    unfinished: { heldBytes: () => unfinished.heldBytes, maxBytes: config.limits.maxUnfinishedBytes },
+    now,
+  };
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
-  const tus = new TusEndpoint({ config, guard, locker, policy, tusStore, published, finalizer, now });
+  const tus = new TusEndpoint({ config, guard, locker, unfinished, limits: uploadLimits, policy, tusStore, published, finalizer, now });
 
   const { tusPath, uploadPath } = config.server;
   const tusRoot = tusPath.replace(/\/$/, '');
@@ -77,6 +89,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     path === tusRoot || path.startsWith(tusPath) ? 'tus' : path.startsWith(uploadPath) ? 'upload' : path === config.metrics.path ? 'metrics' : 'other';
 
   const koa = new Koa();
+  // trust_proxy: the client address is X-Forwarded-For's last hop (the one our proxy appended;
+  // earlier entries are the client's own claims), for per-client limits and logs.
+  koa.proxy = config.server.trustProxy;
+  koa.maxIpsCount = 1;
   koa.silent = true; // errors are logged by errorMiddleware, with request ids
   koa.on('error', (err: unknown) => log.debug({ err }, 'Response stream error'));
   koa.use(requestLog(log, routeOf));
@@ -91,7 +107,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         const rawPath = path.slice(uploadPath.length);
         switch (ctx.method) {
           case 'PUT':
-            return handlePut(ctx, rawPath, { guard, policy, maxUploadBytes: config.server.maxUploadBytes, store: published, finalizer, now });
+            return handlePut(ctx, rawPath, { guard, policy, maxUploadBytes: config.server.maxUploadBytes, store: published, finalizer, now, limits: uploadLimits });
           case 'GET':
           case 'HEAD':
             return serveDownload(ctx, rawPath, published, finalizer);
@@ -146,6 +162,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   return {
     async start(): Promise<RunningApp> {
       await finalizer.start(); // recovers the queue and reconciles files before any request
+      await loadUnfinished();
+      if (config.server.uploadStallMs < config.tus.lockDrainMs) {
+        // Also a config warning; here with the consequence for takeovers.
+        log.warn({ uploadStallMs: config.server.uploadStallMs, lockDrainMs: config.tus.lockDrainMs }, 'upload_stall_timeout is shorter than lock_drain_timeout');
+      }
       const handler = koa.callback();
       const server = createServer(
         {
@@ -157,7 +178,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         },
         handler,
       );
-      server.setTimeout(config.server.uploadStallMs); // idle socket (no byte either way) for this long: destroyed
+      // Idle socket (no byte either way) for this long: destroyed. Only for requests that no
+      // watchdog owns: upload bodies, admission waits and lock waits switch it off for their
+      // duration (upload-guard.ts, tus-endpoint.ts), so it never fires before their own timers.
+      server.setTimeout(config.server.uploadStallMs);
+      const responses = trackResponses(server);
       // Answer `Expect: 100-continue` only after the request is authorized (see allowBody).
       server.on('checkContinue', (req, res) => {
         (req as { expectsContinue?: boolean }).expectsContinue = true;
@@ -197,7 +222,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await writeServerLock(dataDir, { pid: process.pid, startedAtMs: Date.now(), baseUrl: localUrl, adminUrl });
       const sweep = () =>
         tusStore.deleteExpired().then(
-          (n) => n > 0 && log.info({ removed: n }, 'Expired unfinished uploads removed'),
+          async (n) => {
+            if (n === 0) return;
+            log.info({ removed: n }, 'Expired unfinished uploads removed');
+            await loadUnfinished();
+          },
           (err: unknown) => log.warn({ err }, 'Expired upload cleanup failed'),
         );
       const expiry = config.tus.expirationMs > 0 ? setInterval(sweep, Math.min(config.tus.expirationMs, 3_600_000)).unref() : undefined;
@@ -220,6 +249,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           lifecycle.state = 'stopped';
           for (const x of side) x.close();
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          // Every request that completed before the grace period ended gets its answer (a PUT's
+          // 201) before its socket closes (issue 9.6); idle keep-alive sockets close at once.
+          server.closeIdleConnections();
+          const unanswered = await responses.waitAnswered(RESPONSE_DRAIN_MS);
+          if (unanswered > 0) log.warn({ requests: unanswered }, 'Shutdown: closing connections with requests still unanswered');
           for (const s of sockets) s.destroy();
           await closed;
           // No upload can complete any more: drain the finalization workers (unfinished jobs stay queued).
@@ -230,6 +264,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     },
   };
 }
+
+/** How long shutdown waits for answers still being written once no body streams any more. */
+const RESPONSE_DRAIN_MS = 10_000;
 
 function listen(server: HttpServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {

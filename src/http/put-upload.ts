@@ -5,17 +5,19 @@
  */
 import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { authorizeSlot, decodeSlotPath, type SlotPolicy } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
-import { admitNewUpload } from './intake.js';
+import { admitNewUpload, type NewUploadLimits } from './intake.js';
 import { metrics } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
-import { endPutBody, guardUploadBody, type GuardDeps } from './upload-guard.js';
+import { endError, guardUploadBody, type BodyEnder, type GuardDeps } from './upload-guard.js';
 
 export interface PutDeps {
   guard: GuardDeps;
@@ -24,6 +26,7 @@ export interface PutDeps {
   store: PublishedStore;
   finalizer: UploadFinalizer & IntakeControl;
   now: () => number;
+  limits?: NewUploadLimits;
 }
 
 export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): Promise<void> {
@@ -46,13 +49,23 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   if (await deps.store.stat(path)) throw new AppError('ERR_FILE_EXISTS');
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
-  await admitNewUpload(ctx, deps.finalizer, 'put', path, size);
+  await admitNewUpload(ctx, deps.finalizer, 'put', path, size, deps.limits);
 
+  // When the server ends the body (stall, floor, shutdown, takeover), the client gets an answer
+  // it can act on (408/503/409 with Retry-After and Connection: close), not a bare reset
+  // (issue 18.9). Once every byte arrived, nothing ends it: its 201 is on the way (issue 9.6).
+  const serverEnd = new AbortController();
+  let bodyDone = false;
+  const ender: BodyEnder = (_req, reason) => {
+    if (!bodyDone && !ctx.req.complete) serverEnd.abort(endError(reason));
+  };
   const release = await guardUploadBody(ctx, deps.guard, {
     protocol: 'put',
     fileBytes: size,
     requestBytes: size ?? deps.maxUploadBytes,
-    ender: endPutBody,
+    slotKey: path,
+    uploadId: path,
+    ender,
   });
   const rc = requestContext.get(ctx.req);
   const uploadId = rc?.requestId ?? 'put';
@@ -62,7 +75,8 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   metrics.activeUploads.inc();
   try {
     allowBody(ctx.req, ctx.res);
-    await pipeline(ctx.req, limit, createWriteStream(temp, { flags: 'wx' }));
+    await receiveBody(ctx.req, limit, createWriteStream(temp, { flags: 'wx' }), serverEnd.signal);
+    bodyDone = true;
     metrics.bytesReceived.inc({ protocol: 'put' }, limit.bytes);
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
     metrics.uploadsFinished.inc({ protocol: 'put' });
@@ -88,6 +102,35 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   } finally {
     metrics.activeUploads.dec();
     release();
+  }
+}
+
+/**
+ * Streams the request body through `limit` into `sink`. Unlike pipeline(req, …), a server-side
+ * end (`signal`) stops reading without destroying the request, so the socket can still carry
+ * the error answer.
+ */
+async function receiveBody(req: IncomingMessage, limit: ByteLimit, sink: Writable, signal: AbortSignal): Promise<void> {
+  const fail = (err: unknown) => {
+    req.unpipe(limit);
+    req.pause();
+    limit.destroy(err as Error);
+  };
+  const onAbort = () => fail(signal.reason);
+  const onError = (err: Error) => fail(err);
+  const onClose = () => {
+    if (!req.complete) fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  req.on('error', onError);
+  req.on('close', onClose);
+  try {
+    req.pipe(limit);
+    await pipeline(limit, sink);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    req.off('error', onError);
+    req.off('close', onClose);
   }
 }
 

@@ -15,7 +15,7 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
     const requestId = randomUUID();
     const child = log.child({ requestId });
     const expectsContinue = (ctx.req as { expectsContinue?: boolean }).expectsContinue === true;
-    requestContext.set(ctx.req, { requestId, log: child, expectsContinue });
+    requestContext.set(ctx.req, { requestId, log: child, expectsContinue, clientAddress: ctx.ip });
     ctx.set('X-Request-Id', requestId);
 
     const started = process.hrtime.bigint();

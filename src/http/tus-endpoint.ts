@@ -8,18 +8,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import { Server, EVENTS } from '@tus/server';
-import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, Metadata, type Lock, type Locker, type RequestRelease, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
 import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
 import type { IntakeControl, UploadFinalizer } from '../finalize/index.js';
-import { admitNewUpload } from './intake.js';
+import { admitNewUpload, type NewUploadLimits } from './intake.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore, TusFileStore } from '../storage/index.js';
+import type { PublishedStore, ReleaseRequest, TakeoverLocker, TusFileStore, UnfinishedUpload, UnfinishedUploads } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
-import { guardUploadBody, tusBodyEnder, type GuardDeps } from './upload-guard.js';
+import { guardUploadBody, socketIdleMsOf, tusBodyEnder, type GuardDeps } from './upload-guard.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
 /** Upload metadata keys carrying the slot; finalization reads them back (see app.ts). */
@@ -29,7 +29,10 @@ export const META_TYPE = 'hfs-type';
 export interface TusDeps {
   config: Config;
   guard: GuardDeps;
-  locker: Locker;
+  locker: TakeoverLocker;
+  /** One unfinished upload per slot, and the bytes they hold (issue 9.2). */
+  unfinished: UnfinishedUploads;
+  limits: NewUploadLimits;
   policy: SlotPolicy;
   tusStore: TusFileStore;
   published: PublishedStore;
@@ -46,9 +49,14 @@ const TUS_CODES = new Map<string, string>(
   Object.entries(TUS_ERRORS).map(([name, e]) => [(e as { body: string }).body, `ERR_TUS_${name}`]),
 );
 
+/** What a creation resolved to: a new upload, or the slot's existing unfinished one. */
+type Creation = { slot: AuthorizedSlot; existing?: UnfinishedUpload };
+
 export class TusEndpoint {
   readonly server: Server;
   private readonly slots = new WeakMap<IncomingMessage, AuthorizedSlot>();
+  /** Creations in flight per slot path: a concurrent second creation waits for the first's upload. */
+  private readonly creating = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
@@ -60,7 +68,7 @@ export class TusEndpoint {
       respectForwardedHeaders: config.server.trustProxy,
       ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
       namingFunction: () => newUploadId(),
-      locker: deps.locker,
+      locker: (req) => this.lockerFor(nodeReq(req)),
       lockDrainTimeout: config.tus.lockDrainMs,
       disableTerminationForFinishedUploads: true,
       allowedOrigins: (origin) => corsOriginFor(origin, config.cors) !== null,
@@ -71,8 +79,41 @@ export class TusEndpoint {
       onUploadFinish: async (req, upload) => this.onFinish(req, upload),
       onResponseError: (req, err) => this.mapError(req, err),
     });
-    this.server.on(EVENTS.POST_CREATE, () => metrics.uploadsCreated.inc({ protocol: 'tus' }));
-    this.server.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
+    this.server.on(EVENTS.POST_CREATE, (_req, upload) => {
+      metrics.uploadsCreated.inc({ protocol: 'tus' });
+      const slotPath = upload.metadata?.[META_SLOT];
+      if (slotPath) deps.unfinished.add({ id: upload.id, slotPath, size: upload.size ?? null, offset: upload.offset });
+    });
+    this.server.on(EVENTS.POST_TERMINATE, (_req, _res, id) => {
+      metrics.uploadsTerminated.inc();
+      deps.unfinished.remove(id);
+    });
+  }
+
+  /**
+   * @tus/server asks for a locker per request: locks are taken on behalf of this request's
+   * client, and a release request to this request, while it streams a body, goes to its
+   * BodyHolder, which decides by its own idle clock (takeover.ts). A holder without a body (a
+   * HEAD) keeps @tus/server's own delayed abort.
+   */
+  private lockerFor(req: IncomingMessage | undefined): Locker {
+    const base = this.deps.locker;
+    const clientAddress = (req && requestContext.get(req)?.clientAddress) ?? 'unknown';
+    const holders = this.deps.guard.holders;
+    return {
+      newLock(id: string): Lock {
+        const inner = base.newLock(id, { clientAddress });
+        return {
+          lock: (signal: AbortSignal, tusRelease: RequestRelease) =>
+            inner.lock(signal, (request: ReleaseRequest) => {
+              const holder = req && holders.get(req);
+              if (holder && !holder.isOver) return void holder.requestRelease(request.requester ?? { clientAddress: 'unknown' });
+              return tusRelease();
+            }),
+          unlock: () => inner.unlock(),
+        };
+      },
+    };
   }
 
   /** koa handler for everything under the tus path. */
@@ -80,16 +121,26 @@ export class TusEndpoint {
     if (ctx.method === 'GET') {
       throw new AppError('ERR_NOT_FOUND', { message: 'Finished uploads are downloaded from their slot URL' });
     }
+    let slotPath: string | undefined;
+    let settleCreation = () => {};
     if (ctx.method === 'POST') {
-      const slot = await this.authorizeCreation(ctx);
-      this.slots.set(ctx.req, slot);
+      if (this.deps.guard.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+      const creation = await this.authorizeCreation(ctx);
+      if (creation.existing) return this.answerExisting(ctx, creation.existing);
+      this.slots.set(ctx.req, creation.slot);
+      slotPath = creation.slot.path;
+      settleCreation = this.markCreating(slotPath);
     }
     let release = () => {};
-    if (ctx.method === 'POST' || ctx.method === 'PATCH') {
-      if (this.deps.guard.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
-      if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
-    }
+    // Non-body requests may wait for an upload's lock (up to the locker's acquire timeout): that
+    // wait owns the socket, not the idle timeout (issue 9.5).
+    const socket = ctx.req.socket;
+    if (!this.carriesBody(ctx)) socket.setTimeout(0);
     try {
+      if (ctx.method === 'POST' || ctx.method === 'PATCH') {
+        if (this.deps.guard.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+        if (this.carriesBody(ctx)) release = await this.guardBody(ctx, slotPath);
+      }
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
       // When the client is gone, @tus/server's response promise may never settle (it waits for
@@ -97,8 +148,50 @@ export class TusEndpoint {
       const closed = new Promise<void>((resolve) => ctx.res.once('close', resolve));
       await Promise.race([this.server.handle(ctx.req, ctx.res), closed]);
     } finally {
+      settleCreation();
       release();
+      if (!this.carriesBody(ctx) && !socket.destroyed) socket.setTimeout(socketIdleMsOf(this.deps.config));
     }
+  }
+
+  /**
+   * A second creation on a slot that has an unfinished upload (issue 9.2): the same upload
+   * (same length, or both deferred) is answered 200 with its URL and stored offset, so a client
+   * that lost the first creation's answer (a handoff mid-POST) resumes instead of failing; a
+   * different one is refused with 409 naming the existing upload. A body sent with this POST is
+   * not stored (the answer's Upload-Offset tells the client where to continue).
+   */
+  private answerExisting(ctx: Context, existing: UnfinishedUpload): void {
+    const url = this.uploadUrl(ctx, existing.id);
+    const lengthHeader = ctx.get('Upload-Length');
+    const sameLength = lengthHeader === '' ? existing.size === null : existing.size === Number(lengthHeader);
+    if (!sameLength) {
+      throw new AppError('ERR_UPLOAD_EXISTS', { message: `This slot already has an unfinished upload: ${url}`, headers: { Location: url, 'Tus-Resumable': '1.0.0' } });
+    }
+    ctx.status = 200;
+    ctx.set({ Location: url, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(existing.offset), 'Cache-Control': 'no-store' });
+    const origin = corsOriginFor(ctx.get('Origin') || undefined, this.deps.config.cors);
+    if (origin) ctx.set({ 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': 'Location, Upload-Offset, Upload-Length, Tus-Resumable, X-Request-Id' });
+    if (existing.size !== null) ctx.set('Upload-Length', String(existing.size));
+    if (!ctx.req.readableEnded && ctx.get('Content-Length') !== '0') ctx.set('Connection', 'close');
+    ctx.body = '';
+  }
+
+  private uploadUrl(ctx: Context, id: string): string {
+    const root = this.deps.config.server.tusPath.replace(/\/$/, '');
+    const base = this.deps.config.server.publicUrl || `${ctx.protocol}://${ctx.host}`;
+    return `${base}${root}/${id}`;
+  }
+
+  /** Marks a creation in flight on `slotPath`; returns the function that ends the mark. */
+  private markCreating(slotPath: string): () => void {
+    let done!: () => void;
+    const settled = new Promise<void>((resolve) => (done = resolve));
+    this.creating.set(slotPath, settled);
+    return () => {
+      if (this.creating.get(slotPath) === settled) this.creating.delete(slotPath);
+      done();
+    };
   }
 
   /** PATCH, and POST with creation-with-upload, stream a body into the store. */
@@ -106,14 +199,20 @@ export class TusEndpoint {
     return ctx.method === 'PATCH' || ctx.get('Content-Type') === 'application/offset+octet-stream';
   }
 
-  private async guardBody(ctx: Context): Promise<() => void> {
+  private async guardBody(ctx: Context, creationSlot: string | undefined): Promise<() => void> {
     const contentLength = Number(ctx.get('Content-Length') || NaN);
     let fileBytes: number | undefined;
+    let uploadId = '';
+    let slotKey: string;
     if (ctx.method === 'POST') {
       fileBytes = Number(ctx.get('Upload-Length') || NaN);
+      slotKey = creationSlot ?? `creation:${ctx.path}`;
     } else {
-      const id = decodeURIComponent(ctx.path.slice(ctx.path.lastIndexOf('/') + 1));
-      fileBytes = (await this.deps.tusStore.declaredSize(id)) ?? Number(ctx.get('Upload-Length') || NaN);
+      uploadId = decodeURIComponent(ctx.path.slice(ctx.path.lastIndexOf('/') + 1));
+      const facts = await this.deps.tusStore.facts(uploadId);
+      fileBytes = facts.size ?? Number(ctx.get('Upload-Length') || NaN);
+      // One body per slot; concatenation (issue 10) keys each partial upload on its own id.
+      slotKey = facts.slotPath ?? `upload:${uploadId}`;
     }
     if (Number.isNaN(fileBytes)) fileBytes = undefined;
     metrics.activeUploads.inc();
@@ -127,6 +226,8 @@ export class TusEndpoint {
         protocol: 'tus',
         fileBytes,
         requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.config.server.maxUploadBytes) : contentLength,
+        slotKey,
+        uploadId: uploadId || slotKey,
         ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
       });
       let released = false;
@@ -136,6 +237,7 @@ export class TusEndpoint {
         release();
         metrics.activeUploads.dec();
         metrics.bytesReceived.inc({ protocol: 'tus' }, Math.max(0, socket.bytesRead - bodyStartsAt));
+        if (uploadId) this.refreshHeld(uploadId);
       };
     } catch (err) {
       metrics.activeUploads.dec();
@@ -143,7 +245,18 @@ export class TusEndpoint {
     }
   }
 
-  private async authorizeCreation(ctx: Context): Promise<AuthorizedSlot> {
+  /** Bytes held by an unfinished upload after a PATCH (one stat), for limits.max_unfinished_bytes. */
+  private refreshHeld(id: string): void {
+    if (!this.deps.unfinished.get(id)) return;
+    void this.deps.tusStore.summarize(id).then(
+      (s) => {
+        if (s && !s.finished) this.deps.unfinished.setOffset(id, s.offset);
+      },
+      () => {},
+    );
+  }
+
+  private async authorizeCreation(ctx: Context): Promise<Creation> {
     const given = ctx.get(SLOT_HEADER) || (ctx.query.slot as string | undefined);
     if (!given || typeof given !== 'string') throw new AppError('ERR_SLOT_MISSING');
     const { rawPath, query } = this.parseSlot(given, new URLSearchParams(ctx.querystring));
@@ -168,8 +281,12 @@ export class TusEndpoint {
     if (!decision.ok) throw new AppError(decision.code);
     if (lengthHeader !== '' && Number(lengthHeader) > this.deps.config.server.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
     if (await this.deps.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
-    await admitNewUpload(ctx, this.deps.finalizer, 'create', path, lengthHeader === '' ? undefined : Number(lengthHeader));
-    return decision.slot;
+    // One unfinished upload per slot: wait for a creation in flight on it, then look it up.
+    for (let pending = this.creating.get(path); pending; pending = this.creating.get(path)) await pending;
+    const [existing] = this.deps.unfinished.ofSlot(path);
+    if (existing) return { slot: decision.slot, existing };
+    await admitNewUpload(ctx, this.deps.finalizer, 'create', path, lengthHeader === '' ? undefined : Number(lengthHeader), this.deps.limits);
+    return { slot: decision.slot };
   }
 
   /**
@@ -207,6 +324,7 @@ export class TusEndpoint {
     }
     metrics.uploadsFinished.inc({ protocol: 'tus' });
     await this.deps.tusStore.markFinished(upload.id);
+    this.deps.unfinished.remove(upload.id);
     const outcome = await this.deps.finalizer.finalize({
       protocol: 'tus',
       uploadId: upload.id,

@@ -5,3 +5,4 @@ export { TusFileStore, type UploadSummary } from './tus-file-store.js';
 export { MemoryLocker } from './memory-locker.js';
 export type { TakeoverLocker, TakeoverLock, LockRequester, ReleaseRequest, ReleaseHandler } from './takeover-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';
+export { UnfinishedUploads, type UnfinishedUpload } from './unfinished-uploads.js';

@@ -60,6 +60,16 @@ export class TusFileStore extends FileStore {
     }
   }
 
+  /** Declared size and slot of an upload, when known (one small read of its record). */
+  async facts(id: string): Promise<{ size: number | undefined; slotPath: string | undefined }> {
+    try {
+      const info = (await this.configstore.get(id)) as StoredUpload | undefined;
+      return { size: typeof info?.size === 'number' ? info.size : undefined, slotPath: info?.metadata?.['hfs-slot'] ?? undefined };
+    } catch {
+      return { size: undefined, slotPath: undefined };
+    }
+  }
+
   /** Unfinished uploads (data file and record both present), for operators. */
   async listUnfinished(): Promise<UploadSummary[]> {
     const ids = this.configstore.list ? await this.configstore.list() : [];
