@@ -37,12 +37,20 @@ export class BodySlots {
         this.held.set(key, holder);
         return { ok: true, release: () => void (this.held.get(key) === holder && this.held.delete(key)) };
       }
-      if (policy === 'refuse_moving' && !current.isSilent()) return { ok: false, reason: 'busy' };
+      if (policy === 'refuse_moving' && !current.isSilent()) {
+        // A retry right after a handoff can arrive before takeover_idle of silence has passed:
+        // watch that long; a holder still receiving then is moving (busy), a silent one is taken over.
+        const watched = await this.waitFor(new Promise<void>(() => {}), Math.min(current.msUntilSilent(), deadline - this.timers.now()), signal);
+        if (watched === 'aborted') return { ok: false, reason: 'aborted' };
+        if (!current.isOver && !current.isSilent()) return { ok: false, reason: 'busy' };
+        continue;
+      }
       const waited = await this.waitFor(current.requestRelease(requester), deadline - this.timers.now(), signal);
       if (waited !== 'done') return { ok: false, reason: waited };
     }
   }
 
+  /** Resolves when `left` does, after `ms` ('timeout'), or when `signal` aborts, whichever is first. */
   private waitFor(left: Promise<void>, ms: number, signal: AbortSignal): Promise<'done' | 'timeout' | 'aborted'> {
     if (ms <= 0) return Promise.resolve('timeout');
     return new Promise((resolve) => {

@@ -95,6 +95,11 @@ export class BodyHolder {
     return this.options.idleMs() >= this.options.takeoverIdleMs;
   }
 
+  /** How long until it would count as silent if no byte arrives (0 when it already does). */
+  msUntilSilent(): number {
+    return Math.max(0, this.options.takeoverIdleMs - this.options.idleMs());
+  }
+
   /** Asks the holder to let go; resolves once it has. Idempotent: later askers share the first ask. */
   requestRelease(requester: Requester): Promise<void> {
     if (this.over || this.asked) return this.left;

@@ -36,6 +36,7 @@ export interface FaultProxyOptions {
   upstreamHost?: string; // default 127.0.0.1
   bufferBytes?: number; // per-direction queue before the source is paused; default 1 MiB
   localAddress?: string; // source address of upstream connections (e.g. 127.0.0.2); default: the OS's choice
+  recordUp?: boolean; // keep every byte forwarded client -> upstream per connection (ProxyConnection.forwardedUp)
 }
 
 export interface FaultProxyEvents {
@@ -58,6 +59,8 @@ export class ProxyConnection {
   closed = false; // both sockets closed
   trigger: { kind: FaultKind; at: number } | undefined; // fire `kind` when bytesUp reaches `at`
   readonly upstream = new net.Socket({ allowHalfOpen: true });
+  /** With `recordUp`: the bytes forwarded client -> upstream, in order. */
+  readonly upChunks: Buffer[] = [];
   private readonly pipes: Pipe[];
   private dialed = false;
   private peerReset = false; // a side died with an error while blackholed: tell the other on restore()
@@ -173,6 +176,7 @@ class Pipe {
         if (rate) this.nextAt = Math.max(performance.now() - 20, this.nextAt) + (n * 1000) / rate;
         if (dir === 'up') { conn.bytesUp += n; proxy.bytesUp += n; } else { conn.bytesDown += n; proxy.bytesDown += n; }
         if (n > 0) {
+          if (dir === 'up' && proxy.recordUp) conn.upChunks.push(Buffer.from(slice));
           const written = new Promise<void>((resolve) => dst.write(slice, () => resolve()));
           proxy.emit('forward', conn, dir, n);
           await written; // wait until handed to the kernel: backpressure for the queue
@@ -191,6 +195,7 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
   bytesUp = 0; // total forwarded client -> upstream
   bytesDown = 0; // total forwarded upstream -> client
   readonly bufferBytes: number;
+  readonly recordUp: boolean;
   /** Source address for new upstream connections; handoff() changes it. */
   localAddress: string | undefined;
   private readonly target: { host: string; port: number };
@@ -206,6 +211,7 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
     this.target = { host: opts.upstreamHost ?? '127.0.0.1', port: opts.upstreamPort };
     this.bufferBytes = opts.bufferBytes ?? 1024 * 1024;
     this.localAddress = opts.localAddress;
+    this.recordUp = opts.recordUp ?? false;
   }
 
   get port(): number {

@@ -181,10 +181,22 @@ describe('BodySlots: one body per slot', () => {
     const claim1 = await slots.claim('s', first.holder, { clientAddress: 'a' }, 'refuse_moving', 5000, never);
     assert.ok(claim1.ok);
     const second = holderOn(timers, []);
-    assert.deepEqual(await slots.claim('s', second.holder, { clientAddress: 'b' }, 'refuse_moving', 5000, never), { ok: false, reason: 'busy' });
-    timers.advance(300);
+    // Still receiving through takeover_idle: busy.
+    const refused = slots.claim('s', second.holder, { clientAddress: 'b' }, 'refuse_moving', 5000, never);
+    for (let i = 0; i < 4; i++) {
+      first.state.lastByteAt = timers.t;
+      timers.advance(50);
+    }
+    timers.advance(50);
+    assert.deepEqual(await refused, { ok: false, reason: 'busy' });
+    // Arrives 100 ms after the last byte, the holder stays silent: taken over once silent.
+    first.state.lastByteAt = timers.t;
+    timers.advance(100);
     const claiming = slots.claim('s', second.holder, { clientAddress: 'b' }, 'refuse_moving', 5000, never);
-    timers.advance(0);
+    for (let i = 0; i < 5; i++) {
+      await Promise.resolve();
+      timers.advance(50);
+    }
     const claim2 = await claiming;
     assert.ok(claim2.ok);
     assert.equal(first.state.ended, 1);
