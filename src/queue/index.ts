@@ -102,3 +102,4 @@ export {
   type SpillEvent,
   type SpilloverQueueBackendOptions,
 } from './spillover-backend.js';
+export { BullmqQueueBackend, type BullmqEvents, type BullmqQueueBackendOptions } from './bullmq-backend.js';

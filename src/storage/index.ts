@@ -6,3 +6,5 @@ export { MemoryLocker } from './memory-locker.js';
 export type { TakeoverLocker, TakeoverLock, LockRequester, ReleaseRequest, ReleaseHandler } from './takeover-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';
 export { UnfinishedUploads, type UnfinishedUpload } from './unfinished-uploads.js';
+export { RedisLocker, type RedisLockerEvents, type RedisLockerOptions } from './redis-locker.js';
+export { LuaScript } from './lua-script.js';
