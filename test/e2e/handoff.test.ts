@@ -80,6 +80,7 @@ describe('handoff: a silent holder is taken over at once', () => {
 
         assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data), 'bytes identical after publishing');
         const uploadId = pathOf(run.upload().url!).split('/').pop()!;
+        await server.waitForLog((l) => l.msg === TAKEN_OVER && l.uploadId === uploadId);
         const lines = takeoverLines(uploadId);
         assert.equal(lines.length, 1, 'one log line per takeover');
         assert.equal(lines[0]!.outcome, 'idle_ended');
@@ -126,7 +127,9 @@ describe('handoff: a silent holder is taken over at once', () => {
       proxy.throttle(null);
       assert.equal(await put(), 201);
       assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
-      const lines = takeoverLines(decodeURIComponent(new URL(slot.url).pathname.replace(/^\/upload\//, '')));
+      const putPath = decodeURIComponent(new URL(slot.url).pathname.replace(/^\/upload\//, ''));
+      await server.waitForLog((l) => l.msg === TAKEN_OVER && l.uploadId === putPath);
+      const lines = takeoverLines(putPath);
       assert.equal(lines.length, 1, JSON.stringify(server.logs.filter((l) => l.msg === TAKEN_OVER)));
       assert.equal(lines[0]!.outcome, 'idle_ended');
       assert.deepEqual([lines[0]!.oldClient, lines[0]!.newClient], ['127.0.0.2', '127.0.0.3']);
@@ -166,7 +169,7 @@ describe('handoff: a holder still receiving keeps its drain', () => {
       await patch;
       assert.equal(await metricValue(server, 'hmac_takeovers_total{outcome="drain_timeout"}'), 1);
       assert.equal(await metricValue(server, 'hmac_takeovers_total{outcome="idle_ended"}'), 0);
-      const line = server.logs.find((l) => l.msg === TAKEN_OVER);
+      const line = await server.waitForLog((l) => l.msg === TAKEN_OVER);
       assert.equal(line?.outcome, 'drain_timeout');
       assert.ok((await metricValue(server, 'hmac_takeover_wait_seconds_count')) >= 1);
     } finally {
