@@ -161,15 +161,16 @@ export class TusEndpoint {
    * different one is refused with 409 naming the existing upload. A body sent with this POST is
    * not stored (the answer's Upload-Offset tells the client where to continue).
    */
-  private answerExisting(ctx: Context, existing: UnfinishedUpload): void {
+  private async answerExisting(ctx: Context, existing: UnfinishedUpload): Promise<void> {
     const url = this.uploadUrl(ctx, existing.id);
     const lengthHeader = ctx.get('Upload-Length');
     const sameLength = lengthHeader === '' ? existing.size === null : existing.size === Number(lengthHeader);
     if (!sameLength) {
       throw new AppError('ERR_UPLOAD_EXISTS', { message: `This slot already has an unfinished upload: ${url}`, headers: { Location: url, 'Tus-Resumable': '1.0.0' } });
     }
+    const stored = await this.deps.tusStore.summarize(existing.id);
     ctx.status = 200;
-    ctx.set({ Location: url, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(existing.offset), 'Cache-Control': 'no-store' });
+    ctx.set({ Location: url, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(stored?.offset ?? existing.offset), 'Cache-Control': 'no-store' });
     const origin = corsOriginFor(ctx.get('Origin') || undefined, this.deps.config.cors);
     if (origin) ctx.set({ 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': 'Location, Upload-Offset, Upload-Length, Tus-Resumable, X-Request-Id' });
     if (existing.size !== null) ctx.set('Upload-Length', String(existing.size));
