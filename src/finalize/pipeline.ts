@@ -11,7 +11,8 @@
  * A job that finds its own upload already published (a re-run) skips to what is left.
  */
 import { stat, unlink } from 'node:fs/promises';
-import type { CircuitBreaker, Clock, Job, JobContext, JobError, JobOutcome, RetryReason } from '../queue/index.js';
+import type { Clock, Job, JobContext, JobError, JobOutcome, RetryReason } from '../queue/index.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
 import type { ContentAddressedStore, LinkPublishOutcome, PublishRecord, PublishStepHooks, PublishedFile, StoredRecord } from '../storage/index.js';
 import { fromPayload, type FinalizeJobPayload } from './job-payload.js';
 import { sendWebhook, type WebhookEvent, type WebhookResult, type WebhookTarget } from './webhook.js';

@@ -9,48 +9,38 @@ import type { IncomingMessage } from 'node:http';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
-import { authorizeSlot, decodeSlotPath, type SlotPolicy } from '../auth/index.js';
+import { decodeSlotPath } from '../auth/index.js';
 import { AppError } from '../errors.js';
-import { expectedSha256FromHeaders, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
-import { admitNewUpload, type NewUploadLimits } from './intake.js';
+import { expectedSha256FromHeaders } from '../finalize/index.js';
+import { endError, type BodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
-import { endError, guardUploadBody, type BodyEnder, type GuardDeps } from './upload-guard.js';
 
 export interface PutDeps {
-  guard: GuardDeps;
-  policy: SlotPolicy;
-  maxUploadBytes: number;
+  intake: Intake;
+  /** Where the body streams to (its temp files). */
   store: PublishedStore;
-  finalizer: UploadFinalizer & IntakeControl;
-  now: () => number;
-  limits?: NewUploadLimits;
 }
 
 export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): Promise<void> {
   const path = decodeSlotPath(rawPath);
   const size = parseContentLength(ctx.get('Content-Length'));
-  const decision = authorizeSlot(
-    {
-      path,
-      query: new URLSearchParams(ctx.querystring),
-      size,
-      contentType: ctx.req.headers['content-type'], // exactly as sent: v2 signs it unnormalised
-      nowMs: deps.now(),
-    },
-    deps.policy,
-  );
-  if (!decision.ok) throw new AppError(decision.code);
-  const { slot } = decision;
-  // Decided from Content-Length before a byte is read; without one, enforced while streaming.
-  if (size !== undefined && size > deps.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
-  if (await deps.store.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+  const { intake } = deps;
+  const slot = await intake.authorize({
+    path,
+    query: new URLSearchParams(ctx.querystring),
+    sizeBytes: size,
+    contentType: ctx.req.headers['content-type'], // exactly as sent: v2 signs it unnormalised
+  });
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
-  await admitNewUpload(ctx, deps.finalizer, 'put', path, size, deps.limits);
+  const rc = requestContext.get(ctx.req);
+  await intake.gate(ctx.req, 'put', path, size, rc?.log);
 
+  // Without a Content-Length the size cap is enforced while streaming.
+  const limit = new ByteLimit(size ?? intake.maxUploadBytes);
   // When the server ends the body (stall, floor, shutdown, takeover), the client gets an answer
   // it can act on (408/503/409 with Retry-After and Connection: close), not a bare reset
   // (issue 18.9). Once every byte arrived, nothing ends it: its 201 is on the way (issue 9.6).
@@ -59,28 +49,25 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const ender: BodyEnder = (_req, reason) => {
     if (!bodyDone && !ctx.req.complete) serverEnd.abort(endError(reason));
   };
-  const release = await guardUploadBody(ctx, deps.guard, {
+  const release = await intake.guardBody(ctx.req, {
     protocol: 'put',
     fileBytes: size,
-    requestBytes: size ?? deps.maxUploadBytes,
+    requestBytes: size ?? intake.maxUploadBytes,
     slotKey: path,
     uploadId: path,
     ender,
+    log: rc?.log,
+    bodyBytes: () => limit.bytes,
   });
-  const rc = requestContext.get(ctx.req);
   const uploadId = rc?.requestId ?? 'put';
   const temp = deps.store.newIncomingFile();
-  const limit = new ByteLimit(size ?? deps.maxUploadBytes);
   metrics.uploadsCreated.inc({ protocol: 'put' });
-  metrics.activeUploads.inc();
   try {
     allowBody(ctx.req, ctx.res);
     await receiveBody(ctx.req, limit, createWriteStream(temp, { flags: 'wx' }), serverEnd.signal);
     bodyDone = true;
-    metrics.bytesReceived.inc({ protocol: 'put' }, limit.bytes);
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
-    metrics.uploadsFinished.inc({ protocol: 'put' });
-    const outcome = await deps.finalizer.finalize({
+    const outcome = await intake.complete({
       protocol: 'put',
       uploadId,
       slotPath: path,
@@ -100,7 +87,6 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     }
     throw err;
   } finally {
-    metrics.activeUploads.dec();
     release();
   }
 }

@@ -7,7 +7,7 @@ import Koa, { type Context } from 'koa';
 import type { Logger } from '../observability/index.js';
 import { errorMiddleware } from './errors.js';
 import { requestLog } from './request-log.js';
-import type { UploadLifecycle } from './upload-guard.js';
+import type { UploadLifecycle } from '../intake/index.js';
 
 export interface ReadinessCheck {
   name: string;

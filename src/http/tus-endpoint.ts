@@ -10,16 +10,14 @@ import type { Context } from 'koa';
 import { Server, EVENTS } from '@tus/server';
 import { ERRORS as TUS_ERRORS, Metadata, type Lock, type Locker, type RequestRelease, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
-import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
+import { decodeSlotPath, newUploadId, type AuthorizedSlot } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
-import type { IntakeControl, UploadFinalizer } from '../finalize/index.js';
-import { admitNewUpload, type NewUploadLimits } from './intake.js';
+import { socketIdleMsOf, tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore, ReleaseRequest, TakeoverLocker, TusFileStore, UnfinishedUpload, UnfinishedUploads } from '../storage/index.js';
+import type { ReleaseRequest, TakeoverLocker, TusFileStore, UnfinishedUpload, UnfinishedUploads } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
-import { guardUploadBody, socketIdleMsOf, tusBodyEnder, type GuardDeps } from './upload-guard.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
 /** Upload metadata keys carrying the slot; finalization reads them back (see app.ts). */
@@ -28,16 +26,11 @@ export const META_TYPE = 'hfs-type';
 
 export interface TusDeps {
   config: Config;
-  guard: GuardDeps;
+  intake: Intake;
   locker: TakeoverLocker;
+  tusStore: TusFileStore;
   /** One unfinished upload per slot, and the bytes they hold (issue 9.2). */
   unfinished: UnfinishedUploads;
-  limits: NewUploadLimits;
-  policy: SlotPolicy;
-  tusStore: TusFileStore;
-  published: PublishedStore;
-  finalizer: UploadFinalizer & IntakeControl;
-  now: () => number;
 }
 
 type NodeBacked = { node?: { req: IncomingMessage; res: ServerResponse } };
@@ -93,20 +86,20 @@ export class TusEndpoint {
   /**
    * @tus/server asks for a locker per request: locks are taken on behalf of this request's
    * client, and a release request to this request, while it streams a body, goes to its
-   * BodyHolder, which decides by its own idle clock (takeover.ts). A holder without a body (a
-   * HEAD) keeps @tus/server's own delayed abort.
+   * BodyHolder, which decides by its own idle clock (transfer/takeover.ts). A holder without a
+   * body (a HEAD) keeps @tus/server's own delayed abort.
    */
   private lockerFor(req: IncomingMessage | undefined): Locker {
     const base = this.deps.locker;
-    const clientAddress = (req && requestContext.get(req)?.clientAddress) ?? 'unknown';
-    const holders = this.deps.guard.holders;
+    const intake = this.deps.intake;
+    const clientAddress = req ? intake.clientOf(req) : 'unknown';
     return {
       newLock(id: string): Lock {
         const inner = base.newLock(id, { clientAddress });
         return {
           lock: (signal: AbortSignal, tusRelease: RequestRelease) =>
             inner.lock(signal, (request: ReleaseRequest) => {
-              const holder = req && holders.get(req);
+              const holder = req && intake.holderOf(req);
               if (holder && !holder.isOver) return void holder.requestRelease(request.requester ?? { clientAddress: 'unknown' });
               return tusRelease();
             }),
@@ -124,7 +117,7 @@ export class TusEndpoint {
     let slotPath: string | undefined;
     let settleCreation = () => {};
     if (ctx.method === 'POST') {
-      if (this.deps.guard.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+      this.deps.intake.refuseWhenStopping();
       const creation = await this.authorizeCreation(ctx);
       if (creation.existing) return this.answerExisting(ctx, creation.existing);
       this.slots.set(ctx.req, creation.slot);
@@ -138,7 +131,7 @@ export class TusEndpoint {
     if (!this.carriesBody(ctx)) socket.setTimeout(0);
     try {
       if (ctx.method === 'POST' || ctx.method === 'PATCH') {
-        if (this.deps.guard.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+        this.deps.intake.refuseWhenStopping();
         if (this.carriesBody(ctx)) release = await this.guardBody(ctx, slotPath);
       }
       allowBody(ctx.req, ctx.res);
@@ -195,6 +188,17 @@ export class TusEndpoint {
     };
   }
 
+  /** Bytes held by an unfinished upload after a PATCH (one stat), for limits.max_unfinished_bytes. */
+  private refreshHeld(id: string): void {
+    if (!this.deps.unfinished.get(id)) return;
+    void this.deps.tusStore.summarize(id).then(
+      (s) => {
+        if (s && !s.finished) this.deps.unfinished.setOffset(id, s.offset);
+      },
+      () => {},
+    );
+  }
+
   /** PATCH, and POST with creation-with-upload, stream a body into the store. */
   private carriesBody(ctx: Context): boolean {
     return ctx.method === 'PATCH' || ctx.get('Content-Type') === 'application/offset+octet-stream';
@@ -216,45 +220,20 @@ export class TusEndpoint {
       slotKey = facts.slotPath ?? `upload:${uploadId}`;
     }
     if (Number.isNaN(fileBytes)) fileBytes = undefined;
-    metrics.activeUploads.inc();
-    // hmac_bytes_received_total{protocol="tus"}: body bytes read from the socket during this
-    // request (@tus/server owns the body stream, so count at the socket; what the parser already
-    // buffered before we got here is still unread by the store and counted too).
-    const socket = ctx.req.socket;
-    const bodyStartsAt = socket.bytesRead - ctx.req.readableLength;
-    try {
-      const release = await guardUploadBody(ctx, this.deps.guard, {
-        protocol: 'tus',
-        fileBytes,
-        requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.config.server.maxUploadBytes) : contentLength,
-        slotKey,
-        uploadId: uploadId || slotKey,
-        ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
-      });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        release();
-        metrics.activeUploads.dec();
-        metrics.bytesReceived.inc({ protocol: 'tus' }, Math.max(0, socket.bytesRead - bodyStartsAt));
-        if (uploadId) this.refreshHeld(uploadId);
-      };
-    } catch (err) {
-      metrics.activeUploads.dec();
-      throw err;
-    }
-  }
-
-  /** Bytes held by an unfinished upload after a PATCH (one stat), for limits.max_unfinished_bytes. */
-  private refreshHeld(id: string): void {
-    if (!this.deps.unfinished.get(id)) return;
-    void this.deps.tusStore.summarize(id).then(
-      (s) => {
-        if (s && !s.finished) this.deps.unfinished.setOffset(id, s.offset);
-      },
-      () => {},
-    );
+    // Bytes are counted at the socket (the guard's default): @tus/server owns the body stream.
+    const release = await this.deps.intake.guardBody(ctx.req, {
+      protocol: 'tus',
+      fileBytes,
+      requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.intake.maxUploadBytes) : contentLength,
+      slotKey,
+      uploadId: uploadId || slotKey,
+      ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
+      log: requestContext.get(ctx.req)?.log,
+    });
+    return () => {
+      release();
+      if (uploadId) this.refreshHeld(uploadId);
+    };
   }
 
   private async authorizeCreation(ctx: Context): Promise<Creation> {
@@ -275,19 +254,14 @@ export class TusEndpoint {
       throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Metadata is malformed' });
     }
     const declaredType = metadata.filetype ?? metadata.contentType ?? undefined;
-    const decision = authorizeSlot(
-      { path, query, size: lengthHeader === '' ? undefined : Number(lengthHeader), contentType: declaredType, nowMs: this.deps.now() },
-      this.deps.policy,
-    );
-    if (!decision.ok) throw new AppError(decision.code);
-    if (lengthHeader !== '' && Number(lengthHeader) > this.deps.config.server.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
-    if (await this.deps.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+    const sizeBytes = lengthHeader === '' ? undefined : Number(lengthHeader);
+    const slot = await this.deps.intake.authorize({ path, query, sizeBytes, contentType: declaredType });
     // One unfinished upload per slot: wait for a creation in flight on it, then look it up.
     for (let pending = this.creating.get(path); pending; pending = this.creating.get(path)) await pending;
     const [existing] = this.deps.unfinished.ofSlot(path);
-    if (existing) return { slot: decision.slot, existing };
-    await admitNewUpload(ctx, this.deps.finalizer, 'create', path, lengthHeader === '' ? undefined : Number(lengthHeader), this.deps.limits);
-    return { slot: decision.slot };
+    if (existing) return { slot, existing };
+    await this.deps.intake.gate(ctx.req, 'create', path, sizeBytes, requestContext.get(ctx.req)?.log);
+    return { slot };
   }
 
   /**
@@ -323,10 +297,9 @@ export class TusEndpoint {
     if (!slotPath || !contentType || upload.size === undefined) {
       throw new Error(`tus upload ${upload.id} finished without slot metadata`);
     }
-    metrics.uploadsFinished.inc({ protocol: 'tus' });
     await this.deps.tusStore.markFinished(upload.id);
     this.deps.unfinished.remove(upload.id);
-    const outcome = await this.deps.finalizer.finalize({
+    const outcome = await this.deps.intake.complete({
       protocol: 'tus',
       uploadId: upload.id,
       slotPath,

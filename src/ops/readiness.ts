@@ -4,7 +4,7 @@
  * Reasons are safe to show: no paths, no URLs, no internals.
  */
 import { Redis } from 'ioredis';
-import type { ReadinessCheck } from '../http/side-services.js';
+import type { ReadinessCheck } from '../http/index.js';
 import type { QueueOps } from './queue-ops.js';
 
 export interface OpsReadinessOptions {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Dispatcher, emptyCounts, systemClock, type Job, type JobOutcome, type PriorityTier } from '../../src/queue/index.js';
-import { BullmqQueueBackend } from '../../src/queue/bullmq-backend.js';
+import { BullmqQueueBackend } from '../../src/queue/index.js';
 import { RedisClients, startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
 
 let redis: RedisServer;

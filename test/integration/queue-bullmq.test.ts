@@ -1,6 +1,6 @@
 /** Runs the QueueBackend conformance suite against the BullMQ backend on a real redis-server. */
 import { after, before } from 'node:test';
-import { BullmqQueueBackend } from '../../src/queue/bullmq-backend.js';
+import { BullmqQueueBackend } from '../../src/queue/index.js';
 import { describeQueueBackend } from '../conformance/queue-backend.suite.js';
 import { RedisClients, startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
 

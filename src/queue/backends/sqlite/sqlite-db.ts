@@ -5,9 +5,9 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { PriorityTier } from './priority.js';
+import type { PriorityTier } from '../../contract/priority.js';
 import { migrate } from './sqlite-schema.js';
-import { JOB_STATES, type Job, type JobError, type JobState, type JsonObject, type ListJobsOptions } from './types.js';
+import { JOB_STATES, type Job, type JobError, type JobState, type JsonObject, type ListJobsOptions } from '../../contract/types.js';
 
 export interface JobRow {
   seq: number;

@@ -1,16 +1,15 @@
 /**
- * Everything that stands between an upload request and its body: shutdown refusal, per-client
- * caps, one body per slot (taking over a silent holder), admission (bounded concurrent bodies,
- * priority wait), and the stall/rate-floor watchdog. Received bytes are always kept for tus: an
- * upload ended here resumes from its stored offset.
+ * The body guard: everything that stands between an upload request and its body, for every
+ * front door: shutdown refusal, per-client caps, one body per slot (taking over a silent holder,
+ * issue 18), concurrency permits (bounded concurrent bodies, priority wait), the stall/rate-floor
+ * watchdog, lifecycle tracking (graceful stop) and byte accounting. Received bytes are always
+ * kept for tus: an upload ended here resumes from its stored offset.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Context } from 'koa';
 import type { Config } from '../config/index.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import { metrics, type Logger } from '../observability/index.js';
-import { AdmissionController, BodyHolder, BodySlots, ClientLimits, transferLimits, watchBody, type BodyWatch, type FloorJudgement, type TakeoverReport } from '../transfer/index.js';
-import { requestContext } from './request-context.js';
+import { BodyHolder, BodySlots, ClientLimits, ConcurrencyPermits, transferLimits, watchBody, type BodyWatch, type FloorJudgement, type TakeoverReport } from '../transfer/index.js';
 
 /** Why the server ends a body: its watchdog (stall, floor), shutdown, or a newer request (takeover). */
 export type EndReason = 'stall' | 'floor' | 'shutdown' | 'takeover';
@@ -91,7 +90,7 @@ export class UploadLifecycle {
 
 export interface GuardDeps {
   config: Config;
-  admission: AdmissionController;
+  permits: ConcurrencyPermits;
   lifecycle: UploadLifecycle;
   log: Logger;
   /** One streaming body per slot (key), with takeover of silent holders. */
@@ -99,56 +98,72 @@ export interface GuardDeps {
   clients: ClientLimits;
   /** The body holder of each streaming request, for lock release requests (tus-endpoint.ts). */
   holders: WeakMap<IncomingMessage, BodyHolder>;
+  /** The client address of a request (X-Forwarded-For's last hop with trust_proxy). */
+  clientOf: (req: IncomingMessage) => string;
 }
 
 export interface GuardRequest {
   protocol: 'tus' | 'put';
   /** Size of the whole file, for its size class (undefined: unknown). */
   fileBytes: number | undefined;
-  /** Bytes this request will send, for the admission order. */
+  /** Bytes this request will send, for the order of waiters for a concurrency permit. */
   requestBytes: number;
   /** The slot (or part of one) the body writes to: one body per key at a time. */
   slotKey: string;
   /** For logs: the tus upload id, or the PUT's slot path. */
   uploadId: string;
   ender: BodyEnder;
+  /** The request's logger (with its request id); default the guard's. */
+  log?: Logger | undefined;
+  /**
+   * Body bytes received, read once the request is over (hmac_bytes_received_total). Default:
+   * the bytes read off the socket during the body, for front doors that do not own the body
+   * stream (@tus/server); what the parser buffered before the guard started counts too.
+   */
+  bodyBytes?: (() => number) | undefined;
 }
 
-/** Idle sockets (no request owner) are cut at this value; see app.ts. */
+/** Idle sockets (no request owner) are cut at this value; see http/listener.ts. */
 export const socketIdleMsOf = (config: Config) => config.server.uploadStallMs;
+
+/** Refuses new upload requests (503 + Retry-After) once the server is shutting down. */
+export function refuseWhenStopping(lifecycle: UploadLifecycle): void {
+  if (lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+}
 
 /**
  * Admits an upload body and watches it. Throws (with Retry-After where a retry can succeed):
  * ERR_SERVER_SHUTDOWN, ERR_RATE_LIMITED (per-client body cap), ERR_UPLOAD_IN_PROGRESS (PUT on
  * a slot whose body is still moving), ERR_UPLOAD_LOCKED (tus holder did not let go),
- * ERR_SERVER_BUSY (no admission within queue_timeout). Returns the function to call once the
- * request is over.
+ * ERR_SERVER_BUSY (no permit within queue_timeout). Returns the function to call once the
+ * request is over (idempotent): it stops the watchdog, frees slot and permit, counts the bytes.
  */
-export async function guardUploadBody(ctx: Context, deps: GuardDeps, request: GuardRequest): Promise<() => void> {
+export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, request: GuardRequest): Promise<() => void> {
   const { config } = deps;
-  if (deps.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
-  const rc = requestContext.get(ctx.req);
-  const log = rc?.log ?? deps.log;
-  const client = rc?.clientAddress ?? ctx.ip;
+  refuseWhenStopping(deps.lifecycle);
+  const log = request.log ?? deps.log;
+  const client = deps.clientOf(req);
   const leaveClient = deps.clients.enterBody(client);
   if (!leaveClient) {
     metrics.clientLimited.inc({ limit: 'bodies' });
     log.info({ client, limit: config.limits.maxBodiesPerClient }, 'Upload refused: client streams its maximum of bodies');
     throw new AppError('ERR_RATE_LIMITED', { headers: { 'Retry-After': '5' } });
   }
-  // From here until release, this request's watchdogs own the socket: admission (queue_timeout),
-  // the slot wait (bounded) and the body watchdog (stall, floor). The socket idle timeout must
-  // never cut it first (issue 9.5).
-  const socket = ctx.req.socket;
+  const socket = req.socket;
+  const bodyStartsAt = socket.bytesRead - req.readableLength;
+  const bodyBytes = request.bodyBytes ?? (() => Math.max(0, socket.bytesRead - bodyStartsAt));
+  // From here until release, this request's own timers own the socket: the permit wait
+  // (queue_timeout), the slot wait (bounded) and the body watchdog (stall, floor). The socket
+  // idle timeout must never cut it first (issue 9.5).
   socket.setTimeout(0);
 
   const limits = transferLimits(request.fileBytes, config.server, config.timeouts);
   let watch: BodyWatch | undefined;
   const createdAt = Date.now();
-  // Ended before the body streams (takeover while waiting, shutdown): stop waiting.
+  // Ended before the body streams (takeover while waiting) or client gone: stop waiting.
   const stopWaiting = new AbortController();
   const onClose = () => stopWaiting.abort();
-  ctx.req.once('close', onClose);
+  req.once('close', onClose);
 
   const end = (reason: EndReason, judged?: FloorJudgement) => {
     if (!watch) {
@@ -172,7 +187,7 @@ export async function guardUploadBody(ctx: Context, deps: GuardDeps, request: Gu
       },
       request.protocol === 'put' ? 'Upload request ended by the server; nothing published' : 'Upload request ended by the server; received bytes kept',
     );
-    request.ender(ctx.req, reason);
+    request.ender(req, reason);
   };
   const holder = new BodyHolder({
     clientAddress: client,
@@ -183,7 +198,7 @@ export async function guardUploadBody(ctx: Context, deps: GuardDeps, request: Gu
     onTakeover: (report) => reportTakeover(log, request, report),
   });
 
-  const cleanups: Array<() => void> = [leaveClient, () => holder.finished(), () => ctx.req.off('close', onClose)];
+  const cleanups: Array<() => void> = [leaveClient, () => holder.finished(), () => req.off('close', onClose)];
   const releaseAll = () => {
     for (const c of cleanups.splice(0).reverse()) c();
     if (!socket.destroyed) socket.setTimeout(socketIdleMsOf(config));
@@ -203,24 +218,28 @@ export async function guardUploadBody(ctx: Context, deps: GuardDeps, request: Gu
       throw new AppError('ERR_UPLOAD_TAKEN_OVER');
     }
     cleanups.push(claim.release);
-    deps.holders.set(ctx.req, holder);
+    deps.holders.set(req, holder);
 
-    const admission = await deps.admission.acquire(request.requestBytes, stopWaiting.signal);
-    if (!admission.ok) {
-      if (admission.reason === 'timeout') {
-        metrics.admissionRejected.inc();
+    const permit = await deps.permits.acquire(request.requestBytes, stopWaiting.signal);
+    if (!permit.ok) {
+      if (permit.reason === 'timeout') {
+        metrics.concurrencyRejected.inc();
         log.info({ queueTimeoutMs: config.workers.queueTimeoutMs }, 'Upload refused: no streaming slot within queue_timeout');
         throw new AppError('ERR_SERVER_BUSY', { headers: { 'Retry-After': '5' } });
       }
       throw new AppError('ERR_UPLOAD_TAKEN_OVER');
     }
-    cleanups.push(admission.release);
-    metrics.admissionWait.observe(admission.waitedMs / 1000);
-    if (deps.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
+    cleanups.push(permit.release);
+    metrics.concurrencyWait.observe(permit.waitedMs / 1000);
+    refuseWhenStopping(deps.lifecycle);
 
     const sampleMs = Math.max(10, Math.min(250, Math.floor(config.tus.takeoverIdleMs / 4)));
     watch = watchBody(socket, { stallMs: limits.stallMs, floor: limits.floor, sampleMs, onEnd: end });
-    cleanups.push(watch.stop, deps.lifecycle.track(end));
+    metrics.activeUploads.inc();
+    cleanups.push(watch.stop, deps.lifecycle.track(end), () => {
+      metrics.activeUploads.dec();
+      metrics.bytesReceived.inc({ protocol: request.protocol }, bodyBytes());
+    });
   } catch (err) {
     releaseAll();
     throw err;

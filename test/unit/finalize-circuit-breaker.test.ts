@@ -5,7 +5,7 @@ import {
   type BreakerState,
   type BreakerTransition,
   type CircuitBreakerOptions,
-} from '../../src/queue/index.js';
+} from '../../src/finalize/index.js';
 
 type Step =
   | readonly ['ok' | 'fail', atMs: number]

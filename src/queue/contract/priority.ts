@@ -2,7 +2,7 @@
  * Queue priority: tiers from size classes, `priority_levels`, and aging.
  * Pure: time comes in as `nowMs`.
  */
-import { sizeClassOf, type SizeClass } from './size-class.js';
+import { sizeClassOf, type SizeClass } from '../../transfer/index.js';
 
 export type PriorityTier = 'high' | 'medium' | 'low';
 export type PriorityLevels = 1 | 2 | 3;

@@ -1,9 +1,9 @@
 /**
- * Admission control for upload bodies: at most `capacity` stream at once; the rest wait, the
+ * Concurrency permits for upload bodies: at most `capacity` stream at once; the rest wait, the
  * smallest remaining upload first, except that a request waiting longer than `agingMs` goes
  * ahead of every younger one (oldest first), so a large upload is never starved. A waiter whose
  * signal aborts (client gone) leaves the queue at once; one that waits past its timeout is
- * refused. The ordering is pure (`pickNext`); the controller adds timers and promises.
+ * refused. The ordering is pure (`pickNextWaiter`); the controller adds timers and promises.
  */
 export interface Waiter {
   seq: number;
@@ -12,7 +12,7 @@ export interface Waiter {
 }
 
 /** Index of the waiter to admit next, or -1. Pure. */
-export function pickNext(waiters: readonly Waiter[], nowMs: number, agingMs: number): number {
+export function pickNextWaiter(waiters: readonly Waiter[], nowMs: number, agingMs: number): number {
   let best = -1;
   for (let i = 0; i < waiters.length; i++) {
     const w = waiters[i]!;
@@ -32,9 +32,9 @@ export function pickNext(waiters: readonly Waiter[], nowMs: number, agingMs: num
   return best;
 }
 
-export type Admission = { ok: true; release: () => void; waitedMs: number } | { ok: false; reason: 'timeout' | 'aborted' };
+export type PermitDecision = { ok: true; release: () => void; waitedMs: number } | { ok: false; reason: 'timeout' | 'aborted' };
 
-export interface AdmissionOptions {
+export interface ConcurrencyPermitsOptions {
   capacity: number;
   agingMs: number;
   timeoutMs: number;
@@ -46,13 +46,13 @@ interface PendingWaiter extends Waiter {
   grant: () => void;
 }
 
-export class AdmissionController {
+export class ConcurrencyPermits {
   private active = 0;
   private seq = 0;
   private readonly waiting: PendingWaiter[] = [];
   private readonly now: () => number;
 
-  constructor(private readonly options: AdmissionOptions) {
+  constructor(private readonly options: ConcurrencyPermitsOptions) {
     this.now = options.now ?? Date.now;
   }
 
@@ -65,7 +65,7 @@ export class AdmissionController {
   }
 
   /** Waits for a streaming slot. Resolve `release` exactly once when the body is done. */
-  acquire(remainingBytes: number, signal: AbortSignal): Promise<Admission> {
+  acquire(remainingBytes: number, signal: AbortSignal): Promise<PermitDecision> {
     const startedAt = this.now();
     if (signal.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
     if (this.active < this.options.capacity && this.waiting.length === 0) {
@@ -116,7 +116,7 @@ export class AdmissionController {
 
   private admitWaiting(): void {
     while (this.active < this.options.capacity && this.waiting.length > 0) {
-      const i = pickNext(this.waiting, this.now(), this.options.agingMs);
+      const i = pickNextWaiter(this.waiting, this.now(), this.options.agingMs);
       const [next] = this.waiting.splice(i, 1);
       this.active++;
       next!.grant();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MB, sizeClassOf, type SizeClass } from '../../src/queue/index.js';
+import { MB, sizeClassOf, type SizeClass } from '../../src/transfer/index.js';
 
 describe('sizeClassOf (decimal MB)', () => {
   const cases: [bytes: number, expected: SizeClass][] = [

@@ -17,13 +17,12 @@
  * durable (persistent_queue): every commit is fsynced and a restart restores every job.
  * Not durable: the journal is a scratch file; a restart keeps only its dead letters.
  */
-import { emptyCounts } from './counts.js';
-import { QueueClosedError } from './errors.js';
-import { copyError, createJob } from './job.js';
-import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier } from './priority.js';
+import { emptyCounts } from '../../contract/counts.js';
+import { QueueClosedError } from '../../contract/errors.js';
+import { copyError, createJob } from '../job.js';
+import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier } from '../../contract/priority.js';
 import { listJobsQuery, openQueueDatabase, rowToJob, type JobRow } from './sqlite-db.js';
 import { SqliteJournal } from './sqlite-journal.js';
-import type { QueueRecovery } from './sqlite-backend.js';
 import type {
   BatchEnqueuer,
   DeadLetterTarget,
@@ -38,7 +37,8 @@ import type {
   QueueBackend,
   QueueBackendOptions,
   QueueCounts,
-} from './types.js';
+  QueueRecovery,
+} from '../../contract/types.js';
 
 export interface SpilloverQueueBackendOptions extends QueueBackendOptions {
   readonly path: string;

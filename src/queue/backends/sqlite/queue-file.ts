@@ -1,17 +1,17 @@
 /**
- * Read-only access to a queue journal file (the jobs table of src/queue/sqlite-schema.ts) for
+ * Read-only access to a queue journal file (the jobs table of sqlite-schema.ts) for
  * the offline commands: jobs and counts without opening a backend, so a look changes nothing,
  * not even lease recovery. Changes go through the queue backend; a running server is asked
  * through its admin API.
  */
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { Job, JobState, PriorityTier, QueueCounts } from '../queue/index.js';
-import { emptyCounts, JOB_STATES, PRIORITY_TIERS } from '../queue/index.js';
-import type { ListJobsQuery } from './types.js';
-import { rowToJob, type JobRow } from '../queue/sqlite-db.js'; // one row mapping for the server and offline tools
+import { emptyCounts } from '../../contract/counts.js';
+import { PRIORITY_TIERS, type PriorityTier } from '../../contract/priority.js';
+import { JOB_STATES, type Job, type JobState, type ListJobsOptions, type QueueCounts } from '../../contract/types.js';
+import { rowToJob, type JobRow } from './sqlite-db.js'; // one row mapping for the server and offline tools
 
-/** The schema version these statements are written for (src/queue/sqlite-schema.ts). */
+/** The schema version these statements are written for (sqlite-schema.ts). */
 const KNOWN_SCHEMA = 2;
 
 
@@ -34,7 +34,7 @@ export class QueueFile {
     return new QueueFile(db);
   }
 
-  listJobs(query: ListJobsQuery): Job[] {
+  listJobs(query: ListJobsOptions): Job[] {
     const states = query.states?.length ? query.states : (['queued', 'leased'] as const);
     for (const s of states) if (!JOB_STATES.includes(s)) throw new RangeError(`unknown state ${s}`);
     const where = [`state IN (${states.map(() => '?').join(', ')})`];

@@ -5,10 +5,10 @@
  * requeues it anyway, so a job being worked on stays 'queued' on disk.
  */
 import type Database from 'better-sqlite3';
-import { copyError } from './job.js';
-import type { PriorityTier } from './priority.js';
+import { copyError } from '../job.js';
+import type { PriorityTier } from '../../contract/priority.js';
 import { insertParams, type JobRow } from './sqlite-db.js';
-import type { DeadLetterTarget, Job, JobError, JobState } from './types.js';
+import type { DeadLetterTarget, Job, JobError, JobState } from '../../contract/types.js';
 
 const APPEND_ERROR = "errors = json_insert(errors, '$[#]', json(@error))";
 const QUEUED = "id = @id AND state = 'queued'";

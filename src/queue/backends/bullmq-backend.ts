@@ -16,12 +16,12 @@
 import { randomBytes } from 'node:crypto';
 import { Job as BullJob, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { LuaScript } from '../storage/lua-script.js';
-import { emptyCounts } from './counts.js';
-import { QueueClosedError } from './errors.js';
+import { LuaScript } from '../../storage/index.js';
+import { emptyCounts } from '../contract/counts.js';
+import { QueueClosedError } from '../contract/errors.js';
 import { copyError, createJob } from './job.js';
-import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, isPriorityTier, pickNext, type AgingOptions, type PriorityTier } from './priority.js';
-import type { DeadLetterTarget, EnqueueInput, Job, JobError, JobState, JsonObject, ListDeadOptions, QueueBackend, QueueBackendOptions, QueueCounts } from './types.js';
+import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, isPriorityTier, pickNext, type AgingOptions, type PriorityTier } from '../contract/priority.js';
+import type { DeadLetterTarget, EnqueueInput, Job, JobError, JobState, JsonObject, ListDeadOptions, QueueBackend, QueueBackendOptions, QueueCounts } from '../contract/types.js';
 
 const ADMIT = new LuaScript(`
 -- KEYS[1] id key, KEYS[2] slot key

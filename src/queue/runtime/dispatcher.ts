@@ -5,11 +5,11 @@
  * job, and checks worker health every interval. It knows nothing about what a job does, and
  * reports through `events` instead of logging or touching metrics.
  */
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 import { nextRetry, type RandomSource, type RetryPolicy } from './backoff.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { chooseWorker, type LoadBalancingStrategy } from './load-balancer.js';
-import type { Job, JobError, QueueBackend } from './types.js';
+import type { Job, JobError, QueueBackend } from '../contract/types.js';
 import {
   DEFAULT_HEALTH_THRESHOLDS,
   WorkerWindow,

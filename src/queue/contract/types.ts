@@ -206,3 +206,14 @@ export interface QueueBackendOptions {
   /** Aging threshold for claimNext; null disables aging. Default DEFAULT_AGING_THRESHOLD_MS. */
   readonly agingThresholdMs?: number | null;
 }
+
+/**
+ * What opening a durable backend found, for "Queue recovery completed: N items restored from
+ * persistence". A backend that recovers exposes it as `recovery`.
+ */
+export interface QueueRecovery {
+  /** Jobs waiting for finalization after recovery (queued, leases included). */
+  readonly restoredJobs: number;
+  /** Of those, how many were leased by the previous process. */
+  readonly releasedLeases: number;
+}

@@ -1,5 +1,7 @@
 /**
- * Admission of a completed upload into the queue: the UploadFinalizer half of finalization.
+ * Job admission: a completed upload becomes a durable finalization job (the UploadFinalizer
+ * half of finalization). Only this step is called "admission"; compare the intake gate (before
+ * an upload starts) and the concurrency permits (bodies streaming at once).
  * Order, for crash safety: the bytes are fsynced, a PUT body is moved out of the HTTP layer's
  * temp dir into staging, then the job is inserted (the slot claim and the admission are one
  * atomic insert). A crash before the insert leaves a staged file without a job (removed at
@@ -14,7 +16,7 @@ import { jobIdOf, toPayload, type FinalizeJobPayload } from './job-payload.js';
 import type { PublishTarget } from './pipeline.js';
 import type { CompletedUpload, FinalizeOutcome } from './types.js';
 
-export interface AdmissionDeps {
+export interface JobAdmissionDeps {
   readonly backend: QueueBackend;
   readonly published: PublishTarget;
   readonly stagingDir: string;
@@ -25,12 +27,12 @@ export interface AdmissionDeps {
 }
 
 /** `admitted`: the tier of a newly inserted job, null when nothing new was inserted. */
-export interface AdmissionResult {
+export interface JobAdmissionResult {
   readonly outcome: FinalizeOutcome;
   readonly admitted: PriorityTier | null;
 }
 
-export async function admitUpload(upload: CompletedUpload, deps: AdmissionDeps): Promise<AdmissionResult> {
+export async function admitJob(upload: CompletedUpload, deps: JobAdmissionDeps): Promise<JobAdmissionResult> {
   const { backend, published, stagingDir } = deps;
   const id = jobIdOf(upload);
   await deps.onStep?.('admit-before-insert', id);

@@ -1,8 +1,8 @@
 /**
  * Building and copying job records, shared by the backends so they validate input identically.
  */
-import { isPriorityTier } from './priority.js';
-import type { EnqueueInput, Job, JobError, JsonObject } from './types.js';
+import { isPriorityTier } from '../contract/priority.js';
+import type { EnqueueInput, Job, JobError, JsonObject } from '../contract/types.js';
 
 /** A fresh 'queued' job from enqueue input; throws TypeError/RangeError on invalid input. */
 export function createJob(input: EnqueueInput): Job {

@@ -3,11 +3,11 @@
  * claimNext scans every job, done ones included until pruneDone (O(n)); the dispatcher's
  * queue_size bound and done retention keep n small.
  */
-import { emptyCounts } from './counts.js';
-import { QueueClosedError } from './errors.js';
+import { emptyCounts } from '../contract/counts.js';
+import { QueueClosedError } from '../contract/errors.js';
 import { copyError, createJob } from './job.js';
-import { DEFAULT_AGING_THRESHOLD_MS, pickNext, type AgingOptions, type PriorityTier } from './priority.js';
-import { JOB_STATES } from './types.js';
+import { DEFAULT_AGING_THRESHOLD_MS, pickNext, type AgingOptions, type PriorityTier } from '../contract/priority.js';
+import { JOB_STATES } from '../contract/types.js';
 import type {
   BatchEnqueuer,
   DeadLetterTarget,
@@ -21,7 +21,7 @@ import type {
   QueueBackend,
   QueueBackendOptions,
   QueueCounts,
-} from './types.js';
+} from '../contract/types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 interface Entry {

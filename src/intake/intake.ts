@@ -1,0 +1,119 @@
+/**
+ * The one intake contract every upload front door (XEP-0363 PUT, tus 1.0, later tus
+ * concatenation and IETF Resumable Uploads) translates into. A front door parses its own
+ * headers and keeps its own wire answers; the rules about who may upload what, when, and how
+ * fast live here, so a new rule (per-slot or per-IP limits, a rate floor, free space, upload
+ * policy) is added once:
+ *
+ *   authorize(claim)       new upload: slot signature, size cap, slot already published
+ *   gate(req, ...)         new upload: slot held by a queued job, finalization intake gate
+ *   refuseWhenStopping()   any upload request while the server shuts down
+ *   guardBody(req, ...)    any request carrying body bytes: concurrency, watchdog, lifecycle, bytes
+ *   complete(upload)       the last byte arrived: hand the file to finalization
+ *
+ * Every refusal is an AppError with a stable code; nothing here reads protocol headers.
+ */
+import type { IncomingMessage } from 'node:http';
+import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
+import { AppError } from '../errors.js';
+import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer } from '../finalize/index.js';
+import { metrics, type Logger } from '../observability/index.js';
+import type { PublishedStore } from '../storage/index.js';
+import type { BodyHolder } from '../transfer/index.js';
+import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
+import { gateNewUpload, type NewUploadLimits } from './gate.js';
+
+/** A new upload as a front door declares it, before a body byte is read. */
+export interface UploadClaim {
+  /** Decoded slot path (auth decodeSlotPath). */
+  readonly path: string;
+  /** The slot URL's query: its signature parameters. */
+  readonly query: URLSearchParams;
+  /** Declared size of the whole file; undefined when deferred or chunked. */
+  readonly sizeBytes: number | undefined;
+  /** Content type exactly as the client declared it (v2 signs it unnormalised). */
+  readonly contentType: string | undefined;
+}
+
+export interface IntakeDeps {
+  readonly policy: SlotPolicy;
+  readonly maxUploadBytes: number;
+  readonly published: Pick<PublishedStore, 'stat'>;
+  /** Finalization's side of intake: slot held by a job, queue pressure. */
+  readonly control: IntakeControl;
+  readonly finalizer: UploadFinalizer;
+  /** Concurrency, watchdog limits, lifecycle and the fallback logger of the body guard. */
+  readonly guard: GuardDeps;
+  /** Per-client start rate and the cap on bytes held by unfinished uploads (issue 9.1, 9.2). */
+  readonly limits?: NewUploadLimits;
+  readonly now: () => number;
+}
+
+export class Intake {
+  readonly #d: IntakeDeps;
+
+  constructor(deps: IntakeDeps) {
+    this.#d = deps;
+  }
+
+  /** Upload bodies in flight, for shutdown and readiness. */
+  get lifecycle(): UploadLifecycle {
+    return this.#d.guard.lifecycle;
+  }
+
+  get maxUploadBytes(): number {
+    return this.#d.maxUploadBytes;
+  }
+
+  /**
+   * A new upload's slot: its signature (403 codes of auth), a declared size over the cap
+   * (ERR_TOO_LARGE; without a declared size the front door enforces the cap while streaming),
+   * and a slot already published (ERR_FILE_EXISTS).
+   */
+  async authorize(claim: UploadClaim): Promise<AuthorizedSlot> {
+    const { path, query, sizeBytes, contentType } = claim;
+    const decision = authorizeSlot({ path, query, size: sizeBytes, contentType, nowMs: this.#d.now() }, this.#d.policy);
+    if (!decision.ok) throw new AppError(decision.code);
+    if (sizeBytes !== undefined && sizeBytes > this.#d.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
+    if (await this.#d.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+    return decision.slot;
+  }
+
+  /**
+   * A new upload (never a request continuing one): ERR_FILE_EXISTS when a queued job holds the
+   * slot, the per-client start rate and the unfinished-bytes cap (ERR_RATE_LIMITED 429,
+   * ERR_UNFINISHED_FULL 503), then the intake gate (a bounded delay under backpressure,
+   * ERR_QUEUE_FULL in emergency). Stops waiting when the request closes.
+   */
+  gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined, log?: Logger): Promise<void> {
+    const limits = this.#d.limits;
+    const checks = limits ? { ...limits, client: this.#d.guard.clientOf(req), log: log ?? this.#d.guard.log } : undefined;
+    return gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes, checks);
+  }
+
+  /** The streaming body of a request, which decides for itself when asked to let go (takeover). */
+  holderOf(req: IncomingMessage): BodyHolder | undefined {
+    return this.#d.guard.holders.get(req);
+  }
+
+  /** The client address of a request, as the per-client limits see it. */
+  clientOf(req: IncomingMessage): string {
+    return this.#d.guard.clientOf(req);
+  }
+
+  /** ERR_SERVER_SHUTDOWN (503 + Retry-After) once the server is draining. */
+  refuseWhenStopping(): void {
+    refuseWhenStopping(this.#d.guard.lifecycle);
+  }
+
+  /** See guardUploadBody: resolves the (idempotent) release to call when the request is over. */
+  guardBody(req: IncomingMessage, request: GuardRequest): Promise<() => void> {
+    return guardUploadBody(req, this.#d.guard, request);
+  }
+
+  /** The last byte arrived: finalization takes the file over ('exists': another upload won the slot). */
+  complete(upload: CompletedUpload): Promise<FinalizeOutcome> {
+    metrics.uploadsFinished.inc({ protocol: upload.protocol });
+    return this.#d.finalizer.finalize(upload);
+  }
+}
