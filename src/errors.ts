@@ -27,6 +27,7 @@ export const ERRORS = {
   ERR_SERVER_BUSY: { status: 503, message: 'Too many uploads are in progress, retry shortly' },
   // Reasons an upload request was ended by the server; the client resumes from the kept bytes.
   ERR_UPLOAD_STALLED: { status: 408, message: 'No upload data arrived for too long' },
+  // No longer sent (issue 18.8: a deadline never ends a moving body; see ERR_UPLOAD_TOO_SLOW); kept, codes are never reused.
   ERR_REQUEST_DEADLINE: { status: 503, message: 'The upload request ran past its deadline; resume from the stored offset' },
   ERR_UPLOAD_TOO_SLOW: { status: 408, message: 'The upload stayed below the minimum rate for too long' },
   // 409: another request owns this slot or upload (issue 9.1, 18.3); a silent one is taken over instead.

@@ -144,6 +144,36 @@ describe('handoff: a silent holder is taken over at once', () => {
   });
 });
 
+describe('handoff: other requests for the upload take over the same way', () => {
+  it('a DELETE for an upload whose PATCH went silent on a half-open connection terminates it at once (idle_ended, 30 s drain never waited)', { timeout: 30_000 }, async () => {
+    const server = await startServer({ config: '[tus]\nlock_drain_timeout = "30s"\n' });
+    const proxy = await new FaultProxy({ upstreamPort: Number(new URL(server.baseUrl).port), localAddress: '127.0.0.2' }).start();
+    try {
+      const size = 4 * MiB;
+      const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/gone.bin`, baseUrl: server.uploadUrl, size });
+      const created = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(size), 'Upload-Slot': slot.url } });
+      const location = pathOf(String(created.headers.location));
+      proxy.throttle(MiB);
+      const patch = rawRequest(proxy.url, location, {
+        method: 'PATCH',
+        headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+        body: randomData(size),
+      }).catch((e: Error) => e);
+      await proxy.waitForBytes(MiB);
+      proxy.handoff('127.0.0.3');
+      assert.ok((await patch) instanceof Error);
+      const deleted = await rawRequest(server.baseUrl, location, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } });
+      assert.equal(deleted.status, 204);
+      const line = await server.waitForLog((l) => l.msg === TAKEN_OVER);
+      assert.equal(line.outcome, 'idle_ended');
+      assert.equal((await rawRequest(server.baseUrl, location, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })).status, 404);
+    } finally {
+      await proxy.close();
+      await server.dispose();
+    }
+  });
+});
+
 describe('handoff: a holder still receiving keeps its drain', () => {
   it('a HEAD during a trickling PATCH waits for lock_drain_timeout (outcome drain_timeout), then reports the stored bytes', { timeout: 60_000 }, async () => {
     const server = await startServer({ config: '[tus]\nlock_drain_timeout = "1s"\n' });
