@@ -211,7 +211,8 @@ const timeouts = z
 /** Per-client and per-slot bounds (issue 9.1, 9.2). 0 turns a cap off. */
 const limits = z
   .object({
-    max_bodies_per_client: count(16),
+    // 32: a client (or many phones behind one carrier NAT) may hold a third of the 100 default permits.
+    max_bodies_per_client: count(32),
     creations_per_minute_per_client: count(120),
     max_unfinished_bytes: size('100GB'),
   })
