@@ -6,13 +6,13 @@
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Config } from './config/index.js';
-import { resolveSecret, type SlotPolicy } from './auth/index.js';
-import { finalizationFromConfig } from './finalize/index.js';
-import { META_SLOT, META_TYPE, TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
-import { Intake, UploadLifecycle, type GuardDeps } from './intake/index.js';
+import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
+import { contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
+import { TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
+import { Intake, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
-import { FilePublishedStore, MemoryLocker, TusFileStore, UnfinishedUploads } from './storage/index.js';
+import { FilePublishedStore, MemoryLocker, TusFileStore, TusRequestScope, UnfinishedUploads } from './storage/index.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 import { requestContext } from './http/request-context.js';
 
@@ -38,16 +38,22 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     if (generated) log.info({ file }, 'Generated a new signing secret; configure your XMPP server with the secret stored in this file');
     if (loosePermissions) log.warn({ file }, 'The secret file is readable by other users; run chmod 600 on it');
   }
-  const policy: SlotPolicy = { secrets: [secret.secret, ...config.security.previousSecrets], schemes: config.security.schemes };
+  if (config.testing.skipIntakeChecksum) log.warn('Test switch: declared tus checksums are left to finalization (dead letters)');
+  const policy = slotPolicyFromConfig(config, secret.secret);
+  const uploadPolicy = uploadPolicyFromConfig(config);
+  const { secrets: _secrets, ...shown } = policy; // never log secrets
+  log.info({ ...shown, uploads: uploadPolicy }, 'Upload policy');
 
   const published = new FilePublishedStore(dataDir);
   await published.init();
   const swept = await published.sweepIncoming();
   if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
-  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
+  // The tus endpoint hands the store per-request facts (new upload's record, chunk checksum) through this scope.
+  const tusScope = new TusRequestScope();
+  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => tusScope.current() });
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
-  // published by the workers. The tus keys must match tus-endpoint.ts (META_SLOT, META_TYPE).
-  const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
+  // published by the workers.
+  const finalizer = finalizationFromConfig(config, { published, tusStore, log });
   const lifecycle = new UploadLifecycle();
   const permits = new ConcurrencyPermits({
     capacity: config.server.maxConcurrentUploads,
@@ -63,17 +69,29 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // Issue 9.2: one unfinished tus upload per slot, and a cap on the bytes they hold.
   const unfinished = new UnfinishedUploads((bytes) => metrics.unfinishedBytes.set(bytes));
   const loadUnfinished = async () =>
-    unfinished.reset((await tusStore.listUnfinished()).flatMap((u) => (u.slotPath ? [{ id: u.id, slotPath: u.slotPath, size: u.size, offset: u.offset }] : [])));
+    unfinished.reset((await tusStore.listUnfinished()).flatMap((u) => (u.slotPath ? [{ id: u.id, slotPath: u.slotPath, size: u.size, offset: u.offset, partial: u.partial === true }] : [])));
   const limits = { clients, unfinished: { heldBytes: () => unfinished.heldBytes, maxBytes: config.limits.maxUnfinishedBytes }, now };
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
-  const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer.intake, finalizer, guard, limits, now });
-  const tus = new TusEndpoint({ config, intake, locker, tusStore, unfinished });
+  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, limits, now });
+  const tus = new TusEndpoint({
+    config,
+    intake,
+    locker,
+    tusStore,
+    unfinished,
+    published,
+    pending: finalizer,
+    control: finalizer.intake,
+    now,
+    scope: tusScope,
+    cas: contentStoreFromConfig(config),
+  });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
-  const adminRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, slotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
+  const adminRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, log });
   metrics.exposeLabelSets({ workers: config.workers.count });
   const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps, redisUrl: config.redis.url }));
   const routes = buildRoutes({ config, log, intake, tus, published, pending: finalizer, tusStore, locker, adminRoutes, readiness });

@@ -3,10 +3,11 @@
  * streams to a temp file and is published only once every declared byte arrived, so a client
  * that drops mid-PUT leaves nothing behind but a temp file that is removed at once.
  */
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import type { Writable } from 'node:stream';
+import type { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { decodeSlotPath } from '../auth/index.js';
@@ -14,7 +15,7 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders } from '../finalize/index.js';
 import { endError, type BodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore } from '../storage/index.js';
+import { HashingTap, type PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 
@@ -49,6 +50,8 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const ender: BodyEnder = (_req, reason) => {
     if (!bodyDone && !ctx.req.complete) serverEnd.abort(endError(reason));
   };
+  // A declared checksum is checked as the body streams in, so a mismatch is answered (422) before anything is published.
+  const digest = typeof expectedSha256 === 'string' ? createHash('sha256') : null;
   const release = await intake.guardBody(ctx.req, {
     protocol: 'put',
     fileBytes: size,
@@ -64,9 +67,10 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   metrics.uploadsCreated.inc({ protocol: 'put' });
   try {
     allowBody(ctx.req, ctx.res);
-    await receiveBody(ctx.req, limit, createWriteStream(temp, { flags: 'wx' }), serverEnd.signal);
+    await receiveBody(ctx.req, limit, [new HashingTap(digest ? [digest] : []), createWriteStream(temp, { flags: 'wx' })], serverEnd.signal);
     bodyDone = true;
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
+    if (digest && digest.digest('hex') !== expectedSha256) throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
     const outcome = await intake.complete({
       protocol: 'put',
       uploadId,
@@ -92,11 +96,11 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
 }
 
 /**
- * Streams the request body through `limit` into `sink`. Unlike pipeline(req, …), a server-side
+ * Streams the request body through `limit` and `rest`. Unlike pipeline(req, …), a server-side
  * end (`signal`) stops reading without destroying the request, so the socket can still carry
  * the error answer.
  */
-async function receiveBody(req: IncomingMessage, limit: ByteLimit, sink: Writable, signal: AbortSignal): Promise<void> {
+async function receiveBody(req: IncomingMessage, limit: ByteLimit, rest: [Transform, Writable], signal: AbortSignal): Promise<void> {
   const fail = (err: unknown) => {
     req.unpipe(limit);
     req.pause();
@@ -112,7 +116,7 @@ async function receiveBody(req: IncomingMessage, limit: ByteLimit, sink: Writabl
   req.on('close', onClose);
   try {
     req.pipe(limit);
-    await pipeline(limit, sink);
+    await pipeline(limit, ...rest);
   } finally {
     signal.removeEventListener('abort', onAbort);
     req.off('error', onError);

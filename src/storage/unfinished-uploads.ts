@@ -1,8 +1,9 @@
 /**
  * The unfinished tus uploads of each slot and the bytes they hold (issue 9.2). A slot has at
  * most one unfinished upload: a second creation on the slot is answered with the first one's
- * URL (see tus-endpoint.ts). Concatenation (issue 10) makes a slot's partial uploads count as
- * its one upload: it adds them here under the same slot, and `ofSlot` returns them all.
+ * URL (see tus-endpoint.ts). A concatenation's partial uploads together count as the slot's one
+ * upload (bounded by tus.max_concat_parts in tus-concat.ts); they are listed here as `partial`,
+ * and their bytes count towards the held total.
  *
  * Kept in memory and rebuilt from the store at start and after expiry sweeps; the store stays
  * the truth. Bounded by the store's own unfinished uploads (which expire).
@@ -14,6 +15,8 @@ export interface UnfinishedUpload {
   size: number | null;
   /** Bytes stored so far. */
   offset: number;
+  /** A partial upload of a concatenation: one of the parts that together are the slot's one upload. */
+  partial: boolean;
 }
 
 export class UnfinishedUploads {
