@@ -417,6 +417,13 @@ export class TusEndpoint {
     if (concat === undefined) {
       for (let pending = this.creating.get(path); pending; pending = this.creating.get(path)) await pending;
       existing = this.deps.unfinished.ofSlot(path).find((u) => !u.partial);
+      // The store is the truth: an upload removed or completed by another path (a checksum
+      // mismatch discards it, expiry, finalization) leaves the index here.
+      const stored = existing && (await this.deps.tusStore.summarize(existing.id));
+      if (existing && (!stored || stored.finished)) {
+        this.deps.unfinished.remove(existing.id);
+        existing = undefined;
+      }
     }
     // Partials count as their slot's one upload: the queue's intake gate is passed by the final.
     if (concat?.kind === 'partial') {
@@ -474,7 +481,13 @@ export class TusEndpoint {
 
   private async onFinish(_req: unknown, upload: Upload): Promise<Record<string, never>> {
     if (upload.size === undefined) throw new Error(`tus upload ${upload.id} finished without a length`);
-    await this.completion.complete(upload.id, upload.size);
+    try {
+      await this.completion.complete(upload.id, upload.size);
+    } catch (err) {
+      // A refused completion may have discarded the upload (checksum mismatch): its bytes are no longer held.
+      if (!(await this.deps.tusStore.summarize(upload.id).catch(() => null))) this.deps.unfinished.remove(upload.id);
+      throw err;
+    }
     this.deps.unfinished.remove(upload.id);
     return {};
   }
