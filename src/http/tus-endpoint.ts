@@ -10,26 +10,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import { Server, EVENTS } from '@tus/server';
-import { ERRORS as TUS_ERRORS, Metadata, type Lock, type Locker, type RequestRelease, type Upload } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, Metadata, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
 import { decodeSlotPath, newUploadId, type AuthorizedSlot } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
 import { expectedSha256FromMetadata, type IntakeControl } from '../finalize/index.js';
 import { socketIdleMsOf, tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type {
-  ContentAddressedStore,
-  DeletablePublishedStore,
-  PublishedStore,
-  ReleaseRequest,
-  TakeoverLocker,
-  TusFileStore,
-  TusRequestScope,
-  TusWriteScope,
-  UnfinishedUpload,
-  UnfinishedUploads,
-  UploadServerState,
-} from '../storage/index.js';
+import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, TakeoverLocker, TusFileStore, TusRequestScope, TusWriteScope, UnfinishedUpload, UnfinishedUploads, UploadServerState } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { answerCors, answerOptions, dropHeader, uploadUrlOf } from './tus-http.js';
 import { errorBody } from './errors.js';
@@ -38,6 +26,7 @@ import { CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE, parseUploadChecks
 import { UploadCompletion } from './tus-completion.js';
 import { SLOT_LENGTH_HEADER, TusConcatenation, parseUploadConcat, type UploadConcat } from './tus-concat.js';
 import { FinishedUploads } from './tus-finished.js';
+import { TusSlotUploads } from './tus-slot-uploads.js';
 import type { PendingPublications } from './downloads.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
@@ -88,11 +77,12 @@ export class TusEndpoint {
   private readonly completion: UploadCompletion;
   private readonly concat: TusConcatenation;
   private readonly finished: FinishedUploads;
-  /** Creations in flight per slot path: a concurrent second creation waits for the first's upload. */
-  private readonly creating = new Map<string, Promise<void>>();
+  /** One unfinished upload per slot, and the locker view for takeovers (tus-slot-uploads.ts). */
+  private readonly slotUploads: TusSlotUploads;
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
+    this.slotUploads = new TusSlotUploads(deps);
     this.completion = new UploadCompletion({ tusStore: deps.tusStore, intake: deps.intake, skipIntakeChecksum: config.testing.skipIntakeChecksum });
     this.concat = new TusConcatenation({
       store: deps.tusStore,
@@ -119,7 +109,7 @@ export class TusEndpoint {
       respectForwardedHeaders: config.server.trustProxy,
       ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
       namingFunction: (req) => this.presetIds.get(nodeReq(req)!) ?? newUploadId(),
-      locker: (req) => this.lockerFor(nodeReq(req)),
+      locker: (req) => this.slotUploads.lockerFor(nodeReq(req)),
       lockDrainTimeout: config.tus.lockDrainMs,
       disableTerminationForFinishedUploads: true,
       allowedOrigins: (origin) => corsOriginFor(origin, config.cors) !== null,
@@ -143,32 +133,6 @@ export class TusEndpoint {
     });
   }
 
-  /**
-   * @tus/server asks for a locker per request: locks are taken on behalf of this request's
-   * client, and a release request to this request, while it streams a body, goes to its
-   * BodyHolder, which decides by its own idle clock (transfer/takeover.ts). A holder without a
-   * body (a HEAD) keeps @tus/server's own delayed abort.
-   */
-  private lockerFor(req: IncomingMessage | undefined): Locker {
-    const base = this.deps.locker;
-    const intake = this.deps.intake;
-    const clientAddress = req ? intake.clientOf(req) : 'unknown';
-    return {
-      newLock(id: string): Lock {
-        const inner = base.newLock(id, { clientAddress });
-        return {
-          lock: (signal: AbortSignal, tusRelease: RequestRelease) =>
-            inner.lock(signal, (request: ReleaseRequest) => {
-              const holder = req && intake.holderOf(req);
-              if (holder && !holder.isOver) return void holder.requestRelease(request.requester ?? { clientAddress: 'unknown' });
-              return tusRelease();
-            }),
-          unlock: () => inner.unlock(),
-        };
-      },
-    };
-  }
-
   /** koa handler for everything under the tus path. */
   async handle(ctx: Context): Promise<void> {
     const id = this.uploadIdOf(ctx);
@@ -190,12 +154,12 @@ export class TusEndpoint {
     let settleCreation = () => {};
     if (ctx.method === 'POST') {
       const creation = await this.authorizeCreation(ctx);
-      if (creation.existing) return this.answerExisting(ctx, creation.existing);
+      if (creation.existing) return this.slotUploads.answerExisting(ctx, creation.existing);
       if (creation.concat?.kind === 'final') return this.createFinal(ctx, creation, creation.concat.ids);
       this.creations.set(ctx.req, creation);
       newRecord = creation.record;
       if (creation.concat?.kind === 'partial') unlockSlot = await this.admitPartial(ctx, creation);
-      else settleCreation = this.markCreating(creation.slot.path);
+      else settleCreation = this.slotUploads.markCreating(creation.slot.path);
     }
     let release = () => {};
     // Non-body requests may wait for an upload's lock (up to the locker's acquire timeout): that
@@ -218,52 +182,6 @@ export class TusEndpoint {
       if (ownsSocket && !socket.destroyed) socket.setTimeout(socketIdleMsOf(this.deps.config));
       await unlockSlot();
     }
-  }
-
-  /**
-   * A second creation on a slot that has an unfinished upload (issue 9.2): the same upload
-   * (same length, or both deferred) is answered 200 with its URL and stored offset, so a client
-   * that lost the first creation's answer (a handoff mid-POST) resumes instead of failing; a
-   * different one is refused with 409 naming the existing upload. A body sent with this POST is
-   * not stored (the answer's Upload-Offset tells the client where to continue).
-   */
-  private async answerExisting(ctx: Context, existing: UnfinishedUpload): Promise<void> {
-    const url = uploadUrlOf(ctx, this.deps.config.server, existing.id);
-    const lengthHeader = ctx.get('Upload-Length');
-    const sameLength = lengthHeader === '' ? existing.size === null : existing.size === Number(lengthHeader);
-    if (!sameLength) {
-      throw new AppError('ERR_UPLOAD_EXISTS', { message: `This slot already has an unfinished upload: ${url}`, headers: { Location: url, 'Tus-Resumable': '1.0.0' } });
-    }
-    const stored = await this.deps.tusStore.summarize(existing.id);
-    answerCors(ctx, this.deps.config.cors);
-    ctx.status = 200;
-    ctx.set({ Location: url, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(stored?.offset ?? existing.offset), 'Cache-Control': 'no-store' });
-    if (existing.size !== null) ctx.set('Upload-Length', String(existing.size));
-    if (!ctx.req.readableEnded && ctx.get('Content-Length') !== '0') ctx.set('Connection', 'close');
-    ctx.body = '';
-  }
-
-  /** Marks a creation in flight on `slotPath`; returns the function that ends the mark. */
-  private markCreating(slotPath: string): () => void {
-    let done!: () => void;
-    const settled = new Promise<void>((resolve) => (done = resolve));
-    this.creating.set(slotPath, settled);
-    return () => {
-      if (this.creating.get(slotPath) === settled) this.creating.delete(slotPath);
-      done();
-    };
-  }
-
-  /** Bytes held by an unfinished upload after a PATCH (one stat), for limits.max_unfinished_bytes. */
-  private refreshHeld(id: string): void {
-    if (!this.deps.unfinished.get(id)) return;
-    void this.deps.tusStore.summarize(id).then(
-      (s) => {
-        if (s && !s.finished) this.deps.unfinished.setOffset(id, s.offset);
-        else if (s?.finished) this.deps.unfinished.remove(id);
-      },
-      () => {},
-    );
   }
 
   /** The upload id of a request to `<tus path>/<id>`, undefined for the creation URL (or an undecodable id). */
@@ -370,7 +288,7 @@ export class TusEndpoint {
     });
     return () => {
       release();
-      if (uploadId) this.refreshHeld(uploadId);
+      if (uploadId) this.slotUploads.refreshHeld(uploadId);
     };
   }
 
@@ -414,17 +332,7 @@ export class TusEndpoint {
     }
     // One unfinished upload per slot (issue 9.2): wait for a creation in flight on it, then look it up.
     let existing: UnfinishedUpload | undefined;
-    if (concat === undefined) {
-      for (let pending = this.creating.get(path); pending; pending = this.creating.get(path)) await pending;
-      existing = this.deps.unfinished.ofSlot(path).find((u) => !u.partial);
-      // The store is the truth: an upload removed or completed by another path (a checksum
-      // mismatch discards it, expiry, finalization) leaves the index here.
-      const stored = existing && (await this.deps.tusStore.summarize(existing.id));
-      if (existing && (!stored || stored.finished)) {
-        this.deps.unfinished.remove(existing.id);
-        existing = undefined;
-      }
-    }
+    if (concat === undefined) existing = await this.slotUploads.existingFor(path);
     // Partials count as their slot's one upload: the queue's intake gate is passed by the final.
     if (concat?.kind === 'partial') {
       if (await this.deps.control.slotTaken(path)) throw new AppError('ERR_FILE_EXISTS');
@@ -484,8 +392,7 @@ export class TusEndpoint {
     try {
       await this.completion.complete(upload.id, upload.size);
     } catch (err) {
-      // A refused completion may have discarded the upload (checksum mismatch): its bytes are no longer held.
-      if (!(await this.deps.tusStore.summarize(upload.id).catch(() => null))) this.deps.unfinished.remove(upload.id);
+      await this.slotUploads.forgetIfGone(upload.id); // a checksum mismatch discards the upload
       throw err;
     }
     this.deps.unfinished.remove(upload.id);
