@@ -20,7 +20,7 @@ import {
   type PriorityLevels,
   type QueueBackend,
 } from '../queue/index.js';
-import { ContentAddressedStore, finishedTusUploads, type FilePublishedStore, type TusFileStore } from '../storage/index.js';
+import { ContentAddressedStore, localPathOf, type FilePublishedStore, type TusUploadStore } from '../storage/index.js';
 import type { FinalizationOptions, FinalizeStep, TusUploads } from './finalization-options.js';
 import { FinalizationService } from './finalization-service.js';
 import { logSpill } from './telemetry.js';
@@ -28,7 +28,7 @@ import type { CompletedUpload } from './types.js';
 
 export interface FinalizationParts {
   readonly published: FilePublishedStore;
-  readonly tusStore: TusFileStore;
+  readonly tusStore: TusUploadStore;
   readonly log: Logger;
   readonly clock?: Clock;
   /** Overrides for tests (timings, hooks); applied last. */
@@ -93,18 +93,14 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
   return new FinalizationService(options);
 }
 
-function tusUploads(store: TusFileStore): TusUploads {
+function tusUploads(store: TusUploadStore): TusUploads {
   return {
-    async metadata(uploadId) {
-      try {
-        return (await store.getUpload(uploadId)).metadata ?? {};
-      } catch {
-        return null;
-      }
-    },
+    metadata: (uploadId) => store.metadata(uploadId),
     async *finished() {
-      for await (const u of finishedTusUploads(store)) {
+      for await (const u of store.finished()) {
         if (u.state === null) continue; // not created through a slot: nothing to publish
+        const sourceFile = localPathOf(u.source);
+        if (sourceFile === null) continue; // finalization reads local files only, so far
         const { slotPath, contentType, expectedSha256 } = u.state;
         const upload: CompletedUpload = {
           protocol: 'tus',
@@ -112,18 +108,13 @@ function tusUploads(store: TusFileStore): TusUploads {
           slotPath,
           contentType,
           size: u.size,
-          sourceFile: u.dataFile,
+          sourceFile,
           ...(expectedSha256 !== undefined && { expectedSha256 }),
         };
         yield upload;
       }
     },
-    async discard(uploadId) {
-      await store.remove(uploadId).catch(async () => {
-        // remove() refuses when the data file is gone; drop the record alone then.
-        await store.configstore.delete(uploadId).catch(() => {});
-      });
-    },
+    discard: (uploadId) => store.discard(uploadId),
   };
 }
 

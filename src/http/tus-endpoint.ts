@@ -52,7 +52,7 @@ export interface TusDeps {
 }
 
 /** A creation's authorization: the slot and the record the new upload gets, or the slot's existing unfinished upload. */
-interface Creation {
+export interface Creation {
   slot: AuthorizedSlot;
   record: UploadServerState;
   concat: UploadConcat | undefined;
@@ -185,7 +185,7 @@ export class TusEndpoint {
   }
 
   /** The upload id of a request to `<tus path>/<id>`, undefined for the creation URL (or an undecodable id). */
-  private uploadIdOf(ctx: Context): string | undefined {
+  uploadIdOf(ctx: Context): string | undefined {
     const rest = ctx.path.slice(this.deps.config.server.tusPath.length);
     if (!ctx.path.startsWith(this.deps.config.server.tusPath) || rest === '' || rest.includes('/')) return undefined;
     try {
@@ -292,7 +292,8 @@ export class TusEndpoint {
     };
   }
 
-  private async authorizeCreation(ctx: Context): Promise<Creation> {
+  /** The slot of a creation (also the IETF Resumable Uploads door's careful creation): authorized and gated. */
+  async authorizeCreation(ctx: Context): Promise<Creation> {
     const given = ctx.get(SLOT_HEADER) || (ctx.query.slot as string | undefined);
     if (!given || typeof given !== 'string') throw new AppError('ERR_SLOT_MISSING');
     const { rawPath, query } = this.parseSlot(given, new URLSearchParams(ctx.querystring));

@@ -88,6 +88,13 @@ export const timeouts = new Counter({
   registers: [registry],
 });
 
+export const rufhRequests = new Counter({
+  name: 'hmac_rufh_requests_total',
+  help: 'IETF Resumable Uploads requests by interop version and kind (upgrade, create, head, append, delete, options, resume_redirect, completed)',
+  labelNames: ['interop', 'kind'] as const,
+  registers: [registry],
+});
+
 // Concurrency permits (transfer/concurrency-permits.ts); the metric names predate that name and stay.
 export const concurrencyWait = new Histogram({
   name: 'hmac_admission_wait_seconds',
@@ -257,7 +264,7 @@ export function exposeLabelSets(options: { workers: number }): void {
   for (const kind of ['create', 'put']) intakeDelayed.inc({ kind }, 0);
   for (const outcome of ['idle_ended', 'drained', 'drain_timeout']) takeovers.inc({ outcome }, 0);
   for (const limit of ['bodies', 'creations']) clientLimited.inc({ limit }, 0);
-  for (const protocol of ['tus', 'put']) {
+  for (const protocol of ['tus', 'put', 'rufh']) {
     uploadsCreated.inc({ protocol }, 0);
     uploadsFinished.inc({ protocol }, 0);
     bytesReceived.inc({ protocol }, 0);
