@@ -22,8 +22,9 @@ import { AppError } from '../errors.js';
 import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer } from '../finalize/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import type { DeletablePublishedStore, PublishedStore, QuarantineStore } from '../storage/index.js';
+import type { BodyHolder } from '../transfer/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
-import { gateNewUpload } from './gate.js';
+import { gateNewUpload, type NewUploadLimits } from './gate.js';
 import type { StorageSpace } from './storage-space.js';
 import { checkUpload, type UploadPolicy } from './upload-policy.js';
 
@@ -49,6 +50,8 @@ export interface IntakeDeps {
   readonly finalizer: UploadFinalizer;
   /** Concurrency, watchdog limits, lifecycle and the fallback logger of the body guard. */
   readonly guard: GuardDeps;
+  /** Per-client start rate and the cap on bytes held by unfinished uploads (issue 9.1, 9.2). */
+  readonly limits?: NewUploadLimits;
   /** Free space: the reserve and the bytes promised to unfinished uploads. */
   readonly space: StorageSpace;
   readonly now: () => number;
@@ -94,13 +97,16 @@ export class Intake {
 
   /**
    * A new upload (never a request continuing one): ERR_FILE_EXISTS when a queued job holds the
-   * slot, then the intake gate (a bounded delay under backpressure, ERR_QUEUE_FULL in
-   * emergency), then free space (ERR_INSUFFICIENT_STORAGE when the declared size does not fit;
-   * the size stays promised while the request lasts, and for its upload once `uploadCreated`
-   * names it). Stops waiting when the request closes.
+   * slot, the per-client start rate and the unfinished-bytes cap (ERR_RATE_LIMITED 429,
+   * ERR_UNFINISHED_FULL 503), then the intake gate (a bounded delay under backpressure,
+   * ERR_QUEUE_FULL in emergency), then free space (ERR_INSUFFICIENT_STORAGE when the declared
+   * size does not fit; the size stays promised while the request lasts, and for its upload once
+   * `uploadCreated` names it). Stops waiting when the request closes.
    */
-  async gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined): Promise<void> {
-    await gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes);
+  async gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined, log?: Logger): Promise<void> {
+    const limits = this.#d.limits;
+    const checks = limits ? { ...limits, client: this.#d.guard.clientOf(req), log: log ?? this.#d.guard.log } : undefined;
+    await gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes, checks);
     await this.claimSpace(req, sizeBytes);
   }
 
@@ -127,14 +133,19 @@ export class Intake {
     void this.#d.space.settle(uploadId);
   }
 
-  /** The upload was terminated, expired or discarded. */
-  uploadRemoved(uploadId: string): void {
-    this.#d.space.forget(uploadId);
-  }
-
   /** A body write failed: for a full store, the 507 to answer (logged and counted once); null otherwise. */
   storageFull(err: unknown, upload: { protocol: 'put' | 'tus'; uploadId: string; log?: Logger | undefined }): Promise<AppError | null> {
     return this.#d.space.storageFull(err, upload);
+  }
+
+  /** The streaming body of a request, which decides for itself when asked to let go (takeover). */
+  holderOf(req: IncomingMessage): BodyHolder | undefined {
+    return this.#d.guard.holders.get(req);
+  }
+
+  /** The client address of a request, as the per-client limits see it. */
+  clientOf(req: IncomingMessage): string {
+    return this.#d.guard.clientOf(req);
   }
 
   /** ERR_SERVER_SHUTDOWN (503 + Retry-After) once the server is draining. */
@@ -143,8 +154,12 @@ export class Intake {
   }
 
   /** See guardUploadBody: resolves the (idempotent) release to call when the request is over. */
-  guardBody(req: IncomingMessage, request: GuardRequest): Promise<() => void> {
-    return guardUploadBody(req, this.#d.guard, request);
+  async guardBody(req: IncomingMessage, request: GuardRequest): Promise<() => void> {
+    const release = await guardUploadBody(req, this.#d.guard, request);
+    return () => {
+      release();
+      this.#d.space.requestOver(req); // what it received is stored; a hold no upload took is given back
+    };
   }
 
   /** The last byte arrived: finalization takes the file over ('exists': another upload won the slot). */

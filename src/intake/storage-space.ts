@@ -62,6 +62,8 @@ export class StorageSpace {
   readonly #o: StorageSpaceOptions;
   readonly #account = new PromisedBytes();
   readonly #holds = new WeakMap<IncomingMessage, Hold>();
+  /** What ends each request's part in the account (see requestOver). */
+  readonly #endings = new WeakMap<IncomingMessage, Array<() => void>>();
   #nextHold = 0;
   #level: SpaceLevel = 'ok';
   #timer: NodeJS.Timeout | undefined;
@@ -94,8 +96,7 @@ export class StorageSpace {
 
   /** Reads the capacity now, follows the emergency state (and logs its changes), sets the gauges. */
   async refresh(): Promise<SpaceReading | null> {
-    const capacity = await this.#o.probe.capacity();
-    return capacity === null ? this.#unknown() : this.#reading(capacity);
+    return this.#readNow();
   }
 
   /**
@@ -105,18 +106,29 @@ export class StorageSpace {
    * `uploadCreated` binds them to it.
    */
   async claimNew(req: IncomingMessage, bytes: number | undefined): Promise<void> {
-    const capacity = await this.#o.probe.capacity();
-    // From here on synchronous: the verdict and the promise are one step, so two concurrent
-    // creations cannot both take the last bytes.
-    if (capacity !== null) refuseUnless(admitNew(this.#reading(capacity), this.#level, bytes));
+    // Synchronous (the probe answers at once): the verdict and the promise are one step, so two
+    // concurrent creations cannot both take the last bytes.
+    const reading = this.#readNow();
+    if (reading !== null) refuseUnless(admitNew(reading, this.#level, bytes));
     const key = `request-${++this.#nextHold}`;
     this.#account.set(key, { size: bytes ?? null, stored: 0 });
     const hold: Hold = { key, bound: false, detach: this.#account.stream(key, receivedSince(req)) };
     this.#holds.set(req, hold);
-    onRequestOver(req, () => {
+    this.#whenOver(req, () => {
       hold.detach();
       if (!hold.bound) this.#account.delete(hold.key);
     });
+  }
+
+  /**
+   * The request's body is done (the body guard's release): what it received counts as stored,
+   * and a hold no upload took is given back. Also happens by itself when the request or its
+   * connection closes; whichever comes first, once.
+   */
+  requestOver(req: IncomingMessage): void {
+    const endings = this.#endings.get(req) ?? [];
+    this.#endings.delete(req);
+    for (const end of endings) end();
   }
 
   /** The request's new upload exists now as `uploadId`: its promise stays until it is finished or removed. */
@@ -138,20 +150,18 @@ export class StorageSpace {
    */
   async checkAppend(req: IncomingMessage, append: { uploadId: string; requestBytes: number | undefined; declaredLength: number | undefined }): Promise<void> {
     const { uploadId, requestBytes, declaredLength } = append;
-    if (this.#account.get(uploadId) === undefined) return;
-    const capacity = await this.#o.probe.capacity();
     const state = this.#account.get(uploadId);
     if (state === undefined) return;
     let growth = 0;
-    if (capacity !== null) {
-      const reading = this.#reading(capacity);
+    const reading = this.#readNow();
+    if (reading !== null) {
       if (state.size !== null) refuseUnless(admitResume(reading, state.size - state.stored));
       else if (declaredLength !== undefined) refuseUnless(admitGrowth(reading, declaredLength - state.stored));
       else if (requestBytes === undefined && this.#level === 'low') refuseUnless({ ok: false, reason: 'below_reserve' });
       else refuseUnless(admitGrowth(reading, (growth = requestBytes ?? 0)));
     }
     if (state.size === null && declaredLength !== undefined) this.#account.update(uploadId, { size: declaredLength });
-    onRequestOver(req, this.#account.stream(uploadId, receivedSince(req), growth));
+    this.#whenOver(req, this.#account.stream(uploadId, receivedSince(req), growth));
   }
 
   /** Re-reads one upload from the store after a request on it (one record read and stat). */
@@ -211,6 +221,37 @@ export class StorageSpace {
     };
   }
 
+  /**
+   * Runs `fn` once, when the request is over: requestOver, the request's 'close', or its
+   * connection's 'close' (a body left unread, e.g. after a 507, may never close the request
+   * itself). At once when the request is gone already.
+   */
+  #whenOver(req: IncomingMessage, fn: () => void): void {
+    const socket = req.socket;
+    if (req.destroyed || socket.destroyed) {
+      fn();
+      return;
+    }
+    let done = false;
+    const end = () => {
+      if (done) return;
+      done = true;
+      req.off('close', end);
+      socket.off('close', end);
+      fn();
+    };
+    req.once('close', end);
+    socket.once('close', end);
+    const endings = this.#endings.get(req);
+    if (endings === undefined) this.#endings.set(req, [end]);
+    else endings.push(end);
+  }
+
+  #readNow(): SpaceReading | null {
+    const capacity = this.#o.probe.capacity();
+    return capacity === null ? this.#unknown() : this.#reading(capacity);
+  }
+
   #reading(capacity: StorageCapacity): SpaceReading {
     const reading: SpaceReading = {
       totalBytes: capacity.totalBytes,
@@ -254,10 +295,4 @@ function receivedSince(req: IncomingMessage): () => number {
   const socket = req.socket;
   const start = socket.bytesRead - req.readableLength;
   return () => Math.max(0, socket.bytesRead - start);
-}
-
-/** Runs `fn` once the request's body is done or the request is gone (at once if it already is). */
-function onRequestOver(req: IncomingMessage, fn: () => void): void {
-  if (req.destroyed) fn();
-  else req.once('close', fn);
 }

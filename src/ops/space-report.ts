@@ -56,7 +56,7 @@ export async function spaceReport(src: SpaceReportSources): Promise<SpaceReport>
 
 /** The file system as a stopped server's intake would see it: statfs, the configured reserve, promises from the records. */
 export async function offlineFilesystem(probe: SpaceProbe, reserve: SizeOrPercent, unfinished: readonly UploadSummary[]): Promise<SpaceFilesystemView | null> {
-  const capacity = await probe.capacity();
+  const capacity = probe.capacity();
   if (capacity === null) return null;
   const reading = {
     ...capacity,

@@ -4,7 +4,7 @@
  * asked cheaply (its probe answers null: unknown) but reports a reached quota as an error
  * (RadosGW: 403 QuotaExceeded), which maps to the same 507 as a full disk.
  */
-import { statfs } from 'node:fs/promises';
+import { statfsSync } from 'node:fs';
 import { AppError } from '../errors.js';
 
 /** Bytes of the file system (or quota) the upload bytes go to. */
@@ -14,24 +14,29 @@ export interface StorageCapacity {
   readonly freeBytes: number;
 }
 
-/** Asked before admitting bytes; must be cheap (one syscall), it runs per new upload. */
+/**
+ * Asked before admitting bytes, per new upload and per append. Answers at once, without waiting
+ * on I/O: the check and the promise it grants are one synchronous step (two creations cannot both
+ * take the last bytes, and nothing else runs in between). The file store asks statfs (about
+ * 30 µs); a remote store answers from what it last learned (a quota refreshed in the background).
+ */
 export interface SpaceProbe {
   /** null: this store cannot tell (no limit known); space checks then pass. */
-  capacity(): Promise<StorageCapacity | null>;
+  capacity(): StorageCapacity | null;
 }
 
 /** The file store: statfs of the data directory. */
 export class FileSpaceProbe implements SpaceProbe {
   constructor(private readonly dir: string) {}
 
-  async capacity(): Promise<StorageCapacity> {
-    const s = await statfs(this.dir);
+  capacity(): StorageCapacity {
+    const s = statfsSync(this.dir);
     return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
   }
 }
 
 /** For stores that cannot report room (S3 without a quota answer): every check passes. */
-export const UNKNOWN_CAPACITY: SpaceProbe = { capacity: async () => null };
+export const UNKNOWN_CAPACITY: SpaceProbe = { capacity: () => null };
 
 /** Why a write failed for lack of room: the device is full, or a quota (disk or S3) is reached. */
 export type StorageFullCause = 'disk_full' | 'quota';

@@ -195,6 +195,8 @@ describe('storage pressure with the reserve (min_free_space = 1 MiB) on a 32 MiB
     assert.equal((await metric(server, 'hmac_storage_full_total', { where: 'put' })) ?? 0, before507 + 1);
     assert.deepEqual(await filesIn(join(server.dataDir, 'incoming')), [], 'the temp file is removed');
     assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 404, 'nothing published');
+    const space = (await rawRequest(server.baseUrl, '/admin/space', { headers: AUTH })).json<{ filesystem: { promisedBytes: number } }>();
+    assert.equal(space.filesystem.promisedBytes, 0, 'its bytes are no longer promised');
     await disk.unfill();
     // The client sends again once space is back.
     const body = randomData(3 * MiB);

@@ -159,15 +159,21 @@ describe('storage-full recognition', () => {
   });
 });
 
-/** A request as the space step sees it: a socket byte counter and a close event. */
-function fakeRequest(): IncomingMessage & { sent(bytes: number): void; end(): void } {
-  const req = new EventEmitter() as IncomingMessage & { sent(bytes: number): void; end(): void };
-  const socket = { bytesRead: 1000 };
+type FakeRequest = IncomingMessage & { sent(bytes: number): void; end(): void; connectionClosed(): void };
+
+/** A request as the space step sees it: a socket byte counter, close events of the request and of its connection. */
+function fakeRequest(): FakeRequest {
+  const req = new EventEmitter() as FakeRequest;
+  const socket = Object.assign(new EventEmitter(), { bytesRead: 1000, destroyed: false });
   Object.assign(req, { socket, readableLength: 0, destroyed: false });
   req.sent = (bytes) => (socket.bytesRead += bytes);
   req.end = () => {
     Object.assign(req, { destroyed: true });
     req.emit('close');
+  };
+  req.connectionClosed = () => {
+    socket.destroyed = true;
+    socket.emit('close');
   };
   return req;
 }
@@ -175,7 +181,7 @@ function fakeRequest(): IncomingMessage & { sent(bytes: number): void; end(): vo
 function spaceWith(capacity: { value: StorageCapacity }, uploads: Array<{ id: string; size: number | null; offset: number }> = []) {
   const levels: SpaceLevel[] = [];
   const space = new StorageSpace({
-    probe: { capacity: async () => capacity.value },
+    probe: { capacity: () => capacity.value },
     reserve: { bytes: MiB },
     uploads: {
       listUnfinished: async () => uploads,
@@ -213,7 +219,27 @@ describe('the intake space step', () => {
     space.stop();
   });
 
-  it('two creations racing for the last bytes: one of them is refused', async () => {
+  it('a hold is given back when the body guard lets go, or when the connection closes, whichever comes first', async () => {
+    const { space } = spaceWith({ value: { totalBytes: 100 * MiB, freeBytes: 50 * MiB } });
+    await space.start();
+    // A PUT answered 507 mid-body: its unread request never closes; the guard's release ends it.
+    const put = fakeRequest();
+    await space.claimNew(put, 3 * MiB);
+    put.sent(MiB);
+    assert.equal((await space.view()).promisedBytes, 2 * MiB);
+    space.requestOver(put);
+    space.requestOver(put); // once
+    assert.equal((await space.view()).promisedBytes, 0);
+    // Refused before its body (no guard): the connection closing ends it.
+    const refused = fakeRequest();
+    await space.claimNew(refused, MiB);
+    refused.connectionClosed();
+    assert.equal((await space.view()).promisedBytes, 0);
+    assert.equal(refused.socket.listenerCount('close'), 0, 'no listener left on a kept-alive socket');
+    space.stop();
+  });
+
+  it('two creations racing for the last bytes: one of them is refused (the check and the promise are one step)', async () => {
     const { space } = spaceWith({ value: { totalBytes: 100 * MiB, freeBytes: 3 * MiB } });
     await space.start();
     const results = await Promise.allSettled([space.claimNew(fakeRequest(), 1.5 * MiB), space.claimNew(fakeRequest(), 1.5 * MiB)]);
@@ -262,7 +288,7 @@ describe('the intake space step', () => {
 
   it('a store that cannot tell its capacity lets everything through', async () => {
     const space = new StorageSpace({
-      probe: { capacity: async () => null },
+      probe: { capacity: () => null },
       reserve: { bytes: MiB },
       uploads: { listUnfinished: async () => [], summarize: async () => null },
       log: createLogger({ level: 'silent', format: 'json' }),
