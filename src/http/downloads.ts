@@ -9,7 +9,7 @@ import { AppError } from '../errors.js';
 import type { PendingDownload } from '../finalize/index.js';
 import { metrics } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
-import { servedType } from './content-policy.js';
+import { DOWNLOAD_CSP, servedType } from './content-policy.js';
 import { decideRange, etagMatches, ifRangeAllows } from './range.js';
 
 /** Uploads admitted but not yet published (the finalization service). */
@@ -40,7 +40,7 @@ export async function serveDownload(ctx: Context, rawPath: string, store: Publis
   ctx.set('Last-Modified', lastModified);
   ctx.set('Accept-Ranges', 'bytes');
   ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Content-Security-Policy', "default-src 'none'");
+  ctx.set('Content-Security-Policy', DOWNLOAD_CSP);
 
   const ifNoneMatch = ctx.get('If-None-Match') || undefined;
   const ifModifiedSince = Date.parse(ctx.get('If-Modified-Since'));
@@ -50,8 +50,7 @@ export async function serveDownload(ctx: Context, rawPath: string, store: Publis
   }
 
   const { contentType, disposition } = servedType(file.contentType, path.slice(path.lastIndexOf('/') + 1));
-  ctx.type = contentType;
-  ctx.set('Content-Type', contentType); // koa's ctx.type would add a charset; keep the declared type as is
+  ctx.set('Content-Type', contentType); // normalised by the policy; koa's ctx.type would add a charset
   if (disposition) ctx.set('Content-Disposition', disposition);
 
   const range = ifRangeAllows(ctx.get('If-Range') || undefined, file.etag, file.mtimeMs)
@@ -65,7 +64,8 @@ export async function serveDownload(ctx: Context, rawPath: string, store: Publis
   if (range.kind === 'partial') ctx.set('Content-Range', `bytes ${start}-${end}/${file.size}`);
   const length = file.size === 0 ? 0 : end - start + 1;
   if (ctx.method === 'HEAD' || length === 0) {
-    ctx.body = null;
+    ctx.body = null; // koa drops Content-Type with a null body; HEAD must show what GET serves
+    ctx.set('Content-Type', contentType);
     ctx.length = length;
     ctx.status = range.kind === 'partial' ? 206 : 200;
     return;
