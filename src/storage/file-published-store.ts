@@ -4,9 +4,9 @@
  *   <dataDir>/meta/<slot path>.json    declared content type and origin
  *   <dataDir>/incoming/                PUT bodies in flight (same filesystem, so link() works)
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DEFAULT_CONTENT_TYPE } from '../auth/index.js';
@@ -65,13 +65,7 @@ export class FilePublishedStore implements PublishedStore {
     }
     if (!st.isFile()) return null;
     const meta = await this.readMeta(path);
-    return {
-      path,
-      size: st.size,
-      contentType: meta?.contentType ?? DEFAULT_CONTENT_TYPE,
-      mtimeMs: st.mtimeMs,
-      etag: `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
-    };
+    return { path, size: st.size, contentType: meta?.contentType ?? DEFAULT_CONTENT_TYPE, ...validatorsOf(path, st, meta) };
   }
 
   read(path: string, range?: { start: number; end: number }): Readable {
@@ -179,6 +173,22 @@ export class FilePublishedStore implements PublishedStore {
       return null; // published a moment ago and the record is not renamed in yet, or lost: serve defaults
     }
   }
+}
+
+/**
+ * ETag and Last-Modified of one published path. Deduplicated files share an inode (and its
+ * mtime) with every other upload of the same bytes, so validators taken from the inode would tell
+ * an uploader that someone else stored these bytes, and when (issue 9.4). They come from this
+ * path's own record instead: the content hash bound to the path, and the path's publish time.
+ * Without a record (lost, or one written by an older version) the inode's size and mtime stand
+ * in, hashed with the path; never its ctime, which every new hard link to the inode moves.
+ */
+function validatorsOf(path: string, st: Stats, meta: StoredRecord | null): { mtimeMs: number; etag: string } {
+  const publishedAtMs = meta ? Date.parse(meta.publishedAt) : Number.NaN;
+  const lastModifiedMs = Number.isNaN(publishedAtMs) ? st.mtimeMs : publishedAtMs;
+  const content = meta?.sha256 ?? `${st.ino}-${st.size}-${Math.floor(st.mtimeMs)}`;
+  const tag = createHash('sha256').update(content).update('\0').update(path).digest('base64url').slice(0, 27);
+  return { mtimeMs: lastModifiedMs, etag: `"${tag}"` };
 }
 
 const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
