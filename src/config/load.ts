@@ -134,13 +134,6 @@ function crossCheck(config: Config): ConfigWarning[] {
       message: 'cluster mode (Redis) is not available in this version; running single-node with local state',
     });
   }
-  if (config.cors.allowCredentials && config.cors.allowedOrigins.includes('*')) {
-    warnings.push({
-      code: 'CONFIG_ADJUSTED',
-      path: 'cors.allow_credentials',
-      message: 'browsers refuse credentials with origin "*"; list the allowed origins explicitly',
-    });
-  }
   if (config.security.secret !== '' && config.security.secret.length < 16) {
     warnings.push({ code: 'CONFIG_ADJUSTED', path: 'security.secret', message: 'shorter than 16 characters; use a long random secret' });
   }

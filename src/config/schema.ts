@@ -246,6 +246,12 @@ const cors = z
     max_age: duration('10m'),
   })
   .prefault({})
+  .superRefine((s, ctx) => {
+    // "*" with credentials would echo any Origin and let every site read with the user's cookies.
+    if (s.allow_credentials && s.allowed_origins.includes('*')) {
+      ctx.addIssue({ code: 'custom', path: ['allow_credentials'], message: 'cannot be true while allowed_origins holds "*": list the allowed origins explicitly' });
+    }
+  })
   .transform((s) => ({
     enabled: s.enabled,
     allowedOrigins: s.allowed_origins,

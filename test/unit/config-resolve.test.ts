@@ -82,6 +82,12 @@ describe('resolveConfig values from the file', () => {
     ['public_url trailing slashes dropped', { server: { public_url: 'https://f.example//' } }, (c) => c.server.publicUrl, 'https://f.example'],
     ['logging.level "warning" read as warn', { logging: { level: 'warning' } }, (c) => c.logging.level, 'warn'],
     ['metrics.listen', { metrics: { listen: ':9090' } }, (c) => c.metrics.listen, { host: '', port: 9090 }],
+    [
+      'CORS credentials with listed origins',
+      { cors: { allowed_origins: ['https://a.example'], allow_credentials: true } },
+      (c) => [c.cors.allowedOrigins, c.cors.allowCredentials],
+      [['https://a.example'], true],
+    ],
   ];
   for (const [name, raw, pick, expected] of cases) it(name, () => assert.deepEqual(pick(resolveConfig(raw, {}).config), expected));
 });
@@ -162,6 +168,8 @@ describe('resolveConfig errors name the key path', () => {
     ['upload_path without slashes', { server: { upload_path: 'upload' } }, 'server.upload_path'],
     ['storage backend s3', { storage: { backend: 's3' } }, 'storage.backend'],
     ['webhook not http', { finalize: { webhook_url: 'ftp://x/' } }, 'finalize.webhook_url'],
+    ['CORS credentials with any origin', { cors: { allowed_origins: ['*'], allow_credentials: true } }, 'cors.allow_credentials'],
+    ['CORS credentials with "*" among origins', { cors: { allowed_origins: ['https://a.example', '*'], allow_credentials: true } }, 'cors.allow_credentials'],
   ];
   for (const [name, raw, path] of cases) {
     it(`${name} -> ${path}`, () => assert.throws(() => resolveConfig(raw, {}), hasIssue(path)));
