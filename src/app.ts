@@ -2,7 +2,8 @@
  * The composition root: the only module that knows every part. Builds stores, finalizer and
  * HTTP handlers from the config, and owns the listener's lifecycle.
  */
-import { createServer, type Server as HttpServer } from 'node:http';
+import { mkdir } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import Koa, { type Context } from 'koa';
@@ -15,7 +16,7 @@ import { readinessChecks, sideListener, addressOf } from './http/side-services.j
 import { uploadPage } from './http/upload-page.js';
 import { statusPage } from './http/status-page.js';
 import { metrics, type Logger } from './observability/index.js';
-import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
+import { acquireDataDirLock, dataDirLockPath, opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
 import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
 import { AdmissionController } from './transfer/index.js';
 
@@ -38,6 +39,18 @@ export interface App {
 }
 
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
+  // One server per data directory: locked before anything in it is opened (issue 9.7).
+  await mkdir(config.storage.dataDir, { recursive: true });
+  const dirLock = acquireDataDirLock(dataDirLockPath(config.storage.dataDir));
+  try {
+    return await composeApp(config, options, dirLock);
+  } catch (err) {
+    dirLock.release();
+    throw err;
+  }
+}
+
+async function composeApp(config: Config, options: AppOptions, dirLock: DataDirLock): Promise<App> {
   const { log } = options;
   const now = options.now ?? Date.now;
   const dataDir = config.storage.dataDir;
@@ -145,8 +158,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
 
   return {
     async start(): Promise<RunningApp> {
-      await finalizer.start(); // recovers the queue and reconciles files before any request
       const handler = koa.callback();
+      // The port is bound before the queue is opened, so a start that cannot listen leaves the
+      // queue untouched; requests wait until recovery is done (issue 9.7).
+      let recovered = false;
+      let settleRecovery!: (err?: unknown) => void;
+      const recovery = new Promise<void>((resolve, reject) => (settleRecovery = (err) => (err === undefined ? resolve() : reject(err))));
+      recovery.catch(() => {}); // the waiting requests see a failure; nothing else must
+      const gated = (req: IncomingMessage, res: ServerResponse) =>
+        recovered ? handler(req, res) : void recovery.then(() => handler(req, res), () => res.destroy());
       const server = createServer(
         {
           // Node's defaults would cut long uploads (requestTimeout is 300 s): no overall request
@@ -155,13 +175,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           headersTimeout: 60_000,
           keepAliveTimeout: 65_000,
         },
-        handler,
+        gated,
       );
       server.setTimeout(config.server.uploadStallMs); // idle socket (no byte either way) for this long: destroyed
       // Answer `Expect: 100-continue` only after the request is authorized (see allowBody).
       server.on('checkContinue', (req, res) => {
         (req as { expectsContinue?: boolean }).expectsContinue = true;
-        handler(req, res);
+        gated(req, res);
       });
       const sockets = new Set<Socket>();
       server.on('connection', (socket: Socket) => {
@@ -175,18 +195,29 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           metrics.openConnections.dec();
         });
       });
-      await listen(server, config.server.listen.host, config.server.listen.port);
       const side: HttpServer[] = [];
-      if (admin && config.admin.listen) {
-        side.push(await sideListener(config.admin.listen, log, (ctx) => admin(ctx)));
-        log.info({ address: addressOf(side.at(-1)!) }, 'Admin API listening');
-      }
-      if (config.metrics.enabled && config.metrics.listen) {
-        side.push(await sideListener(config.metrics.listen, log, async (ctx) => {
-          if (ctx.path !== config.metrics.path || ctx.method !== 'GET') throw new AppError('ERR_NOT_FOUND');
-          await serveMetrics(ctx);
-        }));
-        log.info({ address: addressOf(side.at(-1)!) }, 'Metrics listening');
+      try {
+        await listen(server, config.server.listen.host, config.server.listen.port);
+        if (admin && config.admin.listen) {
+          side.push(await sideListener(config.admin.listen, log, (ctx) => recovery.then(() => admin(ctx))));
+          log.info({ address: addressOf(side.at(-1)!) }, 'Admin API listening');
+        }
+        if (config.metrics.enabled && config.metrics.listen) {
+          side.push(await sideListener(config.metrics.listen, log, async (ctx) => {
+            if (ctx.path !== config.metrics.path || ctx.method !== 'GET') throw new AppError('ERR_NOT_FOUND');
+            await serveMetrics(ctx);
+          }));
+          log.info({ address: addressOf(side.at(-1)!) }, 'Metrics listening');
+        }
+        await finalizer.start(); // recovers the queue and reconciles files before any request is handled
+        recovered = true;
+        settleRecovery();
+      } catch (err) {
+        settleRecovery(err ?? new Error('start failed'));
+        for (const x of [server, ...side]) x.close();
+        for (const s of sockets) s.destroy();
+        dirLock.release();
+        throw err;
       }
       const address = server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -225,6 +256,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           // No upload can complete any more: drain the finalization workers (unfinished jobs stay queued).
           await finalizer.stop(Math.min(graceMs, 10_000));
           await removeServerLock(dataDir);
+          dirLock.release();
         },
       };
     },
