@@ -14,6 +14,7 @@ import { finalizationFromConfig } from './finalize/index.js';
 import { META_SLOT, META_TYPE, TusEndpoint, UploadLifecycle, adminApi, corsMiddleware, errorMiddleware, handlePut, requestLog, serveDownload, type GuardDeps } from './http/index.js';
 import { readinessChecks, sideListener, addressOf } from './http/side-services.js';
 import { uploadPage } from './http/upload-page.js';
+import { limitConnections } from './http/connection-limit.js';
 import { statusPage } from './http/status-page.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
@@ -184,6 +185,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
         gated(req, res);
       });
       const sockets = new Set<Socket>();
+      const connectionLimit = limitConnections(server, config.server.connectionPoolSize, log, () => sockets.size);
       server.on('connection', (socket: Socket) => {
         // Probes find peers that vanished without FIN/RST (WiFi -> 4G). Node sets the idle time;
         // the probe interval and count come from the kernel (net.ipv4.tcp_keepalive_intvl/_probes).
@@ -193,6 +195,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
         socket.once('close', () => {
           sockets.delete(socket);
           metrics.openConnections.dec();
+          connectionLimit.onClose();
         });
       });
       const side: HttpServer[] = [];
