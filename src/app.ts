@@ -15,6 +15,8 @@ import { META_SLOT, META_TYPE, TusEndpoint, UploadLifecycle, adminApi, corsMiddl
 import { readinessChecks, sideListener, addressOf } from './http/side-services.js';
 import { uploadPage } from './http/upload-page.js';
 import { limitConnections } from './http/connection-limit.js';
+import { requestTarget } from './http/request-target.js';
+import { answerClientErrors } from './http/client-errors.js';
 import { statusPage } from './http/status-page.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
@@ -95,6 +97,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   koa.on('error', (err: unknown) => log.debug({ err }, 'Response stream error'));
   koa.use(requestLog(log, routeOf));
   koa.use(errorMiddleware);
+  koa.use(requestTarget);
 
   const uploadCors = corsMiddleware(config.cors, 'GET, HEAD, PUT, OPTIONS');
   koa.use(async (ctx: Context, next) => {
@@ -175,6 +178,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
           requestTimeout: 0,
           headersTimeout: 60_000,
           keepAliveTimeout: 65_000,
+          requireHostHeader: false, // answered by requestTarget, as JSON with a log line
         },
         gated,
       );
@@ -185,6 +189,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
         gated(req, res);
       });
       const sockets = new Set<Socket>();
+      answerClientErrors(server, log);
       const connectionLimit = limitConnections(server, config.server.connectionPoolSize, log, () => sockets.size);
       server.on('connection', (socket: Socket) => {
         // Probes find peers that vanished without FIN/RST (WiFi -> 4G). Node sets the idle time;

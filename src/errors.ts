@@ -42,6 +42,14 @@ export const ERRORS = {
   ERR_WEBHOOK_FAILED: { status: 502, message: 'The notification webhook did not accept the event' },
   // Admin API (operations).
   ERR_JOB_NOT_RETRYABLE: { status: 409, message: 'The job is not waiting for a retry' },
+  // tus protocol edges (issue 10.6): answered as JSON like every other error.
+  ERR_TUS_VERSION: { status: 412, message: 'This server speaks tus 1.0.0: send Tus-Resumable: 1.0.0' },
+  ERR_CONCAT_UNSUPPORTED: { status: 400, message: 'The tus concatenation extension (parallel uploads) is not supported: upload in one stream' },
+  // 409 like an offset conflict: tus-js-client then asks HEAD for the offset and sees the upload complete.
+  ERR_UPLOAD_COMPLETE: { status: 409, message: 'Every byte of this upload has arrived; nothing more can be appended' },
+  // Refused by the HTTP parser, before any request exists (src/http/client-errors.ts).
+  ERR_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
+  ERR_HEADERS_TIMEOUT: { status: 408, message: 'The request headers did not arrive in time' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

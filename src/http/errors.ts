@@ -25,6 +25,7 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     const rc = requestContext.get(ctx.req);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'Request failed');
     metrics.errorsByCode.inc({ code: err.code });
+    if (rc) rc.errorCode = err.code;
     if (ctx.headerSent || !ctx.writable) {
       ctx.req.socket.destroy();
       return;

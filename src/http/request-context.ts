@@ -7,6 +7,10 @@ export interface RequestContext {
   log: Logger;
   /** The client sent `Expect: 100-continue`: answer it only once the request is authorized. */
   expectsContinue: boolean;
+  /** The ERR_* code the request was answered with, for its log line. */
+  errorCode?: string;
+  /** The HTTP parser refused the request's body and answered for it (client-errors.ts). */
+  refused?: { status: number; code: string };
 }
 
 const contexts = new WeakMap<IncomingMessage, RequestContext>();

@@ -2,31 +2,35 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
-import { requestContext } from './request-context.js';
+import { requestContext, type RequestContext } from './request-context.js';
+import { logPathOf } from './request-target.js';
 
 /**
  * Gives each request an id and a child logger, and writes one line when it ends: method, path
  * (never the query string: it carries signatures), status, bytes each way, duration.
  * Bytes are read off the socket, so a body streamed straight into @tus/server is counted too
- * (request headers included).
+ * (request headers included). An error answer adds its stable code. Reads nothing that can throw:
+ * a malformed target is logged as sent, then refused by requestTarget.
  */
 export function requestLog(log: Logger, routeOf: (path: string) => string) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const requestId = randomUUID();
     const child = log.child({ requestId });
     const expectsContinue = (ctx.req as { expectsContinue?: boolean }).expectsContinue === true;
-    requestContext.set(ctx.req, { requestId, log: child, expectsContinue });
+    const rc: RequestContext = { requestId, log: child, expectsContinue };
+    requestContext.set(ctx.req, rc);
     ctx.set('X-Request-Id', requestId);
 
     const started = process.hrtime.bigint();
     const socket = ctx.req.socket;
     const readAtStart = socket.bytesRead;
     const writtenAtStart = socket.bytesWritten;
-    const path = ctx.path;
+    const path = logPathOf(ctx.req.url ?? '');
     const method = ctx.method;
     ctx.res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const status = ctx.res.headersSent ? ctx.res.statusCode : 0; // 0: the client left before any answer
+      // 0: the client left before any answer; a body the parser refused was answered on the socket.
+      const status = rc.refused?.status ?? (ctx.res.headersSent ? ctx.res.statusCode : 0);
       const fields = {
         method,
         path,
@@ -34,6 +38,7 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
         bytesIn: socket.bytesRead - readAtStart,
         bytesOut: socket.bytesWritten - writtenAtStart,
         durationMs: Math.round(seconds * 1000),
+        ...(rc.refused || rc.errorCode ? { code: rc.refused?.code ?? rc.errorCode } : {}),
         ...(ctx.res.writableFinished ? {} : { aborted: true }),
       };
       child.info(fields, 'Request finished');

@@ -7,8 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
-import { Server, EVENTS } from '@tus/server';
-import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/utils';
+import { EVENTS, type Server } from '@tus/server';
+import { Metadata, type Locker, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
 import { authorizeSlot, decodeSlotPath, newUploadId, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
@@ -19,6 +19,8 @@ import type { PublishedStore, TusFileStore } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
+import { JsonErrorTusServer, TUS_CODES, tusRequestScope } from './tus-json-errors.js';
+import { byteCountOf, checkTusRequest, tusTargetOf, type TusTarget } from './tus-request.js';
 import { guardUploadBody, tusBodyEnder, type GuardDeps } from './upload-guard.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
@@ -41,11 +43,6 @@ type NodeBacked = { node?: { req: IncomingMessage; res: ServerResponse } };
 const nodeReq = (req: unknown): IncomingMessage | undefined => (req as NodeBacked).node?.req;
 const nodeRes = (req: unknown): ServerResponse | undefined => (req as NodeBacked).node?.res;
 
-/** tus error bodies become our {code, message}; each tus error keeps its status. */
-const TUS_CODES = new Map<string, string>(
-  Object.entries(TUS_ERRORS).map(([name, e]) => [(e as { body: string }).body, `ERR_TUS_${name}`]),
-);
-
 export class TusEndpoint {
   readonly server: Server;
   private readonly slots = new WeakMap<IncomingMessage, AuthorizedSlot>();
@@ -53,7 +50,7 @@ export class TusEndpoint {
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
     const publicUrl = config.server.publicUrl;
-    this.server = new Server({
+    this.server = new JsonErrorTusServer({
       path: config.server.tusPath.replace(/\/$/, ''),
       datastore: deps.tusStore,
       maxSize: config.server.maxUploadBytes,
@@ -80,6 +77,8 @@ export class TusEndpoint {
     if (ctx.method === 'GET') {
       throw new AppError('ERR_NOT_FOUND', { message: 'Finished uploads are downloaded from their slot URL' });
     }
+    const target = tusTargetOf(ctx.path, this.deps.config.server.tusPath.replace(/\/$/, ''));
+    checkTusRequest(ctx.method, (name) => ctx.get(name));
     if (ctx.method === 'POST') {
       const slot = await this.authorizeCreation(ctx);
       this.slots.set(ctx.req, slot);
@@ -87,7 +86,7 @@ export class TusEndpoint {
     let release = () => {};
     if (ctx.method === 'POST' || ctx.method === 'PATCH') {
       if (this.deps.guard.lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
-      if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
+      if (this.carriesBody(ctx)) release = await this.guardBody(ctx, target);
     }
     try {
       allowBody(ctx.req, ctx.res);
@@ -95,7 +94,8 @@ export class TusEndpoint {
       // When the client is gone, @tus/server's response promise may never settle (it waits for
       // 'finish' on a destroyed socket): the request is over when the response closes.
       const closed = new Promise<void>((resolve) => ctx.res.once('close', resolve));
-      await Promise.race([this.server.handle(ctx.req, ctx.res), closed]);
+      const handled = tusRequestScope.run(requestContext.get(ctx.req), () => this.server.handle(ctx.req, ctx.res));
+      await Promise.race([handled, closed]);
     } finally {
       release();
     }
@@ -106,16 +106,11 @@ export class TusEndpoint {
     return ctx.method === 'PATCH' || ctx.get('Content-Type') === 'application/offset+octet-stream';
   }
 
-  private async guardBody(ctx: Context): Promise<() => void> {
-    const contentLength = Number(ctx.get('Content-Length') || NaN);
-    let fileBytes: number | undefined;
-    if (ctx.method === 'POST') {
-      fileBytes = Number(ctx.get('Upload-Length') || NaN);
-    } else {
-      const id = decodeURIComponent(ctx.path.slice(ctx.path.lastIndexOf('/') + 1));
-      fileBytes = (await this.deps.tusStore.declaredSize(id)) ?? Number(ctx.get('Upload-Length') || NaN);
-    }
-    if (Number.isNaN(fileBytes)) fileBytes = undefined;
+  private async guardBody(ctx: Context, target: TusTarget): Promise<() => void> {
+    const contentLength = byteCountOf(ctx.get('Content-Length')) ?? NaN;
+    // Upload-Length as sent may be anything ("-5"): only a valid one sizes the deadlines; @tus/server refuses the rest.
+    const declared = byteCountOf(ctx.get('Upload-Length'));
+    const fileBytes = target.kind === 'upload' ? ((await this.deps.tusStore.declaredSize(target.id)) ?? declared) : declared;
     metrics.activeUploads.inc();
     // hmac_bytes_received_total{protocol="tus"}: body bytes read from the socket during this
     // request (@tus/server owns the body stream, so count at the socket; what the parser already
@@ -230,12 +225,14 @@ export class TusEndpoint {
     if ('status_code' in thrown && typeof thrown.status_code === 'number' && thrown.status_code < 500) {
       const code = TUS_CODES.get(thrown.body) ?? 'ERR_BAD_REQUEST';
       metrics.errorsByCode.inc({ code });
+      if (rc) rc.errorCode = code;
       nodeRes(req)?.setHeader('Content-Type', 'application/json');
       return { status_code: thrown.status_code, body: JSON.stringify({ code, message: thrown.body.trim(), requestId: rc?.requestId }) };
     }
     const err = toClientError(thrown);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'tus request failed');
     metrics.errorsByCode.inc({ code: err.code });
+    if (rc) rc.errorCode = err.code;
     const method = (req as { method?: string }).method;
     // tus-js-client drops the upload and restarts from byte 0 on any HEAD answer but 2xx/423.
     const status = method === 'HEAD' && err.status >= 500 ? 423 : err.status;

@@ -9,7 +9,9 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileStore } from '@tus/file-store';
+import type { Readable } from 'node:stream';
 import { ERRORS, Upload } from '@tus/utils';
+import { AppError } from '../errors.js';
 
 export interface UploadSummary {
   id: string;
@@ -48,6 +50,16 @@ export class TusFileStore extends FileStore {
       return new Upload({ id, size: info.size, offset: info.size, metadata: info.metadata, storage: { type: 'file', path: this.dataPath(id) } });
     }
     return super.getUpload(id);
+  }
+
+  /**
+   * A finished upload takes no more bytes, not even zero: its data file may already be published
+   * and gone, and @tus/server would answer the failed write with a 500 (issue 10.6).
+   */
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const info = (await this.configstore.get(id)) as StoredUpload | undefined;
+    if (info && isFinished(info)) throw new AppError('ERR_UPLOAD_COMPLETE');
+    return super.write(readable, id, offset);
   }
 
   /** The declared Upload-Length of an upload, when known (one small read of its record). */
