@@ -43,7 +43,7 @@ export interface App {
 
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   // One server per data directory: locked before anything in it is opened (issue 9.7).
-  await mkdir(config.storage.dataDir, { recursive: true });
+  await mkdir(config.storage.dataDir, { recursive: true, mode: config.storage.dirMode });
   const dirLock = acquireDataDirLock(dataDirLockPath(config.storage.dataDir));
   try {
     return await composeApp(config, options, dirLock);
@@ -66,11 +66,11 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   }
   const policy: SlotPolicy = { secrets: [secret.secret, ...config.security.previousSecrets], schemes: config.security.schemes };
 
-  const published = new FilePublishedStore(dataDir);
+  const published = new FilePublishedStore(dataDir, config.storage);
   await published.init();
   const swept = await published.sweepIncoming();
   if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
-  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
+  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, config.storage.fileMode);
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers. The tus keys must match tus-endpoint.ts (META_SLOT, META_TYPE).
   const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });

@@ -4,7 +4,7 @@
  * (`…Ms`, `…Bytes`). Every key is optional: the defaults are the embedded single-node mode.
  */
 import { z } from 'zod';
-import { parseDuration, parseListen, parseSize } from './units.js';
+import { directoryModeFor, parseDuration, parseFileMode, parseListen, parseSize } from './units.js';
 
 const duration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -99,13 +99,25 @@ const security = z
   .prefault({})
   .transform((s) => ({ secret: s.secret, previousSecrets: s.previous_secrets, schemes: s.schemes }));
 
+const fileMode = (def: string) =>
+  z.unknown().default(def).transform((v, ctx) => {
+    try {
+      return parseFileMode(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
 const storage = z
   .object({
     backend: z.literal('file', { error: 'only "file" is available in this version' }).default('file'),
     data_dir: z.string().min(1).default('./data'),
+    /** Mode of uploaded files; directories get the matching x bits (0640 -> 0750). */
+    file_mode: fileMode('0640'),
   })
   .prefault({})
-  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir }));
+  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir, fileMode: s.file_mode, dirMode: directoryModeFor(s.file_mode) }));
 
 const tus = z
   .object({

@@ -65,7 +65,7 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
     recoveryEnabled: qr.recoveryEnabled,
     deadLetterEnabled: qr.deadLetterEnabled,
     published: parts.published,
-    cas: finalize.dedup ? new ContentAddressedStore(join(dataDir, 'cas')) : null,
+    cas: finalize.dedup ? new ContentAddressedStore(join(dataDir, 'cas'), config.storage.dirMode) : null,
     stagingDir: join(dataDir, 'queue', 'staging'),
     webhook: finalize.webhookUrl === '' ? null : { url: finalize.webhookUrl, secret: finalize.webhookSecret, timeoutMs: finalize.webhookTimeoutMs },
     circuitBreaker: workers.circuitBreakerEnabled ? {} : null,

@@ -3,7 +3,8 @@
  * streams to a temp file and is published only once every declared byte arrived, so a client
  * that drops mid-PUT leaves nothing behind but a temp file that is removed at once.
  */
-import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
@@ -60,9 +61,11 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const limit = new ByteLimit(size ?? deps.maxUploadBytes);
   metrics.uploadsCreated.inc({ protocol: 'put' });
   metrics.activeUploads.inc();
+  let file: WriteStream | null = null;
   try {
     allowBody(ctx.req, ctx.res);
-    await pipeline(ctx.req, limit, createWriteStream(temp, { flags: 'wx' }));
+    file = createWriteStream(temp, { flags: 'wx' });
+    await pipeline(ctx.req, limit, file);
     metrics.bytesReceived.inc({ protocol: 'put' }, limit.bytes);
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
     metrics.uploadsFinished.inc({ protocol: 'put' });
@@ -79,6 +82,9 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     ctx.status = 201;
     ctx.body = ''; // koa turns a null body into 204; go-sendxmpp accepts only 200 or 201
   } catch (err) {
+    // The temp file is created by an asynchronous open: remove it only once that open is over and
+    // the stream closed, or the unlink finds nothing and the open then leaves a 0-byte *.part (issue 9.11).
+    if (file !== null && !file.closed) await once(file, 'close').catch(() => {});
     await unlink(temp).catch(() => {});
     if (isClientAbort(err)) {
       rc?.log.info({ bytes: limit.bytes }, 'PUT aborted by the client; nothing published');

@@ -5,7 +5,7 @@
  *   <dataDir>/incoming/                PUT bodies in flight (same filesystem, so link() works)
  */
 import { createReadStream, type Stats } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -40,19 +40,30 @@ export interface PublishStepHooks {
   afterLink?(): void;
 }
 
+/** Permissions of what the store writes (`[storage] file_mode`; directories get the matching x bits). */
+export interface StoreModes {
+  fileMode: number;
+  dirMode: number;
+}
+
+export const DEFAULT_STORE_MODES: StoreModes = { fileMode: 0o640, dirMode: 0o750 };
+
 export class FilePublishedStore implements PublishedStore {
   private readonly filesDir: string;
   private readonly metaDir: string;
   private readonly incomingDir: string;
 
-  constructor(dataDir: string) {
+  constructor(
+    dataDir: string,
+    private readonly modes: StoreModes = DEFAULT_STORE_MODES,
+  ) {
     this.filesDir = join(dataDir, 'files');
     this.metaDir = join(dataDir, 'meta');
     this.incomingDir = join(dataDir, 'incoming');
   }
 
   async init(): Promise<void> {
-    await Promise.all([this.filesDir, this.metaDir, this.incomingDir].map((d) => mkdir(d, { recursive: true })));
+    await Promise.all([this.filesDir, this.metaDir, this.incomingDir].map((d) => mkdir(d, { recursive: true, mode: this.modes.dirMode })));
   }
 
   async stat(path: string): Promise<PublishedFile | null> {
@@ -76,16 +87,17 @@ export class FilePublishedStore implements PublishedStore {
     const target = join(this.filesDir, path);
     const metaTarget = join(this.metaDir, `${path}.json`);
     await fsyncFile(sourceFile); // a 201 must not be answered for bytes still only in the page cache
+    await chmod(sourceFile, this.modes.fileMode);
     try {
-      await mkdir(dirname(target), { recursive: true });
-      await mkdir(dirname(metaTarget), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: this.modes.dirMode });
+      await mkdir(dirname(metaTarget), { recursive: true, mode: this.modes.dirMode });
     } catch (err) {
       if (isPathTaken(err)) return 'exists';
       throw err;
     }
     const metaTmp = join(this.incomingDir, `${randomBytes(12).toString('hex')}.meta`);
     const record: MetaRecord = { ...meta, publishedAt: new Date().toISOString() };
-    await writeFile(metaTmp, JSON.stringify(record));
+    await writeFile(metaTmp, JSON.stringify(record), { mode: this.modes.fileMode });
     try {
       await link(sourceFile, target); // the publish itself: fails with EEXIST instead of overwriting
     } catch (err) {
@@ -117,16 +129,19 @@ export class FilePublishedStore implements PublishedStore {
     const metaTarget = join(this.metaDir, `${path}.json`);
     const before = await this.ownership(path, target, contentFile, record.uploadId);
     if (before !== 'absent') return before;
+    // The uploader's bytes get the configured mode whatever created them (a PUT temp file, a tus
+    // data file, a content-store entry shared by every path holding these bytes).
+    await chmod(contentFile, this.modes.fileMode);
     try {
-      await mkdir(dirname(target), { recursive: true });
-      await mkdir(dirname(metaTarget), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: this.modes.dirMode });
+      await mkdir(dirname(metaTarget), { recursive: true, mode: this.modes.dirMode });
     } catch (err) {
       if (isPathTaken(err)) return 'taken';
       throw err;
     }
     const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
     const stored: StoredRecord = { ...record, publishedAt: new Date().toISOString() };
-    await writeFile(metaTmp, JSON.stringify(stored));
+    await writeFile(metaTmp, JSON.stringify(stored), { mode: this.modes.fileMode });
     await fsyncFile(metaTmp);
     await rename(metaTmp, metaTarget); // no file at `path` yet, so any record there is stale
     hooks.afterRecord?.();

@@ -6,7 +6,7 @@
  *   200 with Upload-Offset = Upload-Length, so a client that resumes a finished upload sees
  *   it finished instead of starting over.
  */
-import { stat } from 'node:fs/promises';
+import { chmod, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileStore } from '@tus/file-store';
 import type { Readable } from 'node:stream';
@@ -34,8 +34,15 @@ interface StoredUpload {
 }
 
 export class TusFileStore extends FileStore {
-  constructor(private readonly dir: string, expirationMs: number) {
+  /** @param fileMode mode of the data files (`[storage] file_mode`); FileStore would leave them 0644. */
+  constructor(private readonly dir: string, expirationMs: number, private readonly fileMode = 0o640) {
     super({ directory: dir, expirationPeriodInMilliseconds: expirationMs });
+  }
+
+  override async create(upload: Upload): Promise<Upload> {
+    const created = await super.create(upload);
+    await chmod(this.dataPath(created.id), this.fileMode);
+    return created;
   }
 
   dataPath(id: string): string {
