@@ -74,6 +74,23 @@ export class TusEndpoint {
 
   /** koa handler for everything under the tus path. */
   async handle(ctx: Context): Promise<void> {
+    try {
+      await this.handleRequest(ctx);
+    } catch (err) {
+      // Refused before @tus/server saw the request, so without its CORS headers: a browser would
+      // see a network error (which tus-js-client retries) instead of the 4xx.
+      const origin = corsOriginFor(ctx.get('Origin') || undefined, this.deps.config.cors);
+      if (origin) {
+        ctx.set('Access-Control-Allow-Origin', origin);
+        ctx.set('Access-Control-Expose-Headers', 'Tus-Resumable, Tus-Version, X-Request-Id');
+        if (this.deps.config.cors.allowCredentials) ctx.set('Access-Control-Allow-Credentials', 'true');
+      }
+      if (ctx.method !== 'GET') ctx.set('Tus-Resumable', '1.0.0');
+      throw err;
+    }
+  }
+
+  private async handleRequest(ctx: Context): Promise<void> {
     if (ctx.method === 'GET') {
       throw new AppError('ERR_NOT_FOUND', { message: 'Finished uploads are downloaded from their slot URL' });
     }

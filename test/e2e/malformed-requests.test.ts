@@ -268,6 +268,14 @@ describe('malformed requests', () => {
     });
   }
 
+  it('a refusal before @tus/server still carries its CORS headers (a browser client can read the 4xx)', async () => {
+    const res = await send(`POST /files/ HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n${T}Upload-Concat: partial\r\nUpload-Length: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    assert.equal(res.status, 400);
+    assert.equal(res.headers['access-control-allow-origin'], '*');
+    assert.match(res.headers['access-control-expose-headers'] ?? '', /X-Request-Id/);
+    assert.equal(res.headers['tus-resumable'], '1.0.0');
+  });
+
   it(`a seeded battery of ${REQUESTS} malformed requests over every route: no 5xx, JSON 4xx, one log line each`, async () => {
     const next = generator(fixtures);
     const specs = Array.from({ length: REQUESTS }, (_, n) => next(n));
