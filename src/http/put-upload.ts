@@ -3,10 +3,7 @@
  * streams to a temp file and is published only once every declared byte arrived, so a client
  * that drops mid-PUT leaves nothing behind but a temp file that is removed at once.
  */
-import { once } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { authorizeSlot, decodeSlotPath, type SlotPolicy } from '../auth/index.js';
 import { AppError } from '../errors.js';
@@ -15,6 +12,7 @@ import { admitNewUpload } from './intake.js';
 import { metrics } from '../observability/index.js';
 import type { PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
+import { receiveToFile } from './receive-file.js';
 import { allowBody, requestContext } from './request-context.js';
 import { endPutBody, guardUploadBody, type GuardDeps } from './upload-guard.js';
 
@@ -61,11 +59,9 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const limit = new ByteLimit(size ?? deps.maxUploadBytes);
   metrics.uploadsCreated.inc({ protocol: 'put' });
   metrics.activeUploads.inc();
-  let file: WriteStream | null = null;
   try {
     allowBody(ctx.req, ctx.res);
-    file = createWriteStream(temp, { flags: 'wx' });
-    await pipeline(ctx.req, limit, file);
+    await receiveToFile(ctx.req, limit, temp);
     metrics.bytesReceived.inc({ protocol: 'put' }, limit.bytes);
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
     metrics.uploadsFinished.inc({ protocol: 'put' });
@@ -82,10 +78,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     ctx.status = 201;
     ctx.body = ''; // koa turns a null body into 204; go-sendxmpp accepts only 200 or 201
   } catch (err) {
-    // The temp file is created by an asynchronous open: remove it only once that open is over and
-    // the stream closed, or the unlink finds nothing and the open then leaves a 0-byte *.part (issue 9.11).
-    if (file !== null && !file.closed) await once(file, 'close').catch(() => {});
-    await unlink(temp).catch(() => {});
+    await unlink(temp).catch(() => {}); // a body that failed is gone already (receiveToFile); a later failure leaves the file
     if (isClientAbort(err)) {
       rc?.log.info({ bytes: limit.bytes }, 'PUT aborted by the client; nothing published');
       return;

@@ -162,8 +162,8 @@ describe('XEP-0363 PUT', () => {
   });
 
   it('clients that reset right after the headers leave no temp file behind, even many at once (issue 9.11)', async () => {
-    // The body stream fails before the temp file's asynchronous open completes; an unlink that
-    // does not wait for the open removes nothing, and the open then leaves a 0-byte *.part.
+    // End to end beside the deterministic case in test/integration/receive-file.test.ts: bodies
+    // that fail at once, many in parallel; every temp file must be gone once each PUT is over.
     const N = 40;
     const url = new URL(server.baseUrl);
     const aborted = () => server.logs.filter((l) => l.msg === 'PUT aborted by the client; nothing published').length;
