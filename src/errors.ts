@@ -19,6 +19,7 @@ export const ERRORS = {
   ERR_FILE_EXISTS: { status: 409, message: 'A file already exists at this path' },
   ERR_LENGTH_REQUIRED: { status: 411, message: 'Content-Length is required to check the signed size' },
   ERR_TOO_LARGE: { status: 413, message: 'The upload exceeds the maximum allowed size' },
+  ERR_EXTENSION_NOT_ALLOWED: { status: 415, message: 'Files of this type are not accepted by this server' },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is not satisfiable' },
   ERR_UPLOAD_INCOMPLETE: { status: 400, message: 'The request body ended before the declared length' },
   // 423, not 5xx: tus-js-client retries 423, but restarts from byte 0 after a 5xx on HEAD.
@@ -44,12 +45,28 @@ export const ERRORS = {
   ERR_JOB_NOT_RETRYABLE: { status: 409, message: 'The job is not waiting for a retry' },
   // tus protocol edges (issue 10.6): answered as JSON like every other error.
   ERR_TUS_VERSION: { status: 412, message: 'This server speaks tus 1.0.0: send Tus-Resumable: 1.0.0' },
-  ERR_CONCAT_UNSUPPORTED: { status: 400, message: 'The tus concatenation extension (parallel uploads) is not supported: upload in one stream' },
   // 409 like an offset conflict: tus-js-client then asks HEAD for the offset and sees the upload complete.
   ERR_UPLOAD_COMPLETE: { status: 409, message: 'Every byte of this upload has arrived; nothing more can be appended' },
   // Refused by the HTTP parser, before any request exists (src/http/client-errors.ts).
   ERR_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
   ERR_HEADERS_TIMEOUT: { status: 408, message: 'The request headers did not arrive in time' },
+  // tus extensions and finished uploads (docs/tus.md).
+  // 460 is the tus checksum extension's own status: the chunk was discarded, the offset kept.
+  ERR_CHUNK_CHECKSUM_MISMATCH: { status: 460, message: 'The chunk does not match its Upload-Checksum; it was discarded, resend it from the same offset' },
+  ERR_CHECKSUM_UNSUPPORTED: { status: 400, message: 'The checksum algorithm is not supported (see Tus-Checksum-Algorithm)' },
+  ERR_CHECKSUM_MALFORMED: { status: 400, message: 'The declared checksum is malformed' },
+  // A whole-file checksum (PUT digest headers, tus sha256/checksum metadata) answered to the client; nothing was published.
+  ERR_UPLOAD_CHECKSUM_MISMATCH: { status: 422, message: 'The file does not match its declared checksum; nothing was published, upload it again' },
+  ERR_UPLOAD_NOT_FINISHED: { status: 409, message: 'The upload is not finished; its file can be downloaded once every byte arrived' },
+  ERR_GONE: { status: 410, message: 'The file was deleted; its slot cannot be used again' },
+  ERR_DELETE_FINISHED_DISABLED: { status: 403, message: 'Finished uploads cannot be deleted on this server' },
+  ERR_CONCAT_MALFORMED: { status: 400, message: 'Upload-Concat is malformed' },
+  ERR_CONCAT_PART_INVALID: { status: 400, message: 'A part of the concatenation is unknown, unfinished or not a partial upload' },
+  ERR_CONCAT_PART_FOREIGN: { status: 403, message: 'A part of the concatenation was created under another slot' },
+  ERR_CONCAT_PART_USED: { status: 409, message: 'A part of the concatenation was already used' },
+  ERR_CONCAT_LENGTH_MISMATCH: { status: 400, message: 'The parts together differ from the signed size' },
+  ERR_CONCAT_TOO_MANY_PARTS: { status: 400, message: 'The slot has as many partial uploads as allowed (max_concat_parts)' },
+  ERR_CONCAT_TOO_LARGE: { status: 413, message: 'The partial uploads of this slot together would exceed its size' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

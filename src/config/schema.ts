@@ -4,7 +4,7 @@
  * (`…Ms`, `…Bytes`). Every key is optional: the defaults are the embedded single-node mode.
  */
 import { z } from 'zod';
-import { directoryModeFor, parseDuration, parseFileMode, parseListen, parseSize } from './units.js';
+import { directoryModeFor, normalizeExtension, parseDuration, parseFileMode, parseListen, parseSize } from './units.js';
 
 const duration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -95,9 +95,45 @@ const security = z
     secret: z.string().default(''),
     previous_secrets: z.array(z.string().min(1, 'must not be empty')).default([]),
     schemes: z.array(z.enum(SCHEMES)).min(1, 'at least one scheme must be accepted').default([...SCHEMES]),
+    /** v3 slots stay usable this long after `expires` (risk: so does a leaked URL). */
+    expiry_grace: duration('0s'),
+    /** Tolerated difference between the signer's clock and ours, added to the v3 expiry too. */
+    clock_skew: duration('0s'),
   })
   .prefault({})
-  .transform((s) => ({ secret: s.secret, previousSecrets: s.previous_secrets, schemes: s.schemes }));
+  .transform((s) => ({
+    secret: s.secret,
+    previousSecrets: s.previous_secrets,
+    schemes: s.schemes,
+    expiryGraceMs: s.expiry_grace,
+    clockSkewMs: s.clock_skew,
+  }));
+
+/**
+ * Which files a slot may carry, by the end of its name (case-insensitive; ".tar.gz" matches
+ * "a.TAR.GZ"). Empty allowed list: any name. A blocked suffix wins over an allowed one.
+ */
+const extensionList = z
+  .array(z.string().regex(/^\.?[^\s/\\.][^\s/\\]*$/, 'must be a file name ending such as ".jpg" or ".tar.gz"'))
+  .default([])
+  .transform((list) => [...new Set(list.map(normalizeExtension))]);
+
+const uploads = z
+  .object({
+    allowed_extensions: extensionList,
+    blocked_extensions: extensionList,
+  })
+  .prefault({})
+  .transform((s) => ({ allowedExtensions: s.allowed_extensions, blockedExtensions: s.blocked_extensions }));
+
+/**
+ * Migrating from the Go HMAC File Server: Go 3.x keys that restrict uploads and that this server
+ * cannot enforce refuse the start, unless listed here (the admin accepts running without them).
+ */
+const migration = z
+  .object({ accept_unenforced: z.array(z.string().min(1)).default([]) })
+  .prefault({})
+  .transform((s) => ({ acceptUnenforced: s.accept_unenforced }));
 
 const fileMode = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -123,9 +159,18 @@ const tus = z
   .object({
     expiration: duration('24h'),
     lock_drain_timeout: duration('3s'),
+    /** DELETE on a finished upload's URL removes its published file for good (docs/tus.md). */
+    allow_delete_finished: z.boolean().default(true),
+    /** Partial uploads (Upload-Concat) one slot may hold at once. */
+    max_concat_parts: count(16, 1),
   })
   .prefault({})
-  .transform((s) => ({ expirationMs: s.expiration, lockDrainMs: s.lock_drain_timeout }));
+  .transform((s) => ({
+    expirationMs: s.expiration,
+    lockDrainMs: s.lock_drain_timeout,
+    allowDeleteFinished: s.allow_delete_finished,
+    maxConcatParts: s.max_concat_parts,
+  }));
 
 const redis = z
   .object({ url: z.string().default('') })
@@ -213,9 +258,16 @@ const timeouts = z
     maxRetryAttempts: s.max_retry_attempts,
   }));
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** Go's logrus names that pino spells differently. */
+const LOG_LEVEL_ALIASES: Readonly<Record<string, string>> = { warning: 'warn', panic: 'fatal' };
+
 const logging = z
   .object({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    // Any case, like the Go server ("INFO"), and logrus' names.
+    level: z
+      .preprocess((v) => (typeof v === 'string' ? (LOG_LEVEL_ALIASES[v.trim().toLowerCase()] ?? v.trim().toLowerCase()) : v), z.enum(LOG_LEVELS))
+      .default('info'),
     format: z.enum(['json', 'pretty']).default('json'),
   })
   .prefault({})
@@ -284,19 +336,23 @@ const uploadPage = z
       .union([z.literal(''), z.string().regex(/^(https?:\/\/[^\s]+|\/[^\s]*)$/, 'must be an http(s) URL or an absolute path')])
       .default(''),
     chunk_size: size('8MiB'),
+    /** Parts sent at once per file (tus concatenation); 1 sends one part after another. */
+    parallel_uploads: count(1, 1),
   })
   .prefault({})
-  .transform((s) => ({ enabled: s.enabled, path: s.path, signingEndpoint: s.signing_endpoint, chunkBytes: s.chunk_size }));
+  .transform((s) => ({ enabled: s.enabled, path: s.path, signingEndpoint: s.signing_endpoint, chunkBytes: s.chunk_size, parallelUploads: s.parallel_uploads }));
 
 /**
  * Test-only. crash_at names a finalization step (src/finalize/finalization-service.ts,
  * FinalizeStep) at which the server kills itself with SIGKILL, for the crash-recovery tests.
- * Set through HFS_TEST_CRASH_AT; never in production.
+ * Set through HFS_TEST_CRASH_AT; never in production. skip_intake_checksum leaves a tus
+ * upload's declared sha256 to finalization (a dead letter, as for bytes that changed on disk
+ * after the last PATCH), for the operations tests that need dead letters.
  */
 const testing = z
-  .object({ crash_at: z.string().default('') })
+  .object({ crash_at: z.string().default(''), skip_intake_checksum: z.boolean().default(false) })
   .prefault({})
-  .transform((s) => ({ crashAt: s.crash_at === '' ? null : s.crash_at }));
+  .transform((s) => ({ crashAt: s.crash_at === '' ? null : s.crash_at, skipIntakeChecksum: s.skip_intake_checksum }));
 
 export const configSchema = z.object({
   server,
@@ -313,6 +369,8 @@ export const configSchema = z.object({
   finalize,
   cors,
   upload_page: uploadPage,
+  uploads,
+  migration,
   testing,
 });
 

@@ -91,6 +91,12 @@ export function directoryModeFor(fileMode: number): number {
 
 export const formatMode = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
 
+/** ".JPG", "jpg" -> ".jpg": how file-name endings are compared (case-insensitive, with the dot). */
+export function normalizeExtension(ext: string): string {
+  const lower = ext.trim().toLowerCase();
+  return lower.startsWith('.') ? lower : `.${lower}`;
+}
+
 export function formatDuration(ms: number): string {
   if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;

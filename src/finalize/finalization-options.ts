@@ -1,23 +1,23 @@
 /** What the FinalizationService is built from (finalizationFromConfig fills it from the config). */
 import type { Logger } from '../observability/index.js';
 import type {
-  CircuitBreakerOptions,
   Clock,
   HealthThresholds,
-  IntakeDelayOptions,
   LoadBalancingStrategy,
   PriorityLevels,
   QueueBackend,
   RandomSource,
   RetryPolicy,
 } from '../queue/index.js';
+import type { CircuitBreakerOptions } from './circuit-breaker.js';
+import type { IntakeDelayOptions } from './pressure.js';
 import type { ContentAddressedStore } from '../storage/index.js';
 import type { PipelineStep, PublishTarget } from './pipeline.js';
 import type { CompletedUpload } from './types.js';
 import type { WebhookTarget } from './webhook.js';
 
-export type AdmissionStep = 'admit-before-insert' | 'admit-after-insert';
-export type FinalizeStep = AdmissionStep | PipelineStep;
+export type JobAdmissionStep = 'admit-before-insert' | 'admit-after-insert';
+export type FinalizeStep = JobAdmissionStep | PipelineStep;
 
 /** The upload side of tus that finalization needs (app.ts builds it from the TusFileStore). */
 export interface TusUploads {

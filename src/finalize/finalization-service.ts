@@ -1,56 +1,46 @@
 /**
- * Finalization through the durable queue. Admits every completed upload (tus or PUT) as a job,
- * runs the pipeline on the dispatcher's workers, and offers the HTTP layer what it needs while
- * files wait: intake backpressure (gateIntake), bounded waits for downloads (awaitPublished),
- * slot checks (slotTaken) and the dead-letter API. Everything observable goes to metrics and
- * to the fixed log sentences of docs/queue.md.
+ * Finalization through the durable queue: the finalizer. Admits every completed upload (tus or
+ * PUT) as a job (job-admission.ts), runs the pipeline on the dispatcher's workers, and lets a
+ * download of a file still in the queue wait for it (awaitPublished). Its other faces are
+ * separate objects: `intake` (the intake gate, intake-gate.ts) and `admin` (queue
+ * administration, queue-admin.ts). Everything observable is reported by telemetry.ts.
  *
  * Lifecycle: the constructor does no I/O; start() opens the backend, recovers and reconciles,
  * then starts the workers; stop(graceMs) drains them and closes the backend.
  */
 import { mkdir, unlink } from 'node:fs/promises';
 import { AppError } from '../errors.js';
-import { metrics } from '../observability/index.js';
 import {
-  CircuitBreaker,
-  DEFAULT_INTAKE_DELAY,
   Dispatcher,
-  canListJobs,
-  canRetryNow,
   PRIORITY_TIERS,
-  retryAfterSeconds,
-  type BreakerTransition,
-  type DeadLetterTarget,
-  type HealthAssessment,
+  type DeadReason,
   type Job,
   type JobError,
-  type ListDeadOptions,
-  type ListJobsOptions,
   type PriorityTier,
   type QueueBackend,
-  type QueueCounts,
   type QueueRecovery,
   type TimerHandle,
-  type WorkerStatus,
-  type WorkerView,
 } from '../queue/index.js';
+import { CircuitBreaker, type BreakerTransition } from './circuit-breaker.js';
+import { DEFAULT_INTAKE_DELAY, retryAfterSeconds } from './pressure.js';
 import { expectedSha256FromMetadata } from './checksum.js';
-import { DeadLetterQueue, type DeadLetter } from './dead-letters.js';
+import { DeadLetterQueue } from './dead-letters.js';
 import { sha256File } from './hash-file.js';
-import { IntakeGate, type IntakeControl, type IntakeDecision, type IntakeRequest, type Pressure } from './intake-gate.js';
-import { admitUpload } from './admission.js';
+import { IntakeGate, type IntakeControl } from './intake-gate.js';
+import { admitJob } from './job-admission.js';
 import type { FinalizationOptions, PendingDownload } from './finalization-options.js';
 import { jobIdOf, type FinalizeJobPayload } from './job-payload.js';
 import { FinalizePipeline, type PipelineStep, type PublishedEvent } from './pipeline.js';
 import { PublishWaiters } from './publish-waiters.js';
+import { QueueAdmin } from './queue-admin.js';
 import { buryPreviousJobs, readmitFinishedUploads, removeStagingOrphans } from './recovery.js';
-import { logBreakerTransition, logWorkerStatus, setBreakerGauge, setWorkerGauge } from './telemetry.js';
+import { countDeadLetters, dispatcherTelemetry, logBreakerTransition, logDeadLetter, logPublished, setBreakerGauge, setQueueLengths, setWorkerGauge } from './telemetry.js';
 import type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.js';
 
 type State = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 
-export class FinalizationService implements UploadFinalizer, IntakeControl {
+export class FinalizationService implements UploadFinalizer {
   readonly #o: FinalizationOptions;
   readonly #pending: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
   readonly #waiters: PublishWaiters;
@@ -61,6 +51,10 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
   readonly #storageBreaker: CircuitBreaker | null;
   readonly #webhookBreaker: CircuitBreaker | null;
   readonly deadLetters: DeadLetterQueue;
+  /** The intake gate, asked before a new upload's body (src/intake). */
+  readonly intake: IntakeControl;
+  /** Queue administration for operators (admin API, status page). */
+  readonly admin: QueueAdmin;
   #backend: QueueBackend | null = null;
   #state: State = 'created';
   #pruneTimer: TimerHandle | undefined;
@@ -100,6 +94,20 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
         await this.#syncCounts();
         this.#dispatcher?.poke();
       },
+    });
+    const gate = this.#gate;
+    this.intake = {
+      pass: (request) => gate.pass(request),
+      slotTaken: async (slotPath) => this.#backend !== null && this.#state === 'running' && (await this.#backend.getBySlot(slotPath)) !== null,
+      pressure: () => gate.pressure(),
+    };
+    this.admin = new QueueAdmin({
+      backend: () => this.#requireBackend(),
+      workers: () => this.#dispatcher?.workers() ?? [],
+      poke: () => this.#dispatcher?.poke(),
+      breakers: [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]],
+      deadLetters: this.deadLetters,
+      clock,
     });
   }
 
@@ -165,7 +173,7 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
   async finalize(upload: CompletedUpload): Promise<FinalizeOutcome> {
     if (this.#state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN');
     const o = this.#o;
-    const result = await admitUpload(upload, {
+    const result = await admitJob(upload, {
       backend: this.#requireBackend(),
       published: o.published,
       stagingDir: o.stagingDir,
@@ -180,28 +188,6 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
       this.#dispatcher?.poke();
     }
     return result.outcome;
-  }
-
-  /** Queue pressure felt by intake right now. */
-  pressure(): Pressure {
-    return this.#gate.pressure();
-  }
-
-  /**
-   * Call when a new upload starts (tus creation, PUT) before reading its body. Resolves
-   * { ok: true } at once when the queue is not under pressure, or after a bounded, growing
-   * delay under backpressure; { ok: false, retryAfterS } in emergency mode for non-small files
-   * (or unknown sizes), or for large files while the large tier is full: answer 503
-   * ERR_QUEUE_FULL with that Retry-After. Rejects with the signal's reason if it aborts.
-   * Requests continuing an upload (PATCH, HEAD) must not call it.
-   */
-  gateIntake(request: IntakeRequest): Promise<IntakeDecision> {
-    return this.#gate.admit(request);
-  }
-
-  /** True when a job (queued, running, dead, or recently done) holds the slot: a new upload of it would get 'exists'. */
-  async slotTaken(slotPath: string): Promise<boolean> {
-    return this.#backend !== null && this.#state === 'running' && (await this.#backend.getBySlot(slotPath)) !== null;
   }
 
   /**
@@ -222,73 +208,6 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
     return { kind: 'not_ready', retryAfterS: retryAfterSeconds(ahead, this.#averageJobMs(), this.#o.workers, { maxS: 30 }) };
   }
 
-  /** Jobs by state and tier (from the backend). */
-  async counts(): Promise<QueueCounts> {
-    return this.#requireBackend().counts();
-  }
-
-  workers(): WorkerView[] {
-    return this.#dispatcher?.workers() ?? [];
-  }
-
-  listDeadLetters(options?: ListDeadOptions): Promise<DeadLetter[]> {
-    return this.deadLetters.list(options);
-  }
-
-  replayDeadLetters(target: DeadLetterTarget): Promise<number> {
-    return this.deadLetters.replay(target);
-  }
-
-  purgeDeadLetters(target: DeadLetterTarget): Promise<number> {
-    return this.deadLetters.purge(target);
-  }
-
-  /**
-   * Jobs for operators (default: queued and running, in line order; limit 100). Rejects with
-   * ERR_SERVER_SHUTDOWN when not running.
-   */
-  async listJobs(options?: ListJobsOptions): Promise<Job[]> {
-    const backend = this.#requireBackend();
-    if (!canListJobs(backend)) throw new Error('this queue backend cannot list jobs');
-    return backend.listJobs(options);
-  }
-
-  /**
-   * A queued job waiting for its retry backoff runs as soon as a worker is free (attempts and
-   * history kept). False when the id is unknown or the job is not queued.
-   */
-  async retryJob(id: string): Promise<boolean> {
-    const backend = this.#requireBackend();
-    if (!canRetryNow(backend)) throw new Error('this queue backend cannot reschedule jobs');
-    const ok = await backend.retryNow(id, this.#o.clock.now());
-    if (ok) this.#dispatcher?.poke();
-    return ok;
-  }
-
-  // --- ops (issue 5): thin reads for the admin API and the status page.
-
-  /** One job in whatever state it is, or null for an unknown (or pruned) id. Rejects with ERR_SERVER_SHUTDOWN when not running. */
-  job(id: string): Promise<Job | null> {
-    return this.#requireBackend().get(id);
-  }
-
-  /** The job holding a slot path in whatever state it is, or null. Rejects with ERR_SERVER_SHUTDOWN when not running. */
-  jobBySlot(slotPath: string): Promise<Job | null> {
-    return this.#requireBackend().getBySlot(slotPath);
-  }
-
-  /** Each dependency's circuit breaker now; empty when circuit_breaker_enabled = false. */
-  breakers(): Array<{ dependency: 'storage' | 'webhook'; state: ReturnType<CircuitBreaker['state']>; retryAtMs: number | null }> {
-    const now = this.#o.clock.now();
-    const out: ReturnType<FinalizationService['breakers']> = [];
-    for (const [dependency, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]] as const) {
-      if (b === null) continue;
-      const state = b.state(now);
-      out.push({ dependency, state, retryAtMs: state === 'closed' ? null : b.retryAtMs(now) });
-    }
-    return out;
-  }
-
   #createDispatcher(backend: QueueBackend): Dispatcher {
     const o = this.#o;
     return new Dispatcher({
@@ -305,7 +224,13 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
       claimableAt: (now) => (this.#storageBreaker?.state(now) === 'open' ? this.#storageBreaker.retryAtMs(now) : now),
       clock: o.clock,
       random: o.random,
-      events: this.#dispatcherEvents(),
+      events: dispatcherTelemetry({
+        log: o.log,
+        clock: o.clock,
+        jobTimeoutMs: o.jobTimeoutMs,
+        onDone: (job) => this.#jobLeft(job),
+        onDead: (job, workerId, error, why) => void this.#onDead(job, workerId, error, why),
+      }),
     });
   }
 
@@ -313,43 +238,12 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
     return this.#dispatcher?.averageJobMs() ?? null;
   }
 
-  #dispatcherEvents() {
-    const { log } = this.#o;
-    return {
-      onAttempt: (_job: Job, workerId: number, ok: boolean, durationMs: number) => {
-        metrics.workerProcessed.inc({ worker_id: String(workerId) });
-        if (!ok) metrics.workerErrors.inc({ worker_id: String(workerId) });
-        metrics.queueProcessingTime.observe(durationMs / 1000);
-      },
-      onDone: (job: Job, workerId: number, durationMs: number) => {
-        metrics.queueWaitTime.observe(Math.max(0, this.#o.clock.now() - job.enqueuedAtMs) / 1000);
-        this.#jobLeft(job);
-        log.debug({ jobId: job.id, workerId, durationMs }, 'Finalization job done');
-      },
-      onRetry: (job: Job, workerId: number, error: JobError, reason: string, delayMs: number) => {
-        metrics.retries.inc({ reason });
-        log.warn({ jobId: job.id, workerId, attempt: job.attempts + 1, code: error.code, reason: error.message, delayMs }, 'Finalization attempt failed, will retry');
-      },
-      onDead: (job: Job, workerId: number, error: JobError, why: string) => void this.#onDead(job, workerId, error, why),
-      onTimeout: (job: Job, workerId: number) => {
-        metrics.timeouts.inc({ type: 'queue' });
-        setWorkerGauge(workerId, 'failed');
-        log.warn({ jobId: job.id, workerId, timeoutMs: this.#o.jobTimeoutMs }, `Worker ${workerId} stuck past the job timeout: replaced, job requeued`);
-      },
-      onWorkerStatus: (workerId: number, status: WorkerStatus, previous: WorkerStatus, a: HealthAssessment) => logWorkerStatus(log, workerId, status, previous, a),
-      onError: (err: unknown, during: string) => log.error({ err, during }, 'Finalization queue operation failed'),
-    };
-  }
-
-  async #onDead(job: Job, workerId: number, error: JobError, why: string): Promise<void> {
+  async #onDead(job: Job, workerId: number, error: JobError, why: DeadReason): Promise<void> {
     const { log } = this.#o;
     this.#jobLeft(job);
-    metrics.deadLetterItems.inc();
-    const fields = { jobId: job.id, slotPath: job.slotPath, workerId, code: error.code, reason: error.message, attempts: job.attempts + 1 };
-    if (why === 'retries_exhausted') log.error(fields, `Upload failed after ${this.#o.retry.maxRetries} retries, moved to dead letter queue`);
-    else log.error(fields, 'Upload failed permanently, moved to dead letter queue');
+    const fields = logDeadLetter(log, job, workerId, error, why, this.#o.retry.maxRetries);
     if (this.#o.deadLetterEnabled) {
-      metrics.deadLetterQueueLength.inc();
+      countDeadLetters(1);
       return;
     }
     try {
@@ -362,13 +256,7 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
 
   #onPublished(e: PublishedEvent): void {
     this.#waiters.notify(e.job.slotPath);
-    if (!e.fresh) return;
-    metrics.filesPublished.inc({ protocol: e.payload.protocol });
-    if (e.dedupHit) metrics.dedupHits.inc();
-    this.#o.log.info(
-      { protocol: e.payload.protocol, uploadId: e.payload.uploadId, jobId: e.job.id, size: e.job.size, sha256: e.sha256, dedup: e.dedupHit },
-      'File published',
-    );
+    logPublished(this.#o.log, e);
   }
 
   #jobLeft(job: Job): void {
@@ -377,14 +265,14 @@ export class FinalizationService implements UploadFinalizer, IntakeControl {
   }
 
   #countsChanged(): void {
-    for (const tier of PRIORITY_TIERS) metrics.queueLength.set({ priority: tier }, this.#pending[tier]);
+    setQueueLengths(this.#pending);
     this.#gate.update();
   }
 
   async #syncCounts(): Promise<void> {
     const counts = await this.#requireBackend().counts();
     for (const tier of PRIORITY_TIERS) this.#pending[tier] = counts.queued[tier] + counts.leased[tier];
-    metrics.deadLetterQueueLength.set(sum(counts.dead));
+    countDeadLetters(sum(counts.dead), 'set');
     this.#countsChanged();
   }
 

@@ -1,13 +1,37 @@
-/** Finalization: the queued finalizer and what the HTTP layer asks it while files wait. */
+/**
+ * Finalization: the queued finalizer (FinalizationService), its intake gate (service.intake),
+ * queue administration (service.admin), dead letters, the pipeline steps and their telemetry.
+ */
 export type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.js';
 export { FinalizationService } from './finalization-service.js';
-export type { AdmissionStep, FinalizationOptions, FinalizeStep, PendingDownload, TusUploads } from './finalization-options.js';
-export { finalizationFromConfig, queueDatabasePath, DOWNLOAD_WAIT_MS, type FinalizationParts } from './from-config.js';
-export type { IntakeControl, IntakeDecision, IntakeRequest, Pressure } from './intake-gate.js';
+export type { FinalizationOptions, JobAdmissionStep, FinalizeStep, PendingDownload, TusUploads } from './finalization-options.js';
+export { contentStoreFromConfig, finalizationFromConfig, queueDatabasePath, DOWNLOAD_WAIT_MS, type FinalizationParts } from './from-config.js';
+export { IntakeGate, type IntakeControl, type IntakeDecision, type IntakeRequest, type Pressure } from './intake-gate.js';
+export { QueueAdmin, type BreakerDependency, type BreakerStatus } from './queue-admin.js';
 export { DeadLetterQueue, toDeadLetter, type DeadLetter } from './dead-letters.js';
 // ops (issue 5): offline recovery builds and reads job payloads like the service does.
 export { fromPayload, jobIdOf, toPayload, type FinalizeJobPayload } from './job-payload.js';
 export type { PipelineStep, PublishTarget } from './pipeline.js';
 export { expectedSha256FromHeaders, expectedSha256FromMetadata, type DeclaredChecksum } from './checksum.js';
 export { sha256File } from './hash-file.js';
+export {
+  CircuitBreaker,
+  DEFAULT_CIRCUIT_BREAKER_OPTIONS,
+  type BreakerState,
+  type BreakerTransition,
+  type BreakerTransitionReason,
+  type CircuitBreakerOptions,
+} from './circuit-breaker.js';
+export {
+  DEFAULT_CLEAR_BAND,
+  DEFAULT_INTAKE_DELAY,
+  intakeDelayMs,
+  pressureLevel,
+  queueFill,
+  retryAfterSeconds,
+  type IntakeDelayOptions,
+  type PressureLevel,
+  type PressureThresholds,
+  type RetryAfterOptions,
+} from './pressure.js';
 export { signWebhook, type WebhookEvent, type WebhookTarget } from './webhook.js';

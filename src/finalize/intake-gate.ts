@@ -6,17 +6,9 @@
  */
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
-import {
-  SIZE_CLASS_LIMITS,
-  intakeDelayMs,
-  pressureLevel,
-  queueFill,
-  type Clock,
-  type IntakeDelayOptions,
-  type PressureLevel,
-  type PriorityTier,
-  type TimerHandle,
-} from '../queue/index.js';
+import type { Clock, PriorityTier, TimerHandle } from '../queue/index.js';
+import { SIZE_CLASS_LIMITS } from '../transfer/index.js';
+import { intakeDelayMs, pressureLevel, queueFill, type IntakeDelayOptions, type PressureLevel } from './pressure.js';
 
 export interface IntakeRequest {
   readonly kind: 'create' | 'put';
@@ -34,12 +26,21 @@ export type IntakeDecision =
   | { readonly ok: true; readonly delayedMs: number }
   | { readonly ok: false; readonly retryAfterS: number; readonly reason: 'emergency' | 'large_tier_full' };
 
-/** What the PUT and tus-creation handlers need from finalization before reading a body. */
+/** The intake gate as the intake module (src/intake) sees it: asked before a new upload's body. */
 export interface IntakeControl {
-  /** See FinalizationService.gateIntake. */
-  gateIntake(request: IntakeRequest): Promise<IntakeDecision>;
-  /** True when a job holds the slot: a new upload of it would end in 409, so refuse it before the body. */
+  /**
+   * Call when a new upload starts (tus creation, PUT) before reading its body. Resolves
+   * { ok: true } at once when the queue is not under pressure, or after a bounded, growing
+   * delay under backpressure; { ok: false, retryAfterS } in emergency mode for non-small files
+   * (or unknown sizes), or for large files while the large tier is full: answer 503
+   * ERR_QUEUE_FULL with that Retry-After. Rejects with the signal's reason if it aborts.
+   * Requests continuing an upload (PATCH, HEAD) must not call it.
+   */
+  pass(request: IntakeRequest): Promise<IntakeDecision>;
+  /** True when a job (queued, running, dead, or recently done) holds the slot: a new upload of it would end in 409, so refuse it before the body. */
   slotTaken(slotPath: string): Promise<boolean>;
+  /** Queue pressure felt by intake right now. */
+  pressure(): Pressure;
 }
 
 export interface Pressure {
@@ -82,7 +83,8 @@ export class IntakeGate {
     return { level, fill };
   }
 
-  async admit(request: IntakeRequest): Promise<IntakeDecision> {
+  /** See IntakeControl.pass. */
+  async pass(request: IntakeRequest): Promise<IntakeDecision> {
     request.signal?.throwIfAborted();
     const { level, fill } = this.pressure();
     const size = request.sizeBytes;

@@ -1,10 +1,25 @@
 /**
- * The finalization queue's log sentences and metrics (docs/queue.md lists them). Messages are
- * fixed sentences operators grep (with the design's numbers in them); details go in fields.
+ * The finalization queue's log sentences and metrics, all in one place (docs/queue.md lists
+ * them). Messages are fixed sentences operators grep (with the design's numbers in them);
+ * details go in fields. The FinalizationService decides; this file reports.
  */
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
-import { WORKER_STATUSES, type BreakerTransition, type HealthAssessment, type SpillEvent, type WorkerStatus } from '../queue/index.js';
+import {
+  PRIORITY_TIERS,
+  WORKER_STATUSES,
+  type Clock,
+  type DeadReason,
+  type DispatcherEvents,
+  type HealthAssessment,
+  type Job,
+  type JobError,
+  type PriorityTier,
+  type SpillEvent,
+  type WorkerStatus,
+} from '../queue/index.js';
+import type { BreakerTransition } from './circuit-breaker.js';
+import type { PublishedEvent } from './pipeline.js';
 
 const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
 
@@ -44,4 +59,72 @@ export function logSpill(log: Logger, e: SpillEvent): void {
   }
   metrics.spilloverItems.inc(e.moved);
   if (e.episodeStart) log.info({ moved: e.moved, diskOnly: e.diskOnly }, `Spillover activated: ${e.moved} items moved to disk`);
+}
+
+/** hmac_dead_letter_queue_length: add `n` kept dead letters, or set the total. */
+export function countDeadLetters(n: number, mode: 'add' | 'set' = 'add'): void {
+  if (mode === 'set') metrics.deadLetterQueueLength.set(n);
+  else metrics.deadLetterQueueLength.inc(n);
+}
+
+/** hmac_queue_length by tier: jobs waiting or running. */
+export function setQueueLengths(pending: Readonly<Record<PriorityTier, number>>): void {
+  for (const tier of PRIORITY_TIERS) metrics.queueLength.set({ priority: tier }, pending[tier]);
+}
+
+export interface DispatcherTelemetryOptions {
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly jobTimeoutMs: number;
+  /** A job left the pending counts (done); dead jobs go to `onDead`. */
+  readonly onDone: (job: Job) => void;
+  readonly onDead: (job: Job, workerId: number, error: JobError, why: DeadReason) => void;
+}
+
+/** The dispatcher's events as metrics and log lines, plus the service's own bookkeeping hooks. */
+export function dispatcherTelemetry(o: DispatcherTelemetryOptions): DispatcherEvents {
+  const { log } = o;
+  return {
+    onAttempt: (_job, workerId, ok, durationMs) => {
+      metrics.workerProcessed.inc({ worker_id: String(workerId) });
+      if (!ok) metrics.workerErrors.inc({ worker_id: String(workerId) });
+      metrics.queueProcessingTime.observe(durationMs / 1000);
+    },
+    onDone: (job, workerId, durationMs) => {
+      metrics.queueWaitTime.observe(Math.max(0, o.clock.now() - job.enqueuedAtMs) / 1000);
+      o.onDone(job);
+      log.debug({ jobId: job.id, workerId, durationMs }, 'Finalization job done');
+    },
+    onRetry: (job, workerId, error, reason, delayMs) => {
+      metrics.retries.inc({ reason });
+      log.warn({ jobId: job.id, workerId, attempt: job.attempts + 1, code: error.code, reason: error.message, delayMs }, 'Finalization attempt failed, will retry');
+    },
+    onDead: (job, workerId, error, why) => o.onDead(job, workerId, error, why),
+    onTimeout: (job, workerId) => {
+      metrics.timeouts.inc({ type: 'queue' });
+      setWorkerGauge(workerId, 'failed');
+      log.warn({ jobId: job.id, workerId, timeoutMs: o.jobTimeoutMs }, `Worker ${workerId} stuck past the job timeout: replaced, job requeued`);
+    },
+    onWorkerStatus: (workerId, status, previous, a) => logWorkerStatus(log, workerId, status, previous, a),
+    onError: (err, during) => log.error({ err, during }, 'Finalization queue operation failed'),
+  };
+}
+
+/** A job moved to the dead letter queue; returns the log fields for the follow-up lines. */
+export function logDeadLetter(log: Logger, job: Job, workerId: number, error: JobError, why: DeadReason, maxRetries: number): Record<string, unknown> {
+  metrics.deadLetterItems.inc();
+  const fields = { jobId: job.id, slotPath: job.slotPath, workerId, code: error.code, reason: error.message, attempts: job.attempts + 1 };
+  if (why === 'retries_exhausted') log.error(fields, `Upload failed after ${maxRetries} retries, moved to dead letter queue`);
+  else log.error(fields, 'Upload failed permanently, moved to dead letter queue');
+  return fields;
+}
+
+export function logPublished(log: Logger, e: PublishedEvent): void {
+  if (!e.fresh) return;
+  metrics.filesPublished.inc({ protocol: e.payload.protocol });
+  if (e.dedupHit) metrics.dedupHits.inc();
+  log.info(
+    { protocol: e.payload.protocol, uploadId: e.payload.uploadId, jobId: e.job.id, size: e.job.size, sha256: e.sha256, dedup: e.dedupHit },
+    'File published',
+  );
 }

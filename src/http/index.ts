@@ -1,4 +1,4 @@
-export { TusEndpoint, SLOT_HEADER, META_SLOT, META_TYPE, type TusDeps } from './tus-endpoint.js';
+export { TusEndpoint, SLOT_HEADER, type TusDeps } from './tus-endpoint.js';
 export { handlePut, type PutDeps } from './put-upload.js';
 export { serveDownload } from './downloads.js';
 export { corsMiddleware, corsOriginFor } from './cors.js';
@@ -6,5 +6,9 @@ export { errorMiddleware } from './errors.js';
 export { requestLog } from './request-log.js';
 export { decideRange } from './range.js';
 export { servedType } from './content-policy.js';
-export { UploadLifecycle, guardUploadBody, type GuardDeps } from './upload-guard.js';
 export { adminApi, uploadRoutes, type AdminRoute, type AdminApiDeps } from './admin-api.js';
+export { buildRoutes, serveMetrics, type RouterParts, type Routes } from './router.js';
+export { startListener, type ListenerParts, type LocalAddresses, type RunningApp } from './listener.js';
+export { readinessChecks, type ReadinessCheck, type ReadinessReport } from './side-services.js';
+export { uploadPage } from './upload-page.js';
+export { statusPage } from './status-page.js';

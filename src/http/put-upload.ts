@@ -3,69 +3,61 @@
  * streams to a temp file and is published only once every declared byte arrived, so a client
  * that drops mid-PUT leaves nothing behind but a temp file that is removed at once.
  */
+import { createHash } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import type { Context } from 'koa';
-import { authorizeSlot, decodeSlotPath, type SlotPolicy } from '../auth/index.js';
+import { decodeSlotPath } from '../auth/index.js';
 import { AppError } from '../errors.js';
-import { expectedSha256FromHeaders, type IntakeControl, type UploadFinalizer } from '../finalize/index.js';
-import { admitNewUpload } from './intake.js';
+import { expectedSha256FromHeaders } from '../finalize/index.js';
+import { endPutBody, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore } from '../storage/index.js';
+import { HashingTap, type PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { receiveToFile } from './receive-file.js';
 import { allowBody, requestContext } from './request-context.js';
-import { endPutBody, guardUploadBody, type GuardDeps } from './upload-guard.js';
 
 export interface PutDeps {
-  guard: GuardDeps;
-  policy: SlotPolicy;
-  maxUploadBytes: number;
+  intake: Intake;
+  /** Where the body streams to (its temp files). */
   store: PublishedStore;
-  finalizer: UploadFinalizer & IntakeControl;
-  now: () => number;
 }
 
 export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): Promise<void> {
   const path = decodeSlotPath(rawPath);
   const size = parseContentLength(ctx.get('Content-Length'));
-  const decision = authorizeSlot(
-    {
-      path,
-      query: new URLSearchParams(ctx.querystring),
-      size,
-      contentType: ctx.req.headers['content-type'], // exactly as sent: v2 signs it unnormalised
-      nowMs: deps.now(),
-    },
-    deps.policy,
-  );
-  if (!decision.ok) throw new AppError(decision.code);
-  const { slot } = decision;
-  // Decided from Content-Length before a byte is read; without one, enforced while streaming.
-  if (size !== undefined && size > deps.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
-  if (await deps.store.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+  const { intake } = deps;
+  const slot = await intake.authorize({
+    path,
+    query: new URLSearchParams(ctx.querystring),
+    sizeBytes: size,
+    contentType: ctx.req.headers['content-type'], // exactly as sent: v2 signs it unnormalised
+  });
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
-  await admitNewUpload(ctx, deps.finalizer, 'put', path, size);
+  await intake.gate(ctx.req, 'put', path, size);
 
-  const release = await guardUploadBody(ctx, deps.guard, {
+  const rc = requestContext.get(ctx.req);
+  // Without a Content-Length the size cap is enforced while streaming.
+  const limit = new ByteLimit(size ?? intake.maxUploadBytes);
+  // A declared checksum is checked as the body streams in, so a mismatch is answered (422) before anything is published.
+  const digest = typeof expectedSha256 === 'string' ? createHash('sha256') : null;
+  const release = await intake.guardBody(ctx.req, {
     protocol: 'put',
     fileBytes: size,
-    requestBytes: size ?? deps.maxUploadBytes,
+    requestBytes: size ?? intake.maxUploadBytes,
     ender: endPutBody,
+    log: rc?.log,
+    bodyBytes: () => limit.bytes,
   });
-  const rc = requestContext.get(ctx.req);
   const uploadId = rc?.requestId ?? 'put';
   const temp = deps.store.newIncomingFile();
-  const limit = new ByteLimit(size ?? deps.maxUploadBytes);
   metrics.uploadsCreated.inc({ protocol: 'put' });
-  metrics.activeUploads.inc();
   try {
     allowBody(ctx.req, ctx.res);
-    await receiveToFile(ctx.req, limit, temp);
-    metrics.bytesReceived.inc({ protocol: 'put' }, limit.bytes);
+    await receiveToFile(ctx.req, [limit, new HashingTap(digest ? [digest] : [])], temp);
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
-    metrics.uploadsFinished.inc({ protocol: 'put' });
-    const outcome = await deps.finalizer.finalize({
+    if (digest && digest.digest('hex') !== expectedSha256) throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
+    const outcome = await intake.complete({
       protocol: 'put',
       uploadId,
       slotPath: path,
@@ -85,7 +77,6 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     }
     throw err;
   } finally {
-    metrics.activeUploads.dec();
     release();
   }
 }

@@ -13,11 +13,11 @@ export type OpenFile = (path: string) => Writable;
 
 const createExclusive: OpenFile = (path) => createWriteStream(path, { flags: 'wx' });
 
-/** Streams `body` through `limit` into a file created at `path`; rejects with the body's error, the file gone. */
-export async function receiveToFile(body: Readable, limit: Transform, path: string, open: OpenFile = createExclusive): Promise<void> {
+/** Streams `body` through `steps` (limit, hashing) into a file created at `path`; rejects with the body's error, the file gone. */
+export async function receiveToFile(body: Readable, steps: readonly Transform[], path: string, open: OpenFile = createExclusive): Promise<void> {
   const file = open(path);
   try {
-    await pipeline(body, limit, file);
+    await pipeline([body, ...steps, file]);
   } catch (err) {
     // pipeline() destroyed the file stream; its 'close' comes after the open finished and the fd is closed.
     if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));

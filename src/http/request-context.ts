@@ -7,7 +7,7 @@ export interface RequestContext {
   log: Logger;
   /** The client sent `Expect: 100-continue`: answer it only once the request is authorized. */
   expectsContinue: boolean;
-  /** The ERR_* code the request was answered with, for its log line. */
+  /** The error code the request was answered with, for its log line (set where errors become responses). */
   errorCode?: string;
   /** The HTTP parser refused the request's body and answered for it (client-errors.ts). */
   refused?: { status: number; code: string };

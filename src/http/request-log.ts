@@ -6,10 +6,20 @@ import { requestContext, type RequestContext } from './request-context.js';
 import { logPathOf } from './request-target.js';
 
 /**
+ * @tus/server answers a few protocol errors itself (412 without Tus-Resumable, 400 for an invalid
+ * tus header) without passing them through our error mapping; name those by their status.
+ */
+function codeOfUnmappedStatus(status: number): string {
+  if (status === 412) return 'ERR_TUS_RESUMABLE_REQUIRED';
+  if (status === 400) return 'ERR_TUS_INVALID_HEADER';
+  return `HTTP_${status}`;
+}
+
+/**
  * Gives each request an id and a child logger, and writes one line when it ends: method, path
  * (never the query string: it carries signatures), status, bytes each way, duration.
  * Bytes are read off the socket, so a body streamed straight into @tus/server is counted too
- * (request headers included). An error answer adds its stable code. Reads nothing that can throw:
+ * (request headers included). Reads nothing that can throw:
  * a malformed target is logged as sent, then refused by requestTarget.
  */
 export function requestLog(log: Logger, routeOf: (path: string) => string) {
@@ -38,8 +48,9 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
         bytesIn: socket.bytesRead - readAtStart,
         bytesOut: socket.bytesWritten - writtenAtStart,
         durationMs: Math.round(seconds * 1000),
-        ...(rc.refused || rc.errorCode ? { code: rc.refused?.code ?? rc.errorCode } : {}),
         ...(ctx.res.writableFinished ? {} : { aborted: true }),
+        // Why a request was refused, server-side too (e.g. ERR_SIGNATURE_INVALID for a wrong secret).
+        ...(status >= 400 ? { code: rc.refused?.code ?? rc.errorCode ?? codeOfUnmappedStatus(status) } : {}),
       };
       child.info(fields, 'Request finished');
       metrics.httpRequests.inc({ method, status: String(status) });

@@ -7,9 +7,9 @@ import Koa, { type Context } from 'koa';
 import type { Logger } from '../observability/index.js';
 import { errorMiddleware } from './errors.js';
 import { requestLog } from './request-log.js';
+import type { UploadLifecycle } from '../intake/index.js';
 import { requestTarget } from './request-target.js';
 import { answerClientErrors } from './client-errors.js';
-import type { UploadLifecycle } from './upload-guard.js';
 
 export interface ReadinessCheck {
   name: string;

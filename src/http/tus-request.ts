@@ -1,7 +1,7 @@
 /**
  * Checks on a tus request before @tus/server sees it (issue 10.6). @tus/server turns a malformed
- * upload URL into a URIError (500), answers a missing Tus-Resumable with a plain-text 412 without
- * Tus-Version, and answers Upload-Concat with 501; here each becomes a client error with its code.
+ * upload URL into a URIError (500) and answers a missing Tus-Resumable with a plain-text 412
+ * without Tus-Version; here each becomes a client error with its code.
  * Pure: the caller passes the path, method and a header getter.
  */
 import { AppError } from '../errors.js';
@@ -28,7 +28,7 @@ export function tusTargetOf(path: string, tusRoot: string): TusTarget {
   return { kind: 'upload', id };
 }
 
-/** Protocol-level refusals that need no store access. */
+/** Protocol-level refusals that need no store access (Upload-Concat is checked by tus-concat.ts). */
 export function checkTusRequest(method: string, header: (name: string) => string): void {
   if (!TUS_METHODS.includes(method)) {
     throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: TUS_METHODS.join(', ') } });
@@ -39,7 +39,6 @@ export function checkTusRequest(method: string, header: (name: string) => string
   if (header('Tus-Resumable') !== '1.0.0') {
     throw new AppError('ERR_TUS_VERSION', { headers: { 'Tus-Version': '1.0.0', 'Tus-Resumable': '1.0.0' } });
   }
-  if (header('Upload-Concat') !== '') throw new AppError('ERR_CONCAT_UNSUPPORTED', { headers: { 'Tus-Resumable': '1.0.0' } });
 }
 
 /** A length header as a byte count, or undefined when absent or not a non-negative integer. */

@@ -94,20 +94,21 @@ export const timeouts = new Counter({
   registers: [registry],
 });
 
-export const admissionWait = new Histogram({
+// Concurrency permits (transfer/concurrency-permits.ts); the metric names predate that name and stay.
+export const concurrencyWait = new Histogram({
   name: 'hmac_admission_wait_seconds',
   help: 'Time upload requests waited for a streaming slot (max_concurrent_uploads)',
   buckets: [0, 0.01, 0.1, 0.5, 1, 5, 15, 60, 300],
   registers: [registry],
 });
 
-export const admissionWaiting = new Gauge({
+export const concurrencyWaiting = new Gauge({
   name: 'hmac_admission_waiting',
   help: 'Upload requests waiting for a streaming slot',
   registers: [registry],
 });
 
-export const admissionRejected = new Counter({
+export const concurrencyRejected = new Counter({
   name: 'hmac_admission_rejected_total',
   help: 'Upload requests refused with 503 after waiting queue_timeout for a slot',
   registers: [registry],

@@ -38,7 +38,6 @@ export interface OpsRouteDeps {
   readonly tusStore: TusFileStore;
   readonly published: FilePublishedStore;
   readonly dataDir: string;
-  readonly slotKeys: { readonly slotPath: string; readonly contentType: string };
   readonly log: Logger;
   /** Online recover leaves files touched this recently alone (they may be in flight). Default 15 min. */
   readonly recoverMinAgeMs?: number;
@@ -125,7 +124,6 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
                 minAgeMs: deps.recoverMinAgeMs ?? 15 * 60_000,
                 nowMs: now(),
                 offline: false,
-                slotKeys: deps.slotKeys,
                 jobById: (id) => queue.job(id),
                 jobBySlot: (slot) => queue.jobBySlot(slot),
                 publishedRecord: (slot) => deps.published.record(slot),

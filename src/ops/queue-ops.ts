@@ -24,10 +24,11 @@ export interface QueueOps {
   purgeDeadLetters(target: DeadLetterTarget): Promise<number>;
 }
 
-export function queueOpsOf(service: FinalizationService, now: () => number = Date.now): QueueOps {
+export function queueOpsOf(finalizer: FinalizationService, now: () => number = Date.now): QueueOps {
+  const service = finalizer.admin;
   return {
     counts: () => service.counts(),
-    pressure: () => service.pressure(),
+    pressure: () => finalizer.intake.pressure(),
     workers: () => service.workers(),
     breakers: () => service.breakers(),
     job: (id) => service.job(id),

@@ -3,8 +3,7 @@
  * answers, intake is not in emergency mode, and Redis answers PING when `[redis] url` is set.
  * Reasons are safe to show: no paths, no URLs, no internals.
  */
-import { Redis } from 'ioredis';
-import type { ReadinessCheck } from '../http/side-services.js';
+import type { ReadinessCheck } from '../http/index.js';
 import type { QueueOps } from './queue-ops.js';
 
 export interface OpsReadinessOptions {
@@ -41,6 +40,7 @@ export function opsReadinessChecks(options: OpsReadinessOptions): ReadinessCheck
 
 /** One connection per check: readiness probes are seconds apart, and a stale client cannot lie. */
 async function pingRedis(url: string, timeoutMs: number): Promise<string | null> {
+  const { Redis } = await import('ioredis'); // loaded only when Redis is configured: keeps every start fast
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,

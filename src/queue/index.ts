@@ -1,5 +1,12 @@
-/** The finalization queue's public door: pure cores, the backend contract and its implementations. */
-export { MB, SIZE_CLASS_LIMITS, sizeClassOf, type SizeClass } from './size-class.js';
+/**
+ * The finalization queue's public door, by role:
+ *   contract/   what a backend is (QueueBackend, Job, capabilities), priority tiers and aging
+ *   backends/   implementations, each with its private storage: memory; sqlite/ (the spillover
+ *               backend, its journal and schema, and a read-only view of its file for offline tools);
+ *               bullmq (Redis, for clusters)
+ *   runtime/    the dispatcher (workers, leases, timeouts), load balancing, worker health, backoff
+ */
+// --- contract
 export {
   DEFAULT_AGING_THRESHOLD_MS,
   PRIORITY_TIERS,
@@ -13,23 +20,7 @@ export {
   type PriorityLevels,
   type PriorityTier,
   type QueueHead,
-} from './priority.js';
-export {
-  nextRetry,
-  retryDelayMs,
-  type BackoffOptions,
-  type RandomSource,
-  type RetryDecision,
-  type RetryPolicy,
-} from './backoff.js';
-export {
-  CircuitBreaker,
-  DEFAULT_CIRCUIT_BREAKER_OPTIONS,
-  type BreakerState,
-  type BreakerTransition,
-  type BreakerTransitionReason,
-  type CircuitBreakerOptions,
-} from './circuit-breaker.js';
+} from './contract/priority.js';
 export {
   JOB_STATES,
   canEnqueueMany,
@@ -50,29 +41,30 @@ export {
   type QueueBackend,
   type QueueBackendOptions,
   type QueueCounts,
-} from './types.js';
-export { emptyCounts, totalInState } from './counts.js';
-export { QueueClosedError } from './errors.js';
-export { MemoryQueueBackend } from './memory-backend.js';
-export {
-  SqliteQueueBackend,
-  openSqliteQueueBackend,
   type QueueRecovery,
-  type SqliteQueueBackendOptions,
-} from './sqlite-backend.js';
-export { systemClock, type Clock, type TimerHandle } from './clock.js';
+} from './contract/types.js';
+export { emptyCounts, totalInState } from './contract/counts.js';
+export { QueueClosedError } from './contract/errors.js';
+// --- backends
+export { MemoryQueueBackend } from './backends/memory-backend.js';
 export {
-  DEFAULT_CLEAR_BAND,
-  DEFAULT_INTAKE_DELAY,
-  intakeDelayMs,
-  pressureLevel,
-  queueFill,
-  retryAfterSeconds,
-  type IntakeDelayOptions,
-  type PressureLevel,
-  type PressureThresholds,
-  type RetryAfterOptions,
-} from './pressure.js';
+  SpilloverQueueBackend,
+  openSpilloverQueueBackend,
+  type SpillEvent,
+  type SpilloverQueueBackendOptions,
+} from './backends/sqlite/spillover-backend.js';
+export { QueueFile } from './backends/sqlite/queue-file.js';
+export { BullmqQueueBackend, type BullmqEvents, type BullmqQueueBackendOptions } from './backends/bullmq-backend.js';
+// --- runtime
+export { systemClock, type Clock, type TimerHandle } from './runtime/clock.js';
+export {
+  nextRetry,
+  retryDelayMs,
+  type BackoffOptions,
+  type RandomSource,
+  type RetryDecision,
+  type RetryPolicy,
+} from './runtime/backoff.js';
 export {
   DEFAULT_HEALTH_THRESHOLDS,
   WORKER_STATUSES,
@@ -82,8 +74,8 @@ export {
   type HealthThresholds,
   type WorkerSample,
   type WorkerStatus,
-} from './worker-health.js';
-export { chooseWorker, type LoadBalancingStrategy, type WorkerCandidate } from './load-balancer.js';
+} from './runtime/worker-health.js';
+export { chooseWorker, type LoadBalancingStrategy, type WorkerCandidate } from './runtime/load-balancer.js';
 export {
   Dispatcher,
   jobErrorOf,
@@ -95,10 +87,4 @@ export {
   type JobOutcome,
   type RetryReason,
   type WorkerView,
-} from './dispatcher.js';
-export {
-  SpilloverQueueBackend,
-  openSpilloverQueueBackend,
-  type SpillEvent,
-  type SpilloverQueueBackendOptions,
-} from './spillover-backend.js';
+} from './runtime/dispatcher.js';

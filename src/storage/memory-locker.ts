@@ -8,16 +8,22 @@
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import { AppError } from '../errors.js';
 
-interface Held {
+/** One held lock: how to ask its holder to let go, and who waits for it. */
+export interface Held {
   requestRelease: RequestRelease;
   waiters: Set<() => void>;
 }
 
 export class MemoryLocker implements Locker {
-  /** @internal shared with MemoryLock */
-  readonly held = new Map<string, Held>();
-
-  constructor(readonly acquireTimeoutMs: number) {}
+  /**
+   * @param held locks shared with other MemoryLockers of this process (each keeps its own acquire
+   *   timeout); by default this locker's own.
+   */
+  constructor(
+    readonly acquireTimeoutMs: number,
+    /** @internal shared with MemoryLock */
+    readonly held = new Map<string, Held>(),
+  ) {}
 
   newLock(id: string): Lock {
     return new MemoryLock(this, id);
@@ -55,6 +61,8 @@ class MemoryLock implements Lock {
 
   private waitForUnlock(current: Held, signal: AbortSignal, remainingMs: number): Promise<void> {
     if (remainingMs <= 0) return Promise.reject(new AppError('ERR_UPLOAD_LOCKED'));
+    // Aborted while asking the holder: 'abort' has fired already and would never reach us.
+    if (signal.aborted) return Promise.reject(new AppError('ERR_UPLOAD_LOCKED', { cause: signal.reason }));
     return new Promise((resolve, reject) => {
       const done = (err?: AppError) => {
         clearTimeout(timer);

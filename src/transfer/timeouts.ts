@@ -9,7 +9,7 @@
  * client resumes, so erring short is cheap, which is why even "huge" stays at 2 minutes.
  */
 import type { Config } from '../config/index.js';
-import { sizeClassOf, type SizeClass } from '../queue/index.js';
+import { sizeClassOf, type SizeClass } from './size-class.js';
 
 export type { SizeClass };
 

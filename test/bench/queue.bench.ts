@@ -21,7 +21,6 @@ import {
   Dispatcher,
   MemoryQueueBackend,
   openSpilloverQueueBackend,
-  openSqliteQueueBackend,
   systemClock,
   tierForSize,
   type EnqueueInput,
@@ -96,12 +95,6 @@ async function restore(dir: string): Promise<void> {
   console.log(`  wrote ${RESTORE_JOBS} jobs in batches of 1000: ${writeMs.toFixed(0)} ms`);
   console.log(`  SpilloverQueueBackend open (queue_size 1000): ${spillMs.toFixed(0)} ms, restored ${spill.recovery.restoredJobs}, ${residency}; first claim ${claimMs.toFixed(2)} ms`);
   await spill.close();
-
-  const t2 = performance.now();
-  const plain = await openSqliteQueueBackend({ path });
-  const plainMs = performance.now() - t2;
-  console.log(`  SqliteQueueBackend open:                      ${plainMs.toFixed(0)} ms, restored ${plain.recovery.restoredJobs}`);
-  await plain.close();
 }
 
 async function hashing(dir: string): Promise<void> {
@@ -140,7 +133,6 @@ try {
   console.log(`1. enqueue-to-done, no-op pipeline, ${WORKERS} workers`);
   await throughput('MemoryQueueBackend', new MemoryQueueBackend());
   await throughput('SpilloverQueueBackend (fsync)', await openSpilloverQueueBackend({ path: join(dir, 'spill.sqlite'), memoryLimit: 1000, durable: true }));
-  await throughput('SqliteQueueBackend (fsync)', await openSqliteQueueBackend({ path: join(dir, 'plain.sqlite') }));
   console.log(`2. restore of ${RESTORE_JOBS} persisted jobs (100 of them leased at the crash)`);
   await restore(dir);
   console.log(`3. sha256 of ${(HASH_BYTES / 2 ** 30).toFixed(2)} GiB`);

@@ -24,6 +24,11 @@ export interface QueueBackendFixture {
   reopen?: () => Promise<QueueBackend>;
   /** Removes what the fixture created; backends are closed before it runs. */
   cleanup: () => Promise<void>;
+  /**
+   * Present for shared backends (capability `sharedByInstances`): another instance on the same
+   * storage, and a promise for the moment it has requeued jobs whose lease expired.
+   */
+  peer?: () => Promise<{ backend: QueueBackend; leasesReleased: () => Promise<void> }>;
 }
 
 const T = DEFAULT_AGING_THRESHOLD_MS;
@@ -59,6 +64,15 @@ export interface QueueBackendCapabilities {
   durable: boolean;
   /** Implements BatchEnqueuer. */
   batchEnqueue: boolean;
+  /**
+   * 'caller': time is only what the caller passes as nowMs, so cases may move it at will.
+   * 'wall': availability and lease expiry follow the real clock (a Redis backend shared by
+   * instances); cases that need time to jump are left out, the rest run with real times.
+   * Default 'caller'.
+   */
+  clock?: 'caller' | 'wall';
+  /** Several instances share the jobs (the fixture provides `peer`). */
+  sharedByInstances?: boolean;
 }
 
 export function describeQueueBackend(name: string, capabilities: QueueBackendCapabilities, open: () => Promise<QueueBackendFixture>): void {
@@ -71,6 +85,12 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
       await fixture.cleanup();
     }
   };
+
+  /** Registers a case that moves time by hand: only for backends whose time is the caller's. */
+  const itCallerClock = (title: string, fn: (t: TestContext) => Promise<void>) =>
+    capabilities.clock !== 'wall' ? it(title, fn) : it.skip(`${title} (needs the caller's clock)`, fn);
+  /** Later than any case runs, in either clock. */
+  const future = () => (capabilities.clock === 'wall' ? Date.now() : 0) + 1e9;
 
   describe(`${name} conforms to QueueBackend`, () => {
     it('admits an id once; re-enqueueing is a no-op that returns false', withBackend(async ({ backend }) => {
@@ -126,7 +146,7 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
       assert.equal(await backend.claimNext('w', 0, LEASE), null);
     }));
 
-    it('claims by tier, FIFO within a tier, and leases to the claimer', withBackend(async ({ backend }) => {
+    itCallerClock('claims by tier, FIFO within a tier, and leases to the claimer', withBackend(async ({ backend }) => {
       // Ids sort differently from insertion order so only FIFO passes; zeta/alpha share a time.
       for (const input of [
         job('low-1', 'low', 0), job('med-1', 'medium', 0), job('zeta', 'high', 1), job('alpha', 'high', 1),
@@ -142,22 +162,38 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
       assert.deepEqual(await claimAll(backend, 10), ['zeta', 'alpha', 'med-1', 'med-2', 'low-1', 'low-2']);
     }));
 
-    it('does not claim a job before its availableAtMs', withBackend(async ({ backend }) => {
+    it('claims by tier, FIFO in admission order within a tier, and leases to the claimer', withBackend(async ({ backend }) => {
+      for (const [i, [id, tier]] of ([['low-1', 'low'], ['med-1', 'medium'], ['zeta', 'high'], ['alpha', 'high'], ['low-2', 'low'], ['high-0', 'high'], ['med-2', 'medium']] as const).entries()) {
+        assert.equal(await backend.enqueue(job(id, tier, i)), true);
+      }
+      const first = await backend.claimNext('worker-1', 10, 500);
+      assert.deepEqual([first?.id, first?.state, first?.leaseOwner, first?.leaseExpiresAtMs], ['zeta', 'leased', 'worker-1', 510]);
+      assert.deepEqual(await claimAll(backend, 10), ['alpha', 'high-0', 'med-1', 'med-2', 'low-1', 'low-2']);
+    }));
+
+    it('does not claim a job that is not available yet', withBackend(async ({ backend }) => {
+      await backend.enqueue(job('later', 'high', 0, { availableAtMs: future() }));
+      await backend.enqueue(job('now', 'low', 0));
+      assert.deepEqual(await claimAll(backend, 0), ['now']);
+      assert.equal((await backend.get('later'))?.state, 'queued');
+    }));
+
+    itCallerClock('does not claim a job before its availableAtMs', withBackend(async ({ backend }) => {
       await backend.enqueue(job('later', 'high', 0, { availableAtMs: 100 }));
       assert.equal(await backend.claimNext('w', 99, LEASE), null);
       assert.equal((await backend.claimNext('w', 100, LEASE))?.id, 'later');
     }));
 
-    const agingCases: { name: string; jobs: EnqueueInput[]; nowMs: number; order: string[] }[] = [
+    const agingCases: { name: string; jobs: EnqueueInput[]; nowMs: number; order: string[]; callerClock?: boolean }[] = [
       { name: 'no promotion before one threshold', jobs: [job('low', 'low', 0), job('med', 'medium', 1)], nowMs: T - 1, order: ['med', 'low'] },
       { name: 'one tier up after one threshold, older wins the tie', jobs: [job('low', 'low', 0), job('med', 'medium', 1)], nowMs: T, order: ['low', 'med'] },
       { name: 'one tier is not two', jobs: [job('low', 'low', 0), job('high', 'high', T)], nowMs: 2 * T - 1, order: ['high', 'low'] },
       { name: 'two tiers up after two thresholds', jobs: [job('low', 'low', 0), job('high', 'high', T)], nowMs: 2 * T, order: ['low', 'high'] },
-      { name: 'FIFO kept within an aged tier', jobs: [job('low-a', 'low', 1), job('low-b', 'low', 0), job('high', 'high', 2 * T)], nowMs: 2 * T + 1, order: ['low-b', 'low-a', 'high'] },
+      { name: 'FIFO kept within an aged tier', jobs: [job('low-a', 'low', 1), job('low-b', 'low', 0), job('high', 'high', 2 * T)], nowMs: 2 * T + 1, order: ['low-b', 'low-a', 'high'], callerClock: true },
       { name: 'waiting counts from availableAtMs', jobs: [job('retry', 'low', 0, { availableAtMs: T }), job('med', 'medium', T)], nowMs: T + 1, order: ['med', 'retry'] },
     ];
     for (const c of agingCases) {
-      it(`aging: ${c.name}`, withBackend(async ({ backend }) => {
+      (c.callerClock ? itCallerClock : it)(`aging: ${c.name}`, withBackend(async ({ backend }) => {
         for (const input of c.jobs) await backend.enqueue(input);
         assert.deepEqual(await claimAll(backend, c.nowMs), c.order);
       }));
@@ -177,7 +213,7 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
       }
     }));
 
-    it('requeues expired leases in place; the old owner loses the job', withBackend(async ({ backend }) => {
+    itCallerClock('requeues expired leases in place; the old owner loses the job', withBackend(async ({ backend }) => {
       await backend.enqueue(job('first', 'high', 0));
       await backend.enqueue(job('second', 'high', 1));
       assert.equal((await backend.claimNext('A', 0, 1000))?.id, 'first');
@@ -223,9 +259,12 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
       assert.equal(await backend.bury('x', 'w', err(50)), true);
       await lease(backend, job('y'), 'w', 0);
       await backend.bury('y', 'w', err(60));
+      // Buried last but earliest: dead letters list by burial time. A wall clock cannot bury in the past.
+      const zAt = capabilities.clock === 'wall' ? 70 : 40;
+      const byBurial = capabilities.clock === 'wall' ? ['x', 'y', 'z'] : ['z', 'x', 'y'];
       await lease(backend, job('z'), 'w', 0);
-      await backend.bury('z', 'w', err(40));
-      await backend.enqueue(job('alive', 'low', 70, { availableAtMs: 1e9 }));
+      await backend.bury('z', 'w', err(zAt));
+      await backend.enqueue(job('alive', 'low', 70, { availableAtMs: future() }));
 
       const x = await backend.get('x');
       assert.equal(x?.state, 'dead');
@@ -234,9 +273,9 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
       assert.equal(x?.finishedAtMs, 50);
       assert.deepEqual([x?.leaseOwner, x?.leaseExpiresAtMs], [undefined, undefined]);
       assert.equal(await backend.claimNext('w', 100, LEASE), null);
-      assert.deepEqual((await backend.listDead()).map((j) => j.id), ['z', 'x', 'y']);
-      assert.deepEqual((await backend.listDead({ limit: 1, offset: 1 })).map((j) => j.id), ['x']);
-      assert.deepEqual((await backend.listDead())[1]?.errors, [err(1), err(50)]);
+      assert.deepEqual((await backend.listDead()).map((j) => j.id), byBurial);
+      assert.deepEqual((await backend.listDead({ limit: 1, offset: 1 })).map((j) => j.id), [byBurial[1]]);
+      assert.deepEqual((await backend.listDead())[byBurial.indexOf('x')]?.errors, [err(1), err(50)]);
 
       assert.equal(await backend.replayDead({ id: 'alive' }, 100), 0);
       assert.equal(await backend.purgeDead({ id: 'alive' }), 0);
@@ -268,7 +307,7 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
 
     it('counts jobs by state and tier', withBackend(async ({ backend }) => {
       await lease(backend, job('l', 'medium'), 'w', 0);
-      for (const input of [job('q1', 'high'), job('q2', 'high'), job('q3', 'low', 0, { availableAtMs: 500 }), job('c', 'low'), job('d', 'high')]) {
+      for (const input of [job('q1', 'high'), job('q2', 'high'), job('q3', 'low', 0, { availableAtMs: future() }), job('c', 'low'), job('d', 'high')]) {
         await backend.enqueue(input);
       }
       assert.deepEqual(await claimAll(backend, 0), ['q1', 'q2', 'd', 'c']);
@@ -381,6 +420,21 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
       await backend.enqueue(job('early', 'low', 5));
       assert.equal(await backend.retryNow('early', 100), true);
       assert.equal((await backend.get('early'))?.availableAtMs, 5, 'already available: keeps its place');
+    }));
+
+    if (capabilities.sharedByInstances) it('a dead instance\'s leased job goes back in line and another instance takes it', withBackend(async (f) => {
+      assert.ok(f.peer, 'declared sharedByInstances');
+      const { backend } = f;
+      await backend.enqueue(job('orphan', 'medium', Date.now()));
+      assert.equal((await backend.claimNext('w', Date.now(), 300))?.id, 'orphan');
+      const other = await f.peer();
+      await backend.close(); // the instance is gone; its lease is not given back
+      assert.equal(await other.backend.claimNext('w', Date.now(), LEASE), null, 'still leased');
+      await other.leasesReleased();
+      assert.ok((await other.backend.releaseExpiredLeases(Date.now())) >= 1);
+      const taken = await other.backend.claimNext('w', Date.now(), LEASE);
+      assert.deepEqual([taken?.id, taken?.attempts, taken?.leaseOwner], ['orphan', 0, 'w']);
+      assert.equal(await other.backend.complete('orphan', 'w', Date.now()), true);
     }));
 
     if (capabilities.batchEnqueue) it('enqueueMany admits new ids in order, all or nothing', withBackend(async ({ backend }) => {

@@ -106,7 +106,7 @@ describe('one server per data directory', () => {
       const port = (taken.address() as AddressInfo).port;
       const res = await serveExpectingFailure(serveEnv(server.dataDir, `127.0.0.1:${port}`));
       assert.equal(res.code, 1, res.stdout + res.stderr);
-      assert.match(res.stderr, /EADDRINUSE/);
+      assert.match(res.stderr, /address is already in use/);
       assert.equal(res.stdout.includes('Queue recovery completed'), false, 'the queue was never opened');
     } finally {
       await new Promise<void>((resolve) => taken.close(() => resolve()));

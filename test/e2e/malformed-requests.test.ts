@@ -237,6 +237,7 @@ describe('malformed requests', () => {
   after(async () => server?.dispose());
 
   const T = 'Tus-Resumable: 1.0.0\r\n';
+  const slot = (size: number) => signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/c.bin`, baseUrl: fixtures.uploadUrl, size }).url;
   const reviewed: Array<[name: string, request: () => string, status: number, code: string]> = [
     ['PATCH /files/%ZZ', () => `PATCH /files/%ZZ HTTP/1.1\r\nHost: x\r\n${T}Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_BAD_REQUEST'],
     ['PATCH /files/%E0%A4%A', () => `PATCH /files/%E0%A4%A HTTP/1.1\r\nHost: x\r\n${T}Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_BAD_REQUEST'],
@@ -247,8 +248,8 @@ describe('malformed requests', () => {
     ['GET http://[::1/health', () => 'GET http://[::1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
     ['PATCH unknown id with Upload-Length: -5', () => `PATCH /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\n${T}Upload-Length: -5\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_BAD_REQUEST'],
     ['zero-byte PATCH at the end of a finished upload', () => `PATCH /files/${fixtures.finishedId} HTTP/1.1\r\nHost: x\r\n${T}Upload-Offset: 20\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 409, 'ERR_UPLOAD_COMPLETE'],
-    ['Upload-Concat: partial', () => `POST /files/ HTTP/1.1\r\nHost: x\r\n${T}Upload-Concat: partial\r\nUpload-Length: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_CONCAT_UNSUPPORTED'],
-    ['Upload-Concat: malformed', () => `POST /files/ HTTP/1.1\r\nHost: x\r\n${T}Upload-Concat: final; http://[::1/x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_CONCAT_UNSUPPORTED'],
+    ['Upload-Concat: malformed', () => `POST /files/ HTTP/1.1\r\nHost: x\r\n${T}Upload-Slot: ${slot(5)}\r\nUpload-Concat: final; http://[::1/x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_CONCAT_MALFORMED'],
+    ['Upload-Concat: garbage', () => `POST /files/ HTTP/1.1\r\nHost: x\r\n${T}Upload-Slot: ${slot(5)}\r\nUpload-Concat: garbage\r\nUpload-Length: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_CONCAT_MALFORMED'],
     ['no Tus-Resumable (412)', () => `HEAD /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 412, ''],
     ['PATCH without Tus-Resumable (412)', () => `PATCH /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 412, 'ERR_TUS_VERSION'],
     ['PATCH with Content-Type text/plain', () => `PATCH /files/${fixtures.unfinishedId} HTTP/1.1\r\nHost: x\r\n${T}Upload-Offset: 10\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_BAD_REQUEST'],
@@ -269,8 +270,8 @@ describe('malformed requests', () => {
   }
 
   it('a refusal before @tus/server still carries its CORS headers (a browser client can read the 4xx)', async () => {
-    const res = await send(`POST /files/ HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n${T}Upload-Concat: partial\r\nUpload-Length: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-    assert.equal(res.status, 400);
+    const res = await send(`PATCH /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nTus-Resumable: 0.2.2\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    assert.equal(res.status, 412);
     assert.equal(res.headers['access-control-allow-origin'], '*');
     assert.match(res.headers['access-control-expose-headers'] ?? '', /X-Request-Id/);
     assert.equal(res.headers['tus-resumable'], '1.0.0');

@@ -4,7 +4,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startService } from './service.js';
 import { signSlotUrl } from '../../src/index.js';
 import { pathOf, rawRequest, type RawResponse } from './http.js';
 import { TEST_SECRET, type SpawnedServer } from './server.js';
@@ -68,31 +67,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   return receiver;
 }
 
-/** A free TCP port on loopback (closed again: something else may take it, rarely). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-export interface RedisServer {
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-/** redis-server without persistence on a free port; resolves once it accepts connections. */
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
-  const service = await startService({
-    cmd: 'redis-server',
-    pkg: 'redis-server',
-    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    ready: /Ready to accept connections/,
-  });
-  return { url: `redis://127.0.0.1:${port}`, stop: () => service.stop() };
-}
+export { freePort, startRedis, type RedisServer } from './redis.js';
 
 /** PUT `body` to a fresh v-signed slot at `path`. */
 export async function putFile(server: SpawnedServer, path: string, body: Buffer | string): Promise<RawResponse> {
@@ -103,7 +78,8 @@ export async function putFile(server: SpawnedServer, path: string, body: Buffer 
 
 /**
  * One tus creation-with-upload of `body` at `path`; `sent` bytes (default all) go with it.
- * `sha256` is declared in the metadata (a wrong one makes the job a dead letter at once).
+ * `sha256` is declared in the metadata (a wrong one: 422 at the last byte, or, with
+ * `[testing] skip_intake_checksum`, a dead letter at once).
  */
 export async function tusCreate(server: SpawnedServer, path: string, body: Buffer, options: { sent?: number; sha256?: string } = {}): Promise<{ id: string; location: string; res: RawResponse }> {
   const slot = signSlotUrl({ secret: TEST_SECRET, path, size: body.length, baseUrl: server.uploadUrl });

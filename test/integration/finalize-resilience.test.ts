@@ -52,17 +52,17 @@ describe('finalization resilience', () => {
       await h.put(s, Buffer.from('data'));
       const line = await h.waitLog((l) => l.msg === 'Upload failed after 2 retries, moved to dead letter queue');
       assert.equal(line.code, 'ERR_WEBHOOK_FAILED');
-      const [dead] = await h.service.listDeadLetters();
+      const [dead] = await h.service.admin.listDeadLetters();
       assert.deepEqual(dead?.errors.map((e) => e.code), ['ERR_WEBHOOK_FAILED', 'ERR_WEBHOOK_FAILED', 'ERR_WEBHOOK_FAILED']);
       assert.equal(hook.requests, 3);
       assert.equal((await metrics.retries.get()).values.find((v) => v.labels.reason === 'server_error')?.value, retriesBefore + 2);
       assert.ok(await h.published.stat(s), 'publish came before the webhook and stands');
       // The receiver is fixed: a replay delivers the event (once) and completes the job.
       hook.status = 200;
-      assert.equal(await h.service.replayDeadLetters('all'), 1);
+      assert.equal(await h.service.admin.replayDeadLetters('all'), 1);
       await h.waitLog(jobDone);
       assert.equal(hook.accepted.length, 1);
-      assert.deepEqual(await h.service.listDeadLetters(), []);
+      assert.deepEqual(await h.service.admin.listDeadLetters(), []);
       assert.equal(h.lines.filter(published).length, 1, 'published once, not again on replay');
     } finally {
       await h.dispose();
@@ -89,7 +89,7 @@ describe('finalization resilience', () => {
       await h.waitLog((l) => l.msg === 'Circuit breaker half-open: probing');
       await h.waitLog((l) => l.msg === 'Circuit breaker closed');
       await waitCount(h, jobDone, slots.length);
-      assert.deepEqual(await h.service.listDeadLetters(), [], 'nothing dead-lettered');
+      assert.deepEqual(await h.service.admin.listDeadLetters(), [], 'nothing dead-lettered');
       assert.ok(failedWhileDown <= 5, `only the failures that opened the breaker were attempted (${failedWhileDown})`);
       assert.equal(hook.accepted.length, slots.length);
       const paths = new Set<string>();
@@ -132,7 +132,7 @@ describe('finalization resilience', () => {
       const attemptsWhileOpen = calls;
       failing = false;
       await waitCount(h2, published, slots.length);
-      assert.deepEqual(await h2.service.listDeadLetters(), []);
+      assert.deepEqual(await h2.service.admin.listDeadLetters(), []);
       assert.ok(attemptsWhileOpen <= 3, `claims paused while open (${attemptsWhileOpen} publish calls)`);
     } finally {
       await h2.dispose();
@@ -160,10 +160,10 @@ describe('finalization resilience', () => {
       await h.waitLog((l) => l.msg === 'Worker 1 stuck past the job timeout: replaced, job requeued');
       await h.waitLog(published);
       assert.equal((await h.published.record(s))?.size, 5);
-      const job = (await h.service.counts()).done.high;
+      const job = (await h.service.admin.counts()).done.high;
       assert.equal(job, 1);
       assert.equal((await metrics.timeouts.get()).values.find((v) => v.labels.type === 'queue')?.value, timeoutsBefore + 1);
-      assert.equal(h.service.workers()[0]?.replacements, 1);
+      assert.equal(h.service.admin.workers()[0]?.replacements, 1);
     } finally {
       await h.dispose();
     }

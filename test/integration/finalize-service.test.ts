@@ -2,7 +2,7 @@
  * The finalization service on real files and SQLite: publish with dedup and metadata, atomic
  * slot claims, checksum and missing-file dead letters, the dead-letter API, bounded download
  * waits, restart recovery, and backpressure / emergency under a slowed pipeline (the in-process
- * test of gateIntake, the function the PUT and tus handlers call).
+ * test of intake.pass, the intake gate the PUT and tus front doors pass through src/intake).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -46,7 +46,7 @@ describe('FinalizationService', () => {
       assert.equal(typeof record?.publishedAt, 'string');
       assert.deepEqual(await readdir(join(h.dir, 'queue', 'staging')), [], 'staged bodies are consumed');
       assert.deepEqual(await readdir(join(h.dir, 'incoming')), []);
-      assert.equal(await h.service.slotTaken(a), true);
+      assert.equal(await h.service.intake.slotTaken(a), true);
     } finally {
       await h.dispose();
     }
@@ -83,12 +83,12 @@ describe('FinalizationService', () => {
       assert.equal(await h.put(good, data, { expectedSha256: sha(data) }), 'accepted');
       await h.waitLog((l) => l.msg === 'Upload failed permanently, moved to dead letter queue' && l.code === 'ERR_CHECKSUM_MISMATCH');
       await h.waitLog(published);
-      const [dead] = await h.service.listDeadLetters();
+      const [dead] = await h.service.admin.listDeadLetters();
       assert.equal(dead?.slotPath, bad);
       assert.equal(dead?.attempts, 1);
       assert.deepEqual(dead?.errors.map((e) => e.code), ['ERR_CHECKSUM_MISMATCH']);
       assert.equal((await h.service.awaitPublished(bad)).kind, 'absent', 'a dead letter is not being finalized');
-      assert.equal(await h.service.slotTaken(bad), true, 'the slot stays held until purged');
+      assert.equal(await h.service.intake.slotTaken(bad), true, 'the slot stays held until purged');
 
       // A missing source is permanent too; replaying cannot bring it back.
       const gone = slot('gone.bin');
@@ -102,15 +102,15 @@ describe('FinalizationService', () => {
         await unlink(join(h2.dir, 'queue', 'staging', staged[0]!));
         hold.open();
         await h2.waitLog((l) => l.code === 'ERR_SOURCE_MISSING');
-        assert.deepEqual((await h2.service.listDeadLetters()).map((d) => d.slotPath), [bad, gone]);
+        assert.deepEqual((await h2.service.admin.listDeadLetters()).map((d) => d.slotPath), [bad, gone]);
         // Replay keeps the history; the checksum still mismatches, so it comes back with two errors.
-        assert.equal(await h2.service.replayDeadLetters({ id: (await h2.service.listDeadLetters())[0]!.id }), 1);
+        assert.equal(await h2.service.admin.replayDeadLetters({ id: (await h2.service.admin.listDeadLetters())[0]!.id }), 1);
         await h2.waitLog((l) => l.code === 'ERR_CHECKSUM_MISMATCH' && l.msg.startsWith('Upload failed')); // this run's log
-        const replayed = (await h2.service.listDeadLetters()).find((d) => d.slotPath === bad);
+        const replayed = (await h2.service.admin.listDeadLetters()).find((d) => d.slotPath === bad);
         assert.deepEqual([replayed?.attempts, replayed?.errors.length], [1, 2]);
-        assert.equal(await h2.service.purgeDeadLetters('all'), 2);
-        assert.deepEqual(await h2.service.listDeadLetters(), []);
-        assert.equal(await h2.service.slotTaken(bad), false, 'purged: the slot is free again');
+        assert.equal(await h2.service.admin.purgeDeadLetters('all'), 2);
+        assert.deepEqual(await h2.service.admin.listDeadLetters(), []);
+        assert.equal(await h2.service.intake.slotTaken(bad), false, 'purged: the slot is free again');
         assert.deepEqual(await readdir(join(h2.dir, 'queue', 'staging')), [], 'purge removes the bytes');
       } finally {
         hold.open();
@@ -187,8 +187,8 @@ describe('FinalizationService', () => {
       const s = slot('dropped.bin');
       await h.put(s, Buffer.from('x'), { expectedSha256: sha(Buffer.from('y')) });
       await h.waitLog((l) => l.msg === 'Dead letter queue disabled: failed upload discarded');
-      assert.deepEqual(await h.service.listDeadLetters(), []);
-      assert.equal(await h.service.slotTaken(s), false);
+      assert.deepEqual(await h.service.admin.listDeadLetters(), []);
+      assert.equal(await h.service.intake.slotTaken(s), false);
       assert.deepEqual(await readdir(join(h.dir, 'queue', 'staging')), []);
     } finally {
       await h.dispose();
@@ -202,9 +202,9 @@ describe('FinalizationService', () => {
     const h2 = await h.restart({ recoveryEnabled: false, onStep: undefined });
     try {
       await h2.waitLog((l) => l.msg === 'Queue recovery disabled: jobs of the previous run moved to the dead letter queue' && l.deadLettered === 3);
-      const dead = await h2.service.listDeadLetters();
+      const dead = await h2.service.admin.listDeadLetters();
       assert.deepEqual(dead.map((d) => d.errors.at(-1)?.code), ['ERR_NOT_RECOVERED', 'ERR_NOT_RECOVERED', 'ERR_NOT_RECOVERED']);
-      assert.equal(await h2.service.replayDeadLetters('all'), 3);
+      assert.equal(await h2.service.admin.replayDeadLetters('all'), 3);
       await waitCount(h2, published, 3);
     } finally {
       hold.open();
@@ -225,29 +225,29 @@ describe('FinalizationService', () => {
     });
     try {
       const MB = 1_000_000;
-      assert.deepEqual(await h.service.gateIntake({ kind: 'put', sizeBytes: 50 * MB }), { ok: true, delayedMs: 0 });
+      assert.deepEqual(await h.service.intake.pass({ kind: 'put', sizeBytes: 50 * MB }), { ok: true, delayedMs: 0 });
       for (let i = 0; i < 5; i++) await h.put(slot(`bp${i}`), Buffer.from(`bp${i}`));
-      assert.equal(h.service.pressure().level, 'backpressure');
+      assert.equal(h.service.intake.pressure().level, 'backpressure');
       const delayedBefore = (await metrics.intakeDelayed.get()).values.find((v) => v.labels.kind === 'put')?.value ?? 0;
-      const delayed = await h.service.gateIntake({ kind: 'put', sizeBytes: 50 * MB });
+      const delayed = await h.service.intake.pass({ kind: 'put', sizeBytes: 50 * MB });
       assert.ok(delayed.ok && delayed.delayedMs > 0, JSON.stringify(delayed));
       assert.equal((await metrics.intakeDelayed.get()).values.find((v) => v.labels.kind === 'put')?.value, delayedBefore + 1);
       await h.waitLog((l) => l.msg === 'Queue backpressure activated (queue 50% full)');
 
       for (let i = 5; i < 8; i++) await h.put(slot(`em${i}`), Buffer.from(`em${i}`)); // uploads already under way still finish
-      assert.deepEqual(h.service.pressure(), { level: 'emergency', fill: 0.8 });
-      const refused = await h.service.gateIntake({ kind: 'create', sizeBytes: 50 * MB });
+      assert.deepEqual(h.service.intake.pressure(), { level: 'emergency', fill: 0.8 });
+      const refused = await h.service.intake.pass({ kind: 'create', sizeBytes: 50 * MB });
       assert.equal(refused.ok, false);
       assert.ok(!refused.ok && refused.reason === 'emergency' && refused.retryAfterS >= 1);
-      assert.equal((await h.service.gateIntake({ kind: 'create' })).ok, false, 'unknown size is not small');
-      assert.equal((await h.service.gateIntake({ kind: 'put', sizeBytes: 1000 })).ok, true, 'small files still get in');
+      assert.equal((await h.service.intake.pass({ kind: 'create' })).ok, false, 'unknown size is not small');
+      assert.equal((await h.service.intake.pass({ kind: 'put', sizeBytes: 1000 })).ok, true, 'small files still get in');
       assert.equal(await h.put(slot('late.bin'), Buffer.from('late')), 'accepted', 'completed uploads are always admitted');
       await h.waitLog((l) => l.msg === 'Queue emergency mode activated (queue 80% full)');
 
       hold.open();
       await h.waitLog((l) => l.msg === 'Queue emergency mode cleared');
       await h.waitLog((l) => l.msg === 'Queue backpressure cleared');
-      assert.deepEqual(await h.service.gateIntake({ kind: 'create', sizeBytes: 50 * MB }), { ok: true, delayedMs: 0 });
+      assert.deepEqual(await h.service.intake.pass({ kind: 'create', sizeBytes: 50 * MB }), { ok: true, delayedMs: 0 });
       assert.equal(h.lines.filter((l) => l.msg.startsWith('Queue backpressure activated')).length, 1, 'logged once per episode');
       await waitCount(h, published, 9);
     } finally {

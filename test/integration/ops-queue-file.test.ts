@@ -1,4 +1,4 @@
-/** The offline read-only view of a queue journal (src/ops/queue-file.ts), written by the server's backend. */
+/** The offline read-only view of a queue journal (QueueFile, src/queue/backends/sqlite/queue-file.ts), written by the server's backend. */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openSpilloverQueueBackend, type QueueBackend } from '../../src/queue/index.js';
-import { QueueFile } from '../../src/ops/queue-file.js';
+import { QueueFile } from '../../src/queue/index.js';
 
 describe('QueueFile', () => {
   let dir: string;

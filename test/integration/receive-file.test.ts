@@ -56,14 +56,14 @@ describe('receiveToFile', () => {
 
   it('writes the whole body', async () => {
     const path = join(dir, 'ok.part');
-    await receiveToFile(Readable.from([Buffer.from('hello '), Buffer.from('world')]), new PassThrough(), path);
+    await receiveToFile(Readable.from([Buffer.from('hello '), Buffer.from('world')]), [new PassThrough()], path);
     assert.equal(await readFile(path, 'utf8'), 'hello world');
   });
 
   it('refuses to overwrite an existing file', async () => {
     const path = join(dir, 'taken.part');
     writeFileSync(path, 'first');
-    await assert.rejects(receiveToFile(Readable.from([Buffer.from('x')]), new PassThrough(), path), { code: 'EEXIST' });
+    await assert.rejects(receiveToFile(Readable.from([Buffer.from('x')]), [new PassThrough()], path), { code: 'EEXIST' });
   });
 
   it('a body that fails before the file is even open: settles only after the open, and the file is gone', async () => {
@@ -72,7 +72,7 @@ describe('receiveToFile', () => {
     body.on('error', () => {}); // expected: the client reset
     let file!: LateOpenFile;
     let closedWhenSettled: boolean | null = null;
-    const received = receiveToFile(body, new PassThrough(), path, (p) => (file = new LateOpenFile(p, () => file.release())));
+    const received = receiveToFile(body, [new PassThrough()], path, (p) => (file = new LateOpenFile(p, () => file.release())));
     const settled = received.then(
       () => assert.fail('resolved'),
       (err: Error) => {

@@ -42,7 +42,7 @@ function gate(pending: Record<PriorityTier, number>) {
 describe('IntakeGate', () => {
   it('lets everything through at once below the threshold', async () => {
     const { g, msgs } = gate({ high: 50, medium: 0, low: 0 });
-    assert.deepEqual(await g.admit({ kind: 'put', sizeBytes: 5 * MB }), { ok: true, delayedMs: 0 });
+    assert.deepEqual(await g.pass({ kind: 'put', sizeBytes: 5 * MB }), { ok: true, delayedMs: 0 });
     assert.deepEqual(g.pressure(), { level: 'normal', fill: 0.5 });
     assert.deepEqual(msgs(), []);
   });
@@ -51,7 +51,7 @@ describe('IntakeGate', () => {
     const pending = { high: 80, medium: 0, low: 0 };
     const { g, clock, msgs } = gate(pending);
     let first: unknown;
-    void g.admit({ kind: 'create', sizeBytes: 1 }).then((d) => (first = d));
+    void g.pass({ kind: 'create', sizeBytes: 1 }).then((d) => (first = d));
     await settle();
     assert.equal(first, undefined, 'still waiting');
     assert.deepEqual(msgs(), ['Queue backpressure activated (queue 80% full)']);
@@ -60,7 +60,7 @@ describe('IntakeGate', () => {
     // Later in the episode the delay has grown (time ramp), bounded by maxDelayMs.
     await clock.advance(5_000);
     let second: unknown;
-    void g.admit({ kind: 'put', sizeBytes: 1 }).then((d) => (second = d));
+    void g.pass({ kind: 'put', sizeBytes: 1 }).then((d) => (second = d));
     // 5.1 s into a 10 s ramp at the threshold: 100 + 900 * 0.51 = 559 ms.
     await clock.advance(558);
     assert.equal(second, undefined);
@@ -69,7 +69,7 @@ describe('IntakeGate', () => {
     assert.equal(msgs().filter((m) => m.startsWith('Queue backpressure activated')).length, 1, 'once per episode');
     // The queue drains: waiting intakes are let go at once, and the episode ends.
     let third: unknown;
-    void g.admit({ kind: 'put', sizeBytes: 1 }).then((d) => (third = d));
+    void g.pass({ kind: 'put', sizeBytes: 1 }).then((d) => (third = d));
     await settle();
     pending.high = 10;
     g.update();
@@ -81,11 +81,11 @@ describe('IntakeGate', () => {
   it('emergency: refuses non-small and unknown sizes with Retry-After, still admits small files', async () => {
     const pending = { high: 90, medium: 7, low: 0 };
     const { g, clock, msgs } = gate(pending);
-    const big = await g.admit({ kind: 'create', sizeBytes: 50 * MB });
+    const big = await g.pass({ kind: 'create', sizeBytes: 50 * MB });
     assert.deepEqual(big, { ok: false, reason: 'emergency', retryAfterS: 3 }); // 97 - 95 + 1 jobs to drain
-    assert.equal((await g.admit({ kind: 'create' })).ok, false, 'deferred length counts as not small');
+    assert.equal((await g.pass({ kind: 'create' })).ok, false, 'deferred length counts as not small');
     let small: unknown;
-    void g.admit({ kind: 'put', sizeBytes: 9 * MB }).then((d) => (small = d));
+    void g.pass({ kind: 'put', sizeBytes: 9 * MB }).then((d) => (small = d));
     await clock.advance(1000);
     assert.deepEqual(small, { ok: true, delayedMs: 1000 });
     assert.deepEqual(msgs(), ['Queue emergency mode activated (queue 97% full)', 'Queue backpressure activated (queue 97% full)']);
@@ -100,16 +100,16 @@ describe('IntakeGate', () => {
   it('refuses large files while the large tier is full, whatever the fill', async () => {
     const pending = { high: 0, medium: 0, low: 3 };
     const { g } = gate(pending);
-    assert.deepEqual(await g.admit({ kind: 'create', sizeBytes: 100 * MB }), { ok: false, reason: 'large_tier_full', retryAfterS: 1 });
-    assert.deepEqual(await g.admit({ kind: 'create', sizeBytes: 99 * MB }), { ok: true, delayedMs: 0 });
+    assert.deepEqual(await g.pass({ kind: 'create', sizeBytes: 100 * MB }), { ok: false, reason: 'large_tier_full', retryAfterS: 1 });
+    assert.deepEqual(await g.pass({ kind: 'create', sizeBytes: 99 * MB }), { ok: true, delayedMs: 0 });
     pending.low = 2;
-    assert.deepEqual(await g.admit({ kind: 'create', sizeBytes: 5000 * MB }), { ok: true, delayedMs: 0 });
+    assert.deepEqual(await g.pass({ kind: 'create', sizeBytes: 5000 * MB }), { ok: true, delayedMs: 0 });
   });
 
   it('a client that goes away stops waiting with its abort reason', async () => {
     const { g } = gate({ high: 85, medium: 0, low: 0 });
     const ac = new AbortController();
-    const waiting = g.admit({ kind: 'put', sizeBytes: 1, signal: ac.signal });
+    const waiting = g.pass({ kind: 'put', sizeBytes: 1, signal: ac.signal });
     ac.abort(new Error('client gone'));
     await assert.rejects(waiting, /client gone/);
   });

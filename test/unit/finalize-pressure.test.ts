@@ -7,7 +7,7 @@ import {
   retryAfterSeconds,
   type IntakeDelayOptions,
   type PressureLevel,
-} from '../../src/queue/index.js';
+} from '../../src/finalize/index.js';
 
 const T = { backpressure: 0.8, emergency: 0.95 } as const;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { MB } from '../../src/transfer/index.js';
 import {
-  MB,
   effectiveRank,
   pickNext,
   tierForSize,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveConfig } from '../../src/config/index.js';
-import { AdmissionController, judgeBody, pickNext, transferLimits } from '../../src/transfer/index.js';
+import { ConcurrencyPermits, judgeBody, pickNextWaiter, transferLimits } from '../../src/transfer/index.js';
 
 describe('transferLimits', () => {
   const { config } = resolveConfig({}, {});
@@ -48,18 +48,18 @@ describe('judgeBody', () => {
 describe('admission order', () => {
   const w = (seq: number, remainingBytes: number, enqueuedAtMs: number) => ({ seq, remainingBytes, enqueuedAtMs });
   it('smallest remaining first, FIFO on ties', () => {
-    assert.equal(pickNext([w(0, 500, 0), w(1, 100, 1), w(2, 100, 2)], 10, 1000), 1);
+    assert.equal(pickNextWaiter([w(0, 500, 0), w(1, 100, 1), w(2, 100, 2)], 10, 1000), 1);
   });
   it('a waiter past the aging threshold goes first; the oldest aged one first', () => {
-    assert.equal(pickNext([w(0, 900, 0), w(1, 10, 500), w(2, 800, 100)], 1000, 1000), 0);
-    assert.equal(pickNext([w(0, 900, 100), w(1, 10, 200), w(2, 5, 1100)], 1200, 1000), 0);
+    assert.equal(pickNextWaiter([w(0, 900, 0), w(1, 10, 500), w(2, 800, 100)], 1000, 1000), 0);
+    assert.equal(pickNextWaiter([w(0, 900, 100), w(1, 10, 200), w(2, 5, 1100)], 1200, 1000), 0);
   });
-  it('empty queue: -1', () => assert.equal(pickNext([], 0, 1), -1));
+  it('empty queue: -1', () => assert.equal(pickNextWaiter([], 0, 1), -1));
 });
 
-describe('AdmissionController', () => {
+describe('ConcurrencyPermits', () => {
   it('admits up to capacity, then grants released slots by priority', async () => {
-    const a = new AdmissionController({ capacity: 1, agingMs: 60_000, timeoutMs: 10_000 });
+    const a = new ConcurrencyPermits({ capacity: 1, agingMs: 60_000, timeoutMs: 10_000 });
     const signal = new AbortController().signal;
     const first = await a.acquire(100, signal);
     assert.ok(first.ok);
@@ -78,7 +78,7 @@ describe('AdmissionController', () => {
     assert.equal(a.activeCount, 0);
   });
   it('a waiter whose client leaves is removed at once; one that waits too long is refused', async () => {
-    const a = new AdmissionController({ capacity: 1, agingMs: 60_000, timeoutMs: 50 });
+    const a = new ConcurrencyPermits({ capacity: 1, agingMs: 60_000, timeoutMs: 50 });
     const held = await a.acquire(1, new AbortController().signal);
     const gone = new AbortController();
     const leaving = a.acquire(1, gone.signal);

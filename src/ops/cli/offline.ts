@@ -13,11 +13,10 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
 import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedUpload, type FinalizeJobPayload, type FinalizeOutcome } from '../../finalize/index.js';
-import { canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
+import { QueueFile, canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
 import { FilePublishedStore, TusFileStore } from '../../storage/index.js';
 import type { DataDirLock } from '../data-dir-lock.js';
 import { discardTusUpload } from '../tus-uploads.js';
-import { QueueFile } from '../queue-file.js';
 import { recover, type RecoveryContext } from '../recovery.js';
 import {
   OpsFailure,
@@ -125,7 +124,6 @@ export class OfflineOps implements OpsApi {
       minAgeMs: 0,
       nowMs: Date.now(),
       offline: true,
-      slotKeys: { slotPath: 'hfs-slot', contentType: 'hfs-type' },
       jobById: lookup.byId,
       jobBySlot: lookup.bySlot,
       publishedRecord: (slot) => published.record(slot),

@@ -1,0 +1,166 @@
+/**
+ * The listener's lifecycle: the main HTTP server (timeouts, 100-continue, TCP keep-alive, open
+ * sockets), the admin and metrics side listeners, the expiry sweep, and the graceful stop:
+ * refuse new uploads, let running ones finish within the grace period, end the rest (bytes
+ * kept), close, then drain finalization.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Context } from 'koa';
+import type Koa from 'koa';
+import type { Config } from '../config/index.js';
+import { AppError } from '../errors.js';
+import type { UploadLifecycle } from '../intake/index.js';
+import { metrics, type Logger } from '../observability/index.js';
+import { answerClientErrors } from './client-errors.js';
+import { limitConnections } from './connection-limit.js';
+import { serveMetrics } from './router.js';
+import { addressOf, sideListener } from './side-services.js';
+
+export interface RunningApp {
+  /** e.g. http://127.0.0.1:8080 */
+  baseUrl: string;
+  tusUrl: string;
+  uploadUrl: string;
+  /** Refuses new uploads, lets running ones go on for up to `graceMs`, then ends them (bytes kept) and closes. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Where a running server can be reached from this host (for the server lock file). */
+export interface LocalAddresses {
+  readonly baseUrl: string;
+  readonly adminUrl: string | null;
+}
+
+export interface ListenerParts {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly koa: Koa;
+  /** The admin API, for its own listener when [admin] listen is set. */
+  readonly admin: ((ctx: Context) => Promise<void>) | null;
+  readonly lifecycle: UploadLifecycle;
+  /** Started once the ports are bound, before any request is handled (recovery), stopped once the listener closed (finalization). */
+  readonly background: { start(): Promise<void>; stop(graceMs: number): Promise<void> };
+  /** Removes expired unfinished uploads; run every min(expiry, 1 h) when uploads expire. */
+  readonly sweepExpired: () => Promise<number>;
+  /** Listening: announce it (the server lock file); called again with nothing on stop. */
+  readonly announce: { up(addresses: LocalAddresses): Promise<void>; down(): Promise<void> };
+}
+
+export async function startListener(parts: ListenerParts): Promise<RunningApp> {
+  const { config, log, koa, admin, lifecycle } = parts;
+  const handler = koa.callback();
+  // The ports are bound before the queue is opened, so a start that cannot listen leaves the
+  // queue untouched; requests that arrive meanwhile wait until recovery is done (issue 9.7).
+  let recovered = false;
+  let settleRecovery!: (err?: unknown) => void;
+  const recovery = new Promise<void>((resolve, reject) => (settleRecovery = (err) => (err === undefined ? resolve() : reject(err))));
+  recovery.catch(() => {}); // the waiting requests see a failure; nothing else must
+  const gated = (req: IncomingMessage, res: ServerResponse) =>
+    recovered ? handler(req, res) : void recovery.then(() => handler(req, res), () => res.destroy());
+  const server = createServer(
+    {
+      // Node's defaults would cut long uploads (requestTimeout is 300 s): no overall request
+      // deadline here; a dead client is caught by the socket idle timeout below.
+      requestTimeout: 0,
+      headersTimeout: 60_000,
+      keepAliveTimeout: 65_000,
+      requireHostHeader: false, // answered by requestTarget, as JSON with a log line
+    },
+    gated,
+  );
+  server.setTimeout(config.server.uploadStallMs); // idle socket (no byte either way) for this long: destroyed
+  // Answer `Expect: 100-continue` only after the request is authorized (see allowBody).
+  server.on('checkContinue', (req, res) => {
+    (req as { expectsContinue?: boolean }).expectsContinue = true;
+    gated(req, res);
+  });
+  answerClientErrors(server, log);
+  const sockets = new Set<Socket>();
+  const connectionLimit = limitConnections(server, config.server.connectionPoolSize, log, () => sockets.size);
+  server.on('connection', (socket: Socket) => {
+    // Probes find peers that vanished without FIN/RST (WiFi -> 4G). Node sets the idle time;
+    // the probe interval and count come from the kernel (net.ipv4.tcp_keepalive_intvl/_probes).
+    socket.setKeepAlive(true, config.timeouts.keepAliveProbeIntervalMs);
+    sockets.add(socket);
+    metrics.openConnections.inc();
+    socket.once('close', () => {
+      sockets.delete(socket);
+      metrics.openConnections.dec();
+      connectionLimit.onClose();
+    });
+  });
+  const side: HttpServer[] = [];
+  try {
+    await listen(server, config.server.listen.host, config.server.listen.port);
+    if (admin && config.admin.listen) {
+      side.push(await sideListener(config.admin.listen, log, (ctx) => recovery.then(() => admin(ctx))));
+      log.info({ address: addressOf(side.at(-1)!) }, 'Admin API listening');
+    }
+    if (config.metrics.enabled && config.metrics.listen) {
+      side.push(await sideListener(config.metrics.listen, log, async (ctx) => {
+        if (ctx.path !== config.metrics.path || ctx.method !== 'GET') throw new AppError('ERR_NOT_FOUND');
+        await serveMetrics(ctx);
+      }));
+      log.info({ address: addressOf(side.at(-1)!) }, 'Metrics listening');
+    }
+    await parts.background.start(); // recovers the queue and reconciles files before any request is handled
+    recovered = true;
+    settleRecovery();
+  } catch (err) {
+    settleRecovery(err ?? new Error('start failed'));
+    for (const x of [server, ...side]) x.close();
+    for (const s of sockets) s.destroy();
+    throw err;
+  }
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const baseUrl = config.server.publicUrl || `http://${host}:${address.port}`;
+  // ops: server lock file, so offline commands refuse this data dir and online ones find the admin API.
+  const localUrl = `http://${address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : host}:${address.port}`;
+  const adminUrl = !admin ? null : config.admin.listen ? addressOf(side[0]!) : `${localUrl}/admin`;
+  await parts.announce.up({ baseUrl: localUrl, adminUrl });
+  const sweep = () =>
+    parts.sweepExpired().then(
+      (n) => n > 0 && log.info({ removed: n }, 'Expired unfinished uploads removed'),
+      (err: unknown) => log.warn({ err }, 'Expired upload cleanup failed'),
+    );
+  const expiry = config.tus.expirationMs > 0 ? setInterval(sweep, Math.min(config.tus.expirationMs, 3_600_000)).unref() : undefined;
+  const { tusPath, uploadPath } = config.server;
+  return {
+    baseUrl,
+    tusUrl: `${baseUrl}${tusPath}`,
+    uploadUrl: `${baseUrl}${uploadPath}`,
+    async stop(graceMs = 0) {
+      clearInterval(expiry);
+      // New uploads are refused (503) from here; running ones may finish within graceMs.
+      // The listener stays open meanwhile, so late clients get a 503 + Retry-After rather
+      // than a refused connection, and HEAD/GET keep working.
+      lifecycle.state = 'draining';
+      const left = await lifecycle.waitIdle(graceMs);
+      if (left > 0) {
+        log.warn({ uploads: left }, 'Shutdown grace period over: ending running uploads, received bytes kept');
+        lifecycle.endAll('shutdown');
+        await lifecycle.waitIdle(config.tus.lockDrainMs + 2_000);
+      }
+      lifecycle.state = 'stopped';
+      for (const x of side) x.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+      // No upload can complete any more: drain the finalization workers (unfinished jobs stay queued).
+      await parts.background.stop(Math.min(graceMs, 10_000));
+      await parts.announce.down();
+    },
+  };
+}
+
+function listen(server: HttpServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: host || undefined, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

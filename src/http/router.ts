@@ -1,0 +1,118 @@
+/**
+ * Routing of the main listener: the tus mount, PUT and downloads under the upload prefix, the
+ * browser upload page, the admin API (unless it has its own listener), /ready, /health and
+ * /metrics. Every route's work lives in its own file; this one only dispatches.
+ */
+import type { Locker } from '@tus/utils';
+import Koa, { type Context } from 'koa';
+import type { Config } from '../config/index.js';
+import { AppError } from '../errors.js';
+import type { Intake } from '../intake/index.js';
+import { metrics, type Logger } from '../observability/index.js';
+import type { PublishedStore, TusFileStore } from '../storage/index.js';
+import { adminApi, type AdminRoute } from './admin-api.js';
+import { corsMiddleware } from './cors.js';
+import { serveDownload, type PendingPublications } from './downloads.js';
+import { errorMiddleware } from './errors.js';
+import { handlePut } from './put-upload.js';
+import { requestLog } from './request-log.js';
+import { requestTarget } from './request-target.js';
+import type { ReadinessReport } from './side-services.js';
+import { statusPage } from './status-page.js';
+import type { TusEndpoint } from './tus-endpoint.js';
+import { uploadPage } from './upload-page.js';
+
+export interface RouterParts {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly intake: Intake;
+  readonly tus: TusEndpoint;
+  readonly published: PublishedStore;
+  /** Uploads admitted but not yet published: a GET of one waits (bounded) for it. */
+  readonly pending: PendingPublications;
+  readonly tusStore: TusFileStore;
+  readonly locker: Locker;
+  /** Admin routes of other parts (ops: queue, dead letters, recovery); served when [admin] token is set. */
+  readonly adminRoutes: AdminRoute[];
+  readonly readiness: () => Promise<ReadinessReport>;
+}
+
+/** The main listener's koa app, and the admin API handler (null without a token) for a side listener. */
+export interface Routes {
+  readonly koa: Koa;
+  readonly admin: ((ctx: Context) => Promise<void>) | null;
+}
+
+/** GET of the Prometheus registry (main or side listener). */
+export async function serveMetrics(ctx: Context): Promise<void> {
+  ctx.type = metrics.registry.contentType;
+  ctx.body = await metrics.registry.metrics();
+}
+
+export function buildRoutes(parts: RouterParts): Routes {
+  const { config, log, tus, intake, published, pending } = parts;
+  const { tusPath, uploadPath } = config.server;
+  const tusRoot = tusPath.replace(/\/$/, '');
+  const routeOf = (path: string) =>
+    path === tusRoot || path.startsWith(tusPath) ? 'tus' : path.startsWith(uploadPath) ? 'upload' : path === config.metrics.path ? 'metrics' : 'other';
+
+  const koa = new Koa();
+  koa.silent = true; // errors are logged by errorMiddleware, with request ids
+  koa.on('error', (err: unknown) => log.debug({ err }, 'Response stream error'));
+  koa.use(requestLog(log, routeOf));
+  koa.use(errorMiddleware);
+  koa.use(requestTarget);
+
+  const uploadCors = corsMiddleware(config.cors, 'GET, HEAD, PUT, OPTIONS');
+  koa.use(async (ctx: Context, next) => {
+    const path = ctx.path;
+    if (path === tusRoot || path.startsWith(tusPath)) return tus.handle(ctx);
+    if (path.startsWith(uploadPath)) {
+      return uploadCors(ctx, async () => {
+        const rawPath = path.slice(uploadPath.length);
+        switch (ctx.method) {
+          case 'PUT':
+            return handlePut(ctx, rawPath, { intake, store: published });
+          case 'GET':
+          case 'HEAD':
+            return serveDownload(ctx, rawPath, published, pending);
+          case 'OPTIONS':
+            ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
+            ctx.status = 204;
+            return;
+          default:
+            throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'GET, HEAD, PUT, OPTIONS' } });
+        }
+      });
+    }
+    return next();
+  });
+  // The browser upload page (web/), when enabled: GET/HEAD of its own few paths only.
+  if (config.upload_page.enabled) koa.use(uploadPage({ page: config.upload_page, server: config.server }));
+  // Admin API and metrics: on the main listener unless they have their own address.
+  const adminPrefix = config.admin.listen ? '' : '/admin';
+  const admin = config.admin.token
+    ? adminApi({ token: config.admin.token, prefix: adminPrefix, tusStore: parts.tusStore, locker: parts.locker, routes: parts.adminRoutes, publicPages: statusPage(adminPrefix) })
+    : null;
+  koa.use(async (ctx: Context, next) => {
+    if (admin && !config.admin.listen && (ctx.path === '/admin' || ctx.path.startsWith('/admin/'))) return admin(ctx);
+    if (ctx.path === '/ready' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      const report = await parts.readiness();
+      ctx.set('Cache-Control', 'no-store');
+      ctx.status = report.ready ? 200 : 503;
+      ctx.body = report;
+      return;
+    }
+    return next();
+  });
+  koa.use(async (ctx: Context) => {
+    if (ctx.path === '/health' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { status: 'ok' };
+      return;
+    }
+    if (config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path && ctx.method === 'GET') return serveMetrics(ctx);
+    throw new AppError('ERR_NOT_FOUND');
+  });
+  return { koa, admin };
+}

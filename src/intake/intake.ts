@@ -1,0 +1,110 @@
+/**
+ * The one intake contract every upload front door (XEP-0363 PUT, tus 1.0, later tus
+ * concatenation and IETF Resumable Uploads) translates into. A front door parses its own
+ * headers and keeps its own wire answers; the rules about who may upload what, when, and how
+ * fast live here, so a new rule (per-slot or per-IP limits, a rate floor, free space, upload
+ * policy) is added once:
+ *
+ *   authorize(claim)       new upload: slot signature, size cap, slot already published
+ *   gate(req, ...)         new upload: slot held by a queued job, finalization intake gate
+ *   refuseWhenStopping()   any upload request while the server shuts down
+ *   guardBody(req, ...)    any request carrying body bytes: concurrency, watchdog, lifecycle, bytes
+ *   complete(upload)       the last byte arrived: hand the file to finalization
+ *
+ * Every refusal is an AppError with a stable code; nothing here reads protocol headers.
+ */
+import type { IncomingMessage } from 'node:http';
+import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
+import { AppError } from '../errors.js';
+import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer } from '../finalize/index.js';
+import { metrics } from '../observability/index.js';
+import type { DeletablePublishedStore, PublishedStore } from '../storage/index.js';
+import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
+import { gateNewUpload } from './gate.js';
+import { checkUpload, type UploadPolicy } from './upload-policy.js';
+
+/** A new upload as a front door declares it, before a body byte is read. */
+export interface UploadClaim {
+  /** Decoded slot path (auth decodeSlotPath). */
+  readonly path: string;
+  /** The slot URL's query: its signature parameters. */
+  readonly query: URLSearchParams;
+  /** Declared size of the whole file; undefined when deferred or chunked. */
+  readonly sizeBytes: number | undefined;
+  /** Content type exactly as the client declared it (v2 signs it unnormalised). */
+  readonly contentType: string | undefined;
+}
+
+export interface IntakeDeps {
+  readonly policy: SlotPolicy;
+  /** Names and sizes accepted ([uploads], [server] max_upload_size). */
+  readonly uploadPolicy: UploadPolicy;
+  readonly published: Pick<PublishedStore, 'stat'> & Partial<Pick<DeletablePublishedStore, 'deletedAt'>>;
+  /** Finalization's side of intake: slot held by a job, queue pressure. */
+  readonly control: IntakeControl;
+  readonly finalizer: UploadFinalizer;
+  /** Concurrency, watchdog limits, lifecycle and the fallback logger of the body guard. */
+  readonly guard: GuardDeps;
+  readonly now: () => number;
+}
+
+export class Intake {
+  readonly #d: IntakeDeps;
+
+  constructor(deps: IntakeDeps) {
+    this.#d = deps;
+  }
+
+  /** Upload bodies in flight, for shutdown and readiness. */
+  get lifecycle(): UploadLifecycle {
+    return this.#d.guard.lifecycle;
+  }
+
+  get maxUploadBytes(): number {
+    return this.#d.uploadPolicy.maxBytes;
+  }
+
+  /**
+   * A new upload's slot: its signature (403 codes of auth), the upload policy (a refused name:
+   * ERR_EXTENSION_NOT_ALLOWED; a declared size over the cap: ERR_TOO_LARGE; without a declared
+   * size the front door enforces the cap while streaming), a slot already published
+   * (ERR_FILE_EXISTS), and a slot whose file was deleted for good (ERR_GONE: a tombstone,
+   * never used again).
+   */
+  async authorize(claim: UploadClaim): Promise<AuthorizedSlot> {
+    const { path, query, sizeBytes, contentType } = claim;
+    const decision = authorizeSlot({ path, query, size: sizeBytes, contentType, nowMs: this.#d.now() }, this.#d.policy);
+    if (!decision.ok) throw new AppError(decision.code);
+    // After the signature: an unsigned request learns nothing about the policy.
+    const verdict = checkUpload(this.#d.uploadPolicy, path, sizeBytes);
+    if (!verdict.ok) throw new AppError(verdict.code, { message: verdict.message });
+    if (await this.#d.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+    if ((await this.#d.published.deletedAt?.(path)) != null) throw new AppError('ERR_GONE');
+    return decision.slot;
+  }
+
+  /**
+   * A new upload (never a request continuing one): ERR_FILE_EXISTS when a queued job holds the
+   * slot, then the intake gate (a bounded delay under backpressure, ERR_QUEUE_FULL in
+   * emergency). Stops waiting when the request closes.
+   */
+  gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined): Promise<void> {
+    return gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes);
+  }
+
+  /** ERR_SERVER_SHUTDOWN (503 + Retry-After) once the server is draining. */
+  refuseWhenStopping(): void {
+    refuseWhenStopping(this.#d.guard.lifecycle);
+  }
+
+  /** See guardUploadBody: resolves the (idempotent) release to call when the request is over. */
+  guardBody(req: IncomingMessage, request: GuardRequest): Promise<() => void> {
+    return guardUploadBody(req, this.#d.guard, request);
+  }
+
+  /** The last byte arrived: finalization takes the file over ('exists': another upload won the slot). */
+  complete(upload: CompletedUpload): Promise<FinalizeOutcome> {
+    metrics.uploadsFinished.inc({ protocol: upload.protocol });
+    return this.#d.finalizer.finalize(upload);
+  }
+}

@@ -1,0 +1,442 @@
+/**
+ * QueueBackend of the embedded mode: every job is a row of a SQLite journal, and at most
+ * `memoryLimit` (queue_size) queued jobs are also held in memory, in a window workers claim
+ * from without reading the disk. Jobs that do not fit wait on disk only ("spilled") and are
+ * pulled back in line order as the window drains.
+ *
+ * The window holds, for each tier, a prefix of that tier's line (availableAtMs, then seq): a
+ * job goes into the window only if it sorts before every disk-only job of its tier, and when
+ * the window overflows the last job of the lowest tier leaves it. So the head of a tier is
+ * always in the window, or, when the tier's window is empty, the first disk-only row; claims
+ * compare those heads (with aging) exactly as the other backends do.
+ *
+ * Leases live in memory only: a job being worked on stays 'queued' on disk, which costs no
+ * write per claim and is what a restart needs anyway (every lease died with its process).
+ * Disk reads skip leased rows, so their cost grows with the number of leases, which the
+ * dispatcher keeps to one per worker.
+ * durable (persistent_queue): every commit is fsynced and a restart restores every job.
+ * Not durable: the journal is a scratch file; a restart keeps only its dead letters.
+ */
+import { emptyCounts } from '../../contract/counts.js';
+import { QueueClosedError } from '../../contract/errors.js';
+import { copyError, createJob } from '../job.js';
+import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier } from '../../contract/priority.js';
+import { listJobsQuery, openQueueDatabase, rowToJob, type JobRow } from './sqlite-db.js';
+import { SqliteJournal } from './sqlite-journal.js';
+import type {
+  BatchEnqueuer,
+  DeadLetterTarget,
+  EnqueueInput,
+  Job,
+  JobError,
+  JobLister,
+  JobRetrier,
+  JobState,
+  ListDeadOptions,
+  ListJobsOptions,
+  QueueBackend,
+  QueueBackendOptions,
+  QueueCounts,
+  QueueRecovery,
+} from '../../contract/types.js';
+
+export interface SpilloverQueueBackendOptions extends QueueBackendOptions {
+  readonly path: string;
+  /** queue_size: queued jobs held in memory at most. Infinity holds every one (no spillover). */
+  readonly memoryLimit: number;
+  /** persistent_queue: fsync every commit and restore every job on open. */
+  readonly durable: boolean;
+  /** Reports jobs moving out of memory (spilled) and the end of a spill episode (drained). */
+  readonly onSpill?: (event: SpillEvent) => void;
+}
+
+export type SpillEvent =
+  /** `moved` jobs now wait on disk only; `episodeStart` when none did before. */
+  | { readonly kind: 'spilled'; readonly moved: number; readonly diskOnly: number; readonly episodeStart: boolean }
+  /** Every waiting job is back in memory; `moved` jobs spilled during the episode. */
+  | { readonly kind: 'drained'; readonly moved: number };
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+interface Entry {
+  job: Mutable<Job>;
+  readonly seq: number;
+}
+
+const cmp = (a: Entry, b: Entry) => a.job.availableAtMs - b.job.availableAtMs || a.seq - b.seq;
+const REFILL_BATCH = 500;
+
+export async function openSpilloverQueueBackend(options: SpilloverQueueBackendOptions): Promise<SpilloverQueueBackend> {
+  if (!(options.memoryLimit >= 1)) throw new RangeError('memoryLimit must be >= 1');
+  const db = await openQueueDatabase(options.path, options.durable);
+  try {
+    const journal = new SqliteJournal(db);
+    const releasedLeases = options.durable ? journal.requeueLeases() : (journal.dropAllButDead(), 0);
+    const restoredJobs = journal.counts().reduce((n, c) => (c.state === 'queued' ? n + c.n : n), 0);
+    const backend = new SpilloverQueueBackend(journal, options, { restoredJobs, releasedLeases });
+    backend.reloadWindow();
+    return backend;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLister, JobRetrier {
+  readonly #journal: SqliteJournal;
+  readonly #limit: number;
+  readonly #aging: AgingOptions;
+  readonly #onSpill: ((e: SpillEvent) => void) | undefined;
+  readonly #window: Record<PriorityTier, Entry[]> = { high: [], medium: [], low: [] };
+  readonly #inWindow = new Map<string, Entry>();
+  readonly #leased = new Map<string, Entry>();
+  readonly #diskOnly: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
+  #episodeMoved = 0;
+  /** What opening found: jobs waiting after lease recovery (none for a scratch journal). */
+  readonly recovery: QueueRecovery;
+
+  /** Use openSpilloverQueueBackend. */
+  constructor(journal: SqliteJournal, options: SpilloverQueueBackendOptions, recovery: QueueRecovery) {
+    this.#journal = journal;
+    this.#limit = options.memoryLimit;
+    this.#aging = { agingThresholdMs: options.agingThresholdMs === undefined ? DEFAULT_AGING_THRESHOLD_MS : options.agingThresholdMs };
+    this.#onSpill = options.onSpill;
+    this.recovery = recovery;
+  }
+
+  /** Queued jobs held in memory / waiting on disk only. */
+  get residency(): { inMemory: number; diskOnly: number } {
+    return { inMemory: this.#inWindow.size, diskOnly: this.#diskOnlyTotal() };
+  }
+
+  async enqueue(input: EnqueueInput): Promise<boolean> {
+    this.#open();
+    const job = createJob(input);
+    const seq = this.#journal.insert(job);
+    if (seq === null) return false;
+    this.#report(this.#admit({ job: { ...job }, seq }));
+    return true;
+  }
+
+  async enqueueMany(inputs: readonly EnqueueInput[]): Promise<number> {
+    this.#open();
+    const jobs = inputs.map(createJob); // all valid, or nothing is written
+    const seqs = this.#journal.insertMany(jobs);
+    let added = 0;
+    let moved = 0;
+    seqs.forEach((seq, i) => {
+      if (seq === null) return;
+      added += 1;
+      moved += this.#admit({ job: { ...jobs[i]! }, seq });
+    });
+    this.#report(moved);
+    return added;
+  }
+
+  async get(id: string): Promise<Job | null> {
+    this.#open();
+    const mem = this.#leased.get(id) ?? this.#inWindow.get(id);
+    if (mem !== undefined) return snapshot(mem.job);
+    const row = this.#journal.get(id);
+    return row === undefined ? null : rowToJob(row);
+  }
+
+  async getBySlot(slotPath: string): Promise<Job | null> {
+    this.#open();
+    const row = this.#journal.getBySlot(slotPath);
+    if (row === undefined) return null;
+    const mem = this.#leased.get(row.id) ?? this.#inWindow.get(row.id);
+    return mem !== undefined ? snapshot(mem.job) : rowToJob(row);
+  }
+
+  async claimNext(owner: string, nowMs: number, leaseMs: number): Promise<Job | null> {
+    this.#open();
+    if (this.#inWindow.size <= this.#limit / 2) this.#refill();
+    const heads: { tier: PriorityTier; availableAtMs: number; seq: number; entry: Entry; fromDisk: boolean }[] = [];
+    for (const tier of PRIORITY_TIERS) {
+      const head = this.#window[tier][0] ?? (this.#diskOnly[tier] > 0 ? this.#peekDisk(tier) : undefined);
+      if (head !== undefined) heads.push({ tier, availableAtMs: head.job.availableAtMs, seq: head.seq, entry: head, fromDisk: this.#window[tier].length === 0 });
+    }
+    const chosen = pickNext(heads, nowMs, this.#aging);
+    if (chosen === null) return null;
+    const { entry } = chosen;
+    if (chosen.fromDisk) this.#diskOnly[chosen.tier] -= 1;
+    else {
+      this.#window[chosen.tier].shift();
+      this.#inWindow.delete(entry.job.id);
+    }
+    entry.job.state = 'leased';
+    entry.job.leaseOwner = owner;
+    entry.job.leaseExpiresAtMs = nowMs + leaseMs;
+    this.#leased.set(entry.job.id, entry);
+    this.#checkDrained();
+    return snapshot(entry.job);
+  }
+
+  async extendLease(id: string, owner: string, nowMs: number, leaseMs: number): Promise<boolean> {
+    const entry = this.#held(id, owner);
+    if (entry === null) return false;
+    entry.job.leaseExpiresAtMs = nowMs + leaseMs;
+    return true;
+  }
+
+  async complete(id: string, owner: string, nowMs: number): Promise<boolean> {
+    const entry = this.#held(id, owner);
+    if (entry === null) return false;
+    this.#journal.markDone(id, nowMs);
+    this.#leased.delete(id);
+    return true;
+  }
+
+  async fail(id: string, owner: string, error: JobError, retryAtMs: number): Promise<boolean> {
+    const entry = this.#held(id, owner);
+    if (entry === null) return false;
+    this.#journal.markFailed(id, error, retryAtMs);
+    entry.job.attempts += 1;
+    entry.job.errors = [...entry.job.errors, copyError(error)];
+    entry.job.availableAtMs = retryAtMs;
+    this.#requeue(entry);
+    return true;
+  }
+
+  async postpone(id: string, owner: string, availableAtMs: number): Promise<boolean> {
+    const entry = this.#held(id, owner);
+    if (entry === null) return false;
+    this.#journal.markPostponed(id, availableAtMs);
+    entry.job.availableAtMs = availableAtMs;
+    this.#requeue(entry);
+    return true;
+  }
+
+  async bury(id: string, owner: string, error: JobError): Promise<boolean> {
+    const entry = this.#held(id, owner);
+    if (entry === null) return false;
+    this.#journal.markDead(id, error);
+    this.#leased.delete(id);
+    return true;
+  }
+
+  async releaseExpiredLeases(nowMs: number): Promise<number> {
+    this.#open();
+    let released = 0;
+    for (const entry of [...this.#leased.values()]) {
+      if ((entry.job.leaseExpiresAtMs ?? -Infinity) > nowMs) continue;
+      this.#requeue(entry);
+      released += 1;
+    }
+    return released;
+  }
+
+  async counts(): Promise<QueueCounts> {
+    this.#open();
+    const counts = emptyCounts();
+    for (const { state, priority, n } of this.#journal.counts()) counts[state][priority] = n;
+    for (const { job } of this.#leased.values()) {
+      counts.queued[job.priority] -= 1; // leased in memory, 'queued' on disk
+      counts.leased[job.priority] += 1;
+    }
+    return counts;
+  }
+
+  async listDead(options: ListDeadOptions = {}): Promise<Job[]> {
+    this.#open();
+    const { limit = 100, offset = 0 } = options;
+    return this.#journal.listDead(limit, offset).map(rowToJob);
+  }
+
+  async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
+    this.#open();
+    // Leased jobs are 'queued' rows on disk: tell them apart by the ids leased in memory.
+    const leased = [...this.#leased.keys()];
+    const ids = leased.length === 0 ? "''" : leased.map(() => '?').join(', ');
+    const { sql, args } = listJobsQuery(options, (states: readonly JobState[]) => {
+      const parts: string[] = [];
+      const args: unknown[] = [];
+      for (const state of states) {
+        if (state === 'queued') parts.push(`(state = 'queued' AND id NOT IN (${ids}))`), args.push(...leased);
+        else if (state === 'leased') parts.push(`(state = 'queued' AND id IN (${ids}))`), args.push(...leased);
+        else parts.push('state = ?'), args.push(state);
+      }
+      return { clause: parts.join(' OR '), args };
+    });
+    return this.#journal.select(sql, args).map((row) => {
+      const mem = this.#leased.get(row.id);
+      return mem !== undefined ? snapshot(mem.job) : rowToJob(row);
+    });
+  }
+
+  async retryNow(id: string, nowMs: number): Promise<boolean> {
+    this.#open();
+    if (this.#leased.has(id)) return false;
+    const mem = this.#inWindow.get(id);
+    if (mem !== undefined) {
+      if (mem.job.availableAtMs <= nowMs) return true;
+      this.#journal.markPostponed(id, nowMs);
+      const window = this.#window[mem.job.priority];
+      window.splice(window.indexOf(mem), 1);
+      this.#inWindow.delete(id);
+      mem.job.availableAtMs = nowMs;
+      this.#report(this.#admit(mem));
+      return true;
+    }
+    const row = this.#journal.get(id);
+    if (row === undefined || row.state !== 'queued') return false;
+    if (row.available_at_ms <= nowMs) return true;
+    this.#journal.markPostponed(id, nowMs);
+    // A disk-only job: it moves up its tier's line, possibly into the window.
+    const entry = toEntry({ ...row, available_at_ms: nowMs });
+    const tier = entry.job.priority;
+    this.#diskOnly[tier] -= 1;
+    const last = this.#window[tier].at(-1);
+    if (this.#diskOnly[tier] > 0 && (last === undefined || cmp(entry, last) > 0)) this.#diskOnly[tier] += 1; // still behind: stays on disk
+    else this.#report(this.#admit(entry));
+    return true;
+  }
+
+  async replayDead(target: DeadLetterTarget, nowMs: number): Promise<number> {
+    this.#open();
+    const moved = this.#journal.replayDead(target, nowMs);
+    // Replayed jobs re-enter their tiers at nowMs, possibly ahead of jobs in the window: rebuild it.
+    if (moved > 0) this.reloadWindow();
+    return moved;
+  }
+
+  async purgeDead(target: DeadLetterTarget): Promise<number> {
+    this.#open();
+    return this.#journal.purgeDead(target);
+  }
+
+  async pruneDone(finishedBeforeMs: number): Promise<number> {
+    this.#open();
+    return this.#journal.pruneDone(finishedBeforeMs);
+  }
+
+  async close(): Promise<void> {
+    this.#journal.close();
+  }
+
+  /** Rebuilds the window from the journal (open, replay): every queued job not leased is disk-only, then the best are pulled in. */
+  reloadWindow(): void {
+    const before = this.#diskOnlyTotal();
+    for (const tier of PRIORITY_TIERS) this.#window[tier] = [];
+    this.#inWindow.clear();
+    const leasedByTier: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
+    for (const { job } of this.#leased.values()) leasedByTier[job.priority] += 1;
+    for (const tier of PRIORITY_TIERS) this.#diskOnly[tier] = 0 - leasedByTier[tier]; // 0 - 0 is +0
+    for (const { state, priority, n } of this.#journal.counts()) if (state === 'queued') this.#diskOnly[priority] += n;
+    this.#refill();
+    const after = this.#diskOnlyTotal();
+    if (after > before) this.#report(after - before);
+  }
+
+  /** Puts a job back into the window (or on disk only); returns how many jobs left memory. */
+  #admit(entry: Entry): number {
+    const tier = entry.job.priority;
+    const window = this.#window[tier];
+    const last = window[window.length - 1];
+    if (this.#diskOnly[tier] > 0 && (last === undefined || cmp(entry, last) > 0)) {
+      this.#diskOnly[tier] += 1; // behind disk-only jobs of its tier: it waits there too
+      return 1;
+    }
+    window.splice(sortedIndex(window, entry), 0, entry);
+    this.#inWindow.set(entry.job.id, entry);
+    let moved = 0;
+    while (this.#inWindow.size > this.#limit) {
+      const from = [...PRIORITY_TIERS].reverse().find((t) => this.#window[t].length > 0)!;
+      const victim = this.#window[from].pop()!;
+      this.#inWindow.delete(victim.job.id);
+      this.#diskOnly[from] += 1;
+      moved += 1;
+    }
+    return moved;
+  }
+
+  #requeue(entry: Entry): void {
+    delete entry.job.leaseOwner;
+    delete entry.job.leaseExpiresAtMs;
+    entry.job.state = 'queued';
+    this.#leased.delete(entry.job.id);
+    this.#report(this.#admit(entry));
+  }
+
+  /** Pulls disk-only jobs back into memory in line order, best tier first, while there is room. */
+  #refill(): void {
+    if (this.#diskOnlyTotal() === 0) return;
+    for (const tier of PRIORITY_TIERS) {
+      const window = this.#window[tier];
+      const last = window[window.length - 1];
+      let cursor = last === undefined ? null : { availableAtMs: last.job.availableAtMs, seq: last.seq };
+      while (this.#diskOnly[tier] > 0 && this.#inWindow.size < this.#limit) {
+        const room = Math.min(this.#limit - this.#inWindow.size, REFILL_BATCH);
+        const rows = this.#journal.queuedAfter(tier, cursor, room + this.#leased.size);
+        if (rows.length === 0) {
+          this.#diskOnly[tier] = 0; // the journal has none left: the count had drifted
+          break;
+        }
+        for (const row of rows) {
+          cursor = { availableAtMs: row.available_at_ms, seq: row.seq };
+          if (this.#leased.has(row.id) || this.#inWindow.size >= this.#limit) continue;
+          const entry = toEntry(row);
+          window.push(entry); // rows come in line order, after everything in the window
+          this.#inWindow.set(row.id, entry);
+          this.#diskOnly[tier] -= 1;
+        }
+      }
+    }
+    this.#checkDrained();
+  }
+
+  /** The first disk-only job of a tier whose window is empty. */
+  #peekDisk(tier: PriorityTier): Entry | undefined {
+    const row = this.#journal.queuedAfter(tier, null, 1 + this.#leased.size).find((r) => !this.#leased.has(r.id));
+    return row === undefined ? undefined : toEntry(row);
+  }
+
+  #report(moved: number): void {
+    if (moved <= 0) return;
+    const diskOnly = this.#diskOnlyTotal();
+    const episodeStart = this.#episodeMoved === 0;
+    this.#episodeMoved += moved;
+    this.#onSpill?.({ kind: 'spilled', moved, diskOnly, episodeStart });
+  }
+
+  #checkDrained(): void {
+    if (this.#episodeMoved > 0 && this.#diskOnlyTotal() === 0) {
+      const moved = this.#episodeMoved;
+      this.#episodeMoved = 0;
+      this.#onSpill?.({ kind: 'drained', moved });
+    }
+  }
+
+  #diskOnlyTotal(): number {
+    return this.#diskOnly.high + this.#diskOnly.medium + this.#diskOnly.low;
+  }
+
+  #open(): void {
+    if (!this.#journal.open) throw new QueueClosedError();
+  }
+
+  #held(id: string, owner: string): Entry | null {
+    this.#open();
+    const entry = this.#leased.get(id);
+    return entry !== undefined && entry.job.leaseOwner === owner ? entry : null;
+  }
+}
+
+function toEntry(row: JobRow): Entry {
+  return { job: rowToJob(row) as Mutable<Job>, seq: row.seq };
+}
+
+function sortedIndex(window: readonly Entry[], entry: Entry): number {
+  let lo = 0;
+  let hi = window.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cmp(window[mid]!, entry) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function snapshot(job: Job): Job {
+  return structuredClone(job);
+}
