@@ -44,7 +44,7 @@ export const ERRORS = {
   // Admin API (operations).
   ERR_JOB_NOT_RETRYABLE: { status: 409, message: 'The job is not waiting for a retry' },
   // tus protocol edges (issue 10.6): answered as JSON like every other error.
-  ERR_TUS_VERSION: { status: 412, message: 'This server speaks tus 1.0.0: send Tus-Resumable: 1.0.0' },
+  ERR_TUS_RESUMABLE_REQUIRED: { status: 412, message: 'This server speaks tus 1.0.0: send Tus-Resumable: 1.0.0' },
   // 409 like an offset conflict: tus-js-client then asks HEAD for the offset and sees the upload complete.
   ERR_UPLOAD_COMPLETE: { status: 409, message: 'Every byte of this upload has arrived; nothing more can be appended' },
   // Refused by the HTTP parser, before any request exists (src/http/client-errors.ts).

@@ -18,7 +18,7 @@ export const tusRequestScope = new AsyncLocalStorage<RequestContext | undefined>
 export const TUS_CODES = new Map<string, string>(Object.entries(TUS_ERRORS).map(([name, e]) => [(e as { body: string }).body, `ERR_TUS_${name}`]));
 
 const codeForStatus = (status: number) =>
-  status === 404 ? 'ERR_NOT_FOUND' : status === 412 ? 'ERR_TUS_VERSION' : status === 413 ? 'ERR_TOO_LARGE' : status < 500 ? 'ERR_BAD_REQUEST' : 'ERR_INTERNAL';
+  status === 404 ? 'ERR_NOT_FOUND' : status === 412 ? 'ERR_TUS_RESUMABLE_REQUIRED' : status === 413 ? 'ERR_TOO_LARGE' : status === 400 ? 'ERR_TUS_INVALID_HEADER' : status < 500 ? 'ERR_BAD_REQUEST' : 'ERR_INTERNAL';
 
 function isErrorJson(body: string): boolean {
   if (!body.startsWith('{')) return false;

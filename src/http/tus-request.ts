@@ -37,7 +37,7 @@ export function checkTusRequest(method: string, header: (name: string) => string
   // tus 1.0: "If the version specified by the Client is not supported by the Server, it MUST
   // respond with the 412 Precondition Failed status and MUST include the Tus-Version header".
   if (header('Tus-Resumable') !== '1.0.0') {
-    throw new AppError('ERR_TUS_VERSION', { headers: { 'Tus-Version': '1.0.0', 'Tus-Resumable': '1.0.0' } });
+    throw new AppError('ERR_TUS_RESUMABLE_REQUIRED', { headers: { 'Tus-Version': '1.0.0', 'Tus-Resumable': '1.0.0' } });
   }
 }
 

@@ -246,13 +246,13 @@ describe('malformed requests', () => {
     ['DELETE http://x:99999/files/', () => `DELETE http://x:99999/files/ HTTP/1.1\r\nHost: x\r\n${T}Connection: close\r\n\r\n`, 400, 'ERR_BAD_REQUEST'],
     ['GET http://[::1/upload', () => 'GET http://[::1/upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
     ['GET http://[::1/health', () => 'GET http://[::1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
-    ['PATCH unknown id with Upload-Length: -5', () => `PATCH /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\n${T}Upload-Length: -5\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_BAD_REQUEST'],
+    ['PATCH unknown id with Upload-Length: -5', () => `PATCH /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\n${T}Upload-Length: -5\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_TUS_INVALID_HEADER'],
     ['zero-byte PATCH at the end of a finished upload', () => `PATCH /files/${fixtures.finishedId} HTTP/1.1\r\nHost: x\r\n${T}Upload-Offset: 20\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 409, 'ERR_UPLOAD_COMPLETE'],
     ['Upload-Concat: malformed', () => `POST /files/ HTTP/1.1\r\nHost: x\r\n${T}Upload-Slot: ${slot(5)}\r\nUpload-Concat: final; http://[::1/x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_CONCAT_MALFORMED'],
     ['Upload-Concat: garbage', () => `POST /files/ HTTP/1.1\r\nHost: x\r\n${T}Upload-Slot: ${slot(5)}\r\nUpload-Concat: garbage\r\nUpload-Length: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_CONCAT_MALFORMED'],
     ['no Tus-Resumable (412)', () => `HEAD /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 412, ''],
-    ['PATCH without Tus-Resumable (412)', () => `PATCH /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 412, 'ERR_TUS_VERSION'],
-    ['PATCH with Content-Type text/plain', () => `PATCH /files/${fixtures.unfinishedId} HTTP/1.1\r\nHost: x\r\n${T}Upload-Offset: 10\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_BAD_REQUEST'],
+    ['PATCH without Tus-Resumable (412)', () => `PATCH /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 412, 'ERR_TUS_RESUMABLE_REQUIRED'],
+    ['PATCH with Content-Type text/plain', () => `PATCH /files/${fixtures.unfinishedId} HTTP/1.1\r\nHost: x\r\n${T}Upload-Offset: 10\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_TUS_INVALID_HEADER'],
     ['a header the parser refuses', () => 'GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
   ];
   for (const [name, request, status, code] of reviewed) {

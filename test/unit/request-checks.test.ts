@@ -60,8 +60,8 @@ describe('tus request checks', () => {
     const headers = (h: Record<string, string>) => (name: string) => h[name] ?? '';
     assert.equal(code(() => checkTusRequest('PATCH', headers({ 'Tus-Resumable': '1.0.0' }))), null);
     assert.equal(code(() => checkTusRequest('OPTIONS', headers({}))), null);
-    assert.equal(code(() => checkTusRequest('PATCH', headers({}))), 'ERR_TUS_VERSION');
-    assert.equal(code(() => checkTusRequest('HEAD', headers({ 'Tus-Resumable': '0.2.2' }))), 'ERR_TUS_VERSION');
+    assert.equal(code(() => checkTusRequest('PATCH', headers({}))), 'ERR_TUS_RESUMABLE_REQUIRED');
+    assert.equal(code(() => checkTusRequest('HEAD', headers({ 'Tus-Resumable': '0.2.2' }))), 'ERR_TUS_RESUMABLE_REQUIRED');
     assert.equal(code(() => checkTusRequest('PUT', headers({ 'Tus-Resumable': '1.0.0' }))), 'ERR_METHOD_NOT_ALLOWED');
     try {
       checkTusRequest('HEAD', headers({}));
