@@ -2,3 +2,4 @@ export { loadConfig, resolveConfig, parseTomlText, DEFAULT_CONFIG_PATH, type Loa
 export { configSchema, SCHEMES, type Config, type Scheme } from './schema.js';
 export { ConfigError, type ConfigWarning, type ConfigIssue, type RawConfig } from './types.js';
 export { parseDuration, parseSize, parseListen, formatDuration } from './units.js';
+export { parseClamdAddress, describeClamdAddress, type ClamdAddress } from './clamd-address.js';

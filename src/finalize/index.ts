@@ -35,3 +35,7 @@ export {
   type RetryAfterOptions,
 } from './pressure.js';
 export { signWebhook, type WebhookEvent, type WebhookTarget } from './webhook.js';
+// Malware scanning (docs/scanning.md): the pipeline's scan step and the operators' quarantine tools.
+export type { ScanSettings } from './finalization-options.js';
+export { QuarantineAdmin, type QuarantineAdminOptions, type ReleaseResult } from './quarantine-admin.js';
+export type { QuarantinedEvent } from './pipeline.js';

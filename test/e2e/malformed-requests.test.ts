@@ -2,8 +2,8 @@
  * Issues 9.10 and 10.6: no malformed request gets a 5xx. A seeded generator (deterministic: the
  * same requests on every run) sends 600 requests over raw sockets to every route: tus
  * POST/PATCH/HEAD/DELETE/OPTIONS/GET, PUT, GET/HEAD downloads, /health, /ready, /metrics,
- * /admin/*, the upload page; absolute-form targets, bad authorities, invalid percent-encoding,
- * bad tus headers, broken framing. Every answer is below 500, every 4xx carries a JSON body with
+ * /admin/*, the upload page, IETF Resumable Uploads on the same routes; absolute-form targets,
+ * bad authorities, invalid percent-encoding, bad tus headers, broken framing. Every answer is below 500, every 4xx carries a JSON body with
  * a code (HEAD: no body), every request leaves exactly one log line, and the server still serves.
  * The reviewed cases are asserted one by one first.
  */
@@ -143,6 +143,10 @@ function generator(f: Fixtures) {
     ['X-HTTP-Method-Override', () => pick(['DELETE', 'PATCH', 'GET'])],
     ['X-Forwarded-Proto', () => pick(['https', 'gopher'])],
     ['Repr-Digest', () => pick(['sha-256=:abc:', 'garbage'])],
+    // IETF Resumable Uploads (rufh-uploads.ts) shares the tus and PUT routes.
+    ['Upload-Draft-Interop-Version', () => pick(['3', '5', '6', '8', '99', 'x'])],
+    ['Upload-Complete', () => pick(['?1', '?0', 'yes'])],
+    ['Upload-Incomplete', () => pick(['?0', '?1', '1'])],
   ];
 
   /** Requests the HTTP parser itself must refuse (answered through clientError). */

@@ -17,6 +17,7 @@ import { QueueFile, canRetryNow, emptyCounts, openSpilloverQueueBackend, tierFor
 import { FilePublishedStore, TusFileStore } from '../../storage/index.js';
 import type { DataDirLock } from '../data-dir-lock.js';
 import { discardTusUpload } from '../tus-uploads.js';
+import { OfflineQuarantine } from '../quarantine-ops.js';
 import { recover, type RecoveryContext } from '../recovery.js';
 import {
   OpsFailure,
@@ -26,6 +27,7 @@ import {
   type ListJobsQuery,
   type OpsApi,
   type ProgressSink,
+  type QuarantineView,
   type QueueStatusView,
   type RecoveryReport,
   type RetryView,
@@ -42,6 +44,7 @@ export class OfflineOps implements OpsApi {
   readonly #queuePath: string | null;
   #tus: TusFileStore | null = null;
   #backend: QueueBackend | null = null;
+  readonly #quarantine: OfflineQuarantine;
 
   /** The data-directory lock, held until close() (none when there is no data directory). */
   readonly #lock: DataDirLock | null;
@@ -52,6 +55,7 @@ export class OfflineOps implements OpsApi {
     this.#dataDir = config.storage.dataDir;
     if (!existsSync(this.#dataDir)) throw new OpsFailure(`no data directory at ${this.#dataDir} (storage.data_dir, HFS_DATA_DIR)`);
     this.#queuePath = config.queue_resilience.persistentQueue ? queueDatabasePath(this.#dataDir) : null;
+    this.#quarantine = new OfflineQuarantine(config, () => this.#tusStore());
   }
 
   async listUploads(): Promise<UploadView[]> {
@@ -141,6 +145,18 @@ export class OfflineOps implements OpsApi {
   verify(progress?: ProgressSink): Promise<VerifyReport> {
     const published = new FilePublishedStore(this.#dataDir);
     return verifyPublished({ dataDir: this.#dataDir, record: (slot) => published.record(slot), ...(progress && { progress }) });
+  }
+
+  listQuarantine(): Promise<QuarantineView[]> {
+    return this.#quarantine.list();
+  }
+
+  releaseQuarantined(id: string): Promise<QuarantineView> {
+    return this.#quarantine.release(id);
+  }
+
+  deleteQuarantined(id: string): Promise<void> {
+    return this.#quarantine.delete(id);
   }
 
   async close(): Promise<void> {
