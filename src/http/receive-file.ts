@@ -6,20 +6,22 @@
  */
 import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import type { Readable, Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 
 export type OpenFile = (path: string) => Writable;
 
 const createExclusive: OpenFile = (path) => createWriteStream(path, { flags: 'wx' });
 
-/** Streams `body` through `steps` (limit, hashing) into a file created at `path`; rejects with the body's error, the file gone. */
-export async function receiveToFile(body: Readable, steps: readonly Transform[], path: string, open: OpenFile = createExclusive): Promise<void> {
+/**
+ * Creates the file at `path` and runs `receive` (which streams a body into it); when that fails,
+ * rejects with its error once the file stream closed and the file is gone.
+ */
+export async function receiveToFile(path: string, receive: (file: Writable) => Promise<void>, open: OpenFile = createExclusive): Promise<void> {
   const file = open(path);
   try {
-    await pipeline([body, ...steps, file]);
+    await receive(file);
   } catch (err) {
-    // pipeline() destroyed the file stream; its 'close' comes after the open finished and the fd is closed.
+    // The stream was destroyed by the failed pipeline; its 'close' comes after the open finished and the fd is closed.
     if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
     await unlink(path).catch(() => {});
     throw err;

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { receiveToFile } from '../../src/http/receive-file.js';
 
@@ -56,14 +57,14 @@ describe('receiveToFile', () => {
 
   it('writes the whole body', async () => {
     const path = join(dir, 'ok.part');
-    await receiveToFile(Readable.from([Buffer.from('hello '), Buffer.from('world')]), [new PassThrough()], path);
+    await receiveToFile(path, (file) => pipeline(Readable.from([Buffer.from('hello '), Buffer.from('world')]), new PassThrough(), file));
     assert.equal(await readFile(path, 'utf8'), 'hello world');
   });
 
   it('refuses to overwrite an existing file', async () => {
     const path = join(dir, 'taken.part');
     writeFileSync(path, 'first');
-    await assert.rejects(receiveToFile(Readable.from([Buffer.from('x')]), [new PassThrough()], path), { code: 'EEXIST' });
+    await assert.rejects(receiveToFile(path, (file) => pipeline(Readable.from([Buffer.from('x')]), file)), { code: 'EEXIST' });
   });
 
   it('a body that fails before the file is even open: settles only after the open, and the file is gone', async () => {
@@ -72,7 +73,7 @@ describe('receiveToFile', () => {
     body.on('error', () => {}); // expected: the client reset
     let file!: LateOpenFile;
     let closedWhenSettled: boolean | null = null;
-    const received = receiveToFile(body, [new PassThrough()], path, (p) => (file = new LateOpenFile(p, () => file.release())));
+    const received = receiveToFile(path, (f) => pipeline(body, new PassThrough(), f), (p) => (file = new LateOpenFile(p, () => file.release())));
     const settled = received.then(
       () => assert.fail('resolved'),
       (err: Error) => {
