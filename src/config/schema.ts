@@ -4,7 +4,7 @@
  * (`…Ms`, `…Bytes`). Every key is optional: the defaults are the embedded single-node mode.
  */
 import { z } from 'zod';
-import { normalizeExtension, parseDuration, parseListen, parseSize, parseSizeOrPercent } from './units.js';
+import { directoryModeFor, normalizeExtension, parseDuration, parseFileMode, parseListen, parseSize, parseSizeOrPercent } from './units.js';
 import { scanSection } from './scan-schema.js';
 
 const duration = (def: string) =>
@@ -136,6 +136,16 @@ const migration = z
   .prefault({})
   .transform((s) => ({ acceptUnenforced: s.accept_unenforced }));
 
+const fileMode = (def: string) =>
+  z.unknown().default(def).transform((v, ctx) => {
+    try {
+      return parseFileMode(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
 /**
  * min_free_space: the reserve kept free for the queue journal, upload records and published-file
  * records (docs/storage-space.md). 64 MiB by default: what it protects does not grow with the
@@ -202,11 +212,13 @@ const storage = z
     backend: z.enum(['file', 's3'], { error: 'must be "file" or "s3"' }).default('file'),
     data_dir: z.string().min(1).default('./data'),
     min_free_space: minFreeSpace('64MiB'),
+    /** Mode of uploaded files; directories get the matching x bits (0640 -> 0750). */
+    file_mode: fileMode('0640'),
     s3: storageS3,
   })
   .prefault({})
   .refine((s) => s.backend !== 's3' || s.s3.bucket !== '', { message: 'must be set when storage.backend = "s3"', path: ['s3', 'bucket'] })
-  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir, minFreeSpace: s.min_free_space, s3: s.s3 }));
+  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir, minFreeSpace: s.min_free_space, fileMode: s.file_mode, dirMode: directoryModeFor(s.file_mode), s3: s.s3 }));
 
 const tus = z
   .object({
@@ -386,6 +398,12 @@ const cors = z
     max_age: duration('10m'),
   })
   .prefault({})
+  .superRefine((s, ctx) => {
+    // "*" with credentials would echo any Origin and let every site read with the user's cookies.
+    if (s.allow_credentials && s.allowed_origins.includes('*')) {
+      ctx.addIssue({ code: 'custom', path: ['allow_credentials'], message: 'cannot be true while allowed_origins holds "*": list the allowed origins explicitly' });
+    }
+  })
   .transform((s) => ({
     enabled: s.enabled,
     allowedOrigins: s.allowed_origins,
