@@ -4,8 +4,9 @@
  * listener's lifecycle live in src/http/ (router.ts, listener.ts).
  */
 import { join } from 'node:path';
-import type { Config } from './config/index.js';
+import { ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, type SlotPolicy } from './auth/index.js';
+import { ClusterMode } from './cluster/index.js';
 import { finalizationFromConfig } from './finalize/index.js';
 import { META_SLOT, META_TYPE, TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
 import { Intake, UploadLifecycle, type GuardDeps } from './intake/index.js';
@@ -38,14 +39,27 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   }
   const policy: SlotPolicy = { secrets: [secret.secret, ...config.security.previousSecrets], schemes: config.security.schemes };
 
-  const published = new FilePublishedStore(dataDir);
+  // Cluster mode ([redis] url, docs/cluster.md): locks, queue and notifications on Redis, per-instance
+  // state in its own directory; null keeps the embedded single-node mode as it is.
+  const lockAcquireTimeoutMs = config.tus.lockDrainMs * 2 + 2_000;
+  const cluster = config.redis.url === '' ? null : new ClusterMode(config, { log, lockAcquireTimeoutMs });
+  const stateDir = stateDirOf(config);
+
+  const published = new FilePublishedStore(dataDir, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
   await published.init();
   const swept = await published.sweepIncoming();
   if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
   const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers. The tus keys must match tus-endpoint.ts (META_SLOT, META_TYPE).
-  const finalizer = finalizationFromConfig(config, { published, tusStore, tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
+  const finalizer = finalizationFromConfig(config, {
+    published,
+    tusStore,
+    tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE },
+    log,
+    ...(cluster && { cluster: { openBackend: () => cluster.openBackend(), announcer: cluster.announcer } }),
+  });
+  cluster?.reportFrom({ workers: () => finalizer.admin.workers(), breakers: () => finalizer.admin.breakers() });
   const lifecycle = new UploadLifecycle();
   const permits = new ConcurrencyPermits({
     capacity: config.server.maxConcurrentUploads,
@@ -56,15 +70,25 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const guard: GuardDeps = { config, permits, lifecycle, log };
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
-  const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
+  const locker = cluster?.locker ?? new MemoryLocker(lockAcquireTimeoutMs);
   const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer.intake, finalizer, guard, now });
   const tus = new TusEndpoint({ config, intake, locker, tusStore });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
-  const adminRoutes = opsAdminRoutes({ queue: queueOps, finalizer, tusStore, published, dataDir, slotKeys: { slotPath: META_SLOT, contentType: META_TYPE }, log });
+  const adminRoutes = opsAdminRoutes({
+    queue: queueOps,
+    finalizer,
+    tusStore,
+    published,
+    dataDir,
+    slotKeys: { slotPath: META_SLOT, contentType: META_TYPE },
+    log,
+    ...(cluster && { stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')), cluster: { instances: () => cluster.instances() } }),
+  });
   metrics.exposeLabelSets({ workers: config.workers.count });
-  const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps, redisUrl: config.redis.url }));
+  // Cluster mode reports Redis in /ready's `cluster` field instead: degraded mode keeps taking uploads.
+  const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps, redisUrl: cluster ? '' : config.redis.url }), cluster ? () => cluster.readiness() : undefined);
   const routes = buildRoutes({ config, log, intake, tus, published, pending: finalizer, tusStore, locker, adminRoutes, readiness });
 
   return {
@@ -74,11 +98,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         log,
         ...routes,
         lifecycle,
-        background: finalizer,
+        background: cluster?.around(finalizer) ?? finalizer,
         sweepExpired: () => tusStore.deleteExpired(),
         announce: {
-          up: ({ baseUrl, adminUrl }) => writeServerLock(dataDir, { pid: process.pid, startedAtMs: Date.now(), baseUrl, adminUrl }),
-          down: () => removeServerLock(dataDir),
+          up: ({ baseUrl, adminUrl }) => {
+            cluster?.setBaseUrl(baseUrl);
+            return writeServerLock(stateDir, { pid: process.pid, startedAtMs: Date.now(), baseUrl, adminUrl });
+          },
+          down: () => removeServerLock(stateDir),
         },
       }),
   };

@@ -42,6 +42,8 @@ export const ERRORS = {
   ERR_WEBHOOK_FAILED: { status: 502, message: 'The notification webhook did not accept the event' },
   // Admin API (operations).
   ERR_JOB_NOT_RETRYABLE: { status: 409, message: 'The job is not waiting for a retry' },
+  // Cluster mode: Redis does not answer (degraded mode); uploads go on, this lookup cannot.
+  ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'The shared queue is unreachable, retry shortly' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

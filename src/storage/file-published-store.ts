@@ -45,10 +45,15 @@ export class FilePublishedStore implements PublishedStore {
   private readonly metaDir: string;
   private readonly incomingDir: string;
 
-  constructor(dataDir: string) {
+  /**
+   * @param options.incomingDir where PUT temp files go (same filesystem as `files/`); default
+   *   `<dataDir>/incoming`. Cluster mode gives each instance its own, so the start-up sweep of one
+   *   instance never removes another's files in flight.
+   */
+  constructor(dataDir: string, options: { incomingDir?: string } = {}) {
     this.filesDir = join(dataDir, 'files');
     this.metaDir = join(dataDir, 'meta');
-    this.incomingDir = join(dataDir, 'incoming');
+    this.incomingDir = options.incomingDir ?? join(dataDir, 'incoming');
   }
 
   async init(): Promise<void> {

@@ -5,11 +5,15 @@
  * - after its bytes are published, the upload's data file is gone but HEAD still answers
  *   200 with Upload-Offset = Upload-Length, so a client that resumes a finished upload sees
  *   it finished instead of starting over.
+ * Records are replaced atomically (atomic-file-kv-store.ts) and every call reads the record and
+ * the data file's size afresh: nothing is cached per process, so instances sharing the directory
+ * (cluster mode) all see one state.
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/utils';
+import { AtomicFileKvStore } from './atomic-file-kv-store.js';
 
 export interface UploadSummary {
   id: string;
@@ -33,7 +37,8 @@ interface StoredUpload {
 
 export class TusFileStore extends FileStore {
   constructor(private readonly dir: string, expirationMs: number) {
-    super({ directory: dir, expirationPeriodInMilliseconds: expirationMs });
+    // Records are replaced atomically (several requests, and in cluster mode several instances, read them).
+    super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir) });
   }
 
   dataPath(id: string): string {
