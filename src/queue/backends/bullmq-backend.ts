@@ -21,7 +21,7 @@ import { emptyCounts } from '../contract/counts.js';
 import { QueueClosedError } from '../contract/errors.js';
 import { copyError, createJob } from './job.js';
 import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, isPriorityTier, pickNext, type AgingOptions, type PriorityTier } from '../contract/priority.js';
-import type { DeadLetterTarget, EnqueueInput, Job, JobError, JobState, JsonObject, ListDeadOptions, QueueBackend, QueueBackendOptions, QueueCounts } from '../contract/types.js';
+import type { DeadLetterTarget, EnqueueInput, Job, JobError, JobRetrier, JobState, JsonObject, ListDeadOptions, QueueBackend, QueueBackendOptions, QueueCounts } from '../contract/types.js';
 
 const ADMIT = new LuaScript(`
 -- KEYS[1] id key, KEYS[2] slot key
@@ -106,7 +106,7 @@ export interface BullmqQueueBackendOptions extends QueueBackendOptions {
 
 type State = 'created' | 'running' | 'closed';
 
-export class BullmqQueueBackend implements QueueBackend {
+export class BullmqQueueBackend implements QueueBackend, JobRetrier {
   readonly #o: BullmqQueueBackendOptions;
   readonly #prefix: string;
   readonly #aging: AgingOptions;
@@ -296,6 +296,26 @@ export class BullmqQueueBackend implements QueueBackend {
       moved += 1;
     }
     return moved;
+  }
+
+  /** JobRetrier: a job waiting in BullMQ's delayed set (retry backoff, postpone) is promoted to waiting. */
+  async retryNow(id: string, nowMs: number): Promise<boolean> {
+    this.#open();
+    const tier = await this.#tierOf(id);
+    const job = tier === null ? undefined : ((await this.#queues[tier].getJob(id)) as Bull | undefined);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state === 'waiting' || state === 'prioritized') return true; // available already: keeps its place
+    if (state !== 'delayed') return false;
+    if (job.data.availableAtMs <= nowMs) return true;
+    try {
+      await job.promote();
+    } catch {
+      // Not delayed any more: its time came, or a worker took it meanwhile.
+      return (await job.getState()) === 'waiting';
+    }
+    await this.#setAvailableAt(job, nowMs);
+    return true;
   }
 
   async purgeDead(target: DeadLetterTarget): Promise<number> {
