@@ -87,8 +87,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     ...(cluster && { stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')), cluster: { instances: () => cluster.instances() } }),
   });
   metrics.exposeLabelSets({ workers: config.workers.count });
-  // Cluster mode reports Redis in /ready's `cluster` field instead: degraded mode keeps taking uploads.
-  const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps, redisUrl: cluster ? '' : config.redis.url }), cluster ? () => cluster.readiness() : undefined);
+  // Cluster mode reports Redis in /ready's `cluster` field: degraded mode keeps taking uploads.
+  const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps }), cluster ? () => cluster.readiness() : undefined);
   const routes = buildRoutes({ config, log, intake, tus, published, pending: finalizer, tusStore, locker, adminRoutes, readiness });
 
   return {
