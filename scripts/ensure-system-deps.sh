@@ -12,6 +12,8 @@ wanted=(
   openssl
   # Redis for the readiness check and cluster mode (test/helpers/ops.ts startRedis).
   redis-server
+  # A second stock tus client (test/e2e/tus-clients.test.ts), run with Debian's python3.
+  python3-tuspy
 )
 need=()
 for pkg in "${wanted[@]}"; do

@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, type SlotPolicy } from './auth/index.js';
 import { ClusterMode } from './cluster/index.js';
-import { finalizationFromConfig } from './finalize/index.js';
-import { META_SLOT, META_TYPE, TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
+import { contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
+import { TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
 import { Intake, UploadLifecycle, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
-import { FilePublishedStore, MemoryLocker, TusFileStore } from './storage/index.js';
+import { FilePublishedStore, MemoryLocker, TusFileStore, TusRequestScope } from './storage/index.js';
 import { ConcurrencyPermits } from './transfer/index.js';
 
 export interface AppOptions {
@@ -37,6 +37,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     if (generated) log.info({ file }, 'Generated a new signing secret; configure your XMPP server with the secret stored in this file');
     if (loosePermissions) log.warn({ file }, 'The secret file is readable by other users; run chmod 600 on it');
   }
+  if (config.testing.skipIntakeChecksum) log.warn('Test switch: declared tus checksums are left to finalization (dead letters)');
   const policy: SlotPolicy = { secrets: [secret.secret, ...config.security.previousSecrets], schemes: config.security.schemes };
 
   // Cluster mode ([redis] url, docs/cluster.md): locks, queue and notifications on Redis, per-instance
@@ -49,13 +50,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   await published.init();
   const swept = await published.sweepIncoming();
   if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
-  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs);
+  // The tus endpoint hands the store per-request facts (new upload's record, chunk checksum) through this scope.
+  const tusScope = new TusRequestScope();
+  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => tusScope.current() });
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
-  // published by the workers. The tus keys must match tus-endpoint.ts (META_SLOT, META_TYPE).
+  // published by the workers.
   const finalizer = finalizationFromConfig(config, {
     published,
     tusStore,
-    tusSlotKeys: { slotPath: META_SLOT, contentType: META_TYPE },
     log,
     ...(cluster && { cluster: { openBackend: () => cluster.openBackend(), announcer: cluster.announcer } }),
   });
@@ -72,7 +74,18 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = cluster?.locker ?? new MemoryLocker(lockAcquireTimeoutMs);
   const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer.intake, finalizer, guard, now });
-  const tus = new TusEndpoint({ config, intake, locker, tusStore });
+  const tus = new TusEndpoint({
+    config,
+    intake,
+    locker,
+    tusStore,
+    published,
+    pending: finalizer,
+    control: finalizer.intake,
+    now,
+    scope: tusScope,
+    cas: contentStoreFromConfig(config),
+  });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
@@ -82,7 +95,6 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     tusStore,
     published,
     dataDir,
-    slotKeys: { slotPath: META_SLOT, contentType: META_TYPE },
     log,
     ...(cluster && { stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')), cluster: { instances: () => cluster.instances() } }),
   });

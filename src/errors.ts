@@ -42,6 +42,23 @@ export const ERRORS = {
   ERR_WEBHOOK_FAILED: { status: 502, message: 'The notification webhook did not accept the event' },
   // Admin API (operations).
   ERR_JOB_NOT_RETRYABLE: { status: 409, message: 'The job is not waiting for a retry' },
+  // tus extensions and finished uploads (docs/tus.md).
+  // 460 is the tus checksum extension's own status: the chunk was discarded, the offset kept.
+  ERR_CHUNK_CHECKSUM_MISMATCH: { status: 460, message: 'The chunk does not match its Upload-Checksum; it was discarded, resend it from the same offset' },
+  ERR_CHECKSUM_UNSUPPORTED: { status: 400, message: 'The checksum algorithm is not supported (see Tus-Checksum-Algorithm)' },
+  ERR_CHECKSUM_MALFORMED: { status: 400, message: 'The declared checksum is malformed' },
+  // A whole-file checksum (PUT digest headers, tus sha256/checksum metadata) answered to the client; nothing was published.
+  ERR_UPLOAD_CHECKSUM_MISMATCH: { status: 422, message: 'The file does not match its declared checksum; nothing was published, upload it again' },
+  ERR_UPLOAD_NOT_FINISHED: { status: 409, message: 'The upload is not finished; its file can be downloaded once every byte arrived' },
+  ERR_GONE: { status: 410, message: 'The file was deleted; its slot cannot be used again' },
+  ERR_DELETE_FINISHED_DISABLED: { status: 403, message: 'Finished uploads cannot be deleted on this server' },
+  ERR_CONCAT_MALFORMED: { status: 400, message: 'Upload-Concat is malformed' },
+  ERR_CONCAT_PART_INVALID: { status: 400, message: 'A part of the concatenation is unknown, unfinished or not a partial upload' },
+  ERR_CONCAT_PART_FOREIGN: { status: 403, message: 'A part of the concatenation was created under another slot' },
+  ERR_CONCAT_PART_USED: { status: 409, message: 'A part of the concatenation was already used' },
+  ERR_CONCAT_LENGTH_MISMATCH: { status: 400, message: 'The parts together differ from the signed size' },
+  ERR_CONCAT_TOO_MANY_PARTS: { status: 400, message: 'The slot has as many partial uploads as allowed (max_concat_parts)' },
+  ERR_CONCAT_TOO_LARGE: { status: 413, message: 'The partial uploads of this slot together would exceed its size' },
   // Cluster mode: Redis does not answer (degraded mode); uploads go on, this lookup cannot.
   ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'The shared queue is unreachable, retry shortly' },
 } as const satisfies Record<string, { status: number; message: string }>;

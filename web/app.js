@@ -1,5 +1,6 @@
 /*
- * The upload page: one tus upload per file, through a signed slot.
+ * The upload page: one tus upload per file, through a signed slot (in parallel parts joined by
+ * the server when config.json `parallelUploads` > 1).
  * Slots come from the operator's signing endpoint (config.json `signingEndpoint`: POST
  * {name, size, type} -> {url, getUrl?}) or from slot URLs pasted by the user.
  * Fingerprints of unfinished uploads stay in localStorage (tus-js-client's URL storage), so
@@ -11,6 +12,8 @@
   const tus = window.tus;
   const $ = (id) => document.getElementById(id);
   const SIDE_KEY = 'hfs-upload-page::';
+  /** Files smaller than parallelUploads parts of this size go in one part. */
+  const MIN_PART_BYTES = 1024 * 1024;
   const entries = [];
   let cfg;
 
@@ -23,6 +26,8 @@
     ERR_SLOT_MISSING: 'This upload needs a slot URL.',
     ERR_FILE_EXISTS: 'A file already exists at this slot: each slot takes one file. Get a new slot URL.',
     ERR_BAD_PATH: 'The slot URL is malformed.',
+    ERR_GONE: 'The file at this slot was deleted; the slot cannot be used again. Get a new slot URL.',
+    ERR_UPLOAD_CHECKSUM_MISMATCH: 'The uploaded bytes do not match the file\'s declared checksum; nothing was published.',
   };
 
   function tooLarge() {
@@ -201,9 +206,14 @@
       setState(entry, 'failed', tooLarge());
       return;
     }
+    // Large files go in parallel parts when the server is configured so (tus concatenation);
+    // partials carry the type too, since v2/token slots sign it.
+    const parts = cfg.parallelUploads > 1 && file.size >= cfg.parallelUploads * MIN_PART_BYTES ? cfg.parallelUploads : 1;
     const upload = new tus.Upload(file, {
       endpoint: new URL(cfg.tusEndpoint, location.href).href,
       chunkSize: cfg.chunkSize,
+      parallelUploads: parts,
+      metadataForPartialUploads: { filetype: type },
       retryDelays: [0, 1000, 3000, 5000, 10000],
       metadata: { filename: file.name, filetype: type },
       storeFingerprintForResuming: true,
@@ -237,7 +247,7 @@
       entry.slotUrl = side.slotUrl || null;
       entry.getUrl = side.getUrl || null;
       // The slot is only needed if the server lost the upload and it must be created again.
-      if (entry.slotUrl) upload.options.headers = { 'Upload-Slot': entry.slotUrl };
+      if (entry.slotUrl) upload.options.headers = slotHeaders(entry.slotUrl, file);
       upload.resumeFromPreviousUpload(prev);
       entry.resumed = true;
       entry.el.dataset.resumed = 'true';
@@ -254,9 +264,14 @@
     }
     entry.slotUrl = slot.url;
     entry.getUrl = slot.getUrl;
-    upload.options.headers = { 'Upload-Slot': slot.url };
+    upload.options.headers = slotHeaders(slot.url, file);
     setState(entry, 'uploading', 'Starting…');
     upload.start();
+  }
+
+  /** Every request names the slot; partial uploads also need the whole file's size, which size-signed slots bind. */
+  function slotHeaders(slotUrl, file) {
+    return { 'Upload-Slot': slotUrl, 'Upload-Slot-Length': String(file.size) };
   }
 
   function pause(entry) {

@@ -113,9 +113,18 @@ const tus = z
   .object({
     expiration: duration('24h'),
     lock_drain_timeout: duration('3s'),
+    /** DELETE on a finished upload's URL removes its published file for good (docs/tus.md). */
+    allow_delete_finished: z.boolean().default(true),
+    /** Partial uploads (Upload-Concat) one slot may hold at once. */
+    max_concat_parts: count(16, 1),
   })
   .prefault({})
-  .transform((s) => ({ expirationMs: s.expiration, lockDrainMs: s.lock_drain_timeout }));
+  .transform((s) => ({
+    expirationMs: s.expiration,
+    lockDrainMs: s.lock_drain_timeout,
+    allowDeleteFinished: s.allow_delete_finished,
+    maxConcatParts: s.max_concat_parts,
+  }));
 
 /**
  * `url` switches cluster mode on (docs/cluster.md): locks, the finalization queue, pressure
@@ -329,23 +338,32 @@ const uploadPage = z
       .union([z.literal(''), z.string().regex(/^(https?:\/\/[^\s]+|\/[^\s]*)$/, 'must be an http(s) URL or an absolute path')])
       .default(''),
     chunk_size: size('8MiB'),
+    /** Parts sent at once per file (tus concatenation); 1 sends one part after another. */
+    parallel_uploads: count(1, 1),
   })
   .prefault({})
-  .transform((s) => ({ enabled: s.enabled, path: s.path, signingEndpoint: s.signing_endpoint, chunkBytes: s.chunk_size }));
+  .transform((s) => ({ enabled: s.enabled, path: s.path, signingEndpoint: s.signing_endpoint, chunkBytes: s.chunk_size, parallelUploads: s.parallel_uploads }));
 
 /**
  * Test-only. crash_at names a finalization step (src/finalize/finalization-service.ts,
  * FinalizeStep) at which the server kills itself with SIGKILL, for the crash-recovery tests.
- * Set through HFS_TEST_CRASH_AT; never in production.
+ * Set through HFS_TEST_CRASH_AT; never in production. skip_intake_checksum leaves a tus
+ * upload's declared sha256 to finalization (a dead letter, as for bytes that changed on disk
+ * after the last PATCH), for the operations tests that need dead letters.
  */
 const testing = z
   .object({
     crash_at: z.string().default(''),
+    skip_intake_checksum: z.boolean().default(false),
     /** Test-only: jobs reaching this finalization step wait there until the process first gets SIGUSR2. */
     hold_at: z.string().default(''),
   })
   .prefault({})
-  .transform((s) => ({ crashAt: s.crash_at === '' ? null : s.crash_at, holdAt: s.hold_at === '' ? null : s.hold_at }));
+  .transform((s) => ({
+    crashAt: s.crash_at === '' ? null : s.crash_at,
+    skipIntakeChecksum: s.skip_intake_checksum,
+    holdAt: s.hold_at === '' ? null : s.hold_at,
+  }));
 
 export const configSchema = z.object({
   server,

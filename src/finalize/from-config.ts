@@ -29,8 +29,6 @@ import type { CompletedUpload } from './types.js';
 export interface FinalizationParts {
   readonly published: FilePublishedStore;
   readonly tusStore: TusFileStore;
-  /** The tus metadata keys the tus endpoint stores the slot path and content type under. */
-  readonly tusSlotKeys: { readonly slotPath: string; readonly contentType: string };
   readonly log: Logger;
   readonly clock?: Clock;
   /** Overrides for tests (timings, hooks); applied last. */
@@ -49,6 +47,11 @@ export const DOWNLOAD_WAIT_MS = 10_000;
 
 export function queueDatabasePath(dataDir: string): string {
   return join(dataDir, 'queue', 'queue.sqlite');
+}
+
+/** The content-addressed store of [finalize] dedup (<data_dir>/cas), or null when dedup is off. */
+export function contentStoreFromConfig(config: Config): ContentAddressedStore | null {
+  return config.finalize.dedup ? new ContentAddressedStore(join(config.storage.dataDir, 'cas')) : null;
 }
 
 export function finalizationFromConfig(config: Config, parts: FinalizationParts): FinalizationService {
@@ -74,7 +77,7 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
     recoveryEnabled: cluster !== undefined || qr.recoveryEnabled,
     deadLetterEnabled: qr.deadLetterEnabled,
     published: parts.published,
-    cas: finalize.dedup ? new ContentAddressedStore(join(dataDir, 'cas')) : null,
+    cas: contentStoreFromConfig(config),
     // Shared by every instance (a PUT's job may run anywhere); one sub-folder each in cluster mode.
     stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')),
     webhook: finalize.webhookUrl === '' ? null : { url: finalize.webhookUrl, secret: finalize.webhookSecret, timeoutMs: finalize.webhookTimeoutMs },
@@ -93,7 +96,7 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
     clock: parts.clock ?? systemClock,
     random: Math.random,
     log: parts.log,
-    tus: tusUploads(parts.tusStore, parts.tusSlotKeys),
+    tus: tusUploads(parts.tusStore),
     ...(cluster && { announcer: cluster.announcer }),
     // Other instances change the shared queue's counts: follow them for backpressure.
     ...(isClusterMode(config) && { countsRefreshMs: Math.min(qr.healthCheckIntervalMs, 2_000) }),
@@ -104,7 +107,7 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
   return new FinalizationService(options);
 }
 
-function tusUploads(store: TusFileStore, keys: FinalizationParts['tusSlotKeys']): TusUploads {
+function tusUploads(store: TusFileStore): TusUploads {
   return {
     async metadata(uploadId) {
       try {
@@ -115,10 +118,17 @@ function tusUploads(store: TusFileStore, keys: FinalizationParts['tusSlotKeys'])
     },
     async *finished() {
       for await (const u of finishedTusUploads(store)) {
-        const slotPath = u.metadata[keys.slotPath];
-        const contentType = u.metadata[keys.contentType];
-        if (!slotPath || !contentType) continue; // not created through a slot: nothing to publish
-        const upload: CompletedUpload = { protocol: 'tus', uploadId: u.id, slotPath, contentType, size: u.size, sourceFile: u.dataFile };
+        if (u.state === null) continue; // not created through a slot: nothing to publish
+        const { slotPath, contentType, expectedSha256 } = u.state;
+        const upload: CompletedUpload = {
+          protocol: 'tus',
+          uploadId: u.id,
+          slotPath,
+          contentType,
+          size: u.size,
+          sourceFile: u.dataFile,
+          ...(expectedSha256 !== undefined && { expectedSha256 }),
+        };
         yield upload;
       }
     },

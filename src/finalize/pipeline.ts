@@ -75,6 +75,7 @@ export class FinalizePipeline {
       return this.#dead('ERR_INTERNAL', (err as Error).message);
     }
     await this.#step('start', job, signal);
+    if (await this.#withdrawn(job, payload)) return { kind: 'done' };
     let result: Published | JobOutcome = (await this.#alreadyPublished(job, payload)) ?? (await this.#publish(job, payload, signal));
     if (result.kind !== 'published') return result;
     if (this.#o.webhook !== null) {
@@ -152,15 +153,33 @@ export class FinalizePipeline {
       return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
     }
     if (outcome === 'taken') return this.#dead('ERR_FILE_EXISTS', 'another file holds the slot path');
+    if (outcome === 'withdrawn') {
+      // Deleted while it waited or ran: cancelled, nothing published or notified, no content kept.
+      await removeFile(payload.sourceFile);
+      if (cas !== null) await cas.release(sha256).catch(() => false);
+      return { kind: 'done' };
+    }
     await removeFile(payload.sourceFile);
     await this.#step('published', job, signal);
     this.#o.onPublished({ job, payload, sha256, fresh: outcome === 'published', dedupHit });
     return { kind: 'published', sha256, size };
   }
 
+  /**
+   * The upload was deleted (DELETE of its finished tus upload) before its file was published:
+   * the job is cancelled, its source removed. The tombstone at the slot path names the upload.
+   */
+  async #withdrawn(job: Job, payload: FinalizeJobPayload): Promise<boolean> {
+    const record = await this.#o.published.record(job.slotPath);
+    if (record?.deletedAtMs === undefined || record.uploadId !== payload.uploadId) return false;
+    await removeFile(payload.sourceFile);
+    return true;
+  }
+
   /** The source is gone or unreadable. Gone and published by this upload meanwhile (a stuck earlier run) is fine. */
   async #sourceUnavailable(job: Job, payload: FinalizeJobPayload, err: unknown): Promise<Published | JobOutcome> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
+    if (await this.#withdrawn(job, payload)) return { kind: 'done' };
     return (await this.#alreadyPublished(job, payload)) ?? this.#dead('ERR_SOURCE_MISSING', 'the uploaded file is gone');
   }
 

@@ -1,4 +1,4 @@
-export { TusEndpoint, SLOT_HEADER, META_SLOT, META_TYPE, type TusDeps } from './tus-endpoint.js';
+export { TusEndpoint, SLOT_HEADER, type TusDeps } from './tus-endpoint.js';
 export { handlePut, type PutDeps } from './put-upload.js';
 export { serveDownload } from './downloads.js';
 export { corsMiddleware, corsOriginFor } from './cors.js';

@@ -3,6 +3,7 @@
  * streams to a temp file and is published only once every declared byte arrived, so a client
  * that drops mid-PUT leaves nothing behind but a temp file that is removed at once.
  */
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -12,7 +13,7 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders } from '../finalize/index.js';
 import { endPutBody, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore } from '../storage/index.js';
+import { HashingTap, type PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 
@@ -39,6 +40,8 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const rc = requestContext.get(ctx.req);
   // Without a Content-Length the size cap is enforced while streaming.
   const limit = new ByteLimit(size ?? intake.maxUploadBytes);
+  // A declared checksum is checked as the body streams in, so a mismatch is answered (422) before anything is published.
+  const digest = typeof expectedSha256 === 'string' ? createHash('sha256') : null;
   const release = await intake.guardBody(ctx.req, {
     protocol: 'put',
     fileBytes: size,
@@ -52,8 +55,9 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   metrics.uploadsCreated.inc({ protocol: 'put' });
   try {
     allowBody(ctx.req, ctx.res);
-    await pipeline(ctx.req, limit, createWriteStream(temp, { flags: 'wx' }));
+    await pipeline(ctx.req, limit, new HashingTap(digest ? [digest] : []), createWriteStream(temp, { flags: 'wx' }));
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
+    if (digest && digest.digest('hex') !== expectedSha256) throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
     const outcome = await intake.complete({
       protocol: 'put',
       uploadId,

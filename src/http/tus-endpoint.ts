@@ -2,8 +2,10 @@
  * tus 1.0 through @tus/server. A creation must carry a signed slot (the same URL an XMPP server
  * hands out for a PUT), given as the `Upload-Slot` header or the `slot` query parameter of the
  * creation URL. The slot is checked here before @tus/server sees the request; its path and
- * type ride along in the upload's metadata (`hfs-slot`, `hfs-type`) so the upload can be
- * published at the slot's GET URL when its last byte arrives.
+ * type go into the upload's record (never into the client's metadata, which HEAD returns exactly
+ * as sent) so the upload can be published at the slot's GET URL when its last byte arrives.
+ * Served here rather than by @tus/server: GET and DELETE of finished uploads (tus-finished.ts),
+ * concatenation (tus-concat.ts); the checksum extension is parsed here and verified by the store.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
@@ -12,23 +14,46 @@ import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/u
 import type { Config } from '../config/index.js';
 import { decodeSlotPath, newUploadId, type AuthorizedSlot } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
+import { expectedSha256FromMetadata, type IntakeControl } from '../finalize/index.js';
 import { tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { TusFileStore } from '../storage/index.js';
+import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, TusFileStore, TusRequestScope, TusWriteScope, UploadServerState } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
+import { answerCors, dropHeader, uploadUrlOf } from './tus-http.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
+import { CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE, parseUploadChecksum } from './tus-checksum.js';
+import { UploadCompletion } from './tus-completion.js';
+import { SLOT_LENGTH_HEADER, TusConcatenation, parseUploadConcat, type UploadConcat } from './tus-concat.js';
+import { FinishedUploads } from './tus-finished.js';
+import type { PendingPublications } from './downloads.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
-/** Upload metadata keys carrying the slot; finalization reads them back (see app.ts). */
-export const META_SLOT = 'hfs-slot';
-export const META_TYPE = 'hfs-type';
 
 export interface TusDeps {
   config: Config;
   intake: Intake;
   locker: Locker;
   tusStore: TusFileStore;
+  /** Published files: GET and DELETE of finished uploads. */
+  published: PublishedStore & DeletablePublishedStore;
+  /** Downloads of files still being finalized wait for them. */
+  pending: PendingPublications;
+  /** Finalization's intake side: a partial's creation only checks that no job holds its slot. */
+  control: Pick<IntakeControl, 'slotTaken'>;
+  now: () => number;
+  /** The scope the store reads per request (TusFileStore options.scope). */
+  scope: TusRequestScope;
+  /** The content store, to free a deleted file's content; null when dedup is off. */
+  cas: ContentAddressedStore | null;
+}
+
+/** A creation's authorization: the slot and the record the new upload gets. */
+interface Creation {
+  slot: AuthorizedSlot;
+  record: UploadServerState;
+  concat: UploadConcat | undefined;
+  metadata: Record<string, string | null> | undefined;
 }
 
 type NodeBacked = { node?: { req: IncomingMessage; res: ServerResponse } };
@@ -42,10 +67,33 @@ const TUS_CODES = new Map<string, string>(
 
 export class TusEndpoint {
   readonly server: Server;
-  private readonly slots = new WeakMap<IncomingMessage, AuthorizedSlot>();
+  private readonly creations = new WeakMap<IncomingMessage, Creation>();
+  /** Ids chosen before @tus/server creates the upload (a partial is indexed under its slot first). */
+  private readonly presetIds = new WeakMap<IncomingMessage, string>();
+  private readonly completion: UploadCompletion;
+  private readonly concat: TusConcatenation;
+  private readonly finished: FinishedUploads;
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
+    this.completion = new UploadCompletion({ tusStore: deps.tusStore, intake: deps.intake, skipIntakeChecksum: config.testing.skipIntakeChecksum });
+    this.concat = new TusConcatenation({
+      store: deps.tusStore,
+      locker: deps.locker,
+      maxParts: config.tus.maxConcatParts,
+      maxUploadBytes: config.server.maxUploadBytes,
+      now: deps.now,
+    });
+    this.finished = new FinishedUploads({
+      tusStore: deps.tusStore,
+      published: deps.published,
+      pending: deps.pending,
+      locker: deps.locker,
+      allowDelete: config.tus.allowDeleteFinished,
+      cas: deps.cas,
+      lockTimeoutMs: config.tus.lockDrainMs * 2 + 2_000,
+      now: deps.now,
+    });
     const publicUrl = config.server.publicUrl;
     this.server = new Server({
       path: config.server.tusPath.replace(/\/$/, ''),
@@ -53,45 +101,131 @@ export class TusEndpoint {
       maxSize: config.server.maxUploadBytes,
       respectForwardedHeaders: config.server.trustProxy,
       ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
-      namingFunction: () => newUploadId(),
+      namingFunction: (req) => this.presetIds.get(nodeReq(req)!) ?? newUploadId(),
       locker: deps.locker,
       lockDrainTimeout: config.tus.lockDrainMs,
       disableTerminationForFinishedUploads: true,
       allowedOrigins: (origin) => corsOriginFor(origin, config.cors) !== null,
       allowedCredentials: config.cors.allowCredentials,
-      allowedHeaders: [SLOT_HEADER],
-      exposedHeaders: ['X-Request-Id'],
+      allowedHeaders: [SLOT_HEADER, SLOT_LENGTH_HEADER, 'Upload-Checksum'],
+      exposedHeaders: ['X-Request-Id', CHECKSUM_ALGORITHM_HEADER],
       onUploadCreate: async (req, upload) => this.onCreate(req, upload),
       onUploadFinish: async (req, upload) => this.onFinish(req, upload),
       onResponseError: (req, err) => this.mapError(req, err),
     });
-    this.server.on(EVENTS.POST_CREATE, () => metrics.uploadsCreated.inc({ protocol: 'tus' }));
+    // A parallel upload counts once, as its final upload (createFinal), not once per partial.
+    this.server.on(EVENTS.POST_CREATE, (req: unknown) => {
+      const node = nodeReq(req);
+      if ((node && this.creations.get(node))?.concat?.kind !== 'partial') metrics.uploadsCreated.inc({ protocol: 'tus' });
+    });
     this.server.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
   }
 
   /** koa handler for everything under the tus path. */
   async handle(ctx: Context): Promise<void> {
+    const id = this.uploadIdOf(ctx);
     if (ctx.method === 'GET') {
-      throw new AppError('ERR_NOT_FOUND', { message: 'Finished uploads are downloaded from their slot URL' });
+      answerCors(ctx, this.deps.config.cors);
+      if (id === undefined) throw new AppError('ERR_NOT_FOUND');
+      return this.finished.serve(ctx, id);
     }
+    if (ctx.method === 'DELETE' && id !== undefined && (await this.finished.delete(ctx, id))) return answerCors(ctx, this.deps.config.cors);
+    if (ctx.method === 'OPTIONS') ctx.res.setHeader(CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE);
+    if (ctx.method === 'HEAD' && id !== undefined) await this.announceConcat(ctx, id);
+    if (ctx.method === 'POST' || ctx.method === 'PATCH') this.deps.intake.refuseWhenStopping();
+    const chunkCheck = this.carriesBody(ctx) ? parseUploadChecksum(ctx.get('Upload-Checksum') || undefined, ctx.get('Content-Length') || undefined) : undefined;
+    let unlockSlot = async () => {};
+    let newRecord: UploadServerState | undefined;
     if (ctx.method === 'POST') {
-      const slot = await this.authorizeCreation(ctx);
-      this.slots.set(ctx.req, slot);
+      const creation = await this.authorizeCreation(ctx);
+      if (creation.concat?.kind === 'final') return this.createFinal(ctx, creation, creation.concat.ids);
+      this.creations.set(ctx.req, creation);
+      newRecord = creation.record;
+      if (creation.concat?.kind === 'partial') unlockSlot = await this.admitPartial(ctx, creation);
     }
     let release = () => {};
-    if (ctx.method === 'POST' || ctx.method === 'PATCH') {
-      this.deps.intake.refuseWhenStopping();
-      if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
-    }
     try {
+      if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
+      const scope: TusWriteScope = { ...(newRecord && { newRecord }), ...(chunkCheck && { chunkCheck }) };
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
       // When the client is gone, @tus/server's response promise may never settle (it waits for
       // 'finish' on a destroyed socket): the request is over when the response closes.
       const closed = new Promise<void>((resolve) => ctx.res.once('close', resolve));
-      await Promise.race([this.server.handle(ctx.req, ctx.res), closed]);
+      await Promise.race([this.deps.scope.run(scope, () => this.server.handle(ctx.req, ctx.res)), closed]);
     } finally {
       release();
+      await unlockSlot();
+    }
+  }
+
+  /** The upload id of a request to `<tus path>/<id>`, undefined for the creation URL (or an undecodable id). */
+  private uploadIdOf(ctx: Context): string | undefined {
+    const rest = ctx.path.slice(this.deps.config.server.tusPath.length);
+    if (!ctx.path.startsWith(this.deps.config.server.tusPath) || rest === '' || rest.includes('/')) return undefined;
+    try {
+      return decodeURIComponent(rest);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** HEAD of a concatenation's upload: the spec's `Upload-Concat` (partial, or final with its parts' URLs). */
+  private async announceConcat(ctx: Context, id: string): Promise<void> {
+    const concat = (await this.deps.tusStore.record(id))?.hfs?.concat;
+    if (concat?.kind === 'partial') ctx.res.setHeader('Upload-Concat', 'partial');
+    if (concat?.kind === 'final') ctx.res.setHeader('Upload-Concat', `final;${concat.parts.map((p) => uploadUrlOf(ctx, this.deps.config.server, p)).join(' ')}`);
+  }
+
+  /** A partial's creation: counted against its slot; `Upload-Concat` is then hidden from @tus/server (which answers it 501). */
+  private async admitPartial(ctx: Context, creation: Creation): Promise<() => Promise<void>> {
+    const size = Number(ctx.get('Upload-Length'));
+    if (ctx.get('Upload-Length') === '') throw new AppError('ERR_BAD_REQUEST', { message: 'A partial upload needs Upload-Length' });
+    const id = newUploadId();
+    this.presetIds.set(ctx.req, id);
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    ctx.req.once('close', onClose);
+    try {
+      const unlock = await this.concat.admitPartial(creation.slot, size, id, gone.signal);
+      dropHeader(ctx.req, 'upload-concat');
+      return unlock;
+    } finally {
+      ctx.req.off('close', onClose);
+    }
+  }
+
+  /** The final POST of a concatenation: joined and finalized here, answered 201 with its URL. */
+  private async createFinal(ctx: Context, creation: Creation, ids: readonly string[]): Promise<void> {
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    ctx.req.once('close', onClose);
+    try {
+      const record = await this.concat.createFinal({
+        slot: creation.slot,
+        ids,
+        metadata: creation.metadata,
+        expectedSha256: creation.record.expectedSha256,
+        newId: newUploadId(),
+        signal: gone.signal,
+      });
+      try {
+        await this.completion.complete(record.id, record.size!);
+      } catch (err) {
+        // Refused for good (checksum, slot taken): the parts go with it. Anything else: kept for a retry.
+        if (err instanceof AppError && err.status < 500) await this.concat.removeParts(ids);
+        throw err;
+      }
+      await this.concat.removeParts(ids);
+      metrics.uploadsCreated.inc({ protocol: 'tus' });
+      answerCors(ctx, this.deps.config.cors);
+      ctx.set('Tus-Resumable', '1.0.0');
+      ctx.set('Location', uploadUrlOf(ctx, this.deps.config.server, record.id));
+      ctx.set('Upload-Offset', String(record.size));
+      ctx.status = 201;
+      ctx.body = '';
+    } finally {
+      ctx.req.off('close', onClose);
     }
   }
 
@@ -120,28 +254,67 @@ export class TusEndpoint {
     });
   }
 
-  private async authorizeCreation(ctx: Context): Promise<AuthorizedSlot> {
+  private async authorizeCreation(ctx: Context): Promise<Creation> {
     const given = ctx.get(SLOT_HEADER) || (ctx.query.slot as string | undefined);
     if (!given || typeof given !== 'string') throw new AppError('ERR_SLOT_MISSING');
     const { rawPath, query } = this.parseSlot(given, new URLSearchParams(ctx.querystring));
     const path = decodeSlotPath(rawPath);
+    const concatHeader = ctx.get('Upload-Concat');
+    const concat = concatHeader === '' ? undefined : parseUploadConcat(concatHeader, this.tusPrefixes());
 
     const lengthHeader = ctx.get('Upload-Length');
     if (lengthHeader !== '' && !/^\d{1,16}$/.test(lengthHeader)) {
       throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Length is not a whole number' });
     }
-    let metadata: Record<string, string | null> = {};
+    const slotLength = ctx.get(SLOT_LENGTH_HEADER);
+    if (slotLength !== '' && !/^\d{1,16}$/.test(slotLength)) throw new AppError('ERR_BAD_REQUEST', { message: `${SLOT_LENGTH_HEADER} is not a whole number` });
+    let metadata: Record<string, string | null> | undefined;
     try {
       const header = ctx.get('Upload-Metadata');
-      if (header !== '') metadata = Metadata.parse(header) ?? {};
+      if (header !== '') metadata = Metadata.parse(header);
     } catch {
       throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Metadata is malformed' });
     }
-    const declaredType = metadata.filetype ?? metadata.contentType ?? undefined;
-    const sizeBytes = lengthHeader === '' ? undefined : Number(lengthHeader);
-    const slot = await this.deps.intake.authorize({ path, query, sizeBytes, contentType: declaredType });
-    await this.deps.intake.gate(ctx.req, 'create', path, sizeBytes);
-    return slot;
+    const declaredType = metadata?.filetype ?? metadata?.contentType ?? undefined;
+    const expectedSha256 = expectedSha256FromMetadata(metadata ?? {});
+    if (expectedSha256 === null) throw new AppError('ERR_CHECKSUM_MALFORMED', { message: 'The sha256 or checksum metadata is not a sha256 digest' });
+    // The size the signature binds: the upload's length; for concatenation, the whole file's.
+    let size: number | undefined;
+    if (concat === undefined) size = lengthHeader === '' ? undefined : Number(lengthHeader);
+    else if (slotLength !== '') size = Number(slotLength);
+    else if (concat.kind === 'final') size = await this.concat.signedSizeOf(concat.ids);
+    let slot: AuthorizedSlot;
+    try {
+      slot = await this.deps.intake.authorize({ path, query, sizeBytes: size, contentType: declaredType });
+    } catch (err) {
+      if (AppError.is(err, 'ERR_LENGTH_REQUIRED') && concat?.kind === 'partial') {
+        throw new AppError('ERR_LENGTH_REQUIRED', { message: `A partial upload under a size-signed slot needs ${SLOT_LENGTH_HEADER} (the whole file's size)` });
+      }
+      throw err;
+    }
+    // Partials count as their slot's one upload: the queue's intake gate is passed by the final.
+    if (concat?.kind === 'partial') {
+      if (await this.deps.control.slotTaken(path)) throw new AppError('ERR_FILE_EXISTS');
+    } else {
+      await this.deps.intake.gate(ctx.req, 'create', path, size);
+    }
+    const record: UploadServerState = {
+      slotPath: slot.path,
+      contentType: slot.contentType,
+      scheme: slot.scheme,
+      ...(slot.signedSize !== undefined && { signedSize: slot.signedSize }),
+      createdAtMs: this.deps.now(),
+      ...(expectedSha256 !== undefined && { expectedSha256 }),
+      ...(concat?.kind === 'partial' && { concat: { kind: 'partial' } as const }),
+    };
+    return { slot, record, concat, metadata };
+  }
+
+  /** Path prefixes of upload URLs (Upload-Concat names parts by URL). */
+  private tusPrefixes(): string[] {
+    const { tusPath, publicUrl } = this.deps.config.server;
+    const publicPrefix = publicUrl ? new URL(publicUrl).pathname.replace(/\/$/, '') : '';
+    return publicPrefix ? [`${publicPrefix}${tusPath}`, tusPath] : [tusPath];
   }
 
   /**
@@ -162,36 +335,20 @@ export class TusEndpoint {
     return { rawPath, query };
   }
 
-  private async onCreate(req: unknown, upload: Upload): Promise<{ metadata: Record<string, string | null> }> {
+  private async onCreate(req: unknown, upload: Upload): Promise<Record<string, never>> {
     const node = nodeReq(req);
-    const slot = node && this.slots.get(node);
-    if (!slot) throw new AppError('ERR_SLOT_MISSING');
-    // Upload-Length must equal the signed size: the signature was checked against Upload-Length.
-    if (slot.signedSize !== undefined && upload.size !== slot.signedSize) throw new AppError('ERR_SIZE_MISMATCH');
-    return { metadata: { ...(upload.metadata ?? {}), [META_SLOT]: slot.path, [META_TYPE]: slot.contentType } };
+    const creation = node && this.creations.get(node);
+    if (!creation) throw new AppError('ERR_SLOT_MISSING');
+    // Upload-Length must equal the signed size: the signature was checked against Upload-Length
+    // (a partial's against Upload-Slot-Length, and its length is bounded by admitPartial).
+    const { signedSize } = creation.slot;
+    if (creation.concat === undefined && signedSize !== undefined && upload.size !== signedSize) throw new AppError('ERR_SIZE_MISMATCH');
+    return {}; // the metadata stays exactly as the client sent it; the server's state is in the record (TusWriteScope)
   }
 
   private async onFinish(_req: unknown, upload: Upload): Promise<Record<string, never>> {
-    const slotPath = upload.metadata?.[META_SLOT];
-    const contentType = upload.metadata?.[META_TYPE];
-    if (!slotPath || !contentType || upload.size === undefined) {
-      throw new Error(`tus upload ${upload.id} finished without slot metadata`);
-    }
-    await this.deps.tusStore.markFinished(upload.id);
-    const outcome = await this.deps.intake.complete({
-      protocol: 'tus',
-      uploadId: upload.id,
-      slotPath,
-      contentType,
-      size: upload.size,
-      sourceFile: this.deps.tusStore.dataPath(upload.id),
-    });
-    if (outcome === 'exists') {
-      // Another upload (a PUT) won the slot. Removing this one makes a resuming client see 404
-      // and fail on the 409 of its next creation, instead of believing it succeeded.
-      await this.deps.tusStore.remove(upload.id).catch(() => {});
-      throw new AppError('ERR_FILE_EXISTS');
-    }
+    if (upload.size === undefined) throw new Error(`tus upload ${upload.id} finished without a length`);
+    await this.completion.complete(upload.id, upload.size);
     return {};
   }
 

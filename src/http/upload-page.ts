@@ -42,6 +42,7 @@ export function uploadPage(options: UploadPageOptions): (ctx: Context, next: Nex
     signingEndpoint: page.signingEndpoint,
     chunkSize: page.chunkBytes,
     maxUploadSize: server.maxUploadBytes,
+    parallelUploads: page.parallelUploads,
   };
   const assets = new Map<string, AssetSource>([
     [page.path, { file: `${webDir}index.html`, type: 'text/html; charset=utf-8' }],

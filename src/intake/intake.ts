@@ -18,7 +18,7 @@ import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/ind
 import { AppError } from '../errors.js';
 import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer } from '../finalize/index.js';
 import { metrics } from '../observability/index.js';
-import type { PublishedStore } from '../storage/index.js';
+import type { DeletablePublishedStore, PublishedStore } from '../storage/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
 import { gateNewUpload } from './gate.js';
 
@@ -37,7 +37,7 @@ export interface UploadClaim {
 export interface IntakeDeps {
   readonly policy: SlotPolicy;
   readonly maxUploadBytes: number;
-  readonly published: Pick<PublishedStore, 'stat'>;
+  readonly published: Pick<PublishedStore, 'stat'> & Partial<Pick<DeletablePublishedStore, 'deletedAt'>>;
   /** Finalization's side of intake: slot held by a job, queue pressure. */
   readonly control: IntakeControl;
   readonly finalizer: UploadFinalizer;
@@ -65,7 +65,8 @@ export class Intake {
   /**
    * A new upload's slot: its signature (403 codes of auth), a declared size over the cap
    * (ERR_TOO_LARGE; without a declared size the front door enforces the cap while streaming),
-   * and a slot already published (ERR_FILE_EXISTS).
+   * a slot already published (ERR_FILE_EXISTS), and a slot whose file was deleted for good
+   * (ERR_GONE: a tombstone, never used again).
    */
   async authorize(claim: UploadClaim): Promise<AuthorizedSlot> {
     const { path, query, sizeBytes, contentType } = claim;
@@ -73,6 +74,7 @@ export class Intake {
     if (!decision.ok) throw new AppError(decision.code);
     if (sizeBytes !== undefined && sizeBytes > this.#d.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
     if (await this.#d.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
+    if ((await this.#d.published.deletedAt?.(path)) != null) throw new AppError('ERR_GONE');
     return decision.slot;
   }
 

@@ -39,7 +39,6 @@ export interface OpsRouteDeps {
   readonly tusStore: TusFileStore;
   readonly published: FilePublishedStore;
   readonly dataDir: string;
-  readonly slotKeys: { readonly slotPath: string; readonly contentType: string };
   readonly log: Logger;
   /** Online recover leaves files touched this recently alone (they may be in flight). Default 15 min. */
   readonly recoverMinAgeMs?: number;
@@ -132,7 +131,6 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
                 nowMs: now(),
                 offline: false,
                 ...(deps.stagingDir !== undefined && { stagingDir: deps.stagingDir }),
-                slotKeys: deps.slotKeys,
                 jobById: (id) => queue.job(id),
                 jobBySlot: (slot) => queue.jobBySlot(slot),
                 publishedRecord: (slot) => deps.published.record(slot),

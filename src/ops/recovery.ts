@@ -20,7 +20,7 @@ import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
-import type { StoredRecord } from '../storage/index.js';
+import { serverStateOf, type StoredRecord, type StoredUpload } from '../storage/index.js';
 import type { ProgressSink, RecoveryItem, RecoveryReport } from './types.js';
 import { walkFiles } from './walk.js';
 
@@ -36,8 +36,6 @@ export interface RecoveryContext {
    * this instance's own folder: another instance's bodies may belong to jobs in its local journal.
    */
   readonly stagingDir?: string;
-  /** tus metadata keys of the slot path and content type (tus-endpoint.ts). */
-  readonly slotKeys: { readonly slotPath: string; readonly contentType: string };
   readonly jobById: (id: string) => Promise<Job | null>;
   readonly jobBySlot: (slotPath: string) => Promise<Job | null>;
   readonly publishedRecord: (slotPath: string) => Promise<StoredRecord | null>;
@@ -52,11 +50,6 @@ interface PlannedItem extends RecoveryItem {
   readonly apply: () => Promise<void>;
 }
 
-interface TusRecord {
-  size?: number;
-  offset?: number;
-  metadata?: Record<string, string | null>;
-}
 
 export async function recover(ctx: RecoveryContext, options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport> {
   const planned = await plan(ctx);
@@ -102,7 +95,7 @@ async function planTus(ctx: RecoveryContext): Promise<PlannedItem[]> {
     }
     const recordStat = await stat(recordFile).catch(() => null);
     if (recordStat === null || !old(ctx, Math.max(recordStat.mtimeMs, dataStat?.mtimeMs ?? 0))) continue;
-    const record = await readJson<TusRecord>(recordFile);
+    const record = await readJson<StoredUpload>(recordFile);
     if (record === null) continue;
     const finished = typeof record.size === 'number' && record.offset === record.size;
     if (!finished) {
@@ -110,9 +103,10 @@ async function planTus(ctx: RecoveryContext): Promise<PlannedItem[]> {
       continue; // unfinished with bytes: a client may still resume it (expiry removes it later)
     }
     if (dataStat === null) continue; // finished and published: the record answers HEAD for resuming clients
-    const slotPath = record.metadata?.[ctx.slotKeys.slotPath];
-    const contentType = record.metadata?.[ctx.slotKeys.contentType];
-    if (!slotPath || !contentType) continue; // not created through a slot: nothing to publish
+    const state = serverStateOf(record); // the server's state in the record (older records: in the metadata)
+    if (state === null) continue; // not created through a slot: nothing to publish
+    if (state.concat?.kind === 'partial') continue; // joined into its final upload, never published alone
+    const { slotPath, contentType } = state;
     if ((await ctx.jobById(jobIdOf({ protocol: 'tus', uploadId: id }))) !== null) continue;
     const size = record.size!;
     if ((await ctx.publishedRecord(slotPath))?.uploadId === id && (await ctx.publishedExists(slotPath))) {
@@ -131,7 +125,7 @@ async function planTus(ctx: RecoveryContext): Promise<PlannedItem[]> {
       contentType,
       size,
       sourceFile: dataFile,
-      ...expectedChecksum(record.metadata ?? {}),
+      ...(state.expectedSha256 !== undefined ? { expectedSha256: state.expectedSha256 } : expectedChecksum(record.metadata ?? {})),
     };
     out.push(
       item('unqueued_upload', 'readmit', `tus/${id}`, `finished upload of ${slotPath} never reached the queue`, size, async () => {
@@ -175,6 +169,7 @@ async function planMeta(ctx: RecoveryContext): Promise<PlannedItem[]> {
     if (!f.rel.endsWith('.json')) continue;
     const slotPath = f.rel.slice(0, -'.json'.length);
     if (await ctx.publishedExists(slotPath)) continue;
+    if ((await ctx.publishedRecord(slotPath))?.deletedAtMs !== undefined) continue; // a deleted file's tombstone: its slot stays used
     const job = await ctx.jobBySlot(slotPath);
     if (job !== null && (job.state === 'queued' || job.state === 'leased')) continue; // publish in progress: record first, then link
     out.push(item('stale_metadata', 'remove', `meta/${f.rel}`, 'record of a file that is not published', f.size, () => removeFile(f.path)));

@@ -3,10 +3,10 @@
  *   <dataDir>/cas/<first two hex digits>/<sha256>
  * Each distinct content is stored once; published files are hard links to it, so identical
  * uploads share one inode and one copy of the bytes. An entry is never modified once linked in.
- * An entry whose link count is 1 is referenced by no published file (a sweep may remove it;
- * nothing removes published files in this version, so none is needed yet).
+ * An entry whose link count is 1 is referenced by no published file: release() removes it when
+ * a published file is deleted, and the offline `recover` sweeps any left behind.
  */
-import { link, mkdir, open, stat } from 'node:fs/promises';
+import { link, mkdir, open, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 export interface AdoptedContent {
@@ -57,6 +57,19 @@ export class ContentAddressedStore {
     }
     // Same inode: this very source brought the content in, on an earlier run (a re-run after a crash).
     return { path, fresh: entry.ino === source.ino && entry.dev === source.dev };
+  }
+
+  /**
+   * Removes the entry of `sha256` when no published file links it any more (link count 1).
+   * Resolves whether it was removed. A publish racing this (it adopted the entry a moment ago)
+   * fails its link and is retried by the queue, adopting the content afresh.
+   */
+  async release(sha256: string): Promise<boolean> {
+    const path = this.pathOf(sha256);
+    const st = await stat(path).catch(() => null);
+    if (st === null || st.nlink !== 1) return false;
+    await unlink(path).catch(() => {});
+    return true;
   }
 }
 

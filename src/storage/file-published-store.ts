@@ -10,10 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DEFAULT_CONTENT_TYPE } from '../auth/index.js';
-import type { PublishMeta, PublishOutcome, PublishedFile, PublishedStore } from './published-store.js';
+import type { DeletablePublishedStore, DeleteOutcome, PublishMeta, PublishOutcome, PublishedFile, PublishedStore } from './published-store.js';
 
 interface MetaRecord extends PublishMeta {
   publishedAt: string;
+  /** Set when the file was deleted for good (DELETE of its finished tus upload): a tombstone. */
+  deletedAtMs?: number;
 }
 
 /** What the finalization pipeline records beside a file it publishes (publishLinked). */
@@ -30,9 +32,10 @@ export type StoredRecord = MetaRecord & Partial<PublishRecord>;
 
 /**
  * 'published': linked now. 'already': this upload (same uploadId, or the same inode) is there
- * already, from an earlier run. 'taken': another file holds the path.
+ * already, from an earlier run. 'taken': another file holds the path. 'withdrawn': the path
+ * holds a tombstone (its file was deleted; it is never published again).
  */
-export type LinkPublishOutcome = 'published' | 'already' | 'taken';
+export type LinkPublishOutcome = 'published' | 'already' | 'taken' | 'withdrawn';
 
 /** Called between the steps of publishLinked (crash tests kill the process there). */
 export interface PublishStepHooks {
@@ -40,7 +43,9 @@ export interface PublishStepHooks {
   afterLink?(): void;
 }
 
-export class FilePublishedStore implements PublishedStore {
+export class FilePublishedStore implements PublishedStore, DeletablePublishedStore {
+  /** Publishing and deleting one path never interleave (per-path chain of this process). */
+  readonly #busy = new Map<string, Promise<unknown>>();
   private readonly filesDir: string;
   private readonly metaDir: string;
   private readonly incomingDir: string;
@@ -70,6 +75,7 @@ export class FilePublishedStore implements PublishedStore {
     }
     if (!st.isFile()) return null;
     const meta = await this.readMeta(path);
+    if (meta?.deletedAtMs !== undefined) return null; // deleted, the unlink was cut short by a crash
     return {
       path,
       size: st.size,
@@ -124,6 +130,11 @@ export class FilePublishedStore implements PublishedStore {
    * record. `contentFile` is left in place (the caller removes its own source). Never overwrites.
    */
   async publishLinked(path: string, contentFile: string, record: PublishRecord, hooks: PublishStepHooks = {}): Promise<LinkPublishOutcome> {
+    return this.#exclusive(path, () => this.#publishLinked(path, contentFile, record, hooks));
+  }
+
+  async #publishLinked(path: string, contentFile: string, record: PublishRecord, hooks: PublishStepHooks): Promise<LinkPublishOutcome> {
+    if ((await this.readMeta(path))?.deletedAtMs !== undefined) return 'withdrawn';
     const target = join(this.filesDir, path);
     const metaTarget = join(this.metaDir, `${path}.json`);
     const before = await this.ownership(path, target, contentFile, record.uploadId);
@@ -152,6 +163,54 @@ export class FilePublishedStore implements PublishedStore {
     await fsyncDir(dirname(target));
     await fsyncDir(dirname(metaTarget));
     return 'published';
+  }
+
+  /**
+   * DeletablePublishedStore: the tombstone goes in place first (the path is never published
+   * again, and stat() stops seeing the file), then the file is unlinked. Refuses (resolves
+   * 'foreign') when the file at `path` belongs to another upload than `uploadId`.
+   */
+  async deleteForGood(path: string, uploadId: string, nowMs: number): Promise<DeleteOutcome> {
+    return this.#exclusive(path, async () => {
+      const target = join(this.filesDir, path);
+      const meta = await this.readMeta(path);
+      const present = await stat(target).then((st) => st.isFile(), () => false);
+      if (present && meta?.uploadId !== uploadId && meta?.deletedAtMs === undefined) return { kind: 'foreign' };
+      const metaTarget = join(this.metaDir, `${path}.json`);
+      await mkdir(dirname(metaTarget), { recursive: true });
+      const tombstone: StoredRecord = {
+        contentType: meta?.contentType ?? DEFAULT_CONTENT_TYPE,
+        uploadId,
+        publishedAt: meta?.publishedAt ?? new Date(nowMs).toISOString(),
+        deletedAtMs: meta?.deletedAtMs ?? nowMs,
+        ...(meta?.sha256 !== undefined && { sha256: meta.sha256 }),
+      };
+      const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
+      await writeFile(metaTmp, JSON.stringify(tombstone));
+      await fsyncFile(metaTmp);
+      await rename(metaTmp, metaTarget);
+      await unlink(target).catch((err: unknown) => {
+        if (!isMissing(err)) throw err;
+      });
+      await fsyncDir(dirname(target));
+      return { kind: 'deleted', ...(meta?.sha256 !== undefined && { sha256: meta.sha256 }) };
+    });
+  }
+
+  async deletedAt(path: string): Promise<number | null> {
+    return (await this.readMeta(path))?.deletedAtMs ?? null;
+  }
+
+  async #exclusive<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#busy.get(path) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const settled = run.then(() => {}, () => {});
+    this.#busy.set(path, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.#busy.get(path) === settled) this.#busy.delete(path);
+    }
   }
 
   /** The metadata record of a published path, or null. */

@@ -36,3 +36,21 @@ export interface PublishedStore {
   /** A fresh temp file name on the same filesystem, for PUT bodies still arriving. */
   newIncomingFile(): string;
 }
+
+/** 'deleted': the file (if any) is gone and the path holds a tombstone; 'foreign': another upload's file is there, nothing changed. */
+export type DeleteOutcome = { readonly kind: 'deleted'; readonly sha256?: string } | { readonly kind: 'foreign' };
+
+/**
+ * Optional capability: a published file deleted for good. Its path keeps a tombstone, so it is
+ * never published again (publishing answers 'withdrawn') and downloads answer 410.
+ */
+export interface DeletablePublishedStore {
+  /** Idempotent; `uploadId` names the upload whose file it is. Resolves the deleted content's sha256 when recorded. */
+  deleteForGood(path: string, uploadId: string, nowMs: number): Promise<DeleteOutcome>;
+  /** When `path`'s file was deleted (ms since the epoch), or null when it never was. */
+  deletedAt(path: string): Promise<number | null>;
+}
+
+export function canDelete(store: PublishedStore): store is PublishedStore & DeletablePublishedStore {
+  return typeof (store as Partial<DeletablePublishedStore>).deletedAt === 'function';
+}

@@ -1,19 +1,32 @@
 /**
- * @tus/file-store with two fixes this server relies on (field-notes.md):
+ * @tus/file-store with the fixes and extensions this server relies on (field-notes.md):
  * - a finished upload never answers 410 and is never removed by expiry: its record is
  *   rewritten with offset = size at completion, and expiry skips such records;
  * - after its bytes are published, the upload's data file is gone but HEAD still answers
  *   200 with Upload-Offset = Upload-Length, so a client that resumes a finished upload sees
- *   it finished instead of starting over.
+ *   it finished instead of starting over;
+ * - the record keeps the server's state (slot, signed type…) beside the client's metadata,
+ *   which HEAD returns exactly as sent (tus-upload-record.ts);
+ * - checksummed chunks are all or nothing (CheckedChunkWriter), and uploads that declared a
+ *   whole-file sha256 are hashed as their bytes arrive (UploadDigests).
  * Records are replaced atomically (atomic-file-kv-store.ts) and every call reads the record and
  * the data file's size afresh: nothing is cached per process, so instances sharing the directory
  * (cluster mode) all see one state.
  */
-import { stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/utils';
 import { AtomicFileKvStore } from './atomic-file-kv-store.js';
+import { AppError } from '../errors.js';
+import { HashingTap, chunkHash, chunkVerdict, type CheckedChunkWriter, type ChunkCheck, type TusWriteScope } from './tus-chunk-check.js';
+import { joinDataFiles } from './tus-file-join.js';
+import { clientMetadataOf, isFinishedRecord, isPartial, isUploadId, serverStateOf, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
+import { UploadDigests } from './upload-digests.js';
 
 export interface UploadSummary {
   id: string;
@@ -27,42 +40,181 @@ export interface UploadSummary {
   lastActivityAt: string | null;
 }
 
-interface StoredUpload {
-  id: string;
-  size?: number;
-  offset: number;
-  metadata?: Record<string, string | null>;
-  creation_date?: string;
+/** One partial upload of a slot, as the slot's index lists it. */
+export interface PartialEntry {
+  readonly id: string;
+  readonly size: number;
 }
 
-export class TusFileStore extends FileStore {
-  constructor(private readonly dir: string, expirationMs: number) {
+/** Index keys contain a '.', which no upload id does (isUploadId), so they never answer as uploads. */
+const partialsKey = (slotPath: string) => `concat.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
+
+export interface TusFileStoreOptions {
+  /** The current request's facts (the tus endpoint runs every request inside its scope). */
+  scope?: () => TusWriteScope | undefined;
+}
+
+export class TusFileStore extends FileStore implements CheckedChunkWriter {
+  readonly #scope: () => TusWriteScope | undefined;
+  readonly #digests = new UploadDigests();
+
+  constructor(private readonly dir: string, expirationMs: number, options: TusFileStoreOptions = {}) {
     // Records are replaced atomically (several requests, and in cluster mode several instances, read them).
     super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir) });
+    this.#scope = options.scope ?? (() => undefined);
+    // 'concatenation' is served by the tus endpoint itself (http/tus-concat.ts), before @tus/server sees the request.
+    this.extensions = [...this.extensions, 'checksum', 'concatenation'];
   }
 
   dataPath(id: string): string {
     return join(this.dir, id);
   }
 
-  override async getUpload(id: string): Promise<Upload> {
-    const info = (await this.configstore.get(id)) as StoredUpload | undefined;
-    if (!info) throw ERRORS.FILE_NOT_FOUND;
-    if (isFinished(info)) {
-      // No creation_date: the handlers' expiry check (410) then never applies to a finished upload.
-      return new Upload({ id, size: info.size, offset: info.size, metadata: info.metadata, storage: { type: 'file', path: this.dataPath(id) } });
+  /** The stored record, or null for an unknown id (or one that is not an upload id). */
+  async record(id: string): Promise<StoredUpload | null> {
+    if (!isUploadId(id)) return null;
+    try {
+      return ((await this.configstore.get(id)) as StoredUpload | undefined) ?? null;
+    } catch {
+      return null;
     }
-    return super.getUpload(id);
+  }
+
+  /** Rewrites the server's state of an upload (the caller holds its lock). */
+  async updateServerState(id: string, change: (state: UploadServerState) => UploadServerState): Promise<void> {
+    const info = await this.record(id);
+    const state = info && serverStateOf(info);
+    if (!info || !state) throw ERRORS.FILE_NOT_FOUND;
+    await this.configstore.set(id, { ...info, hfs: change(state) } as unknown as Upload);
+  }
+
+  /** Writes a record as is (a concatenation's final upload, created by the tus endpoint). */
+  async putRecord(record: StoredUpload): Promise<void> {
+    await this.configstore.set(record.id, record as unknown as Upload);
+  }
+
+  override async create(file: Upload): Promise<Upload> {
+    const hfs = this.#scope()?.newRecord;
+    const path = this.dataPath(file.id);
+    await mkdir(this.dir, { recursive: true });
+    await writeFile(path, '', { flag: 'wx' });
+    const record: StoredUpload = { id: file.id, size: file.size, offset: file.offset, metadata: file.metadata, creation_date: file.creation_date, ...(hfs && { hfs }) };
+    await this.configstore.set(file.id, record as unknown as Upload);
+    if (hfs?.expectedSha256 !== undefined) this.#digests.start(file.id);
+    file.storage = { type: 'file', path };
+    return file;
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    const info = await this.record(id);
+    if (!info) throw ERRORS.FILE_NOT_FOUND;
+    const metadata = clientMetadataOf(info);
+    const storage = { type: 'file', path: this.dataPath(id) };
+    if (isFinishedRecord(info)) {
+      // No creation_date: the handlers' expiry check (410) then never applies to a finished
+      // upload; a partial of a concatenation expires until a final joined it.
+      const creation = isPartial(info) ? { creation_date: info.creation_date } : {};
+      return new Upload({ id, size: info.size, offset: info.size, metadata, storage, ...creation });
+    }
+    const st = await stat(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw ERRORS.FILE_NO_LONGER_EXISTS;
+      throw err;
+    });
+    if (st.isDirectory()) throw ERRORS.FILE_NOT_FOUND;
+    return new Upload({ id, size: info.size, offset: st.size, metadata, creation_date: info.creation_date, storage });
+  }
+
+  override async write(body: Readable, id: string, offset: number): Promise<number> {
+    const check = this.#scope()?.chunkCheck;
+    if (check) return this.writeChecked(body, id, offset, check);
+    const digest = this.#digests.forWrite(id, offset);
+    if (digest === undefined) return super.write(body, id, offset);
+    const tap = new HashingTap([digest]);
+    try {
+      const written = await this.#append(body, tap, id, offset);
+      this.#digests.settle(id, tap.bytes, written);
+      return written;
+    } catch (err) {
+      this.#digests.drop(id);
+      throw err;
+    }
+  }
+
+  /** CheckedChunkWriter: hashes while the chunk streams to the file; a rejected chunk is truncated away. */
+  async writeChecked(body: Readable, id: string, offset: number, check: ChunkCheck): Promise<number> {
+    const hash = chunkHash(check);
+    const digest = this.#digests.forWrite(id, offset);
+    const tap = new HashingTap(digest ? [hash, digest] : [hash]);
+    let written: number;
+    try {
+      written = await this.#append(body, tap, id, offset);
+    } catch (err) {
+      await this.discardFrom(id, offset);
+      throw err;
+    }
+    const verdict = chunkVerdict(check, written - offset, hash);
+    if (verdict === 'ok') {
+      this.#digests.settle(id, tap.bytes, written);
+      return written;
+    }
+    // The spec: a chunk that fails its checksum is discarded and the offset is not updated. A
+    // chunk cut short cannot be verified and is discarded the same way (docs/resumable-uploads.md).
+    await this.discardFrom(id, offset);
+    if (verdict === 'incomplete') return offset;
+    throw new AppError('ERR_CHUNK_CHECKSUM_MISMATCH');
+  }
+
+  /** Takes back every byte from `offset` on (the caller holds the upload's lock). */
+  async discardFrom(id: string, offset: number): Promise<void> {
+    this.#digests.drop(id);
+    await truncate(this.dataPath(id), offset);
+  }
+
+  /** The running sha256 when it covers all `size` bytes (then forgotten); undefined: hash the file. */
+  runningSha256(id: string, size: number): string | undefined {
+    return this.#digests.finish(id, size);
+  }
+
+  /** Removes the upload's data file (when still there) and record. Rejects with FILE_NOT_FOUND for an unknown id. */
+  override async remove(id: string): Promise<void> {
+    if ((await this.record(id)) === null) throw ERRORS.FILE_NOT_FOUND;
+    this.#digests.drop(id);
+    await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await this.configstore.delete(id);
+  }
+
+  /** Partial uploads created under `slotPath`: an index beside the records, whose entries may name uploads gone since. */
+  async partialsOf(slotPath: string): Promise<PartialEntry[]> {
+    const index = (await this.configstore.get(partialsKey(slotPath))) as unknown as { parts?: PartialEntry[] } | undefined;
+    return index?.parts ?? [];
+  }
+
+  async setPartialsOf(slotPath: string, parts: readonly PartialEntry[]): Promise<void> {
+    if (parts.length === 0) await this.configstore.delete(partialsKey(slotPath)).catch(() => {});
+    else await this.configstore.set(partialsKey(slotPath), { slotPath, parts } as unknown as Upload);
+  }
+
+  /** Joins the parts' data, in order, into the data file of `finalId` (tus-file-join.ts; idempotent). */
+  async concatenate(finalId: string, parts: ReadonlyArray<{ readonly id: string; readonly size: number }>): Promise<void> {
+    await joinDataFiles(this.dataPath(finalId), parts.map((p) => ({ path: this.dataPath(p.id), size: p.size })));
+  }
+
+  async #append(body: Readable, tap: HashingTap, id: string, offset: number): Promise<number> {
+    const out = createWriteStream(this.dataPath(id), { flags: 'r+', start: offset });
+    try {
+      await pipeline(body, tap, out);
+    } catch {
+      throw ERRORS.FILE_WRITE_ERROR;
+    }
+    return offset + tap.bytes;
   }
 
   /** The declared Upload-Length of an upload, when known (one small read of its record). */
   async declaredSize(id: string): Promise<number | undefined> {
-    try {
-      const info = (await this.configstore.get(id)) as StoredUpload | undefined;
-      return typeof info?.size === 'number' ? info.size : undefined;
-    } catch {
-      return undefined;
-    }
+    const info = await this.record(id);
+    return typeof info?.size === 'number' ? info.size : undefined;
   }
 
   /** Unfinished uploads (data file and record both present), for operators. */
@@ -78,19 +230,14 @@ export class TusFileStore extends FileStore {
 
   /** One upload as operators see it, or null when unknown. */
   async summarize(id: string): Promise<UploadSummary | null> {
-    let info: StoredUpload | undefined;
-    try {
-      info = (await this.configstore.get(id)) as StoredUpload | undefined;
-    } catch {
-      return null; // an id that is not a valid key (path tricks) is simply unknown
-    }
+    const info = await this.record(id);
     if (!info) return null;
-    const finished = isFinished(info);
+    const finished = isFinishedRecord(info);
     const st = await stat(this.dataPath(id)).catch(() => null);
     if (!finished && !st) return null;
     return {
       id,
-      slotPath: info.metadata?.['hfs-slot'] ?? null,
+      slotPath: serverStateOf(info)?.slotPath ?? null,
       offset: finished ? info.size! : (st?.size ?? 0),
       size: typeof info.size === 'number' ? info.size : null,
       finished,
@@ -101,21 +248,26 @@ export class TusFileStore extends FileStore {
 
   /** Records that every byte arrived; from here on the upload is finished whatever happens to its data file. */
   async markFinished(id: string): Promise<void> {
-    const info = (await this.configstore.get(id)) as StoredUpload | undefined;
+    const info = await this.record(id);
     if (!info) throw ERRORS.FILE_NOT_FOUND;
     const st = await stat(this.dataPath(id));
     await this.configstore.set(id, { ...info, size: info.size ?? st.size, offset: info.size ?? st.size } as unknown as Upload);
   }
 
-  /** Removes unfinished uploads older than the expiration period. Finished ones are kept. */
+  /**
+   * Removes unfinished uploads older than the expiration period, and partials of a
+   * concatenation that no final joined in that time. Finished uploads are kept.
+   */
   override async deleteExpired(): Promise<number> {
     const expiration = this.getExpiration();
     if (expiration <= 0 || !this.configstore.list) return 0;
     let removed = 0;
     const now = Date.now();
     for (const id of await this.configstore.list()) {
-      const info = (await this.configstore.get(id)) as StoredUpload | undefined;
-      if (!info || isFinished(info) || !info.creation_date) continue;
+      const info = await this.record(id);
+      if (!info || !info.creation_date) continue;
+      // Partials (finished or not) are removed once joined; one still here after the period never will be.
+      if (isFinishedRecord(info) && !isPartial(info)) continue;
       if (now <= new Date(info.creation_date).getTime() + expiration) continue;
       try {
         await this.remove(id);
@@ -126,9 +278,4 @@ export class TusFileStore extends FileStore {
     }
     return removed;
   }
-}
-
-/** The stored record's offset stays 0 while bytes arrive (FileStore never updates it); markFinished sets it to size. */
-function isFinished(info: StoredUpload): info is StoredUpload & { size: number } {
-  return typeof info.size === 'number' && info.offset === info.size;
 }

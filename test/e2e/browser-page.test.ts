@@ -194,3 +194,37 @@ describe('upload page in Chromium with pasted slot URLs', { skip: browserUnavail
     await page.screenshot({ path: await artifactPath('browser-page-failures.png'), fullPage: true });
   });
 });
+
+describe('upload page in Chromium with parallel uploads', { skip: browserUnavailable() ?? false }, () => {
+  let server: SpawnedServer;
+  let browser: Browser;
+  before(async () => {
+    server = await startServer({ config: `[upload_page]\npath = "${PAGE}"\nchunk_size = "1MiB"\nparallel_uploads = 3\n` });
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.dispose();
+  });
+
+  it('sends a large file in three parts the server joins (v2 slot: partials carry the type); a small one in one', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${server.baseUrl}${PAGE}`);
+    await page.waitForSelector('body[data-ready="true"]');
+    for (const [name, size, posts] of [['parallel.mp4', 7 * MiB + 5, 4], ['single.mp4', 2 * MiB, 1]] as const) {
+      const data = randomData(size);
+      const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/${name}`, size, baseUrl: server.uploadUrl, scheme: 'v2', contentType: 'video/mp4' });
+      const start = server.logs.length;
+      await page.fill('#slots', slot.url);
+      await page.setInputFiles('#files', { name, mimeType: 'video/mp4', buffer: data });
+      const row = await page.waitForSelector(`li.upload[data-name="${name}"][data-state="done"], li.upload[data-name="${name}"][data-state="failed"]`, { timeout: 60_000 });
+      assert.equal(await row.getAttribute('data-state'), 'done', await row.$eval('.status', (n) => n.textContent ?? ''));
+      const creations = server.logs.slice(start).filter((l) => finished(l) && l.method === 'POST' && l.status === 201);
+      assert.equal(creations.length, posts, `${name}: ${posts === 1 ? 'one upload' : 'three partials and their final'}`);
+      const get = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
+      assert.equal(get.headers['content-type'], 'video/mp4');
+      assert.equal(sha256(get.body), sha256(data), `${name} byte-identical`);
+    }
+    await page.screenshot({ path: await artifactPath('browser-page-parallel.png'), fullPage: true });
+  });
+});

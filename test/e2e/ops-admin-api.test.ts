@@ -39,7 +39,7 @@ describe('ops admin API', () => {
     hook.answer = (e) => (e.path.includes('/fail-') ? 500 : 200);
     server = await startServer({
       env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN },
-      config: `[finalize]\nwebhook_url = "${hook.url}"\n[timeouts]\nmax_retry_attempts = 1\nretry_base_delay = "20d"\nretry_max_delay = "24d"\n`,
+      config: `[finalize]\nwebhook_url = "${hook.url}"\n[timeouts]\nmax_retry_attempts = 1\nretry_base_delay = "20d"\nretry_max_delay = "24d"\n[testing]\nskip_intake_checksum = true\n`,
     });
   });
   after(async () => {

@@ -36,7 +36,7 @@ describe('operator commands, online then offline on the same data directory', ()
   before(async () => {
     hook = await startWebhookReceiver();
     hook.answer = (e) => (e.path.includes('/fail-') ? 500 : 200);
-    config = `[finalize]\nwebhook_url = "${hook.url}"\n[timeouts]\nmax_retry_attempts = 1\nretry_base_delay = "20d"\nretry_max_delay = "24d"\n`;
+    config = `[finalize]\nwebhook_url = "${hook.url}"\n[timeouts]\nmax_retry_attempts = 1\nretry_base_delay = "20d"\nretry_max_delay = "24d"\n[testing]\nskip_intake_checksum = true\n`;
     server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config });
     // An unfinished tus upload, a job waiting for its backoff, a dead letter, a published file.
     partial.path = `${slotDir()}/partial.bin`;

@@ -32,7 +32,7 @@ describe('operator status page', { skip: skip ?? false }, () => {
   const text = async (page: Page, testid: string) => (await page.locator(`[data-testid="${testid}"]`).first().textContent())?.trim() ?? '';
 
   before(async () => {
-    [server, browser] = await Promise.all([startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN } }), launchChromium()]);
+    [server, browser] = await Promise.all([startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config: '[testing]\nskip_intake_checksum = true\n' }), launchChromium()]);
     await addDeadLetter();
     await addDeadLetter();
     await tusCreate(server, `${slotDir()}/incomplete.bin`, randomData(1000), { sent: 100 });

@@ -45,7 +45,8 @@ describe('kill -9 at any point of finalization, then restart: every upload publi
   let hook: Server;
   let hookUrl = '';
   const deliveries: { id: string; path: string }[] = [];
-  const config = () => `[logging]\nlevel = "debug"\n[finalize]\nwebhook_url = "${hookUrl}"\nwebhook_secret = "s3cret"\n`;
+  // skip_intake_checksum: the dead letter below comes from a declared sha256 that finalization finds wrong.
+  const config = () => `[logging]\nlevel = "debug"\n[finalize]\nwebhook_url = "${hookUrl}"\nwebhook_secret = "s3cret"\n[testing]\nskip_intake_checksum = true\n`;
 
   const slotFor = (server: SpawnedServer, path: string, size: number) => signSlotUrl({ secret: TEST_SECRET, path, baseUrl: server.uploadUrl, size });
 

@@ -192,7 +192,7 @@ describe('tus uploads through signed slots', () => {
     assert.equal((await rawRequest(server.baseUrl, pathOf(done.getUrl))).text, 'abc');
   });
 
-  it('termination removes an unfinished upload; a finished one cannot be terminated', async () => {
+  it('termination removes an unfinished upload; DELETE of a finished one deletes its file and retires the slot', async () => {
     const created = await create(slotFor(`${slotDir()}/t.bin`, 10).url, 10);
     const location = pathOf(String(created.headers.location));
     assert.equal((await rawRequest(server.baseUrl, location, { method: 'DELETE', headers: TUS })).status, 204);
@@ -203,17 +203,28 @@ describe('tus uploads through signed slots', () => {
       headers: { ...TUS, 'Upload-Length': '1', 'Upload-Slot': slot.url, 'Content-Type': 'application/offset+octet-stream' },
       body: 'x',
     });
-    const del = await rawRequest(server.baseUrl, pathOf(String(fin.headers.location)), { method: 'DELETE', headers: TUS });
-    assert.ok(del.status >= 400 && del.status < 500, `status ${del.status}`);
     assert.equal((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).text, 'x');
+    const del = await rawRequest(server.baseUrl, pathOf(String(fin.headers.location)), { method: 'DELETE', headers: TUS });
+    assert.equal(del.status, 204);
+    const get = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
+    assert.equal(get.status, 410);
+    assert.equal(get.json().code, 'ERR_GONE');
+    const put = await rawRequest(server.baseUrl, pathOf(slot.url), { method: 'PUT', body: 'x' });
+    assert.equal(put.json().code, 'ERR_GONE', 'the slot cannot be used again (PUT)');
+    assert.equal((await create(slot.url, 1)).json().code, 'ERR_GONE', 'nor by a tus creation');
+    assert.equal((await rawRequest(server.baseUrl, pathOf(String(fin.headers.location)), { method: 'HEAD', headers: TUS })).status, 404);
   });
 
-  it('OPTIONS advertises the tus extensions; GET of an upload id is 404', async () => {
+  it('OPTIONS advertises the tus extensions and checksum algorithms; GET of an unknown upload id is 404', async () => {
     const res = await rawRequest(server.baseUrl, '/files/', { method: 'OPTIONS' });
     assert.ok(res.status === 204 || res.status === 200);
     const ext = String(res.headers['tus-extension']).split(',').map((s) => s.trim()).sort();
-    assert.deepEqual(ext, ['creation', 'creation-defer-length', 'creation-with-upload', 'expiration', 'termination']);
-    assert.equal((await rawRequest(server.baseUrl, '/files/abc')).status, 404);
+    assert.deepEqual(ext, ['checksum', 'concatenation', 'creation', 'creation-defer-length', 'creation-with-upload', 'expiration', 'termination']);
+    const algorithms = String(res.headers['tus-checksum-algorithm']).split(',');
+    for (const a of ['sha1', 'sha256', 'md5']) assert.ok(algorithms.includes(a), `${a} in ${algorithms.join(',')}`);
+    const unknown = await rawRequest(server.baseUrl, '/files/abc');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json().code, 'ERR_NOT_FOUND');
   });
 
   it('logs one line per request without the query string, and never the secret', async () => {

@@ -78,7 +78,8 @@ export async function putFile(server: SpawnedServer, path: string, body: Buffer 
 
 /**
  * One tus creation-with-upload of `body` at `path`; `sent` bytes (default all) go with it.
- * `sha256` is declared in the metadata (a wrong one makes the job a dead letter at once).
+ * `sha256` is declared in the metadata (a wrong one: 422 at the last byte, or, with
+ * `[testing] skip_intake_checksum`, a dead letter at once).
  */
 export async function tusCreate(server: SpawnedServer, path: string, body: Buffer, options: { sent?: number; sha256?: string } = {}): Promise<{ id: string; location: string; res: RawResponse }> {
   const slot = signSlotUrl({ secret: TEST_SECRET, path, size: body.length, baseUrl: server.uploadUrl });

@@ -30,7 +30,6 @@ describe('recover', () => {
     minAgeMs: 0,
     nowMs: Date.now(),
     offline: true,
-    slotKeys: KEYS,
     jobById: async (id) => jobs.get(id) ?? null,
     jobBySlot: async (slot) => [...jobs.values()].find((j) => j.slotPath === slot) ?? null,
     publishedRecord: async (slot) => {

@@ -119,7 +119,6 @@ export class OfflineOps implements OpsApi {
       minAgeMs: 0,
       nowMs: Date.now(),
       offline: true,
-      slotKeys: { slotPath: 'hfs-slot', contentType: 'hfs-type' },
       jobById: lookup.byId,
       jobBySlot: lookup.bySlot,
       publishedRecord: (slot) => published.record(slot),

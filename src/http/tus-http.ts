@@ -1,0 +1,36 @@
+/** Small HTTP pieces of the answers the tus endpoint gives itself, beside @tus/server's. */
+import type { IncomingMessage } from 'node:http';
+import type { Context } from 'koa';
+import type { Config } from '../config/index.js';
+import { corsOriginFor } from './cors.js';
+
+/** The URL of an upload, built as @tus/server builds its Location (public_url, or the request's host). */
+export function uploadUrlOf(ctx: Context, server: Config['server'], id: string): string {
+  const { publicUrl, tusPath, trustProxy } = server;
+  const path = `${tusPath.replace(/\/$/, '')}/${id}`;
+  if (publicUrl) return `${publicUrl}${path}`;
+  const forwardedProto = trustProxy ? ctx.get('X-Forwarded-Proto') : '';
+  const proto = forwardedProto === 'http' || forwardedProto === 'https' ? forwardedProto : ctx.protocol;
+  const host = (trustProxy && ctx.get('X-Forwarded-Host')) || ctx.get('Host');
+  return `${proto}://${host}${path}`;
+}
+
+/** CORS headers of answers the endpoint gives itself (@tus/server sets its own on the rest). */
+export function answerCors(ctx: Context, cors: Config['cors']): void {
+  const allowed = corsOriginFor(ctx.get('Origin') || undefined, cors);
+  ctx.vary('Origin');
+  if (!allowed) return;
+  ctx.set('Access-Control-Allow-Origin', allowed);
+  ctx.set('Access-Control-Expose-Headers', 'Location, Upload-Offset, Upload-Length, Tus-Resumable, ETag, Content-Range, Content-Disposition, X-Request-Id');
+  if (cors.allowCredentials) ctx.set('Access-Control-Allow-Credentials', 'true');
+}
+
+/**
+ * Removes a request header before @tus/server reads it (it reads `headers`, and `rawHeaders`
+ * once it iterates them).
+ */
+export function dropHeader(req: IncomingMessage, name: string): void {
+  delete req.headers[name];
+  const raw = req.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === name) raw.splice(i, 2);
+}
