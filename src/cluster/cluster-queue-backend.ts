@@ -20,6 +20,7 @@
 import {
   QueueClosedError,
   QueueUnavailableError,
+  canListJobs,
   canRetryNow,
   emptyCounts,
   PRIORITY_TIERS,
@@ -28,8 +29,10 @@ import {
   type EnqueueInput,
   type Job,
   type JobError,
+  type JobLister,
   type JobRetrier,
   type ListDeadOptions,
+  type ListJobsOptions,
   type QueueBackend,
   type QueueCounts,
   type QueueRecovery,
@@ -52,7 +55,7 @@ export interface ClusterQueueBackendOptions {
 type Origin = 'journal' | 'shared';
 type Settle = () => Promise<boolean>;
 
-export class ClusterQueueBackend implements QueueBackend, JobRetrier {
+export class ClusterQueueBackend implements QueueBackend, JobLister, JobRetrier {
   readonly #o: ClusterQueueBackendOptions;
   /** Where each lease taken through this backend came from, by leaseKey(id, owner). */
   readonly #leasedFrom = new Map<string, Origin>();
@@ -229,6 +232,21 @@ export class ClusterQueueBackend implements QueueBackend, JobRetrier {
     this.#open();
     const local = await this.#o.journal.pruneDone(finishedBeforeMs);
     return local + (await this.#optionalShared('prune done jobs', () => this.#o.shared.pruneDone(finishedBeforeMs), 0));
+  }
+
+  /** JobLister: the journal's and Redis's jobs merged in the contract's order; the journal's alone while Redis is unreachable. */
+  async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
+    this.#open();
+    const { limit = 100, offset = 0 } = options;
+    const first = { ...options, limit: offset + limit, offset: 0 };
+    const local = await this.#o.journal.listJobs(first);
+    const shared = this.#o.shared;
+    const remote = canListJobs(shared) ? await this.#optionalShared('list jobs', () => shared.listJobs(first), []) : [];
+    const states = options.states ?? ['queued', 'leased'];
+    const finishedOnly = states.every((s) => s === 'done' || s === 'dead');
+    return [...local, ...remote]
+      .sort((a, b) => (finishedOnly ? (a.finishedAtMs ?? 0) - (b.finishedAtMs ?? 0) : a.availableAtMs - b.availableAtMs || a.enqueuedAtMs - b.enqueuedAtMs))
+      .slice(offset, offset + limit);
   }
 
   /** JobRetrier: jobs of the journal, and of Redis when its backend can. */

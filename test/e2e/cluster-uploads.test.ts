@@ -87,6 +87,9 @@ describe('cluster mode: three instances behind a round-robin balancer', () => {
     assert.equal(status.cluster.instances.length, 3);
     const doneTotal = Object.values(status.counts.done).reduce((a, b) => a + b, 0);
     assert.ok(doneTotal >= 200, `the cluster's done jobs are counted at any instance: ${doneTotal}`);
+    const listed = await rawRequest(server.baseUrl, '/admin/queue/jobs?state=done&limit=5', { headers: AUTH });
+    assert.equal(listed.status, 200, listed.text);
+    assert.equal(listed.json<{ jobs: Array<{ state: string }> }>().jobs.filter((j) => j.state === 'done').length, 5, 'jobs of the shared queue are listed');
 
     const cli = await runCli(['queue', 'status', '--url', `${cluster.proxy.url}/admin`, '--token', ADMIN_TOKEN]);
     assert.equal(cli.code, 0, cli.stderr);
