@@ -5,11 +5,10 @@
  */
 import { join } from 'node:path';
 import { ownSubdir, stateDirOf, type Config } from './config/index.js';
-import { resolveSecret, type SlotPolicy } from './auth/index.js';
-import { ClusterMode } from './cluster/index.js';
+import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
 import { contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
 import { TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
-import { Intake, UploadLifecycle, type GuardDeps } from './intake/index.js';
+import { Intake, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
 import { FilePublishedStore, MemoryLocker, TusFileStore, TusRequestScope } from './storage/index.js';
@@ -38,12 +37,16 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     if (loosePermissions) log.warn({ file }, 'The secret file is readable by other users; run chmod 600 on it');
   }
   if (config.testing.skipIntakeChecksum) log.warn('Test switch: declared tus checksums are left to finalization (dead letters)');
-  const policy: SlotPolicy = { secrets: [secret.secret, ...config.security.previousSecrets], schemes: config.security.schemes };
+  const policy = slotPolicyFromConfig(config, secret.secret);
+  const uploadPolicy = uploadPolicyFromConfig(config);
+  const { secrets: _secrets, ...shown } = policy; // never log secrets
+  log.info({ ...shown, uploads: uploadPolicy }, 'Upload policy');
 
   // Cluster mode ([redis] url, docs/cluster.md): locks, queue and notifications on Redis, per-instance
   // state in its own directory; null keeps the embedded single-node mode as it is.
   const lockAcquireTimeoutMs = config.tus.lockDrainMs * 2 + 2_000;
-  const cluster = config.redis.url === '' ? null : new ClusterMode(config, { log, lockAcquireTimeoutMs });
+  // Loaded only in cluster mode (Redis clients and BullMQ).
+  const cluster = config.redis.url === '' ? null : new (await import('./cluster/index.js')).ClusterMode(config, { log, lockAcquireTimeoutMs });
   const stateDir = stateDirOf(config);
 
   const published = new FilePublishedStore(dataDir, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
@@ -73,7 +76,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = cluster?.locker ?? new MemoryLocker(lockAcquireTimeoutMs);
-  const intake = new Intake({ policy, maxUploadBytes: config.server.maxUploadBytes, published, control: finalizer.intake, finalizer, guard, now });
+  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, now });
   const tus = new TusEndpoint({
     config,
     intake,

@@ -3,11 +3,14 @@
  * Command line: `serve` and the operator commands. Parses argv, loads config, handles signals;
  * everything else is built by app.ts. Exit codes: 0 ok, 1 command failed, 2 bad usage or config.
  */
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readStoredSecret, signSlotUrl } from './auth/index.js';
 import { ConfigError, loadConfig, parseDuration, SCHEMES, type LoadedConfig, type Scheme } from './config/index.js';
 import { createLogger } from './observability/index.js';
 import { OpsFailure, registerOpsCommands } from './ops/cli/index.js';
+import { describeStartupFailure } from './startup-failure.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -31,13 +34,26 @@ async function load(path: string | undefined): Promise<LoadedConfig> {
 
 async function serve(opts: { config?: string; pretty?: boolean }): Promise<void> {
   const { config, warnings, source } = await load(opts.config);
-  const log = createLogger({ level: config.logging.level, format: opts.pretty ? 'pretty' : config.logging.format });
+  // Colour only for a terminal: a pipe or a file gets plain text.
+  const log = createLogger({ level: config.logging.level, format: opts.pretty ? 'pretty' : config.logging.format, colorize: process.stdout.isTTY === true });
   log.info({ config: source ?? '(embedded defaults)' }, 'Configuration loaded');
-  for (const w of warnings) log.warn({ key: w.path, code: w.code, reason: w.message }, 'Config warning');
+  for (const w of warnings) {
+    // Go 3.x keys read or dropped as documented are news, not problems.
+    const level = w.code === 'CONFIG_LEGACY_KEY' || w.code === 'CONFIG_LEGACY_IGNORED' ? 'info' : 'warn';
+    log[level]({ key: w.path, code: w.code, reason: w.message }, 'Config warning');
+  }
 
   const { buildApp } = await import('./app.js'); // loaded for serve only: the other commands start faster
-  const app = await buildApp(config, { log });
-  const running = await app.start();
+  let running;
+  try {
+    running = await (await buildApp(config, { log })).start();
+  } catch (err) {
+    // One line saying what to change (port in use, data dir not writable), not a stack trace.
+    const { username, uid } = userInfo();
+    const line = describeStartupFailure(err, { config, user: { name: username, uid } });
+    if (line === null) throw err;
+    throw new CliFailure(`cannot start: ${line}`);
+  }
   log.info({ address: running.baseUrl, tusUrl: running.tusUrl, uploadUrl: running.uploadUrl }, 'Server listening');
 
   let stopping = false;
@@ -71,7 +87,8 @@ async function configCheck(file: string, opts: { json?: boolean }): Promise<void
     return;
   }
   console.log(`${file}: valid${warnings.length ? `, ${warnings.length} warning(s)` : ''}`);
-  for (const w of warnings) console.log(`warning: ${w.path}: ${w.message}`);
+  // A mapped Go key reads "mapped: old.key → new.key = effective value".
+  for (const w of warnings) console.log(w.code === 'CONFIG_LEGACY_KEY' ? `mapped: ${w.path} ${w.message}` : `warning: ${w.path}: ${w.message}`);
 }
 
 interface SignOptions {
@@ -88,6 +105,13 @@ interface SignOptions {
 }
 
 async function sign(opts: SignOptions): Promise<void> {
+  if (opts.path.startsWith('/')) {
+    // Signers sign the path after the upload prefix, without a leading "/": "/a/b" would be a
+    // different message and its URL would never verify.
+    const bare = opts.path.replace(/^\/+/, '');
+    const hint = bare.startsWith('upload/') ? ` (and without the upload prefix: "${bare.slice('upload/'.length)}")` : '';
+    throw new CliFailure(`--path "${opts.path}": the slot path is the part after the upload prefix and has no leading "/"; use "${bare}"${hint}`, EXIT_USAGE);
+  }
   const { config } = await load(opts.config);
   const secret = opts.secret ?? (config.security.secret || (await resolveSecretReadOnly(config.storage.dataDir)));
   const listen = config.server.listen;
@@ -128,6 +152,15 @@ async function resolveSecretReadOnly(dataDir: string): Promise<string> {
   throw new CliFailure(`no secret: set security.secret, HFS_SECRET or --secret, or start the server once so it creates ${dataDir}/secret`);
 }
 
+/** The version in package.json (dist/src/cli.js -> ../../package.json, in the repo and when installed). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function wholeNumber(value: string): number {
   if (!/^\d{1,16}$/.test(value)) throw new InvalidArgumentError('expected a whole number');
   return Number(value);
@@ -136,6 +169,7 @@ function wholeNumber(value: string): number {
 function program(): Command {
   const cmd = new Command('hmac-file-server')
     .description('Resumable HMAC-authorized upload server (tus 1.0 and XEP-0363 PUT)')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
 

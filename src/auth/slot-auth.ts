@@ -3,7 +3,7 @@
  * query, size and type from whatever transport (PUT, tus creation) and passes the time in.
  * Outcomes are values; the HTTP edge turns a refusal into its AppError.
  */
-import type { Scheme } from '../config/index.js';
+import type { Config, Scheme } from '../config/index.js';
 import type { ErrorCode } from '../errors.js';
 import { DEFAULT_CONTENT_TYPE, SCHEME_PRECEDENCE, signatureMatches } from './hmac-schemes.js';
 
@@ -23,6 +23,22 @@ export interface SlotPolicy {
   /** Current secret first, then previous ones still accepted during a key rotation. */
   secrets: readonly string[];
   schemes: readonly Scheme[];
+  /**
+   * A v3 slot is accepted until `expires` + grace + skew. The grace is policy (a leaked URL stays
+   * usable that long), the skew tolerates a signer whose clock runs behind ours. Default 0.
+   */
+  expiryGraceMs?: number;
+  clockSkewMs?: number;
+}
+
+/** The policy `[security]` describes, with the secret in use first. */
+export function slotPolicyFromConfig(config: Pick<Config, 'security'>, currentSecret: string): SlotPolicy {
+  return {
+    secrets: [currentSecret, ...config.security.previousSecrets],
+    schemes: config.security.schemes,
+    expiryGraceMs: config.security.expiryGraceMs,
+    clockSkewMs: config.security.clockSkewMs,
+  };
 }
 
 export interface AuthorizedSlot {
@@ -55,7 +71,8 @@ export function authorizeSlot(req: SlotRequest, policy: SlotPolicy): SlotDecisio
     if (!signatureMatches(given, 'v3', policy.secrets, { path: req.path, method: 'PUT', expires })) {
       return { ok: false, code: 'ERR_SIGNATURE_INVALID' };
     }
-    if (req.nowMs > expires * 1000) return { ok: false, code: 'ERR_SIGNATURE_EXPIRED' };
+    const lateAllowedMs = (policy.expiryGraceMs ?? 0) + (policy.clockSkewMs ?? 0);
+    if (req.nowMs > expires * 1000 + lateAllowedMs) return { ok: false, code: 'ERR_SIGNATURE_EXPIRED' };
     return { ok: true, slot: { path: req.path, scheme, contentType, signedSize: undefined, expiresAtMs: expires * 1000 } };
   }
 

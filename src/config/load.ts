@@ -8,6 +8,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { configSchema, knownKeys, type Config } from './schema.js';
 import { mapLegacyKeys } from './legacy.js';
 import { ConfigError, type ConfigWarning, type RawConfig } from './types.js';
+import { formatDuration } from './units.js';
 
 export interface LoadedConfig {
   config: Config;
@@ -63,7 +64,7 @@ export function parseTomlText(text: string, path: string): RawConfig {
 /** Pure: raw TOML object + env -> validated Config, or ConfigError listing every bad key. */
 export function resolveConfig(input: RawConfig, env: Env): { config: Config; warnings: ConfigWarning[] } {
   const raw = structuredClone(input);
-  const warnings = mapLegacyKeys(raw);
+  const { warnings, issues: legacyIssues } = mapLegacyKeys(raw);
   const fromEnv = new Map<string, string>();
   for (const [name, sec, key] of ENV_OVERRIDES) {
     const value = env[name];
@@ -76,14 +77,15 @@ export function resolveConfig(input: RawConfig, env: Env): { config: Config; war
   warnings.push(...dropUnknownKeys(raw));
 
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const path = issue.path.join('.') || '(root)';
-        const envName = fromEnv.get(path);
-        return { path: envName ? `${path} (from ${envName})` : path, message: issue.message };
-      }),
-    );
+  if (!parsed.success || legacyIssues.length > 0) {
+    const schemaIssues = parsed.success
+      ? []
+      : parsed.error.issues.map((issue) => {
+          const path = issue.path.join('.') || '(root)';
+          const envName = fromEnv.get(path);
+          return { path: envName ? `${path} (from ${envName})` : path, message: issue.message };
+        });
+    throw new ConfigError([...legacyIssues, ...schemaIssues]);
   }
   const config = parsed.data;
   warnings.push(...crossCheck(config));
@@ -111,6 +113,9 @@ function dropUnknownKeys(raw: RawConfig): ConfigWarning[] {
   return warnings;
 }
 
+/** Longer v3 grace than this is worth a warning at every start. */
+const WEAK_GRACE_MS = 3_600_000;
+
 /** Contradictions that still allow a start: warn, naming the key and what was done. */
 function crossCheck(config: Config): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
@@ -135,6 +140,18 @@ function crossCheck(config: Config): ConfigWarning[] {
       path: 'cors.allow_credentials',
       message: 'browsers refuse credentials with origin "*"; list the allowed origins explicitly',
     });
+  }
+  const graceMs = config.security.expiryGraceMs + config.security.clockSkewMs;
+  if (graceMs > WEAK_GRACE_MS && config.security.schemes.includes('v3')) {
+    warnings.push({
+      code: 'CONFIG_WEAK',
+      path: 'security.expiry_grace',
+      message: `v3 URLs are accepted up to ${formatDuration(graceMs)} after they expire (with clock_skew): a leaked URL stays usable that long`,
+    });
+  }
+  const both = config.uploads.blockedExtensions.filter((e) => config.uploads.allowedExtensions.includes(e));
+  if (both.length > 0) {
+    warnings.push({ code: 'CONFIG_ADJUSTED', path: 'uploads.blocked_extensions', message: `${both.join(', ')} also allowed: blocked wins` });
   }
   if (config.security.secret !== '' && config.security.secret.length < 16) {
     warnings.push({ code: 'CONFIG_ADJUSTED', path: 'security.secret', message: 'shorter than 16 characters; use a long random secret' });

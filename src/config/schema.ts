@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseRedisUrl } from './redis-url.js';
-import { parseDuration, parseListen, parseSize } from './units.js';
+import { normalizeExtension, parseDuration, parseListen, parseSize } from './units.js';
 
 const duration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -97,9 +97,45 @@ const security = z
     secret: z.string().default(''),
     previous_secrets: z.array(z.string().min(1, 'must not be empty')).default([]),
     schemes: z.array(z.enum(SCHEMES)).min(1, 'at least one scheme must be accepted').default([...SCHEMES]),
+    /** v3 slots stay usable this long after `expires` (risk: so does a leaked URL). */
+    expiry_grace: duration('0s'),
+    /** Tolerated difference between the signer's clock and ours, added to the v3 expiry too. */
+    clock_skew: duration('0s'),
   })
   .prefault({})
-  .transform((s) => ({ secret: s.secret, previousSecrets: s.previous_secrets, schemes: s.schemes }));
+  .transform((s) => ({
+    secret: s.secret,
+    previousSecrets: s.previous_secrets,
+    schemes: s.schemes,
+    expiryGraceMs: s.expiry_grace,
+    clockSkewMs: s.clock_skew,
+  }));
+
+/**
+ * Which files a slot may carry, by the end of its name (case-insensitive; ".tar.gz" matches
+ * "a.TAR.GZ"). Empty allowed list: any name. A blocked suffix wins over an allowed one.
+ */
+const extensionList = z
+  .array(z.string().regex(/^\.?[^\s/\\.][^\s/\\]*$/, 'must be a file name ending such as ".jpg" or ".tar.gz"'))
+  .default([])
+  .transform((list) => [...new Set(list.map(normalizeExtension))]);
+
+const uploads = z
+  .object({
+    allowed_extensions: extensionList,
+    blocked_extensions: extensionList,
+  })
+  .prefault({})
+  .transform((s) => ({ allowedExtensions: s.allowed_extensions, blockedExtensions: s.blocked_extensions }));
+
+/**
+ * Migrating from the Go HMAC File Server: Go 3.x keys that restrict uploads and that this server
+ * cannot enforce refuse the start, unless listed here (the admin accepts running without them).
+ */
+const migration = z
+  .object({ accept_unenforced: z.array(z.string().min(1)).default([]) })
+  .prefault({})
+  .transform((s) => ({ acceptUnenforced: s.accept_unenforced }));
 
 const storage = z
   .object({
@@ -273,9 +309,16 @@ const timeouts = z
     maxRetryAttempts: s.max_retry_attempts,
   }));
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** Go's logrus names that pino spells differently. */
+const LOG_LEVEL_ALIASES: Readonly<Record<string, string>> = { warning: 'warn', panic: 'fatal' };
+
 const logging = z
   .object({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    // Any case, like the Go server ("INFO"), and logrus' names.
+    level: z
+      .preprocess((v) => (typeof v === 'string' ? (LOG_LEVEL_ALIASES[v.trim().toLowerCase()] ?? v.trim().toLowerCase()) : v), z.enum(LOG_LEVELS))
+      .default('info'),
     format: z.enum(['json', 'pretty']).default('json'),
   })
   .prefault({})
@@ -381,6 +424,8 @@ export const configSchema = z.object({
   finalize,
   cors,
   upload_page: uploadPage,
+  uploads,
+  migration,
   testing,
 });
 

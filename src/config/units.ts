@@ -70,6 +70,12 @@ export function parseListen(input: unknown): { host: string; port: number } {
   return { host: m[1] ?? m[2] ?? '', port };
 }
 
+/** ".JPG", "jpg" -> ".jpg": how file-name endings are compared (case-insensitive, with the dot). */
+export function normalizeExtension(ext: string): string {
+  const lower = ext.trim().toLowerCase();
+  return lower.startsWith('.') ? lower : `.${lower}`;
+}
+
 export function formatDuration(ms: number): string {
   if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;

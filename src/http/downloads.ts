@@ -67,7 +67,8 @@ export async function serveDownload(ctx: Context, rawPath: string, store: Publis
   if (range.kind === 'partial') ctx.set('Content-Range', `bytes ${start}-${end}/${file.size}`);
   const length = file.size === 0 ? 0 : end - start + 1;
   if (ctx.method === 'HEAD' || length === 0) {
-    ctx.body = null;
+    ctx.body = null; // koa drops Content-Type with a null body; HEAD must show what GET serves
+    ctx.set('Content-Type', contentType);
     ctx.length = length;
     ctx.status = range.kind === 'partial' ? 206 : 200;
     return;

@@ -7,6 +7,8 @@ export interface RequestContext {
   log: Logger;
   /** The client sent `Expect: 100-continue`: answer it only once the request is authorized. */
   expectsContinue: boolean;
+  /** The error code the request was answered with, for its log line (set where errors become responses). */
+  errorCode?: string;
 }
 
 const contexts = new WeakMap<IncomingMessage, RequestContext>();

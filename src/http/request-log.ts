@@ -2,7 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
-import { requestContext } from './request-context.js';
+import { requestContext, type RequestContext } from './request-context.js';
+
+/**
+ * @tus/server answers a few protocol errors itself (412 without Tus-Resumable, 400 for an invalid
+ * tus header) without passing them through our error mapping; name those by their status.
+ */
+function codeOfUnmappedStatus(status: number): string {
+  if (status === 412) return 'ERR_TUS_RESUMABLE_REQUIRED';
+  if (status === 400) return 'ERR_TUS_INVALID_HEADER';
+  return `HTTP_${status}`;
+}
 
 /**
  * Gives each request an id and a child logger, and writes one line when it ends: method, path
@@ -15,7 +25,8 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
     const requestId = randomUUID();
     const child = log.child({ requestId });
     const expectsContinue = (ctx.req as { expectsContinue?: boolean }).expectsContinue === true;
-    requestContext.set(ctx.req, { requestId, log: child, expectsContinue });
+    const rc: RequestContext = { requestId, log: child, expectsContinue };
+    requestContext.set(ctx.req, rc);
     ctx.set('X-Request-Id', requestId);
 
     const started = process.hrtime.bigint();
@@ -35,6 +46,8 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
         bytesOut: socket.bytesWritten - writtenAtStart,
         durationMs: Math.round(seconds * 1000),
         ...(ctx.res.writableFinished ? {} : { aborted: true }),
+        // Why a request was refused, server-side too (e.g. ERR_SIGNATURE_INVALID for a wrong secret).
+        ...(status >= 400 ? { code: rc.errorCode ?? codeOfUnmappedStatus(status) } : {}),
       };
       child.info(fields, 'Request finished');
       metrics.httpRequests.inc({ method, status: String(status) });

@@ -19,7 +19,7 @@ import { tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
 import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, TusFileStore, TusRequestScope, TusWriteScope, UploadServerState } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
-import { answerCors, dropHeader, uploadUrlOf } from './tus-http.js';
+import { answerCors, answerOptions, dropHeader, uploadUrlOf } from './tus-http.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext } from './request-context.js';
 import { CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE, parseUploadChecksum } from './tus-checksum.js';
@@ -130,7 +130,10 @@ export class TusEndpoint {
       return this.finished.serve(ctx, id);
     }
     if (ctx.method === 'DELETE' && id !== undefined && (await this.finished.delete(ctx, id))) return answerCors(ctx, this.deps.config.cors);
-    if (ctx.method === 'OPTIONS') ctx.res.setHeader(CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE);
+    if (ctx.method === 'OPTIONS') {
+      ctx.res.setHeader(CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE);
+      return answerOptions(ctx, this.server, this.deps.config.cors);
+    }
     if (ctx.method === 'HEAD' && id !== undefined) await this.announceConcat(ctx, id);
     if (ctx.method === 'POST' || ctx.method === 'PATCH') this.deps.intake.refuseWhenStopping();
     const chunkCheck = this.carriesBody(ctx) ? parseUploadChecksum(ctx.get('Upload-Checksum') || undefined, ctx.get('Content-Length') || undefined) : undefined;
@@ -357,12 +360,14 @@ export class TusEndpoint {
     const rc = node ? requestContext.get(node) : undefined;
     if ('status_code' in thrown && typeof thrown.status_code === 'number' && thrown.status_code < 500) {
       const code = TUS_CODES.get(thrown.body) ?? 'ERR_BAD_REQUEST';
+      if (rc) rc.errorCode = code;
       metrics.errorsByCode.inc({ code });
       nodeRes(req)?.setHeader('Content-Type', 'application/json');
       return { status_code: thrown.status_code, body: JSON.stringify({ code, message: thrown.body.trim(), requestId: rc?.requestId }) };
     }
     const err = toClientError(thrown);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'tus request failed');
+    if (rc) rc.errorCode = err.code;
     metrics.errorsByCode.inc({ code: err.code });
     const method = (req as { method?: string }).method;
     // tus-js-client drops the upload and restarts from byte 0 on any HEAD answer but 2xx/423.

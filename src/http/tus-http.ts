@@ -1,7 +1,9 @@
 /** Small HTTP pieces of the answers the tus endpoint gives itself, beside @tus/server's. */
 import type { IncomingMessage } from 'node:http';
+import type { Server } from '@tus/server';
 import type { Context } from 'koa';
 import type { Config } from '../config/index.js';
+import { AppError } from '../errors.js';
 import { corsOriginFor } from './cors.js';
 
 /** The URL of an upload, built as @tus/server builds its Location (public_url, or the request's host). */
@@ -33,4 +35,29 @@ export function dropHeader(req: IncomingMessage, name: string): void {
   delete req.headers[name];
   const raw = req.rawHeaders;
   for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === name) raw.splice(i, 2);
+}
+
+/**
+ * OPTIONS (tus discovery and CORS preflight) through @tus/server's web handler, so the answer
+ * can be adjusted before it is sent: @tus/server hard-codes Access-Control-Max-Age to 24 h,
+ * while [cors] max_age must hold for every preflight.
+ */
+export async function answerOptions(ctx: Context, server: Server, cors: Config['cors']): Promise<void> {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(ctx.req.headers)) {
+    if (typeof value === 'string') headers.set(name, value);
+    else if (Array.isArray(value)) headers.set(name, value.join(', '));
+  }
+  // The host is not used for OPTIONS answers; a fixed one keeps a strange Host header harmless.
+  let request: Request;
+  try {
+    request = new Request(`http://localhost${ctx.url}`, { method: 'OPTIONS', headers });
+  } catch {
+    throw new AppError('ERR_BAD_REQUEST', { message: 'The request target is malformed' });
+  }
+  const res = await server.handleWeb(request);
+  res.headers.forEach((value, name) => ctx.set(name, value));
+  if (res.headers.has('Access-Control-Max-Age')) ctx.set('Access-Control-Max-Age', String(Math.floor(cors.maxAgeMs / 1000)));
+  ctx.body = null;
+  ctx.status = res.status; // after the body: a null body would make it 204 anyway; keep @tus/server's status
 }

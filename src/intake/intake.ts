@@ -21,6 +21,7 @@ import { metrics } from '../observability/index.js';
 import type { DeletablePublishedStore, PublishedStore } from '../storage/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
 import { gateNewUpload } from './gate.js';
+import { checkUpload, type UploadPolicy } from './upload-policy.js';
 
 /** A new upload as a front door declares it, before a body byte is read. */
 export interface UploadClaim {
@@ -36,7 +37,8 @@ export interface UploadClaim {
 
 export interface IntakeDeps {
   readonly policy: SlotPolicy;
-  readonly maxUploadBytes: number;
+  /** Names and sizes accepted ([uploads], [server] max_upload_size). */
+  readonly uploadPolicy: UploadPolicy;
   readonly published: Pick<PublishedStore, 'stat'> & Partial<Pick<DeletablePublishedStore, 'deletedAt'>>;
   /** Finalization's side of intake: slot held by a job, queue pressure. */
   readonly control: IntakeControl;
@@ -59,20 +61,23 @@ export class Intake {
   }
 
   get maxUploadBytes(): number {
-    return this.#d.maxUploadBytes;
+    return this.#d.uploadPolicy.maxBytes;
   }
 
   /**
-   * A new upload's slot: its signature (403 codes of auth), a declared size over the cap
-   * (ERR_TOO_LARGE; without a declared size the front door enforces the cap while streaming),
-   * a slot already published (ERR_FILE_EXISTS), and a slot whose file was deleted for good
-   * (ERR_GONE: a tombstone, never used again).
+   * A new upload's slot: its signature (403 codes of auth), the upload policy (a refused name:
+   * ERR_EXTENSION_NOT_ALLOWED; a declared size over the cap: ERR_TOO_LARGE; without a declared
+   * size the front door enforces the cap while streaming), a slot already published
+   * (ERR_FILE_EXISTS), and a slot whose file was deleted for good (ERR_GONE: a tombstone,
+   * never used again).
    */
   async authorize(claim: UploadClaim): Promise<AuthorizedSlot> {
     const { path, query, sizeBytes, contentType } = claim;
     const decision = authorizeSlot({ path, query, size: sizeBytes, contentType, nowMs: this.#d.now() }, this.#d.policy);
     if (!decision.ok) throw new AppError(decision.code);
-    if (sizeBytes !== undefined && sizeBytes > this.#d.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
+    // After the signature: an unsigned request learns nothing about the policy.
+    const verdict = checkUpload(this.#d.uploadPolicy, path, sizeBytes);
+    if (!verdict.ok) throw new AppError(verdict.code, { message: verdict.message });
     if (await this.#d.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
     if ((await this.#d.published.deletedAt?.(path)) != null) throw new AppError('ERR_GONE');
     return decision.slot;

@@ -5,6 +5,8 @@ export type { Logger };
 export interface LoggerOptions {
   level: string;
   format: 'json' | 'pretty';
+  /** pretty only: ANSI colours (give true only when the output is a terminal). */
+  colorize?: boolean;
 }
 
 /**
@@ -20,7 +22,7 @@ export function createLogger(options: LoggerOptions, destination?: NodeJS.Writab
     redact: { paths: ['secret', '*.secret', 'token', '*.token', 'authorization', '*.authorization'], censor: '[redacted]' },
   };
   if (options.format === 'pretty') {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: options.colorize === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
   return destination ? pino(base, destination as pino.DestinationStream) : pino(base);
 }

@@ -65,8 +65,9 @@ describe('command line', () => {
     const res = await runCli(['config', 'check', file]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /valid, \d+ warning/);
-    assert.match(res.stdout, /warning: server\.listen_address: Go 3\.x key read as server\.listen/);
-    assert.match(res.stdout, /warning: uploads: unknown key, ignored/);
+    assert.match(res.stdout, /mapped: server\.listen_address → server\.listen = 0\.0\.0\.0:8080/);
+    assert.match(res.stdout, /mapped: server\.max_upload_size "1GB" in Go's binary units → server\.max_upload_size = 1GiB/);
+    assert.doesNotMatch(res.stdout, /unknown key/, 'every key of this Go config is read or explained');
     assert.match(res.stdout, /warning: timeouts\.readtimeout: /);
     const json = await runCli(['config', 'check', '--json', file]);
     assert.equal(JSON.parse(json.stdout).valid, true);

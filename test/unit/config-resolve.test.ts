@@ -65,7 +65,8 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
     });
   });
   it('security, storage, redis, metrics', () => {
-    assert.deepEqual(config.security, { secret: '', previousSecrets: [], schemes: ['v', 'v2', 'token', 'v3'] });
+    assert.deepEqual(config.security, { secret: '', previousSecrets: [], schemes: ['v', 'v2', 'token', 'v3'], expiryGraceMs: 0, clockSkewMs: 0 });
+    assert.deepEqual(config.uploads, { allowedExtensions: [], blockedExtensions: [] });
     assert.deepEqual(config.storage, { backend: 'file', dataDir: './data' });
     assert.equal(config.redis.url, '');
     assert.equal(config.metrics.listen, null);
@@ -252,7 +253,8 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
   const mapped: [name: string, actual: unknown, expected: unknown][] = [
     ['listen (listen_address + bind_ip)', config.server.listen, { host: '0.0.0.0', port: 8080 }],
     ['data dir (storage_path)', config.storage.dataDir, '/var/lib/hfs'],
-    ['maxUploadBytes', config.server.maxUploadBytes, 1e9],
+    ['maxUploadBytes ("1GB" in Go\'s binary units)', config.server.maxUploadBytes, 2 ** 30],
+    ['allowed extensions', config.uploads.allowedExtensions, ['.jpg']],
     ['metrics enabled', config.metrics.enabled, true],
     ['metrics listen (metrics_port)', config.metrics.listen, { host: '0.0.0.0', port: 9090 }],
     ['finalize.dedup', config.finalize.dedup, true],
@@ -268,19 +270,24 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
   it('CONFIG_LEGACY_KEY for the moved keys', () => {
     assert.deepEqual(warningPaths(warnings, 'CONFIG_LEGACY_KEY'), [
       'redis.redisaddr',
+      'server.bind_ip',
       'server.deduplication_enabled',
       'server.listen_address',
+      'server.max_upload_size',
       'server.metrics_enabled',
       'server.metrics_port',
       'server.storage_path',
-      'timeouts.readtimeout',
       'timeouts.shutdown',
       'workers.uploadqueuesize',
     ]);
   });
 
-  it('CONFIG_UNKNOWN_KEY for the unsupported ones', () => {
-    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['clamav', 'logging.file', 'security.enablejwt', 'uploads']);
+  it('CONFIG_LEGACY_IGNORED for Go keys that change nothing here, each with the reason', () => {
+    assert.deepEqual(warningPaths(warnings, 'CONFIG_LEGACY_IGNORED'), ['logging.file', 'security.enablejwt', 'security.expiry_grace', 'timeouts.readtimeout']);
+  });
+
+  it('CONFIG_UNKNOWN_KEY for the rest', () => {
+    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['clamav']);
   });
 
   // smol-toml builds null-prototype tables; compare plain copies so only the values count.
@@ -289,7 +296,7 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
   it('a new key wins over its Go 3.x name, with a warning', () => {
     const r = resolveConfig({ server: { listen: '1.2.3.4:5', listen_address: '8080' } }, {});
     assert.deepEqual(r.config.server.listen, { host: '1.2.3.4', port: 5 });
-    assert.deepEqual(warningPaths(r.warnings, 'CONFIG_LEGACY_KEY'), ['server.listen_address']);
+    assert.deepEqual(warningPaths(r.warnings, 'CONFIG_LEGACY_IGNORED'), ['security.expiry_grace', 'server.listen_address']);
   });
 });
 

@@ -1,0 +1,64 @@
+/**
+ * Turns an error that stopped `serve` from starting into one line an operator can act on: what
+ * failed, and which setting or permission to change. Pure: the caller passes the config and the
+ * user the process runs as.
+ */
+import { resolve } from 'node:path';
+import type { Config } from './config/index.js';
+
+export interface StartupContext {
+  config: Pick<Config, 'server' | 'storage' | 'metrics' | 'admin'>;
+  user: { name: string; uid: number };
+}
+
+type SystemError = Error & { code?: string; syscall?: string; path?: string; address?: string; port?: number };
+
+/** The line to print, or null when the error is not one of the known start-up failures. */
+export function describeStartupFailure(err: unknown, ctx: StartupContext): string | null {
+  if (!(err instanceof Error)) return null;
+  const e = err as SystemError;
+  if (e.syscall === 'listen') return listenFailure(e, ctx.config);
+  const dataDir = resolve(ctx.config.storage.dataDir);
+  const fsCodes = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'ENOSPC', 'EEXIST'];
+  if (e.code && fsCodes.includes(e.code) && typeof e.path === 'string') {
+    const where = resolve(e.path) === dataDir ? '' : ` (${e.path})`;
+    return `cannot use the data dir ${dataDir}${where}: ${FS_REASONS[e.code] ?? e.code} for user ${ctx.user.name} (uid ${ctx.user.uid}); fix its owner or permissions, or set HFS_DATA_DIR or [storage] data_dir`;
+  }
+  if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_READONLY') {
+    return `cannot open the queue database in the data dir ${dataDir}: not writable for user ${ctx.user.name} (uid ${ctx.user.uid}); fix its owner or permissions, or set HFS_DATA_DIR or [storage] data_dir`;
+  }
+  return null;
+}
+
+const FS_REASONS: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  ENOSPC: 'no space left on the device',
+  EEXIST: 'a file is in the way',
+};
+
+function listenFailure(e: SystemError, config: StartupContext['config']): string {
+  const address = `${e.address ?? ''}:${e.port ?? ''}`;
+  const setting = settingFor(e.port, config);
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${address}: the address is already in use (is another server running?); choose another with ${setting}`;
+    case 'EACCES':
+      return `cannot listen on ${address}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); choose another with ${setting}`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${address}: no network interface has this address; choose another with ${setting}`;
+    default:
+      return `cannot listen on ${address}: ${e.code ?? e.message}; check ${setting}`;
+  }
+}
+
+/** Which key sets the listener that failed (the main one unless a side listener has that port). */
+function settingFor(port: number | undefined, config: StartupContext['config']): string {
+  if (port !== undefined && port !== 0) {
+    if (config.metrics.listen?.port === port && config.server.listen.port !== port) return '[metrics] listen';
+    if (config.admin.listen?.port === port && config.server.listen.port !== port) return '[admin] listen';
+  }
+  return 'HFS_LISTEN or [server] listen';
+}

@@ -1,0 +1,122 @@
+/**
+ * Migrating from the Go HMAC File Server 3.4: `config check` and a real start on configs written
+ * like each of its shipped examples (test/fixtures/go-configs.ts). The check prints one line per
+ * mapped key with the effective value; the started server enforces the same upload policy.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { signSlotUrl } from '../../src/index.js';
+import { GO_CONFIGS, goConfig } from '../fixtures/go-configs.js';
+import { pathOf, rawRequest, slotDir } from '../helpers/http.js';
+import { runCli, startServer, TEST_SECRET, type LogLine } from '../helpers/server.js';
+
+const MiB = 2 ** 20;
+const HOUR = 3_600_000;
+
+/** What each example must end up as, checked on the running server. */
+const EXPECTED: Record<string, { maxBytes: number; allowed: number; graceMs: number; level: string }> = {
+  'network-switching': { maxBytes: 100 * MiB, allowed: 26, graceMs: 72 * HOUR, level: 'info' },
+  docker: { maxBytes: 100 * MiB, allowed: 26, graceMs: 0, level: 'info' },
+  systemd: { maxBytes: 100 * MiB, allowed: 26, graceMs: 0, level: 'info' },
+  'mobile-resilient': { maxBytes: 500 * MiB, allowed: 31, graceMs: 72 * HOUR, level: 'info' },
+  'production-enhanced': { maxBytes: 1024 * MiB, allowed: 37, graceMs: 0, level: 'debug' },
+  'enhanced-security': { maxBytes: 100 * MiB, allowed: 6, graceMs: 0, level: 'info' },
+  minimal: { maxBytes: 10e9, allowed: 0, graceMs: 0, level: 'info' },
+};
+
+const ACCEPT_TTL = '\n[migration]\naccept_unenforced = ["server.filettlenabled"]\n';
+
+/**
+ * For a start on this test machine: metrics on the main listener instead of a public port
+ * (the public mapping is checked by `config check`), and Redis off (no Redis runs here).
+ */
+const forLocalStart = (toml: string) =>
+  toml.replace(/^\s*(metrics_port|metricsport|port)\s*=.*$/gm, '').replace('redisenabled = true', 'redisenabled = false');
+
+describe('Go 3.4 example configs: config check', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hfs-goconf-'));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  const check = async (name: string, toml: string) => {
+    const file = join(dir, `${name}.toml`);
+    await writeFile(file, toml);
+    return runCli(['config', 'check', file]);
+  };
+
+  for (const { name, toml } of GO_CONFIGS) {
+    if (name === 'production-enhanced') continue;
+    it(`${name}: valid; listen and metrics said with their effective address`, async () => {
+      const res = await check(name, toml);
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stdout, /mapped: server\.listen_address → server\.listen = 0\.0\.0\.0:8080 \(all interfaces\)/);
+      if (/port\s*=\s*"?9090/.test(toml)) assert.match(res.stdout, /→ metrics\.listen = 0\.0\.0\.0:9090 \(public on all interfaces/);
+      assert.doesNotMatch(res.stdout, /unknown key/);
+      if (EXPECTED[name]!.maxBytes !== 10e9) assert.match(res.stdout, new RegExp(`→ server\\.max_upload_size = ${EXPECTED[name]!.maxBytes / MiB}MiB`));
+    });
+  }
+
+  it('network-switching: the grace keys, the renamed worker keys, "INFO"', async () => {
+    const res = await check('ns', goConfig('network-switching'));
+    assert.match(res.stdout, /mapped: security\.token_grace_period → security\.expiry_grace = 72h/);
+    assert.match(res.stdout, /mapped: workers\.num_workers → workers\.numworkers = 20/);
+    assert.match(res.stdout, /mapped: workers\.upload_queue_size → workers\.queue_size = 2000/);
+    assert.match(res.stdout, /warning: security\.expiry_grace: v3 URLs are accepted up to 72h after they expire/);
+  });
+
+  it('production-enhanced: refused with one line naming filettlenabled; runs once accepted', async () => {
+    const refused = await check('pe', goConfig('production-enhanced'));
+    assert.equal(refused.code, 2);
+    assert.equal(refused.stderr.trim().split('\n').length, 1);
+    assert.match(refused.stderr, /server\.filettlenabled: cannot be enforced: .*\[migration\] accept_unenforced/);
+    const accepted = await check('pe-ok', goConfig('production-enhanced') + ACCEPT_TTL);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.match(accepted.stdout, /warning: server\.filettlenabled: not enforced/);
+    assert.match(accepted.stdout, /mapped: redis\.redisaddr → redis\.url = redis:\/\/localhost:6379\/0/);
+  });
+});
+
+describe('Go 3.4 example configs: a real start enforces the same policy', () => {
+  for (const { name, toml } of GO_CONFIGS) {
+    const expected = EXPECTED[name]!;
+    it(`${name}: starts; policy, log level and refusals as in Go`, async () => {
+      const config = forLocalStart(name === 'production-enhanced' ? toml + ACCEPT_TTL : toml);
+      const server = await startServer({ config });
+      try {
+        const policy = await server.waitForLog((l) => l.msg === 'Upload policy');
+        const uploads = policy.uploads as { maxBytes: number; allowedExtensions: string[] };
+        assert.equal(uploads.maxBytes, expected.maxBytes);
+        assert.equal(uploads.allowedExtensions.length, expected.allowed);
+        assert.equal(policy.expiryGraceMs, expected.graceMs);
+        const levels: Record<string, number> = { debug: 20, info: 30 };
+        assert.ok(server.logs.every((l: LogLine) => (l.level ?? 30) >= levels[expected.level]!), 'nothing below the configured level');
+        assert.ok(server.logs.some((l) => l.msg === 'Config warning' && l.code === 'CONFIG_LEGACY_KEY' && l.key === 'server.listen_address'));
+
+        const put = (name: string, size: number, body?: string) =>
+          rawRequest(server.baseUrl, pathOf(signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/${name}`, baseUrl: server.uploadUrl, size }).url), {
+            method: 'PUT',
+            headers: { 'Content-Length': size },
+            ...(body === undefined ? {} : { body }),
+          });
+        assert.equal((await put('ok.TXT', 5, 'hello')).status, 201);
+        if (expected.allowed > 0) assert.equal((await put('tool.exe', 5, 'hello')).status, 415);
+        if (expected.maxBytes < 10e9) {
+          const big = await put('big.txt', expected.maxBytes + 1, '');
+          assert.equal(big.status, 413);
+        }
+        if (expected.graceMs > 0) {
+          const expires = Math.floor(Date.now() / 1000) - 3600;
+          const late = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/late.jpg`, baseUrl: server.uploadUrl, scheme: 'v3', expires });
+          assert.equal((await rawRequest(server.baseUrl, pathOf(late.url), { method: 'PUT', body: 'an hour late' })).status, 201, 'an hour after expiry, within the mapped grace');
+        }
+      } finally {
+        await server.dispose();
+      }
+    });
+  }
+});

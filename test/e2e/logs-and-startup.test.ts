@@ -1,0 +1,220 @@
+/**
+ * Logs say why (issue 15): each refused request's log line carries its error code, and a start
+ * that fails prints one line with what to change. Plus the small command-line and HTTP details an
+ * admin meets first: --version, --pretty in a pipe, sign's leading slash, HEAD's Content-Type,
+ * and [cors] max_age on tus preflights.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { signSlotUrl } from '../../src/index.js';
+import { pathOf, rawRequest, slotDir } from '../helpers/http.js';
+import { CLI, REPO_ROOT, runCli, startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
+import { withTimeout } from '../helpers/service.js';
+
+/** Runs `serve` to its exit (it must fail to start) and returns its exit code and output. */
+function serveUntilExit(env: Record<string, string>, asNobody = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const base = { ...process.env, HFS_SECRET: TEST_SECRET, HFS_CONFIG: join(REPO_ROOT, 'config/default.toml'), ...env };
+  // Root writes anywhere: an unwritable data dir needs an unprivileged user.
+  const [cmd, args] = asNobody
+    ? ['setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, CLI, 'serve']]
+    : [process.execPath, [CLI, 'serve']];
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const p = spawn(cmd as string, args as string[], { cwd: REPO_ROOT, env: base, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.once('error', reject);
+      p.once('close', (code) => resolve({ code, stdout, stderr }));
+    }),
+    30_000,
+    'serve did not exit',
+  );
+}
+
+function occupiedPort(): Promise<{ port: number; close(): Promise<void> }> {
+  return new Promise((resolve) => {
+    const s: Server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      resolve({ port, close: () => new Promise<void>((r) => s.close(() => r())) });
+    });
+  });
+}
+
+describe('request log lines carry the error code', () => {
+  let server: SpawnedServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => server?.dispose());
+
+  const lineFor = (method: string, path: string) =>
+    server.waitForLog((l: LogLine) => l.msg === 'Request finished' && l.method === method && l.path === path, 15_000);
+
+  it('a wrong secret (Prosody misconfigured) is logged as ERR_SIGNATURE_INVALID', async () => {
+    const path = `${slotDir()}/a.txt`;
+    const wrong = signSlotUrl({ secret: 'not-the-server-secret', path, baseUrl: server.uploadUrl, size: 5 });
+    assert.equal((await rawRequest(server.baseUrl, pathOf(wrong.url), { method: 'PUT', body: 'hello' })).status, 403);
+    const line = await lineFor('PUT', `/upload/${path}`);
+    assert.equal(line.status, 403);
+    assert.equal(line.code, 'ERR_SIGNATURE_INVALID');
+  });
+
+  it('other refusals: size mismatch, missing slot, tus protocol errors, not found', async () => {
+    const dir = slotDir();
+    const signed = signSlotUrl({ secret: TEST_SECRET, path: `${dir}/b.txt`, baseUrl: server.uploadUrl, size: 5 });
+    await rawRequest(server.baseUrl, pathOf(signed.url), { method: 'PUT', body: 'hello, longer' });
+    assert.equal((await lineFor('PUT', `/upload/${dir}/b.txt`)).code, 'ERR_SIGNATURE_INVALID', 'a size the signature does not bind');
+
+    await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '5' } });
+    assert.equal((await lineFor('POST', '/files/')).code, 'ERR_SLOT_MISSING');
+
+    await rawRequest(server.baseUrl, '/files/nope', { method: 'PATCH', headers: { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: 'x' });
+    const tus412 = await lineFor('PATCH', '/files/nope');
+    assert.equal(tus412.status, 412);
+    assert.equal(tus412.code, 'ERR_TUS_RESUMABLE_REQUIRED');
+
+    await rawRequest(server.baseUrl, `/upload/${slotDir()}/missing.txt`);
+    assert.equal((await server.waitForLog((l) => l.msg === 'Request finished' && l.status === 404 && l.method === 'GET')).code, 'ERR_NOT_FOUND');
+  });
+
+  it('successful requests carry no code', async () => {
+    await rawRequest(server.baseUrl, '/health');
+    const line = await lineFor('GET', '/health');
+    assert.equal(line.status, 200);
+    assert.equal('code' in line, false);
+  });
+});
+
+describe('start-up failures: one line with a hint', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hfs-startup-'));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  it('port in use names HFS_LISTEN and [server] listen', async () => {
+    const taken = await occupiedPort();
+    try {
+      const res = await serveUntilExit({ HFS_LISTEN: `127.0.0.1:${taken.port}`, HFS_DATA_DIR: join(dir, 'd1') });
+      assert.equal(res.code, 1);
+      assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+      assert.match(res.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${taken.port}: the address is already in use`));
+      assert.match(res.stderr, /HFS_LISTEN or \[server\] listen/);
+      assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      await taken.close();
+    }
+  });
+
+  it('a metrics port in use names [metrics] listen', async () => {
+    const taken = await occupiedPort();
+    const config = join(dir, 'metrics.toml');
+    await writeFile(config, `[metrics]\nlisten = "127.0.0.1:${taken.port}"\n`);
+    try {
+      const res = await serveUntilExit({ HFS_CONFIG: config, HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: join(dir, 'd2') });
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /already in use.*\[metrics\] listen/);
+    } finally {
+      await taken.close();
+    }
+  });
+
+  it('an unwritable data dir names the path and the user', async () => {
+    const parent = join(dir, 'readonly');
+    await mkdir(parent);
+    await chmod(parent, 0o555);
+    await chmod(dir, 0o755); // nobody must reach the parent to be refused inside it
+    const dataDir = join(parent, 'data');
+    const asRoot = userInfo().uid === 0;
+    const res = await serveUntilExit({ HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dataDir }, asRoot);
+    const user = asRoot ? 'nobody' : userInfo().username;
+    assert.equal(res.code, 1, res.stdout + res.stderr);
+    assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+    assert.match(res.stderr, new RegExp(`cannot use the data dir ${dataDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: permission denied for user ${user} \\(uid \\d+\\)`));
+    assert.match(res.stderr, /HFS_DATA_DIR or \[storage\] data_dir/);
+  });
+});
+
+describe('command line and HTTP details', () => {
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const res = await runCli(['--version']);
+    assert.equal(res.code, 0);
+    assert.equal(res.stdout.trim(), pkg.version);
+  });
+
+  it('sign --path with a leading "/" explains that the slot path has none', async () => {
+    const res = await runCli(['sign', '--path', '/a/b.txt', '--size', '1', '--secret', 'x'.repeat(20), '--base-url', 'http://h/upload/']);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /no leading "\/"; use "a\/b\.txt"/);
+    const prefixed = await runCli(['sign', '--path', '/upload/a/b.txt', '--size', '1', '--secret', 'x'.repeat(20), '--base-url', 'http://h/upload/']);
+    assert.match(prefixed.stderr, /without the upload prefix: "a\/b\.txt"/);
+  });
+
+  it('serve --pretty writes no colour codes into a pipe', async () => {
+    // Pretty lines are not JSON, which the server helper reads: spawn directly.
+    const dataDir = await mkdtemp(join(tmpdir(), 'hfs-pretty-'));
+    const p = spawn(process.execPath, [CLI, 'serve', '--pretty'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dataDir, HFS_SECRET: TEST_SECRET, HFS_CONFIG: join(REPO_ROOT, 'config/default.toml') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    try {
+      await withTimeout(
+        new Promise<void>((resolve, reject) => {
+          p.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+            if (out.includes('Server listening')) resolve();
+          });
+          p.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+        }),
+        30_000,
+        'no "Server listening" line',
+      );
+      assert.match(out, /INFO.*Server listening/);
+      assert.doesNotMatch(out, /\x1b\[/, 'no ANSI escape codes');
+    } finally {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('close', r));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  describe('against a running server', () => {
+    let server: SpawnedServer;
+    before(async () => {
+      server = await startServer({ config: '[cors]\nmax_age = "90s"\n' });
+    });
+    after(async () => server?.dispose());
+
+    it('HEAD of a download carries the Content-Type GET serves', async () => {
+      const signed = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/pic.png`, baseUrl: server.uploadUrl, size: 4, scheme: 'v2', contentType: 'image/png' });
+      const put = await rawRequest(server.baseUrl, pathOf(signed.url), { method: 'PUT', body: 'abcd', headers: { 'Content-Type': 'image/png' } });
+      assert.equal(put.status, 201, put.text);
+      const get = await rawRequest(server.baseUrl, pathOf(signed.getUrl));
+      const head = await rawRequest(server.baseUrl, pathOf(signed.getUrl), { method: 'HEAD' });
+      assert.equal(get.headers['content-type'], 'image/png');
+      assert.equal(head.headers['content-type'], get.headers['content-type']);
+      assert.equal(head.headers['content-length'], '4');
+    });
+
+    it('[cors] max_age applies to tus preflights as to the upload prefix', async () => {
+      const preflight = { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'upload-slot, tus-resumable' };
+      const tus = await rawRequest(server.baseUrl, '/files/', { method: 'OPTIONS', headers: preflight });
+      assert.equal(tus.status, 204);
+      assert.equal(tus.headers['access-control-max-age'], '90');
+      assert.equal(tus.headers['tus-version'], '1.0.0', "still @tus/server's own answer");
+      assert.match(String(tus.headers['access-control-allow-headers']), /Upload-Slot/i);
+      const put = await rawRequest(server.baseUrl, '/upload/x/y.txt', { method: 'OPTIONS', headers: { ...preflight, 'Access-Control-Request-Method': 'PUT' } });
+      assert.equal(put.headers['access-control-max-age'], '90');
+    });
+  });
+});

@@ -1,0 +1,235 @@
+/** Go HMAC File Server 3.x configs: each example starts with the same effective policy, or is refused naming the key. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseTomlText, resolveConfig, type ConfigWarning, type RawConfig } from '../../src/config/index.js';
+import { GO_CONFIGS, goConfig } from '../fixtures/go-configs.js';
+
+const MiB = 2 ** 20;
+const HOUR = 3_600_000;
+const resolve = (toml: string, env = {}) => resolveConfig(parseTomlText(toml, 'go.toml'), env);
+const byCode = (warnings: ConfigWarning[], code: ConfigWarning['code']) => warnings.filter((w) => w.code === code);
+const issuePaths = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map((i) => i.path).sort();
+    throw err;
+  }
+  return [];
+};
+
+describe('Go 3.4 example configs: every key is accounted for', () => {
+  for (const { name, toml } of GO_CONFIGS) {
+    it(`${name}: no key is dropped as unknown; each mapped key says → new key = value`, () => {
+      const raw = parseTomlText(toml, `${name}.toml`);
+      let warnings: ConfigWarning[];
+      try {
+        warnings = resolveConfig(raw, {}).warnings;
+      } catch (err) {
+        // production-enhanced is refused; its warnings are checked with the key accepted below.
+        assert.ok(err instanceof ConfigError);
+        return;
+      }
+      assert.deepEqual(byCode(warnings, 'CONFIG_UNKNOWN_KEY'), []);
+      for (const w of byCode(warnings, 'CONFIG_LEGACY_KEY')) assert.match(w.message, /→ [a-z_]+\.[a-z_]+ = \S/, `${w.path}: ${w.message}`);
+      for (const w of byCode(warnings, 'CONFIG_LEGACY_IGNORED')) assert.ok(w.message.length > 30, `${w.path} says why: ${w.message}`);
+    });
+  }
+});
+
+describe('Go 3.4 example configs: effective values', () => {
+  const exts26 = ['.txt', '.pdf', '.jpg', '.jpeg', '.png', '.gif', '.webp', '.zip', '.tar', '.gz', '.7z', '.mp4', '.webm', '.ogg', '.mp3', '.wav', '.flac', '.doc', '.docx', '.xls', '.xlsx', '.ppt', '.pptx', '.odt', '.ods', '.odp'];
+
+  it('network-switching', () => {
+    const { config, warnings } = resolve(goConfig('network-switching'));
+    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.equal(config.storage.dataDir, './uploads');
+    assert.equal(config.server.maxUploadBytes, 100 * MiB, 'the smaller of max_upload_size (500MB) and [uploads] max_file_size (100MB), in binary units');
+    assert.deepEqual(config.uploads.allowedExtensions, exts26);
+    assert.equal(config.security.expiryGraceMs, 72 * HOUR, 'the longest of the four grace keys');
+    assert.equal(config.logging.level, 'info', '"INFO" in any case');
+    assert.deepEqual([config.workers.count, config.workers.queueSize], [20, 2000]);
+    assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9090 });
+    assert.equal(config.metrics.enabled, true);
+    assert.equal(config.tus.expirationMs, 72 * HOUR);
+    assert.equal(config.server.gracefulShutdownMs, 30_000);
+    assert.equal(config.security.secret, 'network-switching-secret-0123456789');
+    assert.equal(byCode(warnings, 'CONFIG_WEAK').length, 1, 'the 72 h grace is flagged at every start');
+  });
+
+  for (const name of ['docker', 'systemd']) {
+    it(name, () => {
+      const { config, warnings } = resolve(goConfig(name));
+      assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+      assert.equal(config.storage.dataDir, '/opt/hmac-file-server/data/uploads');
+      assert.equal(config.server.maxUploadBytes, 100 * MiB, 'maxfilesize "100MB" under max_upload_size "10GB"');
+      assert.deepEqual(config.uploads.allowedExtensions, exts26);
+      assert.equal(config.logging.level, 'info');
+      assert.deepEqual([config.workers.count, config.workers.queueSize], [10, 1000]);
+      assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9090 });
+      assert.equal(config.finalize.dedup, true);
+      assert.equal(config.redis.url, '');
+      assert.equal(config.server.gracefulShutdownMs, 30_000);
+      assert.equal(config.security.expiryGraceMs, 0);
+      const redis = warnings.find((w) => w.path === 'redis.enabled');
+      assert.match(redis?.message ?? '', /Redis is off/);
+      assert.ok(!warnings.some((w) => /read as redis\.url|→ redis\.url/.test(w.message)), 'a disabled Redis is not reported as mapped');
+    });
+  }
+
+  it('mobile-resilient', () => {
+    const { config } = resolve(goConfig('mobile-resilient'));
+    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.equal(config.server.maxUploadBytes, 500 * MiB);
+    assert.equal(config.uploads.allowedExtensions.length, 31);
+    assert.ok(config.uploads.allowedExtensions.includes('.tar.gz'));
+    assert.equal(config.security.expiryGraceMs, 72 * HOUR);
+    assert.deepEqual([config.workers.count, config.workers.queueSize], [10, 500]);
+    assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9090 });
+  });
+
+  it('production-enhanced is refused, naming filettlenabled only', () => {
+    assert.deepEqual(issuePaths(() => resolve(goConfig('production-enhanced'))), ['server.filettlenabled']);
+  });
+
+  it('production-enhanced with the key accepted in [migration]', () => {
+    const { config, warnings } = resolve(`${goConfig('production-enhanced')}\n[migration]\naccept_unenforced = ["server.filettlenabled"]\n`);
+    assert.deepEqual(byCode(warnings, 'CONFIG_UNKNOWN_KEY'), []);
+    assert.deepEqual(byCode(warnings, 'CONFIG_UNENFORCED').map((w) => w.path), ['server.filettlenabled']);
+    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.equal(config.server.maxUploadBytes, 1024 * MiB);
+    assert.equal(config.uploads.allowedExtensions.length, 37);
+    assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9090 });
+    assert.equal(config.metrics.path, '/metrics');
+    assert.equal(config.finalize.dedup, true);
+    assert.equal(config.redis.url, 'redis://localhost:6379/0');
+    assert.deepEqual([config.workers.count, config.workers.queueSize], [8, 100]);
+    assert.equal(config.logging.level, 'debug');
+  });
+
+  it('enhanced-security', () => {
+    const { config, warnings } = resolve(goConfig('enhanced-security'));
+    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.equal(config.server.maxUploadBytes, 100 * MiB, '[uploads] max_file_size under the 10 GB default');
+    assert.deepEqual(config.uploads.allowedExtensions, ['.txt', '.pdf', '.jpg', '.png', '.mp4', '.mkv']);
+    assert.equal(config.finalize.dedup, true);
+    assert.ok(warnings.some((w) => w.path === 'security.enhanced_security' && /never enforces/.test(w.message)));
+  });
+
+  it('minimal', () => {
+    const { config } = resolve(goConfig('minimal'));
+    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.equal(config.storage.dataDir, '/tmp/test-uploads');
+    assert.equal(config.metrics.enabled, true);
+    assert.equal(config.server.maxUploadBytes, 10e9, 'no Go size key: the default');
+  });
+});
+
+describe('Go 3.x keys: case, levels, sizes', () => {
+  it('key names are case-insensitive, as viper reads them', () => {
+    const { config } = resolve('[Server]\nListen_Address = "9000"\nBIND_IP = "127.0.0.1"\n[LOGGING]\nLevel = "Warning"\n[Workers]\nNumWorkers = 3\n');
+    assert.deepEqual(config.server.listen, { host: '127.0.0.1', port: 9000 });
+    assert.equal(config.logging.level, 'warn');
+    assert.equal(config.workers.count, 3);
+  });
+
+  it('one key spelt in two cases is an error naming it', () => {
+    assert.deepEqual(issuePaths(() => resolve('[server]\nListen = ":81"\nlisten = ":82"\n')), ['server.listen']);
+  });
+
+  const levels: [given: string, expected: string][] = [['INFO', 'info'], ['Debug', 'debug'], ['WARNING', 'warn'], ['panic', 'fatal'], ['Trace', 'trace']];
+  for (const [given, expected] of levels) {
+    it(`log level "${given}" -> ${expected}, from the file and from HFS_LOG_LEVEL`, () => {
+      assert.equal(resolveConfig({ logging: { level: given } }, {}).config.logging.level, expected);
+      assert.equal(resolveConfig({}, { HFS_LOG_LEVEL: given }).config.logging.level, expected);
+    });
+  }
+
+  it('an unknown log level is still an error naming the key', () => {
+    assert.deepEqual(issuePaths(() => resolveConfig({ logging: { level: 'loud' } }, {})), ['logging.level']);
+  });
+
+  it("a config of this server keeps SI sizes; a Go config's sizes are binary", () => {
+    assert.equal(resolveConfig({ server: { max_upload_size: '100MB' } }, {}).config.server.maxUploadBytes, 100e6);
+    assert.equal(resolveConfig({ server: { max_upload_size: '100MB', listen_address: '8080' } }, {}).config.server.maxUploadBytes, 100 * MiB);
+    assert.equal(resolveConfig({ server: { max_upload_size: '1GiB', listen_address: '8080' } }, {}).config.server.maxUploadBytes, 2 ** 30);
+  });
+
+  it('an invalid Go size names its key', () => {
+    assert.deepEqual(issuePaths(() => resolveConfig({ uploads: { maxfilesize: 'lots' } }, {})), ['uploads.maxfilesize']);
+  });
+
+  it('metrics port: public on all interfaces, said so', () => {
+    const { config, warnings } = resolveConfig({ server: { metrics_port: '9100', bind_ip: '10.0.0.1', listen_address: '80' } }, {});
+    assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9100 }, 'Go served metrics on ":port" whatever bind_ip said');
+    assert.deepEqual(config.server.listen, { host: '10.0.0.1', port: 80 });
+    assert.match(warnings.find((w) => w.path === 'server.metrics_port')?.message ?? '', /→ metrics\.listen = 0\.0\.0\.0:9100 \(public/);
+  });
+
+  it('bind_ip alone: Go listened on port 8080 there', () => {
+    assert.deepEqual(resolveConfig({ server: { bind_ip: '127.0.0.1' } }, {}).config.server.listen, { host: '127.0.0.1', port: 8080 });
+  });
+
+  it('Redis: mapped when enabled, its password never printed', () => {
+    const { config, warnings } = resolveConfig({ redis: { redisenabled: true, redisaddr: 'r:6379', redispassword: 'p@ss', redisdbindex: 2 } }, {});
+    assert.equal(config.redis.url, 'redis://:p%40ss@r:6379/2');
+    const line = warnings.find((w) => w.code === 'CONFIG_LEGACY_KEY' && w.path.startsWith('redis'));
+    assert.match(line?.message ?? '', /→ redis\.url = redis:\/\/:\(hidden\)@r:6379\/2/);
+    assert.ok(!warnings.some((w) => w.message.includes('p@ss') || w.message.includes('p%40ss')));
+  });
+
+  it('the flat pre-3.x secret is moved without being printed', () => {
+    const { config, warnings } = resolveConfig({ Secret: 'flat-layout-secret-0123456789' } as RawConfig, {});
+    assert.equal(config.security.secret, 'flat-layout-secret-0123456789');
+    assert.ok(!warnings.some((w) => w.message.includes('flat-layout-secret')));
+  });
+
+  it('a single grace key maps as is; a bad one names its key', () => {
+    assert.equal(resolveConfig({ security: { token_grace_period: '15m' } }, {}).config.security.expiryGraceMs, 900_000);
+    assert.deepEqual(issuePaths(() => resolveConfig({ security: { mobile_grace_period: 'soon' } }, {})), ['security.mobile_grace_period']);
+  });
+});
+
+describe('Go 3.x restrictions this server cannot enforce', () => {
+  const refused: [name: string, raw: RawConfig, path: string][] = [
+    ['file TTL', { server: { filettlenabled: true, filettl: '168h' } }, 'server.filettlenabled'],
+    ['Unix socket', { server: { unixsocket: true } }, 'server.unixsocket'],
+    ['HMAC file naming', { server: { file_naming: 'HMAC' } }, 'server.file_naming'],
+    ['magic-byte checks', { validation: { check_magic_bytes: true } }, 'validation.check_magic_bytes'],
+    ['blocked MIME types', { validation: { blocked_types: ['text/html'] } }, 'validation.blocked_types'],
+    ['quotas', { quotas: { enabled: true, default: '1GB' } }, 'quotas.enabled'],
+    ['rate limits', { rate_limit: { enabled: true } }, 'rate_limit.enabled'],
+    ['audit log', { audit: { enabled: true } }, 'audit.enabled'],
+    ['key rotation', { key_rotation: { enabled: true } }, 'key_rotation.enabled'],
+    ['ISO container', { iso: { enabled: true } }, 'iso.enabled'],
+  ];
+  for (const [name, raw, path] of refused) {
+    it(`${name}: refused naming ${path}, accepted when listed in [migration]`, () => {
+      assert.deepEqual(issuePaths(() => resolveConfig(raw, {})), [path]);
+      const { warnings } = resolveConfig({ ...raw, migration: { accept_unenforced: [path] } }, {});
+      assert.deepEqual(byCode(warnings, 'CONFIG_UNENFORCED').map((w) => w.path), [path]);
+    });
+  }
+
+  it('the same keys switched off change nothing', () => {
+    const { warnings } = resolveConfig({ server: { filettlenabled: false, unixsocket: false, file_naming: 'original' }, iso: { enabled: false } }, {});
+    assert.deepEqual(byCode(warnings, 'CONFIG_UNKNOWN_KEY'), []);
+    assert.deepEqual(byCode(warnings, 'CONFIG_UNENFORCED'), []);
+  });
+
+  it('every refused key is named at once, with how to accept it', () => {
+    try {
+      resolveConfig({ server: { filettlenabled: true, unixsocket: true } }, {});
+      assert.fail('expected a ConfigError');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(err.issues.map((i) => i.path).sort(), ['server.filettlenabled', 'server.unixsocket']);
+      for (const i of err.issues) assert.match(i.message, /\[migration\] accept_unenforced/);
+    }
+  });
+
+  it('accepting a key the config does not set is a warning', () => {
+    const { warnings } = resolveConfig({ migration: { accept_unenforced: ['server.filettlenabled'] } }, {});
+    assert.deepEqual(warnings.map((w) => w.path), ['migration.accept_unenforced']);
+  });
+});
