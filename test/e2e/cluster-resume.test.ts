@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
 import { getPublished, publishedJobs, slot, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { randomData, sha256, slotDir } from '../helpers/http.js';
+import { withTimeout } from '../helpers/service.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 const MiB = 1024 * 1024;
@@ -17,8 +18,8 @@ const MiB = 1024 * 1024;
 interface Run {
   readonly upload: tus.Upload;
   readonly done: Promise<void>;
-  /** Bytes the server confirmed so far (onProgress of accepted chunks). */
-  accepted: number;
+  /** Resolves once the server confirmed at least `bytes` (accepted chunks). */
+  accepted(bytes: number): Promise<void>;
 }
 
 function startUpload(cluster: TestCluster, path: string, data: Buffer, chunkSize: number): Run {
@@ -26,6 +27,8 @@ function startUpload(cluster: TestCluster, path: string, data: Buffer, chunkSize
   let resolve!: () => void;
   let reject!: (err: unknown) => void;
   const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  let accepted = 0;
+  const waiting = new Set<{ bytes: number; resolve: () => void }>();
   const run: Run = {
     upload: new tus.Upload(data, {
       endpoint: cluster.tusUrl,
@@ -33,24 +36,19 @@ function startUpload(cluster: TestCluster, path: string, data: Buffer, chunkSize
       retryDelays: [0, 200, 500, 1000, 1000, 2000, 2000, 4000],
       headers: { 'Upload-Slot': s.url },
       metadata: { filename: 'big.bin', filetype: 'application/octet-stream' },
-      onChunkComplete: (_c, accepted) => (run.accepted = accepted),
+      onChunkComplete: (_c, confirmed) => {
+        accepted = confirmed;
+        for (const w of [...waiting]) if (accepted >= w.bytes) (waiting.delete(w), w.resolve());
+      },
       onSuccess: () => resolve(),
       onError: reject,
     }),
     done,
-    accepted: 0,
+    accepted: (bytes) =>
+      accepted >= bytes ? Promise.resolve() : withTimeout(new Promise<void>((res) => waiting.add({ bytes, resolve: res })), 60_000, `the server did not confirm ${bytes} bytes`),
   };
   run.upload.start();
   return run;
-}
-
-/** Resolves once `check` holds, looking again on each tick; bounded. */
-async function until(check: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
@@ -75,10 +73,12 @@ describe('cluster mode: resuming across instances (tus-js-client, round-robin pr
     const sentBefore = sum(cluster.proxy.bytesUp);
     cluster.proxy.pin(0);
     const run = startUpload(cluster, path, data, chunk);
-    await until(() => cluster.proxy.bytesUp[0]! - sentBefore > 30 * MiB);
+    await cluster.proxy.waitForBytes(0, cluster.proxy.bytesUp[0]! + 30 * MiB);
     cluster.proxy.pin(1);
+    const switchedAt = Date.now();
     cluster.proxy.switchNetwork(); // A keeps a silent, half-open connection holding the upload's lock
     await run.done;
+    t.diagnostic(`finished ${Date.now() - switchedAt} ms after the switch (lock_drain_timeout 3 s, retry delays 0/200/500 ms)`);
     cluster.proxy.unpin();
 
     const resent = sum(cluster.proxy.bytesUp) - sentBefore - data.length;
@@ -98,7 +98,7 @@ describe('cluster mode: resuming across instances (tus-js-client, round-robin pr
     const sentBefore = sum(cluster.proxy.bytesUp);
     cluster.proxy.pin(2);
     const run = startUpload(cluster, path, data, chunk);
-    await until(() => run.accepted >= 8 * MiB);
+    await run.accepted(8 * MiB);
     const victim = cluster.servers[2]!;
     victim.proc.kill('SIGKILL');
     await victim.exited;

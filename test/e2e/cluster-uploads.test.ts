@@ -95,6 +95,10 @@ describe('cluster mode: three instances behind a round-robin balancer', () => {
     assert.equal(cli.code, 0, cli.stderr);
     for (let i = 0; i < 3; i++) assert.match(cli.stdout, new RegExp(`^${cluster.instanceId(i)}\\s+clustered`, 'm'));
     assert.match(cli.stdout, /^INSTANCE\s+WORKER\s+STATUS/m);
+
+    const offline = await runCli(['queue', 'status', '--offline'], { HFS_REDIS_URL: redis.url, HFS_DATA_DIR: cluster.dataDir });
+    assert.equal(offline.code, 2, 'no offline mode in cluster mode');
+    assert.match(offline.stderr, /cluster mode/);
   });
 });
 
@@ -122,9 +126,10 @@ describe('cluster mode: a download at one instance waits for a file being finali
     const other = held === 0 ? b : a;
     const s = slot(cluster.uploadUrl, path, body.length);
     cluster.proxy.pin(held === 0 ? 1 : 0);
-    const sentBefore = cluster.proxy.bytesUp[held === 0 ? 1 : 0]!;
+    const target = held === 0 ? 1 : 0;
+    const reached = cluster.proxy.waitForBytes(target, cluster.proxy.bytesUp[target]! + 1);
     const download = rawRequest(cluster.proxy.url, s.getPath);
-    await until(() => cluster.proxy.bytesUp[held === 0 ? 1 : 0]! > sentBefore); // the GET reached the other instance
+    await reached; // the GET reached the other instance
     holder.proc.kill('SIGUSR2');
     const res = await download;
     assert.equal(res.status, 200, `GET at ${other === a ? 'a' : 'b'}: ${res.status} ${res.text}`);
@@ -137,12 +142,3 @@ describe('cluster mode: a download at one instance waits for a file being finali
     assert.equal(res.status, 404);
   });
 });
-
-/** Resolves once `check` holds; checks on every event-loop turn, bounded. */
-async function until(check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}

@@ -6,10 +6,13 @@
  *   switchNetwork()    a phone leaving WiFi: every open connection is dropped on the client side
  *                      (the client sees its socket fail and reconnects), while the backend side
  *                      stays open and silent, no FIN, no RST, like a peer that vanished
- *   bytesUp[i]         request bytes forwarded to backend i (what reached the servers)
+ *   bytesUp[i]         request bytes clients sent towards backend i; waitForBytes(i, n) resolves
+ *                      once that count reaches n (an event, not a poll)
  *   setBackend(i, port)  a restarted backend on a new port
  */
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { withTimeout } from './service.js';
 
 interface Link {
   readonly client: net.Socket;
@@ -17,7 +20,7 @@ interface Link {
   readonly backend: number;
 }
 
-export class RoundRobinProxy {
+export class RoundRobinProxy extends EventEmitter<{ bytes: [backend: number] }> {
   readonly bytesUp: number[];
   readonly connections: number[];
   #server: net.Server | undefined;
@@ -29,6 +32,7 @@ export class RoundRobinProxy {
   readonly #hanging = new Set<net.Socket>();
 
   constructor(ports: readonly number[]) {
+    super();
     this.#ports = [...ports];
     this.bytesUp = ports.map(() => 0);
     this.connections = ports.map(() => 0);
@@ -45,6 +49,19 @@ export class RoundRobinProxy {
   async start(): Promise<void> {
     this.#server = net.createServer((client) => this.#accept(client));
     await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
+  }
+
+  /** Resolves once clients sent at least `bytes` towards `backend` in total (bounded wait). */
+  waitForBytes(backend: number, bytes: number, timeoutMs = 60_000): Promise<void> {
+    if (this.bytesUp[backend]! >= bytes) return Promise.resolve();
+    let listener!: (b: number) => void;
+    const reached = new Promise<void>((resolve) => {
+      listener = (b) => {
+        if (b === backend && this.bytesUp[backend]! >= bytes) resolve();
+      };
+      this.on('bytes', listener);
+    });
+    return withTimeout(reached, timeoutMs, `backend ${backend} did not receive ${bytes} bytes`).finally(() => this.off('bytes', listener));
   }
 
   pin(backend: number): void {
@@ -103,6 +120,7 @@ export class RoundRobinProxy {
     };
     client.on('data', (chunk: Buffer) => {
       this.bytesUp[backend]! += chunk.length;
+      this.emit('bytes', backend);
     });
     client.pipe(upstream);
     upstream.pipe(client);
