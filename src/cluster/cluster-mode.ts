@@ -75,6 +75,7 @@ export class ClusterMode {
   #registry: InstanceRegistry | undefined;
   #status: InstanceStatusSource = { workers: () => [], breakers: () => [] };
   #mode: ClusterModeName = 'starting';
+  #journalWaiting = 0;
   #restoring: Promise<void> | null = null;
   #tick: NodeJS.Timeout | undefined;
   #baseUrl: string | null = null;
@@ -221,8 +222,6 @@ export class ClusterMode {
     for (const client of this.#clients) await closeClient(client);
   }
 
-  #journalWaiting = 0;
-
   #onReachability(reachable: boolean): void {
     if (reachable) {
       void this.#restore();
@@ -304,9 +303,11 @@ export class ClusterMode {
     }
   }
 
+  /** Jobs that reached the journal on a slow Redis call, outcomes still unwritten, or a restore that failed: try again. */
   #onTick(): void {
     void this.#countJournal();
-    if (this.#mode === 'clustered' && this.#health?.reachable && (this.#journalWaiting > 0 || (this.#backend?.deferredCount ?? 0) > 0)) void this.#restore();
+    if (!this.#health?.reachable) return;
+    if (this.#mode !== 'clustered' || this.#journalWaiting > 0 || (this.#backend?.deferredCount ?? 0) > 0) void this.#restore();
   }
 
   async #countJournal(): Promise<void> {

@@ -81,6 +81,9 @@ describe('cluster mode: Redis killed and restarted mid-run', () => {
       assert.equal(s.logs.filter((l) => l.msg === 'Cluster mode degraded: Redis unreachable').length, 1);
       assert.equal(s.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('Cluster mode restored:')).length, 1);
     }
+    const errors = cluster.linesOf((l) => (l.level ?? 0) >= 50);
+    assert.deepEqual(errors.map((l) => l.msg), [], 'the outage is no error: one warning line per instance says it all');
+    t.diagnostic(`warnings: ${[...new Set(cluster.linesOf((l) => l.level === 40).map((l) => l.msg))].join(' | ')}`);
     // The journals are empty again: everything moved or finished.
     for (const s of cluster.servers) {
       const ready = (await rawRequest(s.baseUrl, '/ready')).json<{ cluster: { mode: string; journalWaiting: number } }>();
