@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeSlotPath, encodeSlotPath } from '../../src/auth/index.js';
+import { decodeSlotPath, encodeSlotPath, newUploadId } from '../../src/auth/index.js';
 import { AppError } from '../../src/errors.js';
 
 const isBadPath = (err: unknown): boolean => err instanceof AppError && err.code === 'ERR_BAD_PATH' && err.status === 400;
@@ -90,4 +90,16 @@ describe('encodeSlotPath', () => {
     ['abc/ü', 'abc/%C3%BC'],
   ];
   for (const [path, encoded] of exact) it(`${JSON.stringify(path)} -> ${encoded}`, () => assert.equal(encodeSlotPath(path), encoded));
+});
+
+describe('newUploadId', () => {
+  it('is 32 base64url characters and never starts with a dash (ops commands take ids as arguments)', () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 5000; i++) {
+      const id = newUploadId();
+      assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{31}$/);
+      ids.add(id);
+    }
+    assert.equal(ids.size, 5000);
+  });
 });
