@@ -116,7 +116,12 @@ export class ClusterMode {
     const { log } = this.#o;
     await mkdir(this.stateDir, { recursive: true });
     const commands = (this.#commands = this.#client('commands'));
-    this.#health = new RedisHealth({ probe: this.#client('probe'), intervalMs: this.#config.redis.healthCheckIntervalMs, connectTimeoutMs: this.#config.redis.commandTimeoutMs, onChange: (up) => this.#onReachability(up) });
+    this.#health = new RedisHealth({
+      probe: this.#client('probe'),
+      intervalMs: this.#config.redis.healthCheckIntervalMs,
+      connectTimeoutMs: this.#config.redis.commandTimeoutMs,
+      onChange: (up) => this.#onReachability(up),
+    });
     this.#feed = new PublishFeed({ redis: commands, channel: `${this.#prefix}published`, onError: (err, during) => this.#sharedFailure(err, during) });
     this.#feed.onAnnounce((slotPath) => {
       for (const listener of this.#announceListeners) listener(slotPath);
