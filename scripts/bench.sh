@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks (never part of npm test): builds, then runs every dist/test/bench/*.bench.js in turn.
 # Env: BENCH_SIZE (upload size, default 1GiB, e.g. BENCH_SIZE=256MiB for a quick run),
-#      BENCH_RUNS (measurements per server, default 2; the median is printed).
+#      BENCH_RUNS (measurements per server, default 2; the median is printed),
+#      BENCH_SCAN_SIZE (file scanned by clamd in scan.bench, default 256MiB, at most 1GiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -14,6 +14,11 @@ wanted=(
   redis-server
   # A second stock tus client (test/e2e/tus-clients.test.ts), run with Debian's python3.
   python3-tuspy
+  # S3 (test/helpers/rgw.ts): a throw-away Ceph cluster (mon, memstore OSD) with RadosGW;
+  # ceph-common has ceph, ceph-authtool and radosgw-admin, ceph-base has monmaptool.
+  ceph-mon ceph-osd radosgw ceph-common ceph-base
+  # clamd for malware scanning (test/helpers/clamd.ts startClamd; the tests write their own signatures).
+  clamav-daemon
 )
 need=()
 for pkg in "${wanted[@]}"; do

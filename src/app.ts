@@ -4,14 +4,14 @@
  * listener's lifecycle live in src/http/ (router.ts, listener.ts).
  */
 import { join } from 'node:path';
-import { ownSubdir, stateDirOf, type Config } from './config/index.js';
+import { ConfigError, ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
-import { contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
-import { TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
+import { QuarantineAdmin, contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
+import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
 import { Intake, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
-import { opsAdminRoutes, opsReadinessChecks, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
-import { FilePublishedStore, MemoryLocker, TusFileStore, TusRequestScope } from './storage/index.js';
+import { discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
+import { FilePublishedStore, FileQuarantineStore, MemoryLocker, TusFileStore, TusRequestScope } from './storage/index.js';
 import { ConcurrencyPermits } from './transfer/index.js';
 
 export interface AppOptions {
@@ -29,6 +29,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const { log } = options;
   const now = options.now ?? Date.now;
   const dataDir = config.storage.dataDir;
+  if (config.storage.backend === 's3') {
+    // The S3 stores (src/storage/s3-*.ts) pass the storage conformance suites; serving from them is the next step.
+    throw new ConfigError([{ path: 'storage.backend', message: '"s3" is not served by this version yet; use "file"' }]);
+  }
 
   const secret = await resolveSecret(config.security.secret, dataDir);
   if (secret.origin !== 'config') {
@@ -58,10 +62,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => tusScope.current() });
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers.
+  // Files the malware scan withheld (docs/scanning.md): never served; their URLs answer 451.
+  const quarantine = new FileQuarantineStore(dataDir);
+  await quarantine.init();
+  metrics.quarantineFiles.set((await quarantine.list()).length);
   const finalizer = finalizationFromConfig(config, {
     published,
     tusStore,
     log,
+    quarantine,
     ...(cluster && { cluster: { openBackend: () => cluster.openBackend(), announcer: cluster.announcer } }),
   });
   cluster?.reportFrom({ workers: () => finalizer.admin.workers(), breakers: () => finalizer.admin.breakers() });
@@ -76,7 +85,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = cluster?.locker ?? new MemoryLocker(lockAcquireTimeoutMs);
-  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, now });
+  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, now, quarantine });
   const tus = new TusEndpoint({
     config,
     intake,
@@ -88,7 +97,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     now,
     scope: tusScope,
     cas: contentStoreFromConfig(config),
+    quarantine,
   });
+  // IETF Resumable Uploads: a third front door over the same intake, tus store, locker and queue.
+  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), now, quarantine });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
@@ -101,10 +113,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     log,
     ...(cluster && { stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')), cluster: { instances: () => cluster.instances() } }),
   });
+  const quarantineAdmin = new QuarantineAdmin({ quarantine, published, cas: contentStoreFromConfig(config), discardTusUpload: (id) => discardTusUpload(tusStore, id), log });
+  adminRoutes.push(...quarantineAdminRoutes(quarantineAdmin));
   metrics.exposeLabelSets({ workers: config.workers.count });
   // Cluster mode reports Redis in /ready's `cluster` field: degraded mode keeps taking uploads.
   const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps }), cluster ? () => cluster.readiness() : undefined);
-  const routes = buildRoutes({ config, log, intake, tus, published, pending: finalizer, tusStore, locker, adminRoutes, readiness });
+  const routes = buildRoutes({ config, log, intake, tus, rufh, published, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
   return {
     start: () =>

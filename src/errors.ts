@@ -41,6 +41,9 @@ export const ERRORS = {
   ERR_STORED_SIZE_MISMATCH: { status: 500, message: 'The stored file size differs from the upload size' },
   ERR_STORAGE_UNAVAILABLE: { status: 503, message: 'Storage is unavailable, retry later' },
   ERR_WEBHOOK_FAILED: { status: 502, message: 'The notification webhook did not accept the event' },
+  // Malware scanning (docs/scanning.md). 451: the file exists but is withheld; clients must not retry.
+  ERR_SCAN_FAILED: { status: 503, message: 'The malware scanner gave no verdict, retry later' },
+  ERR_QUARANTINED: { status: 451, message: 'The file is withheld: it was flagged by the malware scan or is held for review' },
   // Admin API (operations).
   ERR_JOB_NOT_RETRYABLE: { status: 409, message: 'The job is not waiting for a retry' },
   // tus extensions and finished uploads (docs/tus.md).
@@ -60,6 +63,11 @@ export const ERRORS = {
   ERR_CONCAT_LENGTH_MISMATCH: { status: 400, message: 'The parts together differ from the signed size' },
   ERR_CONCAT_TOO_MANY_PARTS: { status: 400, message: 'The slot has as many partial uploads as allowed (max_concat_parts)' },
   ERR_CONCAT_TOO_LARGE: { status: 413, message: 'The partial uploads of this slot together would exceed its size' },
+  // IETF Resumable Uploads (docs/rufh.md): answered as application/problem+json with the draft's problem types.
+  ERR_UPLOAD_OFFSET_MISMATCH: { status: 409, message: 'Upload-Offset differs from the offset of the upload resource (see Upload-Offset)' },
+  ERR_UPLOAD_COMPLETED: { status: 400, message: 'The upload resource is already complete' },
+  ERR_UPLOAD_LENGTH_INCONSISTENT: { status: 400, message: 'The upload length is inconsistent with the upload resource' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'An append needs Content-Type: application/partial-upload' },
   // Cluster mode: Redis does not answer (degraded mode); uploads go on, this lookup cannot.
   ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'The shared queue is unreachable, retry shortly' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -133,6 +133,12 @@ export const GO_KEY_RULES: readonly GoKeyRule[] = [
   { key: 'workers.auto_scaling', kind: 'ignored', reason: WORKER_TUNING },
   { key: 'workers.max_workers', kind: 'ignored', reason: WORKER_TUNING },
 
+  // [clamav] -> [scan] (docs/scanning.md); maxscansize and scanfileextensions: legacy.ts mapClamav.
+  { key: 'clamav.clamavenabled', kind: 'rename', to: 'scan.enabled' },
+  { key: 'clamav.clamavsocket', kind: 'rename', to: 'scan.clamd', note: 'a path, unix:/path or tcp://host:port, as go-clamd read it' },
+  { key: 'clamav.numscanworkers', kind: 'rename', to: 'scan.concurrency' },
+  { key: 'workers.numscanworkers', kind: 'rename', to: 'scan.concurrency' },
+
   // [timeouts]: Go's hard read/write deadlines would cut long uploads.
   ...['readtimeout', 'writetimeout', 'idletimeout', 'read_timeout', 'write_timeout', 'idle_timeout'].map(
     (k): GoKeyRule => ({

@@ -4,3 +4,4 @@ export { ConfigError, type ConfigWarning, type ConfigIssue, type RawConfig } fro
 export { parseDuration, parseSize, parseListen, formatDuration } from './units.js';
 export { parseRedisUrl, redactRedisUrl, type RedisNode, type RedisTarget } from './redis-url.js';
 export { isClusterMode, ownSubdir, stateDirOf } from './cluster-paths.js';
+export { parseClamdAddress, describeClamdAddress, type ClamdAddress } from './clamd-address.js';

@@ -46,6 +46,7 @@ export function mapLegacyKeys(raw: RawConfig): LegacyResult {
   mapRedis(m);
   mapGracePeriods(m);
   mapFlatLayout(m);
+  mapClamav(m);
   for (const rule of GO_KEY_RULES) applyRule(m, rule, accepted);
   mapSizes(m);
   if (m.goDialect) noteGoBuiltIns(m);
@@ -349,6 +350,27 @@ function mapSizes(m: Mapping): void {
       path: limit.path,
       message: `${unit} → server.max_upload_size = ${describeBytes(smallest.bytes)}${chosen}`,
     });
+  }
+}
+
+/**
+ * Go `[clamav]` keys that need a conversion (the plain renames are rows in go-keys.ts): its
+ * maxscansize in Go's binary units, and an empty scanfileextensions, which scanned every file
+ * (docs/scanning.md).
+ */
+function mapClamav(m: Mapping): void {
+  if (hasGoKey(m.raw, 'clamav.maxscansize')) {
+    m.goDialect = true;
+    const value = take(m.raw, 'clamav.maxscansize');
+    const bytes = goSize(value);
+    if (bytes === null) put(m, 'clamav.maxscansize', 'scan.max_size', value, show(value));
+    else put(m, 'clamav.maxscansize', 'scan.max_size', bytes, describeBytes(bytes), `"${String(value)}" in Go's binary units`);
+  }
+  if (hasGoKey(m.raw, 'clamav.scanfileextensions')) {
+    m.goDialect = true;
+    const value = take(m.raw, 'clamav.scanfileextensions');
+    const all = Array.isArray(value) && value.length === 0;
+    put(m, 'clamav.scanfileextensions', 'scan.extensions', all ? 'all' : value, all ? '"all"' : show(value), all ? 'an empty list scanned every file' : undefined);
   }
 }
 

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { configSchema, knownKeys, type Config } from './schema.js';
 import { mapLegacyKeys } from './legacy.js';
+import { scanConfigWarnings } from './scan-schema.js';
 import { ConfigError, type ConfigWarning, type RawConfig } from './types.js';
 import { formatDuration } from './units.js';
 
@@ -156,6 +157,7 @@ function crossCheck(config: Config): ConfigWarning[] {
   if (config.security.secret !== '' && config.security.secret.length < 16) {
     warnings.push({ code: 'CONFIG_ADJUSTED', path: 'security.secret', message: 'shorter than 16 characters; use a long random secret' });
   }
+  warnings.push(...scanConfigWarnings(config.scan, config.workers));
   return warnings;
 }
 

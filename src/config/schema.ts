@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseRedisUrl } from './redis-url.js';
 import { normalizeExtension, parseDuration, parseListen, parseSize } from './units.js';
+import { scanSection } from './scan-schema.js';
 
 const duration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -137,13 +138,59 @@ const migration = z
   .prefault({})
   .transform((s) => ({ acceptUnenforced: s.accept_unenforced }));
 
-const storage = z
-  .object({
-    backend: z.literal('file', { error: 'only "file" is available in this version' }).default('file'),
-    data_dir: z.string().min(1).default('./data'),
+/**
+ * [storage.s3]: used when storage.backend = "s3". Credentials left empty come from the standard
+ * AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, instance roles).
+ */
+const storageS3 = z
+  // Strict: a nested table's misspelt key would otherwise vanish (unknown-key warnings cover sections only).
+  .strictObject({
+    bucket: z.string().default(''),
+    region: z.string().min(1).default('us-east-1'),
+    /** Empty: AWS itself. Set for any S3-compatible server (Ceph RGW, MinIO, …). */
+    endpoint: z
+      .string()
+      .default('')
+      .refine((v) => v === '' || /^https?:\/\/[^/\s]+\/?$/.test(v), 'must be an http(s) URL without a path, e.g. "http://127.0.0.1:7480"'),
+    force_path_style: z.boolean().default(false),
+    access_key_id: z.string().default(''),
+    secret_access_key: z.string().default(''),
+    /** Prepended to every key: uploads/, files/ and cas/ live below it. */
+    key_prefix: z
+      .string()
+      .default('')
+      .refine((v) => v === '' || /^[A-Za-z0-9!_.*'()/-]*\/$/.test(v), 'must end with "/" and hold only S3-safe characters, e.g. "hfs/"'),
+    part_size: size('8MiB'),
   })
   .prefault({})
-  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir }));
+  .refine((s) => (s.access_key_id === '') === (s.secret_access_key === ''), {
+    message: 'access_key_id and secret_access_key are set together, or both left empty for the AWS credential chain',
+    path: ['secret_access_key'],
+  })
+  .refine((s) => s.part_size >= 5 * 1024 * 1024 && s.part_size <= 5 * 1024 * 1024 * 1024, {
+    message: 'must be between 5MiB and 5GiB (S3 multipart limits)',
+    path: ['part_size'],
+  })
+  .transform((s) => ({
+    bucket: s.bucket,
+    region: s.region,
+    endpoint: s.endpoint.replace(/\/$/, ''),
+    forcePathStyle: s.force_path_style,
+    accessKeyId: s.access_key_id,
+    secretAccessKey: s.secret_access_key,
+    keyPrefix: s.key_prefix,
+    partBytes: s.part_size,
+  }));
+
+const storage = z
+  .object({
+    backend: z.enum(['file', 's3'], { error: 'must be "file" or "s3"' }).default('file'),
+    data_dir: z.string().min(1).default('./data'),
+    s3: storageS3,
+  })
+  .prefault({})
+  .refine((s) => s.backend !== 's3' || s.s3.bucket !== '', { message: 'must be set when storage.backend = "s3"', path: ['s3', 'bucket'] })
+  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir, s3: s.s3 }));
 
 const tus = z
   .object({
@@ -426,6 +473,7 @@ export const configSchema = z.object({
   upload_page: uploadPage,
   uploads,
   migration,
+  scan: scanSection,
   testing,
 });
 

@@ -9,9 +9,10 @@ import type {
   RandomSource,
   RetryPolicy,
 } from '../queue/index.js';
+import type { ScanPolicy, Scanner } from '../scan/index.js';
 import type { CircuitBreakerOptions } from './circuit-breaker.js';
 import type { IntakeDelayOptions } from './pressure.js';
-import type { ContentAddressedStore } from '../storage/index.js';
+import type { ContentAddressedStore, QuarantineStore } from '../storage/index.js';
 import type { PipelineStep, PublishTarget } from './pipeline.js';
 import type { CompletedUpload } from './types.js';
 import type { WebhookTarget } from './webhook.js';
@@ -88,6 +89,17 @@ export interface FinalizationOptions {
   /** Test hook at named steps (crash tests kill the process there; slow-pipeline tests hold jobs). */
   readonly onStep?: (step: FinalizeStep, jobId: string, signal?: AbortSignal) => void | Promise<void>;
   readonly hash?: (path: string, signal: AbortSignal) => Promise<string>;
+  /** Malware scanning ([scan], docs/scanning.md); null or absent: off. */
+  readonly scan?: ScanSettings | null;
+  /** Where flagged files go; required with `scan`. */
+  readonly quarantine?: QuarantineStore | null;
+}
+
+export interface ScanSettings {
+  readonly scanner: Scanner;
+  readonly policy: ScanPolicy;
+  /** scan.concurrency: scans at once. */
+  readonly concurrency: number;
 }
 
 /** What a GET of a path that is not published yet should do. */

@@ -32,6 +32,9 @@ import { admitJob } from './job-admission.js';
 import type { FinalizationOptions, PendingDownload } from './finalization-options.js';
 import { jobIdOf, type FinalizeJobPayload } from './job-payload.js';
 import { FinalizePipeline, type PipelineStep, type PublishedEvent } from './pipeline.js';
+import { reportQuarantined } from './quarantine-admin.js';
+import { ScanStep } from './scan-step.js';
+import { ScanSlots } from '../scan/index.js';
 import { PublishWaiters } from './publish-waiters.js';
 import { QueueAdmin } from './queue-admin.js';
 import { buryPreviousJobs, readmitFinishedUploads, removeStagingOrphans } from './recovery.js';
@@ -54,6 +57,8 @@ export class FinalizationService implements UploadFinalizer {
   #dispatcher: Dispatcher | null = null;
   readonly #storageBreaker: CircuitBreaker | null;
   readonly #webhookBreaker: CircuitBreaker | null;
+  /** null when scanning is off or circuit_breaker_enabled = false. */
+  readonly #scanBreaker: CircuitBreaker | null;
   readonly deadLetters: DeadLetterQueue;
   /** The intake gate, asked before a new upload's body (src/intake). */
   readonly intake: IntakeControl;
@@ -71,6 +76,7 @@ export class FinalizationService implements UploadFinalizer {
     options.announcer?.onAnnounce((slotPath) => this.#waiters.notify(slotPath));
     this.#storageBreaker = this.#breaker('storage');
     this.#webhookBreaker = options.webhook === null ? null : this.#breaker('webhook');
+    this.#scanBreaker = options.scan ? this.#breaker('scan') : null;
     this.#gate = new IntakeGate({
       capacity: options.capacity,
       delay: { backpressure: options.backpressureThreshold, emergency: options.emergencyThreshold, ...DEFAULT_INTAKE_DELAY, ...options.intakeDelay },
@@ -90,6 +96,14 @@ export class FinalizationService implements UploadFinalizer {
       clock,
       hash: options.hash ?? ((path, signal) => sha256File(path, { signal })),
       onPublished: (e) => this.#onPublished(e),
+      ...(options.scan && {
+        scan: new ScanStep({ ...options.scan, slots: new ScanSlots(options.scan.concurrency), breaker: this.#scanBreaker, clock, random: options.random, hold: options.retry, log }),
+        quarantine: options.quarantine ?? null,
+        onQuarantined: (e) => {
+          this.#waiters.notify(e.job.slotPath); // a waiting GET re-checks and answers 451
+          reportQuarantined(log, e);
+        },
+      }),
       ...(onStep && { onStep: (step: PipelineStep, job: Job, signal: AbortSignal) => onStep(step, job.id, signal) }),
     });
     this.deadLetters = new DeadLetterQueue({
@@ -112,7 +126,7 @@ export class FinalizationService implements UploadFinalizer {
       backend: () => this.#requireBackend(),
       workers: () => this.#dispatcher?.workers() ?? [],
       poke: () => this.#dispatcher?.poke(),
-      breakers: [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]],
+      breakers: [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker], ['scan', this.#scanBreaker]],
       deadLetters: this.deadLetters,
       clock,
     });
@@ -143,7 +157,7 @@ export class FinalizationService implements UploadFinalizer {
     else if (orphans > 0) log.info({ removed: orphans }, 'Staged files without a job removed');
     await this.#syncCounts();
     for (const { id } of dispatcher.workers()) setWorkerGauge(id, 'healthy');
-    for (const [dep, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker]] as const) {
+    for (const [dep, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker], ['scan', this.#scanBreaker]] as const) {
       if (b !== null) setBreakerGauge(dep, 'closed');
     }
     this.#state = 'running';
@@ -308,7 +322,7 @@ export class FinalizationService implements UploadFinalizer {
     else await unlink(payload.sourceFile).catch(() => {});
   }
 
-  #breaker(dependency: 'storage' | 'webhook'): CircuitBreaker | null {
+  #breaker(dependency: 'storage' | 'webhook' | 'scan'): CircuitBreaker | null {
     const options = this.#o.circuitBreaker;
     if (options === null) return null;
     return new CircuitBreaker({ ...options, onTransition: (t) => this.#onBreaker(dependency, t) });

@@ -6,10 +6,11 @@
  *   true              false    the same, every queued job also in memory
  *   false             true     SpilloverQueueBackend on a scratch <data_dir>/queue/spill.sqlite
  *   false             false    MemoryQueueBackend
- * plus <data_dir>/queue/staging for admitted PUT bodies and <data_dir>/cas for dedup.
+ * plus <data_dir>/queue/staging for admitted PUT bodies and <data_dir>/cas for dedup, and with
+ * [scan] enabled a clamd scan before publishing (flagged files go to parts.quarantine).
  */
 import { join } from 'node:path';
-import { isClusterMode, ownSubdir, type Config } from '../config/index.js';
+import { describeClamdAddress, isClusterMode, ownSubdir, type Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import {
   DEFAULT_AGING_THRESHOLD_MS,
@@ -20,17 +21,20 @@ import {
   type PriorityLevels,
   type QueueBackend,
 } from '../queue/index.js';
-import { ContentAddressedStore, finishedTusUploads, type FilePublishedStore, type TusFileStore } from '../storage/index.js';
-import type { FinalizationOptions, FinalizeStep, PublishAnnouncer, TusUploads } from './finalization-options.js';
+import { ClamdScanner } from '../scan/index.js';
+import { ContentAddressedStore, localPathOf, type FilePublishedStore, type QuarantineStore, type TusUploadStore } from '../storage/index.js';
+import type { FinalizationOptions, FinalizeStep, PublishAnnouncer, ScanSettings, TusUploads } from './finalization-options.js';
 import { FinalizationService } from './finalization-service.js';
 import { logSpill } from './telemetry.js';
 import type { CompletedUpload } from './types.js';
 
 export interface FinalizationParts {
   readonly published: FilePublishedStore;
-  readonly tusStore: TusFileStore;
+  readonly tusStore: TusUploadStore;
   readonly log: Logger;
   readonly clock?: Clock;
+  /** Where flagged files go (app.ts builds it: the HTTP layer answers 451 from it too). */
+  readonly quarantine?: QuarantineStore;
   /** Overrides for tests (timings, hooks); applied last. */
   readonly overrides?: Partial<FinalizationOptions>;
   /** Cluster mode (src/cluster): the shared queue with its local journal, and publish notifications. */
@@ -102,23 +106,36 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
     ...(isClusterMode(config) && { countsRefreshMs: Math.min(qr.healthCheckIntervalMs, 2_000) }),
     ...(config.testing.crashAt !== null && { onStep: crashAt(config.testing.crashAt, parts.log) }),
     ...(config.testing.holdAt !== null && { onStep: holdAt(config.testing.holdAt, parts.log) }),
+    scan: scanSettings(config, parts.log),
+    quarantine: parts.quarantine ?? null,
     ...parts.overrides,
   };
   return new FinalizationService(options);
 }
 
-function tusUploads(store: TusFileStore): TusUploads {
+/** [scan]: clamd over its socket, or null when scanning is off. */
+export function scanSettings(config: Config, log: Logger): ScanSettings | null {
+  const scan = config.scan;
+  if (!scan.enabled) return null;
+  log.info(
+    { clamd: describeClamdAddress(scan.clamd), extensions: scan.extensions, maxSize: scan.maxBytes, oversize: scan.oversize, unavailable: scan.unavailable, concurrency: scan.concurrency },
+    'Malware scanning enabled',
+  );
   return {
-    async metadata(uploadId) {
-      try {
-        return (await store.getUpload(uploadId)).metadata ?? {};
-      } catch {
-        return null;
-      }
-    },
+    scanner: new ClamdScanner({ address: scan.clamd, timeoutMs: scan.timeoutMs }),
+    policy: { extensions: scan.extensions, maxBytes: scan.maxBytes, oversize: scan.oversize, unavailable: scan.unavailable },
+    concurrency: scan.concurrency,
+  };
+}
+
+function tusUploads(store: TusUploadStore): TusUploads {
+  return {
+    metadata: (uploadId) => store.metadata(uploadId),
     async *finished() {
-      for await (const u of finishedTusUploads(store)) {
+      for await (const u of store.finished()) {
         if (u.state === null) continue; // not created through a slot: nothing to publish
+        const sourceFile = localPathOf(u.source);
+        if (sourceFile === null) continue; // finalization reads local files only, so far
         const { slotPath, contentType, expectedSha256 } = u.state;
         const upload: CompletedUpload = {
           protocol: 'tus',
@@ -126,18 +143,13 @@ function tusUploads(store: TusFileStore): TusUploads {
           slotPath,
           contentType,
           size: u.size,
-          sourceFile: u.dataFile,
+          sourceFile,
           ...(expectedSha256 !== undefined && { expectedSha256 }),
         };
         yield upload;
       }
     },
-    async discard(uploadId) {
-      await store.remove(uploadId).catch(async () => {
-        // remove() refuses when the data file is gone; drop the record alone then.
-        await store.configstore.delete(uploadId).catch(() => {});
-      });
-    },
+    discard: (uploadId) => store.discard(uploadId),
   };
 }
 

@@ -35,5 +35,9 @@ export {
   type RetryAfterOptions,
 } from './pressure.js';
 export { signWebhook, type WebhookEvent, type WebhookTarget } from './webhook.js';
+// Malware scanning (docs/scanning.md): the pipeline's scan step and the operators' quarantine tools.
+export type { ScanSettings } from './finalization-options.js';
+export { QuarantineAdmin, type QuarantineAdminOptions, type ReleaseResult } from './quarantine-admin.js';
+export type { QuarantinedEvent } from './pipeline.js';
 // Cluster mode's local journal is the single-node queue's SQLite backend: its spill lines are the same.
 export { logSpill } from './telemetry.js';

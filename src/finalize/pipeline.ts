@@ -4,17 +4,22 @@
  *   verify   the stored size equals the upload's size            (else dead letter)
  *   hash     sha256, off the main thread for large files
  *   checksum the client's declared sha256, when there is one     (mismatch: dead letter)
+ *   scan     optional malware scan (scan-step.ts)                  scan breaker; a detection
+ *            moves the bytes to quarantine and ends there (notify says file.quarantined)
  *   dedup    the bytes go into the content-addressed store        } storage breaker
  *   publish  record + hard link at the slot path, never overwrite }
  *   cleanup  the source file is removed (a tus record stays)
  *   notify   optional signed webhook                              webhook breaker
  * A job that finds its own upload already published (a re-run) skips to what is left.
  */
+import { createReadStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import type { Clock, Job, JobContext, JobError, JobOutcome, RetryReason } from '../queue/index.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
-import type { ContentAddressedStore, LinkPublishOutcome, PublishRecord, PublishStepHooks, PublishedFile, StoredRecord } from '../storage/index.js';
+import type { ContentAddressedStore, LinkPublishOutcome, PublishRecord, PublishStepHooks, PublishedFile, QuarantineRecord, QuarantineStore, StoredRecord } from '../storage/index.js';
 import { fromPayload, type FinalizeJobPayload } from './job-payload.js';
+import type { ScanDecision, ScanStep } from './scan-step.js';
 import { sendWebhook, type WebhookEvent, type WebhookResult, type WebhookTarget } from './webhook.js';
 
 /** The part of the published store the pipeline needs (FilePublishedStore satisfies it). */
@@ -28,7 +33,7 @@ export interface PublishTarget {
  * Named points of the pipeline, for the step hook (crash tests kill the process there; slow-
  * pipeline tests hold jobs there). Admission points are the finalizer's.
  */
-export type PipelineStep = 'start' | 'verified' | 'hashed' | 'content-stored' | 'record-written' | 'linked' | 'published' | 'notified';
+export type PipelineStep = 'start' | 'verified' | 'hashed' | 'scanned' | 'quarantined' | 'content-stored' | 'record-written' | 'linked' | 'published' | 'notified';
 
 export interface PublishedEvent {
   readonly job: Job;
@@ -38,6 +43,13 @@ export interface PublishedEvent {
   readonly fresh: boolean;
   /** The content was already in the content-addressed store. */
   readonly dedupHit: boolean;
+}
+
+export interface QuarantinedEvent {
+  readonly job: Job;
+  readonly record: QuarantineRecord;
+  /** False when a re-run found it quarantined by an earlier run of the same job. */
+  readonly fresh: boolean;
 }
 
 export interface PipelineOptions {
@@ -53,11 +65,20 @@ export interface PipelineOptions {
   /** Called when the file became downloadable (also on a re-run that finds it so). */
   readonly onPublished: (event: PublishedEvent) => void;
   readonly onStep?: (step: PipelineStep, job: Job, signal: AbortSignal) => void | Promise<void>;
+  /** null or absent: no scanning ([scan] enabled = false). */
+  readonly scan?: ScanStep | null;
+  /** Where flagged files go; required when `scan` is set. */
+  readonly quarantine?: QuarantineStore | null;
+  /** Called when a file went to quarantine (also on a re-run that finds it there). */
+  readonly onQuarantined?: (event: QuarantinedEvent) => void;
+  /** Opens the job's bytes for the scanner; default a read stream of the source file (S3 stores plug in here). */
+  readonly openSource?: (payload: FinalizeJobPayload) => Readable;
   /** Injectable for tests; default sendWebhook. */
   readonly send?: (target: WebhookTarget, event: WebhookEvent, nowMs: number, signal: AbortSignal) => Promise<WebhookResult>;
 }
 
 type Published = { readonly kind: 'published'; readonly sha256: string; readonly size: number };
+type Quarantined = { readonly kind: 'quarantined'; readonly record: QuarantineRecord };
 
 export class FinalizePipeline {
   readonly #o: PipelineOptions;
@@ -76,14 +97,26 @@ export class FinalizePipeline {
     }
     await this.#step('start', job, signal);
     if (await this.#withdrawn(job, payload)) return { kind: 'done' };
-    let result: Published | JobOutcome = (await this.#alreadyPublished(job, payload)) ?? (await this.#publish(job, payload, signal));
-    if (result.kind !== 'published') return result;
+    const result: Published | Quarantined | JobOutcome =
+      (await this.#alreadyPublished(job, payload)) ?? (await this.#alreadyQuarantined(job, payload)) ?? (await this.#publish(job, payload, signal));
+    if (result.kind !== 'published' && result.kind !== 'quarantined') return result;
     if (this.#o.webhook !== null) {
-      const notified = await this.#notify(job, payload, result, signal);
+      const notified = await this.#notify(job, result.kind === 'published' ? publishedEvent(job, payload, result) : quarantinedEvent(result.record), signal);
       if (notified !== null) return notified;
     }
     return { kind: 'done' };
   };
+
+  /** A re-run whose upload went to quarantine already (finishing the move of its bytes if a crash cut it). */
+  async #alreadyQuarantined(job: Job, payload: FinalizeJobPayload): Promise<Quarantined | null> {
+    const record = (await this.#o.quarantine?.get(job.id)) ?? null;
+    if (record === null) return null;
+    await this.#o.quarantine!.admit(record, payload.sourceFile).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err; // ENOENT: bytes gone (deleted by an operator); the record stays
+    });
+    this.#o.onQuarantined?.({ job, record, fresh: false });
+    return { kind: 'quarantined', record };
+  }
 
   /** A re-run whose upload is published already: clean up what an earlier run left. */
   async #alreadyPublished(job: Job, payload: FinalizeJobPayload): Promise<Published | null> {
@@ -97,7 +130,7 @@ export class FinalizePipeline {
     return { kind: 'published', sha256: record.sha256, size: file.size };
   }
 
-  async #publish(job: Job, payload: FinalizeJobPayload, signal: AbortSignal): Promise<Published | JobOutcome> {
+  async #publish(job: Job, payload: FinalizeJobPayload, signal: AbortSignal): Promise<Published | Quarantined | JobOutcome> {
     const { clock, published, cas } = this.#o;
     let size: number;
     try {
@@ -120,6 +153,15 @@ export class FinalizePipeline {
     if (payload.expectedSha256 === null) return this.#dead('ERR_CHECKSUM_MISMATCH', 'the declared checksum is not a readable sha256');
     if (payload.expectedSha256 !== undefined && payload.expectedSha256 !== sha256) {
       return this.#dead('ERR_CHECKSUM_MISMATCH', `declared sha256 ${payload.expectedSha256}, stored bytes have ${sha256}`);
+    }
+
+    if (this.#o.scan) {
+      const open = () => (this.#o.openSource ?? ((p: FinalizeJobPayload) => createReadStream(p.sourceFile)))(payload);
+      const decision = await this.#o.scan.decide(job, open, signal);
+      if (decision.kind === 'outcome') return decision.outcome;
+      if (decision.kind === 'source_failed') return this.#sourceUnavailable(job, payload, decision.error);
+      if (decision.kind === 'quarantine') return this.#quarantine(job, payload, { sha256, size }, decision, signal);
+      await this.#step('scanned', job, signal);
     }
 
     const breaker = this.#o.storageBreaker;
@@ -176,28 +218,56 @@ export class FinalizePipeline {
     return true;
   }
 
-  /** The source is gone or unreadable. Gone and published by this upload meanwhile (a stuck earlier run) is fine. */
-  async #sourceUnavailable(job: Job, payload: FinalizeJobPayload, err: unknown): Promise<Published | JobOutcome> {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
-    if (await this.#withdrawn(job, payload)) return { kind: 'done' };
-    return (await this.#alreadyPublished(job, payload)) ?? this.#dead('ERR_SOURCE_MISSING', 'the uploaded file is gone');
-  }
-
-  async #notify(job: Job, payload: FinalizeJobPayload, published: Published, signal: AbortSignal): Promise<JobOutcome | null> {
-    const { clock, webhook } = this.#o;
-    const breaker = this.#o.webhookBreaker;
+  /** Moves the bytes to quarantine (storage: the storage breaker applies); they are never published. */
+  async #quarantine(
+    job: Job,
+    payload: FinalizeJobPayload,
+    content: { sha256: string; size: number },
+    decision: Extract<ScanDecision, { kind: 'quarantine' }>,
+    signal: AbortSignal,
+  ): Promise<Quarantined | JobOutcome> {
+    const { clock, quarantine } = this.#o;
+    if (!quarantine) return this.#dead('ERR_INTERNAL', 'scanning is on without a quarantine store');
+    const breaker = this.#o.storageBreaker;
     if (breaker !== null && !breaker.canAttempt(clock.now())) return { kind: 'postpone', untilMs: breaker.retryAtMs(clock.now()) };
-    const event: WebhookEvent = {
-      event: 'file.published',
+    const record: QuarantineRecord = {
       id: job.id,
-      path: job.slotPath,
-      size: published.size,
-      sha256: published.sha256,
+      slotPath: job.slotPath,
+      size: content.size,
+      sha256: content.sha256,
       contentType: payload.contentType,
       protocol: payload.protocol,
       uploadId: payload.uploadId,
-      receivedAt: new Date(payload.receivedAtMs).toISOString(),
+      receivedAtMs: payload.receivedAtMs,
+      quarantinedAtMs: clock.now(),
+      reason: decision.reason,
+      signature: decision.signature,
     };
+    try {
+      await quarantine.admit(record, payload.sourceFile);
+      breaker?.onSuccess(clock.now());
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.#dead('ERR_SOURCE_MISSING', 'the uploaded file is gone');
+      breaker?.onFailure(clock.now());
+      return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
+    }
+    this.#o.onQuarantined?.({ job, record, fresh: true }); // before the step hook: a detection is reported even if a crash follows
+    await this.#step('quarantined', job, signal);
+    return { kind: 'quarantined', record };
+  }
+
+  /** The source is gone or unreadable. Gone and published (or quarantined) by this upload meanwhile (a stuck earlier run) is fine. */
+  async #sourceUnavailable(job: Job, payload: FinalizeJobPayload, err: unknown): Promise<Published | Quarantined | JobOutcome> {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
+    if (await this.#withdrawn(job, payload)) return { kind: 'done' };
+    return (await this.#alreadyPublished(job, payload)) ?? (await this.#alreadyQuarantined(job, payload)) ?? this.#dead('ERR_SOURCE_MISSING', 'the uploaded file is gone');
+  }
+
+  async #notify(job: Job, event: WebhookEvent, signal: AbortSignal): Promise<JobOutcome | null> {
+    const { clock, webhook } = this.#o;
+    const breaker = this.#o.webhookBreaker;
+    if (breaker !== null && !breaker.canAttempt(clock.now())) return { kind: 'postpone', untilMs: breaker.retryAtMs(clock.now()) };
     const result = await (this.#o.send ?? sendWebhook)(webhook!, event, clock.now(), signal);
     if (!result.ok) {
       breaker?.onFailure(clock.now());
@@ -225,6 +295,37 @@ export class FinalizePipeline {
   #retry(code: string, message: string, reason: RetryReason): JobOutcome {
     return { kind: 'retry', error: this.#error(code, message), reason };
   }
+}
+
+function publishedEvent(job: Job, payload: FinalizeJobPayload, published: Published): WebhookEvent {
+  return {
+    event: 'file.published',
+    id: job.id,
+    path: job.slotPath,
+    size: published.size,
+    sha256: published.sha256,
+    contentType: payload.contentType,
+    protocol: payload.protocol,
+    uploadId: payload.uploadId,
+    receivedAt: new Date(payload.receivedAtMs).toISOString(),
+  };
+}
+
+/** The same fields as file.published, plus why; the file is not downloadable. */
+function quarantinedEvent(r: QuarantineRecord): WebhookEvent {
+  return {
+    event: 'file.quarantined',
+    id: r.id,
+    path: r.slotPath,
+    size: r.size,
+    sha256: r.sha256,
+    contentType: r.contentType,
+    protocol: r.protocol,
+    uploadId: r.uploadId,
+    receivedAt: new Date(r.receivedAtMs).toISOString(),
+    reason: r.reason,
+    signature: r.signature,
+  };
 }
 
 async function removeFile(path: string): Promise<void> {

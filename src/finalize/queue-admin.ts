@@ -19,7 +19,7 @@ import {
 import type { BreakerState, CircuitBreaker } from './circuit-breaker.js';
 import type { DeadLetter, DeadLetterQueue } from './dead-letters.js';
 
-export type BreakerDependency = 'storage' | 'webhook';
+export type BreakerDependency = 'storage' | 'webhook' | 'scan';
 
 /** One dependency's circuit breaker now. */
 export interface BreakerStatus {

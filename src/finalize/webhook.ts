@@ -11,7 +11,8 @@
 import { createHmac } from 'node:crypto';
 
 export interface WebhookEvent {
-  readonly event: 'file.published';
+  /** file.quarantined: the scanner flagged it (or it was too large to scan); it is not downloadable. */
+  readonly event: 'file.published' | 'file.quarantined';
   /** The finalization job id (= X-HFS-Delivery). */
   readonly id: string;
   readonly path: string;
@@ -21,6 +22,10 @@ export interface WebhookEvent {
   readonly protocol: string;
   readonly uploadId: string;
   readonly receivedAt: string;
+  /** file.quarantined only: infected | oversize. */
+  readonly reason?: string;
+  /** file.quarantined only: the scanner's signature name, null when not scanned. */
+  readonly signature?: string | null;
 }
 
 export interface WebhookTarget {

@@ -6,7 +6,7 @@
 import type { Context } from 'koa';
 import type { Locker } from '@tus/utils';
 import { AppError } from '../errors.js';
-import type { TusFileStore } from '../storage/index.js';
+import type { TusUploadStore } from '../storage/index.js';
 import { requireAdminToken } from './admin-auth.js';
 
 export interface AdminRoute {
@@ -20,7 +20,7 @@ export interface AdminApiDeps {
   token: string;
   /** "/admin" on the main listener, "" on a dedicated admin listener. */
   prefix: string;
-  tusStore: TusFileStore;
+  tusStore: TusUploadStore;
   locker: Locker;
   routes?: AdminRoute[];
   /**
@@ -30,7 +30,7 @@ export interface AdminApiDeps {
   publicPages?: (ctx: Context, sub: string) => Promise<boolean>;
 }
 
-export function uploadRoutes(tusStore: TusFileStore, locker: Locker): AdminRoute[] {
+export function uploadRoutes(tusStore: TusUploadStore, locker: Locker): AdminRoute[] {
   const find = async (id: string) => {
     const summary = await tusStore.summarize(id);
     if (!summary) throw new AppError('ERR_NOT_FOUND', { message: `No upload ${id}` });

@@ -1,14 +1,15 @@
 /**
  * GET and HEAD of published files under the upload prefix. A path whose upload is still queued
  * or being finalized never answers 404: the request waits (bounded) for the publish, then
- * answers 503 ERR_NOT_READY with Retry-After.
+ * answers 503 ERR_NOT_READY with Retry-After. A path whose upload went to quarantine answers 451
+ * ERR_QUARANTINED (docs/scanning.md).
  */
 import type { Context } from 'koa';
 import { decodeSlotPath } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import type { PendingDownload } from '../finalize/index.js';
 import { metrics } from '../observability/index.js';
-import { canDelete, type PublishedStore } from '../storage/index.js';
+import { canDelete, type PublishedStore, type QuarantineStore } from '../storage/index.js';
 import { servedType } from './content-policy.js';
 import { decideRange, etagMatches, ifRangeAllows } from './range.js';
 
@@ -18,11 +19,18 @@ export interface PendingPublications {
   awaitPublished(path: string, signal?: AbortSignal): Promise<PendingDownload>;
 }
 
-export async function serveDownload(ctx: Context, rawPath: string, store: PublishedStore, pending?: PendingPublications): Promise<void> {
+export async function serveDownload(
+  ctx: Context,
+  rawPath: string,
+  store: PublishedStore,
+  pending?: PendingPublications,
+  quarantine?: Pick<QuarantineStore, 'bySlot'>,
+): Promise<void> {
   const path = decodeSlotPath(rawPath);
   let file = await store.stat(path);
   // Deleted for good (DELETE of its finished tus upload): 410, also while its job is cancelled.
   if (!file && canDelete(store) && (await store.deletedAt(path)) !== null) throw new AppError('ERR_GONE');
+  if (!file && (await quarantine?.bySlot(path))) throw new AppError('ERR_QUARANTINED');
   if (!file && pending) {
     const gone = new AbortController();
     const onClose = () => gone.abort();
@@ -35,7 +43,7 @@ export async function serveDownload(ctx: Context, rawPath: string, store: Publis
       ctx.res.off('close', onClose);
     }
   }
-  if (!file) throw new AppError('ERR_NOT_FOUND');
+  if (!file) throw new AppError((await quarantine?.bySlot(path)) ? 'ERR_QUARANTINED' : 'ERR_NOT_FOUND'); // quarantined while we waited
 
   const lastModified = new Date(file.mtimeMs).toUTCString();
   ctx.set('ETag', file.etag);

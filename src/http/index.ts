@@ -1,5 +1,6 @@
 export { TusEndpoint, SLOT_HEADER, type TusDeps } from './tus-endpoint.js';
 export { handlePut, type PutDeps } from './put-upload.js';
+export { RufhUploads, type RufhDeps } from './rufh-uploads.js';
 export { serveDownload } from './downloads.js';
 export { corsMiddleware, corsOriginFor } from './cors.js';
 export { errorMiddleware } from './errors.js';

@@ -13,28 +13,35 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders } from '../finalize/index.js';
 import { endPutBody, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { HashingTap, type PublishedStore } from '../storage/index.js';
+import { HashingTap, type LocalIncoming, type PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
+import type { RufhUploads } from './rufh-uploads.js';
 
 export interface PutDeps {
   intake: Intake;
   /** Where the body streams to (its temp files). */
-  store: PublishedStore;
+  store: PublishedStore & LocalIncoming;
+  /** IETF Resumable Uploads: a PUT asking for it becomes a resumable upload once authorized. */
+  rufh?: RufhUploads | undefined;
 }
 
 export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): Promise<void> {
   const path = decodeSlotPath(rawPath);
   const size = parseContentLength(ctx.get('Content-Length'));
   const { intake } = deps;
+  // A supported Upload-Draft-Interop-Version asks for an upgrade; any other request is the plain PUT.
+  const upgrade = deps.rufh?.versionOf(ctx);
+  const fileBytes = upgrade ? deps.rufh!.fileSizeOf(ctx, upgrade, size) : size;
   const slot = await intake.authorize({
     path,
     query: new URLSearchParams(ctx.querystring),
-    sizeBytes: size,
+    sizeBytes: fileBytes,
     contentType: ctx.req.headers['content-type'], // exactly as sent: v2 signs it unnormalised
   });
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
+  if (upgrade) return deps.rufh!.upgradePut(ctx, upgrade, { path, slot, fileBytes, expectedSha256 });
   await intake.gate(ctx.req, 'put', path, size);
 
   const rc = requestContext.get(ctx.req);

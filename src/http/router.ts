@@ -9,13 +9,14 @@ import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
-import type { PublishedStore, TusFileStore } from '../storage/index.js';
+import type { LocalIncoming, PublishedStore, QuarantineStore, TusUploadStore } from '../storage/index.js';
 import { adminApi, type AdminRoute } from './admin-api.js';
 import { corsMiddleware } from './cors.js';
 import { serveDownload, type PendingPublications } from './downloads.js';
 import { errorMiddleware } from './errors.js';
 import { handlePut } from './put-upload.js';
 import { requestLog } from './request-log.js';
+import type { RufhUploads } from './rufh-uploads.js';
 import type { ReadinessReport } from './side-services.js';
 import { statusPage } from './status-page.js';
 import type { TusEndpoint } from './tus-endpoint.js';
@@ -26,14 +27,18 @@ export interface RouterParts {
   readonly log: Logger;
   readonly intake: Intake;
   readonly tus: TusEndpoint;
-  readonly published: PublishedStore;
+  /** IETF Resumable Uploads: requests with a supported Upload-Draft-Interop-Version (rufh-uploads.ts). */
+  readonly rufh?: RufhUploads | undefined;
+  readonly published: PublishedStore & LocalIncoming;
   /** Uploads admitted but not yet published: a GET of one waits (bounded) for it. */
   readonly pending: PendingPublications;
-  readonly tusStore: TusFileStore;
+  readonly tusStore: TusUploadStore;
   readonly locker: Locker;
   /** Admin routes of other parts (ops: queue, dead letters, recovery); served when [admin] token is set. */
   readonly adminRoutes: AdminRoute[];
   readonly readiness: () => Promise<ReadinessReport>;
+  /** Files the malware scan withheld: a download of one answers 451 (docs/scanning.md). */
+  readonly quarantine?: Pick<QuarantineStore, 'bySlot'>;
 }
 
 /** The main listener's koa app, and the admin API handler (null without a token) for a side listener. */
@@ -64,16 +69,20 @@ export function buildRoutes(parts: RouterParts): Routes {
   const uploadCors = corsMiddleware(config.cors, 'GET, HEAD, PUT, OPTIONS');
   koa.use(async (ctx: Context, next) => {
     const path = ctx.path;
-    if (path === tusRoot || path.startsWith(tusPath)) return tus.handle(ctx);
+    if (path === tusRoot || path.startsWith(tusPath)) {
+      const version = parts.rufh?.versionOf(ctx);
+      if (version) return parts.rufh!.handle(ctx, version, tus.uploadIdOf(ctx));
+      return tus.handle(ctx);
+    }
     if (path.startsWith(uploadPath)) {
       return uploadCors(ctx, async () => {
         const rawPath = path.slice(uploadPath.length);
         switch (ctx.method) {
           case 'PUT':
-            return handlePut(ctx, rawPath, { intake, store: published });
+            return handlePut(ctx, rawPath, { intake, store: published, rufh: parts.rufh });
           case 'GET':
           case 'HEAD':
-            return serveDownload(ctx, rawPath, published, pending);
+            return serveDownload(ctx, rawPath, published, pending, parts.quarantine);
           case 'OPTIONS':
             ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
             ctx.status = 204;

@@ -14,10 +14,10 @@ import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/u
 import type { Config } from '../config/index.js';
 import { decodeSlotPath, newUploadId, type AuthorizedSlot } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
-import { expectedSha256FromMetadata, type IntakeControl } from '../finalize/index.js';
+import { expectedSha256FromMetadata, jobIdOf, type IntakeControl } from '../finalize/index.js';
 import { tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, TusFileStore, TusRequestScope, TusWriteScope, UploadServerState } from '../storage/index.js';
+import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, QuarantineStore, TusFileStore, TusRequestScope, TusWriteScope, UploadServerState } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { answerCors, answerOptions, dropHeader, uploadUrlOf } from './tus-http.js';
 import { errorBody } from './errors.js';
@@ -46,10 +46,12 @@ export interface TusDeps {
   scope: TusRequestScope;
   /** The content store, to free a deleted file's content; null when dedup is off. */
   cas: ContentAddressedStore | null;
+  /** An upload in quarantine answers 451 on its upload URL (docs/scanning.md). */
+  quarantine?: Pick<QuarantineStore, 'get'>;
 }
 
 /** A creation's authorization: the slot and the record the new upload gets. */
-interface Creation {
+export interface Creation {
   slot: AuthorizedSlot;
   record: UploadServerState;
   concat: UploadConcat | undefined;
@@ -124,6 +126,10 @@ export class TusEndpoint {
   /** koa handler for everything under the tus path. */
   async handle(ctx: Context): Promise<void> {
     const id = this.uploadIdOf(ctx);
+    if (id !== undefined && ctx.method !== 'OPTIONS' && (await this.deps.quarantine?.get(jobIdOf({ protocol: 'tus', uploadId: id })))) {
+      answerCors(ctx, this.deps.config.cors);
+      throw new AppError('ERR_QUARANTINED');
+    }
     if (ctx.method === 'GET') {
       answerCors(ctx, this.deps.config.cors);
       if (id === undefined) throw new AppError('ERR_NOT_FOUND');
@@ -163,7 +169,7 @@ export class TusEndpoint {
   }
 
   /** The upload id of a request to `<tus path>/<id>`, undefined for the creation URL (or an undecodable id). */
-  private uploadIdOf(ctx: Context): string | undefined {
+  uploadIdOf(ctx: Context): string | undefined {
     const rest = ctx.path.slice(this.deps.config.server.tusPath.length);
     if (!ctx.path.startsWith(this.deps.config.server.tusPath) || rest === '' || rest.includes('/')) return undefined;
     try {
@@ -257,7 +263,8 @@ export class TusEndpoint {
     });
   }
 
-  private async authorizeCreation(ctx: Context): Promise<Creation> {
+  /** The slot of a creation (also the IETF Resumable Uploads door's careful creation): authorized and gated. */
+  async authorizeCreation(ctx: Context): Promise<Creation> {
     const given = ctx.get(SLOT_HEADER) || (ctx.query.slot as string | undefined);
     if (!given || typeof given !== 'string') throw new AppError('ERR_SLOT_MISSING');
     const { rawPath, query } = this.parseSlot(given, new URLSearchParams(ctx.querystring));

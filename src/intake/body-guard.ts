@@ -90,7 +90,7 @@ export interface GuardDeps {
 }
 
 export interface GuardRequest {
-  protocol: 'tus' | 'put';
+  protocol: 'tus' | 'put' | 'rufh';
   /** Size of the whole file, for its size class (undefined: unknown). */
   fileBytes: number | undefined;
   /** Bytes this request will send, for the order of waiters for a concurrency permit. */

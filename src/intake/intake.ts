@@ -18,7 +18,7 @@ import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/ind
 import { AppError } from '../errors.js';
 import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer } from '../finalize/index.js';
 import { metrics } from '../observability/index.js';
-import type { DeletablePublishedStore, PublishedStore } from '../storage/index.js';
+import type { DeletablePublishedStore, PublishedStore, QuarantineStore } from '../storage/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
 import { gateNewUpload } from './gate.js';
 import { checkUpload, type UploadPolicy } from './upload-policy.js';
@@ -46,6 +46,8 @@ export interface IntakeDeps {
   /** Concurrency, watchdog limits, lifecycle and the fallback logger of the body guard. */
   readonly guard: GuardDeps;
   readonly now: () => number;
+  /** Files the malware scan withheld: their slot answers 451 (docs/scanning.md). */
+  readonly quarantine?: Pick<QuarantineStore, 'bySlot'>;
 }
 
 export class Intake {
@@ -67,9 +69,9 @@ export class Intake {
   /**
    * A new upload's slot: its signature (403 codes of auth), the upload policy (a refused name:
    * ERR_EXTENSION_NOT_ALLOWED; a declared size over the cap: ERR_TOO_LARGE; without a declared
-   * size the front door enforces the cap while streaming), a slot already published
-   * (ERR_FILE_EXISTS), and a slot whose file was deleted for good (ERR_GONE: a tombstone,
-   * never used again).
+   * size the front door enforces the cap while streaming), a slot held by a quarantined file
+   * (ERR_QUARANTINED, 451), a slot already published (ERR_FILE_EXISTS), and a slot whose file
+   * was deleted for good (ERR_GONE: a tombstone, never used again).
    */
   async authorize(claim: UploadClaim): Promise<AuthorizedSlot> {
     const { path, query, sizeBytes, contentType } = claim;
@@ -78,6 +80,7 @@ export class Intake {
     // After the signature: an unsigned request learns nothing about the policy.
     const verdict = checkUpload(this.#d.uploadPolicy, path, sizeBytes);
     if (!verdict.ok) throw new AppError(verdict.code, { message: verdict.message });
+    if (await this.#d.quarantine?.bySlot(path)) throw new AppError('ERR_QUARANTINED');
     if (await this.#d.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
     if ((await this.#d.published.deletedAt?.(path)) != null) throw new AppError('ERR_GONE');
     return decision.slot;

@@ -88,6 +88,13 @@ export const timeouts = new Counter({
   registers: [registry],
 });
 
+export const rufhRequests = new Counter({
+  name: 'hmac_rufh_requests_total',
+  help: 'IETF Resumable Uploads requests by interop version and kind (upgrade, create, head, append, delete, options, resume_redirect, completed)',
+  labelNames: ['interop', 'kind'] as const,
+  registers: [registry],
+});
+
 // Concurrency permits (transfer/concurrency-permits.ts); the metric names predate that name and stay.
 export const concurrencyWait = new Histogram({
   name: 'hmac_admission_wait_seconds',
@@ -238,7 +245,7 @@ export function exposeLabelSets(options: { workers: number }): void {
   for (const type of ['upload', 'download', 'queue']) timeouts.inc({ type }, 0);
   for (const reason of ['emergency', 'large_tier_full']) intakeRefused.inc({ reason }, 0);
   for (const kind of ['create', 'put']) intakeDelayed.inc({ kind }, 0);
-  for (const protocol of ['tus', 'put']) {
+  for (const protocol of ['tus', 'put', 'rufh']) {
     uploadsCreated.inc({ protocol }, 0);
     uploadsFinished.inc({ protocol }, 0);
     bytesReceived.inc({ protocol }, 0);
@@ -248,4 +255,61 @@ export function exposeLabelSets(options: { workers: number }): void {
     workerProcessed.inc({ worker_id: String(id) }, 0);
     workerErrors.inc({ worker_id: String(id) }, 0);
   }
+  exposeScanLabelSets();
+}
+
+// --- Malware scanning and quarantine (docs/scanning.md).
+
+export const scans = new Counter({
+  name: 'hmac_scans_total',
+  help: 'Scans by clamd, by result (clean, infected, too_large: refused by StreamMaxLength, failed: no verdict)',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const scanDuration = new Histogram({
+  name: 'hmac_scan_duration_seconds',
+  help: 'Duration of one scan (connect, stream, verdict), failed ones included',
+  buckets: [0.005, 0.02, 0.1, 0.5, 1, 5, 15, 60, 300],
+  registers: [registry],
+});
+
+export const scanErrors = new Counter({
+  name: 'hmac_scan_errors_total',
+  help: 'Scans without a verdict, by reason (unavailable, timeout, error)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const scanDetections = new Counter({
+  name: 'hmac_scan_detections_total',
+  help: 'Uploads the scanner flagged (moved to quarantine)',
+  registers: [registry],
+});
+
+export const filesUnscanned = new Counter({
+  name: 'hmac_files_unscanned_total',
+  help: 'Files published without a scan while scanning is on, by reason (extension, oversize, unavailable)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const quarantined = new Counter({
+  name: 'hmac_quarantined_total',
+  help: 'Uploads moved to quarantine, by reason (infected, oversize)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const quarantineFiles = new Gauge({
+  name: 'hmac_quarantine_files',
+  help: 'Files in quarantine now (not served until released)',
+  registers: [registry],
+});
+
+function exposeScanLabelSets(): void {
+  for (const result of ['clean', 'infected', 'too_large', 'failed']) scans.inc({ result }, 0);
+  for (const reason of ['unavailable', 'timeout', 'error']) scanErrors.inc({ reason }, 0);
+  for (const reason of ['extension', 'oversize', 'unavailable']) filesUnscanned.inc({ reason }, 0);
+  for (const reason of ['infected', 'oversize']) quarantined.inc({ reason }, 0);
 }

@@ -24,7 +24,7 @@ import type { FinalizationService } from '../finalize/index.js';
 import type { AdminRoute } from '../http/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import { JOB_STATES, PRIORITY_TIERS, isPriorityTier } from '../queue/index.js';
-import type { FilePublishedStore, TusFileStore } from '../storage/index.js';
+import type { PublishedStore, TusUploadStore } from '../storage/index.js';
 import { streamRun } from './ndjson.js';
 import { discardTusUpload } from './tus-uploads.js';
 import type { QueueOps } from './queue-ops.js';
@@ -36,8 +36,8 @@ import { deadLetterView, jobView, pendingByTier, totalOf } from './views.js';
 export interface OpsRouteDeps {
   readonly queue: QueueOps;
   readonly finalizer: Pick<FinalizationService, 'finalize'>;
-  readonly tusStore: TusFileStore;
-  readonly published: FilePublishedStore;
+  readonly tusStore: TusUploadStore;
+  readonly published: PublishedStore;
   readonly dataDir: string;
   readonly log: Logger;
   /** Online recover leaves files touched this recently alone (they may be in flight). Default 15 min. */

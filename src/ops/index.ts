@@ -9,3 +9,4 @@ export { queueOpsOf, type QueueOps } from './queue-ops.js';
 export { opsReadinessChecks, type OpsReadinessOptions } from './readiness.js';
 export { liveServerLock, readServerLock, removeServerLock, serverLockPath, writeServerLock, SERVER_LOCK_FILE, type ServerLock } from './server-lock.js';
 export { EXIT, OpsFailure, type OpsApi } from './types.js';
+export { quarantineAdminRoutes } from './quarantine-routes.js';

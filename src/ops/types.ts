@@ -5,6 +5,7 @@
  */
 import type { JobError, JobState, PriorityTier, QueueCounts } from '../queue/index.js';
 import type { DeadLetter } from '../finalize/index.js';
+import type { QuarantineRecord } from '../storage/index.js';
 
 /** Exit codes of every command: 3 lets scripts tell "found something" from "could not look". */
 export const EXIT = { ok: 0, failed: 1, usage: 2, problems: 3 } as const;
@@ -154,6 +155,9 @@ export interface VerifyReport {
   readonly problems: readonly VerifyProblem[];
 }
 
+/** A quarantined file (docs/scanning.md): why, the signature, the upload it came from. */
+export type QuarantineView = QuarantineRecord;
+
 /** Progress of a long run, for the bar on stderr. */
 export interface Progress {
   readonly done: number;
@@ -183,5 +187,11 @@ export interface OpsApi {
   purgeDeadLetters(target: DeadLetterSelector): Promise<number>;
   recover(options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport>;
   verify(progress?: ProgressSink): Promise<VerifyReport>;
+  /** Quarantined files, oldest first. */
+  listQuarantine(): Promise<QuarantineView[]>;
+  /** Publishes a quarantined file anyway. Rejects with OpsFailure for an unknown id or a taken slot. */
+  releaseQuarantined(id: string): Promise<QuarantineView>;
+  /** Deletes a quarantined file with its bytes. Rejects with OpsFailure for an unknown id. */
+  deleteQuarantined(id: string): Promise<void>;
   close(): Promise<void>;
 }

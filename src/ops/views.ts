@@ -1,8 +1,8 @@
 /** Turning queue and store records into the JSON views of types.ts (no internal file paths). */
 import { toDeadLetter, type DeadLetter } from '../finalize/index.js';
 import { PRIORITY_TIERS, type Job, type PriorityTier, type QueueCounts } from '../queue/index.js';
-import type { UploadSummary } from '../storage/index.js';
-import type { DeadLetterView, JobView, UploadView } from './types.js';
+import type { QuarantineRecord, UploadSummary } from '../storage/index.js';
+import type { DeadLetterView, JobView, QuarantineView, UploadView } from './types.js';
 
 export function jobView(job: Job): JobView {
   return {
@@ -40,4 +40,9 @@ export function totalOf(byTier: Readonly<Record<PriorityTier, number>>): number 
 /** A dead job read from the queue file, as DeadLetterQueue.list shows it. */
 export function deadLetterOfJob(job: Job): DeadLetterView {
   return deadLetterView(toDeadLetter(job));
+}
+
+/** A quarantine record as the admin API and CLI show it (it holds no file paths). */
+export function quarantineView(r: QuarantineRecord): QuarantineView {
+  return { ...r };
 }

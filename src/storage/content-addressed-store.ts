@@ -6,8 +6,13 @@
  * An entry whose link count is 1 is referenced by no published file: release() removes it when
  * a published file is deleted, and the offline `recover` sweeps any left behind.
  */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { link, mkdir, open, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { AdoptedSource, ContentStore } from './published-store.js';
+import { fileSource, localPathOf, type UploadSource } from './upload-source.js';
 
 export interface AdoptedContent {
   /** The entry's path: hard-link this to publish. */
@@ -18,7 +23,7 @@ export interface AdoptedContent {
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-export class ContentAddressedStore {
+export class ContentAddressedStore implements ContentStore {
   readonly #dir: string;
 
   constructor(dir: string) {
@@ -59,6 +64,25 @@ export class ContentAddressedStore {
     return { path, fresh: entry.ino === source.ino && entry.dev === source.dev };
   }
 
+  /** ContentStore: a local source is hard-linked in (adopt); any other is streamed to a temp file first. */
+  async adoptSource(source: UploadSource, sha256: string, size: number): Promise<AdoptedSource> {
+    const local = localPathOf(source);
+    if (local !== null) {
+      const adopted = await this.adopt(local, sha256, size);
+      return { source: fileSource(adopted.path, size), fresh: adopted.fresh };
+    }
+    await mkdir(this.#dir, { recursive: true });
+    const temp = join(this.#dir, `.${randomBytes(12).toString('hex')}.tmp`);
+    try {
+      await pipeline(source.open(), createWriteStream(temp, { flags: 'wx' }));
+      await syncFile(temp);
+      const adopted = await this.adopt(temp, sha256, size);
+      return { source: fileSource(adopted.path, size), fresh: adopted.fresh };
+    } finally {
+      await unlink(temp).catch(() => {});
+    }
+  }
+
   /**
    * Removes the entry of `sha256` when no published file links it any more (link count 1).
    * Resolves whether it was removed. A publish racing this (it adopted the entry a moment ago)
@@ -73,14 +97,18 @@ export class ContentAddressedStore {
   }
 }
 
+async function syncFile(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 async function syncDir(dir: string): Promise<void> {
   try {
-    const fh = await open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await syncFile(dir);
   } catch {
     // Some filesystems refuse fsync on directories; the link is in place either way.
   }

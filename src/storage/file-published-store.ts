@@ -4,46 +4,33 @@
  *   <dataDir>/meta/<slot path>.json    declared content type and origin
  *   <dataDir>/incoming/                PUT bodies in flight (same filesystem, so link() works)
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { DEFAULT_CONTENT_TYPE } from '../auth/index.js';
-import type { DeletablePublishedStore, DeleteOutcome, PublishMeta, PublishOutcome, PublishedFile, PublishedStore } from './published-store.js';
+import type {
+  DeletablePublishedStore,
+  DeleteOutcome,
+  LinkPublishOutcome,
+  LocalIncoming,
+  PublishMeta,
+  PublishOutcome,
+  PublishRecord,
+  PublishStepHooks,
+  PublishedEntry,
+  PublishedFile,
+  PublishedStore,
+  StoredRecord,
+} from './published-store.js';
+import { localPathOf, type UploadSource } from './upload-source.js';
+import { walkFiles } from './walk-files.js';
 
-interface MetaRecord extends PublishMeta {
-  publishedAt: string;
-  /** Set when the file was deleted for good (DELETE of its finished tus upload): a tombstone. */
-  deletedAtMs?: number;
-}
+type MetaRecord = PublishMeta & { publishedAt: string; deletedAtMs?: number };
 
-/** What the finalization pipeline records beside a file it publishes (publishLinked). */
-export interface PublishRecord extends PublishMeta {
-  sha256: string;
-  size: number;
-  protocol: string;
-  /** When the upload's last byte arrived, ms since the epoch. */
-  receivedAtMs: number;
-}
-
-/** The metadata file of a published file: every record has publishedAt; pipeline-published ones have the rest. */
-export type StoredRecord = MetaRecord & Partial<PublishRecord>;
-
-/**
- * 'published': linked now. 'already': this upload (same uploadId, or the same inode) is there
- * already, from an earlier run. 'taken': another file holds the path. 'withdrawn': the path
- * holds a tombstone (its file was deleted; it is never published again).
- */
-export type LinkPublishOutcome = 'published' | 'already' | 'taken' | 'withdrawn';
-
-/** Called between the steps of publishLinked (crash tests kill the process there). */
-export interface PublishStepHooks {
-  afterRecord?(): void;
-  afterLink?(): void;
-}
-
-export class FilePublishedStore implements PublishedStore, DeletablePublishedStore {
+export class FilePublishedStore implements PublishedStore, LocalIncoming, DeletablePublishedStore {
   /** Publishing and deleting one path never interleave (per-path chain of this process). */
   readonly #busy = new Map<string, Promise<unknown>>();
   private readonly filesDir: string;
@@ -216,6 +203,49 @@ export class FilePublishedStore implements PublishedStore, DeletablePublishedSto
   /** The metadata record of a published path, or null. */
   async record(path: string): Promise<StoredRecord | null> {
     return this.readMeta(path);
+  }
+
+  /**
+   * PublishedStore.publish: a local source is hard-linked (publishLinked); any other is first
+   * streamed into a temp file beside the published files, fsynced, linked, and the temp removed.
+   */
+  async publish(path: string, source: UploadSource, record: PublishRecord, hooks: PublishStepHooks = {}): Promise<LinkPublishOutcome> {
+    const local = localPathOf(source);
+    if (local !== null) {
+      try {
+        return await this.publishLinked(path, local, record, hooks);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err; // another filesystem: copy below
+      }
+    }
+    const temp = this.newIncomingFile();
+    try {
+      await pipeline(source.open(), createWriteStream(temp, { flags: 'wx' }));
+      await fsyncFile(temp);
+      return await this.publishLinked(path, temp, record, hooks);
+    } finally {
+      await unlink(temp).catch(() => {});
+    }
+  }
+
+  /** Unpublishes `path`: file and record (a tombstone too, so the path can be published again). */
+  async remove(path: string): Promise<boolean> {
+    return this.#exclusive(path, async () => {
+      let existed = true;
+      try {
+        if (!(await stat(join(this.filesDir, path))).isFile()) return false;
+        await unlink(join(this.filesDir, path));
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+        existed = false;
+      }
+      await unlink(join(this.metaDir, `${path}.json`)).catch(() => {});
+      return existed;
+    });
+  }
+
+  async *list(): AsyncIterable<PublishedEntry> {
+    for await (const f of walkFiles(this.filesDir)) yield { path: f.rel, size: f.size, mtimeMs: f.mtimeMs };
   }
 
   private async ownership(path: string, target: string, contentFile: string, uploadId: string): Promise<'absent' | 'already' | 'taken'> {

@@ -1,10 +1,36 @@
-export { canDelete, type DeletablePublishedStore, type DeleteOutcome, type PublishedStore, type PublishedFile, type PublishMeta, type PublishOutcome } from './published-store.js';
-export { FilePublishedStore, type LinkPublishOutcome, type PublishRecord, type PublishStepHooks, type StoredRecord } from './file-published-store.js';
+export {
+  canDelete,
+  type AdoptedSource,
+  type ContentStore,
+  type DeletablePublishedStore,
+  type DeleteOutcome,
+  type LinkPublishOutcome,
+  type LocalIncoming,
+  type PublishedEntry,
+  type PublishedFile,
+  type PublishedStore,
+  type PublishMeta,
+  type PublishOutcome,
+  type PublishRecord,
+  type PublishStepHooks,
+  type StoredRecord,
+} from './published-store.js';
+export type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
+export { fileSource, localPathOf, s3ObjectOf, type ByteRange, type UploadSource } from './upload-source.js';
+export { FilePublishedStore } from './file-published-store.js';
 export { ContentAddressedStore, type AdoptedContent } from './content-addressed-store.js';
-export { TusFileStore, type UploadSummary } from './tus-file-store.js';
+export { TusFileStore } from './tus-file-store.js';
 export { MemoryLocker } from './memory-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';
 export { serverStateOf, clientMetadataOf, isFinishedRecord, LEGACY_SLOT_KEY, LEGACY_TYPE_KEY, type ConcatRole, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
 export { CHUNK_ALGORITHMS, HashingTap, TusRequestScope, type ChunkAlgorithm, type ChunkCheck, type CheckedChunkWriter, type TusWriteScope } from './tus-chunk-check.js';
 export { RedisLocker, type RedisLockerEvents, type RedisLockerOptions } from './redis-locker.js';
 export { LuaScript } from './lua-script.js';
+export { walkFiles, type WalkedFile } from './walk-files.js';
+export { createS3Client, s3ClientConfig, S3_LAYOUT, type S3Settings } from './s3-client.js';
+export { S3PublishedStore, type S3PublishedStoreOptions } from './s3-published-store.js';
+export { S3ContentStore, type S3ContentStoreOptions } from './s3-content-store.js';
+export { S3TusStore, type S3TusStoreOptions } from './s3-tus-store.js';
+export { objectSource } from './s3-objects.js';
+export type { QuarantineReason, QuarantineRecord, QuarantineStore } from './quarantine-store.js';
+export { FileQuarantineStore } from './file-quarantine-store.js';

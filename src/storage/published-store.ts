@@ -1,4 +1,14 @@
+/**
+ * Published (downloadable) files, addressed by decoded slot path. Implemented on the local
+ * filesystem (FilePublishedStore) and on S3 (S3PublishedStore); both pass
+ * test/conformance/published-store.suite.ts.
+ *
+ * A path is written once: publishing never overwrites, which is what makes a PUT and a tus
+ * upload of the same slot unable to both win. A file becomes visible whole, with its record
+ * (type, sha256, origin), or not at all.
+ */
 import type { Readable } from 'node:stream';
+import type { ByteRange, UploadSource } from './upload-source.js';
 
 /** What is known about a published (downloadable) file. */
 export interface PublishedFile {
@@ -19,22 +29,88 @@ export interface PublishMeta {
 
 export type PublishOutcome = 'published' | 'exists';
 
+/** What the finalization pipeline records beside a file it publishes. */
+export interface PublishRecord extends PublishMeta {
+  sha256: string;
+  size: number;
+  protocol: string;
+  /** When the upload's last byte arrived, ms since the epoch. */
+  receivedAtMs: number;
+}
+
 /**
- * Published files, addressed by decoded slot path. A path is written once: publishing never
- * overwrites, which is what makes a PUT and a tus upload of the same slot unable to both win.
+ * The record of a published file: every record has publishedAt; pipeline-published ones have the
+ * rest. `deletedAtMs`: the file was deleted for good and the record is its tombstone.
  */
+export type StoredRecord = PublishMeta & { publishedAt: string; deletedAtMs?: number } & Partial<PublishRecord>;
+
+/**
+ * 'published': made visible now. 'already': this upload (same uploadId, or the same stored
+ * content) is there already, from an earlier run. 'taken': another file holds the path.
+ * 'withdrawn': the path holds a tombstone (its file was deleted for good; DeletablePublishedStore).
+ */
+export type LinkPublishOutcome = 'published' | 'already' | 'taken' | 'withdrawn';
+
+/** Called between the steps of a publish (crash tests kill the process there). */
+export interface PublishStepHooks {
+  afterRecord?(): void;
+  afterLink?(): void;
+}
+
+/** One published file, as a listing yields it. */
+export interface PublishedEntry {
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
 export interface PublishedStore {
   /** null when nothing is published at `path` (including when `path` names a directory). */
   stat(path: string): Promise<PublishedFile | null>;
-  /** Bytes `start`..`end` inclusive, or the whole file. The caller has checked the range against stat(). */
-  read(path: string, range?: { start: number; end: number }): Readable;
+  /** The record written with the file, or null (not published, or published without one). */
+  record(path: string): Promise<StoredRecord | null>;
   /**
-   * Moves a complete local file to `path` atomically. On 'published' the source is consumed; on
-   * 'exists' (the path, or a parent of it, is taken) the source is left for the caller to remove.
+   * Bytes `start`..`end` inclusive, or the whole file, streamed (never buffered whole). The
+   * caller has checked the range against stat(); a file that is gone errors on the stream.
    */
-  publishFile(path: string, sourceFile: string, meta: PublishMeta): Promise<PublishOutcome>;
-  /** A fresh temp file name on the same filesystem, for PUT bodies still arriving. */
+  read(path: string, range?: ByteRange): Readable;
+  /**
+   * Makes `source`'s bytes visible at `path` with `record`, atomically and idempotently (safe to
+   * repeat after a crash at any point). A source of this store's own backend is adopted without
+   * passing the bytes through this process; any other is streamed. The source is left in place.
+   * Never overwrites: 'taken' when another upload holds the path.
+   */
+  publish(path: string, source: UploadSource, record: PublishRecord, hooks?: PublishStepHooks): Promise<LinkPublishOutcome>;
+  /** Unpublishes `path` (bytes and record); false when nothing was there. */
+  remove(path: string): Promise<boolean>;
+  /** Every published file (for verify and recover), in no particular order, without holding them all in memory. */
+  list(): AsyncIterable<PublishedEntry>;
+}
+
+/** A published store whose PUT bodies arrive in local temp files (the file backend). */
+export interface LocalIncoming {
+  /** A fresh temp file name on the same filesystem as the published files. */
   newIncomingFile(): string;
+}
+
+/** What deduplication adopted: the content entry to publish from. */
+export interface AdoptedSource {
+  readonly source: UploadSource;
+  /** True when these bytes were new to the store; false when identical content was there already. */
+  readonly fresh: boolean;
+}
+
+/**
+ * Content-addressed storage for deduplication: each distinct content is stored once under its
+ * sha256. Entries are never modified once written.
+ */
+export interface ContentStore {
+  /**
+   * Makes `source`'s bytes (whose digest the caller computed) available under `sha256` and returns
+   * the entry as a source to publish from. Idempotent; the source is left in place. Rejects when
+   * an entry exists with another size (a corrupt store) rather than publishing the wrong bytes.
+   */
+  adoptSource(source: UploadSource, sha256: string, size: number): Promise<AdoptedSource>;
 }
 
 /** 'deleted': the file (if any) is gone and the path holds a tombstone; 'foreign': another upload's file is there, nothing changed. */

@@ -20,25 +20,18 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
-import { ERRORS, Upload } from '@tus/utils';
+import { ERRORS, Upload, type DataStore } from '@tus/utils';
 import { AtomicFileKvStore } from './atomic-file-kv-store.js';
 import { AppError } from '../errors.js';
 import { HashingTap, chunkHash, chunkVerdict, type CheckedChunkWriter, type ChunkCheck, type TusWriteScope } from './tus-chunk-check.js';
 import { joinDataFiles } from './tus-file-join.js';
 import { clientMetadataOf, isFinishedRecord, isPartial, isUploadId, serverStateOf, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
 import { UploadDigests } from './upload-digests.js';
+import { finishedTusUploads } from './finished-tus-uploads.js';
+import { fileSource, type UploadSource } from './upload-source.js';
+import type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
 
-export interface UploadSummary {
-  id: string;
-  slotPath: string | null;
-  offset: number;
-  /** null while the length is deferred. */
-  size: number | null;
-  finished: boolean;
-  createdAt: string | null;
-  /** Last write to the data file. */
-  lastActivityAt: string | null;
-}
+export type { UploadSummary } from './upload-store.js';
 
 /** One partial upload of a slot, as the slot's index lists it. */
 export interface PartialEntry {
@@ -48,13 +41,14 @@ export interface PartialEntry {
 
 /** Index keys contain a '.', which no upload id does (isUploadId), so they never answer as uploads. */
 const partialsKey = (slotPath: string) => `concat.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
+const resumableKey = (slotPath: string) => `rufh.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
 
 export interface TusFileStoreOptions {
   /** The current request's facts (the tus endpoint runs every request inside its scope). */
   scope?: () => TusWriteScope | undefined;
 }
 
-export class TusFileStore extends FileStore implements CheckedChunkWriter {
+export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUploadStore {
   readonly #scope: () => TusWriteScope | undefined;
   readonly #digests = new UploadDigests();
 
@@ -66,8 +60,48 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter {
     this.extensions = [...this.extensions, 'checksum', 'concatenation'];
   }
 
+  get datastore(): DataStore {
+    return this;
+  }
+
+  /** The local data file of an upload (file backend only; the rest of the server uses source()). */
   dataPath(id: string): string {
     return join(this.dir, id);
+  }
+
+  /** TusUploadStore: the client's metadata, as sent. */
+  async metadata(id: string): Promise<Record<string, string | null> | null> {
+    const info = await this.record(id);
+    return info ? (clientMetadataOf(info) ?? {}) : null;
+  }
+
+  async source(id: string): Promise<UploadSource | null> {
+    const info = await this.record(id);
+    if (!info || !isFinishedRecord(info)) return null;
+    const st = await stat(this.dataPath(id)).catch(() => null);
+    return st?.isFile() ? fileSource(this.dataPath(id), info.size) : null;
+  }
+
+  async *finished(): AsyncIterable<FinishedUpload> {
+    for await (const u of finishedTusUploads(this)) {
+      yield { id: u.id, size: u.size, state: u.state, source: fileSource(u.dataFile, u.size) };
+    }
+  }
+
+  async releaseData(id: string): Promise<void> {
+    const info = await this.record(id);
+    if (!info || !isFinishedRecord(info)) throw ERRORS.FILE_NOT_FOUND; // only a finished upload may lose its bytes
+    this.#digests.drop(id);
+    await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  async discard(id: string): Promise<void> {
+    // remove() drops the data file when there and the record; an unknown id has nothing to drop.
+    await this.remove(id).catch((err: unknown) => {
+      if (err !== ERRORS.FILE_NOT_FOUND) throw err;
+    });
   }
 
   /** The stored record, or null for an unknown id (or one that is not an upload id). */
@@ -196,6 +230,17 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter {
     else await this.configstore.set(partialsKey(slotPath), { slotPath, parts } as unknown as Upload);
   }
 
+  /** The upload resource an upgraded slot PUT created (IETF Resumable Uploads), possibly gone or finished since. */
+  async resumableOf(slotPath: string): Promise<string | undefined> {
+    const entry = (await this.configstore.get(resumableKey(slotPath))) as unknown as { id?: string } | undefined;
+    return entry?.id;
+  }
+
+  async setResumableOf(slotPath: string, id: string | undefined): Promise<void> {
+    if (id === undefined) await this.configstore.delete(resumableKey(slotPath)).catch(() => {});
+    else await this.configstore.set(resumableKey(slotPath), { slotPath, id } as unknown as Upload);
+  }
+
   /** Joins the parts' data, in order, into the data file of `finalId` (tus-file-join.ts; idempotent). */
   async concatenate(finalId: string, parts: ReadonlyArray<{ readonly id: string; readonly size: number }>): Promise<void> {
     await joinDataFiles(this.dataPath(finalId), parts.map((p) => ({ path: this.dataPath(p.id), size: p.size })));
@@ -250,7 +295,9 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter {
   async markFinished(id: string): Promise<void> {
     const info = await this.record(id);
     if (!info) throw ERRORS.FILE_NOT_FOUND;
+    if (isFinishedRecord(info)) return;
     const st = await stat(this.dataPath(id));
+    if (typeof info.size === 'number' && st.size !== info.size) throw new Error(`upload ${id} holds ${st.size} of ${info.size} bytes`);
     await this.configstore.set(id, { ...info, size: info.size ?? st.size, offset: info.size ?? st.size } as unknown as Upload);
   }
 
@@ -258,11 +305,10 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter {
    * Removes unfinished uploads older than the expiration period, and partials of a
    * concatenation that no final joined in that time. Finished uploads are kept.
    */
-  override async deleteExpired(): Promise<number> {
+  override async deleteExpired(now = Date.now()): Promise<number> {
     const expiration = this.getExpiration();
     if (expiration <= 0 || !this.configstore.list) return 0;
     let removed = 0;
-    const now = Date.now();
     for (const id of await this.configstore.list()) {
       const info = await this.record(id);
       if (!info || !info.creation_date) continue;

@@ -34,6 +34,8 @@ export interface UploadServerState {
   /** The whole file's sha256 the client declared (lowercase hex), checked at the last PATCH. */
   readonly expectedSha256?: string;
   readonly concat?: ConcatRole;
+  /** Created through IETF Resumable Uploads: the interop version and the request that created it. */
+  readonly rufh?: { readonly interop: number; readonly via: 'put' | 'post' };
 }
 
 /** The JSON stored per upload (the @tus/file-store fields this server reads, plus `hfs`). */

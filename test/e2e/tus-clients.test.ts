@@ -215,7 +215,11 @@ print(json.dumps({'event': 'done', 'url': u.url}), flush=True)
       assert.deepEqual(decodeMetadata(head.headers['upload-metadata']), { filename: name });
       assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
       const patches = requests((l) => l.method === 'PATCH' && l.path === url);
-      assert.ok(patches.length > 0 && patches.every((l) => l.status === 204), 'every checksummed chunk verified');
+      // The SIGKILL may cut one PATCH mid-chunk (that chunk is discarded unverified); every other
+      // checksummed chunk verified, and none was refused as corrupt.
+      assert.ok(patches.length > 0, 'PATCHes were logged');
+      assert.ok(patches.every((l) => l.status !== 460), 'no chunk failed its checksum');
+      assert.ok(patches.filter((l) => l.status !== 204).length <= 1, `at most the cut PATCH failed: ${patches.map((l) => l.status).join(',')}`);
       const creations = server.logs.slice(since).filter((l) => l.msg === 'Request finished' && l.method === 'POST');
       assert.equal(creations.length, 1, 'the second run created nothing: it resumed');
     });

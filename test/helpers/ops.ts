@@ -15,6 +15,8 @@ export interface Delivery {
   readonly path: string;
   readonly id: string;
   readonly status: number;
+  /** file.published, file.quarantined */
+  readonly event?: string;
 }
 
 /** Records every webhook delivery; `answer` decides the status per event (default 200). */
@@ -44,10 +46,10 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { path: string; id: string };
+      const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { path: string; id: string; event?: string };
       const status = receiver.answer(event);
       res.writeHead(status).end();
-      const d = { path: event.path, id: event.id, status };
+      const d = { path: event.path, id: event.id, status, event: event.event };
       deliveries.push(d);
       for (const w of [...waiters]) {
         if (w.pred(d)) {

@@ -67,7 +67,7 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
   it('security, storage, redis, metrics', () => {
     assert.deepEqual(config.security, { secret: '', previousSecrets: [], schemes: ['v', 'v2', 'token', 'v3'], expiryGraceMs: 0, clockSkewMs: 0 });
     assert.deepEqual(config.uploads, { allowedExtensions: [], blockedExtensions: [] });
-    assert.deepEqual(config.storage, { backend: 'file', dataDir: './data' });
+    assert.deepEqual({ ...config.storage, s3: undefined }, { backend: 'file', dataDir: './data', s3: undefined }); // s3: config-storage-s3.test.ts
     assert.equal(config.redis.url, '');
     assert.equal(config.metrics.listen, null);
   });
@@ -161,7 +161,7 @@ describe('resolveConfig errors name the key path', () => {
     ['unknown scheme', { security: { schemes: ['v4'] } }, 'security.schemes.0'],
     ['no schemes', { security: { schemes: [] } }, 'security.schemes'],
     ['upload_path without slashes', { server: { upload_path: 'upload' } }, 'server.upload_path'],
-    ['storage backend s3', { storage: { backend: 's3' } }, 'storage.backend'],
+    ['storage backend unknown', { storage: { backend: 'ftp' } }, 'storage.backend'],
     ['webhook not http', { finalize: { webhook_url: 'ftp://x/' } }, 'finalize.webhook_url'],
   ];
   for (const [name, raw, path] of cases) {
@@ -269,6 +269,7 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
 
   it('CONFIG_LEGACY_KEY for the moved keys', () => {
     assert.deepEqual(warningPaths(warnings, 'CONFIG_LEGACY_KEY'), [
+      'clamav.clamavenabled',
       'redis.redisaddr',
       'server.bind_ip',
       'server.deduplication_enabled',
@@ -287,7 +288,7 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
   });
 
   it('CONFIG_UNKNOWN_KEY for the rest', () => {
-    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['clamav']);
+    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), []);
   });
 
   // smol-toml builds null-prototype tables; compare plain copies so only the values count.

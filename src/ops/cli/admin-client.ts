@@ -8,6 +8,7 @@ import {
   type ListJobsQuery,
   type OpsApi,
   type ProgressSink,
+  type QuarantineView,
   type QueueStatusView,
   type RecoveryReport,
   type RetryView,
@@ -77,6 +78,20 @@ export class AdminClient implements OpsApi {
   async verify(progress?: ProgressSink): Promise<VerifyReport> {
     const res = await this.#fetch('POST', '/verify', {}, false);
     return this.#run<VerifyReport>(res, progress);
+  }
+
+  async listQuarantine(): Promise<QuarantineView[]> {
+    return (await this.#json<{ quarantined: QuarantineView[] }>('GET', '/quarantine')).quarantined;
+  }
+
+  async releaseQuarantined(id: string): Promise<QuarantineView> {
+    const answer = await this.#jsonOrNull<{ released: QuarantineView }>('POST', `/quarantine/${encodeURIComponent(id)}/release`);
+    if (answer === null) throw new OpsFailure(`no quarantined file ${id}`);
+    return answer.released;
+  }
+
+  async deleteQuarantined(id: string): Promise<void> {
+    if ((await this.#jsonOrNull('DELETE', `/quarantine/${encodeURIComponent(id)}`)) === null) throw new OpsFailure(`no quarantined file ${id}`);
   }
 
   async close(): Promise<void> {}

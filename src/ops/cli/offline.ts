@@ -16,6 +16,7 @@ import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedU
 import { QueueFile, canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
 import { FilePublishedStore, TusFileStore } from '../../storage/index.js';
 import { discardTusUpload } from '../tus-uploads.js';
+import { OfflineQuarantine } from '../quarantine-ops.js';
 import { recover, type RecoveryContext } from '../recovery.js';
 import {
   OpsFailure,
@@ -25,6 +26,7 @@ import {
   type ListJobsQuery,
   type OpsApi,
   type ProgressSink,
+  type QuarantineView,
   type QueueStatusView,
   type RecoveryReport,
   type RetryView,
@@ -41,12 +43,14 @@ export class OfflineOps implements OpsApi {
   readonly #queuePath: string | null;
   #tus: TusFileStore | null = null;
   #backend: QueueBackend | null = null;
+  readonly #quarantine: OfflineQuarantine;
 
   constructor(config: Config) {
     this.#config = config;
     this.#dataDir = config.storage.dataDir;
     if (!existsSync(this.#dataDir)) throw new OpsFailure(`no data directory at ${this.#dataDir} (storage.data_dir, HFS_DATA_DIR)`);
     this.#queuePath = config.queue_resilience.persistentQueue ? queueDatabasePath(this.#dataDir) : null;
+    this.#quarantine = new OfflineQuarantine(config, () => this.#tusStore());
   }
 
   async listUploads(): Promise<UploadView[]> {
@@ -136,6 +140,18 @@ export class OfflineOps implements OpsApi {
   verify(progress?: ProgressSink): Promise<VerifyReport> {
     const published = new FilePublishedStore(this.#dataDir);
     return verifyPublished({ dataDir: this.#dataDir, record: (slot) => published.record(slot), ...(progress && { progress }) });
+  }
+
+  listQuarantine(): Promise<QuarantineView[]> {
+    return this.#quarantine.list();
+  }
+
+  releaseQuarantined(id: string): Promise<QuarantineView> {
+    return this.#quarantine.release(id);
+  }
+
+  deleteQuarantined(id: string): Promise<void> {
+    return this.#quarantine.delete(id);
   }
 
   async close(): Promise<void> {

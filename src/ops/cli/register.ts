@@ -1,12 +1,14 @@
 /**
  * Registers the operator commands on the CLI program (cli.ts stays a thin parser):
- *   uploads list|show|expire, queue status|list|retry, dlq list|replay|purge, recover, verify
+ *   uploads list|show|expire, queue status|list|retry, dlq list|replay|purge, recover, verify,
+ *   quarantine list|release|delete
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseDuration, type Config } from '../../config/index.js';
 import type { JobState, PriorityTier } from '../../queue/index.js';
 import type { OpsApi } from '../types.js';
 import * as c from './commands.js';
+import * as q from './quarantine-commands.js';
 
 // Literal copies (checked against the queue's types) so that printing help loads no queue code.
 const JOB_STATES = ['queued', 'leased', 'done', 'dead'] as const satisfies readonly JobState[];
@@ -64,7 +66,7 @@ function states(value: string): JobState[] {
 export function registerOpsCommands(program: Command, load: LoadConfig): void {
   program.addHelpText(
     'after',
-    '\nuploads, queue, dlq, recover and verify work online (admin API of a running server) or offline\n(data directory of a stopped one); see their --help. Exit codes: 0 ok, 1 failed, 2 bad usage, 3 problems found.',
+    '\nuploads, queue, dlq, quarantine, recover and verify work online (admin API of a running server) or offline\n(data directory of a stopped one); see their --help. Exit codes: 0 ok, 1 failed, 2 bad usage, 3 problems found.',
   );
   /** Wraps a command body: loads the config, connects (online or offline), sets the exit code. */
   const action =
@@ -141,4 +143,12 @@ export function registerOpsCommands(program: Command, load: LoadConfig): void {
 
   common(program.command('verify').description('re-hash every published file against its record; exit 3 on corruption (online or offline)'))
     .action(action((ops, out) => c.verifyCommand(ops, out)));
+
+  const quarantine = program.command('quarantine').description('files the malware scan withheld: list, release, delete (online or offline)').addHelpText('after', MODES_HELP);
+  common(quarantine.command('list').description('quarantined files, oldest first, with reason and signature'))
+    .action(action((ops, out) => q.quarantineList(ops, out)));
+  common(quarantine.command('release').description('publish a quarantined file anyway, at its slot URL').argument('<id>', 'quarantine id (the job id)'))
+    .action(action((ops, out, _o, id: string) => q.quarantineRelease(ops, out, id)));
+  common(quarantine.command('delete').description('delete a quarantined file and its bytes for good').argument('<id>', 'quarantine id (the job id)'))
+    .action(action((ops, out, _o, id: string) => q.quarantineDelete(ops, out, id)));
 }

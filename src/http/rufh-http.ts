@@ -1,0 +1,51 @@
+/** Wire pieces of the IETF Resumable Uploads front door: the 104 on the socket, problem answers. */
+import type { ServerResponse } from 'node:http';
+import type { Context } from 'koa';
+import type { AppError, ErrorCode } from '../errors.js';
+import { metrics } from '../observability/index.js';
+import { PROBLEM_BASE, PROBLEM_STATUS, PROBLEM_TITLE, type ProblemKind } from './rufh-versions.js';
+
+/**
+ * Writes an interim response on the socket. Node has no API for a 1xx other than 100 and 103 on
+ * HTTP/1.1 (field-notes.md), so it is written raw, which is safe only before the final response
+ * started and while this response owns the socket (a pipelined request's response may not yet).
+ * Returns whether it was written; a client that never sees it still gets a correct final answer.
+ */
+export function writeInterim(res: ServerResponse, head: string): boolean {
+  const socket = res.socket as (ServerResponse['socket'] & { _httpMessage?: unknown }) | null;
+  if (res.headersSent || !socket || socket.destroyed || !socket.writable || socket._httpMessage !== res) return false;
+  socket.write(head, 'latin1');
+  return true;
+}
+
+const PROBLEMS: Partial<Record<ErrorCode, ProblemKind>> = {
+  ERR_UPLOAD_OFFSET_MISMATCH: 'mismatching-upload-offset',
+  ERR_UPLOAD_COMPLETED: 'completed-upload',
+  ERR_UPLOAD_LENGTH_INCONSISTENT: 'inconsistent-upload-length',
+};
+
+/**
+ * Answers one of the draft's problem types as application/problem+json (with our stable `code`
+ * and the request id beside the draft's members). False for any other error: the error
+ * middleware answers it as everywhere else.
+ */
+export function answerProblem(ctx: Context, err: AppError, requestId: string | undefined): boolean {
+  const kind = PROBLEMS[err.code];
+  if (kind === undefined || ctx.headerSent) return false;
+  metrics.errorsByCode.inc({ code: err.code });
+  const body: Record<string, unknown> = { type: `${PROBLEM_BASE}${kind}`, title: PROBLEM_TITLE[kind], status: PROBLEM_STATUS[kind], code: err.code, detail: err.message };
+  const expected = err.headers['Upload-Offset'];
+  if (kind === 'mismatching-upload-offset' && expected !== undefined) {
+    body['expected-offset'] = Number(expected);
+    const provided = ctx.get('Upload-Offset');
+    if (/^\d+$/.test(provided)) body['provided-offset'] = Number(provided);
+  }
+  if (requestId) body.requestId = requestId;
+  ctx.status = PROBLEM_STATUS[kind];
+  ctx.set(err.headers);
+  ctx.set('Cache-Control', 'no-store');
+  if (!ctx.req.readableEnded) ctx.set('Connection', 'close'); // an unread body would be parsed as the next request
+  ctx.type = 'application/problem+json';
+  ctx.body = JSON.stringify(body);
+  return true;
+}

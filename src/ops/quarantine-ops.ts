@@ -1,0 +1,49 @@
+/** The quarantine part of OpsApi on a stopped server's data directory (offline.ts uses it). */
+import { join } from 'node:path';
+import type { Config } from '../config/index.js';
+import { QuarantineAdmin } from '../finalize/index.js';
+import { createLogger } from '../observability/index.js';
+import { ContentAddressedStore, FilePublishedStore, FileQuarantineStore, type TusFileStore } from '../storage/index.js';
+import { discardTusUpload } from './tus-uploads.js';
+import { OpsFailure, type QuarantineView } from './types.js';
+import { quarantineView } from './views.js';
+
+export class OfflineQuarantine {
+  readonly #admin: QuarantineAdmin;
+  readonly #store: FileQuarantineStore;
+  #ready: Promise<void> | null = null;
+
+  constructor(config: Config, tusStore: () => TusFileStore) {
+    const dataDir = config.storage.dataDir;
+    this.#store = new FileQuarantineStore(dataDir);
+    this.#admin = new QuarantineAdmin({
+      quarantine: this.#store,
+      published: new FilePublishedStore(dataDir),
+      cas: config.finalize.dedup ? new ContentAddressedStore(join(dataDir, 'cas')) : null,
+      discardTusUpload: (id) => discardTusUpload(tusStore(), id),
+      log: createLogger({ level: 'silent', format: 'json' }),
+    });
+  }
+
+  async list(): Promise<QuarantineView[]> {
+    return (await this.#store.list()).map(quarantineView);
+  }
+
+  async release(id: string): Promise<QuarantineView> {
+    await this.#init();
+    const result = await this.#admin.release(id);
+    if (result.kind === 'unknown') throw new OpsFailure(`no quarantined file ${id}`);
+    if (result.kind === 'slot_taken') throw new OpsFailure(`${id}: another file is published at its path`);
+    if (result.kind === 'bytes_missing') throw new OpsFailure(`${id}: the quarantined bytes are gone; delete the entry`);
+    return quarantineView(result.record);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.#init();
+    if (!(await this.#admin.delete(id))) throw new OpsFailure(`no quarantined file ${id}`);
+  }
+
+  #init(): Promise<void> {
+    return (this.#ready ??= this.#store.init());
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Files the scanner flagged (or that were too large to scan, with scan.oversize = "quarantine"):
+ * kept out of the published tree, never served, until an operator releases (publishes) or
+ * deletes them. One entry per finalization job; its id is the job id ("tus-<upload id>",
+ * "put-<request id>"). The entry also holds its slot path: nothing else is published there.
+ */
+export type QuarantineReason = 'infected' | 'oversize';
+
+export interface QuarantineRecord {
+  /** The finalization job id. */
+  readonly id: string;
+  readonly slotPath: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly contentType: string;
+  readonly protocol: 'tus' | 'put';
+  readonly uploadId: string;
+  /** When the upload's last byte arrived, ms since the epoch. */
+  readonly receivedAtMs: number;
+  readonly quarantinedAtMs: number;
+  readonly reason: QuarantineReason;
+  /** The scanner's signature name ("Eicar-Test-Signature"); null when the file was not scanned. */
+  readonly signature: string | null;
+}
+
+export interface QuarantineStore {
+  /**
+   * Moves `sourceFile`'s bytes in under `record.id`, record first. Idempotent: a repeat after a
+   * crash finishes the move. Rejects with an ENOENT error when neither the source nor the
+   * quarantined bytes exist.
+   */
+  admit(record: QuarantineRecord, sourceFile: string): Promise<void>;
+  /** null for an unknown (or malformed) id. */
+  get(id: string): Promise<QuarantineRecord | null>;
+  /** The entry holding `slotPath`, or null. */
+  bySlot(slotPath: string): Promise<QuarantineRecord | null>;
+  /** Every entry, oldest first. */
+  list(): Promise<QuarantineRecord[]>;
+  /** Where the entry's bytes are (a local file: release hard-links it into the published tree). */
+  contentFile(id: string): string;
+  /** Removes the entry and its bytes; false when there was none. */
+  remove(id: string): Promise<boolean>;
+}

@@ -1,0 +1,250 @@
+/**
+ * tus uploads on S3 through @tus/s3-store, below <key prefix>uploads/ (s3-key-prefix.ts), with
+ * what this server relies on (field-notes.md, "S3"):
+ * - a finished upload never expires: it has no multipart upload left, and getUpload gives it a
+ *   fresh creation date, so the handlers' expiry check (410) never applies to it;
+ * - termination and expiry also remove the trailing `<id>.part` the store leaves behind;
+ * - expiry aborts the multipart uploads of unfinished uploads older than the period (only those
+ *   below our prefix), with time as an argument;
+ * - releasing a published upload's bytes keeps `<id>.info`, so HEAD still answers complete;
+ * - S3 being unreachable is an error, never "no such upload" (a 404 makes clients start over).
+ * Its metadata cache is per process: several instances need a shared one (a Redis KV store).
+ * The server's state of an upload (slot path, signed type) is read from the legacy metadata keys
+ * (tus-upload-record.ts) until the record here carries `hfs` like the file store's.
+ */
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { S3Store } from '@tus/s3-store';
+import { ERRORS, Upload, type DataStore } from '@tus/utils';
+import { S3_LAYOUT, isS3NotFound, s3ClientConfig, type S3Settings } from './s3-client.js';
+import { prefixKeys } from './s3-key-prefix.js';
+import { objectSource } from './s3-objects.js';
+import { clientMetadataOf, serverStateOf } from './tus-upload-record.js';
+import type { UploadSource } from './upload-source.js';
+import type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
+
+export interface S3TusStoreOptions {
+  readonly settings: S3Settings;
+  /** Unfinished uploads are removed this long after creation; 0 turns expiry off. */
+  readonly expirationMs: number;
+}
+
+/** Upload ids are single key segments (@tus/server names them). */
+const SAFE_ID = /^(?!\.\.?$)[\w.-]+$/;
+
+export class S3TusStore extends S3Store implements TusUploadStore {
+  readonly #bucket: string;
+  /** Where the objects of upload `id` live: `${#prefix}${id}`. */
+  readonly #prefix: string;
+
+  constructor(options: S3TusStoreOptions) {
+    const { settings } = options;
+    super({
+      partSize: settings.partBytes,
+      expirationPeriodInMilliseconds: options.expirationMs,
+      // Tags only serve S3 lifecycle rules; expiry here is deleteExpired's job.
+      useTags: false,
+      s3ClientConfig: { bucket: settings.bucket, ...s3ClientConfig(settings) },
+    });
+    this.#bucket = settings.bucket;
+    this.#prefix = `${settings.keyPrefix}${S3_LAYOUT.uploads}`;
+    prefixKeys(this.client, this.#prefix);
+  }
+
+  get datastore(): DataStore {
+    return this;
+  }
+
+  /** The SDK client (keys below the uploads prefix). */
+  get s3(): S3Client {
+    return this.client;
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    if (!SAFE_ID.test(id)) throw ERRORS.FILE_NOT_FOUND;
+    // @tus/s3-store answers any failure to read the record as FILE_NOT_FOUND: an S3 outage would
+    // make HEAD say 404, and tus-js-client then starts the upload over from byte 0. Read it first
+    // (it is cached for the call below) so that only a missing record is "not found".
+    await this.getMetadata(id).catch((err: unknown) => {
+      throw isS3NotFound(err) ? ERRORS.FILE_NOT_FOUND : err;
+    });
+    const upload = await super.getUpload(id);
+    if (!isComplete(upload)) return upload;
+    const { creation_date: _created, ...rest } = upload;
+    return new Upload(rest); // a fresh creation date: never expired
+  }
+
+  async declaredSize(id: string): Promise<number | undefined> {
+    return (await this.#info(id))?.size;
+  }
+
+  async metadata(id: string): Promise<Record<string, string | null> | null> {
+    const info = await this.#info(id);
+    return info ? (clientMetadataOf({ metadata: info.metadata as Record<string, string | null> | undefined }) ?? {}) : null;
+  }
+
+  async markFinished(id: string): Promise<void> {
+    const upload = await this.getUpload(id);
+    // @tus/s3-store completes the multipart upload itself when the last byte arrives.
+    if (!isComplete(upload)) throw new Error(`upload ${id} holds ${upload.offset} of ${upload.size ?? 'an undeclared number of'} bytes`);
+  }
+
+  async summarize(id: string): Promise<UploadSummary | null> {
+    const info = await this.#info(id);
+    if (info === null) return null;
+    let upload: Upload;
+    try {
+      upload = await this.getUpload(id);
+    } catch (err) {
+      if (err === ERRORS.FILE_NOT_FOUND || isS3NotFound(err)) return null; // removed meanwhile
+      throw err;
+    }
+    return {
+      id,
+      slotPath: serverStateOf({ metadata: info.metadata as Record<string, string | null> | undefined })?.slotPath ?? null,
+      offset: upload.offset,
+      size: upload.size ?? null,
+      finished: isComplete(upload),
+      createdAt: info.creation_date ?? null,
+      lastActivityAt: null,
+    };
+  }
+
+  async listUnfinished(): Promise<UploadSummary[]> {
+    const out: UploadSummary[] = [];
+    for await (const { id } of this.#multipartUploads()) {
+      const summary = await this.summarize(id);
+      if (summary !== null && !summary.finished) out.push(summary);
+    }
+    return out;
+  }
+
+  async *finished(): AsyncIterable<FinishedUpload> {
+    // Keys come sorted: a completed upload's object `<id>` comes right before its `<id>.info`.
+    let previous: string | undefined;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.#bucket, ContinuationToken: token }));
+      for (const { Key } of page.Contents ?? []) {
+        if (Key === undefined) continue;
+        if (previous !== undefined && Key === `${previous}.info`) {
+          const upload = await this.#upload(previous);
+          if (upload !== null && isComplete(upload)) {
+            const state = serverStateOf({ metadata: upload.metadata as Record<string, string | null> | undefined });
+            yield { id: previous, size: upload.size, state, source: this.#source(previous, upload.size) };
+          }
+        }
+        previous = Key;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  async source(id: string): Promise<UploadSource | null> {
+    const upload = await this.#upload(id);
+    if (upload === null || !isComplete(upload)) return null;
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: id }));
+    } catch (err) {
+      if (isS3NotFound(err)) return null; // released
+      throw err;
+    }
+    return this.#source(id, upload.size);
+  }
+
+  async releaseData(id: string): Promise<void> {
+    const upload = await this.getUpload(id);
+    if (!isComplete(upload)) throw ERRORS.FILE_NOT_FOUND; // only a finished upload may lose its bytes
+    await this.#deleteKeys([id, this.partKey(id, true)]);
+  }
+
+  override async remove(id: string): Promise<void> {
+    if (!SAFE_ID.test(id)) throw ERRORS.FILE_NOT_FOUND;
+    await super.remove(id);
+    await this.#deleteKeys([this.partKey(id, true)]); // @tus/s3-store leaves it behind
+  }
+
+  async discard(id: string): Promise<void> {
+    if (!SAFE_ID.test(id)) return;
+    const uploadId = await this.getMetadata(id).then(
+      (m) => m['upload-id'],
+      () => undefined,
+    );
+    if (uploadId) {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: id, UploadId: uploadId })).catch((err: unknown) => {
+        if (!isS3NotFound(err)) throw err; // completed or aborted already
+      });
+    }
+    await this.#deleteKeys([id, this.infoKey(id), this.partKey(id, true)]);
+    await this.clearCache(id);
+  }
+
+  override async deleteExpired(nowMs = Date.now()): Promise<number> {
+    const expiration = this.getExpiration();
+    if (expiration <= 0) return 0;
+    let removed = 0;
+    for await (const u of this.#multipartUploads()) {
+      if (u.initiatedMs + expiration >= nowMs) continue;
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: u.id, UploadId: u.uploadId })).catch((err: unknown) => {
+        if (!isS3NotFound(err)) throw err;
+      });
+      await this.#deleteKeys([this.infoKey(u.id), this.partKey(u.id, true)]);
+      await this.clearCache(u.id);
+      removed++;
+    }
+    return removed;
+  }
+
+  async *#multipartUploads(): AsyncIterable<{ id: string; uploadId: string; initiatedMs: number }> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.#bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      for (const u of page.Uploads ?? []) {
+        if (u.Key === undefined || u.UploadId === undefined) continue;
+        yield { id: u.Key, uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 };
+      }
+      const more = page.IsTruncated === true;
+      keyMarker = more ? page.NextKeyMarker : undefined;
+      uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+  }
+
+  /** getUpload, or null when the upload is unknown (an outage still rejects). */
+  async #upload(id: string): Promise<Upload | null> {
+    try {
+      return await this.getUpload(id);
+    } catch (err) {
+      if (err === ERRORS.FILE_NOT_FOUND || isS3NotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async #info(id: string): Promise<Upload | null> {
+    if (!SAFE_ID.test(id)) return null;
+    try {
+      return (await this.getMetadata(id)).file;
+    } catch (err) {
+      if (isS3NotFound(err)) return null;
+      throw err; // S3 unreachable is not "no such upload"
+    }
+  }
+
+  #source(id: string, size: number): UploadSource {
+    return objectSource(this.client, this.#bucket, id, size, `${this.#prefix}${id}`);
+  }
+
+  async #deleteKeys(keys: string[]): Promise<void> {
+    await this.client.send(new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+  }
+}
+
+function isComplete(upload: Upload): upload is Upload & { size: number } {
+  return upload.size !== undefined && upload.offset === upload.size;
+}

@@ -1,0 +1,249 @@
+/**
+ * IETF Resumable Uploads against the spawned server with a raw-socket client that behaves as
+ * URLSession does (interop 3 = iOS 17, interop 8 = current iOS): an upgraded slot PUT, the 104,
+ * a cut (closed, half-open), HEAD, PATCH of the rest, GET of the slot; every problem type,
+ * DELETE, OPTIONS, refused slots (no 104, no resource), plain PUTs (no 1xx ever).
+ */
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { signSlotUrl } from '../../src/index.js';
+import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
+import { rufhRequest } from '../helpers/rufh-client.js';
+import { startServer, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
+
+const KiB = 1024;
+const PARTIAL = 'application/partial-upload';
+
+describe('IETF Resumable Uploads: upgraded slot PUT (raw socket, URLSession behaviour)', () => {
+  let server: SpawnedServer;
+  const slotFor = (name: string, size: number) => signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/${name}`, baseUrl: server.uploadUrl, size });
+  const tusRecords = async () => (await readdir(join(server.dataDir, 'tus')).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+  const getSlot = async (url: string) => rawRequest(server.baseUrl, pathOf(url));
+  const resourcePath = (location: string) => new URL(location, server.baseUrl).pathname;
+
+  before(async () => {
+    server = await startServer({ config: '[tus]\nlock_drain_timeout = "1s"\n' });
+  });
+  after(async () => {
+    await server?.dispose();
+  });
+
+  for (const { interop, cut } of [
+    { interop: 8, cut: 'close' as const },
+    { interop: 3, cut: 'half-open' as const },
+    { interop: 8, cut: 'half-open' as const },
+    { interop: 3, cut: 'close' as const },
+  ]) {
+    it(`interop ${interop}: PUT with the headers gets a 104, cut (${cut}) mid-body, HEAD, PATCH the rest, GET the slot`, async () => {
+      const data = randomData(600 * KiB + 7);
+      const slot = slotFor(`photo-${interop}-${cut}.jpg`, data.length);
+      const headers: Record<string, string> =
+        interop === 3
+          ? { 'Upload-Draft-Interop-Version': '3', 'Upload-Incomplete': '?0', 'Content-Length': String(data.length) }
+          : { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1', 'Upload-Length': String(data.length), 'Content-Length': String(data.length) };
+      const first = await rufhRequest(server.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers, body: data, cutAfter: 200 * KiB, cut });
+      const interim = first.interim.filter((h) => h.status === 104);
+      assert.equal(interim.length, 1);
+      const location = interim[0]!.headers.location!;
+      assert.match(location, /\/files\/[A-Za-z0-9_-]{32}$/);
+      if (interop === 8) assert.match(interim[0]!.headers['upload-limit']!, new RegExp(`max-size=${data.length}, max-age=\\d+`));
+      else assert.equal(interim[0]!.headers['upload-limit'], undefined);
+
+      // HEAD (a new connection; for the half-open case it takes the upload over from the silent body)
+      const head = await rufhRequest(server.baseUrl, { method: 'HEAD', target: resourcePath(location), headers: { 'Upload-Draft-Interop-Version': String(interop) } });
+      first.socket?.destroy();
+      assert.equal(head.final?.status, 204);
+      const offset = Number(head.final!.headers['upload-offset']);
+      assert.ok(offset > 0 && offset <= 200 * KiB, `offset ${offset}`);
+      assert.equal(head.final!.headers['cache-control'], 'no-store');
+      if (interop === 3) {
+        assert.equal(head.final!.headers['upload-incomplete'], '?1');
+        assert.equal(head.final!.headers['upload-length'], undefined);
+      } else {
+        assert.equal(head.final!.headers['upload-complete'], '?0');
+        assert.equal(head.final!.headers['upload-length'], String(data.length));
+        assert.match(head.final!.headers['upload-limit']!, /max-size=/);
+      }
+      if (cut === 'half-open') {
+        const ended = await server.waitForLog((l) => l.msg === 'Resumable upload body ended early; received bytes kept' && l.reason === 'takeover', 10_000);
+        assert.equal(ended.offset, offset);
+      }
+
+      const rest = data.subarray(offset);
+      const patchHeaders: Record<string, string> =
+        interop === 3
+          ? { 'Upload-Draft-Interop-Version': '3', 'Upload-Incomplete': '?0', 'Upload-Offset': String(offset) }
+          : { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1', 'Upload-Offset': String(offset), 'Content-Type': PARTIAL };
+      const patch = await rufhRequest(server.baseUrl, { method: 'PATCH', target: resourcePath(location), headers: patchHeaders, body: rest });
+      assert.equal(patch.final?.status, 201, patch.final?.body);
+      assert.equal(patch.final!.headers['upload-offset'], String(data.length));
+      assert.equal(patch.interim.length, 0);
+
+      const got = await getSlot(slot.url);
+      assert.equal(got.status, 200);
+      assert.equal(sha256(got.body), sha256(data));
+    });
+  }
+
+  it('a whole PUT with the headers and no cut: 104, then 201 as a PUT, published', async () => {
+    const data = randomData(50 * KiB);
+    const slot = slotFor('whole.bin', data.length);
+    const res = await rufhRequest(server.baseUrl, {
+      method: 'PUT',
+      target: pathOf(slot.url),
+      headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1', 'Upload-Length': String(data.length), Expect: '100-continue' },
+      body: data,
+    });
+    assert.deepEqual(res.interim.map((h) => h.status), [100, 104]);
+    assert.equal(res.final?.status, 201);
+    assert.equal(res.final!.headers['upload-complete'], '?1');
+    assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
+  });
+
+  it('a plain PUT and one with an unknown interop version see no 1xx and are stored as today', async () => {
+    const plainHeaders: Array<Record<string, string>> = [{}, { 'Upload-Draft-Interop-Version': '99', 'Upload-Complete': '?0' }];
+    for (const extra of plainHeaders) {
+      const data = randomData(10 * KiB);
+      const slot = slotFor('plain.bin', data.length);
+      const records = (await tusRecords()).length;
+      const res = await rufhRequest(server.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: extra, body: data });
+      assert.deepEqual(res.interim, []);
+      assert.equal(res.final?.status, 201);
+      assert.equal((await tusRecords()).length, records, 'no upload resource');
+      assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
+    }
+  });
+
+  it('unsigned and expired slots: refused as a PUT, no 104, no resource', async () => {
+    const records = (await tusRecords()).length;
+    const data = randomData(1000);
+    const unsigned = `/upload/${slotDir()}/x.bin`;
+    const expired = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/old.bin`, baseUrl: server.uploadUrl, scheme: 'v3', expires: Math.floor(Date.now() / 1000) - 60 });
+    for (const target of [unsigned, pathOf(expired.url)]) {
+      const res = await rufhRequest(server.baseUrl, { method: 'PUT', target, headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1' }, body: data });
+      assert.deepEqual(res.interim, []);
+      assert.equal(res.final?.status, 403);
+    }
+    assert.equal((await tusRecords()).length, records);
+  });
+
+  it('problem types: mismatching-upload-offset, completed-upload, inconsistent-upload-length; 415; 413 with Upload-Limit', async () => {
+    const data = randomData(40 * KiB);
+    const slot = slotFor('problems.bin', data.length);
+    const v = { 'Upload-Draft-Interop-Version': '8' };
+    const first = await rufhRequest(server.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: { ...v, 'Upload-Complete': '?1', 'Upload-Length': String(data.length), 'Content-Length': String(data.length) }, body: data, cutAfter: 10 * KiB });
+    const path = resourcePath(first.interim.find((h) => h.status === 104)!.headers.location!);
+    const head = await rufhRequest(server.baseUrl, { method: 'HEAD', target: path, headers: v });
+    const offset = Number(head.final!.headers['upload-offset']);
+
+    const patch = (headers: Record<string, string>, body: Buffer) => rufhRequest(server.baseUrl, { method: 'PATCH', target: path, headers: { ...v, 'Content-Type': PARTIAL, ...headers }, body });
+    const mismatch = await patch({ 'Upload-Offset': String(offset + 1), 'Upload-Complete': '?0' }, Buffer.from('x'));
+    assert.equal(mismatch.final?.status, 409);
+    assert.equal(mismatch.final!.headers['content-type'], 'application/problem+json');
+    const problem = JSON.parse(mismatch.final!.body) as Record<string, unknown>;
+    assert.equal(problem.type, 'https://iana.org/assignments/http-problem-types#mismatching-upload-offset');
+    assert.equal(problem['expected-offset'], offset);
+    assert.equal(problem['provided-offset'], offset + 1);
+    assert.equal(mismatch.final!.headers['upload-offset'], String(offset));
+
+    const wrongType = await patch({ 'Upload-Offset': String(offset), 'Upload-Complete': '?0', 'Content-Type': 'application/octet-stream' }, Buffer.from('x'));
+    assert.equal(wrongType.final?.status, 415);
+
+    const inconsistent = await patch({ 'Upload-Offset': String(offset), 'Upload-Complete': '?0', 'Upload-Length': String(data.length + 5) }, Buffer.from('x'));
+    assert.equal(inconsistent.final?.status, 400);
+    assert.equal((JSON.parse(inconsistent.final!.body) as { type: string }).type, 'https://iana.org/assignments/http-problem-types#inconsistent-upload-length');
+
+    const tooLarge = await patch({ 'Upload-Offset': String(offset), 'Upload-Complete': '?0' }, randomData(data.length));
+    assert.equal(tooLarge.final?.status, 413);
+    assert.match(tooLarge.final!.headers['upload-limit']!, new RegExp(`max-size=${data.length}`));
+
+    const done = await patch({ 'Upload-Offset': String(offset), 'Upload-Complete': '?1' }, data.subarray(offset));
+    assert.equal(done.final?.status, 201);
+    const again = await patch({ 'Upload-Offset': String(data.length), 'Upload-Complete': '?1' }, Buffer.alloc(0));
+    assert.equal(again.final?.status, 400);
+    assert.equal((JSON.parse(again.final!.body) as { type: string }).type, 'https://iana.org/assignments/http-problem-types#completed-upload');
+    const headDone = await rufhRequest(server.baseUrl, { method: 'HEAD', target: path, headers: v });
+    assert.equal(headDone.final!.headers['upload-complete'], '?1');
+    assert.equal(headDone.final!.headers['upload-offset'], String(data.length));
+    assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
+  });
+
+  it('DELETE cancels the upload and frees the slot; OPTIONS announces Accept-Patch and Upload-Limit', async () => {
+    const data = randomData(30 * KiB);
+    const slot = slotFor('cancel.bin', data.length);
+    const v = { 'Upload-Draft-Interop-Version': '8' };
+    const put = { ...v, 'Upload-Complete': '?1', 'Upload-Length': String(data.length), 'Content-Length': String(data.length) };
+    const first = await rufhRequest(server.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: put, body: data, cutAfter: 5 * KiB });
+    const path = resourcePath(first.interim.find((h) => h.status === 104)!.headers.location!);
+    const del = await rufhRequest(server.baseUrl, { method: 'DELETE', target: path, headers: v });
+    assert.equal(del.final?.status, 204);
+    assert.equal((await rufhRequest(server.baseUrl, { method: 'HEAD', target: path, headers: v })).final?.status, 404);
+    // The slot is free: a new upgraded PUT creates a new resource and completes.
+    const second = await rufhRequest(server.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: put, body: data });
+    assert.notEqual(resourcePath(second.interim.find((h) => h.status === 104)!.headers.location!), path);
+    assert.equal(second.final?.status, 201);
+
+    const options = await rufhRequest(server.baseUrl, { method: 'OPTIONS', target: '/files/', headers: v });
+    assert.equal(options.final?.status, 204);
+    assert.match(options.final!.headers['accept-patch']!, /application\/partial-upload/);
+    assert.match(options.final!.headers['upload-limit']!, /max-size=\d+, max-age=86400/);
+  });
+
+  it('a repeated upgraded PUT for a slot with an unfinished upload is sent to resume it (same Location), then completes', async () => {
+    const data = randomData(80 * KiB);
+    const slot = slotFor('again.bin', data.length);
+    const put = { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1', 'Upload-Length': String(data.length), 'Content-Length': String(data.length) };
+    const first = await rufhRequest(server.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: put, body: data, cutAfter: 20 * KiB });
+    const location = first.interim.find((h) => h.status === 104)!.headers.location!;
+    const again = await rufhRequest(server.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: put, body: data });
+    assert.deepEqual(again.interim.map((h) => [h.status, h.headers.location]), [[104, location]]);
+    assert.equal(again.final, null, 'no final answer: the client resumes');
+    const head = await rufhRequest(server.baseUrl, { method: 'HEAD', target: resourcePath(location), headers: { 'Upload-Draft-Interop-Version': '8' } });
+    const offset = Number(head.final!.headers['upload-offset']);
+    const patch = await rufhRequest(server.baseUrl, {
+      method: 'PATCH',
+      target: resourcePath(location),
+      headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1', 'Upload-Offset': String(offset), 'Content-Type': PARTIAL },
+      body: data.subarray(offset),
+    });
+    assert.equal(patch.final?.status, 201);
+    assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
+  });
+
+  it('careful creation on the tus endpoint: POST with Upload-Complete ?0 answers 201 + Location; tus 1.0 POST unchanged', async () => {
+    const data = randomData(20 * KiB);
+    const slot = slotFor('careful.bin', data.length);
+    const created = await rufhRequest(server.baseUrl, {
+      method: 'POST',
+      target: '/files/',
+      headers: { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?0', 'Upload-Length': String(data.length), 'Upload-Slot': slot.url },
+    });
+    assert.equal(created.final?.status, 201);
+    assert.equal(created.final!.headers['upload-complete'], '?0');
+    assert.equal(created.final!.headers['upload-offset'], '0');
+    const path = resourcePath(created.final!.headers.location!);
+    const patch = await rufhRequest(server.baseUrl, {
+      method: 'PATCH',
+      target: path,
+      headers: { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1', 'Upload-Offset': '0', 'Content-Type': PARTIAL },
+      body: data,
+    });
+    assert.equal(patch.final?.status, 201);
+    assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
+
+    const noSlot = await rufhRequest(server.baseUrl, { method: 'POST', target: '/files/', headers: { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?0', 'Upload-Length': '10' } });
+    assert.equal(noSlot.final?.status, 403);
+    const tus = await rufhRequest(server.baseUrl, { method: 'POST', target: '/files/', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '10', 'Upload-Slot': slotFor('t.bin', 10).url } });
+    assert.equal(tus.final?.status, 201);
+    assert.equal(tus.final!.headers['tus-resumable'], '1.0.0');
+  });
+
+  it('metrics count RUFH requests by interop version', async () => {
+    const text = (await rawRequest(server.baseUrl, '/metrics')).text;
+    assert.match(text, /hmac_rufh_requests_total\{interop="8",kind="upgrade"\} [1-9]/);
+    assert.match(text, /hmac_rufh_requests_total\{interop="3",kind="head"\} [1-9]/);
+    assert.match(text, /hmac_uploads_created_total\{protocol="rufh"\} [1-9]/);
+  });
+});

@@ -1,0 +1,99 @@
+/** `[storage.s3]`: defaults, a full S3-compatible setup, and each bad value named by its key path. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseTomlText, resolveConfig, type RawConfig } from '../../src/config/index.js';
+import { PassThrough } from 'node:stream';
+import { buildApp } from '../../src/app.js';
+import { createLogger } from '../../src/observability/index.js';
+import { s3ClientConfig } from '../../src/storage/index.js';
+
+const hasIssue = (path: string) => (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.path === path);
+
+describe('[storage.s3]', () => {
+  it('defaults: region us-east-1, AWS endpoint, credential chain, no prefix, 8 MiB parts', () => {
+    const { config, warnings } = resolveConfig({}, {});
+    assert.deepEqual(config.storage.s3, {
+      bucket: '',
+      region: 'us-east-1',
+      endpoint: '',
+      forcePathStyle: false,
+      accessKeyId: '',
+      secretAccessKey: '',
+      keyPrefix: '',
+      partBytes: 8 * 1024 * 1024,
+    });
+    assert.deepEqual(warnings, []);
+  });
+
+  it('a RadosGW setup from TOML', () => {
+    const raw = parseTomlText(
+      `[storage]
+backend = "s3"
+[storage.s3]
+bucket = "uploads"
+region = "default"
+endpoint = "http://127.0.0.1:7480/"
+force_path_style = true
+access_key_id = "AK"
+secret_access_key = "SK"
+key_prefix = "hfs/"
+part_size = "16MiB"
+`,
+      'test.toml',
+    );
+    const { config, warnings } = resolveConfig(raw, {});
+    assert.equal(config.storage.backend, 's3');
+    assert.deepEqual(config.storage.s3, {
+      bucket: 'uploads',
+      region: 'default',
+      endpoint: 'http://127.0.0.1:7480',
+      forcePathStyle: true,
+      accessKeyId: 'AK',
+      secretAccessKey: 'SK',
+      keyPrefix: 'hfs/',
+      partBytes: 16 * 1024 * 1024,
+    });
+    assert.deepEqual(warnings, []);
+  });
+
+  const cases: Array<[string, RawConfig, string]> = [
+    ['backend s3 without a bucket', { storage: { backend: 's3' } }, 'storage.s3.bucket'],
+    ['endpoint with a path', { storage: { s3: { endpoint: 'http://host:7480/bucket' } } }, 'storage.s3.endpoint'],
+    ['endpoint not http', { storage: { s3: { endpoint: 'ftp://host' } } }, 'storage.s3.endpoint'],
+    ['key prefix without a slash', { storage: { s3: { key_prefix: 'hfs' } } }, 'storage.s3.key_prefix'],
+    ['part size below the S3 minimum', { storage: { s3: { part_size: '1MiB' } } }, 'storage.s3.part_size'],
+    ['access key without a secret', { storage: { s3: { access_key_id: 'AK' } } }, 'storage.s3.secret_access_key'],
+    ['string for force_path_style', { storage: { s3: { force_path_style: 'yes' } } }, 'storage.s3.force_path_style'],
+    ['misspelt key (a nested table is strict)', { storage: { s3: { acess_key_id: 'AK' } } }, 'storage.s3'],
+  ];
+  for (const [name, raw, path] of cases) {
+    it(`${name} -> ${path}`, () => assert.throws(() => resolveConfig(raw, {}), hasIssue(path)));
+  }
+});
+
+describe('s3ClientConfig', () => {
+  const base = { bucket: 'b', region: 'r', endpoint: '', forcePathStyle: false, accessKeyId: '', secretAccessKey: '', keyPrefix: '', partBytes: 5 * 1024 * 1024 };
+
+  it('AWS itself: default checksums and the standard credential chain', () => {
+    assert.deepEqual(s3ClientConfig(base), { region: 'r', forcePathStyle: false });
+  });
+
+  it('an S3-compatible endpoint: checksums only when required (RGW rejects aws-chunked bodies), keys from the config', () => {
+    assert.deepEqual(s3ClientConfig({ ...base, endpoint: 'http://127.0.0.1:7480', forcePathStyle: true, accessKeyId: 'AK', secretAccessKey: 'SK' }), {
+      region: 'r',
+      endpoint: 'http://127.0.0.1:7480',
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+    });
+  });
+});
+
+describe('storage.backend = "s3" before the server serves from S3', () => {
+  it('refuses to start, naming the key, instead of quietly storing files on the local disk', async () => {
+    const { config } = resolveConfig({ storage: { backend: 's3', s3: { bucket: 'uploads' } }, security: { secret: 'a-long-enough-test-secret' } }, {});
+    const log = createLogger({ level: 'silent', format: 'json' }, new PassThrough());
+    await assert.rejects(buildApp(config, { log }), (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.path === 'storage.backend'));
+  });
+});
