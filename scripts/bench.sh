@@ -3,6 +3,7 @@
 # Env: BENCH_SIZE (upload size, default 1GiB, e.g. BENCH_SIZE=256MiB for a quick run),
 #      BENCH_RUNS (measurements per server, default 2; the median is printed),
 #      BENCH_SCAN_SIZE (file scanned by clamd in scan.bench, default 256MiB, at most 1GiB).
+#      BENCH_FILTER (run only the benches whose file name contains it, e.g. BENCH_FILTER=handoff).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ if [ "${#benches[@]}" -eq 0 ]; then
   exit 1
 fi
 for bench in "${benches[@]}"; do
+  if [ -n "${BENCH_FILTER:-}" ] && [[ "${bench}" != *"${BENCH_FILTER}"* ]]; then continue; fi
   echo "== ${bench}"
   node "${bench}"
 done

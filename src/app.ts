@@ -3,16 +3,17 @@
  * intake and the HTTP parts from the config and hands them to each other; routing and the
  * listener's lifecycle live in src/http/ (router.ts, listener.ts).
  */
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { ConfigError, ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
 import { QuarantineAdmin, contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
-import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, startListener, type RunningApp } from './http/index.js';
+import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext, startListener, type RunningApp } from './http/index.js';
 import { Intake, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
-import { FilePublishedStore, FileQuarantineStore, MemoryLocker, TusFileStore, TusRequestScope } from './storage/index.js';
-import { ConcurrencyPermits } from './transfer/index.js';
+import { FilePublishedStore, FileQuarantineStore, MemoryLocker, TusFileStore, TusRequestScope, UnfinishedUploads } from './storage/index.js';
+import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
 export interface AppOptions {
   log: Logger;
@@ -81,16 +82,26 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     timeoutMs: config.workers.queueTimeoutMs,
     onChange: (_active, waiting) => metrics.concurrencyWaiting.set(waiting),
   });
-  const guard: GuardDeps = { config, permits, lifecycle, log };
+  // Issue 18 / 9.1: one body per slot with takeover of silent holders; per-client caps, keyed by
+  // the client address the request log resolved (X-Forwarded-For's last hop with trust_proxy).
+  const clients = new ClientLimits({ maxBodies: config.limits.maxBodiesPerClient, creationsPerMinute: config.limits.creationsPerMinutePerClient });
+  const clientOf = (req: IncomingMessage) => requestContext.get(req)?.clientAddress ?? req.socket.remoteAddress ?? 'unknown';
+  const guard: GuardDeps = { config, permits, lifecycle, log, slots: new BodySlots(), clients, holders: new WeakMap(), clientOf };
+  // Issue 9.2: one unfinished tus upload per slot, and a cap on the bytes they hold.
+  const unfinished = new UnfinishedUploads((bytes) => metrics.unfinishedBytes.set(bytes));
+  const loadUnfinished = async () =>
+    unfinished.reset((await tusStore.listUnfinished()).flatMap((u) => (u.slotPath ? [{ id: u.id, slotPath: u.slotPath, size: u.size, offset: u.offset, partial: u.partial === true }] : [])));
+  const limits = { clients, unfinished: { heldBytes: () => unfinished.heldBytes, maxBytes: config.limits.maxUnfinishedBytes }, now };
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = cluster?.locker ?? new MemoryLocker(lockAcquireTimeoutMs);
-  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, now, quarantine });
+  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, limits, now, quarantine });
   const tus = new TusEndpoint({
     config,
     intake,
     locker,
     tusStore,
+    unfinished,
     published,
     pending: finalizer,
     control: finalizer.intake,
@@ -120,6 +131,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const readiness = readinessChecks(dataDir, lifecycle, opsReadinessChecks({ queue: queueOps }), cluster ? () => cluster.readiness() : undefined);
   const routes = buildRoutes({ config, log, intake, tus, rufh, published, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
+  const background = {
+    start: async () => {
+      await finalizer.start();
+      await loadUnfinished();
+    },
+    stop: (graceMs: number) => finalizer.stop(graceMs),
+  };
+
   return {
     start: () =>
       startListener({
@@ -127,8 +146,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         log,
         ...routes,
         lifecycle,
-        background: cluster?.around(finalizer) ?? finalizer,
-        sweepExpired: () => tusStore.deleteExpired(),
+        background: cluster?.around(background) ?? background,
+        sweepExpired: async () => {
+          const removed = await tusStore.deleteExpired();
+          if (removed > 0) await loadUnfinished();
+          return removed;
+        },
         announce: {
           up: ({ baseUrl, adminUrl }) => {
             cluster?.setBaseUrl(baseUrl);

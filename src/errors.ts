@@ -28,7 +28,16 @@ export const ERRORS = {
   ERR_SERVER_BUSY: { status: 503, message: 'Too many uploads are in progress, retry shortly' },
   // Reasons an upload request was ended by the server; the client resumes from the kept bytes.
   ERR_UPLOAD_STALLED: { status: 408, message: 'No upload data arrived for too long' },
+  // No longer sent (issue 18.8: a deadline never ends a moving body; see ERR_UPLOAD_TOO_SLOW); kept, codes are never reused.
   ERR_REQUEST_DEADLINE: { status: 503, message: 'The upload request ran past its deadline; resume from the stored offset' },
+  ERR_UPLOAD_TOO_SLOW: { status: 408, message: 'The upload stayed below the minimum rate for too long' },
+  // 409: another request owns this slot or upload (issue 9.1, 18.3); a silent one is taken over instead.
+  ERR_UPLOAD_IN_PROGRESS: { status: 409, message: 'Another request is uploading to this slot; retry once it has finished' },
+  ERR_UPLOAD_TAKEN_OVER: { status: 409, message: 'A newer request for this upload took over' },
+  // One unfinished tus upload per slot (issue 9.2): a second, different creation names the first.
+  ERR_UPLOAD_EXISTS: { status: 409, message: 'This slot already has an unfinished upload; resume it' },
+  ERR_RATE_LIMITED: { status: 429, message: 'Too many uploads from this client, retry later' },
+  ERR_UNFINISHED_FULL: { status: 503, message: 'Too much data is held by unfinished uploads, retry later' },
   ERR_NOT_READY: { status: 503, message: 'The file is still being processed, retry shortly' },
   ERR_INTERNAL: { status: 500, message: 'Internal server error' },
   // Finalization queue. ERR_QUEUE_FULL refuses a new upload in emergency mode (with Retry-After);

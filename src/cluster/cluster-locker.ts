@@ -2,8 +2,8 @@
  * The tus upload locker of cluster mode: an in-process lock (one writer per upload on this
  * instance, always) plus the Redis lock (one writer across instances) while Redis is reachable.
  * A request at another instance asks the holder to release through the Redis locker's channel;
- * a request here asks through the in-process lock; either way the holder's `requestRelease`
- * (what @tus/server and the HTTP layer give) decides how it stops.
+ * a request here asks through the in-process lock; either way the request (with its requester)
+ * reaches the holder's handler, which decides by its own idle clock how it stops.
  *
  * Degraded (Redis unreachable, or a Redis call fails while locking): the in-process lock alone.
  * A client that switches instance meanwhile may then write at two instances; tus writes every
@@ -11,9 +11,8 @@
  * gets 409 on its next PATCH (the client re-asks the offset). An unlock that cannot reach Redis
  * leaves the key to expire by its TTL.
  */
-import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import { AppError } from '../errors.js';
-import type { MemoryLocker, RedisLocker } from '../storage/index.js';
+import type { LockRequester, MemoryLocker, RedisLocker, ReleaseHandler, TakeoverLock, TakeoverLocker } from '../storage/index.js';
 
 export interface ClusterLockerOptions {
   readonly local: MemoryLocker;
@@ -23,31 +22,31 @@ export interface ClusterLockerOptions {
   readonly onSharedFailure: (err: unknown, during: string) => void;
 }
 
-export class ClusterLocker implements Locker {
+export class ClusterLocker implements TakeoverLocker {
   constructor(readonly options: ClusterLockerOptions) {}
 
-  newLock(id: string): Lock {
-    return new ClusterLock(this.options, id);
+  newLock(id: string, requester?: LockRequester): TakeoverLock {
+    return new ClusterLock(this.options, id, requester);
   }
 }
 
-class ClusterLock implements Lock {
+class ClusterLock implements TakeoverLock {
   readonly #o: ClusterLockerOptions;
-  readonly #local: Lock;
-  #shared: Lock | null = null;
+  readonly #local: TakeoverLock;
+  #shared: TakeoverLock | null = null;
 
-  constructor(options: ClusterLockerOptions, private readonly id: string) {
+  constructor(options: ClusterLockerOptions, private readonly id: string, private readonly requester: LockRequester | undefined) {
     this.#o = options;
-    this.#local = options.local.newLock(id);
+    this.#local = options.local.newLock(id, requester);
   }
 
-  async lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
-    await this.#local.lock(signal, requestRelease);
+  async lock(signal: AbortSignal, onReleaseRequest: ReleaseHandler): Promise<void> {
+    await this.#local.lock(signal, onReleaseRequest);
     const sharedLocker = this.#o.shared();
     if (sharedLocker === null) return;
-    const shared = sharedLocker.newLock(this.id);
+    const shared = sharedLocker.newLock(this.id, this.requester);
     try {
-      await shared.lock(signal, requestRelease);
+      await shared.lock(signal, onReleaseRequest);
       this.#shared = shared;
     } catch (err) {
       if (AppError.is(err, 'ERR_UPLOAD_LOCKED')) {

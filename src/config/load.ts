@@ -127,6 +127,13 @@ function crossCheck(config: Config): ConfigWarning[] {
       message: 'longer than server.request_timeout, so a stall is cut by the request deadline first',
     });
   }
+  if (config.server.uploadStallMs < config.tus.lockDrainMs) {
+    warnings.push({
+      code: 'CONFIG_ADJUSTED',
+      path: 'server.upload_stall_timeout',
+      message: 'shorter than tus.lock_drain_timeout: a receiving holder may be judged stalled before its drain ends',
+    });
+  }
   if (config.queue_resilience.emergencyThreshold < config.workers.backpressureThreshold) {
     warnings.push({
       code: 'CONFIG_ADJUSTED',

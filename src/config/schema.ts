@@ -196,6 +196,8 @@ const tus = z
   .object({
     expiration: duration('24h'),
     lock_drain_timeout: duration('3s'),
+    // A lock holder silent this long is ended at once when a newer request asks (issue 18).
+    takeover_idle: duration('200ms'),
     /** DELETE on a finished upload's URL removes its published file for good (docs/tus.md). */
     allow_delete_finished: z.boolean().default(true),
     /** Partial uploads (Upload-Concat) one slot may hold at once. */
@@ -205,6 +207,7 @@ const tus = z
   .transform((s) => ({
     expirationMs: s.expiration,
     lockDrainMs: s.lock_drain_timeout,
+    takeoverIdleMs: s.takeover_idle,
     allowDeleteFinished: s.allow_delete_finished,
     maxConcatParts: s.max_concat_parts,
   }));
@@ -336,6 +339,9 @@ const timeouts = z
     retry_base_delay: duration('1s'),
     retry_max_delay: duration('60s'),
     max_retry_attempts: count(5, 0),
+    // The one notion of "too slow" (issues 18.8, 9.1): bytes per second over the window, see body-meter.ts.
+    min_upload_rate: size('8KiB'),
+    min_upload_rate_window: duration('60s'),
   })
   .prefault({})
   .transform((s) => ({
@@ -354,6 +360,23 @@ const timeouts = z
     retryBaseDelayMs: s.retry_base_delay,
     retryMaxDelayMs: s.retry_max_delay,
     maxRetryAttempts: s.max_retry_attempts,
+    minUploadRateBytesPerSec: s.min_upload_rate,
+    minUploadRateWindowMs: s.min_upload_rate_window,
+  }));
+
+/** Per-client and per-slot bounds (issue 9.1, 9.2). 0 turns a cap off. */
+const limits = z
+  .object({
+    // 32: a client (or many phones behind one carrier NAT) may hold a third of the 100 default permits.
+    max_bodies_per_client: count(32),
+    creations_per_minute_per_client: count(120),
+    max_unfinished_bytes: size('100GB'),
+  })
+  .prefault({})
+  .transform((s) => ({
+    maxBodiesPerClient: s.max_bodies_per_client,
+    creationsPerMinutePerClient: s.creations_per_minute_per_client,
+    maxUnfinishedBytes: s.max_unfinished_bytes,
   }));
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -471,6 +494,7 @@ export const configSchema = z.object({
   finalize,
   cors,
   upload_page: uploadPage,
+  limits,
   uploads,
   migration,
   scan: scanSection,

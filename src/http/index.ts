@@ -5,6 +5,7 @@ export { serveDownload } from './downloads.js';
 export { corsMiddleware, corsOriginFor } from './cors.js';
 export { errorMiddleware } from './errors.js';
 export { requestLog } from './request-log.js';
+export { requestContext } from './request-context.js';
 export { decideRange } from './range.js';
 export { servedType } from './content-policy.js';
 export { adminApi, uploadRoutes, type AdminRoute, type AdminApiDeps } from './admin-api.js';

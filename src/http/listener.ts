@@ -12,6 +12,7 @@ import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { UploadLifecycle } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
+import { trackResponses } from './response-drain.js';
 import { serveMetrics } from './router.js';
 import { addressOf, sideListener } from './side-services.js';
 
@@ -59,7 +60,14 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
     },
     handler,
   );
-  server.setTimeout(config.server.uploadStallMs); // idle socket (no byte either way) for this long: destroyed
+  // Idle socket (no byte either way) for this long: destroyed. Only for requests that no
+  // watchdog owns: upload bodies, permit waits and lock waits switch it off for their duration
+  // (intake/body-guard.ts, tus-endpoint.ts), so it never fires before their own timers (issue 9.5).
+  server.setTimeout(config.server.uploadStallMs);
+  if (config.server.uploadStallMs < config.tus.lockDrainMs) {
+    log.warn({ uploadStallMs: config.server.uploadStallMs, lockDrainMs: config.tus.lockDrainMs }, 'upload_stall_timeout is shorter than lock_drain_timeout');
+  }
+  const responses = trackResponses(server);
   // Answer `Expect: 100-continue` only after the request is authorized (see allowBody).
   server.on('checkContinue', (req, res) => {
     (req as { expectsContinue?: boolean }).expectsContinue = true;
@@ -123,6 +131,11 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
       lifecycle.state = 'stopped';
       for (const x of side) x.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Every request that completed before the grace period ended gets its answer (a PUT's
+      // 201) before its socket closes (issue 9.6); idle keep-alive sockets close at once.
+      server.closeIdleConnections();
+      const unanswered = await responses.waitAnswered(RESPONSE_DRAIN_MS);
+      if (unanswered > 0) log.warn({ requests: unanswered }, 'Shutdown: closing connections with requests still unanswered');
       for (const s of sockets) s.destroy();
       await closed;
       // No upload can complete any more: drain the finalization workers (unfinished jobs stay queued).
@@ -131,6 +144,9 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
     },
   };
 }
+
+/** How long shutdown waits for answers still being written once no body streams any more. */
+const RESPONSE_DRAIN_MS = 10_000;
 
 function listen(server: HttpServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -6,12 +6,14 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { decodeSlotPath } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders } from '../finalize/index.js';
-import { endPutBody, type Intake } from '../intake/index.js';
+import { endError, type BodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
 import { HashingTap, type LocalIncoming, type PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
@@ -42,18 +44,28 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
   if (upgrade) return deps.rufh!.upgradePut(ctx, upgrade, { path, slot, fileBytes, expectedSha256 });
-  await intake.gate(ctx.req, 'put', path, size);
-
   const rc = requestContext.get(ctx.req);
+  await intake.gate(ctx.req, 'put', path, size, rc?.log);
+
   // Without a Content-Length the size cap is enforced while streaming.
   const limit = new ByteLimit(size ?? intake.maxUploadBytes);
+  // When the server ends the body (stall, floor, shutdown, takeover), the client gets an answer
+  // it can act on (408/503/409 with Retry-After and Connection: close), not a bare reset
+  // (issue 18.9). Once every byte arrived, nothing ends it: its 201 is on the way (issue 9.6).
+  const serverEnd = new AbortController();
+  let bodyDone = false;
+  const ender: BodyEnder = (_req, reason) => {
+    if (!bodyDone && !ctx.req.complete) serverEnd.abort(endError(reason));
+  };
   // A declared checksum is checked as the body streams in, so a mismatch is answered (422) before anything is published.
   const digest = typeof expectedSha256 === 'string' ? createHash('sha256') : null;
   const release = await intake.guardBody(ctx.req, {
     protocol: 'put',
     fileBytes: size,
     requestBytes: size ?? intake.maxUploadBytes,
-    ender: endPutBody,
+    slotKey: path,
+    uploadId: path,
+    ender,
     log: rc?.log,
     bodyBytes: () => limit.bytes,
   });
@@ -62,7 +74,8 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   metrics.uploadsCreated.inc({ protocol: 'put' });
   try {
     allowBody(ctx.req, ctx.res);
-    await pipeline(ctx.req, limit, new HashingTap(digest ? [digest] : []), createWriteStream(temp, { flags: 'wx' }));
+    await receiveBody(ctx.req, limit, [new HashingTap(digest ? [digest] : []), createWriteStream(temp, { flags: 'wx' })], serverEnd.signal);
+    bodyDone = true;
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
     if (digest && digest.digest('hex') !== expectedSha256) throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
     const outcome = await intake.complete({
@@ -86,6 +99,35 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     throw err;
   } finally {
     release();
+  }
+}
+
+/**
+ * Streams the request body through `limit` and `rest`. Unlike pipeline(req, …), a server-side
+ * end (`signal`) stops reading without destroying the request, so the socket can still carry
+ * the error answer.
+ */
+async function receiveBody(req: IncomingMessage, limit: ByteLimit, rest: [Transform, Writable], signal: AbortSignal): Promise<void> {
+  const fail = (err: unknown) => {
+    req.unpipe(limit);
+    req.pause();
+    limit.destroy(err as Error);
+  };
+  const onAbort = () => fail(signal.reason);
+  const onError = (err: Error) => fail(err);
+  const onClose = () => {
+    if (!req.complete) fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  req.on('error', onError);
+  req.on('close', onClose);
+  try {
+    req.pipe(limit);
+    await pipeline(limit, ...rest);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    req.off('error', onError);
+    req.off('close', onClose);
   }
 }
 

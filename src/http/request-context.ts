@@ -5,6 +5,8 @@ import type { Logger } from '../observability/index.js';
 export interface RequestContext {
   requestId: string;
   log: Logger;
+  /** The client's address (X-Forwarded-For's last hop when trust_proxy is on). */
+  clientAddress: string;
   /** The client sent `Expect: 100-continue`: answer it only once the request is authorized. */
   expectsContinue: boolean;
   /** The error code the request was answered with, for its log line (set where errors become responses). */

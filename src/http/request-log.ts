@@ -25,7 +25,7 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
     const requestId = randomUUID();
     const child = log.child({ requestId });
     const expectsContinue = (ctx.req as { expectsContinue?: boolean }).expectsContinue === true;
-    const rc: RequestContext = { requestId, log: child, expectsContinue };
+    const rc: RequestContext = { requestId, log: child, expectsContinue, clientAddress: ctx.ip };
     requestContext.set(ctx.req, rc);
     ctx.set('X-Request-Id', requestId);
 

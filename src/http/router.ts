@@ -61,6 +61,10 @@ export function buildRoutes(parts: RouterParts): Routes {
     path === tusRoot || path.startsWith(tusPath) ? 'tus' : path.startsWith(uploadPath) ? 'upload' : path === config.metrics.path ? 'metrics' : 'other';
 
   const koa = new Koa();
+  // trust_proxy: the client address is X-Forwarded-For's last hop (the one our proxy appended;
+  // earlier entries are the client's own claims), for per-client limits and logs.
+  koa.proxy = config.server.trustProxy;
+  koa.maxIpsCount = 1;
   koa.silent = true; // errors are logged by errorMiddleware, with request ids
   koa.on('error', (err: unknown) => log.debug({ err }, 'Response stream error'));
   koa.use(requestLog(log, routeOf));

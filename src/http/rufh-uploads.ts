@@ -143,6 +143,8 @@ export class RufhUploads {
   private async create(ctx: Context, version: InteropVersion): Promise<void> {
     const creation = await this.deps.authorizeCreation(ctx);
     if (creation.concat !== undefined) throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Concat is tus 1.0 only' });
+    // One unfinished upload per slot (issue 9.2): a slot with an unfinished tus upload takes no second one.
+    if (creation.existing) throw new AppError('ERR_UPLOAD_EXISTS');
     const size = this.fileSizeOf(ctx, version, contentLengthOf(ctx)) ?? creation.slot.signedSize;
     const record: UploadServerState = { ...creation.record, rufh: { interop: version.interop, via: 'post' } };
     await this.createAndAppend(ctx, version, record, size, creation.metadata ?? undefined);
@@ -384,10 +386,15 @@ export class RufhUploads {
 
   /** Admission, watchdog and byte accounting of intake; a cut body keeps its bytes here (the append ends gracefully). */
   private guard(ctx: Context, fileBytes: number | undefined, requestBytes = contentLengthOf(ctx)): Promise<() => void> {
+    const requestId = requestContext.get(ctx.req)?.requestId ?? ctx.path;
     return this.deps.intake.guardBody(ctx.req, {
       protocol: 'rufh',
       fileBytes,
       requestBytes: requestBytes ?? fileBytes ?? this.deps.intake.maxUploadBytes,
+      // Takeovers of a resource are this door's own (its locker's onTakeover): a key per request
+      // keeps the slot rule of tus and PUT out of its way.
+      slotKey: `rufh:${requestId}`,
+      uploadId: ctx.path,
       ender: (req) => req.destroy(),
       log: requestContext.get(ctx.req)?.log,
     });

@@ -10,14 +10,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import { Server, EVENTS } from '@tus/server';
-import { ERRORS as TUS_ERRORS, Metadata, type Locker, type Upload } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, Metadata, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
 import { decodeSlotPath, newUploadId, type AuthorizedSlot } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
 import { expectedSha256FromMetadata, jobIdOf, type IntakeControl } from '../finalize/index.js';
-import { tusBodyEnder, type Intake } from '../intake/index.js';
+import { socketIdleMsOf, tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, QuarantineStore, TusFileStore, TusRequestScope, TusWriteScope, UploadServerState } from '../storage/index.js';
+import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, QuarantineStore, TakeoverLocker, TusFileStore, TusRequestScope, TusWriteScope, UnfinishedUpload, UnfinishedUploads, UploadServerState } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { answerCors, answerOptions, dropHeader, uploadUrlOf } from './tus-http.js';
 import { errorBody } from './errors.js';
@@ -26,6 +26,7 @@ import { CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE, parseUploadChecks
 import { UploadCompletion } from './tus-completion.js';
 import { SLOT_LENGTH_HEADER, TusConcatenation, parseUploadConcat, type UploadConcat } from './tus-concat.js';
 import { FinishedUploads } from './tus-finished.js';
+import { TusSlotUploads } from './tus-slot-uploads.js';
 import type { PendingPublications } from './downloads.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
@@ -33,8 +34,10 @@ export const SLOT_HEADER = 'Upload-Slot';
 export interface TusDeps {
   config: Config;
   intake: Intake;
-  locker: Locker;
+  locker: TakeoverLocker;
   tusStore: TusFileStore;
+  /** One unfinished upload per slot, and the bytes they hold (issue 9.2). */
+  unfinished: UnfinishedUploads;
   /** Published files: GET and DELETE of finished uploads. */
   published: PublishedStore & DeletablePublishedStore;
   /** Downloads of files still being finalized wait for them. */
@@ -50,12 +53,13 @@ export interface TusDeps {
   quarantine?: Pick<QuarantineStore, 'get'>;
 }
 
-/** A creation's authorization: the slot and the record the new upload gets. */
+/** A creation's authorization: the slot and the record the new upload gets, or the slot's existing unfinished upload. */
 export interface Creation {
   slot: AuthorizedSlot;
   record: UploadServerState;
   concat: UploadConcat | undefined;
   metadata: Record<string, string | null> | undefined;
+  existing?: UnfinishedUpload;
 }
 
 type NodeBacked = { node?: { req: IncomingMessage; res: ServerResponse } };
@@ -75,9 +79,12 @@ export class TusEndpoint {
   private readonly completion: UploadCompletion;
   private readonly concat: TusConcatenation;
   private readonly finished: FinishedUploads;
+  /** One unfinished upload per slot, and the locker view for takeovers (tus-slot-uploads.ts). */
+  private readonly slotUploads: TusSlotUploads;
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
+    this.slotUploads = new TusSlotUploads(deps);
     this.completion = new UploadCompletion({ tusStore: deps.tusStore, intake: deps.intake, skipIntakeChecksum: config.testing.skipIntakeChecksum });
     this.concat = new TusConcatenation({
       store: deps.tusStore,
@@ -104,7 +111,7 @@ export class TusEndpoint {
       respectForwardedHeaders: config.server.trustProxy,
       ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
       namingFunction: (req) => this.presetIds.get(nodeReq(req)!) ?? newUploadId(),
-      locker: deps.locker,
+      locker: (req) => this.slotUploads.lockerFor(nodeReq(req)),
       lockDrainTimeout: config.tus.lockDrainMs,
       disableTerminationForFinishedUploads: true,
       allowedOrigins: (origin) => corsOriginFor(origin, config.cors) !== null,
@@ -116,11 +123,16 @@ export class TusEndpoint {
       onResponseError: (req, err) => this.mapError(req, err),
     });
     // A parallel upload counts once, as its final upload (createFinal), not once per partial.
-    this.server.on(EVENTS.POST_CREATE, (req: unknown) => {
+    this.server.on(EVENTS.POST_CREATE, (req: unknown, upload: Upload) => {
       const node = nodeReq(req);
-      if ((node && this.creations.get(node))?.concat?.kind !== 'partial') metrics.uploadsCreated.inc({ protocol: 'tus' });
+      const creation = node && this.creations.get(node);
+      if (creation?.concat?.kind !== 'partial') metrics.uploadsCreated.inc({ protocol: 'tus' });
+      if (creation) deps.unfinished.add({ id: upload.id, slotPath: creation.record.slotPath, size: upload.size ?? null, offset: upload.offset, partial: creation.concat?.kind === 'partial' });
     });
-    this.server.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
+    this.server.on(EVENTS.POST_TERMINATE, (_req: unknown, _res: unknown, id: string) => {
+      metrics.uploadsTerminated.inc();
+      deps.unfinished.remove(id);
+    });
   }
 
   /** koa handler for everything under the tus path. */
@@ -145,16 +157,24 @@ export class TusEndpoint {
     const chunkCheck = this.carriesBody(ctx) ? parseUploadChecksum(ctx.get('Upload-Checksum') || undefined, ctx.get('Content-Length') || undefined) : undefined;
     let unlockSlot = async () => {};
     let newRecord: UploadServerState | undefined;
+    let settleCreation = () => {};
     if (ctx.method === 'POST') {
       const creation = await this.authorizeCreation(ctx);
+      if (creation.existing) return this.slotUploads.answerExisting(ctx, creation.existing);
       if (creation.concat?.kind === 'final') return this.createFinal(ctx, creation, creation.concat.ids);
       this.creations.set(ctx.req, creation);
       newRecord = creation.record;
       if (creation.concat?.kind === 'partial') unlockSlot = await this.admitPartial(ctx, creation);
+      else settleCreation = this.slotUploads.markCreating(creation.slot.path);
     }
     let release = () => {};
+    // Non-body requests may wait for an upload's lock (up to the locker's acquire timeout): that
+    // wait owns the socket, not the idle timeout (issue 9.5).
+    const socket = ctx.req.socket;
+    const ownsSocket = !this.carriesBody(ctx);
+    if (ownsSocket) socket.setTimeout(0);
     try {
-      if (this.carriesBody(ctx)) release = await this.guardBody(ctx);
+      if (this.carriesBody(ctx)) release = await this.guardBody(ctx, newRecord?.slotPath);
       const scope: TusWriteScope = { ...(newRecord && { newRecord }), ...(chunkCheck && { chunkCheck }) };
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
@@ -163,7 +183,9 @@ export class TusEndpoint {
       const closed = new Promise<void>((resolve) => ctx.res.once('close', resolve));
       await Promise.race([this.deps.scope.run(scope, () => this.server.handle(ctx.req, ctx.res)), closed]);
     } finally {
+      settleCreation();
       release();
+      if (ownsSocket && !socket.destroyed) socket.setTimeout(socketIdleMsOf(this.deps.config));
       await unlockSlot();
     }
   }
@@ -226,6 +248,7 @@ export class TusEndpoint {
         throw err;
       }
       await this.concat.removeParts(ids);
+      for (const part of ids) this.deps.unfinished.remove(part);
       metrics.uploadsCreated.inc({ protocol: 'tus' });
       answerCors(ctx, this.deps.config.cors);
       ctx.set('Tus-Resumable', '1.0.0');
@@ -243,24 +266,36 @@ export class TusEndpoint {
     return ctx.method === 'PATCH' || ctx.get('Content-Type') === 'application/offset+octet-stream';
   }
 
-  private async guardBody(ctx: Context): Promise<() => void> {
+  private async guardBody(ctx: Context, creationSlot: string | undefined): Promise<() => void> {
     const contentLength = Number(ctx.get('Content-Length') || NaN);
     let fileBytes: number | undefined;
+    let uploadId = '';
+    let slotKey: string;
     if (ctx.method === 'POST') {
       fileBytes = Number(ctx.get('Upload-Length') || NaN);
+      slotKey = this.presetIds.get(ctx.req) ?? creationSlot ?? `creation:${ctx.path}`;
     } else {
-      const id = decodeURIComponent(ctx.path.slice(ctx.path.lastIndexOf('/') + 1));
-      fileBytes = (await this.deps.tusStore.declaredSize(id)) ?? Number(ctx.get('Upload-Length') || NaN);
+      uploadId = decodeURIComponent(ctx.path.slice(ctx.path.lastIndexOf('/') + 1));
+      const facts = await this.deps.tusStore.facts(uploadId);
+      fileBytes = facts.size ?? Number(ctx.get('Upload-Length') || NaN);
+      // One body per slot; a concatenation's parts stream side by side, each keyed on its own id.
+      slotKey = facts.slotPath && !facts.partial ? facts.slotPath : `upload:${uploadId}`;
     }
     if (Number.isNaN(fileBytes)) fileBytes = undefined;
     // Bytes are counted at the socket (the guard's default): @tus/server owns the body stream.
-    return this.deps.intake.guardBody(ctx.req, {
+    const release = await this.deps.intake.guardBody(ctx.req, {
       protocol: 'tus',
       fileBytes,
       requestBytes: Number.isNaN(contentLength) ? (fileBytes ?? this.deps.intake.maxUploadBytes) : contentLength,
+      slotKey,
+      uploadId: uploadId || slotKey,
       ender: tusBodyEnder(this.deps.config.tus.lockDrainMs + 1000),
       log: requestContext.get(ctx.req)?.log,
     });
+    return () => {
+      release();
+      if (uploadId) this.slotUploads.refreshHeld(uploadId);
+    };
   }
 
   /** The slot of a creation (also the IETF Resumable Uploads door's careful creation): authorized and gated. */
@@ -302,11 +337,14 @@ export class TusEndpoint {
       }
       throw err;
     }
+    // One unfinished upload per slot (issue 9.2): wait for a creation in flight on it, then look it up.
+    let existing: UnfinishedUpload | undefined;
+    if (concat === undefined) existing = await this.slotUploads.existingFor(path);
     // Partials count as their slot's one upload: the queue's intake gate is passed by the final.
     if (concat?.kind === 'partial') {
       if (await this.deps.control.slotTaken(path)) throw new AppError('ERR_FILE_EXISTS');
-    } else {
-      await this.deps.intake.gate(ctx.req, 'create', path, size);
+    } else if (!existing) {
+      await this.deps.intake.gate(ctx.req, 'create', path, size, requestContext.get(ctx.req)?.log);
     }
     const record: UploadServerState = {
       slotPath: slot.path,
@@ -317,7 +355,7 @@ export class TusEndpoint {
       ...(expectedSha256 !== undefined && { expectedSha256 }),
       ...(concat?.kind === 'partial' && { concat: { kind: 'partial' } as const }),
     };
-    return { slot, record, concat, metadata };
+    return { slot, record, concat, metadata, ...(existing && { existing }) };
   }
 
   /** Path prefixes of upload URLs (Upload-Concat names parts by URL). */
@@ -358,7 +396,13 @@ export class TusEndpoint {
 
   private async onFinish(_req: unknown, upload: Upload): Promise<Record<string, never>> {
     if (upload.size === undefined) throw new Error(`tus upload ${upload.id} finished without a length`);
-    await this.completion.complete(upload.id, upload.size);
+    try {
+      await this.completion.complete(upload.id, upload.size);
+    } catch (err) {
+      await this.slotUploads.forgetIfGone(upload.id); // a checksum mismatch discards the upload
+      throw err;
+    }
+    this.deps.unfinished.remove(upload.id);
     return {};
   }
 

@@ -1,29 +1,35 @@
 /**
  * The body guard: everything that stands between an upload request and its body, for every
- * front door: shutdown refusal, concurrency permits (bounded concurrent bodies, priority wait), the
- * stall/deadline watchdog, lifecycle tracking (graceful stop) and byte accounting. Received
- * bytes are always kept: a tus upload ended here resumes from its stored offset.
+ * front door: shutdown refusal, per-client caps, one body per slot (taking over a silent holder,
+ * issue 18), concurrency permits (bounded concurrent bodies, priority wait), the stall/rate-floor
+ * watchdog, lifecycle tracking (graceful stop) and byte accounting. Received bytes are always
+ * kept for tus: an upload ended here resumes from its stored offset.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/index.js';
-import { AppError } from '../errors.js';
+import { AppError, type ErrorCode } from '../errors.js';
 import { metrics, type Logger } from '../observability/index.js';
-import { ConcurrencyPermits, transferLimits, watchBody, type BodyVerdict } from '../transfer/index.js';
+import { BodyHolder, BodySlots, ClientLimits, ConcurrencyPermits, transferLimits, watchBody, type BodyWatch, type FloorJudgement, type TakeoverReport } from '../transfer/index.js';
 
-export type EndReason = Exclude<BodyVerdict, 'ok'> | 'shutdown';
+/** Why the server ends a body: its watchdog (stall, floor), shutdown, or a newer request (takeover). */
+export type EndReason = 'stall' | 'floor' | 'shutdown' | 'takeover';
 
 /** How the server ends a body it gives up on. */
 export type BodyEnder = (req: IncomingMessage, reason: EndReason) => void;
 
-/** PUT bodies are all or nothing: end the connection, the handler discards the temp file. */
-export const endPutBody: BodyEnder = (req) => req.destroy();
+/** The answer a client gets when the server ends its body, where the socket still carries one (issue 18.9). */
+export function endError(reason: EndReason): AppError {
+  const [code, retryAfter]: [ErrorCode, string] =
+    reason === 'stall' ? ['ERR_UPLOAD_STALLED', '1'] : reason === 'floor' ? ['ERR_UPLOAD_TOO_SLOW', '5'] : reason === 'takeover' ? ['ERR_UPLOAD_TAKEN_OVER', '1'] : ['ERR_SERVER_SHUTDOWN', '10'];
+  return new AppError(code, { headers: { 'Retry-After': retryAfter, Connection: 'close' } });
+}
 
 /**
  * tus: a stall means the peer is gone, so the connection is destroyed; @tus/server then aborts
  * the request, keeps what reached the store and releases the lock. For a live connection
- * (deadline, shutdown) the same abort is triggered without killing the socket, so the client
- * still gets @tus/server's answer (204 with the stored Upload-Offset, `Connection: close`) and
- * continues from there; if no answer went out within `graceMs`, the socket is destroyed.
+ * (floor, shutdown, takeover) the same abort is triggered without killing the socket, so the
+ * client still gets @tus/server's answer (204 with the stored Upload-Offset, `Connection: close`)
+ * and continues from there; if no answer went out within `graceMs`, the socket is destroyed.
  */
 export function tusBodyEnder(graceMs: number): BodyEnder {
   return (req, reason) => {
@@ -31,7 +37,7 @@ export function tusBodyEnder(graceMs: number): BodyEnder {
       req.destroy();
       return;
     }
-    req.emit('error', new AppError(reason === 'deadline' ? 'ERR_REQUEST_DEADLINE' : 'ERR_SERVER_SHUTDOWN'));
+    req.emit('error', endError(reason));
     // The web stream wrapping the body is now errored; another 'data' event would be enqueued
     // into it and throw ERR_INVALID_STATE out of an event handler, killing the process. Stop the
     // flow: the unread rest is dropped with the connection (`Connection: close`).
@@ -87,6 +93,13 @@ export interface GuardDeps {
   permits: ConcurrencyPermits;
   lifecycle: UploadLifecycle;
   log: Logger;
+  /** One streaming body per slot (key), with takeover of silent holders. */
+  slots: BodySlots;
+  clients: ClientLimits;
+  /** The body holder of each streaming request, for lock release requests (tus-endpoint.ts). */
+  holders: WeakMap<IncomingMessage, BodyHolder>;
+  /** The client address of a request (X-Forwarded-For's last hop with trust_proxy). */
+  clientOf: (req: IncomingMessage) => string;
 }
 
 export interface GuardRequest {
@@ -95,6 +108,10 @@ export interface GuardRequest {
   fileBytes: number | undefined;
   /** Bytes this request will send, for the order of waiters for a concurrency permit. */
   requestBytes: number;
+  /** The slot (or part of one) the body writes to: one body per key at a time. */
+  slotKey: string;
+  /** For logs: the tus upload id, or the PUT's slot path. */
+  uploadId: string;
   ender: BodyEnder;
   /** The request's logger (with its request id); default the guard's. */
   log?: Logger | undefined;
@@ -106,54 +123,132 @@ export interface GuardRequest {
   bodyBytes?: (() => number) | undefined;
 }
 
+/** Idle sockets (no request owner) are cut at this value; see http/listener.ts. */
+export const socketIdleMsOf = (config: Config) => config.server.uploadStallMs;
+
 /** Refuses new upload requests (503 + Retry-After) once the server is shutting down. */
 export function refuseWhenStopping(lifecycle: UploadLifecycle): void {
   if (lifecycle.state !== 'running') throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
 }
 
 /**
- * Admits an upload body and watches it. Throws ERR_SERVER_SHUTDOWN / ERR_SERVER_BUSY (503 with
- * Retry-After) when it may not start. Returns the function to call once the request is over
- * (idempotent): it stops the watchdog, frees the slot and counts the body's bytes.
+ * Admits an upload body and watches it. Throws (with Retry-After where a retry can succeed):
+ * ERR_SERVER_SHUTDOWN, ERR_RATE_LIMITED (per-client body cap), ERR_UPLOAD_IN_PROGRESS (PUT on
+ * a slot whose body is still moving), ERR_UPLOAD_LOCKED (tus holder did not let go),
+ * ERR_SERVER_BUSY (no permit within queue_timeout). Returns the function to call once the
+ * request is over (idempotent): it stops the watchdog, frees slot and permit, counts the bytes.
  */
 export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, request: GuardRequest): Promise<() => void> {
+  const { config } = deps;
   refuseWhenStopping(deps.lifecycle);
+  const log = request.log ?? deps.log;
+  const client = deps.clientOf(req);
+  const leaveClient = deps.clients.enterBody(client);
+  if (!leaveClient) {
+    metrics.clientLimited.inc({ limit: 'bodies' });
+    log.info({ client, limit: config.limits.maxBodiesPerClient }, 'Upload refused: client streams its maximum of bodies');
+    throw new AppError('ERR_RATE_LIMITED', { headers: { 'Retry-After': '5' } });
+  }
   const socket = req.socket;
   const bodyStartsAt = socket.bytesRead - req.readableLength;
   const bodyBytes = request.bodyBytes ?? (() => Math.max(0, socket.bytesRead - bodyStartsAt));
-  const gone = new AbortController();
-  const onClose = () => gone.abort();
-  req.once('close', onClose);
-  const permit = await deps.permits.acquire(request.requestBytes, gone.signal);
-  req.off('close', onClose);
-  if (!permit.ok) {
-    if (permit.reason === 'timeout') metrics.concurrencyRejected.inc();
-    throw new AppError('ERR_SERVER_BUSY', { headers: { 'Retry-After': '5' } });
-  }
-  metrics.concurrencyWait.observe(permit.waitedMs / 1000);
-  if (deps.lifecycle.state !== 'running') {
-    permit.release();
-    throw new AppError('ERR_SERVER_SHUTDOWN', { headers: { 'Retry-After': '10' } });
-  }
+  // From here until release, this request's own timers own the socket: the permit wait
+  // (queue_timeout), the slot wait (bounded) and the body watchdog (stall, floor). The socket
+  // idle timeout must never cut it first (issue 9.5).
+  socket.setTimeout(0);
 
-  const limits = transferLimits(request.fileBytes, deps.config.server, deps.config.timeouts);
-  const log = request.log ?? deps.log;
-  const end = (reason: EndReason) => {
-    if (reason !== 'shutdown') metrics.timeouts.inc({ type: 'upload' });
-    log.info({ reason, protocol: request.protocol, sizeClass: limits.sizeClass, stallMs: limits.stallMs, deadlineMs: limits.deadlineMs }, 'Upload request ended by the server; received bytes kept');
+  const limits = transferLimits(request.fileBytes, config.server, config.timeouts);
+  let watch: BodyWatch | undefined;
+  const createdAt = Date.now();
+  // Ended before the body streams (takeover while waiting) or client gone: stop waiting.
+  const stopWaiting = new AbortController();
+  const onClose = () => stopWaiting.abort();
+  req.once('close', onClose);
+
+  const end = (reason: EndReason, judged?: FloorJudgement) => {
+    if (!watch) {
+      stopWaiting.abort();
+      return;
+    }
+    if (reason === 'stall' || reason === 'floor') metrics.timeouts.inc({ type: 'upload' });
+    const rate = judged ?? watch.meter.judgeFloor(Date.now(), limits.floor);
+    log.info(
+      {
+        reason,
+        protocol: request.protocol,
+        uploadId: request.uploadId,
+        sizeClass: limits.sizeClass,
+        stallMs: limits.stallMs,
+        deadlineMs: limits.deadlineMs,
+        minRateBytesPerSec: limits.floor.bytesPerSec,
+        rateBytesPerSec: rate.rateBytesPerSec,
+        windowMs: rate.windowMs,
+        bytes: watch.meter.bytes,
+      },
+      request.protocol === 'put' ? 'Upload request ended by the server; nothing published' : 'Upload request ended by the server; received bytes kept',
+    );
     request.ender(req, reason);
   };
-  const stopWatch = watchBody(socket, { stallMs: limits.stallMs, deadlineMs: limits.deadlineMs, onEnd: end });
-  const untrack = deps.lifecycle.track(end);
-  metrics.activeUploads.inc();
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    stopWatch();
-    untrack();
-    permit.release();
-    metrics.activeUploads.dec();
-    metrics.bytesReceived.inc({ protocol: request.protocol }, bodyBytes());
+  const holder = new BodyHolder({
+    clientAddress: client,
+    takeoverIdleMs: config.tus.takeoverIdleMs,
+    drainMs: config.tus.lockDrainMs,
+    idleMs: () => (watch ? watch.idleMs() : Date.now() - createdAt),
+    end: () => end('takeover'),
+    onTakeover: (report) => reportTakeover(log, request, report),
+  });
+
+  const cleanups: Array<() => void> = [leaveClient, () => holder.finished(), () => req.off('close', onClose)];
+  const releaseAll = () => {
+    for (const c of cleanups.splice(0).reverse()) c();
+    if (!socket.destroyed) socket.setTimeout(socketIdleMsOf(config));
   };
+  try {
+    const claim = await deps.slots.claim(
+      request.slotKey,
+      holder,
+      { clientAddress: client },
+      request.protocol === 'put' ? 'refuse_moving' : 'drain',
+      config.tus.lockDrainMs * 2 + 2_000,
+      stopWaiting.signal,
+    );
+    if (!claim.ok) {
+      if (claim.reason === 'busy') throw new AppError('ERR_UPLOAD_IN_PROGRESS');
+      if (claim.reason === 'timeout') throw new AppError(request.protocol === 'put' ? 'ERR_UPLOAD_IN_PROGRESS' : 'ERR_UPLOAD_LOCKED');
+      throw new AppError('ERR_UPLOAD_TAKEN_OVER');
+    }
+    cleanups.push(claim.release);
+    deps.holders.set(req, holder);
+
+    const permit = await deps.permits.acquire(request.requestBytes, stopWaiting.signal);
+    if (!permit.ok) {
+      if (permit.reason === 'timeout') {
+        metrics.concurrencyRejected.inc();
+        log.info({ queueTimeoutMs: config.workers.queueTimeoutMs }, 'Upload refused: no streaming slot within queue_timeout');
+        throw new AppError('ERR_SERVER_BUSY', { headers: { 'Retry-After': '5' } });
+      }
+      throw new AppError('ERR_UPLOAD_TAKEN_OVER');
+    }
+    cleanups.push(permit.release);
+    metrics.concurrencyWait.observe(permit.waitedMs / 1000);
+    refuseWhenStopping(deps.lifecycle);
+
+    const sampleMs = Math.max(10, Math.min(250, Math.floor(config.tus.takeoverIdleMs / 4)));
+    watch = watchBody(socket, { stallMs: limits.stallMs, floor: limits.floor, sampleMs, onEnd: end });
+    metrics.activeUploads.inc();
+    cleanups.push(watch.stop, deps.lifecycle.track(end), () => {
+      metrics.activeUploads.dec();
+      metrics.bytesReceived.inc({ protocol: request.protocol }, bodyBytes());
+    });
+  } catch (err) {
+    releaseAll();
+    throw err;
+  }
+  return releaseAll;
+}
+
+function reportTakeover(log: Logger, request: GuardRequest, report: TakeoverReport): void {
+  metrics.takeovers.inc({ outcome: report.outcome });
+  metrics.takeoverWait.observe(report.waitedMs / 1000);
+  log.info({ protocol: request.protocol, uploadId: request.uploadId, ...report }, 'Upload taken over by a newer request');
 }

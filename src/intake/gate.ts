@@ -1,14 +1,33 @@
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '../errors.js';
 import type { IntakeControl } from '../finalize/index.js';
+import { metrics, type Logger } from '../observability/index.js';
+import type { ClientLimits } from '../transfer/index.js';
+
+/** Per-client and global bounds on starting uploads (issue 9.1, 9.2). */
+export interface NewUploadLimits {
+  clients: ClientLimits;
+  /** tus creations only: bytes held by unfinished uploads, and the cap (0 = none). */
+  unfinished?: { heldBytes: () => number; maxBytes: number };
+  now: () => number;
+}
 
 /**
  * Before a new upload (PUT or tus creation) may start: refuse a slot that a queued upload already
- * holds (it would end in 409 after the whole body), and pass the finalization queue's intake gate
+ * holds (it would end in 409 after the whole body), apply the per-client start rate and the cap
+ * on bytes held by unfinished uploads, and pass the finalization queue's intake gate
  * (backpressure delays; emergency mode answers 503 with Retry-After).
  */
-export async function gateNewUpload(req: IncomingMessage, control: IntakeControl, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined): Promise<void> {
+export async function gateNewUpload(
+  req: IncomingMessage,
+  control: IntakeControl,
+  kind: 'create' | 'put',
+  slotPath: string,
+  sizeBytes: number | undefined,
+  limits?: NewUploadLimits & { client: string; log: Logger },
+): Promise<void> {
   if (await control.slotTaken(slotPath)) throw new AppError('ERR_FILE_EXISTS');
+  if (limits) checkNewUploadLimits(kind, limits);
   const gone = new AbortController();
   const onClose = () => gone.abort(new AppError('ERR_BAD_REQUEST', { message: 'client went away' }));
   req.once('close', onClose);
@@ -17,5 +36,20 @@ export async function gateNewUpload(req: IncomingMessage, control: IntakeControl
     if (!decision.ok) throw new AppError('ERR_QUEUE_FULL', { headers: { 'Retry-After': String(decision.retryAfterS) } });
   } finally {
     req.off('close', onClose);
+  }
+}
+
+function checkNewUploadLimits(kind: 'create' | 'put', limits: NewUploadLimits & { client: string; log: Logger }): void {
+  const { client, log, unfinished } = limits;
+  if (kind === 'create' && unfinished && unfinished.maxBytes > 0 && unfinished.heldBytes() >= unfinished.maxBytes) {
+    metrics.unfinishedRefused.inc();
+    log.warn({ heldBytes: unfinished.heldBytes(), maxBytes: unfinished.maxBytes }, 'Upload creation refused: unfinished uploads hold limits.max_unfinished_bytes');
+    throw new AppError('ERR_UNFINISHED_FULL', { headers: { 'Retry-After': '60' } });
+  }
+  const verdict = limits.clients.allowCreation(client, limits.now());
+  if (!verdict.ok) {
+    metrics.clientLimited.inc({ limit: 'creations' });
+    log.info({ client, retryAfterS: verdict.retryAfterS }, 'Upload refused: client started too many uploads this minute');
+    throw new AppError('ERR_RATE_LIMITED', { headers: { 'Retry-After': String(verdict.retryAfterS) } });
   }
 }

@@ -17,10 +17,11 @@ import type { IncomingMessage } from 'node:http';
 import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer } from '../finalize/index.js';
-import { metrics } from '../observability/index.js';
+import { metrics, type Logger } from '../observability/index.js';
 import type { DeletablePublishedStore, PublishedStore, QuarantineStore } from '../storage/index.js';
+import type { BodyHolder } from '../transfer/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
-import { gateNewUpload } from './gate.js';
+import { gateNewUpload, type NewUploadLimits } from './gate.js';
 import { checkUpload, type UploadPolicy } from './upload-policy.js';
 
 /** A new upload as a front door declares it, before a body byte is read. */
@@ -45,6 +46,8 @@ export interface IntakeDeps {
   readonly finalizer: UploadFinalizer;
   /** Concurrency, watchdog limits, lifecycle and the fallback logger of the body guard. */
   readonly guard: GuardDeps;
+  /** Per-client start rate and the cap on bytes held by unfinished uploads (issue 9.1, 9.2). */
+  readonly limits?: NewUploadLimits;
   readonly now: () => number;
   /** Files the malware scan withheld: their slot answers 451 (docs/scanning.md). */
   readonly quarantine?: Pick<QuarantineStore, 'bySlot'>;
@@ -88,11 +91,24 @@ export class Intake {
 
   /**
    * A new upload (never a request continuing one): ERR_FILE_EXISTS when a queued job holds the
-   * slot, then the intake gate (a bounded delay under backpressure, ERR_QUEUE_FULL in
-   * emergency). Stops waiting when the request closes.
+   * slot, the per-client start rate and the unfinished-bytes cap (ERR_RATE_LIMITED 429,
+   * ERR_UNFINISHED_FULL 503), then the intake gate (a bounded delay under backpressure,
+   * ERR_QUEUE_FULL in emergency). Stops waiting when the request closes.
    */
-  gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined): Promise<void> {
-    return gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes);
+  gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined, log?: Logger): Promise<void> {
+    const limits = this.#d.limits;
+    const checks = limits ? { ...limits, client: this.#d.guard.clientOf(req), log: log ?? this.#d.guard.log } : undefined;
+    return gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes, checks);
+  }
+
+  /** The streaming body of a request, which decides for itself when asked to let go (takeover). */
+  holderOf(req: IncomingMessage): BodyHolder | undefined {
+    return this.#d.guard.holders.get(req);
+  }
+
+  /** The client address of a request, as the per-client limits see it. */
+  clientOf(req: IncomingMessage): string {
+    return this.#d.guard.clientOf(req);
   }
 
   /** ERR_SERVER_SHUTDOWN (503 + Retry-After) once the server is draining. */

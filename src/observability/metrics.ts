@@ -115,6 +115,41 @@ export const concurrencyRejected = new Counter({
   registers: [registry],
 });
 
+// --- Mobile links and per-client limits (issues 18, 9.1, 9.2).
+
+export const takeovers = new Counter({
+  name: 'hmac_takeovers_total',
+  help: 'Upload bodies taken over by a newer request for the same upload or slot, by outcome (idle_ended: silent holder ended at once; drained: holder finished by itself; drain_timeout: ended after lock_drain_timeout)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const takeoverWait = new Histogram({
+  name: 'hmac_takeover_wait_seconds',
+  help: 'Time a newer request waited for the previous holder of its upload to let go',
+  buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 3, 10, 30, 60],
+  registers: [registry],
+});
+
+export const clientLimited = new Counter({
+  name: 'hmac_client_limited_total',
+  help: 'Upload requests refused by a per-client cap, by limit (bodies, creations)',
+  labelNames: ['limit'] as const,
+  registers: [registry],
+});
+
+export const unfinishedBytes = new Gauge({
+  name: 'hmac_unfinished_upload_bytes',
+  help: 'Bytes held by unfinished tus uploads (limits.max_unfinished_bytes caps new creations)',
+  registers: [registry],
+});
+
+export const unfinishedRefused = new Counter({
+  name: 'hmac_unfinished_refused_total',
+  help: 'Upload creations refused with 503 because unfinished uploads hold limits.max_unfinished_bytes',
+  registers: [registry],
+});
+
 // --- Finalization queue (docs/queue.md). Labels: tiers, worker ids (bounded by numworkers),
 // dependencies, fixed reasons; never upload ids or paths.
 
@@ -245,6 +280,8 @@ export function exposeLabelSets(options: { workers: number }): void {
   for (const type of ['upload', 'download', 'queue']) timeouts.inc({ type }, 0);
   for (const reason of ['emergency', 'large_tier_full']) intakeRefused.inc({ reason }, 0);
   for (const kind of ['create', 'put']) intakeDelayed.inc({ kind }, 0);
+  for (const outcome of ['idle_ended', 'drained', 'drain_timeout']) takeovers.inc({ outcome }, 0);
+  for (const limit of ['bodies', 'creations']) clientLimited.inc({ limit }, 0);
   for (const protocol of ['tus', 'put', 'rufh']) {
     uploadsCreated.inc({ protocol }, 0);
     uploadsFinished.inc({ protocol }, 0);

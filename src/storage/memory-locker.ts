@@ -1,20 +1,20 @@
 /**
  * Per-process upload locks in the @tus/utils Locker shape. A request that wants a lock held by
- * another asks the holder to release it (the holder's request then stops within
- * `lock_drain_timeout`, keeping its bytes) and waits for the unlock notification; it does not
- * poll. A waiter that cannot get the lock in time gets ERR_UPLOAD_LOCKED (423), which clients
+ * another asks the holder to release it, naming itself (the holder decides by its own idle clock:
+ * a silent holder ends at once, a receiving one within `lock_drain_timeout`, keeping its bytes)
+ * and waits for the unlock notification; it does not poll. A waiter that cannot get the lock in time gets ERR_UPLOAD_LOCKED (423), which clients
  * retry.
  */
-import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import { AppError } from '../errors.js';
+import type { LockRequester, ReleaseHandler, TakeoverLock, TakeoverLocker } from './takeover-locker.js';
 
 /** One held lock: how to ask its holder to let go, and who waits for it. */
 export interface Held {
-  requestRelease: RequestRelease;
+  requestRelease: ReleaseHandler;
   waiters: Set<() => void>;
 }
 
-export class MemoryLocker implements Locker {
+export class MemoryLocker implements TakeoverLocker {
   /**
    * @param held locks shared with other MemoryLockers of this process (each keeps its own acquire
    *   timeout); by default this locker's own.
@@ -25,17 +25,17 @@ export class MemoryLocker implements Locker {
     readonly held = new Map<string, Held>(),
   ) {}
 
-  newLock(id: string): Lock {
-    return new MemoryLock(this, id);
+  newLock(id: string, requester?: LockRequester): TakeoverLock {
+    return new MemoryLock(this, id, requester);
   }
 }
 
-class MemoryLock implements Lock {
+class MemoryLock implements TakeoverLock {
   private owned = false;
 
-  constructor(private readonly locker: MemoryLocker, private readonly id: string) {}
+  constructor(private readonly locker: MemoryLocker, private readonly id: string, private readonly requester: LockRequester | undefined) {}
 
-  async lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
+  async lock(signal: AbortSignal, requestRelease: ReleaseHandler): Promise<void> {
     const deadline = Date.now() + this.locker.acquireTimeoutMs;
     for (;;) {
       if (signal.aborted) throw new AppError('ERR_UPLOAD_LOCKED', { cause: signal.reason });
@@ -45,7 +45,7 @@ class MemoryLock implements Lock {
         this.owned = true;
         return;
       }
-      await current.requestRelease();
+      await current.requestRelease({ requester: this.requester });
       if (this.locker.held.get(this.id) !== current) continue; // released while we asked
       await this.waitForUnlock(current, signal, deadline - Date.now());
     }

@@ -10,7 +10,7 @@
  * timer with backoff, never later than the holder's key would expire.
  */
 import { randomBytes } from 'node:crypto';
-import type { Lock, Locker, RequestRelease } from '@tus/utils';
+import type { LockRequester, ReleaseHandler, TakeoverLock, TakeoverLocker } from './takeover-locker.js';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors.js';
 import { LuaScript } from './lua-script.js';
@@ -48,7 +48,10 @@ end
 return 0
 `);
 
-/** Channel messages: one letter for the kind, then the upload id. */
+/**
+ * Channel messages: one letter for the kind, then the upload id; a release request may add a
+ * newline and the requester as JSON (takeover-locker.ts), for the holder's decision and log.
+ */
 const RELEASE_REQUEST = 'R';
 const UNLOCKED = 'U';
 
@@ -77,7 +80,7 @@ export interface RedisLockerOptions {
 
 type LockerState = 'created' | 'running' | 'closed';
 
-export class RedisLocker implements Locker {
+export class RedisLocker implements TakeoverLocker {
   readonly #o: RedisLockerOptions;
   readonly ttlMs: number;
   readonly channel: string;
@@ -123,9 +126,9 @@ export class RedisLocker implements Locker {
     if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
   }
 
-  newLock(id: string): Lock {
+  newLock(id: string, requester?: LockRequester): TakeoverLock {
     if (this.#state !== 'running') throw new Error('redis locker is not started');
-    return new RedisLock(this, id);
+    return new RedisLock(this, id, requester);
   }
 
   keyOf(id: string): string {
@@ -133,8 +136,8 @@ export class RedisLocker implements Locker {
   }
 
   /** @internal */
-  async publish(kind: typeof RELEASE_REQUEST, id: string): Promise<void> {
-    await this.#o.redis.publish(this.channel, kind + id);
+  async publish(kind: typeof RELEASE_REQUEST, id: string, requester?: LockRequester): Promise<void> {
+    await this.#o.redis.publish(this.channel, kind + id + (requester ? `\n${JSON.stringify(requester)}` : ''));
   }
 
   /** @internal */
@@ -149,27 +152,37 @@ export class RedisLocker implements Locker {
 
   #onMessage(message: string): void {
     const kind = message[0];
-    const id = message.slice(1);
+    const newline = message.indexOf('\n');
+    const id = message.slice(1, newline === -1 ? undefined : newline);
     if (kind === UNLOCKED) {
       for (const wake of [...(this.waiters.get(id) ?? [])]) wake();
     } else if (kind === RELEASE_REQUEST) {
-      this.held.get(id)?.askToRelease();
+      this.held.get(id)?.askToRelease(newline === -1 ? undefined : parseRequester(message.slice(newline + 1)));
     }
+  }
+}
+
+function parseRequester(text: string): LockRequester | undefined {
+  try {
+    const value = JSON.parse(text) as { clientAddress?: unknown };
+    return typeof value.clientAddress === 'string' ? { clientAddress: value.clientAddress } : undefined;
+  } catch {
+    return undefined;
   }
 }
 
 type LockState = 'idle' | 'acquiring' | 'held' | 'lost';
 
-class RedisLock implements Lock {
+class RedisLock implements TakeoverLock {
   #state: LockState = 'idle';
   #token = '';
-  #requestRelease: RequestRelease = () => {};
+  #requestRelease: ReleaseHandler = () => {};
   #renewTimer: NodeJS.Timeout | undefined;
   #lastRenewedAt = 0;
 
-  constructor(private readonly locker: RedisLocker, private readonly id: string) {}
+  constructor(private readonly locker: RedisLocker, private readonly id: string, private readonly requester: LockRequester | undefined) {}
 
-  async lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
+  async lock(signal: AbortSignal, requestRelease: ReleaseHandler): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`upload lock ${this.id} is already ${this.#state}`);
     this.#state = 'acquiring';
     try {
@@ -199,10 +212,10 @@ class RedisLock implements Lock {
   }
 
   /** @internal a release request for this id reached this instance */
-  askToRelease(): void {
+  askToRelease(requester: LockRequester | undefined): void {
     if (this.#state !== 'held') return;
     void Promise.resolve()
-      .then(() => this.#requestRelease())
+      .then(() => this.#requestRelease({ requester }))
       .catch((err: unknown) => this.locker.error(err, 'requestRelease'));
   }
 
@@ -226,7 +239,7 @@ class RedisLock implements Lock {
       try {
         const expiresInMs = Number(await ACQUIRE.run(redis, [key], [this.#token, this.locker.ttlMs]));
         if (expiresInMs === 0) return;
-        await this.locker.publish(RELEASE_REQUEST, this.id);
+        await this.locker.publish(RELEASE_REQUEST, this.id, this.requester);
         const remainingMs = deadline - Date.now();
         if (remainingMs <= 0) throw new AppError('ERR_UPLOAD_LOCKED');
         await wake.wait(Math.min(recheckMs, expiresInMs, remainingMs), signal);
@@ -288,7 +301,7 @@ class RedisLock implements Lock {
   }
 
   #loseLock(reason: 'taken' | 'unreachable'): void {
-    this.askToRelease();
+    this.askToRelease(undefined);
     this.#state = 'lost';
     this.stopRenewing();
     this.locker.lost(this.id, reason);

@@ -262,6 +262,13 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUp
     return typeof info?.size === 'number' ? info.size : undefined;
   }
 
+  /** Declared size, slot and concatenation role of an upload, when known (one small read of its record). */
+  async facts(id: string): Promise<{ size: number | undefined; slotPath: string | undefined; partial: boolean }> {
+    const info = await this.record(id).catch(() => null);
+    if (!info) return { size: undefined, slotPath: undefined, partial: false };
+    return { size: typeof info.size === 'number' ? info.size : undefined, slotPath: serverStateOf(info)?.slotPath ?? undefined, partial: isPartial(info) };
+  }
+
   /** Unfinished uploads (data file and record both present), for operators. */
   async listUnfinished(): Promise<UploadSummary[]> {
     const ids = this.configstore.list ? await this.configstore.list() : [];
@@ -288,6 +295,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUp
       finished,
       createdAt: info.creation_date ?? null,
       lastActivityAt: st ? new Date(st.mtimeMs).toISOString() : null,
+      ...(isPartial(info) && { partial: true }),
     };
   }
 

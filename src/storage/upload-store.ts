@@ -23,6 +23,8 @@ export interface UploadSummary {
   createdAt: string | null;
   /** Last write of bytes, when the store knows it. */
   lastActivityAt: string | null;
+  /** A partial upload of a concatenation (one of its slot's parts), where the store knows it. */
+  partial?: boolean;
 }
 
 export interface FinishedUpload {

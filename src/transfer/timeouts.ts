@@ -1,6 +1,6 @@
 /**
- * How long an upload request may go without a body byte (stall) and how long it may run at all
- * (deadline), by the size class of the file. Pure.
+ * How long an upload request may go without a body byte (stall), and from when it is held to
+ * the rate floor (deadline), by the size class of the file. Pure.
  *
  * Stall defaults scale the base `upload_stall_timeout` (60 s): small 0.5x, medium 1x, large 1.5x,
  * huge 2x. A small file's client is quick to retry, so a dead connection is dropped sooner;
@@ -10,6 +10,7 @@
  */
 import type { Config } from '../config/index.js';
 import { sizeClassOf, type SizeClass } from './size-class.js';
+import type { RateFloor } from './body-meter.js';
 
 export type { SizeClass };
 
@@ -19,8 +20,12 @@ export interface TransferLimits {
   sizeClass: SizeClass;
   /** End the request after this long without a body byte. */
   stallMs: number;
-  /** End the request after this long in total (class deadline capped by request_timeout). */
+  /**
+   * The class deadline (capped by request_timeout). It never ends a moving body by itself: from
+   * this age (or one floor window, whichever is earlier) the body is judged by the rate floor.
+   */
   deadlineMs: number;
+  floor: RateFloor;
 }
 
 /** `sizeBytes` undefined (deferred length, chunked PUT) counts as huge: the most patient limits. */
@@ -28,5 +33,7 @@ export function transferLimits(sizeBytes: number | undefined, server: Config['se
   const sizeClass = sizeBytes === undefined ? 'huge' : sizeClassOf(sizeBytes);
   const stallMs = timeouts.stallMs[sizeClass] ?? Math.round(server.uploadStallMs * STALL_FACTORS[sizeClass]);
   const classDeadline = { small: timeouts.smallFileMs, medium: timeouts.mediumFileMs, large: timeouts.largeFileMs, huge: timeouts.hugeFileMs }[sizeClass];
-  return { sizeClass, stallMs, deadlineMs: Math.min(classDeadline, server.requestTimeoutMs) };
+  const deadlineMs = Math.min(classDeadline, server.requestTimeoutMs);
+  const floor = { bytesPerSec: timeouts.minUploadRateBytesPerSec, windowMs: timeouts.minUploadRateWindowMs, judgeAfterMs: deadlineMs };
+  return { sizeClass, stallMs, deadlineMs, floor };
 }

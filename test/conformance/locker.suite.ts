@@ -1,8 +1,12 @@
 /** What every upload locker must do; run against each implementation by test/integration/lockers.test.ts. */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { Lock, Locker } from '@tus/utils';
+import type { Lock } from '@tus/utils';
 import { AppError } from '../../src/errors.js';
+import type { ReleaseRequest, TakeoverLocker } from '../../src/storage/index.js';
+
+/** Lockers carry who asks to the holder (issue 18.2): see src/storage/takeover-locker.ts. */
+type Locker = TakeoverLocker;
 
 /** The lockers of one test: they share their locks, as instances behind one load balancer do. */
 export interface LockSpace {
@@ -164,6 +168,52 @@ export function describeLocker(name: string, fixture: LockerFixture): void {
         await lock.lock(signal(), noop);
         await lock.unlock();
       }
+    }));
+
+    // Takeover (issue 18.2): the locker carries the release request, with who asks, to the
+    // holder's handler, at its own instance; the holder decides by its own idle clock; the locker
+    // adds no delay of its own and never takes the lock from a holder that has not let go.
+    it('a release request reaches the holder, at its instance, with the requester named', withSpace(async (space) => {
+      const [a, b] = [await space.open(60_000), await space.open(60_000)];
+      const holder = a.newLock('t1', { clientAddress: '127.0.0.2' });
+      const seen: ReleaseRequest[] = [];
+      await holder.lock(signal(), (request: ReleaseRequest) => {
+        seen.push(request);
+        void holder.unlock();
+      });
+      const waiter = b.newLock('t1', { clientAddress: '127.0.0.3' });
+      await waiter.lock(signal(), noop);
+      assert.equal(seen[0]?.requester?.clientAddress, '127.0.0.3');
+      await waiter.unlock();
+    }));
+
+    // A locker that waited for a drain of its own would run into the test's timeout.
+    it('a silent holder that ends at once hands the lock over at once, whatever the acquire timeout', { timeout: 10_000 }, withSpace(async (space) => {
+      const [a, b] = [await space.open(60_000), await space.open(60_000)];
+      const holder = a.newLock('t2', { clientAddress: 'a' });
+      let released = false;
+      await holder.lock(signal(), () => {
+        released = true;
+        void holder.unlock();
+      });
+      const waiter = b.newLock('t2', { clientAddress: 'b' });
+      await waiter.lock(signal(), noop);
+      assert.equal(released, true);
+      await waiter.unlock();
+    }));
+
+    it('a holder still receiving keeps the lock until it unlocks itself (the drain is its decision)', withSpace(async (space) => {
+      const locker = await space.open(60_000);
+      const { lock: held, asked } = await holdIgnoringRequests(locker, 't3');
+      let acquired = false;
+      const waiter = locker.newLock('t3', { clientAddress: 'b' });
+      const waiting = waiter.lock(signal(), noop).then(() => (acquired = true));
+      await asked;
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      assert.equal(acquired, false, 'the waiter must not get a lock the holder still holds');
+      await held.unlock(); // drained
+      await waiting;
+      await waiter.unlock();
     }));
 
     it('a crashed holder\'s lock frees itself and a waiter elsewhere gets it (capability)', withSpace(async (space, t) => {

@@ -148,8 +148,9 @@ describe('transfer resilience', () => {
     });
   });
 
-  it('a request past its size-class deadline ends with the bytes kept and tus-js-client carries on to completion', { timeout: 60_000 }, async () => {
-    const server = await startServer({ config: '[timeouts]\nsmall_file_timeout = "1s"\n[tus]\nlock_drain_timeout = "1s"\n' });
+  it('past its size-class deadline a PATCH below the rate floor ends with the bytes kept (reason floor) and tus-js-client carries on to completion', { timeout: 60_000 }, async () => {
+    // 512 KiB/s against a 1 MiB/s floor judged from the 1 s deadline: each PATCH is ended by the floor.
+    const server = await startServer({ config: '[timeouts]\nsmall_file_timeout = "1s"\nmin_upload_rate = "1MiB"\n[tus]\nlock_drain_timeout = "1s"\n' });
     const proxy = await new FaultProxy({ upstreamPort: Number(new URL(server.baseUrl).port) }).start();
     try {
       proxy.throttle(512 * 1024);
@@ -169,8 +170,9 @@ describe('transfer resilience', () => {
         }).start();
       });
       assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
-      const deadlines = server.logs.filter((l) => l.msg === 'Upload request ended by the server; received bytes kept' && l.reason === 'deadline');
-      assert.ok(deadlines.length >= 1, 'at least one PATCH ran into the 1 s deadline');
+      const floors = server.logs.filter((l) => l.msg === 'Upload request ended by the server; received bytes kept' && l.reason === 'floor');
+      assert.ok(floors.length >= 1, 'at least one PATCH fell below the floor past the 1 s deadline');
+      assert.ok(floors.every((l) => typeof l.rateBytesPerSec === 'number' && l.rateBytesPerSec < 1024 * 1024), 'the log names the rate seen');
       assert.ok(patchStatuses.length >= 2, `the upload took several PATCHes: ${patchStatuses.join(',')}`);
       assert.ok(patchStatuses.every((s) => s === 204), `each PATCH answered 204 with the stored offset: ${patchStatuses.join(',')}`);
     } finally {

@@ -12,6 +12,11 @@
  *   - cutAfter(n) / resetAfter(n)  drop a connection mid-request after n client->upstream bytes
  *   - switchNetwork()  WiFi -> 4G handoff: old connections hang (blackholed), new ones arrive
  *                      from a fresh listener, so the server sees a new peer mid-upload
+ *   - handoff(addr)    WiFi -> 4G as the server sees it: the client's side of every live
+ *                      connection is reset (the phone's OS drops the WiFi sockets), the server's
+ *                      side is left half-open and silent (no FIN, no RST), and new connections
+ *                      reach the server from another source address (`localAddress`, e.g.
+ *                      127.0.0.2 -> 127.0.0.3)
  * Counters and events (`waitForBytes`, `waitForConnections`, `waitFor`, 'connection', ...)
  * let tests await progress instead of sleeping.
  *
@@ -30,6 +35,8 @@ export interface FaultProxyOptions {
   upstreamPort: number;
   upstreamHost?: string; // default 127.0.0.1
   bufferBytes?: number; // per-direction queue before the source is paused; default 1 MiB
+  localAddress?: string; // source address of upstream connections (e.g. 127.0.0.2); default: the OS's choice
+  recordUp?: boolean; // keep every byte forwarded client -> upstream per connection (ProxyConnection.forwardedUp)
 }
 
 export interface FaultProxyEvents {
@@ -52,11 +59,20 @@ export class ProxyConnection {
   closed = false; // both sockets closed
   trigger: { kind: FaultKind; at: number } | undefined; // fire `kind` when bytesUp reaches `at`
   readonly upstream = new net.Socket({ allowHalfOpen: true });
+  /** With `recordUp`: the bytes forwarded client -> upstream, in order. */
+  readonly upChunks: Buffer[] = [];
   private readonly pipes: Pipe[];
   private dialed = false;
   private peerReset = false; // a side died with an error while blackholed: tell the other on restore()
 
-  constructor(readonly proxy: FaultProxy, readonly id: number, readonly client: net.Socket, private readonly target: { host: string; port: number }) {
+  constructor(
+    readonly proxy: FaultProxy,
+    readonly id: number,
+    readonly client: net.Socket,
+    private readonly target: { host: string; port: number },
+    /** Source address of the upstream leg (what the server sees as the client's address). */
+    readonly localAddress: string | undefined,
+  ) {
     this.pipes = [new Pipe(this, client, this.upstream, 'up'), new Pipe(this, this.upstream, client, 'down')];
     let open = 2;
     for (const [sock, other] of [[client, this.upstream], [this.upstream, client]] as const) {
@@ -75,7 +91,14 @@ export class ProxyConnection {
   connect(): void {
     if (this.blackholed || this.dialed || this.upstream.destroyed) return;
     this.dialed = true;
-    this.upstream.connect(this.target.port, this.target.host);
+    this.upstream.connect({ port: this.target.port, host: this.target.host, ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
+  }
+
+  /** The phone lost this network: reset the client's side, leave the server's side open and silent. */
+  dropClient(): void {
+    if (this.killed) return;
+    this.blackholed = true;
+    destroy(this.client, true);
   }
 
   cut(): void { this.kill('cut'); } // FIN both sides, discarding whatever is still queued
@@ -153,6 +176,7 @@ class Pipe {
         if (rate) this.nextAt = Math.max(performance.now() - 20, this.nextAt) + (n * 1000) / rate;
         if (dir === 'up') { conn.bytesUp += n; proxy.bytesUp += n; } else { conn.bytesDown += n; proxy.bytesDown += n; }
         if (n > 0) {
+          if (dir === 'up' && proxy.recordUp) conn.upChunks.push(Buffer.from(slice));
           const written = new Promise<void>((resolve) => dst.write(slice, () => resolve()));
           proxy.emit('forward', conn, dir, n);
           await written; // wait until handed to the kernel: backpressure for the queue
@@ -171,6 +195,9 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
   bytesUp = 0; // total forwarded client -> upstream
   bytesDown = 0; // total forwarded upstream -> client
   readonly bufferBytes: number;
+  readonly recordUp: boolean;
+  /** Source address for new upstream connections; handoff() changes it. */
+  localAddress: string | undefined;
   private readonly target: { host: string; port: number };
   private server: net.Server | undefined;
   private readonly oldServers: net.Server[] = [];
@@ -183,6 +210,8 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
     super();
     this.target = { host: opts.upstreamHost ?? '127.0.0.1', port: opts.upstreamPort };
     this.bufferBytes = opts.bufferBytes ?? 1024 * 1024;
+    this.localAddress = opts.localAddress;
+    this.recordUp = opts.recordUp ?? false;
   }
 
   get port(): number {
@@ -236,6 +265,18 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
     return { port: this.port, url: this.url };
   }
 
+  /**
+   * WiFi -> 4G as the server sees it: every live connection's client side is reset (clients
+   * notice at once and retry), its server side is left half-open and silent, and new
+   * connections reach the server from `newLocalAddress`. Returns the connections left hanging.
+   */
+  handoff(newLocalAddress: string): ProxyConnection[] {
+    const hanging = this.liveConnections.filter((c) => !c.killed);
+    for (const c of hanging) c.dropClient();
+    this.localAddress = newLocalAddress;
+    return hanging;
+  }
+
   /** Resolve once `predicate()` holds, re-checking on every `event`. */
   waitFor<K extends keyof FaultProxyEvents>(event: K, predicate: () => boolean): Promise<void> {
     if (predicate()) return Promise.resolve();
@@ -275,7 +316,7 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
   private listen(): Promise<net.Server> {
     const server = net.createServer({ allowHalfOpen: true }, (client) => {
       if (this.closing) { client.destroy(); return; }
-      const conn = new ProxyConnection(this, this.connections.length + 1, client, this.target);
+      const conn = new ProxyConnection(this, this.connections.length + 1, client, this.target, this.localAddress);
       if (this.nextTrigger) conn.trigger = { kind: this.nextTrigger.kind, at: this.nextTrigger.n };
       conn.blackholed = this.blackholeNew;
       conn.connect();

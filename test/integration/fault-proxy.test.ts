@@ -331,3 +331,44 @@ test('switchNetwork() leaves old connections hanging and serves new ones on a ne
   assert.equal(err.code, 'ECONNREFUSED');
   assert.equal(proxy.connectionsAccepted, 2);
 });
+
+test('handoff() resets the client side, leaves the server side half-open and silent, and switches the source address', T, async (t) => {
+  const up = await startUpstream(false);
+  const proxy = await new FaultProxy({ upstreamPort: up.port, localAddress: '127.0.0.2' }).start();
+  const clients: net.Socket[] = [];
+  t.after(async () => {
+    for (const c of clients) c.destroy();
+    await proxy.close();
+    for (const p of up.peers) p.sock.destroy();
+    await new Promise<void>((resolve) => up.server.close(() => resolve()));
+  });
+  const connect = async (): Promise<Peer> => {
+    const sock = net.connect(proxy.port, '127.0.0.1');
+    clients.push(sock);
+    await once(sock, 'connect');
+    return new Peer(sock);
+  };
+  const wifi = await connect();
+  wifi.sock.write(randomBytes(64 * KiB));
+  await until(up.events, 'connection', () => up.peers.length >= 1);
+  const wifiServer = up.peers[0]!;
+  await wifiServer.waitBytes(64 * KiB);
+  assert.equal(wifiServer.sock.remoteAddress, '127.0.0.2');
+
+  const hanging = proxy.handoff('127.0.0.3');
+  assert.equal(hanging.length, 1);
+  await wifi.waitClosed();
+  assert.equal(wifi.error?.code, 'ECONNRESET', 'the phone sees its WiFi socket die');
+
+  const lte = await connect();
+  lte.sock.write(randomBytes(8 * KiB));
+  await until(up.events, 'connection', () => up.peers.length >= 2);
+  const lteServer = up.peers[1]!;
+  await lteServer.waitBytes(8 * KiB);
+  assert.equal(lteServer.sock.remoteAddress, '127.0.0.3');
+  assert.equal(proxy.connections[1]!.localAddress, '127.0.0.3');
+  // The server's old connection: no FIN, no RST, no more bytes.
+  for (let i = 0; i < 20; i++) await tick();
+  assert.ok(!wifiServer.ended && !wifiServer.closed && !wifiServer.error, 'old server side stays half-open');
+  assert.equal(wifiServer.received, 64 * KiB);
+});

@@ -49,7 +49,13 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
       retryBaseDelayMs: 1000,
       retryMaxDelayMs: 60_000,
       maxRetryAttempts: 5,
+      minUploadRateBytesPerSec: 8192, // EDGE-class links pass (issue 18.8)
+      minUploadRateWindowMs: 60_000,
     });
+  });
+  it('limits, takeover', () => {
+    assert.deepEqual(config.limits, { maxBodiesPerClient: 32, creationsPerMinutePerClient: 120, maxUnfinishedBytes: 100e9 });
+    assert.equal(config.tus.takeoverIdleMs, 200);
   });
   it('queue_resilience', () => {
     assert.deepEqual(config.queue_resilience, {
@@ -72,6 +78,10 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
     assert.equal(config.metrics.listen, null);
   });
   it('no warnings', () => assert.deepEqual(warnings, []));
+  it('warns when upload_stall_timeout is shorter than lock_drain_timeout (issue 9.5)', () => {
+    const r = resolveConfig({ server: { upload_stall_timeout: '2s' }, tus: { lock_drain_timeout: '5s' } }, {});
+    assert.ok(r.warnings.some((w) => w.path === 'server.upload_stall_timeout' && /lock_drain_timeout/.test(w.message)));
+  });
 });
 
 describe('resolveConfig values from the file', () => {

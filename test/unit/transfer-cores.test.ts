@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveConfig } from '../../src/config/index.js';
-import { ConcurrencyPermits, judgeBody, pickNextWaiter, transferLimits } from '../../src/transfer/index.js';
+import { BodyMeter, ConcurrencyPermits, judgeBody, pickNextWaiter, transferLimits } from '../../src/transfer/index.js';
 
 describe('transferLimits', () => {
   const { config } = resolveConfig({}, {});
@@ -16,32 +16,40 @@ describe('transferLimits', () => {
   ];
   for (const [size, sizeClass, stallMs, deadlineMs] of cases) {
     it(`${size} bytes -> ${sizeClass}`, () => {
-      assert.deepEqual(transferLimits(size, config.server, config.timeouts), { sizeClass, stallMs, deadlineMs });
+      const floor = { bytesPerSec: 8192, windowMs: 60_000, judgeAfterMs: deadlineMs };
+      assert.deepEqual(transferLimits(size, config.server, config.timeouts), { sizeClass, stallMs, deadlineMs, floor });
     });
   }
   it('per-class stall keys override the derived values; request_timeout caps deadlines', () => {
     const { config: c } = resolveConfig({ server: { request_timeout: '10m' }, timeouts: { large_file_stall_timeout: '5m' } }, {});
-    assert.deepEqual(transferLimits(500_000_000, c.server, c.timeouts), { sizeClass: 'large', stallMs: 300_000, deadlineMs: 600_000 });
+    assert.deepEqual(transferLimits(500_000_000, c.server, c.timeouts), {
+      sizeClass: 'large',
+      stallMs: 300_000,
+      deadlineMs: 600_000,
+      floor: { bytesPerSec: 8192, windowMs: 60_000, judgeAfterMs: 600_000 },
+    });
   });
 });
 
 describe('judgeBody', () => {
-  const limits = { stallMs: 1000, deadlineMs: 5000 };
-  const start = { startedAtMs: 0, lastBytes: 0, lastProgressAtMs: 0 };
+  const limits = { stallMs: 1000, floor: { bytesPerSec: 1, windowMs: 5000, judgeAfterMs: 5000 } };
   it('moving bytes are never a stall, however slow', () => {
-    let state = start;
-    for (let t = 500; t < 5000; t += 500) {
-      const r = judgeBody(state, t / 500, t, limits); // one byte per check
-      assert.equal(r.verdict, 'ok', `at ${t}`);
-      state = r.state;
-    }
+    const meter = new BodyMeter(0, 0, 5000);
+    for (let t = 500; t < 5000; t += 500) assert.equal(judgeBody(meter, t / 500, t, limits).verdict, 'ok', `at ${t}`);
   });
   it('no byte for stallMs is a stall', () => {
-    assert.equal(judgeBody(start, 0, 999, limits).verdict, 'ok');
-    assert.equal(judgeBody(start, 0, 1000, limits).verdict, 'stall');
+    assert.equal(judgeBody(new BodyMeter(0, 0, 5000), 0, 999, limits).verdict, 'ok');
+    assert.equal(judgeBody(new BodyMeter(0, 0, 5000), 0, 1000, limits).verdict, 'stall');
   });
-  it('the deadline ends even a moving request', () => {
-    assert.equal(judgeBody({ ...start, lastBytes: 10, lastProgressAtMs: 4900 }, 11, 5000, limits).verdict, 'deadline');
+  it('past the deadline a body above the floor goes on; one below it is ended with verdict floor', () => {
+    const fast = new BodyMeter(0, 0, 5000);
+    const slow = new BodyMeter(0, 0, 5000);
+    let last = { fast: 'ok', slow: 'ok' };
+    for (let t = 100; t <= 8000; t += 100) {
+      last = { fast: judgeBody(fast, t, t, limits).verdict, slow: last.slow === 'ok' ? judgeBody(slow, Math.floor(t / 2000), t, { stallMs: 3000, floor: { ...limits.floor, bytesPerSec: 100 } }).verdict : last.slow };
+    }
+    assert.equal(last.fast, 'ok');
+    assert.equal(last.slow, 'floor');
   });
 });
 

@@ -1,0 +1,83 @@
+/**
+ * The unfinished tus uploads of each slot and the bytes they hold (issue 9.2). A slot has at
+ * most one unfinished upload: a second creation on the slot is answered with the first one's
+ * URL (see tus-endpoint.ts). A concatenation's partial uploads together count as the slot's one
+ * upload (bounded by tus.max_concat_parts in tus-concat.ts); they are listed here as `partial`,
+ * and their bytes count towards the held total.
+ *
+ * Kept in memory and rebuilt from the store at start and after expiry sweeps; the store stays
+ * the truth. Bounded by the store's own unfinished uploads (which expire).
+ */
+export interface UnfinishedUpload {
+  id: string;
+  slotPath: string;
+  /** Declared Upload-Length; null while deferred. */
+  size: number | null;
+  /** Bytes stored so far. */
+  offset: number;
+  /** A partial upload of a concatenation: one of the parts that together are the slot's one upload. */
+  partial: boolean;
+}
+
+export class UnfinishedUploads {
+  private readonly byId = new Map<string, UnfinishedUpload>();
+  private readonly bySlot = new Map<string, Set<string>>();
+  private held = 0;
+
+  constructor(private readonly onChange: (heldBytes: number) => void = () => {}) {}
+
+  /** Bytes held by all unfinished uploads. */
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  /** The unfinished uploads of `slotPath` (today at most one; concatenation adds its parts). */
+  ofSlot(slotPath: string): UnfinishedUpload[] {
+    return [...(this.bySlot.get(slotPath) ?? [])].map((id) => this.byId.get(id)!);
+  }
+
+  get(id: string): UnfinishedUpload | undefined {
+    return this.byId.get(id);
+  }
+
+  add(upload: UnfinishedUpload): void {
+    this.remove(upload.id);
+    this.byId.set(upload.id, { ...upload });
+    let ids = this.bySlot.get(upload.slotPath);
+    if (!ids) this.bySlot.set(upload.slotPath, (ids = new Set()));
+    ids.add(upload.id);
+    this.changeHeld(upload.offset);
+  }
+
+  setOffset(id: string, offset: number): void {
+    const u = this.byId.get(id);
+    if (!u || offset === u.offset) return;
+    this.changeHeld(offset - u.offset);
+    u.offset = offset;
+  }
+
+  /** Finished, terminated or expired. Unknown ids are ignored. */
+  remove(id: string): void {
+    const u = this.byId.get(id);
+    if (!u) return;
+    this.byId.delete(id);
+    const ids = this.bySlot.get(u.slotPath);
+    ids?.delete(id);
+    if (ids?.size === 0) this.bySlot.delete(u.slotPath);
+    this.changeHeld(-u.offset);
+  }
+
+  /** Replaces the whole index (start, after expiry sweeps). */
+  reset(uploads: Iterable<UnfinishedUpload>): void {
+    this.byId.clear();
+    this.bySlot.clear();
+    this.held = 0;
+    for (const u of uploads) this.add(u);
+    this.onChange(this.held);
+  }
+
+  private changeHeld(delta: number): void {
+    this.held += delta;
+    if (delta !== 0) this.onChange(this.held);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Per-client caps (issue 9.1): how many upload bodies one client address may stream at once,
+ * and how many uploads (tus creations and PUTs) it may start per minute, as a token bucket:
+ * a burst of `creationsPerMinute` at once (a chat app sending an album), then that many per
+ * minute. Pure: time comes in as an argument. Entries of idle clients are dropped, so the maps
+ * stay bounded by the clients active in the last minute.
+ */
+
+export interface ClientLimitOptions {
+  /** Concurrent bodies per client; 0 = no cap. */
+  maxBodies: number;
+  /** Starts per minute per client; 0 = no cap. */
+  creationsPerMinute: number;
+}
+
+interface Bucket {
+  tokens: number;
+  atMs: number;
+}
+
+export type CreationVerdict = { ok: true } | { ok: false; retryAfterS: number };
+
+export class ClientLimits {
+  private readonly bodies = new Map<string, number>();
+  private readonly buckets = new Map<string, Bucket>();
+  private lastSweepMs = 0;
+
+  constructor(private readonly options: ClientLimitOptions) {}
+
+  /** Counts a body for `client`; null when it already streams its maximum. Call the returned function once when done. */
+  enterBody(client: string): (() => void) | null {
+    const n = this.bodies.get(client) ?? 0;
+    if (this.options.maxBodies > 0 && n >= this.options.maxBodies) return null;
+    this.bodies.set(client, n + 1);
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      const m = (this.bodies.get(client) ?? 1) - 1;
+      if (m <= 0) this.bodies.delete(client);
+      else this.bodies.set(client, m);
+    };
+  }
+
+  bodiesOf(client: string): number {
+    return this.bodies.get(client) ?? 0;
+  }
+
+  /** Takes one start from `client`'s bucket. */
+  allowCreation(client: string, nowMs: number): CreationVerdict {
+    const perMinute = this.options.creationsPerMinute;
+    if (perMinute <= 0) return { ok: true };
+    this.sweep(nowMs);
+    const perMs = perMinute / 60_000;
+    const b = this.buckets.get(client) ?? { tokens: perMinute, atMs: nowMs };
+    const tokens = Math.min(perMinute, b.tokens + (nowMs - b.atMs) * perMs);
+    if (tokens < 1) {
+      this.buckets.set(client, { tokens, atMs: nowMs });
+      return { ok: false, retryAfterS: Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)) };
+    }
+    this.buckets.set(client, { tokens: tokens - 1, atMs: nowMs });
+    return { ok: true };
+  }
+
+  /** Buckets untouched for a minute are full again: forget them. */
+  private sweep(nowMs: number): void {
+    if (nowMs - this.lastSweepMs < 60_000) return;
+    this.lastSweepMs = nowMs;
+    for (const [client, b] of this.buckets) if (nowMs - b.atMs >= 60_000) this.buckets.delete(client);
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * What one WiFi -> 4G handoff costs (issue 18.6): seconds lost by a tus-js-client upload whose
+ * connection is switched mid-way, against the same upload unbroken, for this server and for
+ * bare @tus/server (tus-bare-server.ts), in the same run. The relay (test/helpers/fault-proxy.ts)
+ * holds the link to a mobile rate and, at half the file, resets the phone's side, leaves the
+ * server's side half-open and silent, and sends new connections from 127.0.0.3 instead of
+ * 127.0.0.2. tus-js-client retries after 250 ms (retryDelays [250]). Both servers run with
+ * their default lock drain (3 s); this server ends the silent holder at once (takeover_idle).
+ * Run by `npm run bench` (scripts/bench.sh), never by `npm test`.
+ * Env: BENCH_HANDOFF_SIZE (default 8MiB), BENCH_HANDOFF_RATE (bytes/s, default 2MiB),
+ *      BENCH_RUNS (default 5; medians are reported).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import * as tus from 'tus-js-client';
+import { parseSize } from '../../src/config/index.js';
+import { signSlotUrl } from '../../src/index.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { CLI, REPO_ROOT } from '../helpers/server.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SECRET = 'bench-secret-0123456789abcdef';
+const SIZE = parseSize(process.env.BENCH_HANDOFF_SIZE ?? '8MiB');
+const RATE = parseSize(process.env.BENCH_HANDOFF_RATE ?? '2MiB');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const RETRY_DELAY_MS = 250;
+const TARGET_S = 0.6;
+
+interface Server {
+  name: string;
+  proc: ChildProcess;
+  dataDir: string;
+  address: string;
+  /** Creation headers for an upload of `size` bytes (this server needs a signed slot). */
+  headers(size: number): Record<string, string>;
+}
+
+const children = new Set<ChildProcess>();
+
+async function spawnServer(name: string, args: string[], dataDir: string, env: Record<string, string>, headers: (address: string, size: number) => Record<string, string>): Promise<Server> {
+  const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
+    proc.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      try {
+        const j = JSON.parse(line) as { msg?: string; address?: string };
+        if (j.msg === 'Server listening' && j.address) {
+          clearTimeout(timer);
+          resolve(j.address);
+        }
+      } catch {
+        // not JSON
+      }
+    });
+  });
+  return { name, proc, dataDir, address, headers: (size) => headers(address, size) };
+}
+
+async function startHfs(dataDir: string): Promise<Server> {
+  await writeFile(`${dataDir}.toml`, '');
+  return spawnServer('hfs', [CLI, 'serve'], dataDir, { HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dataDir, HFS_SECRET: SECRET, HFS_CONFIG: `${dataDir}.toml` }, (address, size) => {
+    const slot = signSlotUrl({ secret: SECRET, path: `${randomBytes(8).toString('hex')}/bench.bin`, baseUrl: `${address}/upload/`, size });
+    return { 'Upload-Slot': slot.url };
+  });
+}
+
+const startBare = (dataDir: string) => spawnServer('bare @tus/server', [join(HERE, 'tus-bare-server.js'), dataDir], dataDir, {}, () => ({}));
+
+/** One upload through a fresh relay; with `handoff`, the network switches at half the file. Returns seconds. */
+async function uploadOnce(server: Server, data: Buffer, handoff: boolean): Promise<number> {
+  const proxy = await new FaultProxy({ upstreamPort: Number(new URL(server.address).port), localAddress: '127.0.0.2', bufferBytes: 64 * 1024 }).start();
+  try {
+    proxy.throttle(RATE);
+    const t0 = performance.now();
+    const done = new Promise<void>((resolve, reject) => {
+      new tus.Upload(data, {
+        endpoint: `${proxy.url}/files/`,
+        headers: server.headers(data.length),
+        retryDelays: [RETRY_DELAY_MS, RETRY_DELAY_MS, 1000],
+        onSuccess: () => resolve(),
+        onError: reject,
+      }).start();
+    });
+    if (handoff) {
+      await proxy.waitForBytes(data.length / 2);
+      proxy.handoff('127.0.0.3');
+    }
+    await done;
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await proxy.close();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'hfs-handoff-bench-'));
+  process.on('exit', () => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+  console.log(`handoff cost: ${SIZE} bytes at ${RATE} B/s through a relay, one handoff at half the file, tus-js-client retryDelays [${RETRY_DELAY_MS}], ${RUNS} runs (medians)`);
+  console.log(`machine: ${cpus().length}x ${cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`);
+  const data = randomBytes(SIZE);
+  const results: Array<{ name: string; unbroken: number; broken: number; costs: number[] }> = [];
+  try {
+    for (const [start, dir] of [[startHfs, 'hfs'], [startBare, 'bare']] as const) {
+      const dataDir = join(root, dir);
+      await mkdir(dataDir, { recursive: true });
+      const server = await start(dataDir);
+      const unbroken: number[] = [];
+      const broken: number[] = [];
+      await uploadOnce(server, data.subarray(0, Math.min(SIZE, 1024 * 1024)), false); // warm-up
+      for (let i = 0; i < RUNS; i++) {
+        unbroken.push(await uploadOnce(server, data, false));
+        broken.push(await uploadOnce(server, data, true));
+      }
+      server.proc.kill('SIGTERM');
+      // Each handoff run is paired with the unbroken run just before it: on a busy machine the
+      // pairwise difference is steadier than the difference of the two medians.
+      results.push({ name: server.name, unbroken: median(unbroken), broken: median(broken), costs: broken.map((b, i) => b - unbroken[i]!) });
+    }
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    await rm(root, { recursive: true, force: true });
+  }
+  for (const r of results) {
+    const cost = median(r.costs);
+    const range = `${Math.min(...r.costs).toFixed(2)}..${Math.max(...r.costs).toFixed(2)}`;
+    const verdict = r.name === 'hfs' ? (cost <= TARGET_S ? `within the ${TARGET_S} s target` : `OVER the ${TARGET_S} s target`) : '';
+    console.log(`${r.name.padEnd(18)} unbroken ${r.unbroken.toFixed(2)} s   with one handoff ${r.broken.toFixed(2)} s   cost ${cost.toFixed(2)} s (runs ${range}) ${verdict}`);
+  }
+  console.log(`load average while measuring: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log('across two instances: not measured (cluster mode is not wired into the server yet; see README "What a handoff costs")');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error('bench failed:', err);
+    process.exit(1);
+  },
+);
