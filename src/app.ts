@@ -3,6 +3,7 @@
  * intake and the HTTP parts from the config and hands them to each other; routing and the
  * listener's lifecycle live in src/http/ (router.ts, listener.ts).
  */
+import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { ConfigError, ownSubdir, stateDirOf, type Config } from './config/index.js';
@@ -11,7 +12,7 @@ import { QuarantineAdmin, contentStoreFromConfig, finalizationFromConfig } from 
 import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext, startListener, type RunningApp } from './http/index.js';
 import { Intake, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
-import { discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock } from './ops/index.js';
+import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
 import { FilePublishedStore, FileQuarantineStore, MemoryLocker, TusFileStore, TusRequestScope, UnfinishedUploads } from './storage/index.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
@@ -27,7 +28,23 @@ export interface App {
 }
 
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
+  // One server per data directory: locked before anything in it is opened (issue 9.7). In cluster
+  // mode the data directory is shared and the lock is this instance's, in its own directory.
+  await mkdir(config.storage.dataDir, { recursive: true, mode: config.storage.dirMode });
+  const stateDir = stateDirOf(config);
+  await mkdir(stateDir, { recursive: true, mode: config.storage.dirMode });
+  const dirLock = acquireDataDirLock(dataDirLockPath(stateDir));
+  try {
+    return await composeApp(config, options, dirLock);
+  } catch (err) {
+    dirLock.release();
+    throw err;
+  }
+}
+
+async function composeApp(config: Config, options: AppOptions, dirLock: DataDirLock): Promise<App> {
   const { log } = options;
+  const stateDir = stateDirOf(config);
   const now = options.now ?? Date.now;
   const dataDir = config.storage.dataDir;
   if (config.storage.backend === 's3') {
@@ -52,15 +69,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const lockAcquireTimeoutMs = config.tus.lockDrainMs * 2 + 2_000;
   // Loaded only in cluster mode (Redis clients and BullMQ).
   const cluster = config.redis.url === '' ? null : new (await import('./cluster/index.js')).ClusterMode(config, { log, lockAcquireTimeoutMs });
-  const stateDir = stateDirOf(config);
 
-  const published = new FilePublishedStore(dataDir, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
+  const published = new FilePublishedStore(dataDir, config.storage, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
   await published.init();
   const swept = await published.sweepIncoming();
   if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
   // The tus endpoint hands the store per-request facts (new upload's record, chunk checksum) through this scope.
   const tusScope = new TusRequestScope();
-  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => tusScope.current() });
+  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => tusScope.current(), fileMode: config.storage.fileMode });
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers.
   // Files the malware scan withheld (docs/scanning.md): never served; their URLs answer 451.
@@ -157,8 +173,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
             cluster?.setBaseUrl(baseUrl);
             return writeServerLock(stateDir, { pid: process.pid, startedAtMs: Date.now(), baseUrl, adminUrl });
           },
-          down: () => removeServerLock(stateDir),
+          down: async () => {
+            await removeServerLock(stateDir);
+            dirLock.release();
+          },
         },
+      }).catch((err: unknown) => {
+        dirLock.release(); // a start that failed (port in use) gives the data directory back
+        throw err;
       }),
   };
 }

@@ -55,6 +55,13 @@ export const ERRORS = {
   ERR_QUARANTINED: { status: 451, message: 'The file is withheld: it was flagged by the malware scan or is held for review' },
   // Admin API (operations).
   ERR_JOB_NOT_RETRYABLE: { status: 409, message: 'The job is not waiting for a retry' },
+  // tus protocol edges (issue 10.6): answered as JSON like every other error.
+  ERR_TUS_RESUMABLE_REQUIRED: { status: 412, message: 'This server speaks tus 1.0.0: send Tus-Resumable: 1.0.0' },
+  // 409 like an offset conflict: tus-js-client then asks HEAD for the offset and sees the upload complete.
+  ERR_UPLOAD_COMPLETE: { status: 409, message: 'Every byte of this upload has arrived; nothing more can be appended' },
+  // Refused by the HTTP parser, before any request exists (src/http/client-errors.ts).
+  ERR_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
+  ERR_HEADERS_TIMEOUT: { status: 408, message: 'The request headers did not arrive in time' },
   // tus extensions and finished uploads (docs/tus.md).
   // 460 is the tus checksum extension's own status: the chunk was discarded, the offset kept.
   ERR_CHUNK_CHECKSUM_MISMATCH: { status: 460, message: 'The chunk does not match its Upload-Checksum; it was discarded, resend it from the same offset' },

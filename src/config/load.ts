@@ -36,6 +36,9 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string, string]> = [
 
 export const DEFAULT_CONFIG_PATH = 'config/default.toml';
 
+/** Below this an admin token draws a warning at start. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+
 export async function loadConfig(options: { path?: string | undefined; env: Env }): Promise<LoadedConfig> {
   const explicit = options.path ?? options.env.HFS_CONFIG;
   const path = explicit ?? DEFAULT_CONFIG_PATH;
@@ -142,11 +145,12 @@ function crossCheck(config: Config): ConfigWarning[] {
     });
   }
   if (config.redis.url !== '') warnings.push(...clusterCrossCheck(config));
-  if (config.cors.allowCredentials && config.cors.allowedOrigins.includes('*')) {
+  if (config.admin.token !== '' && config.admin.token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    // The token guards dead-letter purges and recovery; it is compared, never derived, so only its length protects it.
     warnings.push({
       code: 'CONFIG_ADJUSTED',
-      path: 'cors.allow_credentials',
-      message: 'browsers refuse credentials with origin "*"; list the allowed origins explicitly',
+      path: 'admin.token',
+      message: `shorter than ${MIN_ADMIN_TOKEN_LENGTH} characters; use a long random token, e.g. the output of "openssl rand -hex 32"`,
     });
   }
   const graceMs = config.security.expiryGraceMs + config.security.clockSkewMs;

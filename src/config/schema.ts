@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseRedisUrl } from './redis-url.js';
-import { normalizeExtension, parseDuration, parseListen, parseSize } from './units.js';
+import { directoryModeFor, normalizeExtension, parseDuration, parseFileMode, parseListen, parseSize } from './units.js';
 import { scanSection } from './scan-schema.js';
 
 const duration = (def: string) =>
@@ -138,6 +138,16 @@ const migration = z
   .prefault({})
   .transform((s) => ({ acceptUnenforced: s.accept_unenforced }));
 
+const fileMode = (def: string) =>
+  z.unknown().default(def).transform((v, ctx) => {
+    try {
+      return parseFileMode(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
 /**
  * [storage.s3]: used when storage.backend = "s3". Credentials left empty come from the standard
  * AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, instance roles).
@@ -186,11 +196,13 @@ const storage = z
   .object({
     backend: z.enum(['file', 's3'], { error: 'must be "file" or "s3"' }).default('file'),
     data_dir: z.string().min(1).default('./data'),
+    /** Mode of uploaded files; directories get the matching x bits (0640 -> 0750). */
+    file_mode: fileMode('0640'),
     s3: storageS3,
   })
   .prefault({})
   .refine((s) => s.backend !== 's3' || s.s3.bucket !== '', { message: 'must be set when storage.backend = "s3"', path: ['s3', 'bucket'] })
-  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir, s3: s.s3 }));
+  .transform((s) => ({ backend: s.backend, dataDir: s.data_dir, fileMode: s.file_mode, dirMode: directoryModeFor(s.file_mode), s3: s.s3 }));
 
 const tus = z
   .object({
@@ -431,6 +443,12 @@ const cors = z
     max_age: duration('10m'),
   })
   .prefault({})
+  .superRefine((s, ctx) => {
+    // "*" with credentials would echo any Origin and let every site read with the user's cookies.
+    if (s.allow_credentials && s.allowed_origins.includes('*')) {
+      ctx.addIssue({ code: 'custom', path: ['allow_credentials'], message: 'cannot be true while allowed_origins holds "*": list the allowed origins explicitly' });
+    }
+  })
   .transform((s) => ({
     enabled: s.enabled,
     allowedOrigins: s.allowed_origins,

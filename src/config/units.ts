@@ -70,6 +70,27 @@ export function parseListen(input: unknown): { host: string; port: number } {
   return { host: m[1] ?? m[2] ?? '', port };
 }
 
+/**
+ * A file permission mode: an octal string ("0640", "640", "0o640") or a TOML octal integer
+ * (0o640). The owner (the server itself) must keep read and write; no bits beyond 0777.
+ */
+export function parseFileMode(input: unknown): number {
+  let mode: number;
+  if (typeof input === 'number' && Number.isInteger(input)) mode = input;
+  else if (typeof input === 'string' && /^(?:0o?)?[0-7]{3}$/i.test(input.trim())) mode = parseInt(input.trim().replace(/^0o?/i, ''), 8);
+  else throw new Error(`expected an octal file mode such as "0640", got ${describe(input)}`);
+  if (mode < 0 || mode > 0o777) throw new Error(`${input} is not a file mode (0000-0777)`);
+  if ((mode & 0o600) !== 0o600) throw new Error(`${formatMode(mode)} takes read or write away from the server itself; the owner needs 06xx`);
+  return mode;
+}
+
+/** The directory mode for a file mode: whoever may read files may also list and enter directories. */
+export function directoryModeFor(fileMode: number): number {
+  return fileMode | ((fileMode & 0o444) >> 2);
+}
+
+export const formatMode = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
+
 /** ".JPG", "jpg" -> ".jpg": how file-name endings are compared (case-insensitive, with the dot). */
 export function normalizeExtension(ext: string): string {
   const lower = ext.trim().toLowerCase();

@@ -55,7 +55,7 @@ export function queueDatabasePath(dataDir: string): string {
 
 /** The content-addressed store of [finalize] dedup (<data_dir>/cas), or null when dedup is off. */
 export function contentStoreFromConfig(config: Config): ContentAddressedStore | null {
-  return config.finalize.dedup ? new ContentAddressedStore(join(config.storage.dataDir, 'cas')) : null;
+  return config.finalize.dedup ? new ContentAddressedStore(join(config.storage.dataDir, 'cas'), config.storage.dirMode) : null;
 }
 
 export function finalizationFromConfig(config: Config, parts: FinalizationParts): FinalizationService {

@@ -1,8 +1,25 @@
 /**
  * Which uploaded types a browser may render in place (hmac-protocols.md): images, video, audio
  * and plain text keep their type; everything else is served as a download. Pure.
+ *
+ * The declared type is whatever the uploader sent, so it is parsed strictly (one
+ * `type/subtype` of tokens, well-formed parameters): a value such as `image/png, text/html` or
+ * `image/jpeg;text/html` looks like an image to a prefix check, yet Chromium sniffs past the
+ * garbage and renders HTML on our origin (issue 9.3). Anything that does not parse downloads.
  */
-const INLINE = [/^image\//, /^video\//, /^audio\//, /^text\/plain$/];
+import contentDisposition from 'content-disposition';
+import { format as formatContentType, parse as parseContentType } from 'content-type';
+
+const OCTET_STREAM = 'application/octet-stream';
+const INLINE_FAMILIES = new Set(['image', 'video', 'audio']);
+/** Subtypes a browser may run script in even under an image/video/audio type (SVG, XML, HTML). */
+const SCRIPTABLE_SUBTYPE = /svg|xml|html|script/;
+
+/**
+ * Sent with every download: nothing loads, nothing runs, no form posts, no framing. `sandbox`
+ * gives any document that is rendered anyway a unique opaque origin, so it cannot reach ours.
+ */
+export const DOWNLOAD_CSP = "default-src 'none'; sandbox; form-action 'none'; frame-ancestors 'none'";
 
 export interface ServedType {
   contentType: string;
@@ -11,16 +28,30 @@ export interface ServedType {
 }
 
 export function servedType(declared: string, fileName: string): ServedType {
-  const mediaType = declared.split(';')[0]!.trim().toLowerCase();
-  if (INLINE.some((re) => re.test(mediaType)) && /^[\x20-\x7e]+$/.test(declared)) {
-    return { contentType: declared, disposition: undefined };
-  }
-  return { contentType: 'application/octet-stream', disposition: attachment(fileName) };
+  const inline = inlineType(declared);
+  return inline !== null ? { contentType: inline, disposition: undefined } : { contentType: OCTET_STREAM, disposition: attachment(fileName) };
 }
 
-/** RFC 6266 attachment with an ASCII fallback name and the exact UTF-8 name (RFC 8187). */
+/** The normalised type to serve in place, or null when `declared` is malformed or may not render. */
+export function inlineType(declared: string): string | null {
+  let parsed;
+  try {
+    parsed = parseContentType(declared);
+  } catch {
+    return null; // not exactly one type/subtype with well-formed parameters
+  }
+  const { type } = parsed; // lowercased by the parser
+  const [family = '', subtype = ''] = type.split('/');
+  if (type === 'text/plain') {
+    // The charset is the one parameter that changes how text renders; the rest are dropped.
+    const charset = parsed.parameters.charset;
+    return formatContentType({ type, parameters: charset ? { charset: charset.toLowerCase() } : {} });
+  }
+  if (INLINE_FAMILIES.has(family) && !SCRIPTABLE_SUBTYPE.test(subtype)) return type;
+  return null;
+}
+
+/** RFC 6266 attachment with a printable-ASCII fallback name and the exact UTF-8 name (RFC 8187). */
 export function attachment(fileName: string): string {
-  const fallback = fileName.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  const exact = encodeURIComponent(fileName).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${exact}`;
+  return contentDisposition(fileName, { type: 'attachment', fallback: fileName.replace(/[^\x20-\x7e]/g, '_') });
 }

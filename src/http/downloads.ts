@@ -10,7 +10,7 @@ import { AppError } from '../errors.js';
 import type { PendingDownload } from '../finalize/index.js';
 import { metrics } from '../observability/index.js';
 import { canDelete, type PublishedStore, type QuarantineStore } from '../storage/index.js';
-import { servedType } from './content-policy.js';
+import { DOWNLOAD_CSP, servedType } from './content-policy.js';
 import { decideRange, etagMatches, ifRangeAllows } from './range.js';
 
 /** Uploads admitted but not yet published (the finalization service). */
@@ -50,7 +50,7 @@ export async function serveDownload(
   ctx.set('Last-Modified', lastModified);
   ctx.set('Accept-Ranges', 'bytes');
   ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Content-Security-Policy', "default-src 'none'");
+  ctx.set('Content-Security-Policy', DOWNLOAD_CSP);
 
   const ifNoneMatch = ctx.get('If-None-Match') || undefined;
   const ifModifiedSince = Date.parse(ctx.get('If-Modified-Since'));
@@ -60,8 +60,7 @@ export async function serveDownload(
   }
 
   const { contentType, disposition } = servedType(file.contentType, path.slice(path.lastIndexOf('/') + 1));
-  ctx.type = contentType;
-  ctx.set('Content-Type', contentType); // koa's ctx.type would add a charset; keep the declared type as is
+  ctx.set('Content-Type', contentType); // normalised by the policy; koa's ctx.type would add a charset
   if (disposition) ctx.set('Content-Disposition', disposition);
 
   const range = ifRangeAllows(ctx.get('If-Range') || undefined, file.etag, file.mtimeMs)

@@ -26,6 +26,7 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'Request failed');
     if (rc) rc.errorCode = err.code;
     metrics.errorsByCode.inc({ code: err.code });
+    if (rc) rc.errorCode = err.code;
     if (ctx.headerSent || !ctx.writable) {
       ctx.req.socket.destroy();
       return;

@@ -4,7 +4,7 @@
  * refuse new uploads, let running ones finish within the grace period, end the rest (bytes
  * kept), close, then drain finalization.
  */
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Context } from 'koa';
 import type Koa from 'koa';
@@ -12,6 +12,8 @@ import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { UploadLifecycle } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
+import { answerClientErrors } from './client-errors.js';
+import { limitConnections } from './connection-limit.js';
 import { trackResponses } from './response-drain.js';
 import { serveMetrics } from './router.js';
 import { addressOf, sideListener } from './side-services.js';
@@ -38,7 +40,7 @@ export interface ListenerParts {
   /** The admin API, for its own listener when [admin] listen is set. */
   readonly admin: ((ctx: Context) => Promise<void>) | null;
   readonly lifecycle: UploadLifecycle;
-  /** Started before the listener opens (recovery first), stopped once it closed (finalization). */
+  /** Started once the ports are bound, before any request is handled (recovery), stopped once the listener closed (finalization). */
   readonly background: { start(): Promise<void>; stop(graceMs: number): Promise<void> };
   /** Removes expired unfinished uploads; run every min(expiry, 1 h) when uploads expire. */
   readonly sweepExpired: () => Promise<number>;
@@ -48,8 +50,15 @@ export interface ListenerParts {
 
 export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   const { config, log, koa, admin, lifecycle } = parts;
-  await parts.background.start(); // recovers the queue and reconciles files before any request
   const handler = koa.callback();
+  // The ports are bound before the queue is opened, so a start that cannot listen leaves the
+  // queue untouched; requests that arrive meanwhile wait until recovery is done (issue 9.7).
+  let recovered = false;
+  let settleRecovery!: (err?: unknown) => void;
+  const recovery = new Promise<void>((resolve, reject) => (settleRecovery = (err) => (err === undefined ? resolve() : reject(err))));
+  recovery.catch(() => {}); // the waiting requests see a failure; nothing else must
+  const gated = (req: IncomingMessage, res: ServerResponse) =>
+    recovered ? handler(req, res) : void recovery.then(() => handler(req, res), () => res.destroy());
   const server = createServer(
     {
       // Node's defaults would cut long uploads (requestTimeout is 300 s): no overall request
@@ -57,8 +66,9 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
       requestTimeout: 0,
       headersTimeout: 60_000,
       keepAliveTimeout: 65_000,
+      requireHostHeader: false, // answered by requestTarget, as JSON with a log line
     },
-    handler,
+    gated,
   );
   // Idle socket (no byte either way) for this long: destroyed. Only for requests that no
   // watchdog owns: upload bodies, permit waits and lock waits switch it off for their duration
@@ -71,9 +81,11 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   // Answer `Expect: 100-continue` only after the request is authorized (see allowBody).
   server.on('checkContinue', (req, res) => {
     (req as { expectsContinue?: boolean }).expectsContinue = true;
-    handler(req, res);
+    gated(req, res);
   });
+  answerClientErrors(server, log);
   const sockets = new Set<Socket>();
+  const connectionLimit = limitConnections(server, config.server.connectionPoolSize, log, () => sockets.size);
   server.on('connection', (socket: Socket) => {
     // Probes find peers that vanished without FIN/RST (WiFi -> 4G). Node sets the idle time;
     // the probe interval and count come from the kernel (net.ipv4.tcp_keepalive_intvl/_probes).
@@ -83,20 +95,31 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
     socket.once('close', () => {
       sockets.delete(socket);
       metrics.openConnections.dec();
+      connectionLimit.onClose();
     });
   });
-  await listen(server, config.server.listen.host, config.server.listen.port);
   const side: HttpServer[] = [];
-  if (admin && config.admin.listen) {
-    side.push(await sideListener(config.admin.listen, log, (ctx) => admin(ctx)));
-    log.info({ address: addressOf(side.at(-1)!) }, 'Admin API listening');
-  }
-  if (config.metrics.enabled && config.metrics.listen) {
-    side.push(await sideListener(config.metrics.listen, log, async (ctx) => {
-      if (ctx.path !== config.metrics.path || ctx.method !== 'GET') throw new AppError('ERR_NOT_FOUND');
-      await serveMetrics(ctx);
-    }));
-    log.info({ address: addressOf(side.at(-1)!) }, 'Metrics listening');
+  try {
+    await listen(server, config.server.listen.host, config.server.listen.port);
+    if (admin && config.admin.listen) {
+      side.push(await sideListener(config.admin.listen, log, (ctx) => recovery.then(() => admin(ctx))));
+      log.info({ address: addressOf(side.at(-1)!) }, 'Admin API listening');
+    }
+    if (config.metrics.enabled && config.metrics.listen) {
+      side.push(await sideListener(config.metrics.listen, log, async (ctx) => {
+        if (ctx.path !== config.metrics.path || ctx.method !== 'GET') throw new AppError('ERR_NOT_FOUND');
+        await serveMetrics(ctx);
+      }));
+      log.info({ address: addressOf(side.at(-1)!) }, 'Metrics listening');
+    }
+    await parts.background.start(); // recovers the queue and reconciles files before any request is handled
+    recovered = true;
+    settleRecovery();
+  } catch (err) {
+    settleRecovery(err ?? new Error('start failed'));
+    for (const x of [server, ...side]) x.close();
+    for (const s of sockets) s.destroy();
+    throw err;
   }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -4,7 +4,6 @@
  * that drops mid-PUT leaves nothing behind but a temp file that is removed at once.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { Transform, Writable } from 'node:stream';
@@ -17,6 +16,7 @@ import { endError, type BodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
 import { HashingTap, type LocalIncoming, type PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
+import { receiveToFile } from './receive-file.js';
 import { allowBody, requestContext } from './request-context.js';
 import type { RufhUploads } from './rufh-uploads.js';
 
@@ -74,7 +74,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   metrics.uploadsCreated.inc({ protocol: 'put' });
   try {
     allowBody(ctx.req, ctx.res);
-    await receiveBody(ctx.req, limit, [new HashingTap(digest ? [digest] : []), createWriteStream(temp, { flags: 'wx' })], serverEnd.signal);
+    await receiveToFile(temp, (file) => receiveBody(ctx.req, limit, [new HashingTap(digest ? [digest] : []), file], serverEnd.signal));
     bodyDone = true;
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
     if (digest && digest.digest('hex') !== expectedSha256) throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
@@ -91,7 +91,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     ctx.status = 201;
     ctx.body = ''; // koa turns a null body into 204; go-sendxmpp accepts only 200 or 201
   } catch (err) {
-    await unlink(temp).catch(() => {});
+    await unlink(temp).catch(() => {}); // a body that failed is gone already (receiveToFile); a later failure leaves the file
     if (isClientAbort(err)) {
       rc?.log.info({ bytes: limit.bytes }, 'PUT aborted by the client; nothing published');
       return;

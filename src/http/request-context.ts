@@ -11,6 +11,8 @@ export interface RequestContext {
   expectsContinue: boolean;
   /** The error code the request was answered with, for its log line (set where errors become responses). */
   errorCode?: string;
+  /** The HTTP parser refused the request's body and answered for it (client-errors.ts). */
+  refused?: { status: number; code: string };
 }
 
 const contexts = new WeakMap<IncomingMessage, RequestContext>();

@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
 import { requestContext, type RequestContext } from './request-context.js';
+import { logPathOf } from './request-target.js';
 
 /**
  * @tus/server answers a few protocol errors itself (412 without Tus-Resumable, 400 for an invalid
@@ -18,7 +19,8 @@ function codeOfUnmappedStatus(status: number): string {
  * Gives each request an id and a child logger, and writes one line when it ends: method, path
  * (never the query string: it carries signatures), status, bytes each way, duration.
  * Bytes are read off the socket, so a body streamed straight into @tus/server is counted too
- * (request headers included).
+ * (request headers included). Reads nothing that can throw:
+ * a malformed target is logged as sent, then refused by requestTarget.
  */
 export function requestLog(log: Logger, routeOf: (path: string) => string) {
   return async (ctx: Context, next: Next): Promise<void> => {
@@ -33,11 +35,12 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
     const socket = ctx.req.socket;
     const readAtStart = socket.bytesRead;
     const writtenAtStart = socket.bytesWritten;
-    const path = ctx.path;
+    const path = logPathOf(ctx.req.url ?? '');
     const method = ctx.method;
     ctx.res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const status = ctx.res.headersSent ? ctx.res.statusCode : 0; // 0: the client left before any answer
+      // 0: the client left before any answer; a body the parser refused was answered on the socket.
+      const status = rc.refused?.status ?? (ctx.res.headersSent ? ctx.res.statusCode : 0);
       const fields = {
         method,
         path,
@@ -47,7 +50,7 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
         durationMs: Math.round(seconds * 1000),
         ...(ctx.res.writableFinished ? {} : { aborted: true }),
         // Why a request was refused, server-side too (e.g. ERR_SIGNATURE_INVALID for a wrong secret).
-        ...(status >= 400 ? { code: rc.errorCode ?? codeOfUnmappedStatus(status) } : {}),
+        ...(status >= 400 ? { code: rc.refused?.code ?? rc.errorCode ?? codeOfUnmappedStatus(status) } : {}),
       };
       child.info(fields, 'Request finished');
       metrics.httpRequests.inc({ method, status: String(status) });

@@ -16,6 +16,7 @@ import { serveDownload, type PendingPublications } from './downloads.js';
 import { errorMiddleware } from './errors.js';
 import { handlePut } from './put-upload.js';
 import { requestLog } from './request-log.js';
+import { requestTarget } from './request-target.js';
 import type { RufhUploads } from './rufh-uploads.js';
 import type { ReadinessReport } from './side-services.js';
 import { statusPage } from './status-page.js';
@@ -69,6 +70,7 @@ export function buildRoutes(parts: RouterParts): Routes {
   koa.on('error', (err: unknown) => log.debug({ err }, 'Response stream error'));
   koa.use(requestLog(log, routeOf));
   koa.use(errorMiddleware);
+  koa.use(requestTarget);
 
   const uploadCors = corsMiddleware(config.cors, 'GET, HEAD, PUT, OPTIONS');
   koa.use(async (ctx: Context, next) => {

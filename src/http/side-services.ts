@@ -8,6 +8,8 @@ import type { Logger } from '../observability/index.js';
 import { errorMiddleware } from './errors.js';
 import { requestLog } from './request-log.js';
 import type { UploadLifecycle } from '../intake/index.js';
+import { requestTarget } from './request-target.js';
+import { answerClientErrors } from './client-errors.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -67,8 +69,10 @@ export function sideListener(listen: { host: string; port: number }, log: Logger
   koa.silent = true;
   koa.use(requestLog(log, () => 'side'));
   koa.use(errorMiddleware);
+  koa.use(requestTarget);
   koa.use(handle);
-  const server = createServer(koa.callback());
+  const server = createServer({ requireHostHeader: false }, koa.callback()); // requestTarget answers it
+  answerClientErrors(server, log);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: listen.host || undefined, port: listen.port }, () => {

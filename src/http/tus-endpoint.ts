@@ -9,8 +9,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
-import { Server, EVENTS } from '@tus/server';
-import { ERRORS as TUS_ERRORS, Metadata, type Upload } from '@tus/utils';
+import { EVENTS, type Server } from '@tus/server';
+import { Metadata, type Upload } from '@tus/utils';
 import type { Config } from '../config/index.js';
 import { decodeSlotPath, newUploadId, type AuthorizedSlot } from '../auth/index.js';
 import { AppError, toClientError } from '../errors.js';
@@ -28,6 +28,8 @@ import { SLOT_LENGTH_HEADER, TusConcatenation, parseUploadConcat, type UploadCon
 import { FinishedUploads } from './tus-finished.js';
 import { TusSlotUploads } from './tus-slot-uploads.js';
 import type { PendingPublications } from './downloads.js';
+import { JsonErrorTusServer, TUS_CODES, tusRequestScope } from './tus-json-errors.js';
+import { byteCountOf, checkTusRequest, tusTargetOf, type TusTarget } from './tus-request.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
 
@@ -66,11 +68,6 @@ type NodeBacked = { node?: { req: IncomingMessage; res: ServerResponse } };
 const nodeReq = (req: unknown): IncomingMessage | undefined => (req as NodeBacked).node?.req;
 const nodeRes = (req: unknown): ServerResponse | undefined => (req as NodeBacked).node?.res;
 
-/** tus error bodies become our {code, message}; each tus error keeps its status. */
-const TUS_CODES = new Map<string, string>(
-  Object.entries(TUS_ERRORS).map(([name, e]) => [(e as { body: string }).body, `ERR_TUS_${name}`]),
-);
-
 export class TusEndpoint {
   readonly server: Server;
   private readonly creations = new WeakMap<IncomingMessage, Creation>();
@@ -104,7 +101,7 @@ export class TusEndpoint {
       now: deps.now,
     });
     const publicUrl = config.server.publicUrl;
-    this.server = new Server({
+    this.server = new JsonErrorTusServer({
       path: config.server.tusPath.replace(/\/$/, ''),
       datastore: deps.tusStore,
       maxSize: config.server.maxUploadBytes,
@@ -137,6 +134,21 @@ export class TusEndpoint {
 
   /** koa handler for everything under the tus path. */
   async handle(ctx: Context): Promise<void> {
+    try {
+      await this.handleRequest(ctx);
+    } catch (err) {
+      // Refused before @tus/server saw the request, so without its CORS headers: a browser would
+      // see a network error (which tus-js-client retries) instead of the 4xx.
+      answerCors(ctx, this.deps.config.cors);
+      if (ctx.method !== 'GET') ctx.set('Tus-Resumable', '1.0.0');
+      throw err;
+    }
+  }
+
+  private async handleRequest(ctx: Context): Promise<void> {
+    // A malformed upload URL, an unknown method or a missing Tus-Resumable: refused here as JSON (issue 10.6).
+    const target = tusTargetOf(ctx.path, this.deps.config.server.tusPath.replace(/\/$/, ''));
+    checkTusRequest(ctx.method, (name) => ctx.get(name));
     const id = this.uploadIdOf(ctx);
     if (id !== undefined && ctx.method !== 'OPTIONS' && (await this.deps.quarantine?.get(jobIdOf({ protocol: 'tus', uploadId: id })))) {
       answerCors(ctx, this.deps.config.cors);
@@ -174,14 +186,15 @@ export class TusEndpoint {
     const ownsSocket = !this.carriesBody(ctx);
     if (ownsSocket) socket.setTimeout(0);
     try {
-      if (this.carriesBody(ctx)) release = await this.guardBody(ctx, newRecord?.slotPath);
+      if (this.carriesBody(ctx)) release = await this.guardBody(ctx, target, newRecord?.slotPath);
       const scope: TusWriteScope = { ...(newRecord && { newRecord }), ...(chunkCheck && { chunkCheck }) };
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
       // When the client is gone, @tus/server's response promise may never settle (it waits for
       // 'finish' on a destroyed socket): the request is over when the response closes.
       const closed = new Promise<void>((resolve) => ctx.res.once('close', resolve));
-      await Promise.race([this.deps.scope.run(scope, () => this.server.handle(ctx.req, ctx.res)), closed]);
+      const handled = tusRequestScope.run(requestContext.get(ctx.req), () => this.deps.scope.run(scope, () => this.server.handle(ctx.req, ctx.res)));
+      await Promise.race([handled, closed]);
     } finally {
       settleCreation();
       release();
@@ -266,22 +279,23 @@ export class TusEndpoint {
     return ctx.method === 'PATCH' || ctx.get('Content-Type') === 'application/offset+octet-stream';
   }
 
-  private async guardBody(ctx: Context, creationSlot: string | undefined): Promise<() => void> {
-    const contentLength = Number(ctx.get('Content-Length') || NaN);
+  private async guardBody(ctx: Context, target: TusTarget, creationSlot: string | undefined): Promise<() => void> {
+    const contentLength = byteCountOf(ctx.get('Content-Length')) ?? NaN;
+    // Upload-Length as sent may be anything ("-5"): only a valid one sizes the deadlines; @tus/server refuses the rest.
+    const declared = byteCountOf(ctx.get('Upload-Length'));
     let fileBytes: number | undefined;
     let uploadId = '';
     let slotKey: string;
-    if (ctx.method === 'POST') {
-      fileBytes = Number(ctx.get('Upload-Length') || NaN);
+    if (ctx.method === 'POST' || target.kind !== 'upload') {
+      fileBytes = declared;
       slotKey = this.presetIds.get(ctx.req) ?? creationSlot ?? `creation:${ctx.path}`;
     } else {
-      uploadId = decodeURIComponent(ctx.path.slice(ctx.path.lastIndexOf('/') + 1));
+      uploadId = target.id;
       const facts = await this.deps.tusStore.facts(uploadId);
-      fileBytes = facts.size ?? Number(ctx.get('Upload-Length') || NaN);
+      fileBytes = facts.size ?? declared;
       // One body per slot; a concatenation's parts stream side by side, each keyed on its own id.
       slotKey = facts.slotPath && !facts.partial ? facts.slotPath : `upload:${uploadId}`;
     }
-    if (Number.isNaN(fileBytes)) fileBytes = undefined;
     // Bytes are counted at the socket (the guard's default): @tus/server owns the body stream.
     const release = await this.deps.intake.guardBody(ctx.req, {
       protocol: 'tus',

@@ -68,6 +68,12 @@ export const openConnections = new Gauge({
   registers: [registry],
 });
 
+export const connectionsRefused = new Counter({
+  name: 'hmac_connections_refused_total',
+  help: 'Connections to the HTTP listener closed at once because connection_pool_size connections were open',
+  registers: [registry],
+});
+
 export const activeUploads = new Gauge({
   name: 'hmac_active_uploads',
   help: 'Upload requests (PATCH, creation-with-upload POST, PUT) whose body is streaming',

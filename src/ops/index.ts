@@ -8,5 +8,6 @@ export { discardTusUpload } from './tus-uploads.js';
 export { queueOpsOf, type QueueOps } from './queue-ops.js';
 export { opsReadinessChecks, type OpsReadinessOptions } from './readiness.js';
 export { liveServerLock, readServerLock, removeServerLock, serverLockPath, writeServerLock, SERVER_LOCK_FILE, type ServerLock } from './server-lock.js';
+export { acquireDataDirLock, dataDirLockPath, dataDirLockHeld, lockHolderPid, DataDirLockedError, DATA_DIR_LOCK_FILE, type DataDirLock } from './data-dir-lock.js';
 export { EXIT, OpsFailure, type OpsApi } from './types.js';
 export { quarantineAdminRoutes } from './quarantine-routes.js';

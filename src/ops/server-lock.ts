@@ -1,13 +1,15 @@
 /**
- * The running server's lock file, `<data_dir>/server.json`: written once the server listens,
- * removed when it stops. Offline commands read it to refuse touching a data directory (above
- * all the SQLite queue, whose open requeues every lease) while a server owns it, and online
- * commands read it to find the admin API without flags.
+ * The running server's record, `<data_dir>/server.json`: written once the server listens,
+ * removed when it stops. Online commands read it to find the admin API without flags. Who owns
+ * the data directory is decided by the lock in data-dir-lock.ts, not by this file.
  *
- * A kill -9 leaves the file behind; it then names a dead process and counts as absent.
+ * A kill -9 leaves the file behind; the data-directory lock (data-dir-lock.ts) is what tells
+ * whether its server still runs.
  */
+import { existsSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { dataDirLockHeld, dataDirLockPath, lockHolderPid } from './data-dir-lock.js';
 
 export const SERVER_LOCK_FILE = 'server.json';
 
@@ -55,28 +57,16 @@ export async function readServerLock(dataDir: string): Promise<ServerLock | null
   }
 }
 
-/** The lock of a server that is still running, or null (no lock, or its process is gone). */
+/**
+ * The record of a server that is still running, or null. Running means: some process holds the
+ * data-directory lock (data-dir-lock.ts, which the kernel drops when its holder dies), and the
+ * record names that process when the platform tells the holder.
+ */
 export async function liveServerLock(dataDir: string): Promise<ServerLock | null> {
   const lock = await readServerLock(dataDir);
-  return lock !== null && (await processAlive(lock.pid)) ? lock : null;
-}
-
-/**
- * True when `pid` is a live process that looks like this program. After a kill -9 and a reboot
- * (or in a fresh container) the pid may belong to something else: on Linux its command line is
- * checked too.
- */
-async function processAlive(pid: number): Promise<boolean> {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
-  try {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    return /cli\.js|hmac-file-server|node/.test(cmdline);
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
+  if (lock === null) return null;
+  const lockFile = dataDirLockPath(dataDir);
+  if (!existsSync(lockFile) || !dataDirLockHeld(lockFile)) return null;
+  const holder = lockHolderPid(lockFile);
+  return holder === null || holder === lock.pid ? lock : null;
 }

@@ -25,13 +25,16 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export class ContentAddressedStore implements ContentStore {
   readonly #dir: string;
+  readonly #dirMode: number;
 
-  constructor(dir: string) {
+  /** @param dirMode mode of the directories it creates (`[storage] file_mode` with x bits). */
+  constructor(dir: string, dirMode = 0o750) {
     this.#dir = dir;
+    this.#dirMode = dirMode;
   }
 
   async init(): Promise<void> {
-    await mkdir(this.#dir, { recursive: true });
+    await mkdir(this.#dir, { recursive: true, mode: this.#dirMode });
   }
 
   pathOf(sha256: string): string {
@@ -48,7 +51,7 @@ export class ContentAddressedStore implements ContentStore {
    */
   async adopt(sourceFile: string, sha256: string, size: number): Promise<AdoptedContent> {
     const path = this.pathOf(sha256);
-    await mkdir(dirname(path), { recursive: true });
+    await mkdir(dirname(path), { recursive: true, mode: this.#dirMode });
     try {
       await link(sourceFile, path);
       await syncDir(dirname(path));

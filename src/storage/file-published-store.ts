@@ -4,9 +4,9 @@
  *   <dataDir>/meta/<slot path>.json    declared content type and origin
  *   <dataDir>/incoming/                PUT bodies in flight (same filesystem, so link() works)
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, type Stats } from 'node:fs';
+import { chmod, link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,6 +30,14 @@ import { walkFiles } from './walk-files.js';
 
 type MetaRecord = PublishMeta & { publishedAt: string; deletedAtMs?: number };
 
+/** Permissions of what the store writes (`[storage] file_mode`; directories get the matching x bits). */
+export interface StoreModes {
+  fileMode: number;
+  dirMode: number;
+}
+
+export const DEFAULT_STORE_MODES: StoreModes = { fileMode: 0o640, dirMode: 0o750 };
+
 export class FilePublishedStore implements PublishedStore, LocalIncoming, DeletablePublishedStore {
   /** Publishing and deleting one path never interleave (per-path chain of this process). */
   readonly #busy = new Map<string, Promise<unknown>>();
@@ -42,14 +50,18 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
    *   `<dataDir>/incoming`. Cluster mode gives each instance its own, so the start-up sweep of one
    *   instance never removes another's files in flight.
    */
-  constructor(dataDir: string, options: { incomingDir?: string } = {}) {
+  constructor(
+    dataDir: string,
+    private readonly modes: StoreModes = DEFAULT_STORE_MODES,
+    options: { incomingDir?: string } = {},
+  ) {
     this.filesDir = join(dataDir, 'files');
     this.metaDir = join(dataDir, 'meta');
     this.incomingDir = options.incomingDir ?? join(dataDir, 'incoming');
   }
 
   async init(): Promise<void> {
-    await Promise.all([this.filesDir, this.metaDir, this.incomingDir].map((d) => mkdir(d, { recursive: true })));
+    await Promise.all([this.filesDir, this.metaDir, this.incomingDir].map((d) => mkdir(d, { recursive: true, mode: this.modes.dirMode })));
   }
 
   async stat(path: string): Promise<PublishedFile | null> {
@@ -67,8 +79,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
       path,
       size: st.size,
       contentType: meta?.contentType ?? DEFAULT_CONTENT_TYPE,
-      mtimeMs: st.mtimeMs,
-      etag: `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
+      ...validatorsOf(path, st, meta),
     };
   }
 
@@ -80,16 +91,17 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
     const target = join(this.filesDir, path);
     const metaTarget = join(this.metaDir, `${path}.json`);
     await fsyncFile(sourceFile); // a 201 must not be answered for bytes still only in the page cache
+    await chmod(sourceFile, this.modes.fileMode);
     try {
-      await mkdir(dirname(target), { recursive: true });
-      await mkdir(dirname(metaTarget), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: this.modes.dirMode });
+      await mkdir(dirname(metaTarget), { recursive: true, mode: this.modes.dirMode });
     } catch (err) {
       if (isPathTaken(err)) return 'exists';
       throw err;
     }
     const metaTmp = join(this.incomingDir, `${randomBytes(12).toString('hex')}.meta`);
     const record: MetaRecord = { ...meta, publishedAt: new Date().toISOString() };
-    await writeFile(metaTmp, JSON.stringify(record));
+    await writeFile(metaTmp, JSON.stringify(record), { mode: this.modes.fileMode });
     try {
       await link(sourceFile, target); // the publish itself: fails with EEXIST instead of overwriting
     } catch (err) {
@@ -126,16 +138,19 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
     const metaTarget = join(this.metaDir, `${path}.json`);
     const before = await this.ownership(path, target, contentFile, record.uploadId);
     if (before !== 'absent') return before;
+    // The uploader's bytes get the configured mode whatever created them (a PUT temp file, a tus
+    // data file, a content-store entry shared by every path holding these bytes).
+    await chmod(contentFile, this.modes.fileMode);
     try {
-      await mkdir(dirname(target), { recursive: true });
-      await mkdir(dirname(metaTarget), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: this.modes.dirMode });
+      await mkdir(dirname(metaTarget), { recursive: true, mode: this.modes.dirMode });
     } catch (err) {
       if (isPathTaken(err)) return 'taken';
       throw err;
     }
     const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
     const stored: StoredRecord = { ...record, publishedAt: new Date().toISOString() };
-    await writeFile(metaTmp, JSON.stringify(stored));
+    await writeFile(metaTmp, JSON.stringify(stored), { mode: this.modes.fileMode });
     await fsyncFile(metaTmp);
     await rename(metaTmp, metaTarget); // no file at `path` yet, so any record there is stale
     hooks.afterRecord?.();
@@ -164,7 +179,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
       const present = await stat(target).then((st) => st.isFile(), () => false);
       if (present && meta?.uploadId !== uploadId && meta?.deletedAtMs === undefined) return { kind: 'foreign' };
       const metaTarget = join(this.metaDir, `${path}.json`);
-      await mkdir(dirname(metaTarget), { recursive: true });
+      await mkdir(dirname(metaTarget), { recursive: true, mode: this.modes.dirMode });
       const tombstone: StoredRecord = {
         contentType: meta?.contentType ?? DEFAULT_CONTENT_TYPE,
         uploadId,
@@ -173,7 +188,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
         ...(meta?.sha256 !== undefined && { sha256: meta.sha256 }),
       };
       const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
-      await writeFile(metaTmp, JSON.stringify(tombstone));
+      await writeFile(metaTmp, JSON.stringify(tombstone), { mode: this.modes.fileMode });
       await fsyncFile(metaTmp);
       await rename(metaTmp, metaTarget);
       await unlink(target).catch((err: unknown) => {
@@ -273,6 +288,22 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
       return null; // published a moment ago and the record is not renamed in yet, or lost: serve defaults
     }
   }
+}
+
+/**
+ * ETag and Last-Modified of one published path. Deduplicated files share an inode (and its
+ * mtime) with every other upload of the same bytes, so validators taken from the inode would tell
+ * an uploader that someone else stored these bytes, and when (issue 9.4). They come from this
+ * path's own record instead: the content hash bound to the path, and the path's publish time.
+ * Without a record (lost, or one written by an older version) the inode's size and mtime stand
+ * in, hashed with the path; never its ctime, which every new hard link to the inode moves.
+ */
+function validatorsOf(path: string, st: Stats, meta: StoredRecord | null): { mtimeMs: number; etag: string } {
+  const publishedAtMs = meta ? Date.parse(meta.publishedAt) : Number.NaN;
+  const lastModifiedMs = Number.isNaN(publishedAtMs) ? st.mtimeMs : publishedAtMs;
+  const content = meta?.sha256 ?? `${st.ino}-${st.size}-${Math.floor(st.mtimeMs)}`;
+  const tag = createHash('sha256').update(content).update('\0').update(path).digest('base64url').slice(0, 27);
+  return { mtimeMs: lastModifiedMs, etag: `"${tag}"` };
 }
 
 const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');

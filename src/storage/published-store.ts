@@ -16,8 +16,9 @@ export interface PublishedFile {
   size: number;
   /** The type the uploader declared (PUT Content-Type, tus metadata filetype). */
   contentType: string;
+  /** This path's publish time (Last-Modified), ms since the epoch; not the shared content's mtime. */
   mtimeMs: number;
-  /** Strong validator for If-None-Match / If-Range. */
+  /** Strong validator for If-None-Match / If-Range, distinct per path even for identical bytes. */
   etag: string;
 }
 

@@ -46,16 +46,20 @@ const resumableKey = (slotPath: string) => `rufh.${createHash('sha256').update(s
 export interface TusFileStoreOptions {
   /** The current request's facts (the tus endpoint runs every request inside its scope). */
   scope?: () => TusWriteScope | undefined;
+  /** Mode of the data files (`[storage] file_mode`, default 0640; FileStore would leave 0644). */
+  fileMode?: number;
 }
 
 export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUploadStore {
   readonly #scope: () => TusWriteScope | undefined;
   readonly #digests = new UploadDigests();
+  readonly #fileMode: number;
 
   constructor(private readonly dir: string, expirationMs: number, options: TusFileStoreOptions = {}) {
     // Records are replaced atomically (several requests, and in cluster mode several instances, read them).
     super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir) });
     this.#scope = options.scope ?? (() => undefined);
+    this.#fileMode = options.fileMode ?? 0o640;
     // 'concatenation' is served by the tus endpoint itself (http/tus-concat.ts), before @tus/server sees the request.
     this.extensions = [...this.extensions, 'checksum', 'concatenation'];
   }
@@ -131,7 +135,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUp
     const hfs = this.#scope()?.newRecord;
     const path = this.dataPath(file.id);
     await mkdir(this.dir, { recursive: true });
-    await writeFile(path, '', { flag: 'wx' });
+    await writeFile(path, '', { flag: 'wx', mode: this.#fileMode });
     const record: StoredUpload = { id: file.id, size: file.size, offset: file.offset, metadata: file.metadata, creation_date: file.creation_date, ...(hfs && { hfs }) };
     await this.configstore.set(file.id, record as unknown as Upload);
     if (hfs?.expectedSha256 !== undefined) this.#digests.start(file.id);
@@ -159,6 +163,13 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUp
   }
 
   override async write(body: Readable, id: string, offset: number): Promise<number> {
+    // A finished upload whose bytes were handed over (data file gone) takes no more, not even zero:
+    // FileStore's write would fail and @tus/server answer 500 (issue 10.6). A 0-byte upload is
+    // "finished" from its creation on, and its creation-with-upload still writes (nothing).
+    const info = await this.record(id);
+    if (info && isFinishedRecord(info) && !(await stat(this.dataPath(id)).then(() => true, () => false))) {
+      throw new AppError('ERR_UPLOAD_COMPLETE');
+    }
     const check = this.#scope()?.chunkCheck;
     if (check) return this.writeChecked(body, id, offset, check);
     const digest = this.#digests.forWrite(id, offset);

@@ -51,6 +51,14 @@ describe('command line', () => {
     assert.match(res.stderr, /workers\.queue_backpressure_threshold: /);
   });
 
+  it('config check: CORS "*" with credentials is refused (exit 2, key path)', async () => {
+    const file = join(dir, 'cors.toml');
+    await writeFile(file, '[cors]\nallowed_origins = ["*"]\nallow_credentials = true\n');
+    const res = await runCli(['config', 'check', file]);
+    assert.equal(res.code, 2, res.stdout);
+    assert.match(res.stderr, /cors\.allow_credentials: cannot be true while allowed_origins holds "\*"/);
+  });
+
   it('config check: TOML syntax errors name the line', async () => {
     const file = join(dir, 'syntax.toml');
     await writeFile(file, '[server]\nlisten = "127.0.0.1:1\n');

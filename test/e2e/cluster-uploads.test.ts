@@ -35,12 +35,14 @@ describe('cluster mode: three instances behind a round-robin balancer', () => {
       await server.waitForLog((l) => l.msg === 'Cluster mode on: Redis reachable');
       const own = join(cluster.dataDir, 'instances', cluster.instanceId(i));
       assert.ok(existsSync(join(own, 'server.json')), 'the server lock file is in the instance directory');
+      assert.ok(existsSync(join(own, 'server.lock')), 'so is the data-directory lock: the shared directory takes several instances');
       assert.ok(existsSync(join(own, 'queue', 'queue.sqlite')), 'the local journal is in the instance directory');
       const ready = await rawRequest(server.baseUrl, '/ready');
       assert.equal(ready.status, 200);
       assert.deepEqual(ready.json().cluster, { mode: 'clustered', instanceId: cluster.instanceId(i), redisReachable: true, journalWaiting: 0 });
     }
     assert.equal(existsSync(join(cluster.dataDir, 'server.json')), false, 'no instance claims the shared directory');
+    assert.equal(existsSync(join(cluster.dataDir, 'server.lock')), false);
   });
 
   it('200 concurrent uploads (PUT and tus) across instances are each published once and served by every instance', async () => {

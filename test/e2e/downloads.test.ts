@@ -1,5 +1,7 @@
 /** GET/HEAD of published files: ranges, validators, content-type and security-header rules. */
 import assert from 'node:assert/strict';
+import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
@@ -31,7 +33,7 @@ describe('downloads', () => {
     assert.equal(get.headers['content-type'], 'image/jpeg');
     assert.equal(get.headers['accept-ranges'], 'bytes');
     assert.equal(get.headers['x-content-type-options'], 'nosniff');
-    assert.equal(get.headers['content-security-policy'], "default-src 'none'");
+    assert.equal(get.headers['content-security-policy'], "default-src 'none'; sandbox; form-action 'none'; frame-ancestors 'none'");
     assert.match(String(get.headers.etag), /^"[^"]+"$/);
     assert.ok(!Number.isNaN(Date.parse(String(get.headers['last-modified']))));
     const head = await rawRequest(server.baseUrl, getPath, { method: 'HEAD' });
@@ -90,7 +92,7 @@ describe('downloads', () => {
       const res = await rawRequest(server.baseUrl, path);
       assert.equal(res.headers['content-type'], served, name);
       if (disposition) {
-        assert.match(String(res.headers['content-disposition']), /^attachment; filename="[^"]*"; filename\*=UTF-8''/, name);
+        assert.match(String(res.headers['content-disposition']), /^attachment; filename="[^"]*"(; filename\*=UTF-8''\S+)?$/, name);
       } else {
         assert.equal(res.headers['content-disposition'], undefined, name);
       }
@@ -119,5 +121,49 @@ describe('downloads', () => {
     const res = await rawRequest(server.baseUrl, '/health');
     assert.equal(res.status, 200);
     assert.equal(res.json().status, 'ok');
+  });
+
+  it('deduplication is no oracle: identical bytes at another path look exactly like a fresh upload', async () => {
+    // The victim's file, published "a day ago" (its record and the shared content's mtime).
+    const secret = randomData(4096);
+    const victim = await publish('victim.bin', secret);
+    assert.equal((await rawRequest(server.baseUrl, victim, { method: 'HEAD' })).status, 200); // waits for the publish
+    const dayAgo = new Date(Math.floor(Date.now() / 1000) * 1000 - 86_400_000);
+    const victimRel = decodeURIComponent(victim.slice('/upload/'.length));
+    const recordFile = join(server.dataDir, 'meta', `${victimRel}.json`);
+    const record = JSON.parse(await readFile(recordFile, 'utf8')) as { publishedAt: string };
+    await writeFile(recordFile, JSON.stringify({ ...record, publishedAt: dayAgo.toISOString() }));
+    await utimes(join(server.dataDir, 'files', victimRel), dayAgo, dayAgo);
+    const victimBefore = await rawRequest(server.baseUrl, victim, { method: 'HEAD' });
+    assert.equal(victimBefore.headers['last-modified'], dayAgo.toUTCString());
+
+    // The prober uploads the same bytes; a control uploads fresh bytes of the same size.
+    const startedAt = Math.floor(Date.now() / 1000) * 1000;
+    const probe = await publish('probe.bin', secret);
+    const fresh = await publish('fresh.bin', randomData(4096));
+    for (const p of [probe, fresh]) assert.equal((await rawRequest(server.baseUrl, p, { method: 'HEAD' })).status, 200);
+    const finishedAt = Date.now();
+    const probeRel = decodeURIComponent(probe.slice('/upload/'.length));
+    const [victimIno, probeIno] = await Promise.all([victimRel, probeRel].map(async (p) => (await stat(join(server.dataDir, 'files', p))).ino));
+    assert.equal(probeIno, victimIno, 'precondition: the probe was deduplicated onto the victim');
+
+    const [probeGet, freshGet, victimAfter] = await Promise.all([
+      rawRequest(server.baseUrl, probe),
+      rawRequest(server.baseUrl, fresh),
+      rawRequest(server.baseUrl, victim, { method: 'HEAD' }),
+    ]);
+    assert.notEqual(probeGet.headers.etag, victimBefore.headers.etag, 'the ETag is not the victim\'s');
+    for (const res of [probeGet, freshGet]) {
+      const lastModified = Date.parse(String(res.headers['last-modified']));
+      assert.ok(lastModified >= startedAt && lastModified <= finishedAt, `Last-Modified ${res.headers['last-modified']} is this upload's publish time`);
+      assert.match(String(res.headers.etag), /^"[A-Za-z0-9_-]{27}"$/);
+    }
+    const volatile = new Set(['date', 'etag', 'last-modified', 'x-request-id', 'content-disposition']);
+    const shape = (h: Record<string, unknown>) => Object.keys(h).filter((k) => !volatile.has(k)).sort().map((k) => `${k}: ${String(h[k])}`);
+    assert.deepEqual(shape(probeGet.headers), shape(freshGet.headers), 'same headers as a fresh upload');
+    assert.equal((await rawRequest(server.baseUrl, probe, { headers: { 'If-None-Match': String(victimBefore.headers.etag) } })).status, 200);
+    // The victim's validators did not move either (a hard link changes the inode's ctime, not these).
+    assert.equal(victimAfter.headers.etag, victimBefore.headers.etag);
+    assert.equal(victimAfter.headers['last-modified'], victimBefore.headers['last-modified']);
   });
 });

@@ -161,6 +161,31 @@ describe('XEP-0363 PUT', () => {
     assert.equal((await rawRequest(server.baseUrl, url, { method: 'PUT', body: data })).status, 201);
   });
 
+  it('clients that reset right after the headers leave no temp file behind, even many at once (issue 9.11)', async () => {
+    // End to end beside the deterministic case in test/integration/receive-file.test.ts: bodies
+    // that fail at once, many in parallel; every temp file must be gone once each PUT is over.
+    const N = 40;
+    const url = new URL(server.baseUrl);
+    const aborted = () => server.logs.filter((l) => l.msg === 'PUT aborted by the client; nothing published').length;
+    const before = aborted();
+    await Promise.all(
+      Array.from({ length: N }, () => {
+        const target = slot(`${slotDir()}/reset.bin`, { size: 4096 });
+        return new Promise<void>((resolve) => {
+          const sock = connect(Number(url.port), url.hostname, () => {
+            sock.write(`PUT ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\nabc`, () => sock.resetAndDestroy());
+          });
+          sock.on('error', () => {});
+          sock.on('close', () => resolve());
+        });
+      }),
+    );
+    await server.waitForLog(() => aborted() - before >= N);
+    // A data-dir write (the readiness probe) goes through the same thread pool as any open still in flight.
+    assert.equal((await rawRequest(server.baseUrl, '/ready')).status, 200);
+    assert.deepEqual(await readdir(join(server.dataDir, 'incoming')), []);
+  });
+
   it('a declared checksum: a matching one publishes, a malformed one is 400 before the body', async () => {
     const data = randomData(5000);
     const path = `${slotDir()}/sum.bin`;

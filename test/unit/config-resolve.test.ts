@@ -73,7 +73,7 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
   it('security, storage, redis, metrics', () => {
     assert.deepEqual(config.security, { secret: '', previousSecrets: [], schemes: ['v', 'v2', 'token', 'v3'], expiryGraceMs: 0, clockSkewMs: 0 });
     assert.deepEqual(config.uploads, { allowedExtensions: [], blockedExtensions: [] });
-    assert.deepEqual({ ...config.storage, s3: undefined }, { backend: 'file', dataDir: './data', s3: undefined }); // s3: config-storage-s3.test.ts
+    assert.deepEqual({ ...config.storage, s3: undefined }, { backend: 'file', dataDir: './data', fileMode: 0o640, dirMode: 0o750, s3: undefined }); // s3: config-storage-s3.test.ts
     assert.equal(config.redis.url, '');
     assert.equal(config.metrics.listen, null);
   });
@@ -93,6 +93,15 @@ describe('resolveConfig values from the file', () => {
     ['public_url trailing slashes dropped', { server: { public_url: 'https://f.example//' } }, (c) => c.server.publicUrl, 'https://f.example'],
     ['logging.level "warning" read as warn', { logging: { level: 'warning' } }, (c) => c.logging.level, 'warn'],
     ['metrics.listen', { metrics: { listen: ':9090' } }, (c) => c.metrics.listen, { host: '', port: 9090 }],
+    ['file_mode "0600"', { storage: { file_mode: '0600' } }, (c) => [c.storage.fileMode, c.storage.dirMode], [0o600, 0o700]],
+    ['file_mode "644"', { storage: { file_mode: '644' } }, (c) => [c.storage.fileMode, c.storage.dirMode], [0o644, 0o755]],
+    ['file_mode as a TOML octal integer', { storage: { file_mode: 0o660 } }, (c) => [c.storage.fileMode, c.storage.dirMode], [0o660, 0o770]],
+    [
+      'CORS credentials with listed origins',
+      { cors: { allowed_origins: ['https://a.example'], allow_credentials: true } },
+      (c) => [c.cors.allowedOrigins, c.cors.allowCredentials],
+      [['https://a.example'], true],
+    ],
   ];
   for (const [name, raw, pick, expected] of cases) it(name, () => assert.deepEqual(pick(resolveConfig(raw, {}).config), expected));
 });
@@ -173,6 +182,11 @@ describe('resolveConfig errors name the key path', () => {
     ['upload_path without slashes', { server: { upload_path: 'upload' } }, 'server.upload_path'],
     ['storage backend unknown', { storage: { backend: 'ftp' } }, 'storage.backend'],
     ['webhook not http', { finalize: { webhook_url: 'ftp://x/' } }, 'finalize.webhook_url'],
+    ['file_mode not octal', { storage: { file_mode: '0680' } }, 'storage.file_mode'],
+    ['file_mode beyond 0777', { storage: { file_mode: 0o1777 } }, 'storage.file_mode'],
+    ['file_mode the server cannot write', { storage: { file_mode: '0440' } }, 'storage.file_mode'],
+    ['CORS credentials with any origin', { cors: { allowed_origins: ['*'], allow_credentials: true } }, 'cors.allow_credentials'],
+    ['CORS credentials with "*" among origins', { cors: { allowed_origins: ['https://a.example', '*'], allow_credentials: true } }, 'cors.allow_credentials'],
   ];
   for (const [name, raw, path] of cases) {
     it(`${name} -> ${path}`, () => assert.throws(() => resolveConfig(raw, {}), hasIssue(path)));
@@ -199,6 +213,16 @@ describe('resolveConfig errors name the key path', () => {
         return true;
       },
     );
+  });
+});
+
+describe('resolveConfig warnings for weak values', () => {
+  it('an admin token under 32 characters is warned about, without the token in the message', () => {
+    const short = resolveConfig({ admin: { token: 'short-token' } }, {});
+    assert.deepEqual(warningPaths(short.warnings, 'CONFIG_ADJUSTED'), ['admin.token']);
+    assert.ok(!JSON.stringify(short.warnings).includes('short-token'));
+    assert.deepEqual(resolveConfig({ admin: { token: 'x'.repeat(32) } }, {}).warnings, []);
+    assert.deepEqual(warningPaths(resolveConfig({}, { HFS_ADMIN_TOKEN: 'abc' }).warnings, 'CONFIG_ADJUSTED'), ['admin.token']);
   });
 });
 

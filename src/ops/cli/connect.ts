@@ -2,16 +2,20 @@
  * Chooses how an operator command reaches its data:
  *   --url URL      online, through that admin API
  *   --offline      offline on the data directory; refused while a server runs on it
- *   neither        online when <data_dir>/server.json names a running server (its admin API),
- *                  offline when none runs
- * The token is --token, else HFS_ADMIN_TOKEN / [admin] token from the config.
- * Cluster mode (`[redis] url`): the server lock file is in this instance's state directory, and
- * there is no offline mode: the shared queue is in Redis and other instances may be running, so
- * commands go through the admin API of a running instance (any one shows the whole cluster).
+ *   neither        online when a server holds the data directory (its admin API, from
+ *                  <data_dir>/server.json), offline when none runs
+ * Offline commands hold the data-directory lock for their whole run, so no server starts beside
+ * them. The token is --token, else HFS_ADMIN_TOKEN / [admin] token from the config.
+ * Cluster mode (`[redis] url`): the lock and the server lock file are in this instance's state
+ * directory, and there is no offline mode: the shared queue is in Redis and other instances may
+ * be running, so commands go through the admin API of a running instance (any one shows the
+ * whole cluster).
  */
+import { existsSync } from 'node:fs';
 import { isClusterMode, stateDirOf, type Config } from '../../config/index.js';
 import { AdminClient } from './admin-client.js';
-import { liveServerLock } from '../server-lock.js';
+import { acquireDataDirLock, dataDirLockPath, DataDirLockedError, type DataDirLock } from '../data-dir-lock.js';
+import { readServerLock } from '../server-lock.js';
 import { EXIT, OpsFailure, type OpsApi } from '../types.js';
 
 export interface ConnectOptions {
@@ -23,29 +27,51 @@ export interface ConnectOptions {
 export async function connectOps(config: Config, options: ConnectOptions): Promise<OpsApi> {
   if (options.url !== undefined && options.offline) throw new OpsFailure('--url and --offline exclude each other', EXIT.usage);
   const dataDir = stateDirOf(config);
-  if (options.offline && isClusterMode(config)) throw clusterOffline();
-  if (options.offline) {
-    const lock = await liveServerLock(dataDir);
-    if (lock !== null) {
-      throw new OpsFailure(`a server (pid ${lock.pid}) is running on ${dataDir}: stop it before using --offline, or leave --offline out to go through its admin API`);
-    }
-    return offline(config);
-  }
   const token = options.token ?? config.admin.token;
   if (options.url !== undefined) return new AdminClient(checkedUrl(options.url), requireToken(token));
-  const lock = await liveServerLock(dataDir);
-  if (lock === null && isClusterMode(config)) throw clusterOffline();
-  if (lock === null) return offline(config);
-  if (lock.adminUrl === null) {
-    throw new OpsFailure(`a server (pid ${lock.pid}) is running on ${dataDir} without an admin API: set [admin] token (HFS_ADMIN_TOKEN) and restart it, or stop it to work offline`);
+  if (options.offline && isClusterMode(config)) throw clusterOffline();
+  const taken = takeLock(dataDir);
+  if (taken.kind === 'free' && isClusterMode(config)) {
+    taken.lock?.release();
+    throw clusterOffline();
   }
-  return new AdminClient(lock.adminUrl, requireToken(token));
+  if (taken.kind === 'free') return offline(config, taken.lock);
+  const pid = taken.holderPid ?? '?';
+  if (options.offline) {
+    throw new OpsFailure(`a server (pid ${pid}) is running on ${dataDir}: stop it before using --offline, or leave --offline out to go through its admin API`);
+  }
+  const running = await readServerLock(dataDir);
+  if (running === null || (taken.holderPid !== null && running.pid !== taken.holderPid)) {
+    throw new OpsFailure(`pid ${pid} holds ${dataDir} but announced no server (starting, or an offline command): retry shortly`);
+  }
+  if (running.adminUrl === null) {
+    throw new OpsFailure(`a server (pid ${running.pid}) is running on ${dataDir} without an admin API: set [admin] token (HFS_ADMIN_TOKEN) and restart it, or stop it to work offline`);
+  }
+  return new AdminClient(running.adminUrl, requireToken(token));
+}
+
+type Taken = { kind: 'free'; lock: DataDirLock | null } | { kind: 'held'; holderPid: number | null };
+
+/** The data-directory lock, or who holds it. No data directory: nothing to lock (offline reports it). */
+function takeLock(dataDir: string): Taken {
+  if (!existsSync(dataDir)) return { kind: 'free', lock: null };
+  try {
+    return { kind: 'free', lock: acquireDataDirLock(dataDirLockPath(dataDir)) };
+  } catch (err) {
+    if (err instanceof DataDirLockedError) return { kind: 'held', holderPid: err.holderPid };
+    throw err;
+  }
 }
 
 /** The data-directory implementation loads the stores and the queue: only when needed. */
-async function offline(config: Config): Promise<OpsApi> {
+async function offline(config: Config, lock: DataDirLock | null): Promise<OpsApi> {
   const { OfflineOps } = await import('./offline.js');
-  return new OfflineOps(config);
+  try {
+    return new OfflineOps(config, lock);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
 }
 
 function clusterOffline(): OpsFailure {

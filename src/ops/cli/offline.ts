@@ -1,6 +1,6 @@
 /**
  * OpsApi on the data directory of a stopped server: the tus directory, the published files and
- * their records, and the SQLite queue file. connect.ts makes sure no server runs on it (the
+ * their records, and the SQLite queue file. connect.ts takes the data-directory lock for it (the
  * queue file must have one owner: opening it for writing requeues every lease).
  *
  * Reads use a read-only connection to the queue file (nothing changes, not even lease
@@ -15,6 +15,7 @@ import type { Config } from '../../config/index.js';
 import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedUpload, type FinalizeJobPayload, type FinalizeOutcome } from '../../finalize/index.js';
 import { QueueFile, canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
 import { FilePublishedStore, TusFileStore } from '../../storage/index.js';
+import type { DataDirLock } from '../data-dir-lock.js';
 import { discardTusUpload } from '../tus-uploads.js';
 import { OfflineQuarantine } from '../quarantine-ops.js';
 import { recover, type RecoveryContext } from '../recovery.js';
@@ -45,8 +46,12 @@ export class OfflineOps implements OpsApi {
   #backend: QueueBackend | null = null;
   readonly #quarantine: OfflineQuarantine;
 
-  constructor(config: Config) {
+  /** The data-directory lock, held until close() (none when there is no data directory). */
+  readonly #lock: DataDirLock | null;
+
+  constructor(config: Config, lock: DataDirLock | null = null) {
     this.#config = config;
+    this.#lock = lock;
     this.#dataDir = config.storage.dataDir;
     if (!existsSync(this.#dataDir)) throw new OpsFailure(`no data directory at ${this.#dataDir} (storage.data_dir, HFS_DATA_DIR)`);
     this.#queuePath = config.queue_resilience.persistentQueue ? queueDatabasePath(this.#dataDir) : null;
@@ -157,6 +162,7 @@ export class OfflineOps implements OpsApi {
   async close(): Promise<void> {
     await this.#backend?.close();
     this.#backend = null;
+    this.#lock?.release();
   }
 
   /** The same admission as FinalizationService.finalize, minus what only a running server does. */

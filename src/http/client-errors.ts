@@ -1,0 +1,42 @@
+/**
+ * Requests the HTTP parser refuses (a malformed request line or header, bad framing, headers
+ * too large or too slow) never reach koa. Node's default answer is a bare `400 Bad Request` with
+ * no body and no log line; here it is our JSON error, counted by code, logged once: when the
+ * parser fails inside the body of a request already handed to koa (broken chunked framing), that
+ * request's own log line carries the refusal instead of a second line.
+ */
+import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ERRORS, type ErrorCode } from '../errors.js';
+import type { Logger } from '../observability/index.js';
+import { metrics } from '../observability/index.js';
+import { requestContext } from './request-context.js';
+
+/** Pure: the error code for a parser error code (llhttp `HPE_*`, Node `ERR_HTTP_*`). */
+export function clientErrorCode(parserCode: string | undefined): ErrorCode {
+  if (parserCode === 'HPE_HEADER_OVERFLOW') return 'ERR_HEADERS_TOO_LARGE';
+  if (parserCode === 'ERR_HTTP_REQUEST_TIMEOUT') return 'ERR_HEADERS_TIMEOUT';
+  return 'ERR_BAD_REQUEST';
+}
+
+export function answerClientErrors(server: Server, log: Logger): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
+    // As Node does: never answer over a response already under way (it would corrupt the stream), nor a peer that is gone.
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const code = clientErrorCode(err.code);
+    const { status, message } = ERRORS[code];
+    metrics.errorsByCode.inc({ code });
+    const rc = inFlight ? requestContext.get(inFlight.req) : undefined;
+    if (rc) rc.refused = { status, code };
+    else log.info({ code, reason: err.code ?? 'unknown' }, 'Malformed HTTP request refused');
+    const body = JSON.stringify({ code, message, ...(rc ? { requestId: rc.requestId } : {}) });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+}
