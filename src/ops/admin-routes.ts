@@ -16,6 +16,7 @@
  *   POST   /recover                     ?dry_run=1; NDJSON progress then the report (ndjson.ts)
  *   POST   /verify                      NDJSON progress then the report
  *   GET    /status/data                 what the status page shows
+ *   GET    /cluster                     cluster mode: every instance (workers, breakers, journal)
  */
 import type { Context } from 'koa';
 import { AppError } from '../errors.js';
@@ -28,7 +29,7 @@ import { streamRun } from './ndjson.js';
 import { discardTusUpload } from './tus-uploads.js';
 import type { QueueOps } from './queue-ops.js';
 import { recover } from './recovery.js';
-import type { DeadLetterView, QueueStatusView } from './types.js';
+import type { ClusterStatusView, DeadLetterView, QueueStatusView } from './types.js';
 import { verifyPublished } from './verify.js';
 import { deadLetterView, jobView, pendingByTier, totalOf } from './views.js';
 
@@ -41,6 +42,10 @@ export interface OpsRouteDeps {
   readonly log: Logger;
   /** Online recover leaves files touched this recently alone (they may be in flight). Default 15 min. */
   readonly recoverMinAgeMs?: number;
+  /** Staged PUT bodies recover may judge (cluster mode: this instance's own folder). */
+  readonly stagingDir?: string;
+  /** Cluster mode: every instance's heartbeat. */
+  readonly cluster?: { instances(): Promise<ClusterStatusView> };
   readonly now?: () => number;
 }
 
@@ -49,7 +54,7 @@ const MAX_LIMIT = 1000;
 export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
   const { queue, log } = deps;
   const now = deps.now ?? Date.now;
-  const status = () => queueStatus(queue);
+  const status = () => queueStatus(queue, deps.cluster);
   return [
     { method: 'GET', path: '/queue', handle: status },
     {
@@ -79,6 +84,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
     },
     { method: 'POST', path: '/queue/jobs/:id/retry', handle: async ({ id }) => queue.retryJob(id!) },
     { method: 'GET', path: '/workers', handle: async () => ({ workers: queue.workers() }) },
+    ...(deps.cluster ? [{ method: 'GET', path: '/cluster', handle: async () => deps.cluster!.instances() } satisfies AdminRoute] : []),
     { method: 'GET', path: '/breakers', handle: async () => ({ breakers: queue.breakers() }) },
     {
       method: 'GET',
@@ -124,6 +130,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
                 minAgeMs: deps.recoverMinAgeMs ?? 15 * 60_000,
                 nowMs: now(),
                 offline: false,
+                ...(deps.stagingDir !== undefined && { stagingDir: deps.stagingDir }),
                 jobById: (id) => queue.job(id),
                 jobBySlot: (slot) => queue.jobBySlot(slot),
                 publishedRecord: (slot) => deps.published.record(slot),
@@ -164,7 +171,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
   ];
 }
 
-export async function queueStatus(queue: QueueOps): Promise<QueueStatusView> {
+export async function queueStatus(queue: QueueOps, cluster?: OpsRouteDeps['cluster']): Promise<QueueStatusView> {
   const counts = await queue.counts();
   const pressure = queue.pressure();
   return {
@@ -174,6 +181,7 @@ export async function queueStatus(queue: QueueOps): Promise<QueueStatusView> {
     pressure: { level: pressure.level, fill: Math.round(pressure.fill * 1000) / 1000 },
     workers: queue.workers().map((w) => ({ ...w })),
     breakers: queue.breakers().map((b) => ({ ...b })),
+    ...(cluster && { cluster: await cluster.instances() }),
   };
 }
 
