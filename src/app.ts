@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import { ConfigError, type Config } from './config/index.js';
+import { ConfigError, ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
 import { QuarantineAdmin, contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
 import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext, startListener, type RunningApp } from './http/index.js';
@@ -28,9 +28,12 @@ export interface App {
 }
 
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
-  // One server per data directory: locked before anything in it is opened (issue 9.7).
+  // One server per data directory: locked before anything in it is opened (issue 9.7). In cluster
+  // mode the data directory is shared and the lock is this instance's, in its own directory.
   await mkdir(config.storage.dataDir, { recursive: true, mode: config.storage.dirMode });
-  const dirLock = acquireDataDirLock(dataDirLockPath(config.storage.dataDir));
+  const stateDir = stateDirOf(config);
+  await mkdir(stateDir, { recursive: true, mode: config.storage.dirMode });
+  const dirLock = acquireDataDirLock(dataDirLockPath(stateDir));
   try {
     return await composeApp(config, options, dirLock);
   } catch (err) {
@@ -41,6 +44,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
 
 async function composeApp(config: Config, options: AppOptions, dirLock: DataDirLock): Promise<App> {
   const { log } = options;
+  const stateDir = stateDirOf(config);
   const now = options.now ?? Date.now;
   const dataDir = config.storage.dataDir;
   if (config.storage.backend === 's3') {
@@ -60,7 +64,13 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const { secrets: _secrets, ...shown } = policy; // never log secrets
   log.info({ ...shown, uploads: uploadPolicy }, 'Upload policy');
 
-  const published = new FilePublishedStore(dataDir, config.storage);
+  // Cluster mode ([redis] url, docs/cluster.md): locks, queue and notifications on Redis, per-instance
+  // state in its own directory; null keeps the embedded single-node mode as it is.
+  const lockAcquireTimeoutMs = config.tus.lockDrainMs * 2 + 2_000;
+  // Loaded only in cluster mode (Redis clients and BullMQ).
+  const cluster = config.redis.url === '' ? null : new (await import('./cluster/index.js')).ClusterMode(config, { log, lockAcquireTimeoutMs });
+
+  const published = new FilePublishedStore(dataDir, config.storage, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
   await published.init();
   const swept = await published.sweepIncoming();
   if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
@@ -73,7 +83,14 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const quarantine = new FileQuarantineStore(dataDir);
   await quarantine.init();
   metrics.quarantineFiles.set((await quarantine.list()).length);
-  const finalizer = finalizationFromConfig(config, { published, tusStore, log, quarantine });
+  const finalizer = finalizationFromConfig(config, {
+    published,
+    tusStore,
+    log,
+    quarantine,
+    ...(cluster && { cluster: { openBackend: () => cluster.openBackend(), announcer: cluster.announcer } }),
+  });
+  cluster?.reportFrom({ workers: () => finalizer.admin.workers(), breakers: () => finalizer.admin.breakers() });
   const lifecycle = new UploadLifecycle();
   const permits = new ConcurrencyPermits({
     capacity: config.server.maxConcurrentUploads,
@@ -93,7 +110,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const limits = { clients, unfinished: { heldBytes: () => unfinished.heldBytes, maxBytes: config.limits.maxUnfinishedBytes }, now };
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
-  const locker = new MemoryLocker(config.tus.lockDrainMs * 2 + 2_000);
+  const locker = cluster?.locker ?? new MemoryLocker(lockAcquireTimeoutMs);
   // Free space (docs/storage-space.md): the reserve and the bytes promised to unfinished uploads.
   const space = new StorageSpace({
     probe: new FileSpaceProbe(dataDir),
@@ -131,15 +148,32 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     dataDir,
     log,
     space: { view: () => space.view(), admissionsWaitingForSpace: () => finalizer.admissionsWaitingForSpace },
+    ...(cluster && { stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')), cluster: { instances: () => cluster.instances() } }),
   });
   const quarantineAdmin = new QuarantineAdmin({ quarantine, published, cas: contentStoreFromConfig(config), discardTusUpload: (id) => discardTusUpload(tusStore, id), log });
   adminRoutes.push(...quarantineAdminRoutes(quarantineAdmin));
   metrics.exposeLabelSets({ workers: config.workers.count });
-  const readiness = readinessChecks(dataDir, lifecycle, [
-    ...opsReadinessChecks({ queue: queueOps, redisUrl: config.redis.url }),
-    { name: 'storage_space', run: () => space.problem() },
-  ]);
+  // Cluster mode reports Redis in /ready's `cluster` field: degraded mode keeps taking uploads.
+  const readiness = readinessChecks(
+    dataDir,
+    lifecycle,
+    [...opsReadinessChecks({ queue: queueOps }), { name: 'storage_space', run: () => space.problem() }],
+    cluster ? () => cluster.readiness() : undefined,
+  );
   const routes = buildRoutes({ config, log, intake, tus, rufh, published, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
+
+  // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
+  const background = {
+    start: async () => {
+      await finalizer.start();
+      await loadUnfinished();
+      await space.start();
+    },
+    stop: async (graceMs: number) => {
+      space.stop();
+      await finalizer.stop(graceMs);
+    },
+  };
 
   return {
     start: () =>
@@ -148,27 +182,19 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
         log,
         ...routes,
         lifecycle,
-        // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
-        background: {
-          start: async () => {
-            await finalizer.start();
-            await loadUnfinished();
-            await space.start();
-          },
-          stop: async (graceMs) => {
-            space.stop();
-            await finalizer.stop(graceMs);
-          },
-        },
+        background: cluster?.around(background) ?? background,
         sweepExpired: async () => {
           const removed = await tusStore.deleteExpired();
           if (removed > 0) await loadUnfinished();
           return removed;
         },
         announce: {
-          up: ({ baseUrl, adminUrl }) => writeServerLock(dataDir, { pid: process.pid, startedAtMs: Date.now(), baseUrl, adminUrl }),
+          up: ({ baseUrl, adminUrl }) => {
+            cluster?.setBaseUrl(baseUrl);
+            return writeServerLock(stateDir, { pid: process.pid, startedAtMs: Date.now(), baseUrl, adminUrl });
+          },
           down: async () => {
-            await removeServerLock(dataDir);
+            await removeServerLock(stateDir);
             dirLock.release();
           },
         },

@@ -87,6 +87,8 @@ export const ERRORS = {
   ERR_UPLOAD_COMPLETED: { status: 400, message: 'The upload resource is already complete' },
   ERR_UPLOAD_LENGTH_INCONSISTENT: { status: 400, message: 'The upload length is inconsistent with the upload resource' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'An append needs Content-Type: application/partial-upload' },
+  // Cluster mode: Redis does not answer (degraded mode); uploads go on, this lookup cannot.
+  ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'The shared queue is unreachable, retry shortly' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

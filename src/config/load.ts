@@ -31,6 +31,7 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string, string]> = [
   ['HFS_LOG_FORMAT', 'logging', 'format'],
   ['HFS_ADMIN_TOKEN', 'admin', 'token'],
   ['HFS_TEST_CRASH_AT', 'testing', 'crash_at'], // test-only: crash-recovery tests
+  ['HFS_TEST_HOLD_AT', 'testing', 'hold_at'], // test-only: jobs held at a step (cluster download tests)
 ];
 
 export const DEFAULT_CONFIG_PATH = 'config/default.toml';
@@ -143,13 +144,7 @@ function crossCheck(config: Config): ConfigWarning[] {
       message: 'below workers.queue_backpressure_threshold: emergency mode starts before backpressure',
     });
   }
-  if (config.redis.url !== '') {
-    warnings.push({
-      code: 'CONFIG_NOT_IMPLEMENTED',
-      path: 'redis.url',
-      message: 'cluster mode (Redis) is not available in this version; running single-node with local state',
-    });
-  }
+  if (config.redis.url !== '') warnings.push(...clusterCrossCheck(config));
   if (config.admin.token !== '' && config.admin.token.length < MIN_ADMIN_TOKEN_LENGTH) {
     // The token guards dead-letter purges and recovery; it is compared, never derived, so only its length protects it.
     warnings.push({
@@ -174,5 +169,32 @@ function crossCheck(config: Config): ConfigWarning[] {
     warnings.push({ code: 'CONFIG_ADJUSTED', path: 'security.secret', message: 'shorter than 16 characters; use a long random secret' });
   }
   warnings.push(...scanConfigWarnings(config.scan, config.workers));
+  return warnings;
+}
+
+/** Cluster mode (`[redis] url` set): keys whose single-node meaning does not carry over. */
+function clusterCrossCheck(config: Config): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
+  if (config.security.secret === '') {
+    warnings.push({
+      code: 'CONFIG_ADJUSTED',
+      path: 'security.secret',
+      message: 'empty in cluster mode: instances starting at once may each generate a secret of their own; set one secret for every instance',
+    });
+  }
+  if (!config.queue_resilience.recoveryEnabled) {
+    warnings.push({
+      code: 'CONFIG_ADJUSTED',
+      path: 'queue_resilience.queue_recovery_enabled',
+      message: 'ignored in cluster mode: the shared queue belongs to every instance, so one restarting instance never buries its jobs',
+    });
+  }
+  if (!config.queue_resilience.persistentQueue) {
+    warnings.push({
+      code: 'CONFIG_ADJUSTED',
+      path: 'queue_resilience.persistent_queue',
+      message: 'ignored in cluster mode: the local journal that takes jobs while Redis is unreachable is always durable',
+    });
+  }
   return warnings;
 }

@@ -3,7 +3,9 @@
  * write them; the typed Config the program reads uses camelCase with units in the name
  * (`…Ms`, `…Bytes`). Every key is optional: the defaults are the embedded single-node mode.
  */
+import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseRedisUrl } from './redis-url.js';
 import { directoryModeFor, normalizeExtension, parseDuration, parseFileMode, parseListen, parseSize, parseSizeOrPercent } from './units.js';
 import { scanSection } from './scan-schema.js';
 
@@ -240,10 +242,71 @@ const tus = z
     maxConcatParts: s.max_concat_parts,
   }));
 
+/**
+ * `url` switches cluster mode on (docs/cluster.md): locks, the finalization queue, pressure
+ * numbers and publish notifications go to Redis; '' keeps the embedded single-node mode.
+ */
 const redis = z
-  .object({ url: z.string().default('') })
+  .object({
+    url: z
+      .string()
+      .default('')
+      .superRefine((url, ctx) => {
+        if (url === '') return;
+        try {
+          parseRedisUrl(url);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+      }),
+    /** Namespace of every key and channel; instances of one cluster share it. */
+    key_prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : _ . - (hash tags are added where needed)')
+      .default('hfs:'),
+    /** Lifetime of an upload lock without renewal: how long a crashed instance's locks linger. */
+    lock_ttl: duration('10s'),
+    /** A Redis call slower than this counts as Redis being unreachable (degraded mode). */
+    command_timeout: duration('2s'),
+    /** How often each instance checks that Redis answers. */
+    health_check_interval: duration('1s'),
+  })
   .prefault({})
-  .transform((s) => ({ url: s.url }));
+  .transform((s) => ({
+    url: s.url,
+    keyPrefix: s.key_prefix,
+    lockTtlMs: s.lock_ttl,
+    commandTimeoutMs: s.command_timeout,
+    healthCheckIntervalMs: s.health_check_interval,
+  }));
+
+/**
+ * Cluster mode only (ignored without `[redis] url`): who this instance is and where its own
+ * state lives (the local journal, the server lock file), apart from the shared data directory.
+ */
+const cluster = z
+  .object({
+    /** Stable across restarts (the instance finds its journal again by it). '' = the host name. */
+    instance_id: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{0,64}$/, 'must be at most 64 characters of A-Z a-z 0-9 . _ -')
+      .default(''),
+    /** '' = <data_dir>/instances/<instance_id>. May be a local disk: nothing there is shared. */
+    instance_dir: z.string().default(''),
+    /** How often the instance publishes its workers and breakers for the admin API of every instance. */
+    heartbeat_interval: duration('5s'),
+  })
+  .prefault({})
+  .transform((s) => ({
+    instanceId: s.instance_id === '' ? defaultInstanceId() : s.instance_id,
+    instanceDir: s.instance_dir,
+    heartbeatIntervalMs: s.heartbeat_interval,
+  }));
+
+/** The host name, cut to what an instance id may hold. */
+function defaultInstanceId(): string {
+  return hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'instance';
+}
 
 const workers = z
   .object({
@@ -438,9 +501,18 @@ const uploadPage = z
  * after the last PATCH), for the operations tests that need dead letters.
  */
 const testing = z
-  .object({ crash_at: z.string().default(''), skip_intake_checksum: z.boolean().default(false) })
+  .object({
+    crash_at: z.string().default(''),
+    skip_intake_checksum: z.boolean().default(false),
+    /** Test-only: jobs reaching this finalization step wait there until the process first gets SIGUSR2. */
+    hold_at: z.string().default(''),
+  })
   .prefault({})
-  .transform((s) => ({ crashAt: s.crash_at === '' ? null : s.crash_at, skipIntakeChecksum: s.skip_intake_checksum }));
+  .transform((s) => ({
+    crashAt: s.crash_at === '' ? null : s.crash_at,
+    skipIntakeChecksum: s.skip_intake_checksum,
+    holdAt: s.hold_at === '' ? null : s.hold_at,
+  }));
 
 export const configSchema = z.object({
   server,
@@ -448,6 +520,7 @@ export const configSchema = z.object({
   storage,
   tus,
   redis,
+  cluster,
   workers,
   queue_resilience: queueResilience,
   timeouts,

@@ -32,6 +32,17 @@ export interface TusUploads {
   markFinished?(uploadId: string): Promise<void>;
 }
 
+/**
+ * Cluster mode: publish notifications between instances, so a download waiting at one instance
+ * for a file finalized at another wakes (src/cluster/publish-feed.ts).
+ */
+export interface PublishAnnouncer {
+  /** This instance published `slotPath`. Never throws. */
+  announce(slotPath: string): void;
+  /** Calls `listener` for every publish announced by any instance (this one included). */
+  onAnnounce(listener: (slotPath: string) => void): void;
+}
+
 export interface FinalizationOptions {
   /** Opens (and, if durable, recovers) the queue backend; called by start(). */
   readonly openBackend: () => Promise<QueueBackend>;
@@ -70,6 +81,13 @@ export interface FinalizationOptions {
   readonly random: RandomSource;
   readonly log: Logger;
   readonly tus?: TusUploads;
+  /** Cluster mode: publish notifications across instances. */
+  readonly announcer?: PublishAnnouncer;
+  /**
+   * Re-read the queue counts this often, for backpressure and emergency mode on numbers other
+   * instances change too (cluster mode). Default: never (this process makes every change).
+   */
+  readonly countsRefreshMs?: number;
   /** Test hook at named steps (crash tests kill the process there; slow-pipeline tests hold jobs). */
   readonly onStep?: (step: FinalizeStep, jobId: string, signal?: AbortSignal) => void | Promise<void>;
   readonly hash?: (path: string, signal: AbortSignal) => Promise<string>;

@@ -13,6 +13,7 @@ import { AppError } from '../errors.js';
 import {
   Dispatcher,
   PRIORITY_TIERS,
+  QueueUnavailableError,
   type DeadReason,
   type Job,
   type JobError,
@@ -46,6 +47,8 @@ type State = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 /** Retry-After of a download whose upload waits for room to be admitted. */
 const WAITLIST_RETRY_AFTER_S = 10;
+/** Retry-After of a download whose queue lookup could not reach the shared queue (cluster mode, degraded). */
+const UNREACHABLE_RETRY_AFTER_S = 5;
 
 
 export class FinalizationService implements UploadFinalizer {
@@ -70,11 +73,13 @@ export class FinalizationService implements UploadFinalizer {
   readonly #waitlist: AdmissionWaitlist;
   #state: State = 'created';
   #pruneTimer: TimerHandle | undefined;
+  #countsTimer: TimerHandle | undefined;
 
   constructor(options: FinalizationOptions) {
     this.#o = options;
     const { clock, log } = options;
     this.#waiters = new PublishWaiters(clock);
+    options.announcer?.onAnnounce((slotPath) => this.#waiters.notify(slotPath));
     this.#storageBreaker = this.#breaker('storage');
     this.#webhookBreaker = options.webhook === null ? null : this.#breaker('webhook');
     this.#scanBreaker = options.scan ? this.#breaker('scan') : null;
@@ -126,8 +131,9 @@ export class FinalizationService implements UploadFinalizer {
     const gate = this.#gate;
     this.intake = {
       pass: (request) => gate.pass(request),
+      // Unknown while a shared queue is unreachable: let the upload start (admission and publish check again).
       slotTaken: async (slotPath) =>
-        this.#waitlist.has(slotPath) || (this.#backend !== null && this.#state === 'running' && (await this.#backend.getBySlot(slotPath)) !== null),
+        this.#waitlist.has(slotPath) || (this.#backend !== null && this.#state === 'running' && (await orUnknown(this.#backend.getBySlot(slotPath))) !== null),
       pressure: () => gate.pressure(),
     };
     this.admin = new QueueAdmin({
@@ -160,8 +166,9 @@ export class FinalizationService implements UploadFinalizer {
         `Queue recovery completed: ${restored} items restored from persistence`,
       );
     }
-    const orphans = await removeStagingOrphans(backend, this.#o.stagingDir);
-    if (orphans > 0) log.info({ removed: orphans }, 'Staged files without a job removed');
+    const orphans = await orUnknown(removeStagingOrphans(backend, this.#o.stagingDir));
+    if (orphans === null) log.warn('Staged files not checked: the shared queue is unreachable');
+    else if (orphans > 0) log.info({ removed: orphans }, 'Staged files without a job removed');
     await this.#syncCounts();
     for (const { id } of dispatcher.workers()) setWorkerGauge(id, 'healthy');
     for (const [dep, b] of [['storage', this.#storageBreaker], ['webhook', this.#webhookBreaker], ['scan', this.#scanBreaker]] as const) {
@@ -170,16 +177,20 @@ export class FinalizationService implements UploadFinalizer {
     this.#state = 'running';
     const { tus } = this.#o;
     if (this.#o.recoveryEnabled && tus !== undefined) {
-      const result = await readmitFinishedUploads(
-        tus.finished(),
-        async (u) => (await backend.get(jobIdOf(u))) !== null,
-        (u) => this.finalize(u),
-        (u) => tus.discard(u.uploadId),
+      const result = await orUnknown(
+        readmitFinishedUploads(
+          tus.finished(),
+          async (u) => (await backend.get(jobIdOf(u))) !== null,
+          (u) => this.finalize(u),
+          (u) => tus.discard(u.uploadId),
+        ),
       );
-      if (result.admitted + result.discarded > 0) log.warn(result, 'Finished uploads found without a finalization job after a crash');
+      if (result === null) log.warn('Finished uploads not checked for missing jobs: the shared queue is unreachable (run recover later)');
+      else if (result.admitted + result.discarded > 0) log.warn(result, 'Finished uploads found without a finalization job after a crash');
     }
     dispatcher.start();
     this.#schedulePrune();
+    this.#scheduleCountsRefresh();
   }
 
   /** Stops the workers (running jobs get `graceMs`, then go back to the queue), then closes the backend. */
@@ -188,6 +199,7 @@ export class FinalizationService implements UploadFinalizer {
     this.#state = 'stopping';
     this.#o.clock.clearTimeout(this.#pruneTimer);
     this.#waitlist.stop(); // what waits is on disk: the next start admits it
+    this.#o.clock.clearTimeout(this.#countsTimer);
     await this.#dispatcher?.stop(graceMs);
     this.#waiters.release();
     await this.#backend?.close();
@@ -258,7 +270,14 @@ export class FinalizationService implements UploadFinalizer {
    */
   async awaitPublished(slotPath: string, signal?: AbortSignal): Promise<PendingDownload> {
     if (this.#state !== 'running' || this.#backend === null) return { kind: 'absent' };
-    const job = await this.#backend.getBySlot(slotPath);
+    let job: Job | null;
+    try {
+      job = await this.#backend.getBySlot(slotPath);
+    } catch (err) {
+      // A shared queue that does not answer may hold it: never a 404 for what may be queued.
+      if (err instanceof QueueUnavailableError) return { kind: 'not_ready', retryAfterS: UNREACHABLE_RETRY_AFTER_S };
+      throw err;
+    }
     // Its job could not be written yet (disk full): no point waiting, space is what it waits for.
     if (job === null && this.#waitlist.has(slotPath)) return { kind: 'not_ready', retryAfterS: WAITLIST_RETRY_AFTER_S };
     if (job === null || job.state === 'dead') return { kind: 'absent' };
@@ -320,6 +339,7 @@ export class FinalizationService implements UploadFinalizer {
 
   #onPublished(e: PublishedEvent): void {
     this.#waiters.notify(e.job.slotPath);
+    this.#o.announcer?.announce(e.job.slotPath);
     logPublished(this.#o.log, e);
   }
 
@@ -374,9 +394,32 @@ export class FinalizationService implements UploadFinalizer {
     }, Math.min(retention, 600_000));
   }
 
+  /** Cluster mode: counts change at every instance; follow them for the intake gate and metrics. */
+  #scheduleCountsRefresh(): void {
+    const every = this.#o.countsRefreshMs;
+    if (every === undefined || !(every > 0)) return;
+    const { clock, log } = this.#o;
+    this.#countsTimer = clock.setTimeout(() => {
+      if (this.#state !== 'running') return;
+      this.#syncCounts()
+        .catch((err: unknown) => log.debug({ err }, 'Refreshing queue counts failed'))
+        .finally(() => this.#scheduleCountsRefresh());
+    }, every);
+  }
+
   #requireBackend(): QueueBackend {
     if (this.#backend === null) throw new AppError('ERR_SERVER_SHUTDOWN');
     return this.#backend;
+  }
+}
+
+/** The answer, or null when a shared queue could not be reached for it. */
+async function orUnknown<T>(answer: Promise<T>): Promise<T | null> {
+  try {
+    return await answer;
+  } catch (err) {
+    if (err instanceof QueueUnavailableError) return null;
+    throw err;
   }
 }
 

@@ -10,7 +10,7 @@
  * [scan] enabled a clamd scan before publishing (flagged files go to parts.quarantine).
  */
 import { join } from 'node:path';
-import { describeClamdAddress, type Config } from '../config/index.js';
+import { describeClamdAddress, isClusterMode, ownSubdir, type Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import {
   DEFAULT_AGING_THRESHOLD_MS,
@@ -23,7 +23,7 @@ import {
 } from '../queue/index.js';
 import { ClamdScanner } from '../scan/index.js';
 import { ContentAddressedStore, localPathOf, type FilePublishedStore, type QuarantineStore, type TusUploadStore } from '../storage/index.js';
-import type { FinalizationOptions, FinalizeStep, ScanSettings, TusUploads } from './finalization-options.js';
+import type { FinalizationOptions, FinalizeStep, PublishAnnouncer, ScanSettings, TusUploads } from './finalization-options.js';
 import { FinalizationService } from './finalization-service.js';
 import { logSpill } from './telemetry.js';
 import type { CompletedUpload } from './types.js';
@@ -37,6 +37,13 @@ export interface FinalizationParts {
   readonly quarantine?: QuarantineStore;
   /** Overrides for tests (timings, hooks); applied last. */
   readonly overrides?: Partial<FinalizationOptions>;
+  /** Cluster mode (src/cluster): the shared queue with its local journal, and publish notifications. */
+  readonly cluster?: ClusterFinalization;
+}
+
+export interface ClusterFinalization {
+  readonly openBackend: () => Promise<QueueBackend>;
+  readonly announcer: PublishAnnouncer;
 }
 
 /** How long a GET of a file still being finalized waits for it before answering 503. */
@@ -66,14 +73,17 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
       onSpill: (event) => logSpill(parts.log, event),
     });
   };
+  const { cluster } = parts;
   const options: FinalizationOptions = {
-    openBackend,
-    persistent: qr.persistentQueue,
-    recoveryEnabled: qr.recoveryEnabled,
+    openBackend: cluster?.openBackend ?? openBackend,
+    // Cluster mode: the journal is always durable, and no instance buries the shared queue's jobs.
+    persistent: cluster !== undefined || qr.persistentQueue,
+    recoveryEnabled: cluster !== undefined || qr.recoveryEnabled,
     deadLetterEnabled: qr.deadLetterEnabled,
     published: parts.published,
     cas: contentStoreFromConfig(config),
-    stagingDir: join(dataDir, 'queue', 'staging'),
+    // Shared by every instance (a PUT's job may run anywhere); one sub-folder each in cluster mode.
+    stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')),
     webhook: finalize.webhookUrl === '' ? null : { url: finalize.webhookUrl, secret: finalize.webhookSecret, timeoutMs: finalize.webhookTimeoutMs },
     circuitBreaker: workers.circuitBreakerEnabled ? {} : null,
     workers: workers.count,
@@ -91,7 +101,11 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
     random: Math.random,
     log: parts.log,
     tus: tusUploads(parts.tusStore),
+    ...(cluster && { announcer: cluster.announcer }),
+    // Other instances change the shared queue's counts: follow them for backpressure.
+    ...(isClusterMode(config) && { countsRefreshMs: Math.min(qr.healthCheckIntervalMs, 2_000) }),
     ...(config.testing.crashAt !== null && { onStep: crashAt(config.testing.crashAt, parts.log) }),
+    ...(config.testing.holdAt !== null && { onStep: holdAt(config.testing.holdAt, parts.log) }),
     scan: scanSettings(config, parts.log),
     quarantine: parts.quarantine ?? null,
     ...parts.overrides,
@@ -145,5 +159,32 @@ function crashAt(step: string, log: Logger): (reached: FinalizeStep) => void {
   log.warn({ step }, 'Test crash hook armed: the process kills itself at this finalization step');
   return (reached) => {
     if (reached === step) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+/**
+ * Test-only (testing.hold_at / HFS_TEST_HOLD_AT): jobs reaching `step` wait there until the
+ * process gets SIGUSR2 (or the job is aborted); after the first SIGUSR2 no job waits any more.
+ */
+function holdAt(step: string, log: Logger): (reached: FinalizeStep, jobId: string, signal?: AbortSignal) => Promise<void> {
+  log.warn({ step }, 'Test hold hook armed: jobs wait at this finalization step until SIGUSR2');
+  let released = false;
+  const waiting = new Set<() => void>();
+  process.on('SIGUSR2', () => {
+    released = true;
+    for (const wake of [...waiting]) wake();
+  });
+  return async (reached, jobId, signal) => {
+    if (reached !== step || released) return;
+    log.info({ step, jobId }, 'Test hold: job waiting for SIGUSR2');
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        waiting.delete(wake);
+        signal?.removeEventListener('abort', wake);
+        resolve();
+      };
+      waiting.add(wake);
+      signal?.addEventListener('abort', wake, { once: true });
+    });
   };
 }

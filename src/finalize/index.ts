@@ -4,8 +4,8 @@
  */
 export type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.js';
 export { FinalizationService } from './finalization-service.js';
-export type { FinalizationOptions, JobAdmissionStep, FinalizeStep, PendingDownload, TusUploads } from './finalization-options.js';
-export { contentStoreFromConfig, finalizationFromConfig, queueDatabasePath, DOWNLOAD_WAIT_MS, type FinalizationParts } from './from-config.js';
+export type { FinalizationOptions, JobAdmissionStep, FinalizeStep, PendingDownload, PublishAnnouncer, TusUploads } from './finalization-options.js';
+export { contentStoreFromConfig, finalizationFromConfig, queueDatabasePath, DOWNLOAD_WAIT_MS, type ClusterFinalization, type FinalizationParts } from './from-config.js';
 export { IntakeGate, type IntakeControl, type IntakeDecision, type IntakeRequest, type Pressure } from './intake-gate.js';
 export { QueueAdmin, type BreakerDependency, type BreakerStatus } from './queue-admin.js';
 export { DeadLetterQueue, toDeadLetter, type DeadLetter } from './dead-letters.js';
@@ -39,3 +39,5 @@ export { signWebhook, type WebhookEvent, type WebhookTarget } from './webhook.js
 export type { ScanSettings } from './finalization-options.js';
 export { QuarantineAdmin, type QuarantineAdminOptions, type ReleaseResult } from './quarantine-admin.js';
 export type { QuarantinedEvent } from './pipeline.js';
+// Cluster mode's local journal is the single-node queue's SQLite backend: its spill lines are the same.
+export { logSpill } from './telemetry.js';

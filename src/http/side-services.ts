@@ -20,10 +20,16 @@ export interface ReadinessCheck {
 export interface ReadinessReport {
   ready: boolean;
   checks: Array<{ name: string; ok: boolean; reason?: string }>;
+  /** Cluster mode: this instance's mode ('clustered' | 'degraded'), shown, never failing readiness. */
+  cluster?: unknown;
 }
 
-/** /ready: the data dir takes writes and the server is not shutting down; more checks can be added. */
-export function readinessChecks(dataDir: string, lifecycle: UploadLifecycle, extra: ReadinessCheck[] = []): () => Promise<ReadinessReport> {
+/**
+ * /ready: the data dir takes writes and the server is not shutting down; more checks can be
+ * added. `cluster` adds cluster mode's state to the report (degraded mode keeps taking uploads,
+ * so it does not make the instance unready).
+ */
+export function readinessChecks(dataDir: string, lifecycle: UploadLifecycle, extra: ReadinessCheck[] = [], cluster?: () => unknown): () => Promise<ReadinessReport> {
   const checks: ReadinessCheck[] = [
     {
       name: 'data_dir_writable',
@@ -48,7 +54,7 @@ export function readinessChecks(dataDir: string, lifecycle: UploadLifecycle, ext
         return reason === null ? { name: c.name, ok: true } : { name: c.name, ok: false, reason };
       }),
     );
-    return { ready: results.every((r) => r.ok), checks: results };
+    return { ready: results.every((r) => r.ok), checks: results, ...(cluster && { cluster: cluster() }) };
   };
 }
 

@@ -333,6 +333,24 @@ export const admissionsWaiting = new Gauge({
   registers: [registry],
 });
 
+export const clusterDegraded = new Gauge({
+  name: 'hmac_cluster_degraded',
+  help: 'Cluster mode: 1 while Redis is unreachable from this instance (uploads go on, completed ones wait in the local journal), else 0',
+  registers: [registry],
+});
+
+export const clusterJournalMoved = new Counter({
+  name: 'hmac_cluster_journal_moved_total',
+  help: 'Cluster mode: jobs admitted into the local journal while Redis was unreachable, moved into Redis since',
+  registers: [registry],
+});
+
+export const clusterJournalWaiting = new Gauge({
+  name: 'hmac_cluster_journal_waiting',
+  help: 'Cluster mode: jobs waiting in this instance\'s local journal (admitted while Redis was unreachable)',
+  registers: [registry],
+});
+
 /**
  * Creates every series of the bounded label sets at 0, so dashboards and alerts see a series
  * (and rate() a starting point) before the first event. Call once at start.

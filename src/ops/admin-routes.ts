@@ -16,6 +16,7 @@
  *   POST   /recover                     ?dry_run=1; NDJSON progress then the report (ndjson.ts)
  *   POST   /verify                      NDJSON progress then the report
  *   GET    /status/data                 what the status page shows
+ *   GET    /cluster                     cluster mode: every instance (workers, breakers, journal)
  *   GET    /space                       what holds the data directory's space (space-report.ts)
  */
 import type { Context } from 'koa';
@@ -31,7 +32,7 @@ import { spaceReport } from './space-report.js';
 import { discardTusUpload } from './tus-uploads.js';
 import type { QueueOps } from './queue-ops.js';
 import { recover } from './recovery.js';
-import type { DeadLetterView, QueueStatusView } from './types.js';
+import type { ClusterStatusView, DeadLetterView, QueueStatusView } from './types.js';
 import { verifyPublished } from './verify.js';
 import { deadLetterView, jobView, pendingByTier, totalOf } from './views.js';
 
@@ -46,6 +47,10 @@ export interface OpsRouteDeps {
   readonly space?: { view(): Promise<SpaceView>; admissionsWaitingForSpace(): number };
   /** Online recover leaves files touched this recently alone (they may be in flight). Default 15 min. */
   readonly recoverMinAgeMs?: number;
+  /** Staged PUT bodies recover may judge (cluster mode: this instance's own folder). */
+  readonly stagingDir?: string;
+  /** Cluster mode: every instance's heartbeat. */
+  readonly cluster?: { instances(): Promise<ClusterStatusView> };
   readonly now?: () => number;
 }
 
@@ -54,7 +59,7 @@ const MAX_LIMIT = 1000;
 export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
   const { queue, log } = deps;
   const now = deps.now ?? Date.now;
-  const status = () => queueStatus(queue);
+  const status = () => queueStatus(queue, deps.cluster);
   return [
     { method: 'GET', path: '/queue', handle: status },
     {
@@ -84,6 +89,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
     },
     { method: 'POST', path: '/queue/jobs/:id/retry', handle: async ({ id }) => queue.retryJob(id!) },
     { method: 'GET', path: '/workers', handle: async () => ({ workers: queue.workers() }) },
+    ...(deps.cluster ? [{ method: 'GET', path: '/cluster', handle: async () => deps.cluster!.instances() } satisfies AdminRoute] : []),
     { method: 'GET', path: '/breakers', handle: async () => ({ breakers: queue.breakers() }) },
     {
       method: 'GET',
@@ -129,6 +135,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
                 minAgeMs: deps.recoverMinAgeMs ?? 15 * 60_000,
                 nowMs: now(),
                 offline: false,
+                ...(deps.stagingDir !== undefined && { stagingDir: deps.stagingDir }),
                 jobById: (id) => queue.job(id),
                 jobBySlot: (slot) => queue.jobBySlot(slot),
                 publishedRecord: (slot) => deps.published.record(slot),
@@ -191,7 +198,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
   ];
 }
 
-export async function queueStatus(queue: QueueOps): Promise<QueueStatusView> {
+export async function queueStatus(queue: QueueOps, cluster?: OpsRouteDeps['cluster']): Promise<QueueStatusView> {
   const counts = await queue.counts();
   const pressure = queue.pressure();
   return {
@@ -201,6 +208,7 @@ export async function queueStatus(queue: QueueOps): Promise<QueueStatusView> {
     pressure: { level: pressure.level, fill: Math.round(pressure.fill * 1000) / 1000 },
     workers: queue.workers().map((w) => ({ ...w })),
     breakers: queue.breakers().map((b) => ({ ...b })),
+    ...(cluster && { cluster: await cluster.instances() }),
   };
 }
 

@@ -17,7 +17,7 @@
  * kind automatically; this finds them without a restart and shows them first.
  */
 import { readFile, readdir, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
 import { serverStateOf, type StoredRecord, type StoredUpload } from '../storage/index.js';
@@ -31,6 +31,11 @@ export interface RecoveryContext {
   readonly nowMs: number;
   /** True when no server runs: incoming/ and cas/ may be swept too. */
   readonly offline: boolean;
+  /**
+   * Staged PUT bodies this run may judge; default `<dataDir>/queue/staging`. In cluster mode only
+   * this instance's own folder: another instance's bodies may belong to jobs in its local journal.
+   */
+  readonly stagingDir?: string;
   readonly jobById: (id: string) => Promise<Job | null>;
   readonly jobBySlot: (slotPath: string) => Promise<Job | null>;
   readonly publishedRecord: (slotPath: string) => Promise<StoredRecord | null>;
@@ -141,12 +146,14 @@ function expectedChecksum(metadata: Record<string, string | null>): Pick<Complet
 
 async function planStaging(ctx: RecoveryContext): Promise<PlannedItem[]> {
   const out: PlannedItem[] = [];
-  for await (const f of walkFiles(join(ctx.dataDir, 'queue', 'staging'))) {
+  const stagingDir = ctx.stagingDir ?? join(ctx.dataDir, 'queue', 'staging');
+  const shown = relative(ctx.dataDir, stagingDir);
+  for await (const f of walkFiles(stagingDir)) {
     if (!old(ctx, f.mtimeMs)) continue;
     const job = await ctx.jobById(f.rel);
     if (job !== null && job.state !== 'done') continue;
     const why = job === null ? 'staged PUT body without a job' : 'staged PUT body of a job that is done';
-    out.push(item('orphan_file', 'remove', `queue/staging/${f.rel}`, why, f.size, () => removeFile(f.path)));
+    out.push(item('orphan_file', 'remove', `${shown}/${f.rel}`, why, f.size, () => removeFile(f.path)));
   }
   return out;
 }

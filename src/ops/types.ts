@@ -63,7 +63,31 @@ export interface BreakerView {
   readonly retryAtMs: number | null;
 }
 
+/** One instance of a cluster as its heartbeat shows it (src/cluster/instance-registry.ts). */
+export interface InstanceStatusView {
+  readonly id: string;
+  /** 'degraded': Redis was unreachable from it when it last reported. */
+  readonly mode: 'clustered' | 'degraded';
+  readonly host: string;
+  readonly pid: number;
+  readonly baseUrl: string | null;
+  readonly startedAtMs: number;
+  readonly seenAtMs: number;
+  readonly workers: readonly WorkerHealthView[];
+  readonly breakers: readonly BreakerView[];
+  /** Jobs in its local journal (admitted while Redis was unreachable). */
+  readonly journal: { readonly queued: number; readonly leased: number; readonly dead: number };
+}
+
+/** Cluster mode: every live instance. */
+export interface ClusterStatusView {
+  /** False: Redis is unreachable from the instance that answered; `instances` is only itself. */
+  readonly reachable: boolean;
+  readonly instances: readonly InstanceStatusView[];
+}
+
 export interface QueueStatusView {
+  /** Cluster mode: counts are the whole cluster's (Redis + this instance's journal). */
   readonly counts: QueueCounts;
   /** Jobs waiting or running, by tier (what hmac_queue_length shows). */
   readonly pending: Record<PriorityTier, number>;
@@ -72,6 +96,8 @@ export interface QueueStatusView {
   readonly pressure: { readonly level: 'normal' | 'backpressure' | 'emergency'; readonly fill: number } | null;
   readonly workers: readonly WorkerHealthView[] | null;
   readonly breakers: readonly BreakerView[] | null;
+  /** Cluster mode only: every instance with its workers and breakers (those above are this instance's). */
+  readonly cluster?: ClusterStatusView;
 }
 
 export interface ListJobsQuery {

@@ -44,7 +44,7 @@ export {
   type QueueRecovery,
 } from './contract/types.js';
 export { emptyCounts, totalInState } from './contract/counts.js';
-export { QueueClosedError } from './contract/errors.js';
+export { QueueClosedError, QueueUnavailableError } from './contract/errors.js';
 // --- backends
 export { MemoryQueueBackend } from './backends/memory-backend.js';
 export {

@@ -45,13 +45,19 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
   private readonly metaDir: string;
   private readonly incomingDir: string;
 
+  /**
+   * @param options.incomingDir where PUT temp files go (same filesystem as `files/`); default
+   *   `<dataDir>/incoming`. Cluster mode gives each instance its own, so the start-up sweep of one
+   *   instance never removes another's files in flight.
+   */
   constructor(
     dataDir: string,
     private readonly modes: StoreModes = DEFAULT_STORE_MODES,
+    options: { incomingDir?: string } = {},
   ) {
     this.filesDir = join(dataDir, 'files');
     this.metaDir = join(dataDir, 'meta');
-    this.incomingDir = join(dataDir, 'incoming');
+    this.incomingDir = options.incomingDir ?? join(dataDir, 'incoming');
   }
 
   async init(): Promise<void> {

@@ -9,6 +9,9 @@
  *   which HEAD returns exactly as sent (tus-upload-record.ts);
  * - checksummed chunks are all or nothing (CheckedChunkWriter), and uploads that declared a
  *   whole-file sha256 are hashed as their bytes arrive (UploadDigests).
+ * Records are replaced atomically (atomic-file-kv-store.ts) and every call reads the record and
+ * the data file's size afresh: nothing is cached per process, so instances sharing the directory
+ * (cluster mode) all see one state.
  */
 import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -18,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload, type DataStore } from '@tus/utils';
+import { AtomicFileKvStore } from './atomic-file-kv-store.js';
 import { AppError } from '../errors.js';
 import { HashingTap, chunkHash, chunkVerdict, type CheckedChunkWriter, type ChunkCheck, type TusWriteScope } from './tus-chunk-check.js';
 import { joinDataFiles } from './tus-file-join.js';
@@ -54,7 +58,8 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUp
   #onRemoved: (id: string) => void = () => {};
 
   constructor(private readonly dir: string, expirationMs: number, options: TusFileStoreOptions = {}) {
-    super({ directory: dir, expirationPeriodInMilliseconds: expirationMs });
+    // Records are replaced atomically (several requests, and in cluster mode several instances, read them).
+    super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir) });
     this.#scope = options.scope ?? (() => undefined);
     this.#fileMode = options.fileMode ?? 0o640;
     // 'concatenation' is served by the tus endpoint itself (http/tus-concat.ts), before @tus/server sees the request.

@@ -406,20 +406,21 @@ export function describeQueueBackend(name: string, capabilities: QueueBackendCap
 
     it('JobRetrier: a job in backoff becomes available now, nothing else changes (capability)', withBackend(async ({ backend }, t) => {
       if (!canRetryNow(backend)) return t.skip('no JobRetrier');
-      await lease(backend, job('b', 'high', 0), 'w', 0);
-      await backend.fail('b', 'w', err(1), 1_000_000);
-      await backend.enqueue(job('other', 'high', 50));
-      assert.equal(await backend.claimNext('w', 100, LEASE).then((j) => j?.id), 'other');
-      assert.equal(await backend.claimNext('w', 100, LEASE), null, 'b waits for its backoff');
-      assert.equal(await backend.retryNow('b', 100), true);
+      const t0 = capabilities.clock === 'wall' ? Date.now() - 10_000 : 0; // a wall-clock backend: times already past
+      await lease(backend, job('b', 'high', t0), 'w', t0);
+      await backend.fail('b', 'w', err(t0 + 1), future());
+      await backend.enqueue(job('other', 'high', t0 + 50));
+      assert.equal(await backend.claimNext('w', t0 + 100, LEASE).then((j) => j?.id), 'other');
+      assert.equal(await backend.claimNext('w', t0 + 100, LEASE), null, 'b waits for its backoff');
+      assert.equal(await backend.retryNow('b', t0 + 100), true);
       const b = await backend.get('b');
-      assert.deepEqual([b?.availableAtMs, b?.attempts, b?.errors.length], [100, 1, 1]);
-      assert.equal((await backend.claimNext('w', 100, LEASE))?.id, 'b');
-      assert.equal(await backend.retryNow('b', 100), false, 'leased');
-      assert.equal(await backend.retryNow('nope', 100), false);
-      await backend.enqueue(job('early', 'low', 5));
-      assert.equal(await backend.retryNow('early', 100), true);
-      assert.equal((await backend.get('early'))?.availableAtMs, 5, 'already available: keeps its place');
+      assert.deepEqual([b?.availableAtMs, b?.attempts, b?.errors.length], [t0 + 100, 1, 1]);
+      assert.equal((await backend.claimNext('w', t0 + 100, LEASE))?.id, 'b');
+      assert.equal(await backend.retryNow('b', t0 + 100), false, 'leased');
+      assert.equal(await backend.retryNow('nope', t0 + 100), false);
+      await backend.enqueue(job('early', 'low', t0 + 5));
+      assert.equal(await backend.retryNow('early', t0 + 100), true);
+      assert.equal((await backend.get('early'))?.availableAtMs, t0 + 5, 'already available: keeps its place');
     }));
 
     if (capabilities.sharedByInstances) it('a dead instance\'s leased job goes back in line and another instance takes it', withBackend(async (f) => {

@@ -9,7 +9,7 @@ import { open, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rawRequest, slotDir } from '../helpers/http.js';
-import { ADMIN_TOKEN, AUTH, ndjson, putFile, startRedis, startWebhookReceiver, tusCreate, type RedisServer, type WebhookReceiver } from '../helpers/ops.js';
+import { ADMIN_TOKEN, AUTH, ndjson, putFile, startWebhookReceiver, tusCreate, type WebhookReceiver } from '../helpers/ops.js';
 import { startServer, type LogLine, type SpawnedServer } from '../helpers/server.js';
 
 const WRONG_SHA = 'ab'.repeat(32);
@@ -18,7 +18,6 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 describe('ops admin API', () => {
   let server: SpawnedServer;
   let hook: WebhookReceiver;
-  let redis: RedisServer;
   const get = async (path: string, headers: Record<string, string> = AUTH) => rawRequest(server.baseUrl, `/admin${path}`, { headers });
   const call = async (method: string, path: string) => rawRequest(server.baseUrl, `/admin${path}`, { method, headers: AUTH });
   /** The n-th log line (1-based) matching pred, seen or future. */
@@ -36,16 +35,16 @@ describe('ops admin API', () => {
   };
 
   before(async () => {
-    [hook, redis] = await Promise.all([startWebhookReceiver(), startRedis()]);
+    hook = await startWebhookReceiver();
     hook.answer = (e) => (e.path.includes('/fail-') ? 500 : 200);
     server = await startServer({
       env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN },
-      config: `[finalize]\nwebhook_url = "${hook.url}"\n[timeouts]\nmax_retry_attempts = 1\nretry_base_delay = "20d"\nretry_max_delay = "24d"\n[redis]\nurl = "${redis.url}"\n[testing]\nskip_intake_checksum = true\n`,
+      config: `[finalize]\nwebhook_url = "${hook.url}"\n[timeouts]\nmax_retry_attempts = 1\nretry_base_delay = "20d"\nretry_max_delay = "24d"\n[testing]\nskip_intake_checksum = true\n`,
     });
   });
   after(async () => {
     await server?.dispose();
-    await Promise.all([hook?.close(), redis?.stop()]);
+    await hook?.close();
   });
 
   it('401 on every operations route without or with a wrong token, revealing nothing', async () => {
@@ -232,11 +231,13 @@ describe('ops admin API', () => {
     assert.equal(typeof data.uploads.incomplete, 'number');
   });
 
-  it('/ready names the queue, emergency, Redis and storage checks', async () => {
+  // Redis (cluster mode) is reported in /ready's `cluster` field: test/e2e/cluster-*.test.ts.
+  it('/ready names the queue, emergency and storage checks', async () => {
     const res = await rawRequest(server.baseUrl, '/ready');
     assert.equal(res.status, 200, res.text);
     const checks = res.json<Json>().checks.map((c: Json) => [c.name, c.ok]);
-    assert.deepEqual(checks, [['data_dir_writable', true], ['accepting_uploads', true], ['queue_usable', true], ['not_emergency', true], ['redis_reachable', true], ['storage_space', true]]);
+    assert.deepEqual(checks, [['data_dir_writable', true], ['accepting_uploads', true], ['queue_usable', true], ['not_emergency', true], ['storage_space', true]]);
+    assert.equal(res.json<Json>().cluster, undefined, 'single-node: no cluster field');
   });
 });
 
@@ -250,7 +251,7 @@ describe('readiness failures', () => {
     server = await startServer({
       config:
         `[workers]\nqueue_size = 2\nqueue_backpressure_threshold = 0.4\n[queue_resilience]\nemergency_mode_threshold = 0.5\n` +
-        `[finalize]\nwebhook_url = "${hook.url}"\n[timeouts]\nretry_base_delay = "20d"\nretry_max_delay = "24d"\n[redis]\nurl = "redis://127.0.0.1:1"\n`,
+        `[finalize]\nwebhook_url = "${hook.url}"\n[timeouts]\nretry_base_delay = "20d"\nretry_max_delay = "24d"\n`,
     });
   });
   after(async () => {
@@ -258,19 +259,16 @@ describe('readiness failures', () => {
     await hook?.close();
   });
 
-  it('503 naming an unreachable Redis and emergency mode, without internals', async () => {
+  it('503 naming emergency mode, without internals', async () => {
     let res = await rawRequest(server.baseUrl, '/ready');
-    assert.equal(res.status, 503);
-    assert.deepEqual(
-      res.json<Json>().checks.filter((c: Json) => !c.ok),
-      [{ name: 'redis_reachable', ok: false, reason: 'Redis is not reachable' }],
-    );
-    assert.doesNotMatch(res.text, /127\.0\.0\.1/);
+    assert.equal(res.status, 200);
     const put = await putFile(server, `${slotDir()}/stuck.txt`, 'x');
     assert.equal(put.status, 201);
     await server.waitForLog((l) => String(l.msg).startsWith('Queue emergency mode activated'));
     res = await rawRequest(server.baseUrl, '/ready');
-    const failing = res.json<Json>().checks.filter((c: Json) => !c.ok).map((c: Json) => c.name);
-    assert.deepEqual(failing, ['not_emergency', 'redis_reachable']);
+    assert.equal(res.status, 503);
+    const failing = res.json<Json>().checks.filter((c: Json) => !c.ok);
+    assert.deepEqual(failing, [{ name: 'not_emergency', ok: false, reason: 'the finalization queue is in emergency mode' }]);
+    assert.doesNotMatch(res.text, /\/tmp\//, 'no paths');
   });
 });

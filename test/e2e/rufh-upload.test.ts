@@ -67,7 +67,9 @@ describe('IETF Resumable Uploads: upgraded slot PUT (raw socket, URLSession beha
         assert.match(head.final!.headers['upload-limit']!, /max-size=/);
       }
       if (cut === 'half-open') {
-        const ended = await server.waitForLog((l) => l.msg === 'Resumable upload body ended early; received bytes kept' && l.reason === 'takeover', 10_000);
+        // This upload's line: an earlier half-open case logged the same message for its own upload.
+        const id = location.split('/').pop();
+        const ended = await server.waitForLog((l) => l.msg === 'Resumable upload body ended early; received bytes kept' && l.reason === 'takeover' && l.uploadId === id, 10_000);
         assert.equal(ended.offset, offset);
       }
 

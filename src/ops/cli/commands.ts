@@ -100,7 +100,13 @@ export function queueProblems(s: QueueStatusView): string[] {
   if (s.pressure?.level === 'emergency') problems.push('queue in emergency mode');
   for (const b of s.breakers ?? []) if (b.state === 'open') problems.push(`circuit breaker ${b.dependency} open`);
   for (const w of s.workers ?? []) if (w.status === 'failed') problems.push(`worker ${w.id} failed`);
-  return problems;
+  if (s.cluster && !s.cluster.reachable) problems.push('Redis unreachable from the instance that answered (degraded mode)');
+  for (const i of s.cluster?.instances ?? []) {
+    if (i.mode === 'degraded') problems.push(`instance ${i.id} degraded (Redis unreachable from it)`);
+    for (const b of i.breakers) if (b.state === 'open') problems.push(`instance ${i.id}: circuit breaker ${b.dependency} open`);
+    for (const w of i.workers) if (w.status === 'failed') problems.push(`instance ${i.id}: worker ${w.id} failed`);
+  }
+  return [...new Set(problems)];
 }
 
 function renderQueueStatus(mode: string, s: QueueStatusView, problems: readonly string[]): string {
@@ -112,12 +118,34 @@ function renderQueueStatus(mode: string, s: QueueStatusView, problems: readonly 
     `dead letters: ${s.deadLetters}`,
   ];
   if (s.breakers) parts.push('', table(['BREAKER', 'STATE', 'RETRY AT'], s.breakers.map((b) => [b.dependency, b.state, formatTime(b.retryAtMs)]), {}, 'circuit breakers: disabled'));
-  if (s.workers) {
+  if (s.workers && !s.cluster) {
     const rows = s.workers.map((w) => [w.id, w.status, w.processed, w.errors, w.avgMs === null ? null : Math.round(w.avgMs), w.busy ? 'yes' : 'no']);
     parts.push('', table(['WORKER', 'STATUS', 'PROCESSED', 'ERRORS', 'AVG MS', 'BUSY'], rows));
   }
+  if (s.cluster) parts.push('', ...renderCluster(s.cluster));
   if (problems.length) parts.push('', ...problems.map((p) => `problem: ${p}`));
   return parts.join('\n');
+}
+
+/** Cluster mode: one line per instance, then each instance's workers. */
+function renderCluster(c: NonNullable<QueueStatusView['cluster']>): string[] {
+  const now = Date.now();
+  const count = (ws: readonly { status: string }[], status: string) => ws.filter((w) => w.status === status).length;
+  const rows = c.instances.map((i) => [
+    i.id,
+    i.mode,
+    i.host,
+    `${i.workers.filter((w) => w.busy).length}/${i.workers.length}`,
+    count(i.workers, 'failed'),
+    i.breakers.filter((b) => b.state !== 'closed').map((b) => `${b.dependency}:${b.state}`).join(',') || 'closed',
+    i.journal.queued + i.journal.leased,
+    formatAge((now - i.seenAtMs) / 1000),
+  ]);
+  const out = [table(['INSTANCE', 'MODE', 'HOST', 'BUSY', 'FAILED', 'BREAKERS', 'JOURNAL', 'SEEN'], rows, { right: [3, 4, 6] }, 'instances: none reported')];
+  if (!c.reachable) out.push('(Redis unreachable from the instance that answered: only itself is shown)');
+  const workerRows = c.instances.flatMap((i) => i.workers.map((w) => [i.id, w.id, w.status, w.processed, w.errors, w.avgMs === null ? null : Math.round(w.avgMs), w.busy ? 'yes' : 'no']));
+  out.push('', table(['INSTANCE', 'WORKER', 'STATUS', 'PROCESSED', 'ERRORS', 'AVG MS', 'BUSY'], workerRows));
+  return out;
 }
 
 export async function queueList(ops: OpsApi, out: Output, query: ListJobsQuery): Promise<number> {

@@ -6,9 +6,13 @@
  *                  <data_dir>/server.json), offline when none runs
  * Offline commands hold the data-directory lock for their whole run, so no server starts beside
  * them. The token is --token, else HFS_ADMIN_TOKEN / [admin] token from the config.
+ * Cluster mode (`[redis] url`): the lock and the server lock file are in this instance's state
+ * directory, and there is no offline mode: the shared queue is in Redis and other instances may
+ * be running, so commands go through the admin API of a running instance (any one shows the
+ * whole cluster).
  */
 import { existsSync } from 'node:fs';
-import type { Config } from '../../config/index.js';
+import { isClusterMode, stateDirOf, type Config } from '../../config/index.js';
 import { AdminClient } from './admin-client.js';
 import { acquireDataDirLock, dataDirLockPath, DataDirLockedError, type DataDirLock } from '../data-dir-lock.js';
 import { readServerLock } from '../server-lock.js';
@@ -22,10 +26,15 @@ export interface ConnectOptions {
 
 export async function connectOps(config: Config, options: ConnectOptions): Promise<OpsApi> {
   if (options.url !== undefined && options.offline) throw new OpsFailure('--url and --offline exclude each other', EXIT.usage);
-  const dataDir = config.storage.dataDir;
+  const dataDir = stateDirOf(config);
   const token = options.token ?? config.admin.token;
   if (options.url !== undefined) return new AdminClient(checkedUrl(options.url), requireToken(token));
+  if (options.offline && isClusterMode(config)) throw clusterOffline();
   const taken = takeLock(dataDir);
+  if (taken.kind === 'free' && isClusterMode(config)) {
+    taken.lock?.release();
+    throw clusterOffline();
+  }
   if (taken.kind === 'free') return offline(config, taken.lock);
   const pid = taken.holderPid ?? '?';
   if (options.offline) {
@@ -63,6 +72,13 @@ async function offline(config: Config, lock: DataDirLock | null): Promise<OpsApi
     lock?.release();
     throw err;
   }
+}
+
+function clusterOffline(): OpsFailure {
+  return new OpsFailure(
+    'cluster mode ([redis] url): no offline commands; run this on a host with a running instance, or pass --url of any instance\'s admin API',
+    EXIT.usage,
+  );
 }
 
 function requireToken(token: string): string {

@@ -16,37 +16,13 @@
 import { randomBytes } from 'node:crypto';
 import { Job as BullJob, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { LuaScript } from '../../storage/index.js';
 import { emptyCounts } from '../contract/counts.js';
 import { QueueClosedError } from '../contract/errors.js';
 import { copyError, createJob } from './job.js';
 import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, isPriorityTier, pickNext, type AgingOptions, type PriorityTier } from '../contract/priority.js';
-import type { DeadLetterTarget, EnqueueInput, Job, JobError, JobState, JsonObject, ListDeadOptions, QueueBackend, QueueBackendOptions, QueueCounts } from '../contract/types.js';
-
-const ADMIT = new LuaScript(`
--- KEYS[1] id key, KEYS[2] slot key
--- ARGV[1] job id, ARGV[2] the id key's record: "<tier>\\n<slot path>"
--- Reply: 1 admitted (both keys written); 0 the id exists; -1 another job holds the slot;
---        2 this id already holds this slot (a repeat, or an enqueue that died before adding the job)
-local holder = redis.call('GET', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if holder == ARGV[1] then return 2 end
-  return 0
-end
-if holder then return -1 end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[1])
-return 1
-`);
-
-const FORGET = new LuaScript(`
--- KEYS[1] id key, KEYS[2] slot key
--- ARGV[1] job id
--- Reply: 1; the slot key is deleted only while it still names this id
-redis.call('DEL', KEYS[1])
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-`);
+import { JOB_STATES } from '../contract/types.js';
+import { ADMIT, BULL_TYPES, FORGET, isNotOwnerError, parseJobError, stateOf } from './bullmq-support.js';
+import type { DeadLetterTarget, EnqueueInput, Job, JobError, JobLister, JobRetrier, JobState, JsonObject, ListDeadOptions, ListJobsOptions, QueueBackend, QueueBackendOptions, QueueCounts } from '../contract/types.js';
 
 /** What the backend keeps in a BullMQ job's data. */
 interface JobData {
@@ -106,7 +82,7 @@ export interface BullmqQueueBackendOptions extends QueueBackendOptions {
 
 type State = 'created' | 'running' | 'closed';
 
-export class BullmqQueueBackend implements QueueBackend {
+export class BullmqQueueBackend implements QueueBackend, JobLister, JobRetrier {
   readonly #o: BullmqQueueBackendOptions;
   readonly #prefix: string;
   readonly #aging: AgingOptions;
@@ -298,6 +274,52 @@ export class BullmqQueueBackend implements QueueBackend {
     return moved;
   }
 
+  /**
+   * JobLister: reads the first offset + limit jobs of each requested set of each tier, then orders
+   * them as the contract says (line order, or burial/finish order for done and dead only).
+   */
+  async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
+    this.#open();
+    const states = options.states ?? ['queued', 'leased'];
+    for (const state of states) if (!JOB_STATES.includes(state)) throw new RangeError(`unknown job state ${String(state)}`);
+    const { limit = 100, offset = 0 } = options;
+    const tiers = options.priority === undefined ? PRIORITY_TIERS : [options.priority];
+    const types = [...new Set(states.flatMap((s) => BULL_TYPES[s]))];
+    const found: Array<{ job: Job; admittedAt: number }> = [];
+    for (const tier of tiers) {
+      for (const bull of (await this.#queues[tier].getJobs(types, 0, offset + limit - 1, true)) as Bull[]) {
+        found.push({ job: await this.#toJob(bull), admittedAt: bull.timestamp });
+      }
+    }
+    const finishedOnly = states.every((s) => s === 'done' || s === 'dead');
+    found.sort((a, b) =>
+      finishedOnly
+        ? (a.job.finishedAtMs ?? 0) - (b.job.finishedAtMs ?? 0)
+        : a.job.availableAtMs - b.job.availableAtMs || a.admittedAt - b.admittedAt,
+    );
+    return found.slice(offset, offset + limit).map((f) => f.job);
+  }
+
+  /** JobRetrier: a job waiting in BullMQ's delayed set (retry backoff, postpone) is promoted to waiting. */
+  async retryNow(id: string, nowMs: number): Promise<boolean> {
+    this.#open();
+    const tier = await this.#tierOf(id);
+    const job = tier === null ? undefined : ((await this.#queues[tier].getJob(id)) as Bull | undefined);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state === 'waiting' || state === 'prioritized') return true; // available already: keeps its place
+    if (state !== 'delayed') return false;
+    if (job.data.availableAtMs <= nowMs) return true;
+    try {
+      await job.promote();
+    } catch {
+      // Not delayed any more: its time came, or a worker took it meanwhile.
+      return (await job.getState()) === 'waiting';
+    }
+    await this.#setAvailableAt(job, nowMs);
+    return true;
+  }
+
   async purgeDead(target: DeadLetterTarget): Promise<number> {
     this.#open();
     let purged = 0;
@@ -434,32 +456,4 @@ export class BullmqQueueBackend implements QueueBackend {
     if (state === 'dead') return { ...base, finishedAtMs: errors.at(-1)?.atMs ?? job.finishedOn ?? 0 };
     return base;
   }
-}
-
-function stateOf(bullState: string): JobState {
-  switch (bullState) {
-    case 'active':
-      return 'leased';
-    case 'completed':
-      return 'done';
-    case 'failed':
-      return 'dead';
-    default:
-      return 'queued'; // waiting, delayed, prioritized, paused
-  }
-}
-
-function parseJobError(stack: string): JobError[] {
-  try {
-    const e = JSON.parse(stack) as Partial<JobError>;
-    return typeof e.atMs === 'number' && typeof e.code === 'string' && typeof e.message === 'string' ? [copyError(e as JobError)] : [];
-  } catch {
-    return []; // not written by this backend
-  }
-}
-
-/** BullMQ's answers for a job that is gone, not active, or locked by another token (ErrorCode -1, -2, -3, -6). */
-function isNotOwnerError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === -1 || code === -2 || code === -3 || code === -6;
 }
