@@ -16,7 +16,7 @@ import { signSlotUrl } from '../../src/index.js';
 import { requestWithContinue } from '../helpers/expect-continue.js';
 import { pathOf, randomData, rawRequest, slotDir, type RawResponse } from '../helpers/http.js';
 import { ADMIN_TOKEN, AUTH, putFile, sampleValue, tusCreate } from '../helpers/ops.js';
-import { TEST_SECRET, startServer, type LogLine, type SpawnedServer } from '../helpers/server.js';
+import { TEST_SECRET, runCli, startServer, type LogLine, type SpawnedServer } from '../helpers/server.js';
 import { mountSmallDisk, type SmallDisk } from '../helpers/tmpfs.js';
 
 const MiB = 1 << 20;
@@ -110,9 +110,12 @@ describe('storage pressure with the reserve (min_free_space = 1 MiB) on a 32 MiB
     assert.equal(space.unfinishedUploads.count, 1);
     assert.equal(space.unfinishedUploads.oldest[0].promisedBytes, 2 * MiB);
     assert.ok(space.hints.some((h: string) => h.includes('uploads expire')));
-    // The operator frees it (online, through the admin API the CLI uses).
+    // The operator frees it: `uploads expire --older-than` (online, through the server's admin API).
     const id = pathOf(String(first.headers.location)).split('/').pop()!;
-    assert.equal((await rawRequest(server.baseUrl, `/admin/uploads/${id}`, { method: 'DELETE', headers: AUTH })).status, 200);
+    const env = { HFS_DATA_DIR: server.dataDir, HFS_ADMIN_TOKEN: ADMIN_TOKEN, HFS_CONFIG: join(server.dataDir, '..', `${server.dataDir.split('/').pop()}.toml`) };
+    const expired = await runCli(['uploads', 'expire', '--older-than', '0s', '--json'], env);
+    assert.equal(expired.code, 0, expired.stderr);
+    assert.deepEqual(JSON.parse(expired.stdout).expired, [id]);
     const after = (await rawRequest(server.baseUrl, '/admin/space', { headers: AUTH })).json<Record<string, any>>(); // eslint-disable-line @typescript-eslint/no-explicit-any
     assert.equal(after.filesystem.promisedBytes, 0);
     const second = await tusCreation(server, `${slotDir()}/second.bin`, 1.5 * MiB);
