@@ -1,10 +1,10 @@
 /**
  * XEP-0363 PUT: the whole file in one request, authorized by the slot URL's signature. The body
- * streams to a temp file and is published only once every declared byte arrived, so a client
- * that drops mid-PUT leaves nothing behind but a temp file that is removed at once.
+ * streams to the incoming store (a temp file, or an S3 multipart upload) and is published only
+ * once every declared byte arrived, so a client that drops mid-PUT leaves nothing behind. Its
+ * sha256 is computed as the bytes pass, so finalization never reads them again to hash them.
  */
 import { createHash } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,16 +14,15 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders } from '../finalize/index.js';
 import { endError, type BodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { HashingTap, type LocalIncoming, type PublishedStore } from '../storage/index.js';
+import { HashingTap, type IncomingStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
-import { receiveToFile } from './receive-file.js';
 import { allowBody, requestContext } from './request-context.js';
 import type { RufhUploads } from './rufh-uploads.js';
 
 export interface PutDeps {
   intake: Intake;
-  /** Where the body streams to (its temp files). */
-  store: PublishedStore & LocalIncoming;
+  /** Where the body streams to (a temp file, an S3 multipart upload). */
+  incoming: IncomingStore;
   /** IETF Resumable Uploads: a PUT asking for it becomes a resumable upload once authorized. */
   rufh?: RufhUploads | undefined;
 }
@@ -57,8 +56,9 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const ender: BodyEnder = (_req, reason) => {
     if (!bodyDone && !ctx.req.complete) serverEnd.abort(endError(reason));
   };
-  // A declared checksum is checked as the body streams in, so a mismatch is answered (422) before anything is published.
-  const digest = typeof expectedSha256 === 'string' ? createHash('sha256') : null;
+  // Hashed as the body streams in: a declared checksum's mismatch is answered (422) before anything
+  // is published, and finalization gets the digest instead of reading the bytes again.
+  const digest = createHash('sha256');
   const release = await intake.guardBody(ctx.req, {
     protocol: 'put',
     fileBytes: size,
@@ -70,28 +70,32 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     bodyBytes: () => limit.bytes,
   });
   const uploadId = rc?.requestId ?? 'put';
-  const temp = deps.store.newIncomingFile();
+  const incoming = deps.incoming.begin(uploadId);
   metrics.uploadsCreated.inc({ protocol: 'put' });
   try {
     allowBody(ctx.req, ctx.res);
-    await receiveToFile(temp, (file) => receiveBody(ctx.req, limit, [new HashingTap(digest ? [digest] : []), file], serverEnd.signal));
+    await receiveBody(ctx.req, limit, [new HashingTap([digest]), incoming.sink], serverEnd.signal);
     bodyDone = true;
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
-    if (digest && digest.digest('hex') !== expectedSha256) throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
+    const sha256 = digest.digest('hex');
+    if (typeof expectedSha256 === 'string' && sha256 !== expectedSha256) throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
+    const source = await incoming.complete();
     const outcome = await intake.complete({
       protocol: 'put',
       uploadId,
       slotPath: path,
       contentType: slot.contentType,
       size: limit.bytes,
-      sourceFile: temp,
+      source,
+      sha256,
       ...(expectedSha256 !== undefined ? { expectedSha256 } : {}),
     });
     if (outcome === 'exists') throw new AppError('ERR_FILE_EXISTS');
     ctx.status = 201;
     ctx.body = ''; // koa turns a null body into 204; go-sendxmpp accepts only 200 or 201
   } catch (err) {
-    await unlink(temp).catch(() => {}); // a body that failed is gone already (receiveToFile); a later failure leaves the file
+    // Accepted bytes belong to finalization; anything else (a failed body, a refusal) is removed.
+    await incoming.abort();
     if (isClientAbort(err)) {
       rc?.log.info({ bytes: limit.bytes }, 'PUT aborted by the client; nothing published');
       return;

@@ -9,7 +9,7 @@ import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
-import type { LocalIncoming, PublishedStore, QuarantineStore, TusUploadStore } from '../storage/index.js';
+import type { IncomingStore, PublishedStore, QuarantineStore, TusUploadStore } from '../storage/index.js';
 import { adminApi, type AdminRoute } from './admin-api.js';
 import { corsMiddleware } from './cors.js';
 import { serveDownload, type PendingPublications } from './downloads.js';
@@ -30,7 +30,9 @@ export interface RouterParts {
   readonly tus: TusEndpoint;
   /** IETF Resumable Uploads: requests with a supported Upload-Draft-Interop-Version (rufh-uploads.ts). */
   readonly rufh?: RufhUploads | undefined;
-  readonly published: PublishedStore & LocalIncoming;
+  readonly published: PublishedStore;
+  /** Where PUT bodies stream (temp files, or S3 multipart uploads). */
+  readonly incoming: IncomingStore;
   /** Uploads admitted but not yet published: a GET of one waits (bounded) for it. */
   readonly pending: PendingPublications;
   readonly tusStore: TusUploadStore;
@@ -85,7 +87,7 @@ export function buildRoutes(parts: RouterParts): Routes {
         const rawPath = path.slice(uploadPath.length);
         switch (ctx.method) {
           case 'PUT':
-            return handlePut(ctx, rawPath, { intake, store: published, rufh: parts.rufh });
+            return handlePut(ctx, rawPath, { intake, incoming: parts.incoming, rufh: parts.rufh });
           case 'GET':
           case 'HEAD':
             return serveDownload(ctx, rawPath, published, pending, parts.quarantine);

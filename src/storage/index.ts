@@ -46,3 +46,8 @@ export {
 } from './space.js';
 export type { QuarantineReason, QuarantineRecord, QuarantineStore } from './quarantine-store.js';
 export { FileQuarantineStore } from './file-quarantine-store.js';
+export type { IncomingStore, IncomingUpload } from './incoming-store.js';
+export { FileIncomingStore } from './incoming-store-file.js';
+export { S3IncomingStore, S3_INCOMING, type S3IncomingOptions } from './incoming-store-s3.js';
+export type { TusDoorStore, UploadFacts } from './tus-door-store.js';
+export { S3TusDoorStore, type S3TusDoorStoreOptions } from './s3-tus-door-store.js';

@@ -1,0 +1,155 @@
+/**
+ * PUT bodies on S3, at `<key prefix>incoming/<id>-<random>`: the body is cut into parts as it
+ * arrives and each part is sent as soon as it is full (a multipart upload, created with the first
+ * full part); a body smaller than one part is sent whole by one PutObject at complete(). At most
+ * two parts are in memory per body: the one being sent and the one filling, so a slow S3 slows
+ * the client down (backpressure) instead of growing the heap. abort() aborts the multipart upload
+ * (and deletes the object when it was completed already): a client that drops leaves nothing.
+ * Written with the S3 client rather than @aws-sdk/lib-storage, whose abort() returns before the
+ * multipart upload is aborted.
+ */
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { IncomingStore, IncomingUpload } from './incoming-store.js';
+import { objectSource } from './s3-objects.js';
+import type { UploadSource } from './upload-source.js';
+
+/** Below the key prefix, beside S3_LAYOUT's folders. */
+export const S3_INCOMING = 'incoming/';
+
+export interface S3IncomingOptions {
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** '' or ending in '/'. */
+  readonly keyPrefix: string;
+  /** S3's minimum is 5 MiB for every part but the last. */
+  readonly partBytes: number;
+}
+
+export class S3IncomingStore implements IncomingStore {
+  readonly #startedAt = new Date();
+
+  constructor(private readonly o: S3IncomingOptions) {}
+
+  begin(id: string): IncomingUpload {
+    const key = `${this.o.keyPrefix}${S3_INCOMING}${id.replace(/[^\w.-]/g, '_')}-${randomBytes(6).toString('hex')}`;
+    return new MultipartSink(this.o, key);
+  }
+
+  /**
+   * Aborts multipart uploads below incoming/ that were started before this process (a PUT cut by
+   * a stop or crash). In cluster mode other instances' PUTs are below the same prefix: only those
+   * older than a day are taken then (`olderThanMs`).
+   */
+  async sweep(olderThanMs = 0): Promise<number> {
+    const { client, bucket } = this.o;
+    const before = this.#startedAt.getTime() - olderThanMs;
+    let swept = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await client.send(
+        new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${this.o.keyPrefix}${S3_INCOMING}`, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+      );
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || (u.Initiated?.getTime() ?? 0) >= before) continue;
+        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId })).catch(() => {});
+        swept++;
+      }
+      const more = page.IsTruncated === true;
+      keyMarker = more ? page.NextKeyMarker : undefined;
+      uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+    return swept;
+  }
+}
+
+class MultipartSink implements IncomingUpload {
+  readonly sink: Writable;
+  #buffered: Buffer[] = [];
+  #bufferedBytes = 0;
+  #total = 0;
+  #uploadId: Promise<string> | undefined;
+  readonly #parts: { ETag: string; PartNumber: number }[] = [];
+  /** The part being sent (at most one at a time). */
+  #sending: Promise<void> = Promise.resolve();
+  #completed = false;
+  #aborted: Promise<void> | undefined;
+
+  constructor(
+    private readonly o: S3IncomingOptions,
+    private readonly key: string,
+  ) {
+    this.sink = new Writable({
+      write: (chunk: Buffer, _enc, done) => this.#take(chunk).then(() => done(), done),
+      final: (done) => this.#sending.then(() => done(), done),
+    });
+  }
+
+  /** Buffers a chunk; once a part is full, waits for the previous part and starts sending this one. */
+  async #take(chunk: Buffer): Promise<void> {
+    this.#buffered.push(chunk);
+    this.#bufferedBytes += chunk.length;
+    this.#total += chunk.length;
+    if (this.#bufferedBytes < this.o.partBytes) return;
+    await this.#sending; // a failed part rejects here and fails the body
+    const body = Buffer.concat(this.#buffered, this.#bufferedBytes);
+    this.#buffered = [];
+    this.#bufferedBytes = 0;
+    this.#sending = this.#sendPart(body);
+    this.#sending.catch(() => {}); // surfaced by the next write, final() or complete()
+  }
+
+  async #sendPart(body: Buffer): Promise<void> {
+    const { client, bucket } = this.o;
+    this.#uploadId ??= client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: this.key })).then((r) => r.UploadId!);
+    const UploadId = await this.#uploadId;
+    const PartNumber = this.#parts.length + 1;
+    this.#parts.push({ ETag: '', PartNumber });
+    const { ETag } = await client.send(new UploadPartCommand({ Bucket: bucket, Key: this.key, UploadId, PartNumber, Body: body, ContentLength: body.length }));
+    this.#parts[PartNumber - 1] = { ETag: ETag ?? '', PartNumber };
+  }
+
+  async complete(): Promise<UploadSource> {
+    const { client, bucket } = this.o;
+    await this.#sending;
+    const rest = Buffer.concat(this.#buffered, this.#bufferedBytes);
+    this.#buffered = [];
+    this.#bufferedBytes = 0;
+    if (this.#uploadId === undefined) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: this.key, Body: rest, ContentLength: rest.length }));
+    } else {
+      if (rest.length > 0) await this.#sendPart(rest);
+      await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: await this.#uploadId, MultipartUpload: { Parts: this.#parts } }));
+    }
+    this.#completed = true;
+    return objectSource(client, bucket, this.key, this.#total);
+  }
+
+  abort(): Promise<void> {
+    return (this.#aborted ??= this.#abort());
+  }
+
+  async #abort(): Promise<void> {
+    const { client, bucket } = this.o;
+    if (!this.sink.destroyed) this.sink.destroy();
+    this.#buffered = [];
+    await this.#sending.catch(() => {}); // a part in flight would otherwise land after the abort
+    const uploadId = await this.#uploadId?.catch(() => undefined);
+    if (uploadId !== undefined && !this.#completed) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: uploadId })).catch(() => {});
+    }
+    // A completed object (a refusal after complete()), or a PutObject that raced the abort.
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: this.key })).catch(() => {});
+  }
+}

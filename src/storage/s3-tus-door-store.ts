@@ -1,0 +1,194 @@
+/**
+ * S3TusStore with what the tus front doors need beyond the operator-facing TusUploadStore
+ * (tus-door-store.ts):
+ * - the server's state of an upload (slot, signed type, declared sha256) travels in its `.info`
+ *   object as `hfs`, beside the client's metadata (which HEAD returns as sent), like the file
+ *   store's record; markFinished rewrites `.info` with offset = size, so "finished" is one read;
+ * - every upload is hashed as its bytes arrive (UploadDigests), so finalization gets its sha256
+ *   without reading the object again when this process received every byte;
+ * - the checksum extension: a checksummed chunk is staged in a local temp file while it is hashed
+ *   and handed to @tus/s3-store only when it matches (a part sent to S3 cannot be taken back);
+ * - the RUFH door's per-slot index lives in small objects `rufh.<hash>` below the uploads prefix.
+ * Concatenation is not offered on S3 (joining parts would need UploadPartCopy of every partial,
+ * whose parts other than the last must be 5 MiB or more): the extension is not announced.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ERRORS, Upload } from '@tus/utils';
+import { AppError } from '../errors.js';
+import { isS3NotFound } from './s3-client.js';
+import { S3TusStore, type S3TusStoreOptions } from './s3-tus-store.js';
+import { HashingTap, chunkHash, chunkVerdict, type ChunkCheck, type TusWriteScope } from './tus-chunk-check.js';
+import type { TusDoorStore, UploadFacts } from './tus-door-store.js';
+import { isPartial, serverStateOf, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
+import { UploadDigests } from './upload-digests.js';
+
+export interface S3TusDoorStoreOptions extends S3TusStoreOptions {
+  /** The current request's facts (the tus endpoint runs every request inside its scope). */
+  readonly scope?: () => TusWriteScope | undefined;
+}
+
+type MetadataValue = Awaited<ReturnType<S3TusStore['getMetadata']>>;
+type WithState = Upload & { hfs?: UploadServerState };
+
+const SAFE_ID = /^(?!\.\.?$)[\w.-]+$/;
+const resumableKey = (slotPath: string) => `rufh.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
+
+export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
+  readonly #scope: () => TusWriteScope | undefined;
+  readonly #digests = new UploadDigests();
+  #onRemoved: (id: string) => void = () => {};
+
+  constructor(options: S3TusDoorStoreOptions) {
+    super(options);
+    this.#scope = options.scope ?? (() => undefined);
+    this.extensions = [...this.extensions, 'checksum'];
+  }
+
+  watchRemovals(fn: (id: string) => void): void {
+    this.#onRemoved = fn;
+  }
+
+  /** @tus/s3-store's reading of `.info`, keeping the server's state (`hfs`) on the upload it caches. */
+  protected override async getMetadata(id: string): Promise<MetadataValue> {
+    const cached = await this.cache.get(id);
+    if (cached) return cached;
+    const { Metadata, Body } = await this.client.getObject({ Bucket: this.bucket, Key: this.infoKey(id) });
+    const stored = JSON.parse((await Body?.transformToString()) ?? '{}') as StoredUpload & { storage?: Upload['storage'] };
+    const file: WithState = new Upload({
+      id,
+      size: Number.isFinite(stored.size) ? Number(stored.size) : undefined,
+      offset: Number(stored.offset ?? 0),
+      metadata: stored.metadata,
+      creation_date: stored.creation_date,
+      storage: stored.storage,
+    });
+    if (stored.hfs) file.hfs = stored.hfs; // an own property: saveMetadata's JSON keeps it
+    const value: MetadataValue = { 'tus-version': Metadata?.['tus-version'] ?? '', 'upload-id': Metadata?.['upload-id'] ?? '', file };
+    await this.cache.set(id, value);
+    return value;
+  }
+
+  override async create(upload: Upload): Promise<Upload> {
+    const hfs = this.#scope()?.newRecord;
+    if (hfs) (upload as WithState).hfs = hfs;
+    const created = await super.create(upload);
+    this.#digests.start(upload.id);
+    return created;
+  }
+
+  async record(id: string): Promise<StoredUpload | null> {
+    if (!SAFE_ID.test(id)) return null;
+    let m: MetadataValue;
+    try {
+      m = await this.getMetadata(id);
+    } catch (err) {
+      if (isS3NotFound(err)) return null;
+      throw err; // S3 unreachable is not "no such upload"
+    }
+    const f = m.file as WithState;
+    return {
+      id,
+      ...(f.size !== undefined && { size: f.size }),
+      offset: f.offset,
+      ...(f.metadata !== undefined && { metadata: f.metadata }),
+      ...(f.creation_date !== undefined && { creation_date: f.creation_date }),
+      ...(f.hfs && { hfs: f.hfs }),
+    };
+  }
+
+  async facts(id: string): Promise<UploadFacts> {
+    const info = await this.record(id).catch(() => null);
+    if (!info) return { size: undefined, slotPath: undefined, partial: false };
+    return { size: info.size, slotPath: serverStateOf(info)?.slotPath ?? undefined, partial: isPartial(info) };
+  }
+
+  runningSha256(id: string, size: number): string | undefined {
+    return this.#digests.finish(id, size);
+  }
+
+  override async markFinished(id: string): Promise<void> {
+    await super.markFinished(id);
+    const m = await this.getMetadata(id);
+    if (m.file.offset === m.file.size) return;
+    m.file.offset = m.file.size!;
+    await this.saveMetadata(m.file, m['upload-id']);
+    await this.clearCache(id);
+  }
+
+  override async write(body: Readable, id: string, offset: number): Promise<number> {
+    const check = this.#scope()?.chunkCheck;
+    if (check) return this.#writeChecked(body, id, offset, check);
+    return this.#writeFollowed(body, id, offset);
+  }
+
+  /** Writes through the running digest of the upload (when followed from byte 0 up to `offset`). */
+  async #writeFollowed(body: Readable, id: string, offset: number): Promise<number> {
+    const digest = this.#digests.forWrite(id, offset);
+    const tap = new HashingTap(digest === undefined ? [] : [digest]);
+    body.once('error', (err) => tap.destroy(err));
+    try {
+      const written = await super.write(body.pipe(tap), id, offset);
+      this.#digests.settle(id, tap.bytes, written);
+      return written;
+    } catch (err) {
+      this.#digests.drop(id);
+      throw err;
+    }
+  }
+
+  /** All or nothing: the chunk is staged and hashed locally, and sent on only when it matches. */
+  async #writeChecked(body: Readable, id: string, offset: number, check: ChunkCheck): Promise<number> {
+    const staged = join(tmpdir(), `hfs-s3-chunk-${randomBytes(8).toString('hex')}`);
+    try {
+      const hash = chunkHash(check);
+      const tap = new HashingTap([hash]);
+      await pipeline(body, tap, createWriteStream(staged, { mode: 0o600 }));
+      const verdict = chunkVerdict(check, tap.bytes, hash);
+      if (verdict === 'incomplete') return offset; // cut short: cannot be verified, nothing counts
+      if (verdict === 'mismatch') throw new AppError('ERR_CHUNK_CHECKSUM_MISMATCH');
+      return await this.#writeFollowed(createReadStream(staged), id, offset);
+    } finally {
+      await unlink(staged).catch(() => {});
+    }
+  }
+
+  override async remove(id: string): Promise<void> {
+    await super.remove(id);
+    this.#digests.drop(id);
+    this.#onRemoved(id);
+  }
+
+  override async discard(id: string): Promise<void> {
+    await super.discard(id);
+    this.#digests.drop(id);
+    this.#onRemoved(id);
+  }
+
+  async resumableOf(slotPath: string): Promise<string | undefined> {
+    try {
+      const { Body } = await this.client.getObject({ Bucket: this.bucket, Key: resumableKey(slotPath) });
+      return ((JSON.parse((await Body?.transformToString()) ?? '{}') as { id?: string }).id) ?? undefined;
+    } catch (err) {
+      if (isS3NotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async setResumableOf(slotPath: string, id: string | undefined): Promise<void> {
+    const Key = resumableKey(slotPath);
+    if (id === undefined) await this.client.deleteObject({ Bucket: this.bucket, Key }).catch(() => {});
+    else await this.client.putObject({ Bucket: this.bucket, Key, Body: JSON.stringify({ slotPath, id }), ContentType: 'application/json' });
+  }
+
+  /** Guards against ids that are no single key segment before @tus/s3-store builds keys from them. */
+  override async declareUploadLength(id: string, length: number): Promise<void> {
+    if (!SAFE_ID.test(id)) throw ERRORS.FILE_NOT_FOUND;
+    await super.declareUploadLength(id, length);
+  }
+}
