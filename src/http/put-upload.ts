@@ -14,7 +14,7 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders } from '../finalize/index.js';
 import { endError, type BodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { HashingTap, type LocalIncoming, type PublishedStore } from '../storage/index.js';
+import { fileSource, HashingTap, type LocalIncoming, type PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { receiveToFile } from './receive-file.js';
 import { allowBody, requestContext } from './request-context.js';
@@ -84,7 +84,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
       slotPath: path,
       contentType: slot.contentType,
       size: limit.bytes,
-      sourceFile: temp,
+      source: fileSource(temp, limit.bytes),
       ...(expectedSha256 !== undefined ? { expectedSha256 } : {}),
     });
     if (outcome === 'exists') throw new AppError('ERR_FILE_EXISTS');
