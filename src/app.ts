@@ -13,7 +13,7 @@ import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext,
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
-import { FilePublishedStore, FileQuarantineStore, FileSpaceProbe, MemoryLocker, TusFileStore, TusRequestScope, UnfinishedUploads } from './storage/index.js';
+import { FileIncomingStore, FilePublishedStore, FileQuarantineStore, FileSpaceProbe, MemoryLocker, TusFileStore, TusRequestScope, UnfinishedUploads } from './storage/index.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
 export interface AppOptions {
@@ -72,7 +72,8 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
 
   const published = new FilePublishedStore(dataDir, config.storage, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
   await published.init();
-  const swept = await published.sweepIncoming();
+  const incoming = new FileIncomingStore(published, { fileMode: config.storage.fileMode });
+  const swept = await incoming.sweep();
   if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
   // The tus endpoint hands the store per-request facts (new upload's record, chunk checksum) through this scope.
   const tusScope = new TusRequestScope();
@@ -160,7 +161,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     [...opsReadinessChecks({ queue: queueOps }), { name: 'storage_space', run: () => space.problem() }],
     cluster ? () => cluster.readiness() : undefined,
   );
-  const routes = buildRoutes({ config, log, intake, tus, rufh, published, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
+  const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
   // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
   const background = {

@@ -22,7 +22,7 @@ import {
   type QueueRecovery,
   type TimerHandle,
 } from '../queue/index.js';
-import { storageFullCause } from '../storage/index.js';
+import { localPathOfRef, storageFullCause } from '../storage/index.js';
 import { AdmissionWaitlist, admitBriefly } from './admission-waitlist.js';
 import { CircuitBreaker, type BreakerTransition } from './circuit-breaker.js';
 import { DEFAULT_INTAKE_DELAY, retryAfterSeconds } from './pressure.js';
@@ -368,7 +368,10 @@ export class FinalizationService implements UploadFinalizer {
 
   async #discard(payload: FinalizeJobPayload): Promise<void> {
     if (payload.protocol === 'tus' && this.#o.tus !== undefined) await this.#o.tus.discard(payload.uploadId);
-    else await unlink(payload.sourceFile).catch(() => {});
+    else {
+      const file = localPathOfRef(payload.source);
+      if (file !== null) await unlink(file).catch(() => {});
+    }
   }
 
   #breaker(dependency: 'storage' | 'webhook' | 'scan'): CircuitBreaker | null {

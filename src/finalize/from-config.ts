@@ -22,7 +22,7 @@ import {
   type QueueBackend,
 } from '../queue/index.js';
 import { ClamdScanner } from '../scan/index.js';
-import { ContentAddressedStore, localPathOf, type FilePublishedStore, type QuarantineStore, type TusUploadStore } from '../storage/index.js';
+import { ContentAddressedStore, type FilePublishedStore, type QuarantineStore, type TusUploadStore } from '../storage/index.js';
 import type { FinalizationOptions, FinalizeStep, PublishAnnouncer, ScanSettings, TusUploads } from './finalization-options.js';
 import { FinalizationService } from './finalization-service.js';
 import { logSpill } from './telemetry.js';
@@ -134,8 +134,6 @@ function tusUploads(store: TusUploadStore): TusUploads {
     async *finished() {
       for await (const u of store.finished()) {
         if (u.state === null) continue; // not created through a slot: nothing to publish
-        const sourceFile = localPathOf(u.source);
-        if (sourceFile === null) continue; // finalization reads local files only, so far
         const { slotPath, contentType, expectedSha256 } = u.state;
         const upload: CompletedUpload = {
           protocol: 'tus',
@@ -143,7 +141,7 @@ function tusUploads(store: TusUploadStore): TusUploads {
           slotPath,
           contentType,
           size: u.size,
-          sourceFile,
+          source: u.source,
           ...(expectedSha256 !== undefined && { expectedSha256 }),
         };
         yield upload;

@@ -2,7 +2,7 @@
  * Job admission: a completed upload becomes a durable finalization job (the UploadFinalizer
  * half of finalization). Only this step is called "admission"; compare the intake gate (before
  * an upload starts) and the concurrency permits (bodies streaming at once).
- * Order, for crash safety: the bytes are fsynced, a PUT body is moved out of the HTTP layer's
+ * Order, for crash safety: the bytes are fsynced (a local source), a PUT body is moved out of the HTTP layer's
  * temp dir into staging, then the job is inserted (the slot claim and the admission are one
  * atomic insert). A crash before the insert leaves a staged file without a job (removed at
  * start: the client never got its answer) or a finished tus upload without a job (admitted at
@@ -10,6 +10,7 @@
  */
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileSourceRef, localPathOf } from '../storage/index.js';
 import { tierForSize, type PriorityLevels, type PriorityTier, type QueueBackend } from '../queue/index.js';
 import type { FinalizeStep } from './finalization-options.js';
 import { jobIdOf, toPayload, type FinalizeJobPayload } from './job-payload.js';
@@ -41,32 +42,35 @@ export async function admitJob(upload: CompletedUpload, deps: JobAdmissionDeps):
     return { outcome: mine ? 'accepted' : 'exists', admitted: null };
   }
   const expectedSha256 = await deps.expectedSha256(upload);
-  await fsync(upload.sourceFile); // the bytes are on disk before the job says they are complete
-  const staged = upload.protocol === 'put' ? join(stagingDir, id) : null;
+  // A local source is fsynced (and a PUT body staged); an object source is durable once stored.
+  const sourceFile = localPathOf(upload.source);
+  if (sourceFile !== null) await fsync(sourceFile); // the bytes are on disk before the job says they are complete
+  const staged = upload.protocol === 'put' && sourceFile !== null ? join(stagingDir, id) : null;
   if (staged !== null) {
-    await rename(upload.sourceFile, staged);
+    await rename(sourceFile!, staged);
     await fsync(stagingDir);
   }
   const payload: FinalizeJobPayload = {
     protocol: upload.protocol,
     uploadId: upload.uploadId,
     contentType: upload.contentType,
-    sourceFile: staged ?? upload.sourceFile,
+    source: staged !== null ? fileSourceRef(staged) : upload.source.ref,
     receivedAtMs: deps.now(),
     ...(expectedSha256 !== undefined && { expectedSha256 }),
+    ...(upload.sha256 !== undefined && { receivedSha256: upload.sha256 }),
   };
   const priority = tierForSize(upload.size, deps.priorityLevels);
   let added: boolean;
   try {
     added = await backend.enqueue({ id, slotPath: upload.slotPath, size: upload.size, priority, payload: toPayload(payload), enqueuedAtMs: deps.now() });
   } catch (err) {
-    if (staged !== null) await rename(staged, upload.sourceFile).catch(() => {});
+    if (staged !== null) await rename(staged, sourceFile!).catch(() => {});
     throw err;
   }
   if (!added) {
     const existing = await backend.get(id);
     if (existing !== null && existing.slotPath === upload.slotPath) return { outcome: 'accepted', admitted: null }; // admitted before
-    if (staged !== null) await rename(staged, upload.sourceFile); // the contract: on 'exists' the source stays with the caller
+    if (staged !== null) await rename(staged, sourceFile!); // the contract: on 'exists' the source stays with the caller
     return { outcome: 'exists', admitted: null };
   }
   await deps.onStep?.('admit-after-insert', id);

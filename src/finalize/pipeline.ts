@@ -17,7 +17,7 @@ import { stat, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Clock, Job, JobContext, JobError, JobOutcome, RetryReason } from '../queue/index.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
-import { storageFullCause, type ContentAddressedStore, type LinkPublishOutcome, type PublishRecord, type PublishStepHooks, type PublishedFile, type QuarantineRecord, type QuarantineStore, type StoredRecord } from '../storage/index.js';
+import { localPathOfRef, storageFullCause, type ContentAddressedStore, type LinkPublishOutcome, type PublishRecord, type PublishStepHooks, type PublishedFile, type QuarantineRecord, type QuarantineStore, type StoredRecord } from '../storage/index.js';
 import { fromPayload, type FinalizeJobPayload } from './job-payload.js';
 import type { ScanDecision, ScanStep } from './scan-step.js';
 import { sendWebhook, type WebhookEvent, type WebhookResult, type WebhookTarget } from './webhook.js';
@@ -116,7 +116,7 @@ export class FinalizePipeline {
   async #alreadyQuarantined(job: Job, payload: FinalizeJobPayload): Promise<Quarantined | null> {
     const record = (await this.#o.quarantine?.get(job.id)) ?? null;
     if (record === null) return null;
-    await this.#o.quarantine!.admit(record, payload.sourceFile).catch((err: NodeJS.ErrnoException) => {
+    await this.#o.quarantine!.admit(record, fileOf(payload)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err; // ENOENT: bytes gone (deleted by an operator); the record stays
     });
     this.#o.onQuarantined?.({ job, record, fresh: false });
@@ -130,7 +130,7 @@ export class FinalizePipeline {
     if (record?.uploadId !== payload.uploadId || record.sha256 === undefined) return null;
     const file = await published.stat(job.slotPath);
     if (file === null) return null; // record written, link not yet: publish again
-    await removeFile(payload.sourceFile);
+    await removeFile(fileOf(payload));
     this.#o.onPublished({ job, payload, sha256: record.sha256, fresh: false, dedupHit: false });
     return { kind: 'published', sha256: record.sha256, size: file.size };
   }
@@ -139,7 +139,7 @@ export class FinalizePipeline {
     const { clock, published, cas } = this.#o;
     let size: number;
     try {
-      size = (await stat(payload.sourceFile)).size;
+      size = (await stat(fileOf(payload))).size;
     } catch (err) {
       return this.#sourceUnavailable(job, payload, err);
     }
@@ -148,7 +148,7 @@ export class FinalizePipeline {
 
     let sha256: string;
     try {
-      sha256 = await this.#o.hash(payload.sourceFile, signal);
+      sha256 = await this.#o.hash(fileOf(payload), signal);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       return this.#sourceUnavailable(job, payload, err);
@@ -161,7 +161,7 @@ export class FinalizePipeline {
     }
 
     if (this.#o.scan) {
-      const open = () => (this.#o.openSource ?? ((p: FinalizeJobPayload) => createReadStream(p.sourceFile)))(payload);
+      const open = () => (this.#o.openSource ?? ((p: FinalizeJobPayload) => createReadStream(fileOf(p))))(payload);
       const decision = await this.#o.scan.decide(job, open, signal);
       if (decision.kind === 'outcome') return decision.outcome;
       if (decision.kind === 'source_failed') return this.#sourceUnavailable(job, payload, decision.error);
@@ -174,9 +174,9 @@ export class FinalizePipeline {
     let outcome: LinkPublishOutcome;
     let dedupHit = false;
     try {
-      let content = payload.sourceFile;
+      let content = fileOf(payload);
       if (cas !== null) {
-        const adopted = await cas.adopt(payload.sourceFile, sha256, size);
+        const adopted = await cas.adopt(fileOf(payload), sha256, size);
         content = adopted.path;
         dedupHit = !adopted.fresh;
         await this.#step('content-stored', job, signal);
@@ -208,11 +208,11 @@ export class FinalizePipeline {
     if (outcome === 'taken') return this.#dead('ERR_FILE_EXISTS', 'another file holds the slot path');
     if (outcome === 'withdrawn') {
       // Deleted while it waited or ran: cancelled, nothing published or notified, no content kept.
-      await removeFile(payload.sourceFile);
+      await removeFile(fileOf(payload));
       if (cas !== null) await cas.release(sha256).catch(() => false);
       return { kind: 'done' };
     }
-    await removeFile(payload.sourceFile);
+    await removeFile(fileOf(payload));
     await this.#step('published', job, signal);
     this.#o.onPublished({ job, payload, sha256, fresh: outcome === 'published', dedupHit });
     return { kind: 'published', sha256, size };
@@ -225,7 +225,7 @@ export class FinalizePipeline {
   async #withdrawn(job: Job, payload: FinalizeJobPayload): Promise<boolean> {
     const record = await this.#o.published.record(job.slotPath);
     if (record?.deletedAtMs === undefined || record.uploadId !== payload.uploadId) return false;
-    await removeFile(payload.sourceFile);
+    await removeFile(fileOf(payload));
     return true;
   }
 
@@ -255,7 +255,7 @@ export class FinalizePipeline {
       signature: decision.signature,
     };
     try {
-      await quarantine.admit(record, payload.sourceFile);
+      await quarantine.admit(record, fileOf(payload));
       breaker?.onSuccess(clock.now());
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -337,6 +337,13 @@ function quarantinedEvent(r: QuarantineRecord): WebhookEvent {
     reason: r.reason,
     signature: r.signature,
   };
+}
+
+/** The job's local source file (the pipeline reads local sources only, so far). */
+function fileOf(payload: FinalizeJobPayload): string {
+  const path = localPathOfRef(payload.source);
+  if (path === null) throw new TypeError('the finalization pipeline reads local sources only');
+  return path;
 }
 
 async function removeFile(path: string): Promise<void> {

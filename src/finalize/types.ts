@@ -1,4 +1,6 @@
 
+import type { UploadSource } from '../storage/index.js';
+
 /** An upload whose last byte has arrived, handed over for finalization. */
 export interface CompletedUpload {
   protocol: 'tus' | 'put';
@@ -7,8 +9,14 @@ export interface CompletedUpload {
   slotPath: string;
   contentType: string;
   size: number;
-  /** Local file holding the bytes; consumed when the file is published. */
-  sourceFile: string;
+  /** The bytes (a local file or an S3 object); consumed when the file is published. */
+  source: UploadSource;
+  /**
+   * Lowercase hex sha256 of all `size` bytes, computed while THIS process received every one of
+   * them (a PUT body, tus PATCHes followed from offset 0); absent otherwise (a resume after a
+   * restart, a chunk taken back, a running digest evicted): finalization then reads the source.
+   */
+  sha256?: string;
   /**
    * SHA-256 the client declared (checksum.ts: expectedSha256FromHeaders for PUT,
    * expectedSha256FromMetadata for tus): lowercase hex, null when declared but unreadable,

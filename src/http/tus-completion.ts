@@ -7,7 +7,7 @@
  */
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
-import { isFinishedRecord, serverStateOf, storageFullCause, type TusFileStore } from '../storage/index.js';
+import { fileSource, isFinishedRecord, serverStateOf, storageFullCause, type TusFileStore } from '../storage/index.js';
 import { finishedUploadMatches } from './tus-checksum.js';
 
 export interface CompletionDeps {
@@ -48,7 +48,7 @@ export class UploadCompletion {
       slotPath: state.slotPath,
       contentType: state.contentType,
       size,
-      sourceFile: tusStore.dataPath(id),
+      source: fileSource(tusStore.dataPath(id), size),
       ...(state.expectedSha256 !== undefined && { expectedSha256: state.expectedSha256 }),
     });
     if (outcome === 'exists') {

@@ -20,7 +20,7 @@ import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
-import { serverStateOf, type StoredRecord, type StoredUpload } from '../storage/index.js';
+import { fileSource, serverStateOf, type StoredRecord, type StoredUpload } from '../storage/index.js';
 import type { ProgressSink, RecoveryItem, RecoveryReport } from './types.js';
 import { walkFiles } from './walk.js';
 
@@ -124,7 +124,7 @@ async function planTus(ctx: RecoveryContext): Promise<PlannedItem[]> {
       slotPath,
       contentType,
       size,
-      sourceFile: dataFile,
+      source: fileSource(dataFile, size),
       ...(state.expectedSha256 !== undefined ? { expectedSha256: state.expectedSha256 } : expectedChecksum(record.metadata ?? {})),
     };
     out.push(

@@ -27,7 +27,7 @@ const S3_REF = 's3:';
 
 export function fileSource(path: string, size: number): UploadSource {
   return {
-    ref: `${FILE_REF}${path}`,
+    ref: fileSourceRef(path),
     size,
     open: (range) => createReadStream(path, range ? { start: range.start, end: range.end } : {}),
   };
@@ -35,7 +35,15 @@ export function fileSource(path: string, size: number): UploadSource {
 
 /** The local file behind a source, or null when its bytes are elsewhere. */
 export function localPathOf(source: UploadSource): string | null {
-  return source.ref.startsWith(FILE_REF) ? source.ref.slice(FILE_REF.length) : null;
+  return localPathOfRef(source.ref);
+}
+
+export function localPathOfRef(ref: string): string | null {
+  return ref.startsWith(FILE_REF) ? ref.slice(FILE_REF.length) : null;
+}
+
+export function fileSourceRef(path: string): string {
+  return `${FILE_REF}${path}`;
 }
 
 export function s3SourceRef(bucket: string, key: string): string {
@@ -44,8 +52,12 @@ export function s3SourceRef(bucket: string, key: string): string {
 
 /** The S3 object behind a source, or null when its bytes are elsewhere. */
 export function s3ObjectOf(source: UploadSource): { bucket: string; key: string } | null {
-  if (!source.ref.startsWith(S3_REF)) return null;
-  const rest = source.ref.slice(S3_REF.length);
+  return s3ObjectOfRef(source.ref);
+}
+
+export function s3ObjectOfRef(ref: string): { bucket: string; key: string } | null {
+  if (!ref.startsWith(S3_REF)) return null;
+  const rest = ref.slice(S3_REF.length);
   const slash = rest.indexOf('/');
   return slash <= 0 ? null : { bucket: rest.slice(0, slash), key: rest.slice(slash + 1) };
 }

@@ -11,7 +11,7 @@ import { FinalizationService, queueDatabasePath, type CompletedUpload, type Fina
 import { createLogger } from '../../src/observability/index.js';
 import { logSpill } from '../../src/finalize/telemetry.js';
 import { openSpilloverQueueBackend, systemClock } from '../../src/queue/index.js';
-import { ContentAddressedStore, FilePublishedStore } from '../../src/storage/index.js';
+import { ContentAddressedStore, fileSource, FilePublishedStore } from '../../src/storage/index.js';
 
 export type Line = Record<string, unknown> & { msg: string; level: number };
 
@@ -96,7 +96,7 @@ export async function startHarness(overrides: Partial<FinalizationOptions> = {},
       const sourceFile = published.newIncomingFile();
       await mkdir(join(dir, 'incoming'), { recursive: true });
       await writeFile(sourceFile, data);
-      return service.finalize({ protocol: 'put', uploadId: randomUUID(), slotPath, contentType: 'application/octet-stream', size: data.length, sourceFile, ...extra });
+      return service.finalize({ protocol: 'put', uploadId: randomUUID(), slotPath, contentType: 'application/octet-stream', size: data.length, source: fileSource(sourceFile, data.length), ...extra });
     },
     async restart(more = {}) {
       await service.stop(0);

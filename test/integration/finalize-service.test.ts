@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { FinalizeStep } from '../../src/finalize/index.js';
 import { metrics } from '../../src/observability/index.js';
+import { fileSource } from '../../src/storage/index.js';
 import { gate, slot, startHarness, waitCount, type Harness } from './finalize-harness.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -60,7 +61,7 @@ describe('FinalizationService', () => {
       assert.equal(await h.put(s, Buffer.from('first')), 'accepted');
       const loserFile = h.published.newIncomingFile();
       await writeFile(loserFile, 'second');
-      const outcome = await h.service.finalize({ protocol: 'tus', uploadId: 'tus-loser', slotPath: s, contentType: 'x/y', size: 6, sourceFile: loserFile });
+      const outcome = await h.service.finalize({ protocol: 'tus', uploadId: 'tus-loser', slotPath: s, contentType: 'x/y', size: 6, source: fileSource(loserFile, 6) });
       assert.equal(outcome, 'exists');
       assert.equal((await readFile(loserFile)).toString(), 'second', 'the source stays with the caller on exists');
       hold.open();

@@ -121,7 +121,7 @@ describe('recover', () => {
     assert.equal(report.failed, 0);
     assert.ok(report.items.every((i) => i.result === 'done'));
     assert.deepEqual(progress, [0, ...report.items.map((_, i) => i + 1)]);
-    assert.deepEqual(readmitted.map((u) => [u.uploadId, u.slotPath, u.size, u.sourceFile]), [['unqueued', 'u/one.txt', 3, join(dir, 'tus/unqueued')]]);
+    assert.deepEqual(readmitted.map((u) => [u.uploadId, u.slotPath, u.size, u.source.ref]), [['unqueued', 'u/one.txt', 3, `file:${join(dir, 'tus/unqueued')}`]]);
     for (const gone of ['tus/orphan', 'tus/stale.json', 'tus/leftover', 'tus/taken', 'tus/taken.json', 'queue/staging/put-gone', 'meta/a/b.json', 'meta/x.json.0a1b.tmp', 'incoming/z.part', 'cas/ab/abcd']) {
       assert.equal(existsSync(join(dir, gone)), false, gone);
     }

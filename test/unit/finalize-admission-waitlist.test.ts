@@ -8,10 +8,11 @@ import { describe, it } from 'node:test';
 import { AdmissionWaitlist } from '../../src/finalize/admission-waitlist.js';
 import type { CompletedUpload, FinalizeOutcome } from '../../src/finalize/index.js';
 import { createLogger } from '../../src/observability/index.js';
+import { fileSource } from '../../src/storage/index.js';
 import { FakeClock } from './finalize-fake-clock.js';
 
 const full = () => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
-const upload = (n: number): CompletedUpload => ({ protocol: 'tus', uploadId: `u${n}`, slotPath: `s/${n}.bin`, contentType: 'application/octet-stream', size: 10, sourceFile: `/x/u${n}` });
+const upload = (n: number): CompletedUpload => ({ protocol: 'tus', uploadId: `u${n}`, slotPath: `s/${n}.bin`, contentType: 'application/octet-stream', size: 10, source: fileSource(`/x/u${n}`, 10) });
 
 function waitlist(admit: (u: CompletedUpload) => Promise<FinalizeOutcome>) {
   const clock = new FakeClock(0);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
 import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedUpload, type FinalizeJobPayload, type FinalizeOutcome } from '../../finalize/index.js';
 import { QueueFile, canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
-import { FilePublishedStore, FileSpaceProbe, TusFileStore } from '../../storage/index.js';
+import { FilePublishedStore, FileSpaceProbe, localPathOfRef, TusFileStore } from '../../storage/index.js';
 import type { DataDirLock } from '../data-dir-lock.js';
 import { discardTusUpload } from '../tus-uploads.js';
 import { OfflineQuarantine } from '../quarantine-ops.js';
@@ -189,7 +189,7 @@ export class OfflineOps implements OpsApi {
       protocol: upload.protocol,
       uploadId: upload.uploadId,
       contentType: upload.contentType,
-      sourceFile: upload.sourceFile,
+      source: upload.source.ref,
       receivedAtMs: now,
       ...(upload.expectedSha256 !== undefined && { expectedSha256: upload.expectedSha256 }),
     };
@@ -245,6 +245,9 @@ export class OfflineOps implements OpsApi {
 
   async #discard(payload: FinalizeJobPayload): Promise<void> {
     if (payload.protocol === 'tus') await discardTusUpload(this.#tusStore(), payload.uploadId);
-    else await unlink(payload.sourceFile).catch(() => {});
+    else {
+      const file = localPathOfRef(payload.source);
+      if (file !== null) await unlink(file).catch(() => {});
+    }
   }
 }
