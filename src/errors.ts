@@ -81,6 +81,7 @@ export const ERRORS = {
   ERR_CONCAT_PART_USED: { status: 409, message: 'A part of the concatenation was already used' },
   ERR_CONCAT_LENGTH_MISMATCH: { status: 400, message: 'The parts together differ from the signed size' },
   ERR_CONCAT_TOO_MANY_PARTS: { status: 400, message: 'The slot has as many partial uploads as allowed (max_concat_parts)' },
+  ERR_CONCAT_UNSUPPORTED: { status: 400, message: 'Concatenation (Upload-Concat) is not offered with this storage backend' },
   ERR_CONCAT_TOO_LARGE: { status: 413, message: 'The partial uploads of this slot together would exceed its size' },
   // IETF Resumable Uploads (docs/rufh.md): answered as application/problem+json with the draft's problem types.
   ERR_UPLOAD_OFFSET_MISMATCH: { status: 409, message: 'Upload-Offset differs from the offset of the upload resource (see Upload-Offset)' },

@@ -19,7 +19,7 @@ import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
 import { jobIdOf } from '../finalize/index.js';
-import { isFinishedRecord, type QuarantineStore, type StoredUpload, type TusFileStore, type TusRequestScope, type UploadServerState } from '../storage/index.js';
+import { isFinishedRecord, type QuarantineStore, type StoredUpload, type TusDoorStore, type TusRequestScope, type UploadServerState } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import { answerProblem, writeInterim } from './rufh-http.js';
@@ -42,7 +42,7 @@ export interface RufhDeps {
   readonly config: Config;
   readonly intake: Intake;
   readonly locker: Locker;
-  readonly tusStore: TusFileStore;
+  readonly tusStore: TusDoorStore;
   readonly scope: TusRequestScope;
   /** The tus endpoint's creation authorization (slot in Upload-Slot or ?slot=, signature, gate). */
   readonly authorizeCreation: (ctx: Context) => Promise<Creation>;

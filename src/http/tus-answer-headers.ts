@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import type { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
-import type { TusFileStore } from '../storage/index.js';
+import type { TusDoorStore } from '../storage/index.js';
 import { requestContext } from './request-context.js';
 
 /**
@@ -40,7 +40,7 @@ export function answerHeadersAtWriteHead(res: ServerResponse, chosen: () => Reco
  * Location, so nobody could resume it.
  */
 export async function storageFullAnswer(
-  deps: { readonly intake: Pick<Intake, 'storageFull'>; readonly tusStore: Pick<TusFileStore, 'remove'> },
+  deps: { readonly intake: Pick<Intake, 'storageFull'>; readonly tusStore: Pick<TusDoorStore, 'remove'> },
   req: IncomingMessage,
   created: string | undefined,
   thrown: unknown,

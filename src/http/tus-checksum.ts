@@ -5,8 +5,9 @@
  * upload against the sha256 the client declared in its metadata.
  */
 import { AppError } from '../errors.js';
-import { sha256File } from '../finalize/index.js';
-import { CHUNK_ALGORITHMS, type ChunkAlgorithm, type ChunkCheck, type TusFileStore } from '../storage/index.js';
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { CHUNK_ALGORITHMS, type ChunkAlgorithm, type ChunkCheck, type TusDoorStore } from '../storage/index.js';
 
 export const CHECKSUM_ALGORITHM_HEADER = 'Tus-Checksum-Algorithm';
 export const CHECKSUM_ALGORITHMS_VALUE = CHUNK_ALGORITHMS.join(',');
@@ -34,10 +35,11 @@ export function parseUploadChecksum(header: string | undefined, contentLength: s
 
 /**
  * True when the finished upload's bytes have `expectedSha256`: from the digest kept while the
- * bytes arrived when it covers them all, else by reading the stored file once.
+ * bytes arrived (`running`) when there is one, else by reading the stored bytes once.
  */
-export async function finishedUploadMatches(store: TusFileStore, id: string, size: number, expectedSha256: string, signal?: AbortSignal): Promise<boolean> {
-  const running = store.runningSha256(id, size);
-  const actual = running ?? (await sha256File(store.dataPath(id), signal ? { signal } : {}));
-  return actual === expectedSha256;
+export async function finishedUploadMatches(store: Pick<TusDoorStore, 'bytesOf'>, id: string, size: number, expectedSha256: string, running: string | undefined, signal?: AbortSignal): Promise<boolean> {
+  if (running !== undefined) return running === expectedSha256;
+  const hash = createHash('sha256');
+  await pipeline(store.bytesOf(id, size).open(), hash, signal ? { signal } : {});
+  return hash.digest('hex') === expectedSha256;
 }

@@ -2,16 +2,17 @@
  * What happens when a tus upload's last byte arrived (the last PATCH, a creation with the whole
  * body, or a concatenation's final upload): the whole-file checksum the client declared is
  * checked before anything is published, completion is recorded, and the upload is handed to
- * the durable finalization queue. Partials of a concatenation stop at "recorded": they are
+ * the durable finalization queue, with the sha256 the store computed while the bytes arrived when
+ * it covers them all (finalization then never reads them to hash them). Partials of a concatenation stop at "recorded": they are
  * published only as part of their final upload.
  */
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
-import { fileSource, isFinishedRecord, serverStateOf, storageFullCause, type TusFileStore } from '../storage/index.js';
+import { isFinishedRecord, serverStateOf, storageFullCause, type TusDoorStore } from '../storage/index.js';
 import { finishedUploadMatches } from './tus-checksum.js';
 
 export interface CompletionDeps {
-  readonly tusStore: TusFileStore;
+  readonly tusStore: TusDoorStore;
   /** Hands the finished file to finalization (Intake.complete). */
   readonly intake: Pick<Intake, 'complete'>;
   /** Test-only ([testing] skip_intake_checksum): leave the declared sha256 to finalization. */
@@ -33,7 +34,8 @@ export class UploadCompletion {
     const state = info && serverStateOf(info);
     if (!state) throw new Error(`tus upload ${id} finished without slot state`);
     if (isFinishedRecord(info)) return; // completed before (a repeated last request): already handed over
-    if (state.expectedSha256 !== undefined && !this.deps.skipIntakeChecksum && !(await finishedUploadMatches(tusStore, id, size, state.expectedSha256))) {
+    const sha256 = tusStore.runningSha256(id, size);
+    if (state.expectedSha256 !== undefined && !this.deps.skipIntakeChecksum && !(await finishedUploadMatches(tusStore, id, size, state.expectedSha256, sha256))) {
       await tusStore.remove(id).catch(() => {});
       throw new AppError('ERR_UPLOAD_CHECKSUM_MISMATCH');
     }
@@ -48,7 +50,8 @@ export class UploadCompletion {
       slotPath: state.slotPath,
       contentType: state.contentType,
       size,
-      source: fileSource(tusStore.dataPath(id), size),
+      source: tusStore.bytesOf(id, size),
+      ...(sha256 !== undefined && { sha256 }),
       ...(state.expectedSha256 !== undefined && { expectedSha256: state.expectedSha256 }),
     });
     if (outcome === 'exists') {

@@ -17,7 +17,7 @@ import { AppError, toClientError } from '../errors.js';
 import { expectedSha256FromMetadata, jobIdOf, type IntakeControl } from '../finalize/index.js';
 import { socketIdleMsOf, tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { ContentAddressedStore, DeletablePublishedStore, PublishedStore, QuarantineStore, TakeoverLocker, TusFileStore, TusRequestScope, TusWriteScope, UnfinishedUpload, UnfinishedUploads, UploadServerState } from '../storage/index.js';
+import { TusFileStore, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { answerHeadersAtWriteHead, storageFullAnswer, wholeHeader } from './tus-answer-headers.js';
 import { answerCors, answerOptions, dropHeader, uploadUrlOf } from './tus-http.js';
@@ -38,7 +38,8 @@ export interface TusDeps {
   config: Config;
   intake: Intake;
   locker: TakeoverLocker;
-  tusStore: TusFileStore;
+  /** The file store, or S3 (no concatenation there: Upload-Concat is refused, the extension not announced). */
+  tusStore: TusDoorStore;
   /** One unfinished upload per slot, and the bytes they hold (issue 9.2). */
   unfinished: UnfinishedUploads;
   /** Published files: GET and DELETE of finished uploads. */
@@ -51,7 +52,7 @@ export interface TusDeps {
   /** The scope the store reads per request (TusFileStore options.scope). */
   scope: TusRequestScope;
   /** The content store, to free a deleted file's content; null when dedup is off. */
-  cas: ContentAddressedStore | null;
+  cas: { release(sha256: string): Promise<boolean> } | null;
   /** An upload in quarantine answers 451 on its upload URL (docs/scanning.md). */
   quarantine?: Pick<QuarantineStore, 'get'>;
 }
@@ -75,7 +76,8 @@ export class TusEndpoint {
   /** Ids chosen before @tus/server creates the upload (a partial is indexed under its slot first). */
   private readonly presetIds = new WeakMap<IncomingMessage, string>();
   private readonly completion: UploadCompletion;
-  private readonly concat: TusConcatenation;
+  /** null when the store cannot join uploads (S3). */
+  private readonly concatenation: TusConcatenation | null;
   private readonly finished: FinishedUploads;
   /** One unfinished upload per slot, and the locker view for takeovers (tus-slot-uploads.ts). */
   private readonly slotUploads: TusSlotUploads;
@@ -87,7 +89,7 @@ export class TusEndpoint {
     const { config } = deps;
     this.slotUploads = new TusSlotUploads(deps);
     this.completion = new UploadCompletion({ tusStore: deps.tusStore, intake: deps.intake, skipIntakeChecksum: config.testing.skipIntakeChecksum });
-    this.concat = new TusConcatenation({
+    this.concatenation = !(deps.tusStore instanceof TusFileStore) ? null : new TusConcatenation({
       store: deps.tusStore,
       locker: deps.locker,
       maxParts: config.tus.maxConcatParts,
@@ -107,7 +109,7 @@ export class TusEndpoint {
     const publicUrl = config.server.publicUrl;
     this.server = new JsonErrorTusServer({
       path: config.server.tusPath.replace(/\/$/, ''),
-      datastore: deps.tusStore,
+      datastore: deps.tusStore.datastore,
       maxSize: config.server.maxUploadBytes,
       respectForwardedHeaders: config.server.trustProxy,
       ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
@@ -226,6 +228,11 @@ export class TusEndpoint {
     }
   }
 
+  /** The concatenation extension; only reached once authorizeCreation let an Upload-Concat through. */
+  private get concat(): TusConcatenation | null {
+    return this.concatenation;
+  }
+
   /** HEAD of a concatenation's upload: the spec's `Upload-Concat` (partial, or final with its parts' URLs). */
   private async announceConcat(ctx: Context, id: string): Promise<void> {
     const concat = (await this.deps.tusStore.record(id))?.hfs?.concat;
@@ -243,7 +250,7 @@ export class TusEndpoint {
     const onClose = () => gone.abort();
     ctx.req.once('close', onClose);
     try {
-      const unlock = await this.concat.admitPartial(creation.slot, size, id, gone.signal);
+      const unlock = await this.concat!.admitPartial(creation.slot, size, id, gone.signal);
       dropHeader(ctx.req, 'upload-concat');
       return unlock;
     } finally {
@@ -257,7 +264,7 @@ export class TusEndpoint {
     const onClose = () => gone.abort();
     ctx.req.once('close', onClose);
     try {
-      const record = await this.concat.createFinal({
+      const record = await this.concat!.createFinal({
         slot: creation.slot,
         ids,
         metadata: creation.metadata,
@@ -269,10 +276,10 @@ export class TusEndpoint {
         await this.completion.complete(record.id, record.size!);
       } catch (err) {
         // Refused for good (checksum, slot taken): the parts go with it. Anything else: kept for a retry.
-        if (err instanceof AppError && err.status < 500) await this.concat.removeParts(ids);
+        if (err instanceof AppError && err.status < 500) await this.concat!.removeParts(ids);
         throw err;
       }
-      await this.concat.removeParts(ids);
+      await this.concat!.removeParts(ids);
       for (const part of ids) this.deps.unfinished.remove(part);
       metrics.uploadsCreated.inc({ protocol: 'tus' });
       answerCors(ctx, this.deps.config.cors);
@@ -331,6 +338,7 @@ export class TusEndpoint {
     const { rawPath, query } = this.parseSlot(given, new URLSearchParams(ctx.querystring));
     const path = decodeSlotPath(rawPath);
     const concatHeader = ctx.get('Upload-Concat');
+    if (concatHeader !== '' && this.concatenation === null) throw new AppError('ERR_CONCAT_UNSUPPORTED');
     const concat = concatHeader === '' ? undefined : parseUploadConcat(concatHeader, this.tusPrefixes());
 
     const lengthHeader = ctx.get('Upload-Length');
@@ -353,7 +361,7 @@ export class TusEndpoint {
     let size: number | undefined;
     if (concat === undefined) size = lengthHeader === '' ? undefined : Number(lengthHeader);
     else if (slotLength !== '') size = Number(slotLength);
-    else if (concat.kind === 'final') size = await this.concat.signedSizeOf(concat.ids);
+    else if (concat.kind === 'final') size = await this.concat!.signedSizeOf(concat.ids);
     let slot: AuthorizedSlot;
     try {
       slot = await this.deps.intake.authorize({ path, query, sizeBytes: size, contentType: declaredType });

@@ -11,19 +11,19 @@ import type { Locker } from '@tus/utils';
 import { encodeSlotPath } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import { metrics } from '../observability/index.js';
-import { isFinishedRecord, serverStateOf, type ContentAddressedStore, type DeletablePublishedStore, type PublishedStore, type TusFileStore } from '../storage/index.js';
+import { isFinishedRecord, serverStateOf, type DeletablePublishedStore, type PublishedStore, type TusDoorStore } from '../storage/index.js';
 import { serveDownload, type PendingPublications } from './downloads.js';
 import { requestContext } from './request-context.js';
 
 export interface FinishedUploadDeps {
-  readonly tusStore: TusFileStore;
+  readonly tusStore: TusDoorStore;
   readonly published: PublishedStore & DeletablePublishedStore;
   readonly pending: PendingPublications;
   readonly locker: Locker;
   /** [tus] allow_delete_finished */
   readonly allowDelete: boolean;
   /** null when dedup is off. */
-  readonly cas: ContentAddressedStore | null;
+  readonly cas: { release(sha256: string): Promise<boolean> } | null;
   readonly lockTimeoutMs: number;
   readonly now: () => number;
 }

@@ -13,14 +13,14 @@ import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
-import type { ReleaseRequest, TakeoverLocker, TusFileStore, UnfinishedUpload, UnfinishedUploads } from '../storage/index.js';
+import type { ReleaseRequest, TakeoverLocker, TusDoorStore, UnfinishedUpload, UnfinishedUploads } from '../storage/index.js';
 import { answerCors, uploadUrlOf } from './tus-http.js';
 
 export interface TusSlotUploadsDeps {
   config: Config;
   intake: Intake;
   locker: TakeoverLocker;
-  tusStore: TusFileStore;
+  tusStore: TusDoorStore;
   unfinished: UnfinishedUploads;
 }
 

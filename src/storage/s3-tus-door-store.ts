@@ -21,7 +21,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ERRORS, Upload } from '@tus/utils';
 import { AppError } from '../errors.js';
-import { isS3NotFound } from './s3-client.js';
+import { S3_LAYOUT, isS3NotFound } from './s3-client.js';
+import { objectSource } from './s3-objects.js';
+import type { UploadSource } from './upload-source.js';
 import { S3TusStore, type S3TusStoreOptions } from './s3-tus-store.js';
 import { HashingTap, chunkHash, chunkVerdict, type ChunkCheck, type TusWriteScope } from './tus-chunk-check.js';
 import type { TusDoorStore, UploadFacts } from './tus-door-store.js';
@@ -43,10 +45,13 @@ export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
   readonly #scope: () => TusWriteScope | undefined;
   readonly #digests = new UploadDigests();
   #onRemoved: (id: string) => void = () => {};
+  /** Where @tus/s3-store's objects live (the client adds it to every key: s3-key-prefix.ts). */
+  readonly #keyPrefix: string;
 
   constructor(options: S3TusDoorStoreOptions) {
     super(options);
     this.#scope = options.scope ?? (() => undefined);
+    this.#keyPrefix = `${options.settings.keyPrefix}${S3_LAYOUT.uploads}`;
     this.extensions = [...this.extensions, 'checksum'];
   }
 
@@ -106,6 +111,10 @@ export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
     const info = await this.record(id).catch(() => null);
     if (!info) return { size: undefined, slotPath: undefined, partial: false };
     return { size: info.size, slotPath: serverStateOf(info)?.slotPath ?? undefined, partial: isPartial(info) };
+  }
+
+  bytesOf(id: string, size: number): UploadSource {
+    return objectSource(this.client, this.bucket, id, size, `${this.#keyPrefix}${id}`);
   }
 
   runningSha256(id: string, size: number): string | undefined {

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { Upload } from '@tus/utils';
 import type { StoredUpload } from './tus-upload-record.js';
 import type { TusUploadStore } from './upload-store.js';
+import type { UploadSource } from './upload-source.js';
 
 export interface UploadFacts {
   readonly size: number | undefined;
@@ -26,6 +27,8 @@ export interface TusDoorStore extends TusUploadStore {
    * byte 0, UploadDigests); then forgotten. undefined: the bytes must be read to hash them.
    */
   runningSha256(id: string, size: number): string | undefined;
+  /** The bytes of an upload whose every byte arrived (before or after markFinished). */
+  bytesOf(id: string, size: number): UploadSource;
   /** `fn` learns of every upload removed (terminated, expired, discarded). */
   watchRemovals(fn: (id: string) => void): void;
   create(upload: Upload): Promise<Upload>;

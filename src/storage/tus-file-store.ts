@@ -30,7 +30,8 @@ import { storageFullCause } from './space.js';
 import { UploadDigests } from './upload-digests.js';
 import { finishedTusUploads } from './finished-tus-uploads.js';
 import { fileSource, type UploadSource } from './upload-source.js';
-import type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
+import type { FinishedUpload, UploadSummary } from './upload-store.js';
+import type { TusDoorStore } from './tus-door-store.js';
 
 export type { UploadSummary } from './upload-store.js';
 
@@ -51,7 +52,7 @@ export interface TusFileStoreOptions {
   fileMode?: number;
 }
 
-export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUploadStore {
+export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDoorStore {
   readonly #scope: () => TusWriteScope | undefined;
   readonly #digests = new UploadDigests();
   readonly #fileMode: number;
@@ -84,6 +85,11 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUp
   async metadata(id: string): Promise<Record<string, string | null> | null> {
     const info = await this.record(id);
     return info ? (clientMetadataOf(info) ?? {}) : null;
+  }
+
+  /** TusDoorStore: the bytes of an upload whose every byte arrived, finished-marked or not. */
+  bytesOf(id: string, size: number): UploadSource {
+    return fileSource(this.dataPath(id), size);
   }
 
   async source(id: string): Promise<UploadSource | null> {
@@ -145,7 +151,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusUp
     await writeFile(path, '', { flag: 'wx', mode: this.#fileMode });
     const record: StoredUpload = { id: file.id, size: file.size, offset: file.offset, metadata: file.metadata, creation_date: file.creation_date, ...(hfs && { hfs }) };
     await this.configstore.set(file.id, record as unknown as Upload);
-    if (hfs?.expectedSha256 !== undefined) this.#digests.start(file.id);
+    this.#digests.start(file.id); // every upload: its sha256 goes to finalization (issue 14.2)
     file.storage = { type: 'file', path };
     return file;
   }
