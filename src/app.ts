@@ -13,7 +13,8 @@ import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext,
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
-import { FileIncomingStore, FilePublishedStore, FileQuarantineStore, FileSpaceProbe, MemoryLocker, TusFileStore, TusRequestScope, UnfinishedUploads } from './storage/index.js';
+import { FileQuarantineStore, MemoryLocker, TusRequestScope, UnfinishedUploads } from './storage/index.js';
+import { backendStores } from './app-storage.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
 export interface AppOptions {
@@ -47,10 +48,6 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const stateDir = stateDirOf(config);
   const now = options.now ?? Date.now;
   const dataDir = config.storage.dataDir;
-  if (config.storage.backend === 's3') {
-    // The S3 stores (src/storage/s3-*.ts) pass the storage conformance suites; serving from them is the next step.
-    throw new ConfigError([{ path: 'storage.backend', message: '"s3" is not served by this version yet; use "file"' }]);
-  }
 
   const secret = await resolveSecret(config.security.secret, dataDir);
   if (secret.origin !== 'config') {
@@ -70,14 +67,13 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // Loaded only in cluster mode (Redis clients and BullMQ).
   const cluster = config.redis.url === '' ? null : new (await import('./cluster/index.js')).ClusterMode(config, { log, lockAcquireTimeoutMs });
 
-  const published = new FilePublishedStore(dataDir, config.storage, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
-  await published.init();
-  const incoming = new FileIncomingStore(published, { fileMode: config.storage.fileMode });
-  const swept = await incoming.sweep();
-  if (swept > 0) log.info({ files: swept }, 'Removed temp files of PUTs interrupted by a previous stop');
   // The tus endpoint hands the store per-request facts (new upload's record, chunk checksum) through this scope.
   const tusScope = new TusRequestScope();
-  const tusStore = new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => tusScope.current(), fileMode: config.storage.fileMode });
+  // Published files, tus uploads and PUT bodies on the configured backend (app-storage.ts).
+  const stores = backendStores(config, tusScope);
+  const { published, tusStore, incoming } = stores;
+  const swept = await stores.init();
+  if (swept > 0) log.info({ uploads: swept, backend: stores.backend }, 'Removed what PUTs interrupted by a previous stop left');
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers.
   // Files the malware scan withheld (docs/scanning.md): never served; their URLs answer 451.
@@ -114,7 +110,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const locker = cluster?.locker ?? new MemoryLocker(lockAcquireTimeoutMs);
   // Free space (docs/storage-space.md): the reserve and the bytes promised to unfinished uploads.
   const space = new StorageSpace({
-    probe: new FileSpaceProbe(dataDir),
+    probe: stores.space,
     reserve: config.storage.minFreeSpace,
     uploads: tusStore,
     log,
@@ -133,7 +129,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     control: finalizer.intake,
     now,
     scope: tusScope,
-    cas: contentStoreFromConfig(config),
+    cas: stores.cas?.release ? { release: (sha256) => stores.cas!.release!(sha256) } : null,
     quarantine,
   });
   // IETF Resumable Uploads: a third front door over the same intake, tus store, locker and queue.

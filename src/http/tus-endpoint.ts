@@ -43,7 +43,7 @@ export interface TusDeps {
   /** One unfinished upload per slot, and the bytes they hold (issue 9.2). */
   unfinished: UnfinishedUploads;
   /** Published files: GET and DELETE of finished uploads. */
-  published: PublishedStore & DeletablePublishedStore;
+  published: PublishedStore | (PublishedStore & DeletablePublishedStore);
   /** Downloads of files still being finalized wait for them. */
   pending: PendingPublications;
   /** Finalization's intake side: a partial's creation only checks that no job holds its slot. */

@@ -11,13 +11,14 @@ import type { Locker } from '@tus/utils';
 import { encodeSlotPath } from '../auth/index.js';
 import { AppError } from '../errors.js';
 import { metrics } from '../observability/index.js';
-import { isFinishedRecord, serverStateOf, type DeletablePublishedStore, type PublishedStore, type TusDoorStore } from '../storage/index.js';
+import { canDelete, isFinishedRecord, serverStateOf, type DeletablePublishedStore, type PublishedStore, type TusDoorStore } from '../storage/index.js';
 import { serveDownload, type PendingPublications } from './downloads.js';
 import { requestContext } from './request-context.js';
 
 export interface FinishedUploadDeps {
   readonly tusStore: TusDoorStore;
-  readonly published: PublishedStore & DeletablePublishedStore;
+  /** Deleting a finished upload's file for good needs a DeletablePublishedStore (the file store). */
+  readonly published: PublishedStore | (PublishedStore & DeletablePublishedStore);
   readonly pending: PendingPublications;
   readonly locker: Locker;
   /** [tus] allow_delete_finished */
@@ -53,7 +54,7 @@ export class FinishedUploads {
     const partial = state?.concat?.kind === 'partial' ? state.concat : null;
     if (partial?.consumedBy !== undefined) throw new AppError('ERR_CONCAT_PART_USED', { message: 'The partial upload is part of a final upload' });
     // A finished partial was never published: removed like an unfinished upload, whatever allow_delete_finished says.
-    if (!partial && !this.deps.allowDelete) throw new AppError('ERR_DELETE_FINISHED_DISABLED');
+    if (!partial && (!this.deps.allowDelete || !canDelete(this.deps.published))) throw new AppError('ERR_DELETE_FINISHED_DISABLED');
     const lock = this.deps.locker.newLock(id);
     await lock.lock(AbortSignal.timeout(this.deps.lockTimeoutMs), async () => {});
     try {
@@ -69,7 +70,9 @@ export class FinishedUploads {
   }
 
   async #deletePublished(ctx: Context, id: string, slotPath: string): Promise<void> {
-    const outcome = await this.deps.published.deleteForGood(slotPath, id, this.deps.now());
+    const { published } = this.deps;
+    if (!canDelete(published)) throw new AppError('ERR_DELETE_FINISHED_DISABLED');
+    const outcome = await published.deleteForGood(slotPath, id, this.deps.now());
     if (outcome.kind === 'foreign') throw new AppError('ERR_FILE_EXISTS', { message: "The slot holds another upload's file" });
     const freed = outcome.sha256 !== undefined && this.deps.cas !== null ? await this.deps.cas.release(outcome.sha256) : false;
     requestContext.get(ctx.req)?.log.info({ uploadId: id, slotPath, contentFreed: freed }, 'Finished upload deleted');

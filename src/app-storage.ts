@@ -1,0 +1,86 @@
+/**
+ * The stores of the configured backend (`storage.backend`), built for app.ts:
+ *   file  published files, tus uploads and PUT temp files under data_dir (hard links, fsync)
+ *   s3    the same on one bucket ([storage.s3]): tus through @tus/s3-store below uploads/, PUT
+ *         bodies as multipart uploads below incoming/, published files below files/, dedup
+ *         entries below cas/. The data directory keeps only local state (queue journal, secret,
+ *         locks). Free space of a bucket cannot be asked: space checks pass and a reached quota
+ *         answers 507 when S3 refuses a write.
+ */
+import { join } from 'node:path';
+import { ownSubdir, type Config } from './config/index.js';
+import { contentStoreFromConfig } from './finalize/index.js';
+import {
+  FileIncomingStore,
+  FilePublishedStore,
+  FileSpaceProbe,
+  S3ContentStore,
+  S3IncomingStore,
+  S3PublishedStore,
+  S3TusDoorStore,
+  TusFileStore,
+  UNKNOWN_CAPACITY,
+  createS3Client,
+  type ContentStore,
+  type IncomingStore,
+  type PublishedStore,
+  type S3Settings,
+  type SpaceProbe,
+  type TusDoorStore,
+  type TusRequestScope,
+} from './storage/index.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+export interface BackendStores {
+  readonly backend: 'file' | 's3';
+  readonly published: PublishedStore;
+  readonly tusStore: TusDoorStore;
+  readonly incoming: IncomingStore;
+  /** Dedup's content store; null when [finalize] dedup is off. */
+  readonly cas: (ContentStore & { release?(sha256: string): Promise<boolean> }) | null;
+  readonly space: SpaceProbe;
+  /** The S3 client (full keys) and bucket; null for the file backend. */
+  readonly s3: { readonly client: S3Client; readonly bucket: string; readonly settings: S3Settings } | null;
+  /** Creates what must exist and removes what interrupted PUTs left; resolves how many of those. */
+  init(): Promise<number>;
+}
+
+/** Copies up to this size are one CopyObject (S3 allows 5 GiB); larger ones are copied in parts. */
+const SINGLE_COPY_MAX_BYTES = 1024 * 1024 * 1024;
+
+export function backendStores(config: Config, scope: TusRequestScope): BackendStores {
+  const dataDir = config.storage.dataDir;
+  if (config.storage.backend === 's3') {
+    const settings: S3Settings = config.storage.s3;
+    const client = createS3Client(settings);
+    const shared = { client, bucket: settings.bucket, keyPrefix: settings.keyPrefix };
+    const copy = { multipartAboveBytes: SINGLE_COPY_MAX_BYTES, partBytes: settings.partBytes };
+    const incoming = new S3IncomingStore({ ...shared, partBytes: settings.partBytes });
+    return {
+      backend: 's3',
+      published: new S3PublishedStore({ ...shared, ...copy }),
+      tusStore: new S3TusDoorStore({ settings, expirationMs: config.tus.expirationMs, scope: () => scope.current() }),
+      incoming,
+      cas: config.finalize.dedup ? new S3ContentStore({ ...shared, ...copy }) : null,
+      space: UNKNOWN_CAPACITY,
+      s3: { client, bucket: settings.bucket, settings },
+      // Cluster mode: other instances' PUTs share incoming/; only day-old leftovers are theirs to lose.
+      init: () => incoming.sweep(config.redis.url === '' ? 0 : 24 * 3600_000),
+    };
+  }
+  const published = new FilePublishedStore(dataDir, config.storage, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
+  const incoming = new FileIncomingStore(published, { fileMode: config.storage.fileMode });
+  return {
+    backend: 'file',
+    published,
+    tusStore: new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => scope.current(), fileMode: config.storage.fileMode }),
+    incoming,
+    cas: contentStoreFromConfig(config),
+    space: new FileSpaceProbe(dataDir),
+    s3: null,
+    init: async () => {
+      await published.init();
+      return incoming.sweep();
+    },
+  };
+}
