@@ -12,8 +12,8 @@ import type {
 import type { ScanPolicy, Scanner } from '../scan/index.js';
 import type { CircuitBreakerOptions } from './circuit-breaker.js';
 import type { IntakeDelayOptions } from './pressure.js';
-import type { ContentAddressedStore, QuarantineStore } from '../storage/index.js';
-import type { PipelineStep, PublishTarget } from './pipeline.js';
+import type { QuarantineStore, UploadSources } from '../storage/index.js';
+import type { DedupStore, PipelineStep, PublishTarget } from './pipeline.js';
 import type { CompletedUpload } from './types.js';
 import type { WebhookTarget } from './webhook.js';
 
@@ -52,7 +52,9 @@ export interface FinalizationOptions {
   readonly deadLetterEnabled: boolean;
   readonly published: PublishTarget;
   /** null: [finalize] dedup = false. */
-  readonly cas: ContentAddressedStore | null;
+  readonly cas: DedupStore | null;
+  /** The bytes behind job source refs (file, and S3 when storage.backend = "s3"); default: local files only. */
+  readonly sources?: UploadSources;
   /** Where admitted PUT bodies wait (same filesystem as the published files). */
   readonly stagingDir: string;
   readonly webhook: WebhookTarget | null;

@@ -8,7 +8,7 @@
  * Lifecycle: the constructor does no I/O; start() opens the backend, recovers and reconciles,
  * then starts the workers; stop(graceMs) drains them and closes the backend.
  */
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { AppError } from '../errors.js';
 import {
   Dispatcher,
@@ -22,7 +22,7 @@ import {
   type QueueRecovery,
   type TimerHandle,
 } from '../queue/index.js';
-import { localPathOfRef, storageFullCause } from '../storage/index.js';
+import { storageFullCause, uploadSources } from '../storage/index.js';
 import { AdmissionWaitlist, admitBriefly } from './admission-waitlist.js';
 import { CircuitBreaker, type BreakerTransition } from './circuit-breaker.js';
 import { DEFAULT_INTAKE_DELAY, retryAfterSeconds } from './pressure.js';
@@ -96,6 +96,7 @@ export class FinalizationService implements UploadFinalizer {
     this.#pipeline = new FinalizePipeline({
       published: options.published,
       cas: options.cas,
+      ...(options.sources && { sources: options.sources }),
       webhook: options.webhook,
       storageBreaker: this.#storageBreaker,
       webhookBreaker: this.#webhookBreaker,
@@ -151,7 +152,7 @@ export class FinalizationService implements UploadFinalizer {
     this.#state = 'starting';
     const { log, clock } = this.#o;
     await mkdir(this.#o.stagingDir, { recursive: true });
-    await this.#o.cas?.init();
+    await this.#o.cas?.init?.();
     const backend = (this.#backend = await this.#o.openBackend());
     const dispatcher = (this.#dispatcher = this.#createDispatcher(backend));
     if (!this.#o.recoveryEnabled) {
@@ -368,10 +369,7 @@ export class FinalizationService implements UploadFinalizer {
 
   async #discard(payload: FinalizeJobPayload): Promise<void> {
     if (payload.protocol === 'tus' && this.#o.tus !== undefined) await this.#o.tus.discard(payload.uploadId);
-    else {
-      const file = localPathOfRef(payload.source);
-      if (file !== null) await unlink(file).catch(() => {});
-    }
+    else await (this.#o.sources ?? uploadSources()).remove(payload.source).catch(() => {});
   }
 
   #breaker(dependency: 'storage' | 'webhook' | 'scan'): CircuitBreaker | null {

@@ -57,3 +57,10 @@ function hashInWorker(path: string, signal: AbortSignal | undefined): Promise<st
     worker.once('exit', (code) => finish(() => reject(new Error(`hash worker exited with code ${code}`))));
   });
 }
+
+/** SHA-256 of a stream (an S3 object): hashing costs far less than the download feeding it, so it stays on the main thread. */
+export async function sha256Stream(bytes: NodeJS.ReadableStream, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(bytes, hash, signal ? { signal } : {});
+  return hash.digest('hex');
+}

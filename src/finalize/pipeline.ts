@@ -2,32 +2,56 @@
  * The finalization steps of one job, each idempotent so any of them may be repeated after a
  * crash, a timeout or a retry:
  *   verify   the stored size equals the upload's size            (else dead letter)
- *   hash     sha256, off the main thread for large files
+ *   hash     sha256, off the main thread for large files; skipped when the bytes were hashed
+ *            as they arrived (receivedSha256), else counted as a source re-read
  *   checksum the client's declared sha256, when there is one     (mismatch: dead letter)
  *   scan     optional malware scan (scan-step.ts)                  scan breaker; a detection
  *            moves the bytes to quarantine and ends there (notify says file.quarantined)
- *   dedup    the bytes go into the content-addressed store        } storage breaker
- *   publish  record + hard link at the slot path, never overwrite }
- *   cleanup  the source file is removed (a tus record stays)
+ *   dedup    the bytes go into the content store (ContentStore)  } storage breaker
+ *   publish  PublishedStore.publish at the slot path, never       }
+ *            overwriting (file: record + hard link; S3: claim + server-side copy)
+ *   cleanup  the source is removed (a tus record stays)
  *   notify   optional signed webhook                              webhook breaker
  * A job that finds its own upload already published (a re-run) skips to what is left.
+ * The bytes are reached through their source ref (UploadSources), a local file or an S3 object.
+ * A store that is unreachable or answers 5xx (S3) opens the storage breaker and the job waits,
+ * spending no attempt, as it does for a full disk or a reached quota.
  */
-import { createReadStream } from 'node:fs';
-import { stat, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Clock, Job, JobContext, JobError, JobOutcome, RetryReason } from '../queue/index.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
-import { localPathOfRef, storageFullCause, type ContentAddressedStore, type LinkPublishOutcome, type PublishRecord, type PublishStepHooks, type PublishedFile, type QuarantineRecord, type QuarantineStore, type StoredRecord } from '../storage/index.js';
+import { metrics } from '../observability/index.js';
+import {
+  isSourceGone,
+  isStoreUnreachable,
+  localPathOf,
+  storageFullCause,
+  uploadSources,
+  type ContentStore,
+  type LinkPublishOutcome,
+  type PublishRecord,
+  type PublishStepHooks,
+  type PublishedFile,
+  type QuarantineRecord,
+  type QuarantineStore,
+  type StoredRecord,
+  type UploadSource,
+  type UploadSources,
+} from '../storage/index.js';
+import { sha256Stream } from './hash-file.js';
 import { fromPayload, type FinalizeJobPayload } from './job-payload.js';
 import type { ScanDecision, ScanStep } from './scan-step.js';
 import { sendWebhook, type WebhookEvent, type WebhookResult, type WebhookTarget } from './webhook.js';
 
-/** The part of the published store the pipeline needs (FilePublishedStore satisfies it). */
+/** The part of the published store the pipeline needs (every PublishedStore satisfies it). */
 export interface PublishTarget {
   stat(path: string): Promise<PublishedFile | null>;
   record(path: string): Promise<StoredRecord | null>;
-  publishLinked(path: string, contentFile: string, record: PublishRecord, hooks?: PublishStepHooks): Promise<LinkPublishOutcome>;
+  publish(path: string, source: UploadSource, record: PublishRecord, hooks?: PublishStepHooks): Promise<LinkPublishOutcome>;
 }
+
+/** The content store of dedup; the file store's `release` drops an entry no published file links any more. */
+export type DedupStore = ContentStore & { init?(): Promise<void>; release?(sha256: string): Promise<boolean> };
 
 /**
  * Named points of the pipeline, for the step hook (crash tests kill the process there; slow-
@@ -54,13 +78,16 @@ export interface QuarantinedEvent {
 
 export interface PipelineOptions {
   readonly published: PublishTarget;
-  /** null: dedup off, the source itself is linked into place. */
-  readonly cas: ContentAddressedStore | null;
+  /** null: dedup off, the source itself is published. */
+  readonly cas: DedupStore | null;
+  /** Reads and removes the bytes behind a job's source ref; default: local files only. */
+  readonly sources?: UploadSources;
   readonly webhook: WebhookTarget | null;
   /** null: circuit_breaker_enabled = false. */
   readonly storageBreaker: CircuitBreaker | null;
   readonly webhookBreaker: CircuitBreaker | null;
   readonly clock: Clock;
+  /** Hashes a local source file (an S3 source is hashed as it streams in). */
   readonly hash: (path: string, signal: AbortSignal) => Promise<string>;
   /** Called when the file became downloadable (also on a re-run that finds it so). */
   readonly onPublished: (event: PublishedEvent) => void;
@@ -73,7 +100,7 @@ export interface PipelineOptions {
   readonly quarantine?: QuarantineStore | null;
   /** Called when a file went to quarantine (also on a re-run that finds it there). */
   readonly onQuarantined?: (event: QuarantinedEvent) => void;
-  /** Opens the job's bytes for the scanner; default a read stream of the source file (S3 stores plug in here). */
+  /** Opens the job's bytes for the scanner; default the source's own stream (UploadSource.open). */
   readonly openSource?: (payload: FinalizeJobPayload) => Readable;
   /** Injectable for tests; default sendWebhook. */
   readonly send?: (target: WebhookTarget, event: WebhookEvent, nowMs: number, signal: AbortSignal) => Promise<WebhookResult>;
@@ -84,12 +111,16 @@ type Quarantined = { readonly kind: 'quarantined'; readonly record: QuarantineRe
 
 /** How long a job whose publish found the disk full waits before trying again. */
 const STORAGE_FULL_POSTPONE_MS = 2_000;
+/** How long a job that found the store unreachable waits when no open breaker says longer. */
+const STORE_UNREACHABLE_POSTPONE_MS = 2_000;
 
 export class FinalizePipeline {
   readonly #o: PipelineOptions;
+  readonly #sources: UploadSources;
 
   constructor(options: PipelineOptions) {
     this.#o = options;
+    this.#sources = options.sources ?? uploadSources();
   }
 
   /** The dispatcher's JobHandler. */
@@ -97,6 +128,7 @@ export class FinalizePipeline {
     let payload: FinalizeJobPayload;
     try {
       payload = fromPayload(job.payload);
+      this.#sources.resolve(payload.source, job.size); // a ref of a backend this server does not have fails here
     } catch (err) {
       return this.#dead('ERR_INTERNAL', (err as Error).message);
     }
@@ -116,9 +148,11 @@ export class FinalizePipeline {
   async #alreadyQuarantined(job: Job, payload: FinalizeJobPayload): Promise<Quarantined | null> {
     const record = (await this.#o.quarantine?.get(job.id)) ?? null;
     if (record === null) return null;
-    await this.#o.quarantine!.admit(record, fileOf(payload)).catch((err: NodeJS.ErrnoException) => {
+    const source = this.#source(job, payload);
+    await this.#o.quarantine!.admit(record, source).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err; // ENOENT: bytes gone (deleted by an operator); the record stays
     });
+    if (localPathOf(source) === null) await this.#sources.remove(payload.source); // copied in: the object goes
     this.#o.onQuarantined?.({ job, record, fresh: false });
     return { kind: 'quarantined', record };
   }
@@ -130,28 +164,38 @@ export class FinalizePipeline {
     if (record?.uploadId !== payload.uploadId || record.sha256 === undefined) return null;
     const file = await published.stat(job.slotPath);
     if (file === null) return null; // record written, link not yet: publish again
-    await removeFile(fileOf(payload));
+    await this.#sources.remove(payload.source);
     this.#o.onPublished({ job, payload, sha256: record.sha256, fresh: false, dedupHit: false });
     return { kind: 'published', sha256: record.sha256, size: file.size };
   }
 
   async #publish(job: Job, payload: FinalizeJobPayload, signal: AbortSignal): Promise<Published | Quarantined | JobOutcome> {
     const { clock, published, cas } = this.#o;
-    let size: number;
+    const source = this.#source(job, payload);
+    const localFile = localPathOf(source);
+    const breaker = this.#o.storageBreaker;
+    // A remote source is behind the storage breaker from the first request on (a local one is read as before).
+    if (localFile === null && breaker !== null && !breaker.canAttempt(clock.now())) return { kind: 'postpone', untilMs: breaker.retryAtMs(clock.now()) };
+    let size: number | null;
     try {
-      size = (await stat(fileOf(payload))).size;
+      size = await this.#sources.sizeOf(payload.source);
     } catch (err) {
       return this.#sourceUnavailable(job, payload, err);
     }
+    if (size === null) return this.#sourceUnavailable(job, payload, gone());
     if (size !== job.size) return this.#dead('ERR_STORED_SIZE_MISMATCH', `${size} bytes stored, ${job.size} expected`);
     await this.#step('verified', job, signal);
 
     let sha256: string;
-    try {
-      sha256 = await this.#o.hash(fileOf(payload), signal);
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      return this.#sourceUnavailable(job, payload, err);
+    if (payload.receivedSha256 !== undefined) sha256 = payload.receivedSha256; // hashed as the bytes arrived
+    else {
+      metrics.finalizeSourceRereads.inc({ reason: 'hash' });
+      try {
+        sha256 = localFile !== null ? await this.#o.hash(localFile, signal) : await sha256Stream(source.open(), signal);
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        return this.#sourceUnavailable(job, payload, err);
+      }
     }
     await this.#step('hashed', job, signal);
 
@@ -161,7 +205,10 @@ export class FinalizePipeline {
     }
 
     if (this.#o.scan) {
-      const open = () => (this.#o.openSource ?? ((p: FinalizeJobPayload) => createReadStream(fileOf(p))))(payload);
+      const open = (): Readable => {
+        metrics.finalizeSourceRereads.inc({ reason: 'scan' });
+        return this.#o.openSource?.(payload) ?? source.open();
+      };
       const decision = await this.#o.scan.decide(job, open, signal);
       if (decision.kind === 'outcome') return decision.outcome;
       if (decision.kind === 'source_failed') return this.#sourceUnavailable(job, payload, decision.error);
@@ -169,15 +216,14 @@ export class FinalizePipeline {
       await this.#step('scanned', job, signal);
     }
 
-    const breaker = this.#o.storageBreaker;
     if (breaker !== null && !breaker.canAttempt(clock.now())) return { kind: 'postpone', untilMs: breaker.retryAtMs(clock.now()) };
     let outcome: LinkPublishOutcome;
     let dedupHit = false;
     try {
-      let content = fileOf(payload);
+      let content = source;
       if (cas !== null) {
-        const adopted = await cas.adopt(fileOf(payload), sha256, size);
-        content = adopted.path;
+        const adopted = await cas.adoptSource(source, sha256, size);
+        content = adopted.source;
         dedupHit = !adopted.fresh;
         await this.#step('content-stored', job, signal);
       }
@@ -189,16 +235,17 @@ export class FinalizePipeline {
         protocol: payload.protocol,
         receivedAtMs: payload.receivedAtMs,
       };
-      outcome = await published.publishLinked(job.slotPath, content, record, {
+      outcome = await published.publish(job.slotPath, content, record, {
         afterRecord: () => void this.#o.onStep?.('record-written', job, signal),
         afterLink: () => void this.#o.onStep?.('linked', job, signal),
       });
       breaker?.onSuccess(clock.now());
     } catch (err) {
       if (signal.aborted) throw signal.reason;
+      if (isStoreUnreachable(err)) return this.#storeUnreachable();
       breaker?.onFailure(clock.now());
-      // A full disk is not the upload's fault and passes by itself: wait, spending no attempt, so
-      // no upload becomes a dead letter for lack of space (docs/storage-space.md).
+      // A full disk or a reached quota is not the upload's fault and passes by itself: wait,
+      // spending no attempt, so no upload becomes a dead letter for lack of space (docs/storage-space.md).
       if (storageFullCause(err) !== null) {
         this.#o.onStorageFull?.(job, err, STORAGE_FULL_POSTPONE_MS);
         return { kind: 'postpone', untilMs: clock.now() + STORAGE_FULL_POSTPONE_MS };
@@ -208,11 +255,16 @@ export class FinalizePipeline {
     if (outcome === 'taken') return this.#dead('ERR_FILE_EXISTS', 'another file holds the slot path');
     if (outcome === 'withdrawn') {
       // Deleted while it waited or ran: cancelled, nothing published or notified, no content kept.
-      await removeFile(fileOf(payload));
-      if (cas !== null) await cas.release(sha256).catch(() => false);
+      await this.#sources.remove(payload.source);
+      await cas?.release?.(sha256).catch(() => false);
       return { kind: 'done' };
     }
-    await removeFile(fileOf(payload));
+    try {
+      await this.#sources.remove(payload.source);
+    } catch (err) {
+      if (!isStoreUnreachable(err)) throw err;
+      return this.#storeUnreachable(); // published already: the re-run finds it so and removes the source
+    }
     await this.#step('published', job, signal);
     this.#o.onPublished({ job, payload, sha256, fresh: outcome === 'published', dedupHit });
     return { kind: 'published', sha256, size };
@@ -225,7 +277,7 @@ export class FinalizePipeline {
   async #withdrawn(job: Job, payload: FinalizeJobPayload): Promise<boolean> {
     const record = await this.#o.published.record(job.slotPath);
     if (record?.deletedAtMs === undefined || record.uploadId !== payload.uploadId) return false;
-    await removeFile(fileOf(payload));
+    await this.#sources.remove(payload.source);
     return true;
   }
 
@@ -255,11 +307,14 @@ export class FinalizePipeline {
       signature: decision.signature,
     };
     try {
-      await quarantine.admit(record, fileOf(payload));
+      const source = this.#source(job, payload);
+      await quarantine.admit(record, source);
+      if (localPathOf(source) === null) await this.#sources.remove(payload.source); // copied in: the object goes
       breaker?.onSuccess(clock.now());
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.#dead('ERR_SOURCE_MISSING', 'the uploaded file is gone');
+      if (isStoreUnreachable(err)) return this.#storeUnreachable();
       breaker?.onFailure(clock.now());
       return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
     }
@@ -270,9 +325,29 @@ export class FinalizePipeline {
 
   /** The source is gone or unreadable. Gone and published (or quarantined) by this upload meanwhile (a stuck earlier run) is fine. */
   async #sourceUnavailable(job: Job, payload: FinalizeJobPayload, err: unknown): Promise<Published | Quarantined | JobOutcome> {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
+    if (isStoreUnreachable(err)) return this.#storeUnreachable();
+    if (!isSourceGone(err)) return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
     if (await this.#withdrawn(job, payload)) return { kind: 'done' };
     return (await this.#alreadyPublished(job, payload)) ?? (await this.#alreadyQuarantined(job, payload)) ?? this.#dead('ERR_SOURCE_MISSING', 'the uploaded file is gone');
+  }
+
+  /** The source's bytes, wherever they are (checked readable by run()). */
+  #source(job: Job, payload: FinalizeJobPayload): UploadSource {
+    return this.#sources.resolve(payload.source, job.size);
+  }
+
+  /**
+   * The store (S3) is unreachable or answered 5xx: the breaker counts a failure and the job waits,
+   * spending no attempt, until the breaker lets a request through again (or briefly, without one).
+   */
+  #storeUnreachable(): JobOutcome {
+    const { clock } = this.#o;
+    const breaker = this.#o.storageBreaker;
+    breaker?.onFailure(clock.now());
+    metrics.finalizeStoreUnreachable.inc();
+    const now = clock.now();
+    const untilMs = breaker !== null && !breaker.canAttempt(now) ? breaker.retryAtMs(now) : now + STORE_UNREACHABLE_POSTPONE_MS;
+    return { kind: 'postpone', untilMs };
   }
 
   async #notify(job: Job, event: WebhookEvent, signal: AbortSignal): Promise<JobOutcome | null> {
@@ -339,19 +414,8 @@ function quarantinedEvent(r: QuarantineRecord): WebhookEvent {
   };
 }
 
-/** The job's local source file (the pipeline reads local sources only, so far). */
-function fileOf(payload: FinalizeJobPayload): string {
-  const path = localPathOfRef(payload.source);
-  if (path === null) throw new TypeError('the finalization pipeline reads local sources only');
-  return path;
-}
-
-async function removeFile(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+function gone(): Error {
+  return Object.assign(new Error('the uploaded bytes are gone'), { code: 'ENOENT' });
 }
 
 function describe(err: unknown): string {

@@ -9,15 +9,15 @@
  */
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
-import type { ContentAddressedStore, PublishRecord, QuarantineRecord, QuarantineStore } from '../storage/index.js';
-import type { PublishTarget } from './pipeline.js';
+import { fileSource, isSourceGone, type PublishRecord, type QuarantineRecord, type QuarantineStore } from '../storage/index.js';
+import type { DedupStore, PublishTarget } from './pipeline.js';
 import type { QuarantinedEvent } from './pipeline.js';
 
 export interface QuarantineAdminOptions {
   readonly quarantine: QuarantineStore;
   readonly published: PublishTarget;
   /** null: [finalize] dedup = false. */
-  readonly cas: ContentAddressedStore | null;
+  readonly cas: DedupStore | null;
   /** Removes a tus upload's record and data; tolerates either being gone. */
   readonly discardTusUpload: (uploadId: string) => Promise<void>;
   readonly log: Logger;
@@ -51,7 +51,7 @@ export class QuarantineAdmin {
     const { quarantine, published, cas, log } = this.#o;
     const record = await quarantine.get(id);
     if (record === null) return { kind: 'unknown' };
-    let content = quarantine.contentFile(id);
+    let content = fileSource(quarantine.contentFile(id), record.size);
     const publishRecord: PublishRecord = {
       contentType: record.contentType,
       uploadId: record.uploadId,
@@ -61,16 +61,16 @@ export class QuarantineAdmin {
       receivedAtMs: record.receivedAtMs,
     };
     try {
-      if (cas !== null) content = (await cas.adopt(content, record.sha256, record.size)).path;
+      if (cas !== null) content = (await cas.adoptSource(content, record.sha256, record.size)).source;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'bytes_missing' };
+      if (isSourceGone(err)) return { kind: 'bytes_missing' };
       throw err;
     }
     let outcome;
     try {
-      outcome = await published.publishLinked(record.slotPath, content, publishRecord);
+      outcome = await published.publish(record.slotPath, content, publishRecord);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'bytes_missing' };
+      if (isSourceGone(err)) return { kind: 'bytes_missing' };
       throw err;
     }
     if (outcome === 'taken') return { kind: 'slot_taken' };

@@ -432,3 +432,26 @@ function exposeScanLabelSets(): void {
   for (const reason of ['extension', 'oversize', 'unavailable']) filesUnscanned.inc({ reason }, 0);
   for (const reason of ['infected', 'oversize']) quarantined.inc({ reason }, 0);
 }
+
+// --- Finalization on the storage interfaces (docs/s3.md).
+
+/**
+ * Reads of an upload's bytes by finalization beyond receiving them: `hash` when no digest was
+ * taken while the bytes arrived (a resume after a restart, a chunk taken back, a recovered or
+ * older job), `scan` for the malware scan. On S3 each one downloads the object once.
+ */
+export const finalizeSourceRereads = new Counter({
+  name: 'hfs_finalize_source_rereads_total',
+  help: 'Reads of an upload source by finalization after it was received, by reason (hash, scan)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+/** Finalization steps that found the store unreachable or answering 5xx (the job waits, no attempt spent). */
+export const finalizeStoreUnreachable = new Counter({
+  name: 'hfs_finalize_store_unreachable_total',
+  help: 'Finalization steps postponed because the store was unreachable or answered 5xx',
+  registers: [registry],
+});
+
+for (const reason of ['hash', 'scan']) finalizeSourceRereads.inc({ reason }, 0);

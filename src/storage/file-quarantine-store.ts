@@ -10,7 +10,11 @@
 import { chmod, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import type { QuarantineRecord, QuarantineStore } from './quarantine-store.js';
+import { isS3NotFound } from './s3-client.js';
+import { localPathOf, type UploadSource } from './upload-source.js';
 
 const ID = /^[A-Za-z0-9_-]{1,200}$/;
 
@@ -35,7 +39,7 @@ export class FileQuarantineStore implements QuarantineStore {
     this.#ids = new Set(records.map((r) => r.id));
   }
 
-  async admit(record: QuarantineRecord, sourceFile: string): Promise<void> {
+  async admit(record: QuarantineRecord, source: UploadSource): Promise<void> {
     const id = checkedId(record.id);
     const recordFile = join(this.#dir, `${id}.json`);
     const tmp = `${recordFile}.${randomBytes(6).toString('hex')}.tmp`;
@@ -45,14 +49,30 @@ export class FileQuarantineStore implements QuarantineStore {
     this.#bySlot.set(record.slotPath, id);
     this.#ids?.add(id);
     const content = this.contentFile(id);
+    const sourceFile = localPathOf(source);
     try {
-      await rename(sourceFile, content);
+      if (sourceFile !== null) await rename(sourceFile, content);
+      else if (!(await exists(content))) await this.#copyIn(source, content);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await stat(content); // moved by an earlier run, or ENOENT: the bytes are gone
     }
     await chmod(content, 0o600);
     await fsync(this.#dir);
+  }
+
+  /** A source held elsewhere (S3) is copied in whole, then renamed into place; the caller removes the source. */
+  async #copyIn(source: UploadSource, content: string): Promise<void> {
+    const tmp = `${content}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await pipeline(source.open(), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+      await fsync(tmp);
+      await rename(tmp, content);
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      if (isS3NotFound(err)) throw Object.assign(new Error('the quarantined upload source is gone'), { code: 'ENOENT', cause: err });
+      throw err;
+    }
   }
 
   async get(id: string): Promise<QuarantineRecord | null> {
@@ -99,6 +119,13 @@ export class FileQuarantineStore implements QuarantineStore {
     this.#ids?.delete(id);
     return true;
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function checkedId(id: string): string {

@@ -17,7 +17,8 @@ export {
 } from './published-store.js';
 export type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
 export { fileSource, fileSourceRef, localPathOf, localPathOfRef, s3ObjectOf, s3ObjectOfRef, type ByteRange, type UploadSource } from './upload-source.js';
-export { fileSourceResolver, sourceResolver, type SourceResolver } from './source-resolver.js';
+export { fileSourceResolver, sourceResolver, uploadSources, type SourceResolver, type UploadSources } from './source-resolver.js';
+export { isSourceGone, isStoreUnreachable } from './faults.js';
 export { FilePublishedStore } from './file-published-store.js';
 export { ContentAddressedStore, type AdoptedContent } from './content-addressed-store.js';
 export { TusFileStore } from './tus-file-store.js';

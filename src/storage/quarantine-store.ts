@@ -4,6 +4,8 @@
  * deletes them. One entry per finalization job; its id is the job id ("tus-<upload id>",
  * "put-<request id>"). The entry also holds its slot path: nothing else is published there.
  */
+import type { UploadSource } from './upload-source.js';
+
 export type QuarantineReason = 'infected' | 'oversize';
 
 export interface QuarantineRecord {
@@ -25,11 +27,12 @@ export interface QuarantineRecord {
 
 export interface QuarantineStore {
   /**
-   * Moves `sourceFile`'s bytes in under `record.id`, record first. Idempotent: a repeat after a
+   * Moves `source`'s bytes in under `record.id`, record first (a local source by rename; one held
+   * elsewhere is copied, and the caller removes it afterwards). Idempotent: a repeat after a
    * crash finishes the move. Rejects with an ENOENT error when neither the source nor the
    * quarantined bytes exist.
    */
-  admit(record: QuarantineRecord, sourceFile: string): Promise<void>;
+  admit(record: QuarantineRecord, source: UploadSource): Promise<void>;
   /** null for an unknown (or malformed) id. */
   get(id: string): Promise<QuarantineRecord | null>;
   /** The entry holding `slotPath`, or null. */

@@ -1,23 +1,74 @@
 /**
- * From a source ref (as a finalization job stores it) back to an UploadSource. Only storage/
- * reads refs: `file:<path>` is a local file, `s3:<bucket>/<full key>` an object read through a
- * plain client (no key prefix of its own, since the ref names the full key).
+ * From a source ref (as a finalization job stores it) back to an UploadSource, and what
+ * finalization does with the bytes behind a ref besides reading them. Only storage/ reads refs:
+ * `file:<path>` is a local file, `s3:<bucket>/<full key>` an object reached through a plain
+ * client (no key prefix of its own, since the ref names the full key).
  */
-import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { stat, unlink } from 'node:fs/promises';
+import { isS3NotFound } from './s3-client.js';
 import { objectSource } from './s3-objects.js';
 import { fileSource, localPathOfRef, s3ObjectOfRef, type UploadSource } from './upload-source.js';
 
 /** `size` is the upload's size as the job recorded it (a ref does not carry it). */
 export type SourceResolver = (ref: string, size: number) => UploadSource;
 
+/** The bytes behind source refs, on the configured backend. */
+export interface UploadSources {
+  readonly resolve: SourceResolver;
+  /** How many bytes are stored behind `ref`, or null when they are gone. Rejects when the store cannot answer. */
+  sizeOf(ref: string): Promise<number | null>;
+  /** Removes the bytes behind `ref`; tolerates them being gone. */
+  remove(ref: string): Promise<void>;
+}
+
 /** Refuses a ref of a backend it was not given (an `s3:` ref without a client): a TypeError naming the ref's scheme. */
 export function sourceResolver(s3?: { readonly client: S3Client }): SourceResolver {
-  return (ref, size) => {
-    const path = localPathOfRef(ref);
-    if (path !== null) return fileSource(path, size);
+  return uploadSources(s3).resolve;
+}
+
+export function uploadSources(s3?: { readonly client: S3Client }): UploadSources {
+  const objectOf = (ref: string) => {
     const object = s3ObjectOfRef(ref);
-    if (object !== null && s3 !== undefined) return objectSource(s3.client, object.bucket, object.key, size);
-    throw new TypeError(`no storage backend configured for source ref ${ref.slice(0, ref.indexOf(':') + 1) || '(no scheme)'}`);
+    if (object === null || s3 === undefined) throw new TypeError(`no storage backend configured for source ref ${ref.slice(0, ref.indexOf(':') + 1) || '(no scheme)'}`);
+    return object;
+  };
+  return {
+    resolve(ref, size) {
+      const path = localPathOfRef(ref);
+      if (path !== null) return fileSource(path, size);
+      const { bucket, key } = objectOf(ref);
+      return objectSource(s3!.client, bucket, key, size);
+    },
+    async sizeOf(ref) {
+      const path = localPathOfRef(ref);
+      if (path !== null) {
+        try {
+          return (await stat(path)).size;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+          throw err;
+        }
+      }
+      const { bucket, key } = objectOf(ref);
+      try {
+        return (await s3!.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength ?? 0;
+      } catch (err) {
+        if (isS3NotFound(err)) return null;
+        throw err;
+      }
+    },
+    async remove(ref) {
+      const path = localPathOfRef(ref);
+      if (path !== null) {
+        await unlink(path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+        return;
+      }
+      const { bucket, key } = objectOf(ref);
+      await s3!.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })); // S3 answers 204 for a missing key too
+    },
   };
 }
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SignatureScanner, hdbLine, type ScanPolicy, type ScanVerdict, type Scanner } from '../../src/scan/index.js';
-import { FileQuarantineStore } from '../../src/storage/index.js';
+import { fileSource, FileQuarantineStore } from '../../src/storage/index.js';
 import type { FinalizationOptions } from '../../src/finalize/index.js';
 import { slot, startHarness, waitCount, type Harness, type Line } from './finalize-harness.js';
 
@@ -147,11 +147,11 @@ describe('the scan step in the finalization pipeline', () => {
       await writeFile(source, 'bytes');
       const record = { id: 'put-cut', slotPath: 'a/cut.bin', size: 5, sha256: 'ab'.repeat(32), contentType: 'text/plain', protocol: 'put' as const, uploadId: 'cut', receivedAtMs: 1, quarantinedAtMs: 2, reason: 'infected' as const, signature: 'X' };
       await writeFile(join(h.dir, 'quarantine', 'put-cut.json'), JSON.stringify(record)); // the record made it, the bytes did not
-      await quarantine.admit(record, source);
+      await quarantine.admit(record, fileSource(source, 5));
       assert.equal(existsSync(source), false);
       assert.equal(await readFile(quarantine.contentFile('put-cut'), 'utf8'), 'bytes');
-      await quarantine.admit(record, source); // again: the bytes are in, nothing to do
-      await assert.rejects(quarantine.admit({ ...record, id: 'put-gone' }, source), { code: 'ENOENT' });
+      await quarantine.admit(record, fileSource(source, 5)); // again: the bytes are in, nothing to do
+      await assert.rejects(quarantine.admit({ ...record, id: 'put-gone' }, fileSource(source, 5)), { code: 'ENOENT' });
       assert.equal(await quarantine.get('../escape'), null);
       assert.throws(() => quarantine.contentFile('../escape'), TypeError);
     } finally {

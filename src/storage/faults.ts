@@ -1,0 +1,29 @@
+/**
+ * Faults of a remote store that pass by themselves: S3 unreachable (connection refused or reset,
+ * DNS, a timeout) or answering 5xx / SlowDown. Finalization waits them out under the storage
+ * circuit breaker, spending no attempt, instead of burying jobs as dead letters. A local
+ * filesystem error (EIO, EACCES…) is no such fault: it keeps the usual retries.
+ */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const TRANSIENT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'ServiceUnavailable', 'InternalError', 'ThrottlingException']);
+
+/** True for a remote store that cannot be reached or answers 5xx, at any depth of `cause` (also inside an AggregateError). */
+export function isStoreUnreachable(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    const o = e as { code?: unknown; name?: unknown; errors?: unknown; cause?: unknown; $metadata?: { httpStatusCode?: number }; $fault?: unknown };
+    if (typeof o.code === 'string' && NETWORK_CODES.has(o.code)) return true;
+    if (typeof o.name === 'string' && TRANSIENT_NAMES.has(o.name)) return true;
+    const status = o.$metadata?.httpStatusCode;
+    if (typeof status === 'number' && status >= 500) return true;
+    if (Array.isArray(o.errors) && o.errors.some((x) => isStoreUnreachable(x))) return true;
+    e = o.cause;
+  }
+  return false;
+}
+
+/** True when the bytes asked for are gone: a missing local file, or S3's "no such key". */
+export function isSourceGone(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; $metadata?: { httpStatusCode?: number } } | null;
+  return e?.code === 'ENOENT' || e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
