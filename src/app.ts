@@ -8,12 +8,12 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { ConfigError, ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
-import { QuarantineAdmin, contentStoreFromConfig, finalizationFromConfig } from './finalize/index.js';
+import { QuarantineAdmin, finalizationFromConfig } from './finalize/index.js';
 import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext, startListener, type RunningApp } from './http/index.js';
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
-import { FileQuarantineStore, MemoryLocker, TusRequestScope, UnfinishedUploads } from './storage/index.js';
+import { FileQuarantineStore, MemoryLocker, TusRequestScope, UnfinishedUploads, uploadSources, type FilePublishedStore } from './storage/index.js';
 import { backendStores } from './app-storage.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
@@ -81,10 +81,13 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   await quarantine.init();
   metrics.quarantineFiles.set((await quarantine.list()).length);
   const finalizer = finalizationFromConfig(config, {
-    published,
+    // FinalizationParts names the file store, but finalization uses only the PublishedStore part of it.
+    published: published as FilePublishedStore,
     tusStore,
     log,
     quarantine,
+    // The backend's content store and the sources behind job refs (local files, S3 objects).
+    overrides: { cas: stores.cas, sources: uploadSources(stores.s3 ?? undefined) },
     ...(cluster && { cluster: { openBackend: () => cluster.openBackend(), announcer: cluster.announcer } }),
   });
   cluster?.reportFrom({ workers: () => finalizer.admin.workers(), breakers: () => finalizer.admin.breakers() });
@@ -147,7 +150,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     space: { view: () => space.view(), admissionsWaitingForSpace: () => finalizer.admissionsWaitingForSpace },
     ...(cluster && { stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')), cluster: { instances: () => cluster.instances() } }),
   });
-  const quarantineAdmin = new QuarantineAdmin({ quarantine, published, cas: contentStoreFromConfig(config), discardTusUpload: (id) => discardTusUpload(tusStore, id), log });
+  const quarantineAdmin = new QuarantineAdmin({ quarantine, published, cas: stores.cas, discardTusUpload: (id) => discardTusUpload(tusStore, id), log });
   adminRoutes.push(...quarantineAdminRoutes(quarantineAdmin));
   metrics.exposeLabelSets({ workers: config.workers.count });
   // Cluster mode reports Redis in /ready's `cluster` field: degraded mode keeps taking uploads.
