@@ -72,6 +72,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // Published files, tus uploads and PUT bodies on the configured backend (app-storage.ts).
   const stores = backendStores(config, tusScope);
   const { published, tusStore, incoming } = stores;
+  log.info(stores.s3 ? { backend: 's3', bucket: stores.s3.bucket, keyPrefix: stores.s3.settings.keyPrefix, endpoint: stores.s3.settings.endpoint || 'aws' } : { backend: 'file', dataDir }, 'Storage backend');
   const swept = await stores.init();
   if (swept > 0) log.info({ uploads: swept, backend: stores.backend }, 'Removed what PUTs interrupted by a previous stop left');
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and

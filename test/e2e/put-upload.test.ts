@@ -1,23 +1,25 @@
-/** XEP-0363 PUT over real HTTP against the spawned server: every status code the issue names. */
+/**
+ * XEP-0363 PUT over real HTTP against the spawned server: every status code the issue names, on
+ * both storage backends (the data directory, and S3 on a throw-away RadosGW: helpers/backends.ts).
+ */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
+import { storageBackends } from '../helpers/backends.js';
 import { startServer, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
 
 const MAX = 64 * 1024;
 
-describe('XEP-0363 PUT', () => {
+for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}]`, () => {
   let server: SpawnedServer;
   const slot = (path: string, opts: Partial<Parameters<typeof signSlotUrl>[0]> = {}) =>
     pathOf(signSlotUrl({ secret: TEST_SECRET, path, baseUrl: server.uploadUrl, size: 11, ...opts }).url);
 
   before(async () => {
-    server = await startServer({ config: `[server]\nmax_upload_size = ${MAX}\n` });
+    server = await startServer({ config: `[server]\nmax_upload_size = ${MAX}\n${await backend.config()}` });
   });
   after(async () => server.dispose());
 
@@ -101,7 +103,7 @@ describe('XEP-0363 PUT', () => {
     // The server answers 413 mid-body and closes; depending on timing the client sees the answer or a reset.
     if (!(res instanceof Error)) assert.equal(res.status, 413);
     assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 404);
-    assert.deepEqual(await readdir(join(server.dataDir, 'incoming')), [], 'no temp file left behind');
+    assert.deepEqual(await backend.incomingLeftovers(server), [], 'no temp file left behind');
   });
 
   it('411 when a size-binding signature meets a body without Content-Length', async () => {
@@ -155,7 +157,7 @@ describe('XEP-0363 PUT', () => {
     });
     await logged;
     assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 404);
-    assert.deepEqual(await readdir(join(server.dataDir, 'incoming')), []);
+    assert.deepEqual(await backend.incomingLeftovers(server), []);
     // The slot is still free: the full upload succeeds afterwards.
     const data = randomData(size);
     assert.equal((await rawRequest(server.baseUrl, url, { method: 'PUT', body: data })).status, 201);
@@ -185,7 +187,7 @@ describe('XEP-0363 PUT', () => {
     await server.waitForLog(() => aborted() - before >= N);
     // A data-dir write (the readiness probe) goes through the same thread pool as any open still in flight.
     assert.equal((await rawRequest(server.baseUrl, '/ready')).status, 200);
-    assert.deepEqual(await readdir(join(server.dataDir, 'incoming')), []);
+    assert.deepEqual(await backend.incomingLeftovers(server), []);
   });
 
   it('a declared checksum: a matching one publishes, a malformed one is 400 before the body', async () => {
@@ -203,5 +205,60 @@ describe('XEP-0363 PUT', () => {
     assert.equal(res.status, 405);
     assert.match(String(res.headers.allow), /PUT/);
     assert.equal((await rawRequest(server.baseUrl, '/nope')).status, 404);
+  });
+});
+
+/** The counter of source re-reads by reason; 0 while the series does not exist yet. */
+async function rereads(server: SpawnedServer, reason: string): Promise<number> {
+  const m = new RegExp(`^hfs_finalize_source_rereads_total\\{reason="${reason}"\\} (\\S+)$`, 'm').exec((await rawRequest(server.baseUrl, '/metrics')).text);
+  return m ? Number(m[1]) : 0;
+}
+
+for (const backend of storageBackends()) describe(`PUT bodies larger than one part [${backend.name}]`, () => {
+  let server: SpawnedServer;
+  const SIZE = 12 * 1024 * 1024 + 5;
+  const slot = (path: string) => pathOf(signSlotUrl({ secret: TEST_SECRET, path, baseUrl: server.uploadUrl, size: SIZE }).url);
+
+  before(async () => {
+    server = await startServer({ config: await backend.config() });
+  });
+  after(async () => server.dispose());
+
+  it('publishes byte-identically, hashed while it arrived (finalization never re-reads it to hash)', async () => {
+    const data = randomData(SIZE);
+    const path = `${slotDir()}/big.bin`;
+    const before = await rereads(server, 'hash');
+    const put = await rawRequest(server.baseUrl, slot(path), { method: 'PUT', body: data });
+    assert.equal(put.status, 201, put.text);
+    const get = await rawRequest(server.baseUrl, `/upload/${path}`);
+    assert.equal(sha256(get.body), sha256(data));
+    assert.equal(await rereads(server, 'hash'), before);
+    assert.deepEqual(await backend.incomingLeftovers(server), [], 'the incoming bytes are gone once published');
+  });
+
+  it('a client that drops after the store took part of the body leaves nothing (S3: the multipart upload is aborted)', async () => {
+    const path = `${slotDir()}/dropped.bin`;
+    const logged = server.waitForLog((l) => l.msg === 'PUT aborted by the client; nothing published' && l.bytes !== undefined && Number(l.bytes) > 6 * 1024 * 1024);
+    await new Promise<void>((resolve) => {
+      void rawRequest(server.baseUrl, slot(path), {
+        method: 'PUT',
+        headers: { 'Content-Length': SIZE },
+        onRequest: (req) => {
+          req.on('error', () => resolve());
+          req.on('close', () => resolve());
+          req.write(randomData(7 * 1024 * 1024), () => {
+            // Cut only once the store holds bytes of this body (S3: one part sent).
+            const poll = async () => {
+              while ((await backend.incomingInFlight(server)) === 0) await new Promise((r) => setTimeout(r, 50));
+              req.destroy();
+            };
+            void poll();
+          });
+        },
+      }).catch(() => {});
+    });
+    await logged;
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 404);
+    assert.deepEqual(await backend.incomingLeftovers(server), []);
   });
 });
