@@ -167,10 +167,14 @@ export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
     }
   }
 
+  /**
+   * Termination, and the removal of an upload refused at completion (checksum mismatch, slot
+   * taken): @tus/s3-store's remove() gives up with "not found" once the multipart upload was
+   * completed, leaving `.info` (HEAD would then still answer). Everything goes here.
+   */
   override async remove(id: string): Promise<void> {
-    await super.remove(id);
-    this.#digests.drop(id);
-    this.#onRemoved(id);
+    if ((await this.record(id)) === null) throw ERRORS.FILE_NOT_FOUND;
+    await this.discard(id);
   }
 
   override async discard(id: string): Promise<void> {
