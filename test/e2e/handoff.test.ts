@@ -3,7 +3,8 @@
  * the server's side half-open and silent (no FIN, no RST) and sends new connections from another
  * source address (127.0.0.2 -> 127.0.0.3). With lock_drain_timeout = 30 s, the resumed upload
  * still completes: the silent holder is ended at once (takeover outcome idle_ended, never
- * drain_timeout). Asserted by metrics and log lines, never by elapsed time.
+ * drain_timeout). Asserted by metrics and log lines, never by elapsed time. The network switch
+ * itself runs on both storage backends (helpers/backends.ts).
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
@@ -12,6 +13,7 @@ import * as tus from 'tus-js-client';
 import { signSlotUrl } from '../../src/index.js';
 import { FaultProxy, type ProxyConnection } from '../helpers/fault-proxy.js';
 import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
+import { storageBackends } from '../helpers/backends.js';
 import { startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
 
 const MiB = 1024 * 1024;
@@ -54,10 +56,10 @@ function tusUpload(proxy: FaultProxy, slotUrl: string, data: Buffer, options: Pa
   return { done, headOffsets, upload: () => upload };
 }
 
-describe('handoff: a silent holder is taken over at once', () => {
+for (const backend of storageBackends()) describe(`handoff: a silent holder is taken over at once [${backend.name}]`, () => {
   let server: SpawnedServer;
   before(async () => {
-    server = await startServer({ config: '[tus]\nlock_drain_timeout = "30s"\n' });
+    server = await startServer({ config: `[tus]\nlock_drain_timeout = "30s"\n${await backend.config()}` });
   });
   after(async () => server.dispose());
 
