@@ -1,6 +1,7 @@
 /**
  * Node tus-js-client with FileUrlStorage: the uploading process is killed (SIGKILL) mid-upload,
- * started again, finds its upload in the storage file and resumes from the server's offset.
+ * started again, finds its upload in the storage file and resumes from the server's offset. On
+ * both storage backends (helpers/backends.ts).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
+import { storageBackends } from '../helpers/backends.js';
 import { REPO_ROOT, startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
 
 const FIXTURE = join(REPO_ROOT, 'dist/test/fixtures/tus-node-upload.js');
@@ -48,12 +50,12 @@ function runUploader(args: Record<string, unknown>) {
   return { proc, events, exited, waitFor };
 }
 
-describe('Node tus-js-client with FileUrlStorage across a killed process', () => {
+for (const backend of storageBackends()) describe(`Node tus-js-client with FileUrlStorage across a killed process [${backend.name}]`, () => {
   let server: SpawnedServer;
   let dir: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hfs-tus-node-'));
-    server = await startServer({ config: '[server]\ngraceful_shutdown_timeout = "2s"\n' });
+    server = await startServer({ config: `[server]\ngraceful_shutdown_timeout = "2s"\n${await backend.config()}` });
   });
   after(async () => {
     await server?.dispose();
