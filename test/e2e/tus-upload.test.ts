@@ -45,6 +45,8 @@ for (const backend of storageBackends()) describe(`tus uploads through signed sl
     const data = randomData(3 * 1024 * 1024 + 17);
     const path = `${slotDir()}/video clip.mp4`;
     const slot = slotFor(path, data.length, { scheme: 'v2', contentType: 'video/mp4' });
+    const hashRereads = async () => Number(/^hfs_finalize_source_rereads_total\{reason="hash"\} (\S+)$/m.exec((await rawRequest(server.baseUrl, '/metrics')).text)?.[1] ?? 0);
+    const rereadsBefore = await hashRereads();
     const upload = await tusUpload(data, {
       endpoint: server.tusUrl,
       headers: { 'Upload-Slot': slot.url },
@@ -57,6 +59,7 @@ for (const backend of storageBackends()) describe(`tus uploads through signed sl
     assert.equal(get.status, 200);
     assert.equal(get.headers['content-type'], 'video/mp4');
     assert.equal(sha256(get.body), sha256(data));
+    assert.equal(await hashRereads(), rereadsBefore, 'hashed while its PATCHes arrived: finalization did not read it again');
   });
 
   it('tus-js-client with the slot in the creation URL query string', async () => {
