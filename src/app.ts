@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import { ConfigError, ownSubdir, stateDirOf, type Config } from './config/index.js';
+import { ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
 import { QuarantineAdmin, finalizationFromConfig } from './finalize/index.js';
 import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext, startListener, type RunningApp } from './http/index.js';

@@ -40,6 +40,8 @@ export interface StorageBackend {
   incomingInFlight(server: SpawnedServer): Promise<number>;
   /** Bytes of tus upload `id` durably stored (file: the data file; S3: the parts sent, the trailing `.part` object). */
   storedTusBytes(server: SpawnedServer, id: string): Promise<number>;
+  /** How many tus upload records the store holds (file: tus/*.json; S3: uploads/*.info). */
+  uploadRecords(server: SpawnedServer): Promise<number>;
   /** The S3 part size the servers get (bytes become durable per part); 0 for the file backend. */
   readonly partBytes: number;
 }
@@ -80,6 +82,7 @@ export function storageBackends(): StorageBackend[] {
     incomingLeftovers: (server) => readdir(join(server.dataDir, 'incoming')),
     incomingInFlight: async (server) => (await readdir(join(server.dataDir, 'incoming'))).length,
     storedTusBytes: (server, id) => stat(join(server.dataDir, 'tus', id)).then((s) => s.size, () => 0),
+    uploadRecords: async (server) => (await readdir(join(server.dataDir, 'tus')).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).length,
   };
 
   const multipart = async (bucket: string, prefix: string) => {
@@ -127,6 +130,9 @@ export function storageBackends(): StorageBackend[] {
         if ((parts?.Parts ?? []).length > 0) n++;
       }
       return n;
+    },
+    async uploadRecords(server) {
+      return (await objects(bucketFor(server), `${PREFIX}uploads/`)).filter((o) => o.Key?.endsWith('.info')).length;
     },
     async storedTusBytes(server, id) {
       const { client: c } = await s3();
