@@ -48,7 +48,8 @@ export interface BackendStores {
 /** Copies up to this size are one CopyObject (S3 allows 5 GiB); larger ones are copied in parts. */
 const SINGLE_COPY_MAX_BYTES = 1024 * 1024 * 1024;
 
-export function backendStores(config: Config, scope: TusRequestScope): BackendStores {
+/** `onSweepFailed`: S3 unreachable at start is no reason to refuse it (the leftovers wait for the next start). */
+export function backendStores(config: Config, scope: TusRequestScope, onSweepFailed: (err: unknown) => void): BackendStores {
   const dataDir = config.storage.dataDir;
   if (config.storage.backend === 's3') {
     const settings: S3Settings = config.storage.s3;
@@ -65,7 +66,11 @@ export function backendStores(config: Config, scope: TusRequestScope): BackendSt
       space: UNKNOWN_CAPACITY,
       s3: { client, bucket: settings.bucket, settings },
       // Cluster mode: other instances' PUTs share incoming/; only day-old leftovers are theirs to lose.
-      init: () => incoming.sweep(config.redis.url === '' ? 0 : 24 * 3600_000),
+      init: () =>
+        incoming.sweep(config.redis.url === '' ? 0 : 24 * 3600_000).catch((err: unknown) => {
+          onSweepFailed(err);
+          return 0;
+        }),
     };
   }
   const published = new FilePublishedStore(dataDir, config.storage, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });

@@ -70,7 +70,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // The tus endpoint hands the store per-request facts (new upload's record, chunk checksum) through this scope.
   const tusScope = new TusRequestScope();
   // Published files, tus uploads and PUT bodies on the configured backend (app-storage.ts).
-  const stores = backendStores(config, tusScope);
+  const stores = backendStores(config, tusScope, (err) => log.warn({ err: String(err) }, 'Could not remove what interrupted PUTs left on S3; retried at the next start'));
   const { published, tusStore, incoming } = stores;
   log.info(stores.s3 ? { backend: 's3', bucket: stores.s3.bucket, keyPrefix: stores.s3.settings.keyPrefix, endpoint: stores.s3.settings.endpoint || 'aws' } : { backend: 'file', dataDir }, 'Storage backend');
   const swept = await stores.init();

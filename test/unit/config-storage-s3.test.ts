@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseTomlText, resolveConfig, type RawConfig } from '../../src/config/index.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { buildApp } from '../../src/app.js';
 import { createLogger } from '../../src/observability/index.js';
@@ -90,10 +93,26 @@ describe('s3ClientConfig', () => {
   });
 });
 
-describe('storage.backend = "s3" before the server serves from S3', () => {
-  it('refuses to start, naming the key, instead of quietly storing files on the local disk', async () => {
-    const { config } = resolveConfig({ storage: { backend: 's3', s3: { bucket: 'uploads' } }, security: { secret: 'a-long-enough-test-secret' } }, {});
-    const log = createLogger({ level: 'silent', format: 'json' }, new PassThrough());
-    await assert.rejects(buildApp(config, { log }), (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.path === 'storage.backend'));
+describe('storage.backend = "s3" is served', () => {
+  it('builds the app on the S3 stores (no refusal), naming bucket and prefix; an unreachable S3 at start is logged, not fatal', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'hfs-s3-app-'));
+    try {
+      const { config } = resolveConfig(
+        { storage: { backend: 's3', data_dir: dataDir, s3: { bucket: 'uploads', endpoint: 'http://127.0.0.1:9', force_path_style: true, access_key_id: 'AK', secret_access_key: 'SK', key_prefix: 'hfs/' } }, security: { secret: 'a-long-enough-test-secret' } },
+        {},
+      );
+      const out = new PassThrough();
+      const lines: Array<Record<string, unknown>> = [];
+      out.on('data', (d: Buffer) => lines.push(...d.toString().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)));
+      const log = createLogger({ level: 'info', format: 'json' }, out);
+      await buildApp(config, { log });
+      const storage = lines.find((l) => l.msg === 'Storage backend');
+      assert.equal(storage?.backend, 's3');
+      assert.equal(storage?.bucket, 'uploads');
+      assert.equal(storage?.keyPrefix, 'hfs/');
+      assert.ok(lines.some((l) => l.msg === 'Could not remove what interrupted PUTs left on S3; retried at the next start'));
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
