@@ -40,7 +40,7 @@ import { ScanSlots } from '../scan/index.js';
 import { PublishWaiters } from './publish-waiters.js';
 import { QueueAdmin } from './queue-admin.js';
 import { buryPreviousJobs, readmitFinishedUploads, removeStagingOrphans } from './recovery.js';
-import { countDeadLetters, dispatcherTelemetry, logBreakerTransition, logDeadLetter, logPublished, logPublishPostponed, setBreakerGauge, setQueueLengths, setWorkerGauge } from './telemetry.js';
+import { countDeadLetters, dispatcherTelemetry, logBreakerTransition, logDeadLetter, logPublished, logPublishPostponed, logStoreUnreachable, setBreakerGauge, setQueueLengths, setWorkerGauge } from './telemetry.js';
 import type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.js';
 
 type State = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -104,6 +104,7 @@ export class FinalizationService implements UploadFinalizer {
       hash: options.hash ?? ((path, signal) => sha256File(path, { signal })),
       onPublished: (e) => this.#onPublished(e),
       onStorageFull: (job, err, postponeMs) => logPublishPostponed(log, job, err, postponeMs),
+      onStoreUnreachable: (job, err, postponeMs) => logStoreUnreachable(log, job, err, postponeMs),
       ...(options.scan && {
         scan: new ScanStep({ ...options.scan, slots: new ScanSlots(options.scan.concurrency), breaker: this.#scanBreaker, clock, random: options.random, hold: options.retry, log }),
         quarantine: options.quarantine ?? null,

@@ -22,15 +22,20 @@ import {
   type QueueBackend,
 } from '../queue/index.js';
 import { ClamdScanner } from '../scan/index.js';
-import { ContentAddressedStore, type FilePublishedStore, type QuarantineStore, type TusUploadStore } from '../storage/index.js';
+import type { ContentAddressedStore, PublishedStore, QuarantineStore, TusUploadStore, UploadSources } from '../storage/index.js';
 import type { FinalizationOptions, FinalizeStep, PublishAnnouncer, ScanSettings, TusUploads } from './finalization-options.js';
 import { FinalizationService } from './finalization-service.js';
+import type { DedupStore } from './pipeline.js';
+import { fileContentStoreFromConfig } from './storage-from-config.js';
 import { logSpill } from './telemetry.js';
 import type { CompletedUpload } from './types.js';
 
 export interface FinalizationParts {
-  readonly published: FilePublishedStore;
+  readonly published: PublishedStore;
   readonly tusStore: TusUploadStore;
+  /** storage.backend = "s3": the dedup store and the source refs of the S3 stores (s3StoresFromConfig). Default: the file backend's. */
+  readonly content?: DedupStore | null;
+  readonly sources?: UploadSources;
   readonly log: Logger;
   readonly clock?: Clock;
   /** Where flagged files go (app.ts builds it: the HTTP layer answers 451 from it too). */
@@ -53,9 +58,12 @@ export function queueDatabasePath(dataDir: string): string {
   return join(dataDir, 'queue', 'queue.sqlite');
 }
 
-/** The content-addressed store of [finalize] dedup (<data_dir>/cas), or null when dedup is off. */
+/**
+ * The content-addressed store of [finalize] dedup for the file backend (<data_dir>/cas), or null
+ * when dedup is off. storage.backend = "s3" takes s3StoresFromConfig(config).content instead.
+ */
 export function contentStoreFromConfig(config: Config): ContentAddressedStore | null {
-  return config.finalize.dedup ? new ContentAddressedStore(join(config.storage.dataDir, 'cas'), config.storage.dirMode) : null;
+  return fileContentStoreFromConfig(config);
 }
 
 export function finalizationFromConfig(config: Config, parts: FinalizationParts): FinalizationService {
@@ -81,7 +89,8 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
     recoveryEnabled: cluster !== undefined || qr.recoveryEnabled,
     deadLetterEnabled: qr.deadLetterEnabled,
     published: parts.published,
-    cas: contentStoreFromConfig(config),
+    cas: parts.content !== undefined ? parts.content : contentStoreFromConfig(config),
+    ...(parts.sources && { sources: parts.sources }),
     // Shared by every instance (a PUT's job may run anywhere); one sub-folder each in cluster mode.
     stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')),
     webhook: finalize.webhookUrl === '' ? null : { url: finalize.webhookUrl, secret: finalize.webhookSecret, timeoutMs: finalize.webhookTimeoutMs },

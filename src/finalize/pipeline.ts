@@ -93,6 +93,8 @@ export interface PipelineOptions {
   readonly onPublished: (event: PublishedEvent) => void;
   /** Publishing failed for lack of room: the job is postponed by `postponeMs`, no attempt spent. */
   readonly onStorageFull?: (job: Job, err: unknown, postponeMs: number) => void;
+  /** The store (S3) was unreachable or answered 5xx: the job is postponed by `postponeMs`, no attempt spent. */
+  readonly onStoreUnreachable?: (job: Job, err: unknown, postponeMs: number) => void;
   readonly onStep?: (step: PipelineStep, job: Job, signal: AbortSignal) => void | Promise<void>;
   /** null or absent: no scanning ([scan] enabled = false). */
   readonly scan?: ScanStep | null;
@@ -133,9 +135,19 @@ export class FinalizePipeline {
       return this.#dead('ERR_INTERNAL', (err as Error).message);
     }
     await this.#step('start', job, signal);
-    if (await this.#withdrawn(job, payload)) return { kind: 'done' };
-    const result: Published | Quarantined | JobOutcome =
-      (await this.#alreadyPublished(job, payload)) ?? (await this.#alreadyQuarantined(job, payload)) ?? (await this.#publish(job, payload, signal));
+    const { clock, storageBreaker: breaker } = this.#o;
+    // A remote store (S3) is behind the storage breaker from the first request on; a local one as
+    // before. Only an open breaker stops it here: the half-open probe is taken before publishing.
+    const remote = localPathOf(this.#source(job, payload)) === null;
+    if (remote && breaker !== null && breaker.state(clock.now()) === 'open') return { kind: 'postpone', untilMs: breaker.retryAtMs(clock.now()) };
+    let result: Published | Quarantined | JobOutcome;
+    try {
+      if (await this.#withdrawn(job, payload)) return { kind: 'done' };
+      result = (await this.#alreadyPublished(job, payload)) ?? (await this.#alreadyQuarantined(job, payload)) ?? (await this.#publish(job, payload, signal));
+    } catch (err) {
+      if (signal.aborted || !isStoreUnreachable(err)) throw err;
+      return this.#storeUnreachable(job, err); // a lookup (record, stat, cleanup) found the store unreachable
+    }
     if (result.kind !== 'published' && result.kind !== 'quarantined') return result;
     if (this.#o.webhook !== null) {
       const notified = await this.#notify(job, result.kind === 'published' ? publishedEvent(job, payload, result) : quarantinedEvent(result.record), signal);
@@ -174,8 +186,6 @@ export class FinalizePipeline {
     const source = this.#source(job, payload);
     const localFile = localPathOf(source);
     const breaker = this.#o.storageBreaker;
-    // A remote source is behind the storage breaker from the first request on (a local one is read as before).
-    if (localFile === null && breaker !== null && !breaker.canAttempt(clock.now())) return { kind: 'postpone', untilMs: breaker.retryAtMs(clock.now()) };
     let size: number | null;
     try {
       size = await this.#sources.sizeOf(payload.source);
@@ -242,7 +252,7 @@ export class FinalizePipeline {
       breaker?.onSuccess(clock.now());
     } catch (err) {
       if (signal.aborted) throw signal.reason;
-      if (isStoreUnreachable(err)) return this.#storeUnreachable();
+      if (isStoreUnreachable(err)) return this.#storeUnreachable(job, err);
       breaker?.onFailure(clock.now());
       // A full disk or a reached quota is not the upload's fault and passes by itself: wait,
       // spending no attempt, so no upload becomes a dead letter for lack of space (docs/storage-space.md).
@@ -263,7 +273,7 @@ export class FinalizePipeline {
       await this.#sources.remove(payload.source);
     } catch (err) {
       if (!isStoreUnreachable(err)) throw err;
-      return this.#storeUnreachable(); // published already: the re-run finds it so and removes the source
+      return this.#storeUnreachable(job, err); // published already: the re-run finds it so and removes the source
     }
     await this.#step('published', job, signal);
     this.#o.onPublished({ job, payload, sha256, fresh: outcome === 'published', dedupHit });
@@ -314,7 +324,7 @@ export class FinalizePipeline {
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.#dead('ERR_SOURCE_MISSING', 'the uploaded file is gone');
-      if (isStoreUnreachable(err)) return this.#storeUnreachable();
+      if (isStoreUnreachable(err)) return this.#storeUnreachable(job, err);
       breaker?.onFailure(clock.now());
       return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
     }
@@ -325,7 +335,7 @@ export class FinalizePipeline {
 
   /** The source is gone or unreadable. Gone and published (or quarantined) by this upload meanwhile (a stuck earlier run) is fine. */
   async #sourceUnavailable(job: Job, payload: FinalizeJobPayload, err: unknown): Promise<Published | Quarantined | JobOutcome> {
-    if (isStoreUnreachable(err)) return this.#storeUnreachable();
+    if (isStoreUnreachable(err)) return this.#storeUnreachable(job, err);
     if (!isSourceGone(err)) return this.#retry('ERR_STORAGE_UNAVAILABLE', describe(err), 'server_error');
     if (await this.#withdrawn(job, payload)) return { kind: 'done' };
     return (await this.#alreadyPublished(job, payload)) ?? (await this.#alreadyQuarantined(job, payload)) ?? this.#dead('ERR_SOURCE_MISSING', 'the uploaded file is gone');
@@ -340,13 +350,14 @@ export class FinalizePipeline {
    * The store (S3) is unreachable or answered 5xx: the breaker counts a failure and the job waits,
    * spending no attempt, until the breaker lets a request through again (or briefly, without one).
    */
-  #storeUnreachable(): JobOutcome {
+  #storeUnreachable(job: Job, err: unknown): JobOutcome {
     const { clock } = this.#o;
     const breaker = this.#o.storageBreaker;
     breaker?.onFailure(clock.now());
     metrics.finalizeStoreUnreachable.inc();
     const now = clock.now();
     const untilMs = breaker !== null && !breaker.canAttempt(now) ? breaker.retryAtMs(now) : now + STORE_UNREACHABLE_POSTPONE_MS;
+    this.#o.onStoreUnreachable?.(job, err, untilMs - now);
     return { kind: 'postpone', untilMs };
   }
 

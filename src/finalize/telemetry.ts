@@ -129,6 +129,18 @@ export function logPublished(log: Logger, e: PublishedEvent): void {
   );
 }
 
+/** The store (S3) was unreachable or answered 5xx: postponed under the storage breaker, no attempt spent. */
+export function logStoreUnreachable(log: Logger, job: Job, err: unknown, postponeMs: number): void {
+  log.warn({ jobId: job.id, slotPath: job.slotPath, reason: describeFault(err), postponeMs }, 'Finalization postponed: storage unreachable');
+}
+
+/** The error's name or code, never its message alone (an SDK message may carry a URL). */
+function describeFault(err: unknown): string {
+  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } } | null;
+  const status = e?.$metadata?.httpStatusCode;
+  return [e?.code ?? e?.name ?? 'Error', status !== undefined ? `HTTP ${status}` : null].filter(Boolean).join(' ');
+}
+
 /** A publish found the disk full: postponed, no attempt spent (docs/storage-space.md). */
 export function logPublishPostponed(log: Logger, job: Job, err: unknown, postponeMs: number): void {
   metrics.storageFull.inc({ where: 'publish' });
