@@ -13,7 +13,7 @@ import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext,
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
-import { FileQuarantineStore, MemoryLocker, TusRequestScope, UnfinishedUploads, uploadSources, type FilePublishedStore } from './storage/index.js';
+import { FileQuarantineStore, MemoryLocker, TusRequestScope, UnfinishedUploads, uploadSources } from './storage/index.js';
 import { backendStores } from './app-storage.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
@@ -82,13 +82,13 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   await quarantine.init();
   metrics.quarantineFiles.set((await quarantine.list()).length);
   const finalizer = finalizationFromConfig(config, {
-    // FinalizationParts names the file store, but finalization uses only the PublishedStore part of it.
-    published: published as FilePublishedStore,
+    published,
     tusStore,
+    // The backend's content store and the sources behind job refs (local files, S3 objects).
+    content: stores.cas,
+    sources: uploadSources(stores.s3 ?? undefined),
     log,
     quarantine,
-    // The backend's content store and the sources behind job refs (local files, S3 objects).
-    overrides: { cas: stores.cas, sources: uploadSources(stores.s3 ?? undefined) },
     ...(cluster && { cluster: { openBackend: () => cluster.openBackend(), announcer: cluster.announcer } }),
   });
   cluster?.reportFrom({ workers: () => finalizer.admin.workers(), breakers: () => finalizer.admin.breakers() });
