@@ -15,6 +15,7 @@ import {
   FilePublishedStore,
   FileSpaceProbe,
   S3ContentStore,
+  S3DownloadSigner,
   S3IncomingStore,
   S3PublishedStore,
   S3TusDoorStore,
@@ -41,6 +42,8 @@ export interface BackendStores {
   readonly space: SpaceProbe;
   /** The S3 client (full keys) and bucket; null for the file backend. */
   readonly s3: { readonly client: S3Client; readonly bucket: string; readonly settings: S3Settings } | null;
+  /** `[storage.s3] presigned_downloads`: the presigned GET URL of a published file; undefined when off. */
+  readonly downloadRedirect: ((path: string, served: { contentType: string; disposition?: string | undefined }) => Promise<string>) | undefined;
   /** Creates what must exist and removes what interrupted PUTs left; resolves how many of those. */
   init(): Promise<number>;
 }
@@ -65,6 +68,9 @@ export function backendStores(config: Config, scope: TusRequestScope, onSweepFai
       cas: config.finalize.dedup ? new S3ContentStore({ ...shared, ...copy }) : null,
       space: UNKNOWN_CAPACITY,
       s3: { client, bucket: settings.bucket, settings },
+      downloadRedirect: config.storage.s3.presignedDownloads
+        ? signedUrlOf(new S3DownloadSigner({ ...shared, ttlSeconds: Math.ceil(config.storage.s3.presignedTtlMs / 1000) }))
+        : undefined,
       // Cluster mode: other instances' PUTs share incoming/; only day-old leftovers are theirs to lose.
       init: () =>
         incoming.sweep(config.redis.url === '' ? 0 : 24 * 3600_000).catch((err: unknown) => {
@@ -83,9 +89,12 @@ export function backendStores(config: Config, scope: TusRequestScope, onSweepFai
     cas: contentStoreFromConfig(config),
     space: new FileSpaceProbe(dataDir),
     s3: null,
+    downloadRedirect: undefined,
     init: async () => {
       await published.init();
       return incoming.sweep();
     },
   };
 }
+
+const signedUrlOf = (signer: S3DownloadSigner) => (path: string, served: { contentType: string; disposition?: string | undefined }) => signer.url(path, served);

@@ -161,7 +161,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     [...opsReadinessChecks({ queue: queueOps }), { name: 'storage_space', run: () => space.problem() }],
     cluster ? () => cluster.readiness() : undefined,
   );
-  const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
+  const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, downloadRedirect: stores.downloadRedirect, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
   // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
   const background = {

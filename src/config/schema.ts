@@ -188,12 +188,17 @@ const storageS3 = z
       .default('')
       .refine((v) => v === '' || /^[A-Za-z0-9!_.*'()/-]*\/$/.test(v), 'must end with "/" and hold only S3-safe characters, e.g. "hfs/"'),
     part_size: size('8MiB'),
+    /** Downloads answer 302 to a presigned GET of the object instead of streaming it through the server. */
+    presigned_downloads: z.boolean().default(false),
+    /** How long a presigned download URL stays valid (S3 allows up to 7 days). */
+    presigned_ttl: duration('5m'),
   })
   .prefault({})
   .refine((s) => (s.access_key_id === '') === (s.secret_access_key === ''), {
     message: 'access_key_id and secret_access_key are set together, or both left empty for the AWS credential chain',
     path: ['secret_access_key'],
   })
+  .refine((s) => s.presigned_ttl >= 1000 && s.presigned_ttl <= 7 * 24 * 3600_000, { message: 'must be between 1s and 7 days (S3 presigned URL limits)', path: ['presigned_ttl'] })
   .refine((s) => s.part_size >= 5 * 1024 * 1024 && s.part_size <= 5 * 1024 * 1024 * 1024, {
     message: 'must be between 5MiB and 5GiB (S3 multipart limits)',
     path: ['part_size'],
@@ -207,6 +212,8 @@ const storageS3 = z
     secretAccessKey: s.secret_access_key,
     keyPrefix: s.key_prefix,
     partBytes: s.part_size,
+    presignedDownloads: s.presigned_downloads,
+    presignedTtlMs: s.presigned_ttl,
   }));
 
 const storage = z

@@ -13,6 +13,12 @@ import { canDelete, type PublishedStore, type QuarantineStore } from '../storage
 import { DOWNLOAD_CSP, servedType } from './content-policy.js';
 import { decideRange, etagMatches, ifRangeAllows } from './range.js';
 
+/**
+ * A redirect target for a download (S3 presigned GET, `[storage.s3] presigned_downloads`): the
+ * URL to send the client to, given the type and disposition this server would have served.
+ */
+export type DownloadRedirect = (path: string, served: { contentType: string; disposition?: string | undefined }) => Promise<string>;
+
 /** Uploads admitted but not yet published (the finalization service). */
 export interface PendingPublications {
   /** Waits (bounded) for `path` to be published; never rejects. */
@@ -25,6 +31,7 @@ export async function serveDownload(
   store: PublishedStore,
   pending?: PendingPublications,
   quarantine?: Pick<QuarantineStore, 'bySlot'>,
+  redirect?: DownloadRedirect,
 ): Promise<void> {
   const path = decodeSlotPath(rawPath);
   let file = await store.stat(path);
@@ -63,6 +70,15 @@ export async function serveDownload(
   ctx.set('Content-Type', contentType); // normalised by the policy; koa's ctx.type would add a charset
   if (disposition) ctx.set('Content-Disposition', disposition);
 
+  // A GET may be sent to the store itself; HEAD and conditional answers stay here (no round trip).
+  if (redirect && ctx.method === 'GET' && file.size > 0) {
+    ctx.status = 302;
+    ctx.set('Location', await redirect(path, { contentType, disposition }));
+    ctx.set('Cache-Control', 'no-store'); // the URL expires; the file's validators stay with this server
+    ctx.remove('Content-Type');
+    ctx.body = '';
+    return;
+  }
   const range = ifRangeAllows(ctx.get('If-Range') || undefined, file.etag, file.mtimeMs)
     ? decideRange(ctx.get('Range') || undefined, file.size)
     : ({ kind: 'full' } as const);

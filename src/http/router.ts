@@ -12,7 +12,7 @@ import { metrics, type Logger } from '../observability/index.js';
 import type { IncomingStore, PublishedStore, QuarantineStore, TusUploadStore } from '../storage/index.js';
 import { adminApi, type AdminRoute } from './admin-api.js';
 import { corsMiddleware } from './cors.js';
-import { serveDownload, type PendingPublications } from './downloads.js';
+import { serveDownload, type DownloadRedirect, type PendingPublications } from './downloads.js';
 import { errorMiddleware } from './errors.js';
 import { handlePut } from './put-upload.js';
 import { requestLog } from './request-log.js';
@@ -40,6 +40,8 @@ export interface RouterParts {
   /** Admin routes of other parts (ops: queue, dead letters, recovery); served when [admin] token is set. */
   readonly adminRoutes: AdminRoute[];
   readonly readiness: () => Promise<ReadinessReport>;
+  /** `[storage.s3] presigned_downloads`: GETs of published files are redirected there. */
+  readonly downloadRedirect?: DownloadRedirect | undefined;
   /** Files the malware scan withheld: a download of one answers 451 (docs/scanning.md). */
   readonly quarantine?: Pick<QuarantineStore, 'bySlot'>;
 }
@@ -90,7 +92,7 @@ export function buildRoutes(parts: RouterParts): Routes {
             return handlePut(ctx, rawPath, { intake, incoming: parts.incoming, rufh: parts.rufh });
           case 'GET':
           case 'HEAD':
-            return serveDownload(ctx, rawPath, published, pending, parts.quarantine);
+            return serveDownload(ctx, rawPath, published, pending, parts.quarantine, parts.downloadRedirect);
           case 'OPTIONS':
             ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
             ctx.status = 204;

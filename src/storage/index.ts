@@ -53,3 +53,4 @@ export { FileIncomingStore } from './incoming-store-file.js';
 export { S3IncomingStore, S3_INCOMING, type S3IncomingOptions } from './incoming-store-s3.js';
 export type { TusDoorStore, UploadFacts } from './tus-door-store.js';
 export { S3TusDoorStore, type S3TusDoorStoreOptions } from './s3-tus-door-store.js';
+export { S3DownloadSigner, type PresignedDownload } from './s3-presign.js';

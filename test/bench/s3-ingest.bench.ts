@@ -6,8 +6,9 @@
  * published (a GET serves it whole), so hashing, dedup and the server-side copies are included.
  * RadosGW's own CPU is not counted (it runs here too and competes for the same cores).
  * Run by `npm run bench` (scripts/bench.sh; BENCH_FILTER=s3 for this one alone), never by npm test.
- * Env: BENCH_S3_SIZE (default 256MiB: RadosGW keeps every object in memory, its cap is 1 GiB and a
- * published file is held up to three times while it is finalized), BENCH_RUNS (default 2, medians).
+ * Env: BENCH_S3_SIZE (default 256MiB: RadosGW keeps every object in memory, and a file is held up
+ * to three times while it is finalized; its OSD gets 12x that, and a full OSD blocks writes),
+ * BENCH_RUNS (default 2, medians).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -77,6 +78,7 @@ function send(url: string, method: string, headers: Record<string, string>, body
       res.on('error', reject);
       res.on('end', () => resolve({ status: res.statusCode ?? 0, ...(res.headers.location && { location: res.headers.location }), bytes }));
     });
+    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${new URL(url).pathname}: no progress for 60 s`)));
     req.on('error', reject);
     if (!body) req.end();
     else pipeline(createReadStream(body.path, { end: body.size - 1, highWaterMark: MiB }), req).catch(reject);
@@ -172,8 +174,17 @@ async function main(root: string, rgw: RadosGw): Promise<void> {
 
 const root = await mkdtemp(join(tmpdir(), 'hfs-bench-s3-'));
 let rgw: RadosGw | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const proc of children) proc.kill('SIGKILL');
+    void (rgw?.stop() ?? Promise.resolve()).finally(() => {
+      console.error(`bench failed: interrupted by ${signal}`);
+      process.exit(1);
+    });
+  });
+}
 try {
-  rgw = await startRadosGw();
+  rgw = await startRadosGw({ memstoreBytes: Math.max(1024 * MiB, 12 * parseSize(process.env.BENCH_S3_SIZE ?? '256MiB')) });
   await main(root, rgw);
 } catch (err) {
   console.error(`bench failed: ${(err as Error).message.split('\n')[0]}`);

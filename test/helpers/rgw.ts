@@ -45,7 +45,12 @@ export interface RadosGw {
   stop(): Promise<void>;
 }
 
-export async function startRadosGw(): Promise<RadosGw> {
+export interface RadosGwOptions {
+  /** The OSD's RAM cap (memstore keeps every object in memory); a full OSD blocks writes. Default 1 GiB. */
+  readonly memstoreBytes?: number;
+}
+
+export async function startRadosGw(options: RadosGwOptions = {}): Promise<RadosGw> {
   const t0 = performance.now();
   const dir = await mkdtemp(join(tmpdir(), 'hfs-rgw-'));
   const [monPort, rgwPort] = [await freePort(), await freePort()];
@@ -79,7 +84,7 @@ export async function startRadosGw(): Promise<RadosGw> {
   try {
     await mkdir(join(dir, 'mon'));
     await mkdir(join(dir, 'osd'));
-    await writeFile(conf, cephConf({ dir, fsid, monPort, rgwPort }));
+    await writeFile(conf, cephConf({ dir, fsid, monPort, rgwPort, memstoreBytes: options.memstoreBytes ?? 1024 * 1024 * 1024 }));
     // mkfs still wants a `mon.` key, though every auth is off.
     await ceph('ceph-authtool', 'ceph-common', ['--create-keyring', join(dir, 'keyring'), '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']);
     // --addv: with a non-default port, --add would write a v2 address the mon host line must match.
@@ -131,7 +136,7 @@ export async function startRadosGw(): Promise<RadosGw> {
   };
 }
 
-function cephConf(o: { dir: string; fsid: string; monPort: number; rgwPort: number }): string {
+function cephConf(o: { dir: string; fsid: string; monPort: number; rgwPort: number; memstoreBytes: number }): string {
   return `[global]
 fsid = ${o.fsid}
 mon host = [v2:127.0.0.1:${o.monPort}]
@@ -140,7 +145,7 @@ auth service required = none
 auth client required = none
 osd objectstore = memstore
 # The RAM cap of the OSD (memstore keeps every object in memory).
-memstore device bytes = ${1024 * 1024 * 1024}
+memstore device bytes = ${o.memstoreBytes}
 osd pool default size = 1
 osd pool default min size = 1
 mon allow pool size one = true

@@ -24,6 +24,8 @@ describe('[storage.s3]', () => {
       secretAccessKey: '',
       keyPrefix: '',
       partBytes: 8 * 1024 * 1024,
+      presignedDownloads: false,
+      presignedTtlMs: 5 * 60_000,
     });
     assert.deepEqual(warnings, []);
   });
@@ -41,6 +43,8 @@ access_key_id = "AK"
 secret_access_key = "SK"
 key_prefix = "hfs/"
 part_size = "16MiB"
+presigned_downloads = true
+presigned_ttl = "90s"
 `,
       'test.toml',
     );
@@ -55,6 +59,8 @@ part_size = "16MiB"
       secretAccessKey: 'SK',
       keyPrefix: 'hfs/',
       partBytes: 16 * 1024 * 1024,
+      presignedDownloads: true,
+      presignedTtlMs: 90_000,
     });
     assert.deepEqual(warnings, []);
   });
@@ -67,6 +73,7 @@ part_size = "16MiB"
     ['part size below the S3 minimum', { storage: { s3: { part_size: '1MiB' } } }, 'storage.s3.part_size'],
     ['access key without a secret', { storage: { s3: { access_key_id: 'AK' } } }, 'storage.s3.secret_access_key'],
     ['string for force_path_style', { storage: { s3: { force_path_style: 'yes' } } }, 'storage.s3.force_path_style'],
+    ['presigned URLs valid longer than S3 allows', { storage: { s3: { presigned_ttl: '8d' } } }, 'storage.s3.presigned_ttl'],
     ['misspelt key (a nested table is strict)', { storage: { s3: { acess_key_id: 'AK' } } }, 'storage.s3'],
   ];
   for (const [name, raw, path] of cases) {
