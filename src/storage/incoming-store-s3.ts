@@ -2,8 +2,8 @@
  * PUT bodies on S3, at `<key prefix>incoming/<id>-<random>`: the body is cut into parts as it
  * arrives and each part is sent as soon as it is full (a multipart upload, created with the first
  * full part); a body smaller than one part is sent whole by one PutObject at complete(). At most
- * two parts are in memory per body: the one being sent and the one filling, so a slow S3 slows
- * the client down (backpressure) instead of growing the heap. abort() aborts the multipart upload
+ * PARTS_IN_FLIGHT parts are being sent while the next one fills, so memory per body is bounded
+ * and a slow S3 slows the client down (backpressure) instead of growing the heap. abort() aborts the multipart upload
  * (and deletes the object when it was completed already): a client that drops leaves nothing.
  * Written with the S3 client rather than @aws-sdk/lib-storage, whose abort() returns before the
  * multipart upload is aborted.
@@ -23,6 +23,9 @@ import {
 import type { IncomingStore, IncomingUpload } from './incoming-store.js';
 import { objectSource } from './s3-objects.js';
 import type { UploadSource } from './upload-source.js';
+
+/** Parts sent at once per body (measured: one at a time left RadosGW idle between parts). */
+const PARTS_IN_FLIGHT = 3;
 
 /** Below the key prefix, beside S3_LAYOUT's folders. */
 export const S3_INCOMING = 'incoming/';
@@ -81,8 +84,8 @@ class MultipartSink implements IncomingUpload {
   #total = 0;
   #uploadId: Promise<string> | undefined;
   readonly #parts: { ETag: string; PartNumber: number }[] = [];
-  /** The part being sent (at most one at a time). */
-  #sending: Promise<void> = Promise.resolve();
+  /** Parts being sent, oldest first (at most PARTS_IN_FLIGHT). */
+  #sending: Promise<void>[] = [];
   #completed = false;
   #aborted: Promise<void> | undefined;
 
@@ -92,7 +95,7 @@ class MultipartSink implements IncomingUpload {
   ) {
     this.sink = new Writable({
       write: (chunk: Buffer, _enc, done) => this.#take(chunk).then(() => done(), done),
-      final: (done) => this.#sending.then(() => done(), done),
+      final: (done) => this.#allSent().then(() => done(), done),
     });
   }
 
@@ -102,27 +105,34 @@ class MultipartSink implements IncomingUpload {
     this.#bufferedBytes += chunk.length;
     this.#total += chunk.length;
     if (this.#bufferedBytes < this.o.partBytes) return;
-    await this.#sending; // a failed part rejects here and fails the body
+    // A failed part rejects here and fails the body.
+    while (this.#sending.length >= PARTS_IN_FLIGHT) await this.#sending.shift();
     const body = Buffer.concat(this.#buffered, this.#bufferedBytes);
     this.#buffered = [];
     this.#bufferedBytes = 0;
-    this.#sending = this.#sendPart(body);
-    this.#sending.catch(() => {}); // surfaced by the next write, final() or complete()
+    const sent = this.#sendPart(body);
+    sent.catch(() => {}); // surfaced by the next write, final() or complete()
+    this.#sending.push(sent);
+  }
+
+  /** Waits for every part in flight; rejects with the first failure. */
+  async #allSent(): Promise<void> {
+    while (this.#sending.length > 0) await this.#sending.shift();
   }
 
   async #sendPart(body: Buffer): Promise<void> {
     const { client, bucket } = this.o;
     this.#uploadId ??= client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: this.key })).then((r) => r.UploadId!);
-    const UploadId = await this.#uploadId;
     const PartNumber = this.#parts.length + 1;
-    this.#parts.push({ ETag: '', PartNumber });
+    this.#parts.push({ ETag: '', PartNumber }); // numbered in body order, before any await
+    const UploadId = await this.#uploadId;
     const { ETag } = await client.send(new UploadPartCommand({ Bucket: bucket, Key: this.key, UploadId, PartNumber, Body: body, ContentLength: body.length }));
     this.#parts[PartNumber - 1] = { ETag: ETag ?? '', PartNumber };
   }
 
   async complete(): Promise<UploadSource> {
     const { client, bucket } = this.o;
-    await this.#sending;
+    await this.#allSent();
     const rest = Buffer.concat(this.#buffered, this.#bufferedBytes);
     this.#buffered = [];
     this.#bufferedBytes = 0;
@@ -144,7 +154,7 @@ class MultipartSink implements IncomingUpload {
     const { client, bucket } = this.o;
     if (!this.sink.destroyed) this.sink.destroy();
     this.#buffered = [];
-    await this.#sending.catch(() => {}); // a part in flight would otherwise land after the abort
+    await Promise.allSettled(this.#sending); // a part in flight would otherwise land after the abort
     const uploadId = await this.#uploadId?.catch(() => undefined);
     if (uploadId !== undefined && !this.#completed) {
       await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: uploadId })).catch(() => {});

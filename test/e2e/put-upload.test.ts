@@ -262,3 +262,39 @@ for (const backend of storageBackends()) describe(`PUT bodies larger than one pa
     assert.deepEqual(await backend.incomingLeftovers(server), []);
   });
 });
+
+for (const backend of storageBackends().filter((b) => b.name === 's3')) describe('a full bucket (S3 quota reached)', () => {
+  let server: SpawnedServer;
+  const SIZE = 2 * 1024 * 1024;
+  before(async () => {
+    server = await startServer({ config: await backend.config() });
+    await backend.limitBucket(server, 1024 * 1024);
+  });
+  after(async () => server.dispose());
+
+  it('a PUT over the quota answers 507 with Retry-After, like a full disk; nothing is published or left', async () => {
+    const path = `${slotDir()}/over.bin`;
+    const res = await rawRequest(server.baseUrl, pathOf(signSlotUrl({ secret: TEST_SECRET, path, baseUrl: server.uploadUrl, size: SIZE }).url), { method: 'PUT', body: randomData(SIZE) });
+    assert.equal(res.status, 507, res.text);
+    assert.equal(res.json().code, 'ERR_INSUFFICIENT_STORAGE');
+    assert.ok(Number(res.headers['retry-after']) > 0);
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 404);
+    assert.deepEqual(await backend.incomingLeftovers(server), []);
+  });
+
+  it('a tus PATCH over the quota answers 507; the upload stays and reports what it holds', async () => {
+    const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/over-tus.bin`, baseUrl: server.uploadUrl, size: SIZE });
+    const created = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': SIZE, 'Upload-Slot': slot.url } });
+    assert.equal(created.status, 201, created.text);
+    const location = pathOf(String(created.headers.location));
+    const patch = await rawRequest(server.baseUrl, location, {
+      method: 'PATCH',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': 0, 'Content-Type': 'application/offset+octet-stream' },
+      body: randomData(SIZE),
+    });
+    assert.equal(patch.status, 507, patch.text);
+    const head = await rawRequest(server.baseUrl, location, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+    assert.equal(head.status, 200, 'the upload is kept for a retry once there is room');
+    assert.equal(head.headers['upload-offset'], '0');
+  });
+});

@@ -42,6 +42,8 @@ export interface StorageBackend {
   storedTusBytes(server: SpawnedServer, id: string): Promise<number>;
   /** How many tus upload records the store holds (file: tus/*.json; S3: uploads/*.info). */
   uploadRecords(server: SpawnedServer): Promise<number>;
+  /** S3 only: a bucket quota of `bytes` on the server's bucket (RadosGW then answers 403 QuotaExceeded). */
+  limitBucket(server: SpawnedServer, bytes: number): Promise<void>;
   /** The S3 part size the servers get (bytes become durable per part); 0 for the file backend. */
   readonly partBytes: number;
 }
@@ -82,6 +84,7 @@ export function storageBackends(): StorageBackend[] {
     incomingLeftovers: (server) => readdir(join(server.dataDir, 'incoming')),
     incomingInFlight: async (server) => (await readdir(join(server.dataDir, 'incoming'))).length,
     storedTusBytes: (server, id) => stat(join(server.dataDir, 'tus', id)).then((s) => s.size, () => 0),
+    limitBucket: () => Promise.reject(new Error('the file backend has no bucket quota')),
     uploadRecords: async (server) => (await readdir(join(server.dataDir, 'tus')).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).length,
   };
 
@@ -119,7 +122,15 @@ export function storageBackends(): StorageBackend[] {
     async incomingLeftovers(server) {
       const bucket = bucketFor(server);
       const prefix = `${PREFIX}incoming/`;
-      return [...(await objects(bucket, prefix)).map((o) => `object ${o.Key}`), ...(await multipart(bucket, prefix)).map((u) => `multipart ${u.Key}`)];
+      const list = async () => [...(await objects(bucket, prefix)).map((o) => `object ${o.Key}`), ...(await multipart(bucket, prefix)).map((u) => `multipart ${u.Key}`)];
+      // An accepted PUT's object is removed by finalization after its 201: give the queue a bounded
+      // moment (a real leftover is still there afterwards).
+      let left = await list();
+      for (let i = 0; i < 100 && left.length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        left = await list();
+      }
+      return left;
     },
     async incomingInFlight(server) {
       const { client: c } = await s3();
@@ -130,6 +141,12 @@ export function storageBackends(): StorageBackend[] {
         if ((parts?.Parts ?? []).length > 0) n++;
       }
       return n;
+    },
+    async limitBucket(server, bytes) {
+      const { gw } = await s3();
+      const bucket = bucketFor(server);
+      await gw.admin(['quota', 'set', '--quota-scope=bucket', `--bucket=${bucket}`, `--max-size=${bytes}`]);
+      await gw.admin(['quota', 'enable', '--quota-scope=bucket', `--bucket=${bucket}`]);
     },
     async uploadRecords(server) {
       return (await objects(bucketFor(server), `${PREFIX}uploads/`)).filter((o) => o.Key?.endsWith('.info')).length;
