@@ -26,7 +26,7 @@ import type { SpaceView } from '../intake/index.js';
 import type { AdminRoute } from '../http/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import { JOB_STATES, PRIORITY_TIERS, isPriorityTier } from '../queue/index.js';
-import type { PublishedStore, TusUploadStore } from '../storage/index.js';
+import { FilePublishedStore, type PublishedStore, type TusUploadStore } from '../storage/index.js';
 import { streamRun } from './ndjson.js';
 import { spaceReport } from './space-report.js';
 import { discardTusUpload } from './tus-uploads.js';
@@ -142,6 +142,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
                 publishedExists: async (slot) => (await deps.published.stat(slot)) !== null,
                 readmit: (upload) => deps.finalizer.finalize(upload),
                 discardUpload: (id) => discardTusUpload(deps.tusStore, id),
+                ...(!(deps.published instanceof FilePublishedStore) && { tusStore: deps.tusStore }),
               },
               { dryRun },
               progress,
@@ -159,7 +160,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
       handle: async (_p, ctx) =>
         streamRun(
           ctx,
-          (progress, signal) => verifyPublished({ dataDir: deps.dataDir, record: (slot) => deps.published.record(slot), progress, signal }),
+          (progress, signal) => verifyPublished({ published: deps.published, ...(deps.published instanceof FilePublishedStore && { dataDir: deps.dataDir }), progress, signal }),
           (err) => log.error({ err }, 'Verify run failed'),
         ),
     },

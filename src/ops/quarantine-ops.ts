@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import { QuarantineAdmin } from '../finalize/index.js';
 import { createLogger } from '../observability/index.js';
-import { ContentAddressedStore, FilePublishedStore, FileQuarantineStore, type TusFileStore } from '../storage/index.js';
+import { ContentAddressedStore, FilePublishedStore, FileQuarantineStore, type PublishedStore, type TusUploadStore } from '../storage/index.js';
+import type { DedupStore } from '../finalize/index.js';
 import { discardTusUpload } from './tus-uploads.js';
 import { OpsFailure, type QuarantineView } from './types.js';
 import { quarantineView } from './views.js';
@@ -13,13 +14,15 @@ export class OfflineQuarantine {
   readonly #store: FileQuarantineStore;
   #ready: Promise<void> | null = null;
 
-  constructor(config: Config, tusStore: () => TusFileStore) {
+  /** @param stores the published and content stores of storage.backend = "s3"; default the file backend's. */
+  constructor(config: Config, tusStore: () => TusUploadStore, stores?: () => { published: PublishedStore; content: DedupStore | null }) {
     const dataDir = config.storage.dataDir;
     this.#store = new FileQuarantineStore(dataDir);
+    const s3 = stores?.();
     this.#admin = new QuarantineAdmin({
       quarantine: this.#store,
-      published: new FilePublishedStore(dataDir),
-      cas: config.finalize.dedup ? new ContentAddressedStore(join(dataDir, 'cas')) : null,
+      published: s3?.published ?? new FilePublishedStore(dataDir),
+      cas: s3 !== undefined ? s3.content : config.finalize.dedup ? new ContentAddressedStore(join(dataDir, 'cas')) : null,
       discardTusUpload: (id) => discardTusUpload(tusStore(), id),
       log: createLogger({ level: 'silent', format: 'json' }),
     });

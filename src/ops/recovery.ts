@@ -11,6 +11,9 @@
  *   meta/<path>.json without files/<path>       stale record (unless a live job is publishing it): removed
  *   meta/**.tmp                                  interrupted record write: removed
  *   incoming/*, cas entries with no link        offline only (a running server may be using them)
+ * With storage.backend = "s3" the tus uploads are judged through the TusUploadStore (finished
+ * uploads without a job: re-admitted, released when published, discarded when the slot is
+ * taken); staged PUT bodies as above; published files and content live in the bucket.
  *
  * Runs inside a running server (admin API: `minAgeMs` keeps it off files that may be in flight)
  * and offline. The start-up reconciliation of the finalization service does the first and fourth
@@ -20,7 +23,7 @@ import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
-import { fileSource, serverStateOf, type StoredRecord, type StoredUpload } from '../storage/index.js';
+import { fileSource, serverStateOf, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
 import type { ProgressSink, RecoveryItem, RecoveryReport } from './types.js';
 import { walkFiles } from './walk.js';
 
@@ -44,6 +47,11 @@ export interface RecoveryContext {
   readonly readmit: (upload: CompletedUpload) => Promise<FinalizeOutcome>;
   /** Removes a tus upload's record and data; tolerates either being gone. */
   readonly discardUpload: (uploadId: string) => Promise<void>;
+  /**
+   * storage.backend = "s3": the tus store's finished uploads whose bytes are still held (instead
+   * of walking <dataDir>/tus), and how to release one's bytes once published.
+   */
+  readonly tusStore?: Pick<TusUploadStore, 'finished' | 'releaseData'>;
 }
 
 interface PlannedItem extends RecoveryItem {
@@ -72,7 +80,47 @@ export async function recover(ctx: RecoveryContext, options: { dryRun: boolean }
 }
 
 async function plan(ctx: RecoveryContext): Promise<PlannedItem[]> {
+  if (ctx.tusStore !== undefined) return [...(await planFinished(ctx, ctx.tusStore)), ...(await planStaging(ctx))]; // S3: nothing else is local
   return [...(await planTus(ctx)), ...(await planStaging(ctx)), ...(await planMeta(ctx)), ...(ctx.offline ? await planOfflineOnly(ctx) : [])];
+}
+
+/** The finished uploads of a tus store (S3): the same judgement as planTus, through the interface. */
+async function planFinished(ctx: RecoveryContext, store: Pick<TusUploadStore, 'finished' | 'releaseData'>): Promise<PlannedItem[]> {
+  const out: PlannedItem[] = [];
+  for await (const u of store.finished()) {
+    const state = u.state;
+    if (state === null || state.concat?.kind === 'partial') continue; // not created through a slot, or joined into its final upload
+    const { slotPath, contentType } = state;
+    const jobId = jobIdOf({ protocol: 'tus', uploadId: u.id });
+    if ((await ctx.jobById(jobId)) !== null) continue;
+    if ((await ctx.publishedRecord(slotPath))?.uploadId === u.id && (await ctx.publishedExists(slotPath))) {
+      out.push(item('published_leftover', 'remove', `uploads/${u.id}`, `bytes of ${slotPath}, published already`, u.size, () => store.releaseData(u.id)));
+      continue;
+    }
+    const holder = await ctx.jobBySlot(slotPath);
+    if ((holder !== null && holder.id !== jobId) || (await ctx.publishedExists(slotPath))) {
+      out.push(item('slot_taken_upload', 'discard', `uploads/${u.id}`, `${slotPath} is held by another upload`, u.size, () => ctx.discardUpload(u.id)));
+      continue;
+    }
+    const upload: CompletedUpload = {
+      protocol: 'tus',
+      uploadId: u.id,
+      slotPath,
+      contentType,
+      size: u.size,
+      source: u.source,
+      ...(state.expectedSha256 !== undefined && { expectedSha256: state.expectedSha256 }),
+    };
+    out.push(
+      item('unqueued_upload', 'readmit', `uploads/${u.id}`, `finished upload of ${slotPath} never reached the queue`, u.size, async () => {
+        if ((await ctx.readmit(upload)) === 'exists') {
+          await ctx.discardUpload(u.id);
+          throw new Error('slot taken meanwhile: discarded');
+        }
+      }),
+    );
+  }
+  return out;
 }
 
 const old = (ctx: RecoveryContext, mtimeMs: number) => ctx.nowMs - mtimeMs >= ctx.minAgeMs;

@@ -1,27 +1,29 @@
 /**
  * `verify`: re-hashes every published file and compares it with the record written when it was
  * published (size and sha256). Only reads, so it runs the same way inside a running server (admin
- * API) and offline. Files published without a recorded hash are counted as unverifiable.
+ * API) and offline. Files published without a recorded hash are counted as unverifiable. Works on
+ * any PublishedStore: a local file is hashed off the main thread (sha256File), an S3 object as it
+ * streams in.
  */
 import { join } from 'node:path';
 import { sha256File } from '../finalize/index.js';
-import type { StoredRecord } from '../storage/index.js';
+import { sha256Stream } from '../finalize/hash-file.js';
+import type { PublishedEntry, PublishedStore } from '../storage/index.js';
 import type { ProgressSink, VerifyProblem, VerifyReport } from './types.js';
-import { walkFiles, type WalkedFile } from './walk.js';
 
 export interface VerifyOptions {
-  readonly dataDir: string;
-  /** The published-file record of a slot path, or null (FilePublishedStore.record). */
-  readonly record: (slotPath: string) => Promise<StoredRecord | null>;
+  readonly published: Pick<PublishedStore, 'list' | 'record' | 'read'>;
+  /** storage.backend = "file": the data directory, so files are hashed from their path. Absent: read through the store. */
+  readonly dataDir?: string;
   readonly progress?: ProgressSink;
   readonly signal?: AbortSignal;
 }
 
 export async function verifyPublished(options: VerifyOptions): Promise<VerifyReport> {
-  const filesDir = join(options.dataDir, 'files');
   // First pass: what is there, so the progress bar knows the total (bytes, for an honest ETA).
-  const files: WalkedFile[] = [];
-  for await (const f of walkFiles(filesDir)) files.push(f);
+  const files: PublishedEntry[] = [];
+  for await (const f of options.published.list()) files.push(f);
+  files.sort((a, b) => a.path.localeCompare(b.path));
   const total = files.reduce((n, f) => n + f.size, 0);
   const problems: VerifyProblem[] = [];
   let done = 0;
@@ -38,20 +40,25 @@ export async function verifyPublished(options: VerifyOptions): Promise<VerifyRep
   return { checked: files.length, bytes: total, unverifiable, problems };
 }
 
-async function checkOne(f: WalkedFile, options: VerifyOptions): Promise<VerifyProblem | 'unverifiable' | null> {
-  const slotPath = f.rel;
-  const record = await options.record(slotPath);
+async function checkOne(f: PublishedEntry, options: VerifyOptions): Promise<VerifyProblem | 'unverifiable' | null> {
+  const slotPath = f.path;
+  const record = await options.published.record(slotPath);
   if (record === null) return { slotPath, kind: 'no_record', detail: 'no metadata record beside the published file' };
   if (typeof record.size === 'number' && record.size !== f.size) {
     return { slotPath, kind: 'size_mismatch', detail: `recorded ${record.size} bytes, file has ${f.size}` };
   }
   if (typeof record.sha256 !== 'string') return 'unverifiable';
   let actual: string;
+  const signal = options.signal ? { signal: options.signal } : {};
   try {
-    actual = await sha256File(f.path, options.signal ? { signal: options.signal } : {});
+    actual =
+      options.dataDir !== undefined
+        ? await sha256File(join(options.dataDir, 'files', slotPath), signal)
+        : await sha256Stream(options.published.read(slotPath), options.signal);
   } catch (err) {
     if (options.signal?.aborted) throw err;
-    return { slotPath, kind: 'unreadable', detail: (err as NodeJS.ErrnoException).code ?? 'read failed' };
+    const e = err as { code?: string; name?: string };
+    return { slotPath, kind: 'unreadable', detail: e.code ?? e.name ?? 'read failed' };
   }
   if (actual !== record.sha256) return { slotPath, kind: 'corrupt', detail: `recorded sha256 ${record.sha256}, file hashes to ${actual}` };
   return null;

@@ -153,3 +153,42 @@ describe('finalization on S3 (RadosGW)', () => {
     }
   });
 });
+
+describe('finalization on S3: never a 404 while finalizing', () => {
+  before(async () => {
+    rgw = await startRadosGw();
+    const client = createS3Client({ bucket: BUCKET, region: rgw.region, endpoint: rgw.endpoint, forcePathStyle: true, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, keyPrefix: '', partBytes: 5 * 1024 * 1024 });
+    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    client.destroy();
+  });
+  after(async () => {
+    await rgw?.stop();
+  });
+
+  it('a download of a path still being finalized waits and is answered once the file is there', async () => {
+    const held = gate();
+    const reached = gate();
+    const h = await startS3Harness(rgw, BUCKET, {
+      onStep: async (step) => {
+        if (step !== 'content-stored') return; // the content is in cas/, the slot not published yet
+        reached.open();
+        await held.wait();
+      },
+    });
+    try {
+      const data = randomBytes(10 * 1024);
+      const path = slot('pending.bin');
+      const uploadId = randomUUID();
+      await h.service.finalize({ protocol: 'put', uploadId, slotPath: path, contentType: 'x/y', size: data.length, source: await h.incoming(data), sha256: sha(data) });
+      await reached.wait();
+      assert.equal(await h.stores.published.stat(path), null, 'not published yet');
+      const pending = h.service.awaitPublished(path);
+      held.open();
+      assert.deepEqual(await pending, { kind: 'published' });
+      assert.deepEqual(await h.publishedBytes(path), data);
+    } finally {
+      held.open();
+      await h.dispose();
+    }
+  });
+});

@@ -9,12 +9,11 @@
  * survives a stop but dead letters; re-admission is then left to the server's start-up.
  */
 import { existsSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
-import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedUpload, type FinalizeJobPayload, type FinalizeOutcome } from '../../finalize/index.js';
+import { DeadLetterQueue, jobIdOf, queueDatabasePath, s3StoresFromConfig, toPayload, type CompletedUpload, type DedupStore, type FinalizeJobPayload, type FinalizeOutcome } from '../../finalize/index.js';
 import { QueueFile, canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
-import { FilePublishedStore, FileSpaceProbe, localPathOfRef, TusFileStore } from '../../storage/index.js';
+import { FilePublishedStore, FileSpaceProbe, TusFileStore, uploadSources, type PublishedStore, type TusUploadStore, type UploadSources } from '../../storage/index.js';
 import type { DataDirLock } from '../data-dir-lock.js';
 import { discardTusUpload } from '../tus-uploads.js';
 import { OfflineQuarantine } from '../quarantine-ops.js';
@@ -39,12 +38,23 @@ import {
 import { verifyPublished } from '../verify.js';
 import { deadLetterOfJob, jobView, pendingByTier, totalOf, uploadView } from '../views.js';
 
+/** The stores of storage.backend, as the offline commands use them. */
+interface OfflineStores {
+  readonly tus: TusUploadStore;
+  readonly published: PublishedStore;
+  readonly content: DedupStore | null;
+  readonly sources: UploadSources;
+  /** True for the file backend: published files are below the data directory. */
+  readonly local: boolean;
+  destroy(): void;
+}
+
 export class OfflineOps implements OpsApi {
   readonly mode = 'offline' as const;
   readonly #config: Config;
   readonly #dataDir: string;
   readonly #queuePath: string | null;
-  #tus: TusFileStore | null = null;
+  #stores: OfflineStores | null = null;
   #backend: QueueBackend | null = null;
   readonly #quarantine: OfflineQuarantine;
 
@@ -57,7 +67,7 @@ export class OfflineOps implements OpsApi {
     this.#dataDir = config.storage.dataDir;
     if (!existsSync(this.#dataDir)) throw new OpsFailure(`no data directory at ${this.#dataDir} (storage.data_dir, HFS_DATA_DIR)`);
     this.#queuePath = config.queue_resilience.persistentQueue ? queueDatabasePath(this.#dataDir) : null;
-    this.#quarantine = new OfflineQuarantine(config, () => this.#tusStore());
+    this.#quarantine = new OfflineQuarantine(config, () => this.#tusStore(), config.storage.backend === 's3' ? () => this.#backendStores() : undefined);
   }
 
   async listUploads(): Promise<UploadView[]> {
@@ -117,7 +127,7 @@ export class OfflineOps implements OpsApi {
   }
 
   async recover(options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport> {
-    const published = new FilePublishedStore(this.#dataDir);
+    const { published, local, tus } = this.#backendStores();
     // A dry run changes nothing, not even lease recovery: it looks jobs up read-only.
     const reader = options.dryRun && this.#queuePath !== null ? QueueFile.open(this.#queuePath) : null;
     const backend = options.dryRun ? null : await this.#writableOrNull();
@@ -136,6 +146,7 @@ export class OfflineOps implements OpsApi {
       publishedExists: async (slot) => (await published.stat(slot)) !== null,
       readmit: (upload) => this.#readmit(backend, upload),
       discardUpload: (id) => discardTusUpload(this.#tusStore(), id),
+      ...(!local && { tusStore: tus }),
     };
     try {
       return await recover(context, options, progress);
@@ -145,8 +156,8 @@ export class OfflineOps implements OpsApi {
   }
 
   verify(progress?: ProgressSink): Promise<VerifyReport> {
-    const published = new FilePublishedStore(this.#dataDir);
-    return verifyPublished({ dataDir: this.#dataDir, record: (slot) => published.record(slot), ...(progress && { progress }) });
+    const { published, local } = this.#backendStores();
+    return verifyPublished({ published, ...(local && { dataDir: this.#dataDir }), ...(progress && { progress }) });
   }
 
   space(): Promise<SpaceReport> {
@@ -176,6 +187,8 @@ export class OfflineOps implements OpsApi {
   async close(): Promise<void> {
     await this.#backend?.close();
     this.#backend = null;
+    this.#stores?.destroy();
+    this.#stores = null;
     this.#lock?.release();
   }
 
@@ -199,8 +212,24 @@ export class OfflineOps implements OpsApi {
     return (await backend.get(id))?.slotPath === upload.slotPath ? 'accepted' : 'exists';
   }
 
-  #tusStore(): TusFileStore {
-    return (this.#tus ??= new TusFileStore(join(this.#dataDir, 'tus'), this.#config.tus.expirationMs));
+  #tusStore(): TusUploadStore {
+    return this.#backendStores().tus;
+  }
+
+  #backendStores(): OfflineStores {
+    if (this.#stores !== null) return this.#stores;
+    if (this.#config.storage.backend === 's3') {
+      const s = s3StoresFromConfig(this.#config);
+      return (this.#stores = { tus: s.tusStore, published: s.published, content: s.content, sources: s.sources, local: false, destroy: () => s.destroy() });
+    }
+    return (this.#stores = {
+      tus: new TusFileStore(join(this.#dataDir, 'tus'), this.#config.tus.expirationMs),
+      published: new FilePublishedStore(this.#dataDir),
+      content: null, // the quarantine commands build their own
+      sources: uploadSources(),
+      local: true,
+      destroy: () => {},
+    });
   }
 
   #hasQueueFile(): boolean {
@@ -245,9 +274,6 @@ export class OfflineOps implements OpsApi {
 
   async #discard(payload: FinalizeJobPayload): Promise<void> {
     if (payload.protocol === 'tus') await discardTusUpload(this.#tusStore(), payload.uploadId);
-    else {
-      const file = localPathOfRef(payload.source);
-      if (file !== null) await unlink(file).catch(() => {});
-    }
+    else await this.#backendStores().sources.remove(payload.source).catch(() => {});
   }
 }
