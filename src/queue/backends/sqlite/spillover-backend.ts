@@ -15,6 +15,9 @@
  * Disk reads skip leased rows, so their cost grows with the number of leases, which the
  * dispatcher keeps to one per worker.
  * durable (persistent_queue): every commit is fsynced and a restart restores every job.
+ * Admissions and completions are group-committed (group-commit.ts): those asked for in the same
+ * turn of the event loop share one transaction and one fsync, and each caller is answered only
+ * after that commit. Every other call first commits what is pending, so it sees all of it.
  * Not durable: the journal is a scratch file; a restart keeps only its dead letters.
  */
 import { emptyCounts } from '../../contract/counts.js';
@@ -22,6 +25,7 @@ import { QueueClosedError } from '../../contract/errors.js';
 import { copyError, createJob } from '../job.js';
 import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier } from '../../contract/priority.js';
 import { listJobsQuery, openQueueDatabase, rowToJob, type JobRow } from './sqlite-db.js';
+import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import type {
   BatchEnqueuer,
@@ -83,12 +87,15 @@ export async function openSpilloverQueueBackend(options: SpilloverQueueBackendOp
 
 export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLister, JobRetrier {
   readonly #journal: SqliteJournal;
+  readonly #group: GroupCommit;
   readonly #limit: number;
   readonly #aging: AgingOptions;
   readonly #onSpill: ((e: SpillEvent) => void) | undefined;
   readonly #window: Record<PriorityTier, Entry[]> = { high: [], medium: [], low: [] };
   readonly #inWindow = new Map<string, Entry>();
   readonly #leased = new Map<string, Entry>();
+  /** Completed, 'done' not committed yet: still 'queued' on disk, so disk reads skip them like leases. */
+  readonly #completing = new Set<string>();
   readonly #diskOnly: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
   #episodeMoved = 0;
   /** What opening found: jobs waiting after lease recovery (none for a scratch journal). */
@@ -97,6 +104,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   /** Use openSpilloverQueueBackend. */
   constructor(journal: SqliteJournal, options: SpilloverQueueBackendOptions, recovery: QueueRecovery) {
     this.#journal = journal;
+    this.#group = new GroupCommit((fn) => journal.transaction(fn));
     this.#limit = options.memoryLimit;
     this.#aging = { agingThresholdMs: options.agingThresholdMs === undefined ? DEFAULT_AGING_THRESHOLD_MS : options.agingThresholdMs };
     this.#onSpill = options.onSpill;
@@ -108,32 +116,42 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     return { inMemory: this.#inWindow.size, diskOnly: this.#diskOnlyTotal() };
   }
 
+  /** Commits so far: how many transactions carried how many grouped writes. */
+  get groupCommits(): Readonly<GroupCommitStats> {
+    return { ...this.#group.stats };
+  }
+
   async enqueue(input: EnqueueInput): Promise<boolean> {
     this.#open();
     const job = createJob(input);
-    const seq = this.#journal.insert(job);
-    if (seq === null) return false;
-    this.#report(this.#admit({ job: { ...job }, seq }));
-    return true;
+    // Into memory (claimable) only once committed: a worker never runs a job a crash could lose.
+    const seq = await this.#group.submit({
+      write: () => this.#journal.insert(job),
+      applied: (seq) => {
+        if (seq !== null) this.#report(this.#admit({ job: { ...job }, seq }));
+      },
+    });
+    return seq !== null;
   }
 
   async enqueueMany(inputs: readonly EnqueueInput[]): Promise<number> {
     this.#open();
     const jobs = inputs.map(createJob); // all valid, or nothing is written
-    const seqs = this.#journal.insertMany(jobs);
-    let added = 0;
-    let moved = 0;
-    seqs.forEach((seq, i) => {
-      if (seq === null) return;
-      added += 1;
-      moved += this.#admit({ job: { ...jobs[i]! }, seq });
+    const seqs = await this.#group.submit({
+      write: () => this.#journal.insertMany(jobs),
+      applied: (seqs) => {
+        let moved = 0;
+        seqs.forEach((seq, i) => {
+          if (seq !== null) moved += this.#admit({ job: { ...jobs[i]! }, seq });
+        });
+        this.#report(moved);
+      },
     });
-    this.#report(moved);
-    return added;
+    return seqs.filter((seq) => seq !== null).length;
   }
 
   async get(id: string): Promise<Job | null> {
-    this.#open();
+    this.#sync();
     const mem = this.#leased.get(id) ?? this.#inWindow.get(id);
     if (mem !== undefined) return snapshot(mem.job);
     const row = this.#journal.get(id);
@@ -141,7 +159,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async getBySlot(slotPath: string): Promise<Job | null> {
-    this.#open();
+    this.#sync();
     const row = this.#journal.getBySlot(slotPath);
     if (row === undefined) return null;
     const mem = this.#leased.get(row.id) ?? this.#inWindow.get(row.id);
@@ -149,7 +167,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async claimNext(owner: string, nowMs: number, leaseMs: number): Promise<Job | null> {
-    this.#open();
+    this.#open(); // no flush: pending admissions are not claimable yet, completing jobs are skipped
     if (this.#inWindow.size <= this.#limit / 2) this.#refill();
     const heads: { tier: PriorityTier; availableAtMs: number; seq: number; entry: Entry; fromDisk: boolean }[] = [];
     for (const tier of PRIORITY_TIERS) {
@@ -182,12 +200,23 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   async complete(id: string, owner: string, nowMs: number): Promise<boolean> {
     const entry = this.#held(id, owner);
     if (entry === null) return false;
-    this.#journal.markDone(id, nowMs);
+    // Out of memory now (no second completion, no lease sweep); 'done' on disk at the commit.
+    // A crash before it leaves the job queued on disk, so a restart runs it again.
     this.#leased.delete(id);
+    this.#completing.add(id);
+    await this.#group.submit({
+      write: () => this.#journal.markDone(id, nowMs),
+      applied: () => this.#completing.delete(id),
+      failed: () => {
+        this.#completing.delete(id);
+        this.#leased.set(id, entry);
+      },
+    });
     return true;
   }
 
   async fail(id: string, owner: string, error: JobError, retryAtMs: number): Promise<boolean> {
+    this.#sync();
     const entry = this.#held(id, owner);
     if (entry === null) return false;
     this.#journal.markFailed(id, error, retryAtMs);
@@ -199,6 +228,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async postpone(id: string, owner: string, availableAtMs: number): Promise<boolean> {
+    this.#sync();
     const entry = this.#held(id, owner);
     if (entry === null) return false;
     try {
@@ -214,6 +244,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async bury(id: string, owner: string, error: JobError): Promise<boolean> {
+    this.#sync();
     const entry = this.#held(id, owner);
     if (entry === null) return false;
     this.#journal.markDead(id, error);
@@ -222,7 +253,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async releaseExpiredLeases(nowMs: number): Promise<number> {
-    this.#open();
+    this.#sync();
     let released = 0;
     for (const entry of [...this.#leased.values()]) {
       if ((entry.job.leaseExpiresAtMs ?? -Infinity) > nowMs) continue;
@@ -233,7 +264,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async counts(): Promise<QueueCounts> {
-    this.#open();
+    this.#sync();
     const counts = emptyCounts();
     for (const { state, priority, n } of this.#journal.counts()) counts[state][priority] = n;
     for (const { job } of this.#leased.values()) {
@@ -244,13 +275,13 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async listDead(options: ListDeadOptions = {}): Promise<Job[]> {
-    this.#open();
+    this.#sync();
     const { limit = 100, offset = 0 } = options;
     return this.#journal.listDead(limit, offset).map(rowToJob);
   }
 
   async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
-    this.#open();
+    this.#sync();
     // Leased jobs are 'queued' rows on disk: tell them apart by the ids leased in memory.
     const leased = [...this.#leased.keys()];
     const ids = leased.length === 0 ? "''" : leased.map(() => '?').join(', ');
@@ -271,7 +302,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async retryNow(id: string, nowMs: number): Promise<boolean> {
-    this.#open();
+    this.#sync();
     if (this.#leased.has(id)) return false;
     const mem = this.#inWindow.get(id);
     if (mem !== undefined) {
@@ -299,7 +330,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async replayDead(target: DeadLetterTarget, nowMs: number): Promise<number> {
-    this.#open();
+    this.#sync();
     const moved = this.#journal.replayDead(target, nowMs);
     // Replayed jobs re-enter their tiers at nowMs, possibly ahead of jobs in the window: rebuild it.
     if (moved > 0) this.reloadWindow();
@@ -307,21 +338,23 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async purgeDead(target: DeadLetterTarget): Promise<number> {
-    this.#open();
+    this.#sync();
     return this.#journal.purgeDead(target);
   }
 
   async pruneDone(finishedBeforeMs: number): Promise<number> {
-    this.#open();
+    this.#sync();
     return this.#journal.pruneDone(finishedBeforeMs);
   }
 
   async close(): Promise<void> {
+    if (this.#journal.open) this.#group.flush();
     this.#journal.close();
   }
 
   /** Rebuilds the window from the journal (open, replay): every queued job not leased is disk-only, then the best are pulled in. */
   reloadWindow(): void {
+    this.#group.flush();
     const before = this.#diskOnlyTotal();
     for (const tier of PRIORITY_TIERS) this.#window[tier] = [];
     this.#inWindow.clear();
@@ -373,14 +406,14 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
       let cursor = last === undefined ? null : { availableAtMs: last.job.availableAtMs, seq: last.seq };
       while (this.#diskOnly[tier] > 0 && this.#inWindow.size < this.#limit) {
         const room = Math.min(this.#limit - this.#inWindow.size, REFILL_BATCH);
-        const rows = this.#journal.queuedAfter(tier, cursor, room + this.#leased.size);
+        const rows = this.#journal.queuedAfter(tier, cursor, room + this.#leased.size + this.#completing.size);
         if (rows.length === 0) {
           this.#diskOnly[tier] = 0; // the journal has none left: the count had drifted
           break;
         }
         for (const row of rows) {
           cursor = { availableAtMs: row.available_at_ms, seq: row.seq };
-          if (this.#leased.has(row.id) || this.#inWindow.size >= this.#limit) continue;
+          if (this.#leased.has(row.id) || this.#completing.has(row.id) || this.#inWindow.size >= this.#limit) continue;
           const entry = toEntry(row);
           window.push(entry); // rows come in line order, after everything in the window
           this.#inWindow.set(row.id, entry);
@@ -393,7 +426,8 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
 
   /** The first disk-only job of a tier whose window is empty. */
   #peekDisk(tier: PriorityTier): Entry | undefined {
-    const row = this.#journal.queuedAfter(tier, null, 1 + this.#leased.size).find((r) => !this.#leased.has(r.id));
+    const skip = this.#leased.size + this.#completing.size;
+    const row = this.#journal.queuedAfter(tier, null, 1 + skip).find((r) => !this.#leased.has(r.id) && !this.#completing.has(r.id));
     return row === undefined ? undefined : toEntry(row);
   }
 
@@ -419,6 +453,12 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
 
   #open(): void {
     if (!this.#journal.open) throw new QueueClosedError();
+  }
+
+  /** Open, and every pending grouped write committed: for reads and writes outside the group. */
+  #sync(): void {
+    this.#open();
+    this.#group.flush();
   }
 
   #held(id: string, owner: string): Entry | null {

@@ -35,6 +35,11 @@ export class SqliteJournal {
     return this.#db.open;
   }
 
+  /** Runs fn in one transaction (BEGIN IMMEDIATE … COMMIT; nested: a savepoint); rolled back if it throws. */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn).immediate();
+  }
+
   /** The new row's seq, or null when the id or the slot path is taken. */
   insert(job: Job): number | null {
     return insertRow(this.#st, job);
