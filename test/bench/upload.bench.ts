@@ -16,7 +16,8 @@
  * CPU vs (c)+(s) (PUT, 1-PATCH tus <= 1.15x; 8 MiB tus <= 1.3x), MiB/s vs (c) (>= 0.9x).
  * Run by `npm run bench` (scripts/bench.sh), never by `npm test`.
  * Env: BENCH_SIZE (default 1GiB), BENCH_RUNS (default 2; medians are reported),
- *      BENCH_QUICK=1 (defaults 128MiB x 1 run: about a minute on a 2-core CI machine).
+ *      BENCH_QUICK=1 (defaults 128MiB x 1 run: about a minute on a 2-core CI machine),
+ *      BENCH_CPU_PROF=<dir> (servers run with --cpu-prof into that directory).
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -249,7 +250,9 @@ function send(url: string, method: string, headers: Record<string, string>, body
 
 /** Spawns `node <args>` and resolves on its `"msg":"Server listening"` JSON line. */
 function spawnServer(args: string[], dataDir: string, env: Record<string, string> = {}): Promise<Server> {
-  const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_CPU_PROF=<dir>: every server writes a V8 CPU profile there on exit (docs/performance.md).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const proc = spawn(process.execPath, [...prof, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   let lastLine = '';
   createInterface({ input: proc.stderr! }).on('line', (line) => (lastLine = line.trim() || lastLine));
