@@ -4,7 +4,8 @@
  *      `producers` callers each enqueueing one job at a time (each durable before that caller
  *      goes on, like an upload answered after its job is written) while `workers` workers drain
  *      them; 1 producer is the worst case for group commit (every group holds one admission),
- *      BENCH_PRODUCERS (default 64) many uploads finishing at once;
+ *      BENCH_PRODUCERS (default 64) and 256 many uploads finishing at once. Admissions per second
+ *      are bounded by producers / (commit + WAL sync time) until the CPU is;
  *   2. restore time of 100,000 persisted jobs (open + lease recovery + window load);
  *   3. event-loop delay while hashing a 1 GiB file (worker thread vs on the main thread).
  * Env: BENCH_QUEUE_JOBS (default 5000), BENCH_RESTORE_JOBS (100000), BENCH_HASH_SIZE (1GiB),
@@ -74,13 +75,13 @@ async function throughput(name: string, backend: QueueBackend, producers: number
   await allDone;
   const totalMs = performance.now() - started;
   await dispatcher.stop(0);
-  const group = 'groupCommits' in backend ? (backend as { groupCommits: { commits: number; writes: number } }).groupCommits : undefined;
+  const group = 'groupCommits' in backend ? (backend as { groupCommits: { commits: number; syncs: number; writes: number } }).groupCommits : undefined;
   await backend.close();
   const label = `${name}, ${producers} producer${producers === 1 ? '' : 's'}`;
   console.log(
     `  ${label.padEnd(46)} ${JOBS} jobs: ${((JOBS / totalMs) * 1000).toFixed(0).padStart(6)} jobs/s enqueue-to-done` +
       ` (${totalMs.toFixed(0)} ms; enqueue alone ${((JOBS / enqueuedMs) * 1000).toFixed(0)}/s)` +
-      (group ? `; ${group.commits} commits for ${group.writes} writes` : ''),
+      (group ? `; ${group.writes} admissions in ${group.commits} commits, ${group.syncs} WAL syncs` : ''),
   );
 }
 
@@ -141,7 +142,7 @@ const dir = await mkdtemp(join(tmpdir(), 'hfs-queue-bench-'));
 try {
   console.log(`queue bench: node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, linux ${release()}, tmp ${tmpdir()}`);
   console.log(`1. enqueue-to-done, no-op pipeline, ${WORKERS} workers`);
-  for (const producers of [1, PRODUCERS]) {
+  for (const producers of [...new Set([1, PRODUCERS, 256])]) {
     await throughput('MemoryQueueBackend', new MemoryQueueBackend(), producers);
     const spill = await openSpilloverQueueBackend({ path: join(dir, `spill-${producers}.sqlite`), memoryLimit: 1000, durable: true });
     await throughput('SpilloverQueueBackend (fsync)', spill, producers);

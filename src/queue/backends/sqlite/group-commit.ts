@@ -1,21 +1,29 @@
 /**
  * Group commit for the SQLite journal: writes asked for in the same turn of the event loop
- * share one transaction, so one fsync (synchronous = FULL) makes all of them durable instead
- * of one fsync each. Each caller's promise settles only after the commit that holds its write
- * returned: nobody is told "written" before it is.
+ * share one transaction, and one sync of the write-ahead log makes all of them durable. Each
+ * caller's promise settles only after the commit holding its write AND the sync covering it
+ * returned: nobody is told "written" before it survives power loss.
  *
- * A write is two steps: `write` runs inside the shared transaction (SQL only), `applied` runs
- * after the commit, before the caller is answered, for the in-memory side of the change. The
- * owner calls flush() before anything that must see every accepted write (reads of the
- * journal, other writes), so the journal and memory never disagree on what was committed.
+ * The sync runs off the event loop (an fdatasync on the libuv pool): while it runs, requests go
+ * on being served and the next group forms; it is committed at once and synced by the next
+ * round. One sync at a time, so a burst becomes few large groups rather than many small ones.
+ *
+ * A write may be `lazy` (answered at its commit). Otherwise it has up to three steps: `write` runs inside the shared transaction (SQL only);
+ * `committed` right after the commit (the rows are in the file, not yet durable); `applied`
+ * once synced, before the caller is answered, for the in-memory side of the change.
  */
 export interface GroupedWrite<T> {
   /** SQL of this write; runs inside the group's transaction. */
   write(): T;
-  /** In-memory effect once the commit returned (synchronous, before the caller is answered). */
+  /** The transaction committed (not yet synced): what the rows on disk now hold ahead of memory. */
+  committed?(result: T): void;
+  /** Synced (or the sync failed: the rows are in the file either way). Runs before the caller hears back. */
   applied?(result: T): void;
-  /** The commit failed: undo what the caller did in memory before deferring. */
-  failed?(): void;
+  /**
+   * Answered at the commit, not at the sync: for writes whose loss to power loss only repeats
+   * idempotent work (a completion). The next sync makes them durable with the rest.
+   */
+  lazy?: boolean;
 }
 
 interface Pending {
@@ -23,30 +31,40 @@ interface Pending {
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
 }
+interface Committed {
+  readonly p: Pending;
+  readonly result: unknown;
+}
 
 export interface GroupCommitStats {
-  /** Transactions committed by flush (a group, or one write of a group that failed). */
+  /** Transactions committed (a group, or one write of a group that failed as a whole). */
   commits: number;
-  /** Writes committed through them. */
+  /** Syncs of the log that answered callers. */
+  syncs: number;
+  /** Writes committed. */
   writes: number;
 }
 
 export class GroupCommit {
   readonly #transaction: <T>(fn: () => T) => T;
+  readonly #sync: (() => Promise<void>) | undefined;
   #pending: Pending[] = [];
+  #committed: Committed[] = [];
   #scheduled = false;
-  readonly stats: GroupCommitStats = { commits: 0, writes: 0 };
+  #syncing: Promise<void> | null = null;
+  readonly stats: GroupCommitStats = { commits: 0, syncs: 0, writes: 0 };
 
-  /** `transaction` runs fn in one committed transaction (BEGIN IMMEDIATE … COMMIT) or throws having rolled back. */
-  constructor(transaction: <T>(fn: () => T) => T) {
+  /**
+   * `transaction` runs fn in one committed transaction or throws having rolled back.
+   * `sync` makes every committed transaction durable; without it a commit is enough (a scratch
+   * journal, or one that syncs inside its commits).
+   */
+  constructor(transaction: <T>(fn: () => T) => T, sync?: () => Promise<void>) {
     this.#transaction = transaction;
+    this.#sync = sync;
   }
 
-  get pending(): number {
-    return this.#pending.length;
-  }
-
-  /** Queues a write for the next commit; settles after that commit (and its `applied`). */
+  /** Queues a write for the next group; settles once it is committed and synced. */
   submit<T>(w: GroupedWrite<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ w: w as GroupedWrite<unknown>, resolve: resolve as (v: unknown) => void, reject });
@@ -61,7 +79,7 @@ export class GroupCommit {
     });
   }
 
-  /** Commits every pending write now (synchronously) and answers their callers. */
+  /** Commits every pending write now (synchronously); their callers are answered after the sync. */
   flush(): void {
     const group = this.#pending;
     if (group.length === 0) return;
@@ -73,11 +91,22 @@ export class GroupCommit {
       // Nothing of the group is written (rolled back). Each write then runs alone, so each
       // caller gets its own outcome (SQLITE_FULL, a constraint) exactly as without grouping.
       for (const p of group) this.#alone(p);
+      this.#kick();
       return;
     }
     this.stats.commits += 1;
-    this.stats.writes += group.length;
-    group.forEach((p, i) => this.#settle(p, results[i]));
+    group.forEach((p, i) => this.#commit(p, results[i]));
+    this.#kick();
+  }
+
+  /** Commits what is pending and waits until every committed write is synced and answered. */
+  async settle(): Promise<void> {
+    for (;;) {
+      this.flush();
+      if (this.#syncing !== null) await this.#syncing;
+      else if (this.#committed.length > 0) this.#kick();
+      else return;
+    }
   }
 
   #alone(p: Pending): void {
@@ -85,22 +114,57 @@ export class GroupCommit {
     try {
       result = this.#transaction(() => p.w.write());
     } catch (err) {
-      p.w.failed?.();
       p.reject(err);
       return;
     }
     this.stats.commits += 1;
-    this.stats.writes += 1;
-    this.#settle(p, result);
+    this.#commit(p, result);
   }
 
-  #settle(p: Pending, result: unknown): void {
+  #commit(p: Pending, result: unknown): void {
+    this.stats.writes += 1;
+    try {
+      p.w.committed?.(result);
+    } catch (err) {
+      p.reject(err);
+      return;
+    }
+    if (p.w.lazy === true) this.#answer({ p, result });
+    else this.#committed.push({ p, result });
+  }
+
+  /** Starts a sync of everything committed so far, unless one runs (the next round takes it). */
+  #kick(): void {
+    if (this.#syncing !== null || this.#committed.length === 0) return;
+    const batch = this.#committed;
+    this.#committed = [];
+    if (this.#sync === undefined) {
+      for (const c of batch) this.#answer(c);
+      return;
+    }
+    this.#syncing = this.#sync().then(
+      () => {
+        this.stats.syncs += 1;
+        for (const c of batch) this.#answer(c);
+      },
+      (err: unknown) => {
+        for (const c of batch) this.#answer(c, err);
+      },
+    ).finally(() => {
+      this.#syncing = null;
+      this.#kick();
+    });
+  }
+
+  /** `applied` either way (the rows are in the file); the caller hears "written" only if synced. */
+  #answer({ p, result }: Committed, syncError?: unknown): void {
     try {
       p.w.applied?.(result);
     } catch (err) {
       p.reject(err);
       return;
     }
-    p.resolve(result);
+    if (syncError !== undefined) p.reject(syncError);
+    else p.resolve(result);
   }
 }

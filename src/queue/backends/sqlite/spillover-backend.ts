@@ -15,9 +15,12 @@
  * Disk reads skip leased rows, so their cost grows with the number of leases, which the
  * dispatcher keeps to one per worker.
  * durable (persistent_queue): every commit is fsynced and a restart restores every job.
- * Admissions and completions are group-committed (group-commit.ts): those asked for in the same
- * turn of the event loop share one transaction and one fsync, and each caller is answered only
- * after that commit. Every other call first commits what is pending, so it sees all of it.
+ * Admissions are group-committed (group-commit.ts): those asked for in the same turn of the
+ * event loop share one transaction, the WAL is synced off the event loop, and each caller is
+ * answered (and the job becomes claimable) only once synced. Completions join the same groups but
+ * are not waited for; other writes commit at once. Neither waits for a sync of its own
+ * (synchronous = NORMAL): a completion or retry time lost to power loss runs an idempotent job
+ * once more. Calls that read the journal wait until every admission is settled.
  * Not durable: the journal is a scratch file; a restart keeps only its dead letters.
  */
 import { emptyCounts } from '../../contract/counts.js';
@@ -73,7 +76,7 @@ export async function openSpilloverQueueBackend(options: SpilloverQueueBackendOp
   if (!(options.memoryLimit >= 1)) throw new RangeError('memoryLimit must be >= 1');
   const db = await openQueueDatabase(options.path, options.durable);
   try {
-    const journal = new SqliteJournal(db);
+    const journal = new SqliteJournal(db, options.durable);
     const releasedLeases = options.durable ? journal.requeueLeases() : (journal.dropAllButDead(), 0);
     const restoredJobs = journal.counts().reduce((n, c) => (c.state === 'queued' ? n + c.n : n), 0);
     const backend = new SpilloverQueueBackend(journal, options, { restoredJobs, releasedLeases });
@@ -94,7 +97,9 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   readonly #window: Record<PriorityTier, Entry[]> = { high: [], medium: [], low: [] };
   readonly #inWindow = new Map<string, Entry>();
   readonly #leased = new Map<string, Entry>();
-  /** Completed, 'done' not committed yet: still 'queued' on disk, so disk reads skip them like leases. */
+  /** Admitted jobs committed but not yet synced: rows on disk not yet in memory, skipped by disk reads. */
+  readonly #admitting = new Set<string>();
+  /** Completed, 'done' not committed yet: still 'queued' on disk, so disk reads skip them too. */
   readonly #completing = new Set<string>();
   readonly #diskOnly: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
   #episodeMoved = 0;
@@ -104,7 +109,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   /** Use openSpilloverQueueBackend. */
   constructor(journal: SqliteJournal, options: SpilloverQueueBackendOptions, recovery: QueueRecovery) {
     this.#journal = journal;
-    this.#group = new GroupCommit((fn) => journal.transaction(fn));
+    this.#group = new GroupCommit((fn) => journal.transaction(fn), options.durable ? () => journal.syncWal() : undefined);
     this.#limit = options.memoryLimit;
     this.#aging = { agingThresholdMs: options.agingThresholdMs === undefined ? DEFAULT_AGING_THRESHOLD_MS : options.agingThresholdMs };
     this.#onSpill = options.onSpill;
@@ -127,8 +132,13 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     // Into memory (claimable) only once committed: a worker never runs a job a crash could lose.
     const seq = await this.#group.submit({
       write: () => this.#journal.insert(job),
+      committed: (seq) => {
+        if (seq !== null) this.#admitting.add(job.id);
+      },
       applied: (seq) => {
-        if (seq !== null) this.#report(this.#admit({ job: { ...job }, seq }));
+        if (seq === null) return;
+        this.#admitting.delete(job.id);
+        this.#report(this.#admit({ job: { ...job }, seq }));
       },
     });
     return seq !== null;
@@ -139,10 +149,13 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     const jobs = inputs.map(createJob); // all valid, or nothing is written
     const seqs = await this.#group.submit({
       write: () => this.#journal.insertMany(jobs),
+      committed: (seqs) => seqs.forEach((seq, i) => seq !== null && this.#admitting.add(jobs[i]!.id)),
       applied: (seqs) => {
         let moved = 0;
         seqs.forEach((seq, i) => {
-          if (seq !== null) moved += this.#admit({ job: { ...jobs[i]! }, seq });
+          if (seq === null) return;
+          this.#admitting.delete(jobs[i]!.id);
+          moved += this.#admit({ job: { ...jobs[i]! }, seq });
         });
         this.#report(moved);
       },
@@ -150,8 +163,11 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     return seqs.filter((seq) => seq !== null).length;
   }
 
+  // get and getBySlot do not wait for admissions in flight: a job not yet answered may or may
+  // not be seen (as 'queued', from disk), as if asked a moment earlier or later.
   async get(id: string): Promise<Job | null> {
-    this.#sync();
+    this.#open();
+    this.#group.flush(); // completions on disk
     const mem = this.#leased.get(id) ?? this.#inWindow.get(id);
     if (mem !== undefined) return snapshot(mem.job);
     const row = this.#journal.get(id);
@@ -159,7 +175,8 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async getBySlot(slotPath: string): Promise<Job | null> {
-    this.#sync();
+    this.#open();
+    this.#group.flush();
     const row = this.#journal.getBySlot(slotPath);
     if (row === undefined) return null;
     const mem = this.#leased.get(row.id) ?? this.#inWindow.get(row.id);
@@ -167,7 +184,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async claimNext(owner: string, nowMs: number, leaseMs: number): Promise<Job | null> {
-    this.#open(); // no flush: pending admissions are not claimable yet, completing jobs are skipped
+    this.#open(); // no waiting: admissions in flight are not claimable yet, and disk reads skip them
     if (this.#inWindow.size <= this.#limit / 2) this.#refill();
     const heads: { tier: PriorityTier; availableAtMs: number; seq: number; entry: Entry; fromDisk: boolean }[] = [];
     for (const tier of PRIORITY_TIERS) {
@@ -200,23 +217,23 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   async complete(id: string, owner: string, nowMs: number): Promise<boolean> {
     const entry = this.#held(id, owner);
     if (entry === null) return false;
-    // Out of memory now (no second completion, no lease sweep); 'done' on disk at the commit.
-    // A crash before it leaves the job queued on disk, so a restart runs it again.
+    // Out of memory now; 'done' is written with the next group and not waited for: lost to a
+    // crash or power loss, it runs an idempotent job once more. If the disk refuses it, the job
+    // is leased again, so its lease expires and it runs again, as when a completion failed before.
     this.#leased.delete(id);
     this.#completing.add(id);
-    await this.#group.submit({
-      write: () => this.#journal.markDone(id, nowMs),
-      applied: () => this.#completing.delete(id),
-      failed: () => {
+    this.#group.submit({ write: () => this.#journal.markDone(id, nowMs), lazy: true }).then(
+      () => this.#completing.delete(id),
+      () => {
         this.#completing.delete(id);
-        this.#leased.set(id, entry);
+        if (this.#journal.open) this.#leased.set(id, entry);
       },
-    });
+    );
     return true;
   }
 
   async fail(id: string, owner: string, error: JobError, retryAtMs: number): Promise<boolean> {
-    this.#sync();
+    await this.#settled();
     const entry = this.#held(id, owner);
     if (entry === null) return false;
     this.#journal.markFailed(id, error, retryAtMs);
@@ -228,7 +245,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async postpone(id: string, owner: string, availableAtMs: number): Promise<boolean> {
-    this.#sync();
+    await this.#settled();
     const entry = this.#held(id, owner);
     if (entry === null) return false;
     try {
@@ -244,7 +261,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async bury(id: string, owner: string, error: JobError): Promise<boolean> {
-    this.#sync();
+    await this.#settled();
     const entry = this.#held(id, owner);
     if (entry === null) return false;
     this.#journal.markDead(id, error);
@@ -253,7 +270,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async releaseExpiredLeases(nowMs: number): Promise<number> {
-    this.#sync();
+    await this.#settled();
     let released = 0;
     for (const entry of [...this.#leased.values()]) {
       if ((entry.job.leaseExpiresAtMs ?? -Infinity) > nowMs) continue;
@@ -264,7 +281,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async counts(): Promise<QueueCounts> {
-    this.#sync();
+    await this.#settled();
     const counts = emptyCounts();
     for (const { state, priority, n } of this.#journal.counts()) counts[state][priority] = n;
     for (const { job } of this.#leased.values()) {
@@ -275,13 +292,13 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async listDead(options: ListDeadOptions = {}): Promise<Job[]> {
-    this.#sync();
+    await this.#settled();
     const { limit = 100, offset = 0 } = options;
     return this.#journal.listDead(limit, offset).map(rowToJob);
   }
 
   async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
-    this.#sync();
+    await this.#settled();
     // Leased jobs are 'queued' rows on disk: tell them apart by the ids leased in memory.
     const leased = [...this.#leased.keys()];
     const ids = leased.length === 0 ? "''" : leased.map(() => '?').join(', ');
@@ -302,7 +319,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async retryNow(id: string, nowMs: number): Promise<boolean> {
-    this.#sync();
+    await this.#settled();
     if (this.#leased.has(id)) return false;
     const mem = this.#inWindow.get(id);
     if (mem !== undefined) {
@@ -330,7 +347,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async replayDead(target: DeadLetterTarget, nowMs: number): Promise<number> {
-    this.#sync();
+    await this.#settled();
     const moved = this.#journal.replayDead(target, nowMs);
     // Replayed jobs re-enter their tiers at nowMs, possibly ahead of jobs in the window: rebuild it.
     if (moved > 0) this.reloadWindow();
@@ -338,23 +355,22 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async purgeDead(target: DeadLetterTarget): Promise<number> {
-    this.#sync();
+    await this.#settled();
     return this.#journal.purgeDead(target);
   }
 
   async pruneDone(finishedBeforeMs: number): Promise<number> {
-    this.#sync();
+    await this.#settled();
     return this.#journal.pruneDone(finishedBeforeMs);
   }
 
   async close(): Promise<void> {
-    if (this.#journal.open) this.#group.flush();
+    if (this.#journal.open) await this.#group.settle();
     this.#journal.close();
   }
 
   /** Rebuilds the window from the journal (open, replay): every queued job not leased is disk-only, then the best are pulled in. */
   reloadWindow(): void {
-    this.#group.flush();
     const before = this.#diskOnlyTotal();
     for (const tier of PRIORITY_TIERS) this.#window[tier] = [];
     this.#inWindow.clear();
@@ -406,14 +422,14 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
       let cursor = last === undefined ? null : { availableAtMs: last.job.availableAtMs, seq: last.seq };
       while (this.#diskOnly[tier] > 0 && this.#inWindow.size < this.#limit) {
         const room = Math.min(this.#limit - this.#inWindow.size, REFILL_BATCH);
-        const rows = this.#journal.queuedAfter(tier, cursor, room + this.#leased.size + this.#completing.size);
+        const rows = this.#journal.queuedAfter(tier, cursor, room + this.#skipCount());
         if (rows.length === 0) {
           this.#diskOnly[tier] = 0; // the journal has none left: the count had drifted
           break;
         }
         for (const row of rows) {
           cursor = { availableAtMs: row.available_at_ms, seq: row.seq };
-          if (this.#leased.has(row.id) || this.#completing.has(row.id) || this.#inWindow.size >= this.#limit) continue;
+          if (this.#skipped(row.id) || this.#inWindow.size >= this.#limit) continue;
           const entry = toEntry(row);
           window.push(entry); // rows come in line order, after everything in the window
           this.#inWindow.set(row.id, entry);
@@ -426,8 +442,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
 
   /** The first disk-only job of a tier whose window is empty. */
   #peekDisk(tier: PriorityTier): Entry | undefined {
-    const skip = this.#leased.size + this.#completing.size;
-    const row = this.#journal.queuedAfter(tier, null, 1 + skip).find((r) => !this.#leased.has(r.id) && !this.#completing.has(r.id));
+    const row = this.#journal.queuedAfter(tier, null, 1 + this.#skipCount()).find((r) => !this.#skipped(r.id));
     return row === undefined ? undefined : toEntry(row);
   }
 
@@ -455,10 +470,20 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     if (!this.#journal.open) throw new QueueClosedError();
   }
 
-  /** Open, and every pending grouped write committed: for reads and writes outside the group. */
-  #sync(): void {
+  /** Open, and every admission asked for so far committed, synced and in memory. */
+  async #settled(): Promise<void> {
     this.#open();
-    this.#group.flush();
+    await this.#group.settle();
+    this.#open();
+  }
+
+  /** 'queued' rows on disk that are not waiting in line: leased, or memory and disk not agreeing yet. */
+  #skipped(id: string): boolean {
+    return this.#leased.has(id) || this.#admitting.has(id) || this.#completing.has(id);
+  }
+
+  #skipCount(): number {
+    return this.#leased.size + this.#admitting.size + this.#completing.size;
   }
 
   #held(id: string, owner: string): Entry | null {
