@@ -11,7 +11,8 @@
  * The server refuses nothing the bench asks for: [limits] caps off, connection_pool_size and
  * max_concurrent_uploads above N. The load generator runs here, on the same cores.
  * Env: BENCH_UPLOADS (1000), BENCH_STALLED (1000), BENCH_UNFINISHED (10000), BENCH_PUBLISHED
- *      (100000); BENCH_QUICK=1: 200, 200, 1000, 10000.
+ *      (100000); BENCH_QUICK=1: 200, 200, 1000, 10000. BENCH_LOAD_PARTS (concurrency,stalled,startup),
+ *      BENCH_LOAD_KINDS (e.g. "hfs tus"), BENCH_CPU_PROF=<dir> (servers run with --cpu-prof).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -58,7 +59,8 @@ creations_per_minute_per_client = 0
 function spawnServer(args: string[], dataDir: string, env: Record<string, string> = {}): Promise<Server> {
   const lagFile = `${dataDir}.lag.json`;
   const t0 = performance.now();
-  const proc = spawn(process.execPath, ['--import', join(HERE, 'lag-probe.js'), ...args], {
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const proc = spawn(process.execPath, [...prof, '--import', join(HERE, 'lag-probe.js'), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, HFS_BENCH_LAG_FILE: lagFile },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -274,11 +276,13 @@ const root = await mkdtemp(join(tmpdir(), 'hfs-load-bench-'));
 try {
   console.log(`load bench: node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, linux ${release()}; client and servers share these cores`);
   console.log(`1. concurrency (${UPLOADS} uploads of 1 MiB at once; order alternates tus/bare)`);
-  for (const kind of ['bare tus', 'hfs tus', 'hfs PUT', 'bare tus'] as const) console.log(await concurrency(root, kind));
+  const parts = (process.env.BENCH_LOAD_PARTS ?? 'concurrency,stalled,startup').split(',');
+  const kinds = (process.env.BENCH_LOAD_KINDS?.split(',') ?? ['bare tus', 'hfs tus', 'hfs PUT', 'bare tus']) as Kind[];
+  if (parts.includes('concurrency')) for (const kind of kinds) console.log(await concurrency(root, kind));
   console.log('2. memory with stalled uploads');
-  console.log(await stalled(root));
+  if (parts.includes('stalled')) console.log(await stalled(root));
   console.log('3. start-up');
-  console.log(await startup(root));
+  if (parts.includes('startup')) console.log(await startup(root));
 } catch (err) {
   console.error(`bench failed: ${(err as Error).message}`);
   process.exitCode = 1;
