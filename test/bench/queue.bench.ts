@@ -81,7 +81,7 @@ async function throughput(name: string, backend: QueueBackend, producers: number
   console.log(
     `  ${label.padEnd(46)} ${JOBS} jobs: ${((JOBS / totalMs) * 1000).toFixed(0).padStart(6)} jobs/s enqueue-to-done` +
       ` (${totalMs.toFixed(0)} ms; enqueue alone ${((JOBS / enqueuedMs) * 1000).toFixed(0)}/s)` +
-      (group ? `; ${group.writes} admissions in ${group.commits} commits, ${group.syncs} WAL syncs` : ''),
+      (group ? `; ${group.writes} writes (admissions + completions) in ${group.commits} commits, ${group.syncs} WAL syncs` : ''),
   );
 }
 
