@@ -5,15 +5,59 @@
  * reads as "no such upload" (a HEAD answers 404 and tus-js-client starts over from byte 0), and
  * a crash in between loses the record. Here a record is written to a temp file, fsynced and
  * renamed over the old one, so every reader sees the old record or the new one. Reads stay
- * FileKvStore's: every get() reads the file, nothing is cached per process.
+ * FileKvStore's: every get() reads the file, nothing is cached per process, except during
+ * start-up (prime()), before any request is taken.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/utils';
 
 export class AtomicFileKvStore extends FileKvStore<Upload> {
+  /** Record texts read by prime(), by key; null when not primed. */
+  #primed: Map<string, string> | null = null;
+
+  /**
+   * Start-up only, before the server takes requests: reads every record once, synchronously.
+   * Start-up reads all of them three times (recovery, the slot index, the space account); for
+   * 10,000 records each pass took about a second through async reads, the synchronous pass
+   * takes about 0.1 s (docs/performance.md). get() answers from it until unprime().
+   */
+  prime(): void {
+    const primed = new Map<string, string>();
+    for (const name of readdirSync(this.directory)) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      try {
+        primed.set(name.slice(0, -'.json'.length), readFileSync(join(this.directory, name), 'utf8'));
+      } catch {
+        // Gone or unreadable now: get() reads it again, as without priming.
+      }
+    }
+    this.#primed = primed;
+  }
+
+  unprime(): void {
+    this.#primed = null;
+  }
+
+  override async get(key: string): Promise<Upload | undefined> {
+    const text = this.#primed?.get(key);
+    if (text === undefined) return super.get(key);
+    try {
+      return JSON.parse(text) as Upload; // a fresh object each time, like a read
+    } catch {
+      return undefined; // a cut record reads as none (FileKvStore.get)
+    }
+  }
+
+  override async delete(key: string): Promise<void> {
+    this.#primed?.delete(key);
+    await super.delete(key);
+  }
+
   override async set(key: string, value: Upload): Promise<void> {
+    this.#primed?.delete(key);
     const file = resolve(this.directory, `${key}.json`);
     if (!isPathInsideDirectory(this.directory, file)) throw ERRORS.FILE_NOT_FOUND;
     // A dot name: list() pairs a data file with its record by name, a temp file pairs with nothing.

@@ -45,6 +45,9 @@ export interface PartialEntry {
 const partialsKey = (slotPath: string) => `concat.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
 const resumableKey = (slotPath: string) => `rufh.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
 
+/** Upload records listUnfinished reads at once. */
+const LIST_READS = 32;
+
 export interface TusFileStoreOptions {
   /** The current request's facts (the tus endpoint runs every request inside its scope). */
   scope?: () => TusWriteScope | undefined;
@@ -65,6 +68,15 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     this.#fileMode = options.fileMode ?? 0o640;
     // 'concatenation' is served by the tus endpoint itself (http/tus-concat.ts), before @tus/server sees the request.
     this.extensions = [...this.extensions, 'checksum', 'concatenation'];
+  }
+
+  /** Start-up: read every record once (AtomicFileKvStore.prime) until unprimeRecords(). */
+  primeRecords(): void {
+    (this.configstore as AtomicFileKvStore).prime();
+  }
+
+  unprimeRecords(): void {
+    (this.configstore as AtomicFileKvStore).unprime();
   }
 
   get datastore(): DataStore {
@@ -299,15 +311,20 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     return { size: typeof info.size === 'number' ? info.size : undefined, slotPath: serverStateOf(info)?.slotPath ?? undefined, partial: isPartial(info) };
   }
 
-  /** Unfinished uploads (data file and record both present), for operators. */
+  /**
+   * Unfinished uploads (data file and record both present), for operators and the start-up
+   * indexes. Records are read LIST_READS at a time, in list order: one at a time, 10,000 of
+   * them kept start-up waiting for seconds (docs/performance.md).
+   */
   async listUnfinished(): Promise<UploadSummary[]> {
     const ids = this.configstore.list ? await this.configstore.list() : [];
-    const out: UploadSummary[] = [];
-    for (const id of ids) {
-      const summary = await this.summarize(id);
-      if (summary && !summary.finished) out.push(summary);
-    }
-    return out;
+    const summaries = new Array<UploadSummary | null>(ids.length);
+    let next = 0;
+    const reader = async () => {
+      for (let i = next++; i < ids.length; i = next++) summaries[i] = await this.summarize(ids[i]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_READS, ids.length) }, reader));
+    return summaries.filter((s): s is UploadSummary => s !== null && !s.finished);
   }
 
   /** One upload as operators see it, or null when unknown. */

@@ -1,12 +1,15 @@
 /**
  * Finalization queue benchmarks (npm run bench; never part of npm test):
  *   1. jobs/s from enqueue to done with a no-op pipeline: the dispatcher on each backend,
- *      jobs enqueued one at a time (each one durable before the next, like uploads) while
- *      `workers` workers drain them;
+ *      `producers` callers each enqueueing one job at a time (each durable before that caller
+ *      goes on, like an upload answered after its job is written) while `workers` workers drain
+ *      them; 1 producer is the worst case for group commit (every group holds one admission),
+ *      BENCH_PRODUCERS (default 64) and 256 many uploads finishing at once. Admissions per second
+ *      are bounded by producers / (commit + WAL sync time) until the CPU is;
  *   2. restore time of 100,000 persisted jobs (open + lease recovery + window load);
  *   3. event-loop delay while hashing a 1 GiB file (worker thread vs on the main thread).
  * Env: BENCH_QUEUE_JOBS (default 5000), BENCH_RESTORE_JOBS (100000), BENCH_HASH_SIZE (1GiB),
- *      BENCH_WORKERS (4).
+ *      BENCH_WORKERS (4), BENCH_PRODUCERS (64).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -31,13 +34,14 @@ const JOBS = Number(process.env.BENCH_QUEUE_JOBS ?? 5000);
 const RESTORE_JOBS = Number(process.env.BENCH_RESTORE_JOBS ?? 100_000);
 const HASH_BYTES = parseSize(process.env.BENCH_HASH_SIZE ?? '1GiB');
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
+const PRODUCERS = Number(process.env.BENCH_PRODUCERS ?? 64);
 
 const input = (i: number, at: number): EnqueueInput => {
   const size = [1_000, 20_000_000, 200_000_000][i % 3]!;
   return { id: `job-${i}`, slotPath: `s/${i}/f.bin`, size, priority: tierForSize(size), payload: { uploadId: `u${i}`, sourceFile: `/x/${i}` }, enqueuedAtMs: at };
 };
 
-async function throughput(name: string, backend: QueueBackend): Promise<void> {
+async function throughput(name: string, backend: QueueBackend, producers: number): Promise<void> {
   let done = 0;
   let finish!: () => void;
   const allDone = new Promise<void>((r) => (finish = r));
@@ -59,18 +63,25 @@ async function throughput(name: string, backend: QueueBackend): Promise<void> {
   });
   dispatcher.start();
   const started = performance.now();
-  for (let i = 0; i < JOBS; i++) {
-    await backend.enqueue(input(i, Date.now()));
-    dispatcher.poke();
-  }
+  let next = 0;
+  const producer = async () => {
+    for (let i = next++; i < JOBS; i = next++) {
+      if (!(await backend.enqueue(input(i, Date.now())))) throw new Error(`job ${i} refused`);
+      dispatcher.poke();
+    }
+  };
+  await Promise.all(Array.from({ length: producers }, producer));
   const enqueuedMs = performance.now() - started;
   await allDone;
   const totalMs = performance.now() - started;
   await dispatcher.stop(0);
+  const group = 'groupCommits' in backend ? (backend as { groupCommits: { commits: number; syncs: number; writes: number } }).groupCommits : undefined;
   await backend.close();
+  const label = `${name}, ${producers} producer${producers === 1 ? '' : 's'}`;
   console.log(
-    `  ${name.padEnd(34)} ${JOBS} jobs: ${((JOBS / totalMs) * 1000).toFixed(0).padStart(6)} jobs/s enqueue-to-done` +
-      ` (${totalMs.toFixed(0)} ms; enqueue alone ${((JOBS / enqueuedMs) * 1000).toFixed(0)}/s)`,
+    `  ${label.padEnd(46)} ${JOBS} jobs: ${((JOBS / totalMs) * 1000).toFixed(0).padStart(6)} jobs/s enqueue-to-done` +
+      ` (${totalMs.toFixed(0)} ms; enqueue alone ${((JOBS / enqueuedMs) * 1000).toFixed(0)}/s)` +
+      (group ? `; ${group.writes} writes (admissions + completions) in ${group.commits} commits, ${group.syncs} WAL syncs` : ''),
   );
 }
 
@@ -131,8 +142,11 @@ const dir = await mkdtemp(join(tmpdir(), 'hfs-queue-bench-'));
 try {
   console.log(`queue bench: node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, linux ${release()}, tmp ${tmpdir()}`);
   console.log(`1. enqueue-to-done, no-op pipeline, ${WORKERS} workers`);
-  await throughput('MemoryQueueBackend', new MemoryQueueBackend());
-  await throughput('SpilloverQueueBackend (fsync)', await openSpilloverQueueBackend({ path: join(dir, 'spill.sqlite'), memoryLimit: 1000, durable: true }));
+  for (const producers of [...new Set([1, PRODUCERS, 256])]) {
+    await throughput('MemoryQueueBackend', new MemoryQueueBackend(), producers);
+    const spill = await openSpilloverQueueBackend({ path: join(dir, `spill-${producers}.sqlite`), memoryLimit: 1000, durable: true });
+    await throughput('SpilloverQueueBackend (fsync)', spill, producers);
+  }
   console.log(`2. restore of ${RESTORE_JOBS} persisted jobs (100 of them leased at the crash)`);
   await restore(dir);
   console.log(`3. sha256 of ${(HASH_BYTES / 2 ** 30).toFixed(2)} GiB`);

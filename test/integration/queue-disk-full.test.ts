@@ -38,6 +38,14 @@ describe('SQLite queue journal on a full disk', () => {
     assert.deepEqual(await rows(), ['before', 'full-1']);
   });
 
+  it('a group of admissions the disk refuses: every caller is rejected, none is answered as written', async () => {
+    await disk.leaveFree(0);
+    const answers = await Promise.allSettled(['group-1', 'group-2', 'group-3'].map((id) => queue.enqueue(job(id))));
+    assert.deepEqual(answers.map((a) => a.status === 'rejected' && (a.reason as { code?: string }).code), ['SQLITE_FULL', 'SQLITE_FULL', 'SQLITE_FULL']);
+    await disk.unfill();
+    assert.deepEqual((await rows()).filter((id) => id.startsWith('group-')), []);
+  });
+
   it('a postponement on a full disk is kept in memory: the job stays written and waits', async () => {
     const claimed = await queue.claimNext('w1', 2_000, 60_000);
     assert.ok(claimed !== null);

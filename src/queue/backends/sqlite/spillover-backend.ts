@@ -15,6 +15,12 @@
  * Disk reads skip leased rows, so their cost grows with the number of leases, which the
  * dispatcher keeps to one per worker.
  * durable (persistent_queue): every commit is fsynced and a restart restores every job.
+ * Admissions are group-committed (group-commit.ts): those asked for in the same turn of the
+ * event loop share one transaction, the WAL is synced off the event loop, and each caller is
+ * answered (and the job becomes claimable) only once synced. Completions join the same groups but
+ * are not waited for; other writes commit at once. Neither waits for a sync of its own
+ * (synchronous = NORMAL): a completion or retry time lost to power loss runs an idempotent job
+ * once more. Calls that read the journal wait until every admission is settled.
  * Not durable: the journal is a scratch file; a restart keeps only its dead letters.
  */
 import { emptyCounts } from '../../contract/counts.js';
@@ -22,6 +28,7 @@ import { QueueClosedError } from '../../contract/errors.js';
 import { copyError, createJob } from '../job.js';
 import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier } from '../../contract/priority.js';
 import { listJobsQuery, openQueueDatabase, rowToJob, type JobRow } from './sqlite-db.js';
+import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import type {
   BatchEnqueuer,
@@ -69,7 +76,7 @@ export async function openSpilloverQueueBackend(options: SpilloverQueueBackendOp
   if (!(options.memoryLimit >= 1)) throw new RangeError('memoryLimit must be >= 1');
   const db = await openQueueDatabase(options.path, options.durable);
   try {
-    const journal = new SqliteJournal(db);
+    const journal = new SqliteJournal(db, options.durable);
     const releasedLeases = options.durable ? journal.requeueLeases() : (journal.dropAllButDead(), 0);
     const restoredJobs = journal.counts().reduce((n, c) => (c.state === 'queued' ? n + c.n : n), 0);
     const backend = new SpilloverQueueBackend(journal, options, { restoredJobs, releasedLeases });
@@ -83,12 +90,17 @@ export async function openSpilloverQueueBackend(options: SpilloverQueueBackendOp
 
 export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLister, JobRetrier {
   readonly #journal: SqliteJournal;
+  readonly #group: GroupCommit;
   readonly #limit: number;
   readonly #aging: AgingOptions;
   readonly #onSpill: ((e: SpillEvent) => void) | undefined;
   readonly #window: Record<PriorityTier, Entry[]> = { high: [], medium: [], low: [] };
   readonly #inWindow = new Map<string, Entry>();
   readonly #leased = new Map<string, Entry>();
+  /** Admitted jobs committed but not yet synced: rows on disk not yet in memory, skipped by disk reads. */
+  readonly #admitting = new Set<string>();
+  /** Completed, 'done' not committed yet: still 'queued' on disk, so disk reads skip them too. */
+  readonly #completing = new Set<string>();
   readonly #diskOnly: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
   #episodeMoved = 0;
   /** What opening found: jobs waiting after lease recovery (none for a scratch journal). */
@@ -97,6 +109,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   /** Use openSpilloverQueueBackend. */
   constructor(journal: SqliteJournal, options: SpilloverQueueBackendOptions, recovery: QueueRecovery) {
     this.#journal = journal;
+    this.#group = new GroupCommit((fn) => journal.transaction(fn), options.durable ? () => journal.syncWal() : undefined);
     this.#limit = options.memoryLimit;
     this.#aging = { agingThresholdMs: options.agingThresholdMs === undefined ? DEFAULT_AGING_THRESHOLD_MS : options.agingThresholdMs };
     this.#onSpill = options.onSpill;
@@ -108,32 +121,53 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     return { inMemory: this.#inWindow.size, diskOnly: this.#diskOnlyTotal() };
   }
 
+  /** Commits so far: how many transactions carried how many grouped writes. */
+  get groupCommits(): Readonly<GroupCommitStats> {
+    return { ...this.#group.stats };
+  }
+
   async enqueue(input: EnqueueInput): Promise<boolean> {
     this.#open();
     const job = createJob(input);
-    const seq = this.#journal.insert(job);
-    if (seq === null) return false;
-    this.#report(this.#admit({ job: { ...job }, seq }));
-    return true;
+    // Into memory (claimable) only once committed: a worker never runs a job a crash could lose.
+    const seq = await this.#group.submit({
+      write: () => this.#journal.insert(job),
+      committed: (seq) => {
+        if (seq !== null) this.#admitting.add(job.id);
+      },
+      applied: (seq) => {
+        if (seq === null) return;
+        this.#admitting.delete(job.id);
+        this.#report(this.#admit({ job: { ...job }, seq }));
+      },
+    });
+    return seq !== null;
   }
 
   async enqueueMany(inputs: readonly EnqueueInput[]): Promise<number> {
     this.#open();
     const jobs = inputs.map(createJob); // all valid, or nothing is written
-    const seqs = this.#journal.insertMany(jobs);
-    let added = 0;
-    let moved = 0;
-    seqs.forEach((seq, i) => {
-      if (seq === null) return;
-      added += 1;
-      moved += this.#admit({ job: { ...jobs[i]! }, seq });
+    const seqs = await this.#group.submit({
+      write: () => this.#journal.insertMany(jobs),
+      committed: (seqs) => seqs.forEach((seq, i) => seq !== null && this.#admitting.add(jobs[i]!.id)),
+      applied: (seqs) => {
+        let moved = 0;
+        seqs.forEach((seq, i) => {
+          if (seq === null) return;
+          this.#admitting.delete(jobs[i]!.id);
+          moved += this.#admit({ job: { ...jobs[i]! }, seq });
+        });
+        this.#report(moved);
+      },
     });
-    this.#report(moved);
-    return added;
+    return seqs.filter((seq) => seq !== null).length;
   }
 
+  // get and getBySlot do not wait for admissions in flight: a job not yet answered may or may
+  // not be seen (as 'queued', from disk), as if asked a moment earlier or later.
   async get(id: string): Promise<Job | null> {
     this.#open();
+    this.#group.flush(); // completions on disk
     const mem = this.#leased.get(id) ?? this.#inWindow.get(id);
     if (mem !== undefined) return snapshot(mem.job);
     const row = this.#journal.get(id);
@@ -142,6 +176,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
 
   async getBySlot(slotPath: string): Promise<Job | null> {
     this.#open();
+    this.#group.flush();
     const row = this.#journal.getBySlot(slotPath);
     if (row === undefined) return null;
     const mem = this.#leased.get(row.id) ?? this.#inWindow.get(row.id);
@@ -149,7 +184,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async claimNext(owner: string, nowMs: number, leaseMs: number): Promise<Job | null> {
-    this.#open();
+    this.#open(); // no waiting: admissions in flight are not claimable yet, and disk reads skip them
     if (this.#inWindow.size <= this.#limit / 2) this.#refill();
     const heads: { tier: PriorityTier; availableAtMs: number; seq: number; entry: Entry; fromDisk: boolean }[] = [];
     for (const tier of PRIORITY_TIERS) {
@@ -182,12 +217,23 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   async complete(id: string, owner: string, nowMs: number): Promise<boolean> {
     const entry = this.#held(id, owner);
     if (entry === null) return false;
-    this.#journal.markDone(id, nowMs);
+    // Out of memory now; 'done' is written with the next group and not waited for: lost to a
+    // crash or power loss, it runs an idempotent job once more. If the disk refuses it, the job
+    // is leased again, so its lease expires and it runs again, as when a completion failed before.
     this.#leased.delete(id);
+    this.#completing.add(id);
+    this.#group.submit({ write: () => this.#journal.markDone(id, nowMs), lazy: true }).then(
+      () => this.#completing.delete(id),
+      () => {
+        this.#completing.delete(id);
+        if (this.#journal.open) this.#leased.set(id, entry);
+      },
+    );
     return true;
   }
 
   async fail(id: string, owner: string, error: JobError, retryAtMs: number): Promise<boolean> {
+    await this.#settled();
     const entry = this.#held(id, owner);
     if (entry === null) return false;
     this.#journal.markFailed(id, error, retryAtMs);
@@ -199,6 +245,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async postpone(id: string, owner: string, availableAtMs: number): Promise<boolean> {
+    await this.#settled();
     const entry = this.#held(id, owner);
     if (entry === null) return false;
     try {
@@ -214,6 +261,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async bury(id: string, owner: string, error: JobError): Promise<boolean> {
+    await this.#settled();
     const entry = this.#held(id, owner);
     if (entry === null) return false;
     this.#journal.markDead(id, error);
@@ -222,7 +270,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async releaseExpiredLeases(nowMs: number): Promise<number> {
-    this.#open();
+    await this.#settled();
     let released = 0;
     for (const entry of [...this.#leased.values()]) {
       if ((entry.job.leaseExpiresAtMs ?? -Infinity) > nowMs) continue;
@@ -233,7 +281,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async counts(): Promise<QueueCounts> {
-    this.#open();
+    await this.#settled();
     const counts = emptyCounts();
     for (const { state, priority, n } of this.#journal.counts()) counts[state][priority] = n;
     for (const { job } of this.#leased.values()) {
@@ -244,13 +292,13 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async listDead(options: ListDeadOptions = {}): Promise<Job[]> {
-    this.#open();
+    await this.#settled();
     const { limit = 100, offset = 0 } = options;
     return this.#journal.listDead(limit, offset).map(rowToJob);
   }
 
   async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
-    this.#open();
+    await this.#settled();
     // Leased jobs are 'queued' rows on disk: tell them apart by the ids leased in memory.
     const leased = [...this.#leased.keys()];
     const ids = leased.length === 0 ? "''" : leased.map(() => '?').join(', ');
@@ -271,7 +319,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async retryNow(id: string, nowMs: number): Promise<boolean> {
-    this.#open();
+    await this.#settled();
     if (this.#leased.has(id)) return false;
     const mem = this.#inWindow.get(id);
     if (mem !== undefined) {
@@ -299,7 +347,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async replayDead(target: DeadLetterTarget, nowMs: number): Promise<number> {
-    this.#open();
+    await this.#settled();
     const moved = this.#journal.replayDead(target, nowMs);
     // Replayed jobs re-enter their tiers at nowMs, possibly ahead of jobs in the window: rebuild it.
     if (moved > 0) this.reloadWindow();
@@ -307,16 +355,17 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   }
 
   async purgeDead(target: DeadLetterTarget): Promise<number> {
-    this.#open();
+    await this.#settled();
     return this.#journal.purgeDead(target);
   }
 
   async pruneDone(finishedBeforeMs: number): Promise<number> {
-    this.#open();
+    await this.#settled();
     return this.#journal.pruneDone(finishedBeforeMs);
   }
 
   async close(): Promise<void> {
+    if (this.#journal.open) await this.#group.settle();
     this.#journal.close();
   }
 
@@ -373,14 +422,14 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
       let cursor = last === undefined ? null : { availableAtMs: last.job.availableAtMs, seq: last.seq };
       while (this.#diskOnly[tier] > 0 && this.#inWindow.size < this.#limit) {
         const room = Math.min(this.#limit - this.#inWindow.size, REFILL_BATCH);
-        const rows = this.#journal.queuedAfter(tier, cursor, room + this.#leased.size);
+        const rows = this.#journal.queuedAfter(tier, cursor, room + this.#skipCount());
         if (rows.length === 0) {
           this.#diskOnly[tier] = 0; // the journal has none left: the count had drifted
           break;
         }
         for (const row of rows) {
           cursor = { availableAtMs: row.available_at_ms, seq: row.seq };
-          if (this.#leased.has(row.id) || this.#inWindow.size >= this.#limit) continue;
+          if (this.#skipped(row.id) || this.#inWindow.size >= this.#limit) continue;
           const entry = toEntry(row);
           window.push(entry); // rows come in line order, after everything in the window
           this.#inWindow.set(row.id, entry);
@@ -393,7 +442,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
 
   /** The first disk-only job of a tier whose window is empty. */
   #peekDisk(tier: PriorityTier): Entry | undefined {
-    const row = this.#journal.queuedAfter(tier, null, 1 + this.#leased.size).find((r) => !this.#leased.has(r.id));
+    const row = this.#journal.queuedAfter(tier, null, 1 + this.#skipCount()).find((r) => !this.#skipped(r.id));
     return row === undefined ? undefined : toEntry(row);
   }
 
@@ -419,6 +468,22 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
 
   #open(): void {
     if (!this.#journal.open) throw new QueueClosedError();
+  }
+
+  /** Open, and every admission asked for so far committed, synced and in memory. */
+  async #settled(): Promise<void> {
+    this.#open();
+    await this.#group.settle();
+    this.#open();
+  }
+
+  /** 'queued' rows on disk that are not waiting in line: leased, or memory and disk not agreeing yet. */
+  #skipped(id: string): boolean {
+    return this.#leased.has(id) || this.#admitting.has(id) || this.#completing.has(id);
+  }
+
+  #skipCount(): number {
+    return this.#leased.size + this.#admitting.size + this.#completing.size;
   }
 
   #held(id: string, owner: string): Entry | null {

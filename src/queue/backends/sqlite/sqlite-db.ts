@@ -28,10 +28,11 @@ export interface JobRow {
 
 /**
  * Opens (creating its directory) and migrates a queue file in WAL mode.
- * durable: synchronous = FULL. In WAL mode FULL fsyncs the WAL on every commit, so a job is on
- * disk before the call that wrote it returns and survives power loss, not only a process crash.
- * NORMAL may lose the last commits on power loss: an upload the client was told is complete
- * would never be finalized. Cost: one fsync per commit (~0.45 ms here), small next to an upload.
+ * durable: synchronous = NORMAL, and the journal syncs the WAL itself (SqliteJournal.syncWal,
+ * off the event loop) before it answers anyone whose write must survive power loss: a job is
+ * admitted only once synced (group-commit.ts). NORMAL alone may lose the last commits on power
+ * loss (never on a process crash); what is not synced that way is only a completion or a retry
+ * time, and losing it runs an idempotent job once more. Checkpoints sync as before.
  * Not durable (a scratch file): synchronous = OFF, the OS writes when it likes.
  */
 export async function openQueueDatabase(path: string, durable: boolean): Promise<Database.Database> {
@@ -39,7 +40,7 @@ export async function openQueueDatabase(path: string, durable: boolean): Promise
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
-    db.pragma(durable ? 'synchronous = FULL' : 'synchronous = OFF');
+    db.pragma(durable ? 'synchronous = NORMAL' : 'synchronous = OFF');
     migrate(db);
     return db;
   } catch (err) {

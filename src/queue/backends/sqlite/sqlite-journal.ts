@@ -4,6 +4,7 @@
  * replayed, purged). Leases are not written: a lease dies with its process, and a restart
  * requeues it anyway, so a job being worked on stays 'queued' on disk.
  */
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { copyError } from '../job.js';
 import type { PriorityTier } from '../../contract/priority.js';
@@ -23,16 +24,38 @@ export class SqliteJournal {
   readonly #db: Database.Database;
   readonly #st: ReturnType<typeof prepare>;
   readonly #insertMany: (jobs: readonly Job[]) => (number | null)[];
+  /** One wrapper for every group: db.transaction() builds a new function each time it is called. */
+  readonly #runInTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
 
-  constructor(db: Database.Database) {
+  /** The write-ahead log, held open to sync it (durable journals only). */
+  readonly #wal: number | undefined;
+
+  /** durable: the journal syncs its WAL (syncWal) because the file is opened with synchronous = NORMAL. */
+  constructor(db: Database.Database, durable = false) {
     this.#db = db;
+    // Open in WAL mode: the -wal file exists and keeps its inode while this connection is open
+    // (SQLite truncates or rewrites it in place, and deletes it only when the last one closes).
+    this.#wal = durable ? openSync(`${db.name}-wal`, 'r') : undefined;
     const st = (this.#st = prepare(db));
     const insertMany = db.transaction((jobs: readonly Job[]) => jobs.map((job) => insertRow(st, job)));
     this.#insertMany = (jobs) => insertMany.immediate(jobs);
+    this.#runInTransaction = db.transaction((fn: () => unknown) => fn());
   }
 
   get open(): boolean {
     return this.#db.open;
+  }
+
+  /** Makes every committed transaction durable: fdatasync of the WAL on the libuv pool. */
+  syncWal(): Promise<void> {
+    const fd = this.#wal;
+    if (fd === undefined) return Promise.resolve();
+    return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Runs fn in one transaction (BEGIN IMMEDIATE … COMMIT; nested: a savepoint); rolled back if it throws. */
+  transaction<T>(fn: () => T): T {
+    return this.#runInTransaction.immediate(fn) as T;
   }
 
   /** The new row's seq, or null when the id or the slot path is taken. */
@@ -113,7 +136,9 @@ export class SqliteJournal {
   }
 
   close(): void {
-    if (this.#db.open) this.#db.close();
+    if (!this.#db.open) return;
+    if (this.#wal !== undefined) closeSync(this.#wal);
+    this.#db.close();
   }
 }
 

@@ -1,0 +1,42 @@
+/**
+ * Start-up priming of the tus records (AtomicFileKvStore.prime, docs/performance.md): while
+ * primed, reads answer from one synchronous pass over the directory; a write or delete of a
+ * record is never answered from the stale copy; after unprime() every read goes to the file.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Upload } from '@tus/utils';
+import { AtomicFileKvStore } from '../../src/storage/atomic-file-kv-store.js';
+
+const upload = (id: string, offset: number) => new Upload({ id, size: 10, offset });
+
+describe('AtomicFileKvStore priming', () => {
+  it('answers from the primed pass, forgets a key on set and delete, reads files again after unprime', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tus-prime-'));
+    try {
+      const kv = new AtomicFileKvStore(dir);
+      await kv.set('a', upload('a', 1));
+      await kv.set('b', upload('b', 2));
+      await writeFile(join(dir, 'cut.json'), '{"id":"cu'); // a cut record reads as none, primed or not
+      kv.prime();
+      await writeFile(join(dir, 'a.json'), JSON.stringify(upload('a', 9))); // behind the store's back: the primed copy answers
+      assert.equal((await kv.get('a'))?.offset, 1);
+      const first = await kv.get('b');
+      first!.offset = 99;
+      assert.equal((await kv.get('b'))?.offset, 2, 'each read is a fresh object');
+      assert.equal(await kv.get('cut'), undefined);
+      await kv.set('b', upload('b', 5));
+      assert.equal((await kv.get('b'))?.offset, 5, 'a write is never answered from the stale copy');
+      await kv.delete('b');
+      assert.equal(await kv.get('b'), undefined, 'nor a delete');
+      assert.equal((await kv.get('new'))?.offset, undefined, 'a key the pass did not see is read from disk');
+      kv.unprime();
+      assert.equal((await kv.get('a'))?.offset, 9, 'unprimed: the file answers');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
