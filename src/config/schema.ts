@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseRedisUrl } from './redis-url.js';
 import { directoryModeFor, normalizeExtension, parseDuration, parseFileMode, parseListen, parseSize, parseSizeOrPercent } from './units.js';
 import { scanSection } from './scan-schema.js';
+import { rufhSection } from './rufh-schema.js';
 
 const duration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -534,6 +535,7 @@ export const configSchema = z.object({
   uploads,
   migration,
   scan: scanSection,
+  rufh: rufhSection,
   testing,
 });
 

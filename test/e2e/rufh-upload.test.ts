@@ -24,7 +24,8 @@ describe('IETF Resumable Uploads: upgraded slot PUT (raw socket, URLSession beha
   const resourcePath = (location: string) => new URL(location, server.baseUrl).pathname;
 
   before(async () => {
-    server = await startServer({ config: '[tus]\nlock_drain_timeout = "1s"\n' });
+    // The test client reaches the server on loopback, which [rufh] counts as a proxy by default.
+    server = await startServer({ config: '[tus]\nlock_drain_timeout = "1s"\n[rufh]\nproxy_addresses = []\n' });
   });
   after(async () => {
     await server?.dispose();
