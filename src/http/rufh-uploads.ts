@@ -123,13 +123,14 @@ export class RufhUploads {
    * streams into the resource. Completed: 201 as the PUT would; cut: the bytes stay.
    * Where no 104 may go (rufh-interim.ts) the resource is still made, and the final answer
    * carries its Location; such a client cannot resume a cut body, so its repeated PUT replaces
-   * the slot's unfinished resource instead of being sent to it.
+   * the slot's unfinished resource instead of being sent to it. So does one through a proxy: the
+   * proxy would turn the connection closed after the 104 into a 502, which ends the upload.
    */
   async upgradePut(ctx: Context, version: InteropVersion, put: UpgradedPut): Promise<void> {
     metrics.rufhRequests.inc({ interop: String(version.interop), kind: 'upgrade' });
     const interim = this.#interim.decide(interimRequestOf(ctx.req));
     const existing = await this.unfinishedOf(put.path);
-    if (existing !== undefined && interim.send) return this.resumeExisting(ctx, version, existing);
+    if (existing !== undefined && interim.send && interim.via === 'direct') return this.resumeExisting(ctx, version, existing);
     if (existing !== undefined) await this.discardUnreachable(ctx, existing, put.path, interim);
     await this.deps.intake.gate(ctx.req, 'put', put.path, put.fileBytes);
     const record: UploadServerState = {
@@ -290,17 +291,18 @@ export class RufhUploads {
   }
 
   /**
-   * The slot's unfinished resource, for a repeated PUT no 104 may reach: that client never
-   * learned the resource, so it starts over; the old bytes go (a body still streaming into them
-   * is ended first), and the slot takes the new upload.
+   * The slot's unfinished resource, for a repeated PUT that cannot be sent to it: no 104 may
+   * reach that client (it never learned the resource), or a proxy is in between (Caddy and
+   * HAProxy answer 502 for a connection closed after the 104). It starts over; the old bytes go
+   * (a body still streaming into them is ended first), and the slot takes the new upload.
    */
   private async discardUnreachable(ctx: Context, id: string, slotPath: string, interim: InterimVerdict): Promise<void> {
     await this.locked(ctx, id, async () => {
       await this.deps.tusStore.remove(id);
       if ((await this.deps.tusStore.resumableOf(slotPath)) === id) await this.deps.tusStore.setResumableOf(slotPath, undefined);
     });
-    const reason = interim.send ? undefined : interim.reason;
-    requestContext.get(ctx.req)?.log.info({ uploadId: id, reason }, 'Unfinished upload of the slot replaced: its client was offered no 104');
+    const reason = interim.send ? 'proxy' : interim.reason;
+    requestContext.get(ctx.req)?.log.info({ uploadId: id, reason }, 'Unfinished upload of the slot replaced: its client cannot be sent to resume it');
   }
 
   /** The upload resource created by the slot's upgraded PUT, when it is still unfinished. */
