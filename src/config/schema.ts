@@ -78,7 +78,11 @@ const server = z
     max_concurrent_uploads: count(100, 1),
     connection_pool_size: count(200, 1),
     trust_proxy: z.boolean().default(false),
+    /** PEM files: when set, the listener speaks HTTPS itself (HTTP/1.1; listener.ts). */
+    tls_certificate: z.string().default(''),
+    tls_key: z.string().default(''),
   })
+  .refine((s) => (s.tls_certificate === '') === (s.tls_key === ''), { message: 'tls_certificate and tls_key are set together', path: ['tls_key'] })
   .prefault({})
   .transform((s) => ({
     listen: s.listen ?? { host: '127.0.0.1', port: 8080 },
@@ -92,6 +96,7 @@ const server = z
     maxConcurrentUploads: s.max_concurrent_uploads,
     connectionPoolSize: s.connection_pool_size,
     trustProxy: s.trust_proxy,
+    tls: s.tls_certificate === '' ? null : { certificateFile: s.tls_certificate, keyFile: s.tls_key },
   }));
 
 const security = z
