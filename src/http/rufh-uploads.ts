@@ -297,12 +297,14 @@ export class RufhUploads {
    * (a body still streaming into them is ended first), and the slot takes the new upload.
    */
   private async discardUnreachable(ctx: Context, id: string, slotPath: string, interim: InterimVerdict): Promise<void> {
+    const log = requestContext.get(ctx.req)?.log;
     await this.locked(ctx, id, async () => {
-      await this.deps.tusStore.remove(id);
+      // Gone meanwhile (expired, cancelled) or not removable: the new upload goes on; the expiry sweep takes what is left.
+      await this.deps.tusStore.remove(id).catch((err: unknown) => log?.warn({ err, uploadId: id }, 'Unfinished upload of the slot could not be removed'));
       if ((await this.deps.tusStore.resumableOf(slotPath)) === id) await this.deps.tusStore.setResumableOf(slotPath, undefined);
     });
     const reason = interim.send ? 'proxy' : interim.reason;
-    requestContext.get(ctx.req)?.log.info({ uploadId: id, reason }, 'Unfinished upload of the slot replaced: its client cannot be sent to resume it');
+    log?.info({ uploadId: id, reason }, 'Unfinished upload of the slot replaced: its client cannot be sent to resume it');
   }
 
   /** The upload resource created by the slot's upgraded PUT, when it is still unfinished. */
