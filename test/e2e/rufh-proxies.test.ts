@@ -93,9 +93,13 @@ describe('RUFH behind nginx, Caddy and HAProxy with the defaults: no 104, nothin
       const proxy = proxies.get(kind)!;
       const data = randomData(300 * KiB);
       const slot = slotFor(server, `again-${kind}.bin`, data.length);
-      const ended = nextLog(server, (l) => l.msg === 'Resumable upload body ended early; received bytes kept');
-      await rufhRequest(proxy.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: upgradeHeaders(data.length), body: data, cutAfter: 100 * KiB, waitFor104: false });
-      await ended; // the cut reached the server: the slot has an unfinished resource
+      // The client cuts once the resource exists (the proxy forwarded the request), then the cut reaches the server.
+      const created = nextLog(server, (l) => l.msg === 'Resumable upload resource created');
+      const first = await rufhRequest(proxy.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: upgradeHeaders(data.length), body: data, cutAfter: 100 * KiB, cut: 'half-open', waitFor104: false });
+      const id = (await created).uploadId;
+      const ended = nextLog(server, (l) => l.msg === 'Resumable upload body ended early; received bytes kept' && l.uploadId === id);
+      first.socket?.destroy();
+      await ended;
       const replaced = nextLog(server, (l) => l.msg === 'Unfinished upload of the slot replaced: its client cannot be sent to resume it');
       const again = await rufhRequest(proxy.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: upgradeHeaders(data.length), body: data });
       assert.deepEqual(again.interim, []);
