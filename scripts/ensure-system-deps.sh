@@ -21,6 +21,9 @@ wanted=(
   clamav-daemon
   # mount/umount of the small tmpfs the storage-pressure tests fill (test/helpers/tmpfs.ts).
   mount
+  # Reverse proxies in front of the RUFH door (test/e2e/rufh-proxies.test.ts): what each does
+  # with our 104 interim response, started on loopback ports with generated configs.
+  nginx caddy haproxy
 )
 need=()
 for pkg in "${wanted[@]}"; do

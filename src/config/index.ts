@@ -5,3 +5,4 @@ export { parseDuration, parseSize, parseSizeOrPercent, parseListen, formatDurati
 export { parseRedisUrl, redactRedisUrl, type RedisNode, type RedisTarget } from './redis-url.js';
 export { isClusterMode, ownSubdir, stateDirOf } from './cluster-paths.js';
 export { parseClamdAddress, describeClamdAddress, type ClamdAddress } from './clamd-address.js';
+export { parseAddressRange, INTERIM_POLICIES, type AddressRange, type InterimPolicy } from './rufh-schema.js';

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseRedisUrl } from './redis-url.js';
 import { directoryModeFor, normalizeExtension, parseDuration, parseFileMode, parseListen, parseSize, parseSizeOrPercent } from './units.js';
 import { scanSection } from './scan-schema.js';
+import { rufhSection } from './rufh-schema.js';
 
 const duration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -77,7 +78,11 @@ const server = z
     max_concurrent_uploads: count(100, 1),
     connection_pool_size: count(200, 1),
     trust_proxy: z.boolean().default(false),
+    /** PEM files: when set, the listener speaks HTTPS itself (HTTP/1.1; listener.ts). */
+    tls_certificate: z.string().default(''),
+    tls_key: z.string().default(''),
   })
+  .refine((s) => (s.tls_certificate === '') === (s.tls_key === ''), { message: 'tls_certificate and tls_key are set together', path: ['tls_key'] })
   .prefault({})
   .transform((s) => ({
     listen: s.listen ?? { host: '127.0.0.1', port: 8080 },
@@ -91,6 +96,7 @@ const server = z
     maxConcurrentUploads: s.max_concurrent_uploads,
     connectionPoolSize: s.connection_pool_size,
     trustProxy: s.trust_proxy,
+    tls: s.tls_certificate === '' ? null : { certificateFile: s.tls_certificate, keyFile: s.tls_key },
   }));
 
 const security = z
@@ -541,6 +547,7 @@ export const configSchema = z.object({
   uploads,
   migration,
   scan: scanSection,
+  rufh: rufhSection,
   testing,
 });
 

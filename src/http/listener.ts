@@ -4,7 +4,9 @@
  * refuse new uploads, let running ones finish within the grace period, end the rest (bytes
  * kept), close, then drain finalization.
  */
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Context } from 'koa';
 import type Koa from 'koa';
@@ -59,17 +61,21 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   recovery.catch(() => {}); // the waiting requests see a failure; nothing else must
   const gated = (req: IncomingMessage, res: ServerResponse) =>
     recovered ? handler(req, res) : void recovery.then(() => handler(req, res), () => res.destroy());
-  const server = createServer(
-    {
-      // Node's defaults would cut long uploads (requestTimeout is 300 s): no overall request
-      // deadline here; a dead client is caught by the socket idle timeout below.
-      requestTimeout: 0,
-      headersTimeout: 60_000,
-      keepAliveTimeout: 65_000,
-      requireHostHeader: false, // answered by requestTarget, as JSON with a log line
-    },
-    gated,
-  );
+  const options: ServerOptions = {
+    // Node's defaults would cut long uploads (requestTimeout is 300 s): no overall request
+    // deadline here; a dead client is caught by the socket idle timeout below.
+    requestTimeout: 0,
+    headersTimeout: 60_000,
+    keepAliveTimeout: 65_000,
+    requireHostHeader: false, // answered by requestTarget, as JSON with a log line
+  };
+  const { tls } = config.server;
+  // [server] tls_certificate/tls_key: HTTPS on the same listener (an https.Server is an
+  // http.Server underneath: every event and timeout below applies, the sockets it reports are
+  // the TCP ones under TLS). HTTP/1.1 only, announced by ALPN.
+  const server: HttpServer = tls
+    ? createHttpsServer({ ...options, ...readTls(tls), ALPNProtocols: ['http/1.1'] }, gated)
+    : createServer(options, gated);
   // Idle socket (no byte either way) for this long: destroyed. Only for requests that no
   // watchdog owns: upload bodies, permit waits and lock waits switch it off for their duration
   // (intake/body-guard.ts, tus-endpoint.ts), so it never fires before their own timers (issue 9.5).
@@ -123,9 +129,10 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const baseUrl = config.server.publicUrl || `http://${host}:${address.port}`;
+  const scheme = tls ? 'https' : 'http';
+  const baseUrl = config.server.publicUrl || `${scheme}://${host}:${address.port}`;
   // ops: server lock file, so offline commands refuse this data dir and online ones find the admin API.
-  const localUrl = `http://${address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : host}:${address.port}`;
+  const localUrl = `${scheme}://${address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : host}:${address.port}`;
   const adminUrl = !admin ? null : config.admin.listen ? addressOf(side[0]!) : `${localUrl}/admin`;
   await parts.announce.up({ baseUrl: localUrl, adminUrl });
   const sweep = () =>
@@ -170,6 +177,18 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
 
 /** How long shutdown waits for answers still being written once no body streams any more. */
 const RESPONSE_DRAIN_MS = 10_000;
+
+/** The PEM files of [server] tls_certificate/tls_key; a file that cannot be read fails the start naming its key. */
+function readTls(tls: { certificateFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (file: string, key: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`server.${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  return { cert: read(tls.certificateFile, 'tls_certificate'), key: read(tls.keyFile, 'tls_key') };
+}
 
 function listen(server: HttpServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {

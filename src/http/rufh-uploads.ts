@@ -23,6 +23,7 @@ import { isFinishedRecord, type QuarantineStore, type StoredUpload, type TusDoor
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import { answerProblem, writeInterim } from './rufh-http.js';
+import { InterimDecider, interimRequestOf, type InterimVerdict } from './rufh-interim.js';
 import {
   appendTypeOk,
   completeField,
@@ -68,9 +69,12 @@ const header = (ctx: Context) => (name: string) => ctx.get(name) || undefined;
 
 export class RufhUploads {
   readonly #completion: UploadCompletion;
+  readonly #interim: InterimDecider;
 
   constructor(private readonly deps: RufhDeps) {
     this.#completion = new UploadCompletion({ tusStore: deps.tusStore, intake: deps.intake, skipIntakeChecksum: deps.config.testing.skipIntakeChecksum });
+    const { rufh, server } = deps.config;
+    this.#interim = new InterimDecider({ policy: rufh.interimResponses, proxies: rufh.proxyAddresses, passing1xx: rufh.proxiesPassing1xx, trustProxy: server.trustProxy });
   }
 
   /** The interop version of a request that asks for a resumable upload; undefined: a plain request. */
@@ -117,11 +121,17 @@ export class RufhUploads {
    * left an unfinished resource is sent to resume it (resumeExisting); otherwise the request
    * passes the intake gate like any PUT, a resource is created, the 104 goes out, and the body
    * streams into the resource. Completed: 201 as the PUT would; cut: the bytes stay.
+   * Where no 104 may go (rufh-interim.ts) the resource is still made, and the final answer
+   * carries its Location; such a client cannot resume a cut body, so its repeated PUT replaces
+   * the slot's unfinished resource instead of being sent to it. So does one through a proxy: the
+   * proxy would turn the connection closed after the 104 into a 502, which ends the upload.
    */
   async upgradePut(ctx: Context, version: InteropVersion, put: UpgradedPut): Promise<void> {
     metrics.rufhRequests.inc({ interop: String(version.interop), kind: 'upgrade' });
+    const interim = this.#interim.decide(interimRequestOf(ctx.req));
     const existing = await this.unfinishedOf(put.path);
-    if (existing !== undefined) return this.resumeExisting(ctx, version, existing);
+    if (existing !== undefined && interim.send && interim.via === 'direct') return this.resumeExisting(ctx, version, existing);
+    if (existing !== undefined) await this.discardUnreachable(ctx, existing, put.path, interim);
     await this.deps.intake.gate(ctx.req, 'put', put.path, put.fileBytes);
     const record: UploadServerState = {
       slotPath: put.slot.path,
@@ -133,7 +143,7 @@ export class RufhUploads {
       rufh: { interop: version.interop, via: 'put' },
     };
     try {
-      await this.createAndAppend(ctx, version, record, put.fileBytes, undefined);
+      await this.createAndAppend(ctx, version, record, put.fileBytes, undefined, interim);
     } catch (err) {
       if (!(err instanceof AppError && answerProblem(ctx, err, requestContext.get(ctx.req)?.requestId))) throw err;
     }
@@ -150,7 +160,8 @@ export class RufhUploads {
     await this.createAndAppend(ctx, version, record, size, creation.metadata ?? undefined);
   }
 
-  private async createAndAppend(ctx: Context, version: InteropVersion, record: UploadServerState, size: number | undefined, metadata: Record<string, string | null> | undefined): Promise<void> {
+  /** `interim`: for an upgraded PUT, whether its 104 may be sent; careful creation sends none. */
+  private async createAndAppend(ctx: Context, version: InteropVersion, record: UploadServerState, size: number | undefined, metadata: Record<string, string | null> | undefined, interim?: InterimVerdict): Promise<void> {
     const completes = this.completes(ctx, version);
     const { tusStore } = this.deps;
     const limits = this.limitsOf(record, this.deps.now());
@@ -168,8 +179,11 @@ export class RufhUploads {
       log?.info({ uploadId: id, interop: version.interop, via: record.rufh?.via }, 'Resumable upload resource created');
       await this.locked(ctx, id, async (onTakeover) => {
         allowBody(ctx.req, ctx.res);
-        if (record.rufh?.via === 'put' && writeInterim(ctx.res, interimHead(version, location, limits))) {
-          log?.info({ uploadId: id, interop: version.interop }, 'Upload resumption offered (104)');
+        if (interim?.send === false) {
+          metrics.rufhRequests.inc({ interop: String(version.interop), kind: 'interim_withheld' });
+          log?.info({ uploadId: id, interop: version.interop, reason: interim.reason }, 'Upload resumption not offered (no 104 to this client)');
+        } else if (interim?.send && writeInterim(ctx.res, interimHead(version, location, limits))) {
+          log?.info({ uploadId: id, interop: version.interop, via: interim.via }, 'Upload resumption offered (104)');
         }
         const result = await this.appendBody(ctx, id, 0, size, limits, onTakeover);
         await this.answer(ctx, version, id, result, completes, { status: 201, location });
@@ -274,6 +288,23 @@ export class RufhUploads {
     socket.end();
     ctx.req.resume();
     setTimeout(() => socket.destroy(), 10_000).unref();
+  }
+
+  /**
+   * The slot's unfinished resource, for a repeated PUT that cannot be sent to it: no 104 may
+   * reach that client (it never learned the resource), or a proxy is in between (Caddy and
+   * HAProxy answer 502 for a connection closed after the 104). It starts over; the old bytes go
+   * (a body still streaming into them is ended first), and the slot takes the new upload.
+   */
+  private async discardUnreachable(ctx: Context, id: string, slotPath: string, interim: InterimVerdict): Promise<void> {
+    const log = requestContext.get(ctx.req)?.log;
+    await this.locked(ctx, id, async () => {
+      // Gone meanwhile (expired, cancelled) or not removable: the new upload goes on; the expiry sweep takes what is left.
+      await this.deps.tusStore.remove(id).catch((err: unknown) => log?.warn({ err, uploadId: id }, 'Unfinished upload of the slot could not be removed'));
+      if ((await this.deps.tusStore.resumableOf(slotPath)) === id) await this.deps.tusStore.setResumableOf(slotPath, undefined);
+    });
+    const reason = interim.send ? 'proxy' : interim.reason;
+    log?.info({ uploadId: id, reason }, 'Unfinished upload of the slot replaced: its client cannot be sent to resume it');
   }
 
   /** The upload resource created by the slot's upgraded PUT, when it is still unfinished. */

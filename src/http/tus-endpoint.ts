@@ -113,6 +113,8 @@ export class TusEndpoint {
       maxSize: config.server.maxUploadBytes,
       respectForwardedHeaders: config.server.trustProxy,
       ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
+      // Our own TLS listener: @tus/server would say http:// (it knows only forwarded headers).
+      ...(!publicUrl && config.server.tls ? { generateUrl: (_req, { host, path, id }) => `https://${host}${path}/${id}` } : {}),
       namingFunction: (req) => this.presetIds.get(nodeReq(req)!) ?? newUploadId(),
       locker: (req) => this.slotUploads.lockerFor(nodeReq(req)),
       lockDrainTimeout: config.tus.lockDrainMs,

@@ -96,7 +96,7 @@ export const timeouts = new Counter({
 
 export const rufhRequests = new Counter({
   name: 'hmac_rufh_requests_total',
-  help: 'IETF Resumable Uploads requests by interop version and kind (upgrade, create, head, append, delete, options, resume_redirect, completed)',
+  help: 'IETF Resumable Uploads requests by interop version and kind (upgrade, create, head, append, delete, options, resume_redirect, completed, interim_withheld)',
   labelNames: ['interop', 'kind'] as const,
   registers: [registry],
 });

@@ -28,7 +28,8 @@ describe('tus-js-client 4 in IETF Resumable Uploads modes', () => {
   const slotFor = (name: string, size: number) => signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/${name}`, baseUrl: server.uploadUrl, size });
 
   before(async () => {
-    server = await startServer({ config: '[tus]\nlock_drain_timeout = "1s"\n' });
+    // The test client reaches the server on loopback, which [rufh] counts as a proxy by default.
+    server = await startServer({ config: '[tus]\nlock_drain_timeout = "1s"\n[rufh]\nproxy_addresses = []\n' });
   });
   after(async () => {
     await server?.dispose();

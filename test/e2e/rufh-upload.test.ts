@@ -23,7 +23,8 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
   const resourcePath = (location: string) => new URL(location, server.baseUrl).pathname;
 
   before(async () => {
-    server = await startServer({ config: `[tus]\nlock_drain_timeout = "1s"\n${await backend.config()}` });
+    // The test client reaches the server on loopback, which [rufh] counts as a proxy by default.
+    server = await startServer({ config: `[tus]\nlock_drain_timeout = "1s"\n[rufh]\nproxy_addresses = []\n${await backend.config()}` });
   });
   after(async () => {
     await server?.dispose();

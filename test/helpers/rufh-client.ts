@@ -5,6 +5,7 @@
  * (FIN) or left half-open (no FIN, nothing more sent: a phone that lost its network).
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { withTimeout } from './service.js';
 
 export interface RawHead {
@@ -31,6 +32,8 @@ export interface RufhRequestOptions {
   cut?: 'close' | 'half-open';
   waitFor104?: boolean;
   timeoutMs?: number;
+  /** For an https:// base URL: the CA (e.g. the self-signed certificate) to verify the server with. */
+  ca?: Buffer;
 }
 
 /** Parses interim and final responses off a byte stream. */
@@ -78,7 +81,7 @@ class ResponseReader {
 export function rufhRequest(baseUrl: string, options: RufhRequestOptions): Promise<RufhExchange> {
   const url = new URL(baseUrl);
   const body = options.body ?? Buffer.alloc(0);
-  const socket = connect(Number(url.port), url.hostname);
+  const socket = url.protocol === 'https:' ? tlsConnect({ host: url.hostname, port: Number(url.port), ...(options.ca && { ca: options.ca }) }) : connect(Number(url.port), url.hostname);
   const reader = new ResponseReader(options.method);
   const head = [`${options.method} ${options.target} HTTP/1.1`, `Host: ${url.host}`, ...Object.entries(options.headers).map(([k, v]) => `${k}: ${v}`)];
   if (!Object.keys(options.headers).some((k) => k.toLowerCase() === 'content-length') && options.method !== 'HEAD' && options.method !== 'OPTIONS') head.push(`Content-Length: ${body.length}`);

@@ -24,6 +24,7 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
       maxConcurrentUploads: 100,
       connectionPoolSize: 200,
       trustProxy: false,
+      tls: null,
     });
   });
   it('workers', () => {
