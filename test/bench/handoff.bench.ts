@@ -193,12 +193,15 @@ async function main(): Promise<void> {
       const target = await start(dataDir);
       const unbroken: number[] = [];
       const broken: number[] = [];
-      await uploadOnce(target, data.subarray(0, Math.min(SIZE, 1024 * 1024)), false); // warm-up
-      for (let i = 0; i < RUNS; i++) {
-        unbroken.push(await uploadOnce(target, data, false));
-        broken.push(await uploadOnce(target, data, true));
+      try {
+        await uploadOnce(target, data.subarray(0, Math.min(SIZE, 1024 * 1024)), false); // warm-up
+        for (let i = 0; i < RUNS; i++) {
+          unbroken.push(await uploadOnce(target, data, false));
+          broken.push(await uploadOnce(target, data, true));
+        }
+      } finally {
+        await target.stop(); // also the redis-server of the two-instance case
       }
-      await target.stop();
       // Each handoff run is paired with the unbroken run just before it: on a busy machine the
       // pairwise difference is steadier than the difference of the two medians.
       results.push({ name: target.name, unbroken: median(unbroken), broken: median(broken), costs: broken.map((b, i) => b - unbroken[i]!), takeovers: target.before.takeovers, heads: target.after.heads });
