@@ -232,6 +232,9 @@ describe('slow links (issue 18 B); every case runs concurrently', { concurrency:
     });
   });
 
+  // The default class deadlines (60 s, 600 s, 3600 s, 7200 s) are too long to wait for here: the
+  // mechanism runs with short ones per class, the defaults themselves are checked in
+  // test/unit/transfer-cores.test.ts (transferLimits), and the small class at its default above.
   describe('deadlines and floors for every size class', () => {
     let server: SpawnedServer;
     before(async () => {
