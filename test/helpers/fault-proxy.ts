@@ -16,7 +16,8 @@
  *                      connection is reset (the phone's OS drops the WiFi sockets), the server's
  *                      side is left half-open and silent (no FIN, no RST), and new connections
  *                      reach the server from another source address (`localAddress`, e.g.
- *                      127.0.0.2 -> 127.0.0.3)
+ *                      127.0.0.2 -> 127.0.0.3); with a port, new connections also reach
+ *                      another upstream (a load balancer sending the phone to another instance)
  * Counters and events (`waitForBytes`, `waitForConnections`, `waitFor`, 'connection', ...)
  * let tests await progress instead of sleeping.
  *
@@ -198,7 +199,7 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
   readonly recordUp: boolean;
   /** Source address for new upstream connections; handoff() changes it. */
   localAddress: string | undefined;
-  private readonly target: { host: string; port: number };
+  private target: { host: string; port: number };
   private server: net.Server | undefined;
   private readonly oldServers: net.Server[] = [];
   private rates: Record<Direction, number | null> = { up: null, down: null };
@@ -268,12 +269,14 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
   /**
    * WiFi -> 4G as the server sees it: every live connection's client side is reset (clients
    * notice at once and retry), its server side is left half-open and silent, and new
-   * connections reach the server from `newLocalAddress`. Returns the connections left hanging.
+   * connections reach the server from `newLocalAddress` (and, given `newUpstreamPort`, another
+   * server: the load balancer picked another instance). Returns the connections left hanging.
    */
-  handoff(newLocalAddress: string): ProxyConnection[] {
+  handoff(newLocalAddress: string, newUpstreamPort?: number): ProxyConnection[] {
     const hanging = this.liveConnections.filter((c) => !c.killed);
     for (const c of hanging) c.dropClient();
     this.localAddress = newLocalAddress;
+    if (newUpstreamPort !== undefined) this.target = { ...this.target, port: newUpstreamPort }; // live ones keep theirs
     return hanging;
   }
 

@@ -1,0 +1,137 @@
+/**
+ * A WiFi -> 4G handoff across two instances (issue 18.2, 18.6): the phone's upload goes to
+ * instance A until the handoff and to instance B after it (a load balancer without stickiness),
+ * and A's side of the old connection stays half-open and silent. With lock_drain_timeout = 30 s
+ * the resumed upload still completes: B's request for the upload's lock reaches A through
+ * Redis, A ends its silent holder by its own idle clock (takeover outcome idle_ended, logged at
+ * A with both client addresses), and B's HEAD reports every byte the old connection delivered.
+ * A retried XEP-0363 PUT that lands on B proceeds at once (201, never 409/423): a PUT's slot is
+ * guarded per instance, so A's silent earlier body is not asked to let go; it ends at its own
+ * stall timeout and, like any PUT the server ends, publishes nothing.
+ * Asserted by log lines and metrics, never by elapsed time.
+ */
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import * as tus from 'tus-js-client';
+import { getPublished, slot, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { FaultProxy, type ProxyConnection } from '../helpers/fault-proxy.js';
+import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { SpawnedServer } from '../helpers/server.js';
+
+const MiB = 1024 * 1024;
+const TAKEN_OVER = 'Upload taken over by a newer request';
+
+const portOf = (server: SpawnedServer) => Number(new URL(server.baseUrl).port);
+
+const metricValue = async (server: SpawnedServer, series: string): Promise<number> => {
+  const text = (await rawRequest(server.baseUrl, '/metrics')).text;
+  const escaped = series.replace(/[{}"=]/g, (c) => `\\${c}`);
+  const m = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+};
+
+/** Body bytes of the last PATCH the relay forwarded on `conn`: everything after its header block. */
+function lastPatchBodyBytes(conn: ProxyConnection): number {
+  const data = Buffer.concat(conn.upChunks);
+  const start = data.lastIndexOf(Buffer.from('PATCH /'));
+  assert.ok(start >= 0, 'no PATCH on this connection');
+  return data.length - (data.indexOf('\r\n\r\n', start) + 4);
+}
+
+describe('cluster mode: a handoff from instance A to instance B takes the silent holder over at once', () => {
+  let redis: RedisServer;
+  let cluster: TestCluster;
+
+  before(async () => {
+    redis = await startRedis();
+    cluster = await startCluster({ size: 2, redisUrl: redis.url, config: '[tus]\nlock_drain_timeout = "30s"\n' });
+  });
+  after(async () => {
+    await cluster?.dispose();
+    await redis?.stop();
+  });
+
+  it('tus-js-client, one PATCH: B resumes from every byte A received, A logs idle_ended with both addresses, never the 30 s drain', { timeout: 60_000 }, async () => {
+    const [a, b] = cluster.servers as [SpawnedServer, SpawnedServer];
+    const proxy = await new FaultProxy({ upstreamPort: portOf(a), localAddress: '127.0.0.2', recordUp: true }).start();
+    try {
+      const data = randomData(3 * MiB);
+      const s = slot(a.uploadUrl, `${slotDir()}/clip.mp4`, data.length);
+      const headOffsets: number[] = [];
+      let upload!: tus.Upload;
+      const done = new Promise<void>((resolve, reject) => {
+        upload = new tus.Upload(data, {
+          endpoint: `${proxy.url}/files/`,
+          headers: { 'Upload-Slot': s.url },
+          retryDelays: [250, 250, 500, 1000],
+          onAfterResponse: (req, res) => {
+            if (req.getMethod() === 'HEAD') headOffsets.push(Number(res.getHeader('Upload-Offset')));
+          },
+          onSuccess: () => resolve(),
+          onError: reject,
+        });
+      });
+      proxy.throttle(MiB);
+      upload.start();
+      await proxy.waitForBytes(MiB + 100_000);
+      const hanging = proxy.handoff('127.0.0.3', portOf(b));
+      const oldPatch = hanging.find((c) => Buffer.concat(c.upChunks).includes('PATCH /'));
+      assert.ok(oldPatch, 'a PATCH was in flight at A at the handoff');
+      await done;
+
+      const uploadId = pathOf(upload.url!).split('/').pop()!;
+      const line = await a.waitForLog((l) => l.msg === TAKEN_OVER && l.uploadId === uploadId);
+      assert.equal(line.outcome, 'idle_ended');
+      assert.deepEqual([line.oldClient, line.newClient], ['127.0.0.2', '127.0.0.3']);
+      assert.equal(a.logs.filter((l) => l.msg === TAKEN_OVER && l.uploadId === uploadId).length, 1, 'one log line per takeover');
+      // B answered the resuming HEAD and took the rest (its access-log lines; stdout may trail the answers).
+      const atB = (method: string, status: number) => b.waitForLog((l) => l.msg === 'Request finished' && l.method === method && String(l.path).endsWith(uploadId) && l.status === status, 10_000);
+      await atB('HEAD', 200);
+      await atB('PATCH', 204);
+      assert.equal(headOffsets[0], lastPatchBodyBytes(oldPatch), 'B reports exactly the bytes the old connection delivered to A');
+      assert.equal(await metricValue(a, 'hmac_takeovers_total{outcome="idle_ended"}'), 1);
+      assert.equal(await metricValue(a, 'hmac_takeovers_total{outcome="drain_timeout"}'), 0, 'never waited for the 30 s drain');
+      assert.equal(sha256((await getPublished(b.baseUrl, s.getPath)).body), sha256(data), 'bytes identical after publishing');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a retried XEP-0363 PUT that lands on B proceeds at once: 201 with the whole body, never 409/423', { timeout: 60_000 }, async () => {
+    const [a, b] = cluster.servers as [SpawnedServer, SpawnedServer];
+    // A's earlier body is left to its stall timeout (30 s, small class), past this test: that a PUT
+    // the server ends publishes nothing is put-upload's and slow-links' business.
+    const proxy = await new FaultProxy({ upstreamPort: portOf(a), localAddress: '127.0.0.2' }).start();
+    try {
+      const data = randomData(2 * MiB);
+      const s = slot(a.uploadUrl, `${slotDir()}/photo.jpg`, data.length);
+      const put = (): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const u = new URL(proxy.url);
+          const req = httpRequest({ host: u.hostname, port: u.port, path: s.putPath, method: 'PUT', agent: false, headers: { 'Content-Length': data.length } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end(data);
+        });
+      proxy.throttle(MiB);
+      const first = put().then(
+        (status) => ({ status }),
+        (err: Error) => ({ err }),
+      );
+      await proxy.waitForBytes(MiB);
+      proxy.handoff('127.0.0.3', portOf(b));
+      assert.ok('err' in (await first), 'the phone saw its WiFi connection die');
+      proxy.throttle(null);
+      assert.equal(await put(), 201, 'the retry at B proceeds');
+      assert.equal(sha256((await getPublished(b.baseUrl, s.getPath)).body), sha256(data), 'the retry published the whole body');
+      const refusals = /hmac_errors_total\{code="ERR_UPLOAD_(IN_PROGRESS|LOCKED)"\} [1-9]/;
+      assert.doesNotMatch((await rawRequest(b.baseUrl, '/metrics')).text, refusals);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
