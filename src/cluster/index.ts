@@ -9,6 +9,6 @@ export { ClusterLocker, type ClusterLockerOptions } from './cluster-locker.js';
 export { ClusterQueueBackend, type ClusterQueueBackendOptions } from './cluster-queue-backend.js';
 export { JournalMover, type JournalMoverOptions, type MovePass } from './journal-mover.js';
 export { PublishFeed, type PublishFeedOptions } from './publish-feed.js';
-export { InstanceRegistry, type InstanceBreaker, type InstanceRegistryOptions, type InstanceView, type InstanceWorker } from './instance-registry.js';
+export { InstanceRegistry, type InstanceRegistryOptions, type InstanceView } from './instance-registry.js';
 export { RedisHealth, type RedisHealthOptions } from './redis-health.js';
 export { closeClient, createClient, type ClientOptions, type ClientRole } from './redis-clients.js';
