@@ -100,7 +100,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   });
   // Issue 18 / 9.1: one body per slot with takeover of silent holders; per-client caps, keyed by
   // the client address the request log resolved (X-Forwarded-For's last hop with trust_proxy).
-  const clients = new ClientLimits({ maxBodies: config.limits.maxBodiesPerClient, creationsPerMinute: config.limits.creationsPerMinutePerClient });
+  const clients = new ClientLimits({ maxBodies: config.limits.maxBodiesPerClient, creationsPerMinute: config.limits.creationsPerMinutePerClient, ipv6PrefixBits: config.limits.ipv6ClientPrefix });
   const clientOf = (req: IncomingMessage) => requestContext.get(req)?.clientAddress ?? req.socket.remoteAddress ?? 'unknown';
   const guard: GuardDeps = { config, permits, lifecycle, log, slots: new BodySlots(), clients, holders: new WeakMap(), clientOf };
   // Issue 9.2: one unfinished tus upload per slot, and a cap on the bytes they hold.
