@@ -12,3 +12,6 @@ export { PublishFeed, type PublishFeedOptions } from './publish-feed.js';
 export { InstanceRegistry, type InstanceRegistryOptions, type InstanceView } from './instance-registry.js';
 export { RedisHealth, type RedisHealthOptions } from './redis-health.js';
 export { closeClient, createClient, type ClientOptions, type ClientRole } from './redis-clients.js';
+export { SharedCounts, type SharedCountsOptions } from './shared-counts.js';
+export { ClusterClientLimits, type ClusterClientLimitsOptions } from './cluster-client-limits.js';
+export { SharedUnfinishedUploads, type SharedUnfinishedOptions } from './shared-unfinished.js';

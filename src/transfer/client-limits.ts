@@ -24,7 +24,18 @@ interface Bucket {
 
 export type CreationVerdict = { ok: true } | { ok: false; retryAfterS: number };
 
-export class ClientLimits {
+/**
+ * The per-client caps as the intake uses them: ClientLimits (this process) or, in cluster mode,
+ * the cluster's counts in Redis (cluster/cluster-client-limits.ts), hence the promises.
+ */
+export interface ClientCaps {
+  /** Counts a body for the client at `address`; null when it already streams its maximum. Call the returned function once when done. */
+  enterBody(address: string): (() => void) | null | Promise<(() => void) | null>;
+  /** Takes one start from the client's bucket. */
+  allowCreation(address: string, nowMs: number): CreationVerdict | Promise<CreationVerdict>;
+}
+
+export class ClientLimits implements ClientCaps {
   private readonly bodies = new Map<string, number>();
   private readonly buckets = new Map<string, Bucket>();
   private lastSweepMs = 0;
