@@ -117,6 +117,7 @@ export class ClusterMode {
    * unfinished uploads (bytes held, one per slot). `local` answers while Redis does not.
    */
   limits(local: ClientLimits, onHeldChange: (heldBytes: number) => void): { clients: ClusterClientLimits; unfinished: SharedUnfinishedUploads } {
+    if (this.#limits) return this.#limits;
     const { limits, queue_resilience: q } = this.#config;
     const counts = new SharedCounts({
       redis: () => (this.#health?.reachable ? (this.#commands ?? null) : null),
@@ -125,7 +126,7 @@ export class ClusterMode {
       log: this.#o.log,
       onSharedFailure: (err, during) => this.#sharedFailure(err, during),
     });
-    this.#limits ??= {
+    this.#limits = {
       clients: new ClusterClientLimits({ maxBodies: limits.maxBodiesPerClient, creationsPerMinute: limits.creationsPerMinutePerClient, counts, local }),
       unfinished: new SharedUnfinishedUploads({ counts, refreshMs: Math.min(q.healthCheckIntervalMs, 2_000), onChange: onHeldChange }),
     };

@@ -130,9 +130,9 @@ export class SharedUnfinishedUploads extends UnfinishedUploads {
     }
     void this.#update('unfinished reset', async (redis) => {
       await redis.multi().del(...this.#keys).exec();
-      let total: unknown = 0;
-      for (const u of list) total = await SET.run(redis, this.#keys, [u.id, JSON.stringify(stored(u))]);
-      return total;
+      // One connection: the scripts run in this order, so the last reply is the total after all of them.
+      const totals = await Promise.all(list.map((u) => SET.run(redis, this.#keys, [u.id, JSON.stringify(stored(u))])));
+      return totals.at(-1) ?? 0;
     });
   }
 
