@@ -274,11 +274,14 @@ describe('malformed requests', () => {
   }
 
   it('a refusal before @tus/server still carries its CORS headers (a browser client can read the 4xx)', async () => {
+    const linesBefore = requestLines();
     const res = await send(`PATCH /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nTus-Resumable: 0.2.2\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     assert.equal(res.status, 412);
     assert.equal(res.headers['access-control-allow-origin'], '*');
     assert.match(res.headers['access-control-expose-headers'] ?? '', /X-Request-Id/);
     assert.equal(res.headers['tus-resumable'], '1.0.0');
+    // Its log line lands before the battery below starts counting.
+    await server.waitForLog(() => requestLines() > linesBefore, 10_000);
   });
 
   it(`a seeded battery of ${REQUESTS} malformed requests over every route: no 5xx, JSON 4xx, one log line each`, async () => {
