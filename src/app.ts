@@ -101,11 +101,14 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   });
   // Issue 18 / 9.1: one body per slot with takeover of silent holders; per-client caps, keyed by
   // the client address the request log resolved (X-Forwarded-For's last hop with trust_proxy).
-  const clients = new ClientLimits({ maxBodies: config.limits.maxBodiesPerClient, creationsPerMinute: config.limits.creationsPerMinutePerClient });
+  // In cluster mode they count across the cluster in Redis (these local ones answer while it is away).
+  const localClients = new ClientLimits({ maxBodies: config.limits.maxBodiesPerClient, creationsPerMinute: config.limits.creationsPerMinutePerClient, ipv6PrefixBits: config.limits.ipv6ClientPrefix });
+  const sharedLimits = cluster?.limits(localClients, (bytes) => metrics.unfinishedBytes.set(bytes));
+  const clients = sharedLimits?.clients ?? localClients;
   const clientOf = (req: IncomingMessage) => requestContext.get(req)?.clientAddress ?? req.socket.remoteAddress ?? 'unknown';
   const guard: GuardDeps = { config, permits, lifecycle, log, slots: new BodySlots(), clients, holders: new WeakMap(), clientOf };
   // Issue 9.2: one unfinished tus upload per slot, and a cap on the bytes they hold.
-  const unfinished = new UnfinishedUploads((bytes) => metrics.unfinishedBytes.set(bytes));
+  const unfinished = sharedLimits?.unfinished ?? new UnfinishedUploads((bytes) => metrics.unfinishedBytes.set(bytes));
   const loadUnfinished = async () =>
     unfinished.reset((await tusStore.listUnfinished()).flatMap((u) => (u.slotPath ? [{ id: u.id, slotPath: u.slotPath, size: u.size, offset: u.offset, partial: u.partial === true }] : [])));
   const limits = { clients, unfinished: { heldBytes: () => unfinished.heldBytes, maxBytes: config.limits.maxUnfinishedBytes }, now };

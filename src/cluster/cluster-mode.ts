@@ -6,6 +6,7 @@
  *   queue        ClusterQueueBackend: BullMQ in Redis + the local journal (degraded mode)
  *   announcer    PublishFeed: "published" notifications for downloads waiting at other instances
  *   instances    InstanceRegistry: heartbeats with workers and breakers for the admin API
+ *   limits       [limits] per client and unfinished bytes counted in Redis (local while it is away)
  *
  * Modes: 'clustered' while Redis answers and the journal is drained into it; 'degraded' from the
  * moment Redis stops answering until it answers again and the journal's jobs moved (journal-
@@ -20,12 +21,16 @@ import { metrics, type Logger } from '../observability/index.js';
 import { logSpill, queueDatabasePath } from '../finalize/index.js';
 import { BullmqQueueBackend, DEFAULT_AGING_THRESHOLD_MS, openSpilloverQueueBackend, type QueueBackend } from '../queue/index.js';
 import { MemoryLocker, RedisLocker } from '../storage/index.js';
+import type { ClientLimits } from '../transfer/index.js';
+import { ClusterClientLimits } from './cluster-client-limits.js';
 import { ClusterLocker } from './cluster-locker.js';
 import { ClusterQueueBackend } from './cluster-queue-backend.js';
 import { InstanceRegistry, type InstanceView } from './instance-registry.js';
 import { JournalMover } from './journal-mover.js';
 import { PublishFeed } from './publish-feed.js';
 import { RedisHealth } from './redis-health.js';
+import { SharedCounts } from './shared-counts.js';
+import { SharedUnfinishedUploads } from './shared-unfinished.js';
 import { closeClient, createClient, type ClientRole } from './redis-clients.js';
 
 export type ClusterModeName = 'starting' | 'clustered' | 'degraded';
@@ -81,6 +86,7 @@ export class ClusterMode {
   #baseUrl: string | null = null;
   readonly #startedAtMs = Date.now();
   readonly #announceListeners: Array<(slotPath: string) => void> = [];
+  #limits: { clients: ClusterClientLimits; unfinished: SharedUnfinishedUploads } | undefined;
 
   constructor(config: Config, options: ClusterModeOptions) {
     this.#config = config;
@@ -104,6 +110,27 @@ export class ClusterMode {
   /** The heartbeat's source of workers and breakers (the finalizer, built after this). */
   reportFrom(source: InstanceStatusSource): void {
     this.#status = source;
+  }
+
+  /**
+   * [limits] on the cluster's numbers (docs/cluster.md): per-client bodies and starts, and the
+   * unfinished uploads (bytes held, one per slot). `local` answers while Redis does not.
+   */
+  limits(local: ClientLimits, onHeldChange: (heldBytes: number) => void): { clients: ClusterClientLimits; unfinished: SharedUnfinishedUploads } {
+    if (this.#limits) return this.#limits;
+    const { limits, queue_resilience: q } = this.#config;
+    const counts = new SharedCounts({
+      redis: () => (this.#health?.reachable ? (this.#commands ?? null) : null),
+      keyPrefix: this.#prefix,
+      leaseMs: this.#config.redis.lockTtlMs,
+      log: this.#o.log,
+      onSharedFailure: (err, during) => this.#sharedFailure(err, during),
+    });
+    this.#limits = {
+      clients: new ClusterClientLimits({ maxBodies: limits.maxBodiesPerClient, creationsPerMinute: limits.creationsPerMinutePerClient, counts, local }),
+      unfinished: new SharedUnfinishedUploads({ counts, refreshMs: Math.min(q.healthCheckIntervalMs, 2_000), onChange: onHeldChange }),
+    };
+    return this.#limits;
   }
 
   /** The address the heartbeat shows for this instance (the server lock's base URL). */
@@ -187,6 +214,7 @@ export class ClusterMode {
         await this.start();
         await finalizer.start();
         this.#registry?.start();
+        this.#limits?.unfinished.start();
       },
       stop: async (graceMs) => {
         await finalizer.stop(graceMs);
@@ -220,6 +248,8 @@ export class ClusterMode {
   /** After the finalizer stopped (its backend, the cluster queue, is closed by it). */
   async stop(): Promise<void> {
     clearInterval(this.#tick);
+    this.#limits?.clients.stop();
+    this.#limits?.unfinished.stop();
     await this.#registry?.stop();
     this.#health?.stop();
     await this.#feed?.close();

@@ -6,38 +6,10 @@
  * Redis Cluster too.
  */
 import type { Redis } from 'ioredis';
+import type { InstanceStatus } from '../finalize/index.js';
 
-export interface InstanceWorker {
-  readonly id: number;
-  readonly status: 'healthy' | 'slow' | 'failed';
-  readonly processed: number;
-  readonly errors: number;
-  readonly avgMs: number | null;
-  readonly busy: boolean;
-  readonly replacements: number;
-}
-
-export interface InstanceBreaker {
-  readonly dependency: string;
-  readonly state: 'closed' | 'open' | 'half_open';
-  readonly retryAtMs: number | null;
-}
-
-/** One instance as every instance's admin API shows it. */
-export interface InstanceView {
-  readonly id: string;
-  /** 'clustered': on Redis; 'degraded': Redis unreachable from it (this entry is then from before). */
-  readonly mode: 'clustered' | 'degraded';
-  readonly host: string;
-  readonly pid: number;
-  readonly baseUrl: string | null;
-  readonly startedAtMs: number;
-  readonly seenAtMs: number;
-  readonly workers: readonly InstanceWorker[];
-  readonly breakers: readonly InstanceBreaker[];
-  /** Jobs in its local journal: waiting to move to Redis, or running there. */
-  readonly journal: { readonly queued: number; readonly leased: number; readonly dead: number };
-}
+/** One instance as every instance's admin API shows it (one definition, in finalize/). */
+export type InstanceView = InstanceStatus;
 
 export interface InstanceRegistryOptions {
   readonly redis: Redis;

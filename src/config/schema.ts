@@ -414,12 +414,15 @@ const limits = z
     max_bodies_per_client: count(32),
     creations_per_minute_per_client: count(120),
     max_unfinished_bytes: size('100GB'),
+    // 64: one IPv6 subscriber gets a /64 and may use any address in it; 128 = the exact address.
+    ipv6_client_prefix: z.number().int().min(1).max(128).default(64),
   })
   .prefault({})
   .transform((s) => ({
     maxBodiesPerClient: s.max_bodies_per_client,
     creationsPerMinutePerClient: s.creations_per_minute_per_client,
     maxUnfinishedBytes: s.max_unfinished_bytes,
+    ipv6ClientPrefix: s.ipv6_client_prefix,
   }));
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

@@ -8,6 +8,7 @@ export type { FinalizationOptions, JobAdmissionStep, FinalizeStep, PendingDownlo
 export { contentStoreFromConfig, finalizationFromConfig, queueDatabasePath, DOWNLOAD_WAIT_MS, type ClusterFinalization, type FinalizationParts } from './from-config.js';
 export { IntakeGate, type IntakeControl, type IntakeDecision, type IntakeRequest, type Pressure } from './intake-gate.js';
 export { QueueAdmin, type BreakerDependency, type BreakerStatus } from './queue-admin.js';
+export type { InstanceStatus } from './instance-status.js';
 export { DeadLetterQueue, toDeadLetter, type DeadLetter } from './dead-letters.js';
 // ops (issue 5): offline recovery builds and reads job payloads like the service does.
 export { fromPayload, jobIdOf, toPayload, type FinalizeJobPayload } from './job-payload.js';

@@ -329,7 +329,8 @@ export class TusEndpoint {
     });
     return () => {
       release();
-      if (uploadId) this.slotUploads.refreshHeld(uploadId);
+      const written = uploadId || this.created.get(ctx.req); // a creation-with-upload's bytes are held too
+      if (written) this.slotUploads.refreshHeld(written);
     };
   }
 

@@ -53,7 +53,7 @@ export class TusSlotUploads {
   /** The slot's unfinished upload (not a partial), after any creation in flight on it settled. */
   async existingFor(slotPath: string): Promise<UnfinishedUpload | undefined> {
     for (let pending = this.creating.get(slotPath); pending; pending = this.creating.get(slotPath)) await pending;
-    const existing = this.deps.unfinished.ofSlot(slotPath).find((u) => !u.partial);
+    const existing = (await this.deps.unfinished.onSlot(slotPath)).find((u) => !u.partial);
     if (!existing) return undefined;
     // The store is the truth: an upload removed or completed by another path (a checksum
     // mismatch discards it, expiry, finalization) leaves the index here.
@@ -100,11 +100,12 @@ export class TusSlotUploads {
   /** Bytes held by an unfinished upload after a PATCH (one stat), for limits.max_unfinished_bytes. */
   refreshHeld(id: string): void {
     const { unfinished, tusStore } = this.deps;
-    if (!unfinished.get(id)) return;
+    if (!unfinished.tracks(id)) return;
     void tusStore.summarize(id).then(
       (s) => {
-        if (s && !s.finished) unfinished.setOffset(id, s.offset);
-        else unfinished.remove(id);
+        if (!s || s.finished) unfinished.remove(id);
+        else if (unfinished.get(id)) unfinished.setOffset(id, s.offset);
+        else if (s.slotPath) unfinished.add({ id, slotPath: s.slotPath, size: s.size, offset: s.offset, partial: s.partial === true }); // created at another instance
       },
       () => {},
     );

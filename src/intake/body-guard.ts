@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/index.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import { metrics, type Logger } from '../observability/index.js';
-import { BodyHolder, BodySlots, ClientLimits, ConcurrencyPermits, transferLimits, watchBody, type BodyWatch, type FloorJudgement, type TakeoverReport } from '../transfer/index.js';
+import { BodyHolder, BodySlots, ConcurrencyPermits, type ClientCaps, transferLimits, watchBody, type BodyWatch, type FloorJudgement, type TakeoverReport } from '../transfer/index.js';
 
 /** Why the server ends a body: its watchdog (stall, floor), shutdown, or a newer request (takeover). */
 export type EndReason = 'stall' | 'floor' | 'shutdown' | 'takeover';
@@ -95,7 +95,7 @@ export interface GuardDeps {
   log: Logger;
   /** One streaming body per slot (key), with takeover of silent holders. */
   slots: BodySlots;
-  clients: ClientLimits;
+  clients: ClientCaps;
   /** The body holder of each streaming request, for lock release requests (tus-endpoint.ts). */
   holders: WeakMap<IncomingMessage, BodyHolder>;
   /** The client address of a request (X-Forwarded-For's last hop with trust_proxy). */
@@ -143,7 +143,13 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
   refuseWhenStopping(deps.lifecycle);
   const log = request.log ?? deps.log;
   const client = deps.clientOf(req);
-  const leaveClient = deps.clients.enterBody(client);
+  // Single-node caps answer synchronously (nothing changes there); cluster caps ask Redis.
+  const entered = deps.clients.enterBody(client);
+  const leaveClient = entered instanceof Promise ? await entered : entered;
+  if (leaveClient && req.socket.destroyed) {
+    leaveClient();
+    throw new AppError('ERR_BAD_REQUEST', { message: 'client went away' });
+  }
   if (!leaveClient) {
     metrics.clientLimited.inc({ limit: 'bodies' });
     log.info({ client, limit: config.limits.maxBodiesPerClient }, 'Upload refused: client streams its maximum of bodies');

@@ -2,11 +2,11 @@ import type { IncomingMessage } from 'node:http';
 import { AppError } from '../errors.js';
 import type { IntakeControl } from '../finalize/index.js';
 import { metrics, type Logger } from '../observability/index.js';
-import type { ClientLimits } from '../transfer/index.js';
+import type { ClientCaps } from '../transfer/index.js';
 
 /** Per-client and global bounds on starting uploads (issue 9.1, 9.2). */
 export interface NewUploadLimits {
-  clients: ClientLimits;
+  clients: ClientCaps;
   /** tus creations only: bytes held by unfinished uploads, and the cap (0 = none). */
   unfinished?: { heldBytes: () => number; maxBytes: number };
   now: () => number;
@@ -27,7 +27,7 @@ export async function gateNewUpload(
   limits?: NewUploadLimits & { client: string; log: Logger },
 ): Promise<void> {
   if (await control.slotTaken(slotPath)) throw new AppError('ERR_FILE_EXISTS');
-  if (limits) checkNewUploadLimits(kind, limits);
+  if (limits) await checkNewUploadLimits(kind, limits);
   const gone = new AbortController();
   const onClose = () => gone.abort(new AppError('ERR_BAD_REQUEST', { message: 'client went away' }));
   req.once('close', onClose);
@@ -39,14 +39,14 @@ export async function gateNewUpload(
   }
 }
 
-function checkNewUploadLimits(kind: 'create' | 'put', limits: NewUploadLimits & { client: string; log: Logger }): void {
+async function checkNewUploadLimits(kind: 'create' | 'put', limits: NewUploadLimits & { client: string; log: Logger }): Promise<void> {
   const { client, log, unfinished } = limits;
   if (kind === 'create' && unfinished && unfinished.maxBytes > 0 && unfinished.heldBytes() >= unfinished.maxBytes) {
     metrics.unfinishedRefused.inc();
     log.warn({ heldBytes: unfinished.heldBytes(), maxBytes: unfinished.maxBytes }, 'Upload creation refused: unfinished uploads hold limits.max_unfinished_bytes');
     throw new AppError('ERR_UNFINISHED_FULL', { headers: { 'Retry-After': '60' } });
   }
-  const verdict = limits.clients.allowCreation(client, limits.now());
+  const verdict = await limits.clients.allowCreation(client, limits.now());
   if (!verdict.ok) {
     metrics.clientLimited.inc({ limit: 'creations' });
     log.info({ client, retryAfterS: verdict.retryAfterS }, 'Upload refused: client started too many uploads this minute');

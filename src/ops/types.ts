@@ -3,8 +3,8 @@
  * running server (admin-client.ts) and once over the data directory of a stopped one
  * (offline.ts). The JSON views here are also the admin API's response bodies.
  */
-import type { JobError, JobState, PriorityTier, QueueCounts } from '../queue/index.js';
-import type { DeadLetter } from '../finalize/index.js';
+import type { JobError, JobState, PriorityTier, QueueCounts, WorkerView } from '../queue/index.js';
+import type { BreakerStatus, DeadLetter, InstanceStatus } from '../finalize/index.js';
 import type { QuarantineRecord } from '../storage/index.js';
 
 /** Exit codes of every command: 3 lets scripts tell "found something" from "could not look". */
@@ -46,38 +46,13 @@ export interface JobView {
 /** The finalization service's dead letter, as the admin API and CLI show it. */
 export type DeadLetterView = DeadLetter;
 
-export interface WorkerHealthView {
-  readonly id: number;
-  readonly status: 'healthy' | 'slow' | 'failed';
-  readonly processed: number;
-  readonly errors: number;
-  readonly avgMs: number | null;
-  readonly busy: boolean;
-  readonly replacements: number;
-}
+export type WorkerHealthView = WorkerView;
 
-export interface BreakerView {
-  readonly dependency: string;
-  readonly state: 'closed' | 'open' | 'half_open';
-  /** When an attempt may pass again; null while closed. */
-  readonly retryAtMs: number | null;
-}
+/** A dependency's circuit breaker; `retryAtMs`: when an attempt may pass again, null while closed. */
+export type BreakerView = BreakerStatus;
 
 /** One instance of a cluster as its heartbeat shows it (src/cluster/instance-registry.ts). */
-export interface InstanceStatusView {
-  readonly id: string;
-  /** 'degraded': Redis was unreachable from it when it last reported. */
-  readonly mode: 'clustered' | 'degraded';
-  readonly host: string;
-  readonly pid: number;
-  readonly baseUrl: string | null;
-  readonly startedAtMs: number;
-  readonly seenAtMs: number;
-  readonly workers: readonly WorkerHealthView[];
-  readonly breakers: readonly BreakerView[];
-  /** Jobs in its local journal (admitted while Redis was unreachable). */
-  readonly journal: { readonly queued: number; readonly leased: number; readonly dead: number };
-}
+export type InstanceStatusView = InstanceStatus;
 
 /** Cluster mode: every live instance. */
 export interface ClusterStatusView {

@@ -36,12 +36,31 @@ export class UnfinishedUploads {
     return [...(this.bySlot.get(slotPath) ?? [])].map((id) => this.byId.get(id)!);
   }
 
+  /** Every upload in the index. */
+  all(): UnfinishedUpload[] {
+    return [...this.byId.values()];
+  }
+
   get(id: string): UnfinishedUpload | undefined {
     return this.byId.get(id);
   }
 
+  /**
+   * Whether a PATCH to `id` should refresh its held bytes here: an upload this index knows. In
+   * cluster mode (cluster/shared-unfinished.ts) every upload, since another instance may have
+   * created it.
+   */
+  tracks(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  /** The slot's unfinished uploads wherever they were created (cluster mode asks Redis too). */
+  async onSlot(slotPath: string): Promise<UnfinishedUpload[]> {
+    return this.ofSlot(slotPath);
+  }
+
   add(upload: UnfinishedUpload): void {
-    this.remove(upload.id);
+    this.forget(upload.id);
     this.byId.set(upload.id, { ...upload });
     let ids = this.bySlot.get(upload.slotPath);
     if (!ids) this.bySlot.set(upload.slotPath, (ids = new Set()));
@@ -58,6 +77,10 @@ export class UnfinishedUploads {
 
   /** Finished, terminated or expired. Unknown ids are ignored. */
   remove(id: string): void {
+    this.forget(id);
+  }
+
+  private forget(id: string): void {
     const u = this.byId.get(id);
     if (!u) return;
     this.byId.delete(id);

@@ -3,14 +3,18 @@
  * and how many uploads (tus creations and PUTs) it may start per minute, as a token bucket:
  * a burst of `creationsPerMinute` at once (a chat app sending an album), then that many per
  * minute. Pure: time comes in as an argument. Entries of idle clients are dropped, so the maps
- * stay bounded by the clients active in the last minute.
+ * stay bounded by the clients active in the last minute. An IPv6 client is counted by its /64
+ * (configurable; client-key.ts).
  */
+import { clientKeyOf } from './client-key.js';
 
 export interface ClientLimitOptions {
   /** Concurrent bodies per client; 0 = no cap. */
   maxBodies: number;
   /** Starts per minute per client; 0 = no cap. */
   creationsPerMinute: number;
+  /** IPv6 clients are counted by this prefix (client-key.ts); default 64. */
+  ipv6PrefixBits?: number;
 }
 
 interface Bucket {
@@ -20,7 +24,18 @@ interface Bucket {
 
 export type CreationVerdict = { ok: true } | { ok: false; retryAfterS: number };
 
-export class ClientLimits {
+/**
+ * The per-client caps as the intake uses them: ClientLimits (this process) or, in cluster mode,
+ * the cluster's counts in Redis (cluster/cluster-client-limits.ts), hence the promises.
+ */
+export interface ClientCaps {
+  /** Counts a body for the client at `address`; null when it already streams its maximum. Call the returned function once when done. */
+  enterBody(address: string): (() => void) | null | Promise<(() => void) | null>;
+  /** Takes one start from the client's bucket. */
+  allowCreation(address: string, nowMs: number): CreationVerdict | Promise<CreationVerdict>;
+}
+
+export class ClientLimits implements ClientCaps {
   private readonly bodies = new Map<string, number>();
   private readonly buckets = new Map<string, Bucket>();
   private lastSweepMs = 0;
@@ -28,7 +43,8 @@ export class ClientLimits {
   constructor(private readonly options: ClientLimitOptions) {}
 
   /** Counts a body for `client`; null when it already streams its maximum. Call the returned function once when done. */
-  enterBody(client: string): (() => void) | null {
+  enterBody(address: string): (() => void) | null {
+    const client = this.keyOf(address);
     const n = this.bodies.get(client) ?? 0;
     if (this.options.maxBodies > 0 && n >= this.options.maxBodies) return null;
     this.bodies.set(client, n + 1);
@@ -42,12 +58,13 @@ export class ClientLimits {
     };
   }
 
-  bodiesOf(client: string): number {
-    return this.bodies.get(client) ?? 0;
+  bodiesOf(address: string): number {
+    return this.bodies.get(this.keyOf(address)) ?? 0;
   }
 
   /** Takes one start from `client`'s bucket. */
-  allowCreation(client: string, nowMs: number): CreationVerdict {
+  allowCreation(address: string, nowMs: number): CreationVerdict {
+    const client = this.keyOf(address);
     const perMinute = this.options.creationsPerMinute;
     if (perMinute <= 0) return { ok: true };
     this.sweep(nowMs);
@@ -60,6 +77,11 @@ export class ClientLimits {
     }
     this.buckets.set(client, { tokens: tokens - 1, atMs: nowMs });
     return { ok: true };
+  }
+
+  /** The key `address` is counted under (an IPv6 client by its prefix). */
+  keyOf(address: string): string {
+    return clientKeyOf(address, this.options.ipv6PrefixBits ?? 64);
   }
 
   /** Buckets untouched for a minute are full again: forget them. */

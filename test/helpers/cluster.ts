@@ -64,6 +64,8 @@ export interface ClusterOptions {
   /** Extra TOML keys for [redis]. */
   readonly redisKeys?: string;
   readonly env?: Record<string, string | undefined>;
+  /** Extra environment of instance i only (e.g. a crash hook on one of them). */
+  readonly envOf?: (i: number) => Record<string, string | undefined>;
 }
 
 export interface TestCluster {
@@ -100,7 +102,7 @@ token = "${ADMIN_TOKEN}"
 ${options.config ?? ''}
 `;
   const start = (i: number) =>
-    startServer({ dataDir, config: configOf(i), env: { HFS_REDIS_URL: options.redisUrl, ...options.env } });
+    startServer({ dataDir, config: configOf(i), env: { HFS_REDIS_URL: options.redisUrl, ...options.env, ...options.envOf?.(i) } });
   const servers: SpawnedServer[] = [];
   const retired: SpawnedServer[] = [];
   const dispose = async () => {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import { startService } from './service.js';
 
@@ -58,4 +59,39 @@ export class RedisClients {
     this.#open.clear();
     await Promise.all(clients.map((c) => (c.status === 'end' ? undefined : c.quit().catch(() => c.disconnect()))));
   }
+}
+
+/** A redis-server and its clients for the enclosing scope (file or describe), read after `before` ran. */
+export interface RedisFixture {
+  readonly server: RedisServer;
+  readonly clients: RedisClients;
+}
+
+/**
+ * Starts a throwaway redis-server before the tests of the enclosing scope and stops it (and
+ * every client opened through `clients`) after them. Call at the top of a file or a describe.
+ */
+export function useRedis(): RedisFixture {
+  let server: RedisServer | undefined;
+  let clients: RedisClients | undefined;
+  before(async () => {
+    server = await startRedis();
+    clients = new RedisClients(server.url);
+  });
+  after(async () => {
+    await clients?.closeAll();
+    await server?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useRedis(): read inside a test or hook, after before() ran');
+    return value;
+  };
+  return {
+    get server() {
+      return started(server);
+    },
+    get clients() {
+      return started(clients);
+    },
+  };
 }

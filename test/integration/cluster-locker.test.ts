@@ -4,27 +4,18 @@
  * alone keeps one writer per upload on each instance and a Redis failure never fails a request.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Locker } from '@tus/utils';
 import { ClusterLocker } from '../../src/cluster/index.js';
 import { MemoryLocker, RedisLocker } from '../../src/storage/index.js';
 import { describeLocker } from '../conformance/locker.suite.js';
-import { RedisClients, startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { uniquePrefix, useRedis } from '../helpers/redis.js';
 
 const TEST_LOCK_TTL_MS = 1_000;
 const noop = () => {};
 const signal = () => new AbortController().signal;
 
-let redis: RedisServer;
-let clients: RedisClients;
-before(async () => {
-  redis = await startRedis();
-  clients = new RedisClients(redis.url);
-});
-after(async () => {
-  await clients.closeAll();
-  await redis.stop();
-});
+const redis = useRedis();
 
 describeLocker('ClusterLocker', {
   space: async () => {
@@ -33,7 +24,7 @@ describeLocker('ClusterLocker', {
     return {
       // One instance: its own in-process locks, its own Redis connection and subscriber.
       open: async (acquireTimeoutMs) => {
-        const redisLocker = new RedisLocker({ redis: clients.open(), keyPrefix, acquireTimeoutMs, lockTtlMs: TEST_LOCK_TTL_MS });
+        const redisLocker = new RedisLocker({ redis: redis.clients.open(), keyPrefix, acquireTimeoutMs, lockTtlMs: TEST_LOCK_TTL_MS });
         await redisLocker.start();
         const locker = new ClusterLocker({ local: new MemoryLocker(acquireTimeoutMs), shared: () => redisLocker, onSharedFailure: noop });
         shared.set(locker, redisLocker);
@@ -70,7 +61,7 @@ describe('ClusterLocker without Redis (degraded mode)', () => {
 
   it('a Redis call that fails while locking leaves the in-process lock and reports the failure', async () => {
     const failures: string[] = [];
-    const broken = new RedisLocker({ redis: clients.open(), keyPrefix: uniquePrefix('broken'), acquireTimeoutMs: 1_000 });
+    const broken = new RedisLocker({ redis: redis.clients.open(), keyPrefix: uniquePrefix('broken'), acquireTimeoutMs: 1_000 });
     await broken.start();
     broken.options.redis.disconnect(); // every command of this connection fails now
     const locker = new ClusterLocker({ local: new MemoryLocker(1_000), shared: () => broken, onSharedFailure: (_e, during) => failures.push(during) });

@@ -14,21 +14,12 @@ import { ClusterQueueBackend, JournalMover, RedisHealth } from '../../src/cluste
 import { BullmqQueueBackend, QueueUnavailableError, openSpilloverQueueBackend, type EnqueueInput } from '../../src/queue/index.js';
 import { describeQueueBackend } from '../conformance/queue-backend.suite.js';
 import { startPersistentRedis, type RestartableRedis } from '../helpers/cluster.js';
-import { RedisClients, startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { uniquePrefix, useRedis } from '../helpers/redis.js';
 
 const STALLED_CHECK_MS = 200;
 
 describe('ClusterQueueBackend while Redis answers', () => {
-  let redis: RedisServer;
-  let clients: RedisClients;
-  before(async () => {
-    redis = await startRedis();
-    clients = new RedisClients(redis.url);
-  });
-  after(async () => {
-    await clients.closeAll();
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   describeQueueBackend('ClusterQueueBackend', { durable: false, batchEnqueue: false, clock: 'wall', sharedByInstances: true }, async () => {
     const keyPrefix = uniquePrefix('{queue}');
@@ -36,7 +27,7 @@ describe('ClusterQueueBackend while Redis answers', () => {
     const opened: ClusterQueueBackend[] = [];
     // One instance: its own connection and its own journal.
     const open = async (onLeasesReleased?: () => void) => {
-      const shared = new BullmqQueueBackend({ connection: clients.open(), keyPrefix, stalledCheckIntervalMs: STALLED_CHECK_MS, events: { onLeasesReleased } });
+      const shared = new BullmqQueueBackend({ connection: redis.clients.open(), keyPrefix, stalledCheckIntervalMs: STALLED_CHECK_MS, events: { onLeasesReleased } });
       await shared.start();
       const dir = await mkdtemp(join(tmpdir(), 'hfs-journal-'));
       dirs.push(dir);

@@ -1,9 +1,8 @@
 /** Runs the Locker conformance suite against the memory locker and the Redis locker (real redis-server). */
-import { after, before } from 'node:test';
 import type { Locker } from '@tus/utils';
 import { MemoryLocker, RedisLocker } from '../../src/storage/index.js';
 import { describeLocker } from '../conformance/locker.suite.js';
-import { RedisClients, startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { uniquePrefix, useRedis } from '../helpers/redis.js';
 
 describeLocker('MemoryLocker', {
   space: async () => {
@@ -15,16 +14,7 @@ describeLocker('MemoryLocker', {
 /** Short enough that the crash case waits about a second, long enough to renew on a busy machine. */
 const TEST_LOCK_TTL_MS = 1_000;
 
-let redis: RedisServer;
-let clients: RedisClients;
-before(async () => {
-  redis = await startRedis();
-  clients = new RedisClients(redis.url);
-});
-after(async () => {
-  await clients.closeAll();
-  await redis.stop();
-});
+const redis = useRedis();
 
 describeLocker('RedisLocker', {
   space: async () => {
@@ -33,7 +23,7 @@ describeLocker('RedisLocker', {
     return {
       // Each locker has its own connection (and subscriber): one instance each.
       open: async (acquireTimeoutMs) => {
-        const locker = new RedisLocker({ redis: clients.open(), keyPrefix, acquireTimeoutMs, lockTtlMs: TEST_LOCK_TTL_MS });
+        const locker = new RedisLocker({ redis: redis.clients.open(), keyPrefix, acquireTimeoutMs, lockTtlMs: TEST_LOCK_TTL_MS });
         await locker.start();
         lockers.push(locker);
         return locker;

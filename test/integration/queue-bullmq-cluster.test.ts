@@ -4,21 +4,12 @@
  * back after their backoff, and both instances take work.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Dispatcher, emptyCounts, systemClock, type Job, type JobOutcome, type PriorityTier } from '../../src/queue/index.js';
 import { BullmqQueueBackend } from '../../src/queue/index.js';
-import { RedisClients, startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { uniquePrefix, useRedis } from '../helpers/redis.js';
 
-let redis: RedisServer;
-let clients: RedisClients;
-before(async () => {
-  redis = await startRedis();
-  clients = new RedisClients(redis.url);
-});
-after(async () => {
-  await clients.closeAll();
-  await redis.stop();
-});
+const redis = useRedis();
 
 const JOBS = 60;
 const TIERS: PriorityTier[] = ['high', 'medium', 'low'];
@@ -40,7 +31,7 @@ describe('BullMQ queue shared by two instances', () => {
     const otherStarted = (instance: string) => new Promise<void>((resolve) => (started.size === 2 ? resolve() : bothStarted.set(instance, resolve)));
 
     const instances = await Promise.all(['A', 'B'].map(async (name) => {
-      const backend = new BullmqQueueBackend({ connection: clients.open(), keyPrefix, stalledCheckIntervalMs: 1_000 });
+      const backend = new BullmqQueueBackend({ connection: redis.clients.open(), keyPrefix, stalledCheckIntervalMs: 1_000 });
       await backend.start();
       const dispatcher = new Dispatcher({
         backend,

@@ -1,19 +1,9 @@
 /** Runs the QueueBackend conformance suite against the BullMQ backend on a real redis-server. */
-import { after, before } from 'node:test';
 import { BullmqQueueBackend } from '../../src/queue/index.js';
 import { describeQueueBackend } from '../conformance/queue-backend.suite.js';
-import { RedisClients, startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { uniquePrefix, useRedis } from '../helpers/redis.js';
 
-let redis: RedisServer;
-let clients: RedisClients;
-before(async () => {
-  redis = await startRedis();
-  clients = new RedisClients(redis.url);
-});
-after(async () => {
-  await clients.closeAll();
-  await redis.stop();
-});
+const redis = useRedis();
 
 /** Short, so the dead-instance case waits about a second for BullMQ's stalled-job checker. */
 const STALLED_CHECK_MS = 200;
@@ -23,7 +13,7 @@ describeQueueBackend('BullmqQueueBackend', { durable: false, batchEnqueue: false
   const opened: BullmqQueueBackend[] = [];
   // Each backend has its own connection: one instance each.
   const open = async (onLeasesReleased?: () => void) => {
-    const backend = new BullmqQueueBackend({ connection: clients.open(), keyPrefix, stalledCheckIntervalMs: STALLED_CHECK_MS, events: { onLeasesReleased } });
+    const backend = new BullmqQueueBackend({ connection: redis.clients.open(), keyPrefix, stalledCheckIntervalMs: STALLED_CHECK_MS, events: { onLeasesReleased } });
     await backend.start();
     opened.push(backend);
     return backend;

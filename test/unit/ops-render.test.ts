@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { progressBar, renderBar } from '../../src/ops/cli/progress.js';
 import { fields, formatAge, formatBytes, formatTime, percent, table } from '../../src/ops/cli/render.js';
-import { queueProblems, selector } from '../../src/ops/cli/commands.js';
+import { queueProblems, queueStatus, selector } from '../../src/ops/cli/commands.js';
+import type { OpsApi, QueueStatusView } from '../../src/ops/types.js';
 import { OpsFailure } from '../../src/ops/types.js';
 import { balanced, dashboardExprs, exposedSampleNames, metricNamesIn, ruleExprs } from '../helpers/promql.js';
 
@@ -84,6 +85,42 @@ describe('command helpers', () => {
       }),
       ['queue in emergency mode', 'circuit breaker webhook open', 'worker 2 failed'],
     );
+  });
+});
+
+describe('queue status in cluster mode', () => {
+  it('shows each instance with its workers, breakers, journal and the dead letters only its journal holds', async () => {
+    const zero = { high: 0, medium: 0, low: 0 };
+    const w = (id: number, busy: boolean) => ({ id, status: 'healthy' as const, processed: 3, errors: 0, avgMs: 12, busy, replacements: 0 });
+    const instance = (id: string, dead: number) => ({
+      id,
+      mode: 'clustered' as const,
+      host: 'h',
+      pid: 1,
+      baseUrl: null,
+      startedAtMs: 0,
+      seenAtMs: Date.now(),
+      workers: [w(1, true), w(2, false)],
+      breakers: [{ dependency: 'storage' as const, state: 'closed' as const, retryAtMs: null }],
+      journal: { queued: 1, leased: 1, dead },
+    });
+    const status: QueueStatusView = {
+      counts: { queued: { ...zero, high: 2 }, leased: zero, done: zero, dead: zero },
+      pending: { ...zero, high: 2 },
+      deadLetters: 0,
+      pressure: { level: 'normal', fill: 0 },
+      workers: null,
+      breakers: null,
+      cluster: { reachable: true, instances: [instance('node-a', 0), instance('node-b', 2)] },
+    };
+    const printed: string[] = [];
+    const code = await queueStatus({ mode: 'online', queueStatus: async () => status } as unknown as OpsApi, { json: false, print: (t) => printed.push(t) });
+    assert.equal(code, 0);
+    const text = printed.join('\n');
+    assert.match(text, /^INSTANCE\s+MODE\s+HOST\s+BUSY\s+FAILED\s+BREAKERS\s+JOURNAL\s+JOURNAL DEAD\s+SEEN/m);
+    assert.match(text, /^node-b\s+clustered\s+h\s+1\/2\s+0\s+closed\s+2\s+2\s/m);
+    assert.match(text, /local journal; list, replay or purge them through its admin API/);
+    assert.match(text, /^node-a\s+1\s+healthy/m, 'workers per instance');
   });
 });
 

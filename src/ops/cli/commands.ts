@@ -139,10 +139,13 @@ function renderCluster(c: NonNullable<QueueStatusView['cluster']>): string[] {
     count(i.workers, 'failed'),
     i.breakers.filter((b) => b.state !== 'closed').map((b) => `${b.dependency}:${b.state}`).join(',') || 'closed',
     i.journal.queued + i.journal.leased,
+    i.journal.dead,
     formatAge((now - i.seenAtMs) / 1000),
   ]);
-  const out = [table(['INSTANCE', 'MODE', 'HOST', 'BUSY', 'FAILED', 'BREAKERS', 'JOURNAL', 'SEEN'], rows, { right: [3, 4, 6] }, 'instances: none reported')];
+  const out = [table(['INSTANCE', 'MODE', 'HOST', 'BUSY', 'FAILED', 'BREAKERS', 'JOURNAL', 'JOURNAL DEAD', 'SEEN'], rows, { right: [3, 4, 6, 7] }, 'instances: none reported')];
   if (!c.reachable) out.push('(Redis unreachable from the instance that answered: only itself is shown)');
+  // Dead letters in Redis are everyone's; those in an instance's journal only its own admin API lists and replays.
+  if (c.instances.some((i) => i.journal.dead > 0)) out.push('(JOURNAL DEAD: dead letters in that instance\'s local journal; list, replay or purge them through its admin API: --url)');
   const workerRows = c.instances.flatMap((i) => i.workers.map((w) => [i.id, w.id, w.status, w.processed, w.errors, w.avgMs === null ? null : Math.round(w.avgMs), w.busy ? 'yes' : 'no']));
   out.push('', table(['INSTANCE', 'WORKER', 'STATUS', 'PROCESSED', 'ERRORS', 'AVG MS', 'BUSY'], workerRows));
   return out;

@@ -1,0 +1,142 @@
+/**
+ * The per-client caps of [limits] across the cluster (issue 13.6): bodies streaming at once and
+ * starts per minute of one client (its address key, client-key.ts), counted in Redis, so a
+ * client spread over N instances by the balancer gets its caps once, not N times.
+ *
+ * - Bodies: a sorted set per client of lease tokens scored by their expiry (Redis time). Each
+ *   instance renews its own leases every third of `leaseMs` and removes one when its body ends;
+ *   a crashed instance's leases stop being renewed and stop counting after `leaseMs`.
+ * - Starts: the token bucket of ClientLimits, as one script on a hash per client that expires
+ *   after a minute untouched (a full bucket).
+ * - Redis unreachable or failing: this process's ClientLimits answers (SharedCounts logs the switch).
+ */
+import { randomBytes } from 'node:crypto';
+import { LuaScript } from '../storage/index.js';
+import type { ClientCaps, ClientLimits, CreationVerdict } from '../transfer/index.js';
+import type { SharedCounts } from './shared-counts.js';
+
+/** Shared by the scripts: Redis time in ms (scripts replicate their effects, so TIME is allowed). */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** The set lives as long as its latest lease. */
+const EXPIRE_WITH_LATEST = `local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end`;
+
+const BODY_ENTER = new LuaScript(`
+-- KEYS[1] the client's body leases (sorted set: token -> expiry, ms of Redis time)
+-- ARGV[1] token, ARGV[2] cap, ARGV[3] lease ms
+-- Reply: 1 counted; 0 the client streams its maximum (expired leases of crashed instances dropped first)
+${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+${EXPIRE_WITH_LATEST}
+return 1
+`);
+
+const BODY_RENEW = new LuaScript(`
+-- KEYS[1] the client's body leases; ARGV[1] token, ARGV[2] lease ms
+-- Reply: 1. A lease that expired meanwhile (a long pause) is added again: its body still streams.
+${NOW}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+${EXPIRE_WITH_LATEST}
+return 1
+`);
+
+const START = new LuaScript(`
+-- KEYS[1] the client's start bucket (hash: tokens, at = ms of Redis time)
+-- ARGV[1] starts per minute
+-- Reply: 0 the start is allowed (one token taken); otherwise ms until one is
+${NOW}
+local perMinute = tonumber(ARGV[1])
+local perMs = perMinute / 60000
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = perMinute
+if b[1] and b[2] then tokens = math.min(perMinute, tonumber(b[1]) + (now - tonumber(b[2])) * perMs) end
+local wait = 0
+if tokens < 1 then
+  wait = math.max(1, math.ceil((1 - tokens) / perMs))
+else
+  tokens = tokens - 1
+end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', string.format('%d', now))
+redis.call('PEXPIRE', KEYS[1], 61000)
+return wait
+`);
+
+export interface ClusterClientLimitsOptions {
+  readonly maxBodies: number;
+  readonly creationsPerMinute: number;
+  readonly counts: SharedCounts;
+  /** This process's caps: the fallback while Redis is unreachable; also gives the client key. */
+  readonly local: ClientLimits;
+}
+
+export class ClusterClientLimits implements ClientCaps {
+  readonly #o: ClusterClientLimitsOptions;
+  /** This instance's body leases in Redis: token -> key. */
+  readonly #leases = new Map<string, string>();
+  #renewal: NodeJS.Timeout | undefined;
+
+  constructor(options: ClusterClientLimitsOptions) {
+    this.#o = options;
+  }
+
+  async enterBody(address: string): Promise<(() => void) | null> {
+    const { local, counts, maxBodies } = this.#o;
+    if (maxBodies <= 0) return local.enterBody(address);
+    const key = `${counts.keyPrefix}limits:bodies:${local.keyOf(address)}`;
+    const token = randomBytes(9).toString('base64url');
+    const entered = await counts.run<'shared' | (() => void) | null>(
+      'body',
+      async (redis) => ((await BODY_ENTER.run(redis, [key], [token, maxBodies, counts.leaseMs])) === 1 ? 'shared' : null),
+      () => local.enterBody(address),
+    );
+    if (entered !== 'shared') return entered;
+    this.#leases.set(token, key);
+    this.#renewSoon();
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.#leases.delete(token);
+      void counts.tryShared('body end', (redis) => redis.zrem(key, token));
+    };
+  }
+
+  async allowCreation(address: string, nowMs: number): Promise<CreationVerdict> {
+    const { local, counts, creationsPerMinute } = this.#o;
+    if (creationsPerMinute <= 0) return { ok: true };
+    const key = `${counts.keyPrefix}limits:starts:${local.keyOf(address)}`;
+    return counts.run<CreationVerdict>(
+      'start',
+      async (redis) => {
+        const waitMs = Number(await START.run(redis, [key], [creationsPerMinute]));
+        return waitMs === 0 ? { ok: true } : { ok: false, retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)) };
+      },
+      () => local.allowCreation(address, nowMs),
+    );
+  }
+
+  /** Leases held by this instance in Redis (for tests and the heartbeat). */
+  get leases(): number {
+    return this.#leases.size;
+  }
+
+  stop(): void {
+    clearInterval(this.#renewal);
+    this.#renewal = undefined;
+  }
+
+  #renewSoon(): void {
+    if (this.#renewal !== undefined) return;
+    this.#renewal = setInterval(() => {
+      if (this.#leases.size === 0) return this.stop();
+      const leases = [...this.#leases];
+      void this.#o.counts.tryShared('body renewal', async (redis) => {
+        await Promise.all(leases.map(([token, key]) => BODY_RENEW.run(redis, [key], [token, this.#o.counts.leaseMs])));
+      });
+    }, Math.max(50, Math.floor(this.#o.counts.leaseMs / 3))).unref();
+  }
+}

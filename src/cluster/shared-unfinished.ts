@@ -1,0 +1,165 @@
+/**
+ * The unfinished tus uploads of [limits] across the cluster (issue 13.6): the bytes they hold
+ * (max_unfinished_bytes) and each slot's one unfinished upload, mirrored into Redis, so a
+ * creation at B sees the uploads created at A (the bytes are on the shared directory either way).
+ *
+ * Redis keeps `<prefix>{unfinished}:ids` (id -> JSON: slot, size, partial, offset),
+ * `…:slots` (slot path -> id of its upload) and `…:total` (the sum of offsets). Every change is
+ * one script that keeps total = sum of offsets, so instances writing at once cannot skew it.
+ * This process keeps its own index as before (the fallback while Redis is unreachable); the
+ * held total the gate reads is Redis's, taken from every script's reply and re-read every
+ * `refreshMs` for changes at other instances. The index is rebuilt from the shared store at
+ * start and after expiry sweeps (reset), and this instance's uploads are written again when
+ * Redis answers after an outage; the store stays the truth for "is it unfinished".
+ * Nothing here needs a lease: the bytes outlive the instance that wrote them.
+ */
+import { LuaScript, UnfinishedUploads, type UnfinishedUpload } from '../storage/index.js';
+import type { SharedCounts } from './shared-counts.js';
+
+/** ARGV numbers come back as integers for INCRBY (tostring would write 1e+11). */
+const SET = new LuaScript(`
+-- KEYS[1] ids hash, KEYS[2] slots hash, KEYS[3] total
+-- ARGV[1] upload id, ARGV[2] JSON {s: slot path, n: size or null, p: partial, o: offset}
+-- Reply: the new total
+local prev = 0
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then prev = tonumber(cjson.decode(old).o) end
+local info = cjson.decode(ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if not info.p then redis.call('HSET', KEYS[2], info.s, ARGV[1]) end
+return redis.call('INCRBY', KEYS[3], string.format('%d', tonumber(info.o) - prev))
+`);
+
+const REMOVE = new LuaScript(`
+-- KEYS[1] ids hash, KEYS[2] slots hash, KEYS[3] total; ARGV[1] upload id
+-- Reply: the new total
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then return redis.call('INCRBY', KEYS[3], 0) end
+local info = cjson.decode(old)
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HGET', KEYS[2], info.s) == ARGV[1] then redis.call('HDEL', KEYS[2], info.s) end
+return redis.call('INCRBY', KEYS[3], string.format('%d', -tonumber(info.o)))
+`);
+
+interface Stored {
+  s: string;
+  n: number | null;
+  p: boolean;
+  o: number;
+}
+
+export interface SharedUnfinishedOptions {
+  readonly counts: SharedCounts;
+  /** Re-read the cluster's total this often (changes at other instances). */
+  readonly refreshMs: number;
+  readonly onChange?: (heldBytes: number) => void;
+}
+
+export class SharedUnfinishedUploads extends UnfinishedUploads {
+  readonly #o: SharedUnfinishedOptions;
+  readonly #keys: [string, string, string];
+  /** The cluster's held bytes as Redis last said; null while counted locally. */
+  #clusterHeld: number | null = null;
+  #refresh: NodeJS.Timeout | undefined;
+  /** super.reset() adds one by one: those are written by reset itself. */
+  #resetting = false;
+
+  constructor(options: SharedUnfinishedOptions) {
+    const sink = { report: (_local: number) => {} };
+    super((local) => sink.report(local));
+    sink.report = (local) => options.onChange?.(this.#o.counts.local || this.#clusterHeld === null ? local : this.#clusterHeld);
+    this.#o = options;
+    const base = `${options.counts.keyPrefix}{unfinished}:`;
+    this.#keys = [`${base}ids`, `${base}slots`, `${base}total`];
+    // Back from an outage (Redis may have restarted empty): this instance's uploads are written again.
+    options.counts.onBack(() => {
+      for (const u of this.all()) this.#mirror(u);
+    });
+  }
+
+  override get heldBytes(): number {
+    return this.#o.counts.local || this.#clusterHeld === null ? super.heldBytes : this.#clusterHeld;
+  }
+
+  /** Another instance may have created the upload: its PATCH here refreshes it too. */
+  override tracks(_id: string): boolean {
+    return true;
+  }
+
+  override async onSlot(slotPath: string): Promise<UnfinishedUpload[]> {
+    const here = this.ofSlot(slotPath);
+    if (here.some((u) => !u.partial)) return here;
+    const elsewhere = await this.#o.counts.run<UnfinishedUpload | null>(
+      'slot lookup',
+      async (redis) => {
+        const id = await redis.hget(this.#keys[1], slotPath);
+        const json = id === null ? null : await redis.hget(this.#keys[0], id);
+        if (id === null || json === null) return null;
+        const s = JSON.parse(json) as Stored;
+        return { id, slotPath: s.s, size: s.n, offset: s.o, partial: s.p };
+      },
+      () => null,
+    );
+    return elsewhere ? [...here, elsewhere] : here;
+  }
+
+  override add(upload: UnfinishedUpload): void {
+    super.add(upload);
+    this.#mirror(upload);
+  }
+
+  override setOffset(id: string, offset: number): void {
+    super.setOffset(id, offset);
+    const u = this.get(id);
+    if (u) this.#mirror(u);
+  }
+
+  override remove(id: string): void {
+    super.remove(id);
+    void this.#update('unfinished remove', (redis) => REMOVE.run(redis, this.#keys, [id]));
+  }
+
+  /** Rebuilt from the shared store (start, expiry sweeps): this listing replaces the cluster's index. */
+  override reset(uploads: Iterable<UnfinishedUpload>): void {
+    const list = [...uploads];
+    this.#resetting = true;
+    try {
+      super.reset(list);
+    } finally {
+      this.#resetting = false;
+    }
+    void this.#update('unfinished reset', async (redis) => {
+      await redis.multi().del(...this.#keys).exec();
+      // One connection: the scripts run in this order, so the last reply is the total after all of them.
+      const totals = await Promise.all(list.map((u) => SET.run(redis, this.#keys, [u.id, JSON.stringify(stored(u))])));
+      return totals.at(-1) ?? 0;
+    });
+  }
+
+  /** Starts re-reading the cluster's total (changes made at other instances). */
+  start(): void {
+    this.#refresh ??= setInterval(() => void this.#update('unfinished total', (redis) => redis.incrby(this.#keys[2], 0)), this.#o.refreshMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#refresh);
+    this.#refresh = undefined;
+  }
+
+  #mirror(u: UnfinishedUpload): void {
+    if (this.#resetting) return;
+    void this.#update('unfinished update', (redis) => SET.run(redis, this.#keys, [u.id, JSON.stringify(stored(u))]));
+  }
+
+  async #update(during: string, call: Parameters<SharedCounts['run']>[1]): Promise<void> {
+    const total = await this.#o.counts.run(during, call, () => null);
+    const held = total === null ? null : Number(total);
+    const changed = held !== this.#clusterHeld;
+    this.#clusterHeld = held !== null && Number.isFinite(held) ? held : null;
+    if (changed) this.#o.onChange?.(this.heldBytes);
+  }
+}
+
+function stored(u: UnfinishedUpload): Stored {
+  return { s: u.slotPath, n: u.size, p: u.partial, o: u.offset };
+}
