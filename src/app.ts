@@ -169,13 +169,13 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
   const background = {
     start: async () => {
-      tusStore.primeRecords(); // the three read every tus record: once, before any request (docs/performance.md)
+      tusStore.primeRecords?.(); // the three read every tus record: once, before any request (docs/performance.md)
       try {
         await finalizer.start();
         await loadUnfinished();
         await space.start();
       } finally {
-        tusStore.unprimeRecords();
+        tusStore.unprimeRecords?.();
       }
     },
     stop: async (graceMs: number) => {

@@ -18,6 +18,9 @@ export interface UploadFacts {
 }
 
 export interface TusDoorStore extends TusUploadStore {
+  /** Start-up: hold every record read once until unprimeRecords() (a store with local records; docs/performance.md). */
+  primeRecords?(): void;
+  unprimeRecords?(): void;
   /** The stored record (client metadata + server state `hfs`), or null for an unknown id. */
   record(id: string): Promise<StoredUpload | null>;
   /** Declared size, slot and concatenation role (one small read of the record). */
