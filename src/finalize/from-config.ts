@@ -28,6 +28,7 @@ import { FinalizationService } from './finalization-service.js';
 import type { DedupStore } from './pipeline.js';
 import { fileContentStoreFromConfig } from './storage-from-config.js';
 import { logSpill } from './telemetry.js';
+import { completedTusUpload } from './completed-tus-upload.js';
 import type { CompletedUpload } from './types.js';
 
 export interface FinalizationParts {
@@ -143,17 +144,7 @@ function tusUploads(store: TusUploadStore): TusUploads {
     async *finished() {
       for await (const u of store.finished()) {
         if (u.state === null) continue; // not created through a slot: nothing to publish
-        const { slotPath, contentType, expectedSha256 } = u.state;
-        const upload: CompletedUpload = {
-          protocol: 'tus',
-          uploadId: u.id,
-          slotPath,
-          contentType,
-          size: u.size,
-          source: u.source,
-          ...(expectedSha256 !== undefined && { expectedSha256 }),
-        };
-        yield upload;
+        yield completedTusUpload(u, u.state);
       }
     },
     discard: (uploadId) => store.discard(uploadId),

@@ -43,3 +43,4 @@ export { QuarantineAdmin, type QuarantineAdminOptions, type ReleaseResult } from
 export type { QuarantinedEvent } from './pipeline.js';
 // Cluster mode's local journal is the single-node queue's SQLite backend: its spill lines are the same.
 export { logSpill } from './telemetry.js';
+export { completedTusUpload } from './completed-tus-upload.js';

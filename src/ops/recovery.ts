@@ -21,7 +21,7 @@
  */
 import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
+import { completedTusUpload, expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
 import { fileSource, serverStateOf, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
 import type { ProgressSink, RecoveryItem, RecoveryReport } from './types.js';
@@ -102,15 +102,7 @@ async function planFinished(ctx: RecoveryContext, store: Pick<TusUploadStore, 'f
       out.push(item('slot_taken_upload', 'discard', `uploads/${u.id}`, `${slotPath} is held by another upload`, u.size, () => ctx.discardUpload(u.id)));
       continue;
     }
-    const upload: CompletedUpload = {
-      protocol: 'tus',
-      uploadId: u.id,
-      slotPath,
-      contentType,
-      size: u.size,
-      source: u.source,
-      ...(state.expectedSha256 !== undefined && { expectedSha256: state.expectedSha256 }),
-    };
+    const upload = completedTusUpload(u, state);
     out.push(
       item('unqueued_upload', 'readmit', `uploads/${u.id}`, `finished upload of ${slotPath} never reached the queue`, u.size, async () => {
         if ((await ctx.readmit(upload)) === 'exists') {
