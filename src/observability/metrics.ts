@@ -441,7 +441,7 @@ function exposeScanLabelSets(): void {
  * older job), `scan` for the malware scan. On S3 each one downloads the object once.
  */
 export const finalizeSourceRereads = new Counter({
-  name: 'hfs_finalize_source_rereads_total',
+  name: 'hmac_finalize_source_rereads_total',
   help: 'Reads of an upload source by finalization after it was received, by reason (hash, scan)',
   labelNames: ['reason'] as const,
   registers: [registry],
@@ -449,7 +449,7 @@ export const finalizeSourceRereads = new Counter({
 
 /** Finalization steps that found the store unreachable or answering 5xx (the job waits, no attempt spent). */
 export const finalizeStoreUnreachable = new Counter({
-  name: 'hfs_finalize_store_unreachable_total',
+  name: 'hmac_finalize_store_unreachable_total',
   help: 'Finalization steps postponed because the store was unreachable or answered 5xx',
   registers: [registry],
 });

@@ -210,7 +210,7 @@ for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}
 
 /** The counter of source re-reads by reason; 0 while the series does not exist yet. */
 async function rereads(server: SpawnedServer, reason: string): Promise<number> {
-  const m = new RegExp(`^hfs_finalize_source_rereads_total\\{reason="${reason}"\\} (\\S+)$`, 'm').exec((await rawRequest(server.baseUrl, '/metrics')).text);
+  const m = new RegExp(`^hmac_finalize_source_rereads_total\\{reason="${reason}"\\} (\\S+)$`, 'm').exec((await rawRequest(server.baseUrl, '/metrics')).text);
   return m ? Number(m[1]) : 0;
 }
 

@@ -45,7 +45,7 @@ for (const backend of storageBackends()) describe(`tus uploads through signed sl
     const data = randomData(3 * 1024 * 1024 + 17);
     const path = `${slotDir()}/video clip.mp4`;
     const slot = slotFor(path, data.length, { scheme: 'v2', contentType: 'video/mp4' });
-    const hashRereads = async () => Number(/^hfs_finalize_source_rereads_total\{reason="hash"\} (\S+)$/m.exec((await rawRequest(server.baseUrl, '/metrics')).text)?.[1] ?? 0);
+    const hashRereads = async () => Number(/^hmac_finalize_source_rereads_total\{reason="hash"\} (\S+)$/m.exec((await rawRequest(server.baseUrl, '/metrics')).text)?.[1] ?? 0);
     const rereadsBefore = await hashRereads();
     const upload = await tusUpload(data, {
       endpoint: server.tusUrl,
