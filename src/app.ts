@@ -8,12 +8,12 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
-import { QuarantineAdmin, finalizationFromConfig } from './finalize/index.js';
+import { QuarantineAdmin, finalizationFromConfig, openQuarantineStore } from './finalize/index.js';
 import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext, startListener, type RunningApp } from './http/index.js';
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
-import { FileQuarantineStore, MemoryLocker, TusRequestScope, UnfinishedUploads, uploadSources } from './storage/index.js';
+import { MemoryLocker, TusRequestScope, UnfinishedUploads, uploadSources } from './storage/index.js';
 import { backendStores } from './app-storage.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
@@ -78,8 +78,9 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers.
   // Files the malware scan withheld (docs/scanning.md): never served; their URLs answer 451.
-  const quarantine = new FileQuarantineStore(dataDir);
-  await quarantine.init();
+  // On S3 it is in the bucket (quarantine/ below the key prefix), shared by every instance.
+  const { store: quarantine, migrated } = await openQuarantineStore(config, stores.s3?.client ?? null);
+  if (migrated > 0) log.info({ entries: migrated }, 'Moved quarantined files from the data directory into the bucket');
   metrics.quarantineFiles.set((await quarantine.list()).length);
   const finalizer = finalizationFromConfig(config, {
     published,

@@ -161,10 +161,11 @@ export class FinalizePipeline {
     const record = (await this.#o.quarantine?.get(job.id)) ?? null;
     if (record === null) return null;
     const source = this.#source(job, payload);
-    await this.#o.quarantine!.admit(record, source).catch((err: NodeJS.ErrnoException) => {
+    const how = await this.#o.quarantine!.admit(record, source).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err; // ENOENT: bytes gone (deleted by an operator); the record stays
+      return 'gone' as const;
     });
-    if (localPathOf(source) === null) await this.#sources.remove(payload.source); // copied in: the object goes
+    if (how !== 'moved') await this.#sources.remove(payload.source); // copied in: the source goes
     this.#o.onQuarantined?.({ job, record, fresh: false });
     return { kind: 'quarantined', record };
   }
@@ -318,8 +319,7 @@ export class FinalizePipeline {
     };
     try {
       const source = this.#source(job, payload);
-      await quarantine.admit(record, source);
-      if (localPathOf(source) === null) await this.#sources.remove(payload.source); // copied in: the object goes
+      if ((await quarantine.admit(record, source)) === 'copied') await this.#sources.remove(payload.source); // copied in: the source goes
       breaker?.onSuccess(clock.now());
     } catch (err) {
       if (signal.aborted) throw signal.reason;

@@ -9,7 +9,7 @@
  */
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
-import { fileSource, isSourceGone, type PublishRecord, type QuarantineRecord, type QuarantineStore } from '../storage/index.js';
+import { isSourceGone, type PublishRecord, type QuarantineRecord, type QuarantineStore } from '../storage/index.js';
 import type { DedupStore, PublishTarget } from './pipeline.js';
 import type { QuarantinedEvent } from './pipeline.js';
 
@@ -51,7 +51,7 @@ export class QuarantineAdmin {
     const { quarantine, published, cas, log } = this.#o;
     const record = await quarantine.get(id);
     if (record === null) return { kind: 'unknown' };
-    let content = fileSource(quarantine.contentFile(id), record.size);
+    let content = quarantine.content(record);
     const publishRecord: PublishRecord = {
       contentType: record.contentType,
       uploadId: record.uploadId,

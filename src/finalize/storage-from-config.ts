@@ -5,7 +5,8 @@
  *         the tus store stays app.ts's TusFileStore (it needs the request scope).
  *   s3    S3PublishedStore + S3ContentStore (<prefix>cas/) + S3TusStore (<prefix>uploads/), all in
  *         [storage.s3] bucket, through one plain client; source refs may be files or objects.
- * The data directory stays local either way: queue journal, staging, quarantine, locks.
+ * The data directory stays local either way: queue journal, staging, locks. Quarantine follows
+ * the backend (<data_dir>/quarantine, or <prefix>quarantine/ in the bucket: every instance sees it).
  */
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -13,6 +14,9 @@ import type { Config } from '../config/index.js';
 import {
   ContentAddressedStore,
   createS3Client,
+  FileQuarantineStore,
+  S3QuarantineStore,
+  type QuarantineStore,
   S3ContentStore,
   S3PublishedStore,
   S3TusStore,
@@ -60,4 +64,35 @@ export function s3StoresFromConfig(config: Config): S3Stores {
 /** The content store of [finalize] dedup for the file backend (<data_dir>/cas), or null when dedup is off. */
 export function fileContentStoreFromConfig(config: Config): ContentAddressedStore | null {
   return config.finalize.dedup ? new ContentAddressedStore(join(config.storage.dataDir, 'cas'), config.storage.dirMode) : null;
+}
+
+/** The quarantine of storage.backend, without start-up work (the offline CLI's; app.ts uses openQuarantineStore). */
+export function quarantineStoreOf(config: Config, s3Client: S3Client | null): QuarantineStore {
+  if (config.storage.backend !== 's3') return new FileQuarantineStore(config.storage.dataDir);
+  if (s3Client === null) throw new Error('the S3 quarantine store needs the S3 client');
+  const s = config.storage.s3;
+  return new S3QuarantineStore({ client: s3Client, bucket: s.bucket, keyPrefix: s.keyPrefix, multipartAboveBytes: SINGLE_COPY_MAX_BYTES, partBytes: s.partBytes });
+}
+
+/**
+ * The server's quarantine, ready: the file store's index read; on S3, entries an older version
+ * kept in <data_dir>/quarantine (before quarantine moved into the bucket) are moved into it, so
+ * they stay withheld and listed. Returns how many were moved.
+ */
+export async function openQuarantineStore(config: Config, s3Client: S3Client | null): Promise<{ store: QuarantineStore; migrated: number }> {
+  const store = quarantineStoreOf(config, s3Client);
+  const local = new FileQuarantineStore(config.storage.dataDir);
+  if (store instanceof FileQuarantineStore) {
+    await store.init();
+    return { store, migrated: 0 };
+  }
+  let migrated = 0;
+  for (const record of await local.list()) {
+    await store.admit(record, local.content(record)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err; // bytes gone by hand: the entry stays withheld, for delete
+    });
+    await local.remove(record.id);
+    migrated += 1;
+  }
+  return { store, migrated };
 }

@@ -1,9 +1,10 @@
 /** The quarantine part of OpsApi on a stopped server's data directory (offline.ts uses it). */
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
-import { QuarantineAdmin } from '../finalize/index.js';
+import { QuarantineAdmin, quarantineStoreOf } from '../finalize/index.js';
 import { createLogger } from '../observability/index.js';
-import { ContentAddressedStore, FilePublishedStore, FileQuarantineStore, type PublishedStore, type TusUploadStore } from '../storage/index.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ContentAddressedStore, FilePublishedStore, FileQuarantineStore, type PublishedStore, type QuarantineStore, type TusUploadStore } from '../storage/index.js';
 import type { DedupStore } from '../finalize/index.js';
 import { discardTusUpload } from './tus-uploads.js';
 import { OpsFailure, type QuarantineView } from './types.js';
@@ -11,14 +12,15 @@ import { quarantineView } from './views.js';
 
 export class OfflineQuarantine {
   readonly #admin: QuarantineAdmin;
-  readonly #store: FileQuarantineStore;
+  readonly #store: QuarantineStore;
   #ready: Promise<void> | null = null;
 
-  /** @param stores the published and content stores of storage.backend = "s3"; default the file backend's. */
-  constructor(config: Config, tusStore: () => TusUploadStore, stores?: () => { published: PublishedStore; content: DedupStore | null }) {
+  /** @param stores the S3 client, published and content stores of storage.backend = "s3"; default the file backend's. */
+  constructor(config: Config, tusStore: () => TusUploadStore, stores?: () => { client: S3Client | null; published: PublishedStore; content: DedupStore | null }) {
     const dataDir = config.storage.dataDir;
-    this.#store = new FileQuarantineStore(dataDir);
     const s3 = stores?.();
+    // On S3 the entries are in the bucket (where the running instances put them), not in dataDir.
+    this.#store = quarantineStoreOf(config, s3?.client ?? null);
     this.#admin = new QuarantineAdmin({
       quarantine: this.#store,
       published: s3?.published ?? new FilePublishedStore(dataDir),
@@ -47,6 +49,7 @@ export class OfflineQuarantine {
   }
 
   #init(): Promise<void> {
-    return (this.#ready ??= this.#store.init());
+    const store = this.#store;
+    return (this.#ready ??= store instanceof FileQuarantineStore ? store.init() : Promise.resolve());
   }
 }

@@ -14,7 +14,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { QuarantineRecord, QuarantineStore } from './quarantine-store.js';
 import { isS3NotFound } from './s3-client.js';
-import { localPathOf, type UploadSource } from './upload-source.js';
+import { fileSource, localPathOf, type UploadSource } from './upload-source.js';
 
 const ID = /^[A-Za-z0-9_-]{1,200}$/;
 
@@ -39,7 +39,7 @@ export class FileQuarantineStore implements QuarantineStore {
     this.#ids = new Set(records.map((r) => r.id));
   }
 
-  async admit(record: QuarantineRecord, source: UploadSource): Promise<void> {
+  async admit(record: QuarantineRecord, source: UploadSource): Promise<'moved' | 'copied'> {
     const id = checkedId(record.id);
     const recordFile = join(this.#dir, `${id}.json`);
     const tmp = `${recordFile}.${randomBytes(6).toString('hex')}.tmp`;
@@ -48,7 +48,7 @@ export class FileQuarantineStore implements QuarantineStore {
     await rename(tmp, recordFile);
     this.#bySlot.set(record.slotPath, id);
     this.#ids?.add(id);
-    const content = this.contentFile(id);
+    const content = this.#contentFile(id);
     const sourceFile = localPathOf(source);
     try {
       if (sourceFile !== null) await rename(sourceFile, content);
@@ -59,6 +59,7 @@ export class FileQuarantineStore implements QuarantineStore {
     }
     await chmod(content, 0o600);
     await fsync(this.#dir);
+    return sourceFile !== null ? 'moved' : 'copied';
   }
 
   /** A source held elsewhere (S3) is copied in whole, then renamed into place; the caller removes the source. */
@@ -106,14 +107,18 @@ export class FileQuarantineStore implements QuarantineStore {
     return records.sort((a, b) => a.quarantinedAtMs - b.quarantinedAtMs || a.id.localeCompare(b.id));
   }
 
-  contentFile(id: string): string {
+  content(record: QuarantineRecord): UploadSource {
+    return fileSource(this.#contentFile(record.id), record.size);
+  }
+
+  #contentFile(id: string): string {
     return join(this.#dir, `${checkedId(id)}.bin`);
   }
 
   async remove(id: string): Promise<boolean> {
     const record = await this.get(id);
     if (record === null) return false;
-    await unlinkIfThere(this.contentFile(id));
+    await unlinkIfThere(this.#contentFile(id));
     await unlinkIfThere(join(this.#dir, `${id}.json`));
     if (this.#bySlot.get(record.slotPath) === id) this.#bySlot.delete(record.slotPath);
     this.#ids?.delete(id);

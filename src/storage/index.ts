@@ -48,6 +48,7 @@ export {
 } from './space.js';
 export type { QuarantineReason, QuarantineRecord, QuarantineStore } from './quarantine-store.js';
 export { FileQuarantineStore } from './file-quarantine-store.js';
+export { S3QuarantineStore, S3_QUARANTINE_AREA, type S3QuarantineStoreOptions } from './s3-quarantine-store.js';
 export type { IncomingStore, IncomingUpload } from './incoming-store.js';
 export { FileIncomingStore } from './incoming-store-file.js';
 export { S3IncomingStore, S3_INCOMING, type S3IncomingOptions } from './incoming-store-s3.js';

@@ -27,20 +27,24 @@ export interface QuarantineRecord {
 
 export interface QuarantineStore {
   /**
-   * Moves `source`'s bytes in under `record.id`, record first (a local source by rename; one held
-   * elsewhere is copied, and the caller removes it afterwards). Idempotent: a repeat after a
-   * crash finishes the move. Rejects with an ENOENT error when neither the source nor the
-   * quarantined bytes exist.
+   * Moves `source`'s bytes in under `record.id`, record first. 'moved': the source is gone (a
+   * local file renamed in); 'copied': the bytes were copied (server-side on S3, streamed from
+   * elsewhere) and the caller removes the source. Idempotent: a repeat after a crash finishes
+   * the move. Rejects with an ENOENT error when neither the source nor the quarantined bytes exist.
    */
-  admit(record: QuarantineRecord, source: UploadSource): Promise<void>;
+  admit(record: QuarantineRecord, source: UploadSource): Promise<'moved' | 'copied'>;
   /** null for an unknown (or malformed) id. */
   get(id: string): Promise<QuarantineRecord | null>;
   /** The entry holding `slotPath`, or null. */
   bySlot(slotPath: string): Promise<QuarantineRecord | null>;
   /** Every entry, oldest first. */
   list(): Promise<QuarantineRecord[]>;
-  /** Where the entry's bytes are (a local file: release hard-links it into the published tree). */
-  contentFile(id: string): string;
+  /**
+   * The entry's bytes as a source of the store's own backend (a local file that release
+   * hard-links into the published tree; an S3 object it copies server-side). Reading it errors
+   * on the stream when the bytes are gone.
+   */
+  content(record: QuarantineRecord): UploadSource;
   /** Removes the entry and its bytes; false when there was none. */
   remove(id: string): Promise<boolean>;
 }

@@ -7,10 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { buffer } from 'node:stream/consumers';
 import { SignatureScanner, hdbLine, type ScanPolicy, type ScanVerdict, type Scanner } from '../../src/scan/index.js';
 import { fileSource, FileQuarantineStore } from '../../src/storage/index.js';
 import type { FinalizationOptions } from '../../src/finalize/index.js';
@@ -54,7 +55,7 @@ describe('the scan step in the finalization pipeline', () => {
       assert.equal(record?.slotPath, evil);
       assert.equal(record?.reason, 'infected');
       assert.equal(record?.size, EVIL.length);
-      assert.deepEqual(await readFile(quarantine.contentFile(record!.id)), EVIL);
+      assert.deepEqual(await buffer(quarantine.content(record!).open()), EVIL);
       assert.deepEqual((await quarantine.bySlot(evil))?.id, record?.id);
       const job = await h.service.admin.job(record!.id);
       assert.equal(job?.state, 'done');
@@ -149,11 +150,11 @@ describe('the scan step in the finalization pipeline', () => {
       await writeFile(join(h.dir, 'quarantine', 'put-cut.json'), JSON.stringify(record)); // the record made it, the bytes did not
       await quarantine.admit(record, fileSource(source, 5));
       assert.equal(existsSync(source), false);
-      assert.equal(await readFile(quarantine.contentFile('put-cut'), 'utf8'), 'bytes');
+      assert.equal((await buffer(quarantine.content(record).open())).toString(), 'bytes');
       await quarantine.admit(record, fileSource(source, 5)); // again: the bytes are in, nothing to do
       await assert.rejects(quarantine.admit({ ...record, id: 'put-gone' }, fileSource(source, 5)), { code: 'ENOENT' });
       assert.equal(await quarantine.get('../escape'), null);
-      assert.throws(() => quarantine.contentFile('../escape'), TypeError);
+      assert.throws(() => quarantine.content({ ...record, id: '../escape' }), TypeError);
     } finally {
       await h.dispose();
     }

@@ -8,6 +8,7 @@
  * (openSpilloverQueueBackend, durable). With persistent_queue = false nothing of the queue
  * survives a stop but dead letters; re-admission is then left to the server's start-up.
  */
+import type { S3Client } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
@@ -41,6 +42,8 @@ import { deadLetterOfJob, jobView, pendingByTier, totalOf, uploadView } from '..
 /** The stores of storage.backend, as the offline commands use them. */
 interface OfflineStores {
   readonly tus: TusUploadStore;
+  /** The S3 client (full keys); null for the file backend. */
+  readonly client: S3Client | null;
   readonly published: PublishedStore;
   readonly content: DedupStore | null;
   readonly sources: UploadSources;
@@ -220,11 +223,12 @@ export class OfflineOps implements OpsApi {
     if (this.#stores !== null) return this.#stores;
     if (this.#config.storage.backend === 's3') {
       const s = s3StoresFromConfig(this.#config);
-      return (this.#stores = { tus: s.tusStore, published: s.published, content: s.content, sources: s.sources, local: false, destroy: () => s.destroy() });
+      return (this.#stores = { tus: s.tusStore, client: s.client, published: s.published, content: s.content, sources: s.sources, local: false, destroy: () => s.destroy() });
     }
     return (this.#stores = {
       tus: new TusFileStore(join(this.#dataDir, 'tus'), this.#config.tus.expirationMs),
       published: new FilePublishedStore(this.#dataDir),
+      client: null,
       content: null, // the quarantine commands build their own
       sources: uploadSources(),
       local: true,
