@@ -4,7 +4,8 @@
  *                            (backoff, then its circuit breaker); they publish once it is back
  *   unavailable = "publish"  files are published unscanned, counted and logged
  * and files above scan.max_size follow oversize = "publish" (unscanned, like the Go server).
- * PUT and tus alike; a real clamd that the tests stop and start.
+ * PUT and tus alike, on both storage backends (the scan streams a local file or an S3 object);
+ * a real clamd that the tests stop and start.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +13,7 @@ import { randomData, rawRequest, slotDir } from '../helpers/http.js';
 import { ADMIN_TOKEN, AUTH, putFile, sampleValue, tusCreate } from '../helpers/ops.js';
 import { startServer, type LogLine, type SpawnedServer } from '../helpers/server.js';
 import { startClamd, type Clamd } from '../helpers/clamd.js';
+import { storageBackends } from '../helpers/backends.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const EVIL = Buffer.from('hmac-file-server outage test: a file clamd flags\n');
@@ -42,7 +44,9 @@ async function uploadBoth(server: SpawnedServer, name: string, body: Buffer): Pr
   ];
 }
 
-describe('scan.unavailable = "hold": clamd stopped mid-run', () => {
+const backends = storageBackends();
+
+for (const backend of backends) describe(`scan.unavailable = "hold": clamd stopped mid-run [${backend.name}]`, () => {
   let clamd: Clamd;
   let server: SpawnedServer;
   const job = async (id: string) => (await rawRequest(server.baseUrl, `/admin/queue/jobs/${id}`, { headers: AUTH })).json<Json>();
@@ -50,7 +54,7 @@ describe('scan.unavailable = "hold": clamd stopped mid-run', () => {
   before(async () => {
     clamd = await startClamd({ signatures: [{ data: EVIL, name: 'Hfs.Outage.Evil' }] });
     // Breaker off here: held jobs retry on the backoff alone (the breaker case is below).
-    const config = `[scan]\nenabled = true\nclamd = "${clamd.socket}"\n[workers]\ncircuit_breaker_enabled = false\n[timeouts]\nretry_base_delay = "50ms"\nretry_max_delay = "200ms"\nmax_retry_attempts = 2\n[logging]\nlevel = "debug"\n`;
+    const config = `[scan]\nenabled = true\nclamd = "${clamd.socket}"\n[workers]\ncircuit_breaker_enabled = false\n[timeouts]\nretry_base_delay = "50ms"\nretry_max_delay = "200ms"\nmax_retry_attempts = 2\n[logging]\nlevel = "debug"\n${await backend.config()}`;
     server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config });
   });
   after(async () => {
@@ -95,13 +99,13 @@ describe('scan.unavailable = "hold": clamd stopped mid-run', () => {
   });
 });
 
-describe('scan.unavailable = "hold" under the circuit breaker', () => {
+for (const backend of backends) describe(`scan.unavailable = "hold" under the circuit breaker [${backend.name}]`, () => {
   let clamd: Clamd;
   let server: SpawnedServer;
 
   before(async () => {
     clamd = await startClamd({ signatures: [{ data: EVIL, name: 'Hfs.Outage.Evil' }] });
-    const config = `[scan]\nenabled = true\nclamd = "${clamd.socket}"\n[timeouts]\nretry_base_delay = "20ms"\nretry_max_delay = "100ms"\nmax_retry_attempts = 1\n`;
+    const config = `[scan]\nenabled = true\nclamd = "${clamd.socket}"\n[timeouts]\nretry_base_delay = "20ms"\nretry_max_delay = "100ms"\nmax_retry_attempts = 1\n${await backend.config()}`;
     server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config });
   });
   after(async () => {
@@ -131,13 +135,13 @@ describe('scan.unavailable = "hold" under the circuit breaker', () => {
   });
 });
 
-describe('scan.unavailable = "publish", and oversize = "publish"', () => {
+for (const backend of backends) describe(`scan.unavailable = "publish", and oversize = "publish" [${backend.name}]`, () => {
   let clamd: Clamd;
   let server: SpawnedServer;
 
   before(async () => {
     clamd = await startClamd({ signatures: [{ data: EVIL, name: 'Hfs.Outage.Evil' }, { data: BIG_EVIL, name: 'Hfs.Outage.BigEvil' }] });
-    const config = `[scan]\nenabled = true\nclamd = "${clamd.socket}"\nunavailable = "publish"\nmax_size = "4KB"\noversize = "publish"\n`;
+    const config = `[scan]\nenabled = true\nclamd = "${clamd.socket}"\nunavailable = "publish"\nmax_size = "4KB"\noversize = "publish"\n${await backend.config()}`;
     server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config });
   });
   after(async () => {

@@ -3,24 +3,24 @@
  * published, flagged ones (and, with oversize = "quarantine", files above max_size) go to
  * quarantine and are never served (451 ERR_QUARANTINED on the slot URL, the PUT URL and the tus
  * upload URL), the webhook says file.quarantined, and operators list, release and delete them
- * through the admin API and the CLI, online and offline. PUT and tus alike.
+ * through the admin API and the CLI, online and offline. PUT and tus alike, on both storage
+ * backends (file: <data_dir>/quarantine; S3: <prefix>quarantine/ in the bucket, test/helpers/backends.ts).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { randomData, rawRequest, slotDir } from '../helpers/http.js';
 import { ADMIN_TOKEN, AUTH, putFile, sampleValue, startWebhookReceiver, tusCreate, type WebhookReceiver } from '../helpers/ops.js';
 import { runCli, startServer, type LogLine, type SpawnedServer } from '../helpers/server.js';
 import { startClamd, type Clamd } from '../helpers/clamd.js';
+import { storageBackends } from '../helpers/backends.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const EVIL = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$hmac-file-server-test-signature\n');
 const SIGNATURE = 'Hfs.Test.Evil.UNOFFICIAL';
 const TUS = { 'Tus-Resumable': '1.0.0' };
 
-describe('scanning with clamd: publish clean files, quarantine flagged ones, operators decide', () => {
+for (const backend of storageBackends()) describe(`scanning with clamd: publish clean files, quarantine flagged ones, operators decide [${backend.name}]`, () => {
   let clamd: Clamd;
   let hook: WebhookReceiver;
   let server: SpawnedServer;
@@ -46,7 +46,7 @@ describe('scanning with clamd: publish clean files, quarantine flagged ones, ope
   before(async () => {
     clamd = await startClamd({ signatures: [{ data: EVIL, name: 'Hfs.Test.Evil' }] });
     hook = await startWebhookReceiver();
-    config = `[scan]\nenabled = true\nclamd = "${clamd.socket}"\nmax_size = "64KB"\noversize = "quarantine"\n[finalize]\nwebhook_url = "${hook.url}"\n`;
+    config = `[scan]\nenabled = true\nclamd = "${clamd.socket}"\nmax_size = "64KB"\noversize = "quarantine"\n[finalize]\nwebhook_url = "${hook.url}"\n${await backend.config()}`;
     server = first = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config });
   });
   after(async () => {
@@ -87,7 +87,9 @@ describe('scanning with clamd: publish clean files, quarantine flagged ones, ope
     const again = await putFile(server, infected.put.slot, EVIL);
     assert.equal(again.status, 451);
     assert.equal(again.json().code, 'ERR_QUARANTINED');
-    assert.equal(existsSync(join(server.dataDir, 'files', infected.put.slot)), false, 'never in the published tree');
+    assert.equal(await backend.publishedBytes(server, infected.put.slot), null, 'never in the published tree');
+    assert.ok((await backend.quarantineArea(server)).some((k) => k.includes(infected.put.id)), 'the bytes are in the quarantine area');
+    assert.deepEqual(await backend.incomingLeftovers(server), [], 'the PUT body moved (or was copied and removed)');
     const delivery = await hook.waitFor((d) => d.id === infected.put.id);
     assert.equal(delivery.event, 'file.quarantined');
   });
@@ -154,9 +156,12 @@ describe('scanning with clamd: publish clean files, quarantine flagged ones, ope
     assert.equal(served.status, 200);
     assert.deepEqual(served.body, EVIL);
 
+    const recordsBefore = await backend.uploadRecords(server);
     await cliJson(['quarantine', 'delete', infected.tus.id]);
     assert.equal((await get(infected.tus.slot)).status, 404);
     assert.equal((await rawRequest(server.baseUrl, infected.tus.location, { method: 'HEAD', headers: TUS })).status, 404);
+    assert.equal((await backend.quarantineArea(server)).some((k) => k.includes(infected.tus.id)), false, 'bytes and entry removed');
+    assert.equal(await backend.uploadRecords(server), recordsBefore - 1, "the tus upload's record went too");
 
     const unknown = await cli(['quarantine', 'release', 'put-nope']);
     assert.equal(unknown.code, 1);
@@ -175,9 +180,11 @@ describe('scanning with clamd: publish clean files, quarantine flagged ones, ope
     await cliJson(['quarantine', 'release', one.id]);
     await cliJson(['quarantine', 'delete', two.id]);
     assert.deepEqual((await cliJson(['quarantine', 'list'])).quarantined, []);
-    assert.equal((await readFile(join(server.dataDir, 'files', one.slotPath))).length, one.size);
+    assert.equal((await backend.publishedBytes(server, one.slotPath))?.length, one.size);
+    assert.deepEqual(await backend.quarantineArea(server), [], 'the area is empty');
 
     server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config, dataDir: first!.dataDir });
+    assert.equal(sampleValue(await metricsText(), 'hmac_quarantine_files'), 0);
     assert.equal((await get(one.slotPath)).status, 200);
     assert.equal((await get(two.slotPath)).status, 404);
   });

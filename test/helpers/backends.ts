@@ -8,12 +8,13 @@
  * What a test needs to look at below the server (PUT leftovers, stored tus bytes) is asked of the
  * backend here, so the suites' assertions read the same for both.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import {
   CreateBucketCommand,
+  GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
@@ -44,6 +45,10 @@ export interface StorageBackend {
   uploadRecords(server: SpawnedServer): Promise<number>;
   /** S3 only: a bucket quota of `bytes` on the server's bucket (RadosGW then answers 403 QuotaExceeded). */
   limitBucket(server: SpawnedServer, bytes: number): Promise<void>;
+  /** The bytes published at `slot`, read below the server (file: files/<slot>; S3: <prefix>files/<slot>); null when there are none. */
+  publishedBytes(server: SpawnedServer, slot: string): Promise<Buffer | null>;
+  /** What the quarantine area holds (file: <data_dir>/quarantine/*; S3: the keys below <prefix>quarantine/). */
+  quarantineArea(server: SpawnedServer): Promise<string[]>;
   /** The S3 part size the servers get (bytes become durable per part); 0 for the file backend. */
   readonly partBytes: number;
 }
@@ -86,6 +91,8 @@ export function storageBackends(): StorageBackend[] {
     storedTusBytes: (server, id) => stat(join(server.dataDir, 'tus', id)).then((s) => s.size, () => 0),
     limitBucket: () => Promise.reject(new Error('the file backend has no bucket quota')),
     uploadRecords: async (server) => (await readdir(join(server.dataDir, 'tus')).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).length,
+    publishedBytes: (server, slot) => readFile(join(server.dataDir, 'files', slot)).catch(() => null),
+    quarantineArea: async (server) => (await readdir(join(server.dataDir, 'quarantine')).catch(() => [] as string[])).sort(),
   };
 
   const multipart = async (bucket: string, prefix: string) => {
@@ -147,6 +154,20 @@ export function storageBackends(): StorageBackend[] {
       const bucket = bucketFor(server);
       await gw.admin(['quota', 'set', '--quota-scope=bucket', `--bucket=${bucket}`, `--max-size=${bytes}`]);
       await gw.admin(['quota', 'enable', '--quota-scope=bucket', `--bucket=${bucket}`]);
+    },
+    async publishedBytes(server, slot) {
+      const { client: c } = await s3();
+      try {
+        const got = await c.send(new GetObjectCommand({ Bucket: bucketFor(server), Key: `${PREFIX}files/${slot}` }));
+        return Buffer.from(await got.Body!.transformToByteArray());
+      } catch (err) {
+        if ((err as { name?: string }).name === 'NoSuchKey') return null;
+        throw err;
+      }
+    },
+    async quarantineArea(server) {
+      const prefix = `${PREFIX}quarantine/`;
+      return (await objects(bucketFor(server), prefix)).map((o) => o.Key!.slice(prefix.length)).sort();
     },
     async uploadRecords(server) {
       return (await objects(bucketFor(server), `${PREFIX}uploads/`)).filter((o) => o.Key?.endsWith('.info')).length;
