@@ -110,6 +110,7 @@ export class FinalizationService implements UploadFinalizer {
         quarantine: options.quarantine ?? null,
         onQuarantined: (e) => {
           this.#waiters.notify(e.job.slotPath); // a waiting GET re-checks and answers 451
+          this.#o.announcer?.announce(e.job.slotPath); // at the other instances too (cluster mode)
           reportQuarantined(log, e);
         },
       }),
