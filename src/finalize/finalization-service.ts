@@ -286,8 +286,8 @@ export class FinalizationService implements UploadFinalizer {
     if (job === null || job.state === 'dead') return { kind: 'absent' };
     if (job.state === 'done') return { kind: 'published' };
     const woken = this.#waiters.wait(slotPath, this.#o.downloadWaitMs, signal);
-    // Published between the lookup and the wait: wake ourselves (and any other waiter; they re-check).
-    if ((await this.#o.published.stat(slotPath)) !== null) this.#waiters.notify(slotPath);
+    // Published (or quarantined) between the lookup and the wait: wake ourselves (and any other waiter; they re-check).
+    if ((await this.#o.published.stat(slotPath)) !== null || (await this.#o.quarantine?.bySlot(slotPath))) this.#waiters.notify(slotPath);
     if (await woken) return { kind: 'published' };
     if (signal?.aborted) return { kind: 'absent' };
     const ahead = sum(this.#pending);
