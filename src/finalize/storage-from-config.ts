@@ -25,6 +25,7 @@ import {
   type TusUploadStore,
   type UploadSources,
 } from '../storage/index.js';
+import { metrics } from '../observability/index.js';
 import type { DedupStore } from './pipeline.js';
 
 /** A single CopyObject copies at most 5 GiB; larger objects are copied in parts. */
@@ -86,6 +87,7 @@ export async function openQuarantineStore(config: Config, s3Client: S3Client | n
     await store.init();
     return { store, migrated: 0 };
   }
+  if (store instanceof S3QuarantineStore) metrics.countQuarantineWith(() => store.count()); // other instances change it too
   let migrated = 0;
   for (const record of await local.list()) {
     await store.admit(record, local.content(record)).catch((err: NodeJS.ErrnoException) => {

@@ -420,10 +420,25 @@ export const quarantined = new Counter({
   registers: [registry],
 });
 
+let countQuarantine: (() => Promise<number>) | null = null;
+
+/** A quarantine other instances change too (S3) is counted when scraped; the file one is kept by inc/dec. */
+export function countQuarantineWith(count: () => Promise<number>): void {
+  countQuarantine = count;
+}
+
 export const quarantineFiles = new Gauge({
   name: 'hmac_quarantine_files',
   help: 'Files in quarantine now (not served until released)',
   registers: [registry],
+  async collect() {
+    if (countQuarantine === null) return;
+    try {
+      this.set(await countQuarantine());
+    } catch {
+      // S3 unreachable: the last value stands (the storage breaker and /ready report the outage)
+    }
+  },
 });
 
 function exposeScanLabelSets(): void {

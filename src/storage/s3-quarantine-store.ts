@@ -89,6 +89,20 @@ export class S3QuarantineStore implements QuarantineStore {
   }
 
   async list(): Promise<QuarantineRecord[]> {
+    const ids = await this.#ids();
+    const records: QuarantineRecord[] = [];
+    for (let i = 0; i < ids.length; i += LIST_CONCURRENCY) {
+      for (const r of await Promise.all(ids.slice(i, i + LIST_CONCURRENCY).map((id) => this.get(id)))) if (r !== null) records.push(r);
+    }
+    return records.sort((a, b) => a.quarantinedAtMs - b.quarantinedAtMs || a.id.localeCompare(b.id));
+  }
+
+  /** How many entries there are (listing only: for the hmac_quarantine_files gauge, read when scraped). */
+  async count(): Promise<number> {
+    return (await this.#ids()).length;
+  }
+
+  async #ids(): Promise<string[]> {
     const prefix = `${this.#area}entries/`;
     const ids: string[] = [];
     let token: string | undefined;
@@ -100,11 +114,7 @@ export class S3QuarantineStore implements QuarantineStore {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
-    const records: QuarantineRecord[] = [];
-    for (let i = 0; i < ids.length; i += LIST_CONCURRENCY) {
-      for (const r of await Promise.all(ids.slice(i, i + LIST_CONCURRENCY).map((id) => this.get(id)))) if (r !== null) records.push(r);
-    }
-    return records.sort((a, b) => a.quarantinedAtMs - b.quarantinedAtMs || a.id.localeCompare(b.id));
+    return ids;
   }
 
   content(record: QuarantineRecord): UploadSource {

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { storageBackends } from '../helpers/backends.js';
 import { startClamd, type Clamd } from '../helpers/clamd.js';
 import { rawRequest, slotDir } from '../helpers/http.js';
-import { ADMIN_TOKEN, AUTH, putFile, startRedis, tusCreate, type RedisServer } from '../helpers/ops.js';
+import { ADMIN_TOKEN, AUTH, putFile, sampleValue, startRedis, tusCreate, type RedisServer } from '../helpers/ops.js';
 import { startServer, type SpawnedServer } from '../helpers/server.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -29,6 +29,8 @@ for (const backend of storageBackends().filter((b) => b.name === 's3')) describe
    * Every instance's answer for the slot, asked at once while its job runs: each GET waits for the
    * job (up to 10 s, then 503), and is woken by the quarantine wherever the job ran.
    */
+  /** hmac_quarantine_files at every instance (counted in the bucket when scraped). */
+  const gauges = async () => Promise.all(servers.map(async (s) => sampleValue((await rawRequest(s.baseUrl, '/metrics')).text, 'hmac_quarantine_files')));
   const statuses = async (slot: string) => Promise.all(servers.map(async (s) => (await rawRequest(s.baseUrl, getPath(s, slot))).status));
 
   before(async () => {
@@ -60,11 +62,13 @@ for (const backend of storageBackends().filter((b) => b.name === 's3')) describe
       assert.deepEqual(listed.map((q) => [q.id, q.signature]), [[id, 'Hfs.Cluster.Evil.UNOFFICIAL']]);
     }
     for (const s of servers) assert.deepEqual(await readdir(join(s.dataDir, 'quarantine')).catch(() => []), [], 'nothing on an instance disk');
+    assert.deepEqual(await gauges(), [1, 1]);
 
     const released = await admin(b, 'POST', `/quarantine/${id}/release`);
     assert.equal(released.status, 200, released.text);
     for (const s of servers) assert.deepEqual((await rawRequest(s.baseUrl, getPath(s, slot))).body, EVIL);
     assert.equal((await admin(a, 'GET', `/quarantine/${id}`)).status, 404);
+    assert.deepEqual(await gauges(), [0, 0], 'never below zero at the instance that did not quarantine it');
   });
 
   it('a flagged tus upload through one instance is withheld at both (slot and upload URL); deleted through the other, both answer 404', async () => {

@@ -112,10 +112,12 @@ describe('S3QuarantineStore: one area for every instance, never served', () => {
     const bytes = Buffer.from('<script>evil</script>');
     await a.admit(record('put-one', 'x/evil.html', bytes.length), await s3Source(keyPrefix, bytes));
     assert.equal((await b.bySlot('x/evil.html'))?.id, 'put-one', 'no local index: the bucket answers');
+    assert.equal(await b.count(), 1);
     assert.equal((await b.get('put-one'))?.signature, 'Hfs.Test.Evil.UNOFFICIAL');
     assert.equal(await b.remove('put-one'), true);
     assert.equal(await a.bySlot('x/evil.html'), null);
     assert.equal(await a.get('put-one'), null);
+    assert.equal(await a.count(), 0);
   });
 
   it('keeps its bytes below <prefix>quarantine/ with the signature as metadata; the published store neither serves nor lists them', async () => {
