@@ -81,7 +81,11 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // On S3 it is in the bucket (quarantine/ below the key prefix), shared by every instance.
   const { store: quarantine, migrated } = await openQuarantineStore(config, stores.s3?.client ?? null);
   if (migrated > 0) log.info({ entries: migrated }, 'Moved quarantined files from the data directory into the bucket');
-  metrics.quarantineFiles.set((await quarantine.list()).length);
+  const quarantinedAtStart = (await quarantine.list()).length;
+  metrics.quarantineFiles.set(quarantinedAtStart);
+  // Scanning off and nothing withheld: nothing can enter the quarantine, so the doors skip its
+  // lookups (on S3 one request per tus request and per GET of an unpublished path).
+  const withheld = config.scan.enabled || quarantinedAtStart > 0 ? quarantine : undefined;
   const finalizer = finalizationFromConfig(config, {
     published,
     tusStore,
@@ -125,7 +129,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     onLevel: (level) => level === 'ok' && finalizer.spaceReturned(),
   });
   tusStore.watchRemovals((id) => space.forget(id)); // terminated, expired, discarded: nothing promised any more
-  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, limits, space, now, quarantine });
+  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, limits, space, now, quarantine: withheld });
   const tus = new TusEndpoint({
     config,
     intake,
@@ -138,10 +142,10 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     now,
     scope: tusScope,
     cas: stores.cas?.release ? { release: (sha256) => stores.cas!.release!(sha256) } : null,
-    quarantine,
+    quarantine: withheld,
   });
   // IETF Resumable Uploads: a third front door over the same intake, tus store, locker and queue.
-  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), now, quarantine });
+  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), now, quarantine: withheld });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
@@ -165,7 +169,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     [...opsReadinessChecks({ queue: queueOps }), { name: 'storage_space', run: () => space.problem() }],
     cluster ? () => cluster.readiness() : undefined,
   );
-  const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, downloadRedirect: stores.downloadRedirect, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
+  const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, downloadRedirect: stores.downloadRedirect, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine: withheld });
 
   // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
   const background = {

@@ -174,6 +174,10 @@ for (const backend of storageBackends()) describe(`scanning with clamd: publish 
     const before = (await cliJson(['quarantine', 'list'])).quarantined as Json[];
     const [one, two] = before as [Json, Json];
     await server.stop();
+    // Scanning turned off: what is in quarantine stays withheld.
+    server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config: config.replace('enabled = true', 'enabled = false'), dataDir: first!.dataDir });
+    assert.equal((await get(one.slotPath)).status, 451, 'withheld with [scan] off too');
+    await server.stop();
     const listed = await cliJson(['quarantine', 'list']);
     assert.equal(listed.mode, 'offline');
     assert.deepEqual(listed.quarantined.map((q: Json) => q.id), [one.id, two.id]);
