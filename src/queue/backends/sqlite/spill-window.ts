@@ -9,6 +9,7 @@
  */
 import { PRIORITY_TIERS, type PriorityTier } from '../../contract/priority.js';
 import type { Job } from '../../contract/types.js';
+import { insertInLine, lineOrder, removeFromLine } from '../tier-line.js';
 import { rowToJob, type JobRow } from './sqlite-db.js';
 import type { SqliteJournal } from './sqlite-journal.js';
 
@@ -36,7 +37,6 @@ export interface SpillWindowOptions {
   readonly onSpill: ((event: SpillEvent) => void) | undefined;
 }
 
-const cmp = (a: Entry, b: Entry) => a.job.availableAtMs - b.job.availableAtMs || a.seq - b.seq;
 const REFILL_BATCH = 500;
 
 export class SpillWindow {
@@ -85,8 +85,7 @@ export class SpillWindow {
 
   /** Takes an entry of the window out of line (it is put back with a new time). */
   remove(entry: Entry): void {
-    const window = this.#tiers[entry.job.priority];
-    window.splice(window.indexOf(entry), 1);
+    removeFromLine(this.#tiers[entry.job.priority], entry);
     this.#byId.delete(entry.job.id);
   }
 
@@ -102,8 +101,7 @@ export class SpillWindow {
       this.#diskOnly[tier] += 1; // behind disk-only jobs of its tier: it waits there too
       return 1;
     }
-    const window = this.#tiers[tier];
-    window.splice(sortedIndex(window, entry), 0, entry);
+    insertInLine(this.#tiers[tier], entry);
     this.#byId.set(entry.job.id, entry);
     let moved = 0;
     while (this.#byId.size > this.#o.limit) {
@@ -186,7 +184,7 @@ export class SpillWindow {
   #behindDisk(entry: Entry): boolean {
     const tier = entry.job.priority;
     const last = this.#tiers[tier].at(-1);
-    return this.#diskOnly[tier] > 0 && (last === undefined || cmp(entry, last) > 0);
+    return this.#diskOnly[tier] > 0 && (last === undefined || lineOrder(entry, last) > 0);
   }
 
   /** The first disk-only job of a tier whose window is empty. */
@@ -199,15 +197,4 @@ export class SpillWindow {
 
 export function toEntry(row: JobRow): Entry {
   return { job: rowToJob(row) as Mutable<Job>, seq: row.seq };
-}
-
-function sortedIndex(window: readonly Entry[], entry: Entry): number {
-  let lo = 0;
-  let hi = window.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cmp(window[mid]!, entry) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
