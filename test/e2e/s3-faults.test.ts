@@ -8,52 +8,27 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { signSlotUrl } from '../../src/index.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { pathOf, rawRequest, sha256, slotDir } from '../helpers/http.js';
 import { ADMIN_TOKEN, AUTH, putFile } from '../helpers/ops.js';
-import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
+import type { RadosGw } from '../helpers/rgw.js';
+import { startRgwForServers, type RgwForServers } from '../helpers/rgw-server.js';
 import { startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
 import { withTimeout } from '../helpers/service.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
+  let gw: RgwForServers;
   let rgw: RadosGw;
-  let client: S3Client;
   before(async () => {
-    rgw = await startRadosGw();
-    client = new S3Client({
-      region: rgw.region,
-      endpoint: rgw.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
-    });
+    gw = await startRgwForServers();
+    rgw = gw.rgw;
   });
-  after(async () => {
-    client?.destroy();
-    await rgw?.stop();
-  });
+  after(async () => gw?.stop());
 
-  const s3Config = async (endpoint: string, extra = '') => {
-    const bucket = `hfs-${randomBytes(6).toString('hex')}`;
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    return [
-      '[storage]',
-      'backend = "s3"',
-      '[storage.s3]',
-      `bucket = "${bucket}"`,
-      `endpoint = "${endpoint}"`,
-      'force_path_style = true',
-      `access_key_id = "${rgw.accessKeyId}"`,
-      `secret_access_key = "${rgw.secretAccessKey}"`,
-      'key_prefix = "hfs/"',
-      'part_size = "5MiB"',
-      extra,
-      '',
-    ].join('\n');
-  };
+  const s3Config = async (endpoint: string, extra = '') => (await gw.serverConfig({ endpoint, s3Extra: extra })).toml;
   const ready = async (server: SpawnedServer) => {
     const res = await rawRequest(server.baseUrl, '/ready');
     return { status: res.status, body: JSON.parse(res.text) as Json, text: res.text };
