@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
-import { QuarantineAdmin, finalizationFromConfig } from './finalize/index.js';
+import { QuarantineAdmin, finalizationFromConfig, incomingObjectsOf } from './finalize/index.js';
 import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext, startListener, type RunningApp } from './http/index.js';
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
@@ -160,6 +160,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     dataDir,
     log,
     space: { view: () => space.view(), admissionsWaitingForSpace: () => finalizer.admissionsWaitingForSpace },
+    ...(stores.s3 && { incomingObjects: incomingObjectsOf(stores.s3.client, stores.s3.bucket, stores.s3.settings.keyPrefix) }),
     ...(cluster && { stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')), cluster: { instances: () => cluster.instances() } }),
   });
   const quarantineAdmin = new QuarantineAdmin({ quarantine, published, cas: stores.cas, discardTusUpload: (id) => discardTusUpload(tusStore, id), log });

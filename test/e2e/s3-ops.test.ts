@@ -165,6 +165,24 @@ describe('operator commands online on S3 (RadosGW)', () => {
     assert.equal(sha(Buffer.from(await stored.Body!.transformToByteArray())), sha(body), 'published in the bucket');
     assert.deepEqual([(await cli(['recover', '--dry-run'])).stdout.trim()], ['nothing to recover']);
   });
+
+  it('recover: a completed PUT body left below incoming/ by a crash before admission is removed (offline; online leaves recent ones)', async () => {
+    // What a kill -9 right after the body's last part leaves: the object, no job, no 201 sent.
+    const orphan = `${PREFIX}incoming/${'0b1e5f2a-7c3d-4e8f-9a0b-1c2d3e4f5a6b'}-0123456789ab`;
+    await gw.client.send(new PutObjectCommand({ Bucket: bucket, Key: orphan, Body: randomData(10_000) }));
+    const online = await cli(['recover', '--dry-run']);
+    assert.deepEqual([online.code, online.stdout.trim()], [0, 'nothing to recover'], 'a body this recent may be in flight');
+    assert.equal(await server.stop(), 0);
+    const plan = await cli(['recover', '--dry-run', '--json']);
+    assert.equal(plan.code, 3, plan.stderr);
+    assert.deepEqual(
+      (JSON.parse(plan.stdout).items as Json[]).map((i) => [i.kind, i.action, i.target]),
+      [['orphan_file', 'remove', orphan.slice(PREFIX.length)]],
+    );
+    const run = await cli(['recover', '--json']);
+    assert.equal(JSON.parse(run.stdout).failed, 0, run.stdout + run.stderr);
+    assert.deepEqual(await keys('incoming/'), [], 'removed from the bucket');
+  });
 });
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
