@@ -7,6 +7,9 @@
  * backends (file: <data_dir>/quarantine; S3: <prefix>quarantine/ in the bucket, test/helpers/backends.ts).
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { randomData, rawRequest, slotDir } from '../helpers/http.js';
@@ -20,7 +23,9 @@ const EVIL = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$hmac-file-server-test-sig
 const SIGNATURE = 'Hfs.Test.Evil.UNOFFICIAL';
 const TUS = { 'Tus-Resumable': '1.0.0' };
 
-for (const backend of storageBackends()) describe(`scanning with clamd: publish clean files, quarantine flagged ones, operators decide [${backend.name}]`, () => {
+const backends = storageBackends();
+
+for (const backend of backends) describe(`scanning with clamd: publish clean files, quarantine flagged ones, operators decide [${backend.name}]`, () => {
   let clamd: Clamd;
   let hook: WebhookReceiver;
   let server: SpawnedServer;
@@ -191,5 +196,43 @@ for (const backend of storageBackends()) describe(`scanning with clamd: publish 
     assert.equal(sampleValue(await metricsText(), 'hmac_quarantine_files'), 0);
     assert.equal((await get(one.slotPath)).status, 200);
     assert.equal((await get(two.slotPath)).status, 404);
+  });
+});
+
+for (const backend of backends.filter((b) => b.name === 's3')) describe('[s3] entries an older version kept in the data directory move into the bucket at start', () => {
+  it('are withheld, listed and released from the bucket, and the local directory is emptied', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'hfs-test-'));
+    const record = {
+      id: 'put-from-before',
+      slotPath: `${slotDir()}/old.exe`,
+      size: EVIL.length,
+      sha256: createHash('sha256').update(EVIL).digest('hex'),
+      contentType: 'application/octet-stream',
+      protocol: 'put',
+      uploadId: 'from-before',
+      receivedAtMs: 1,
+      quarantinedAtMs: 2,
+      reason: 'infected',
+      signature: SIGNATURE,
+    };
+    await mkdir(join(dataDir, 'quarantine'), { mode: 0o700 });
+    await writeFile(join(dataDir, 'quarantine', `${record.id}.json`), JSON.stringify(record));
+    await writeFile(join(dataDir, 'quarantine', `${record.id}.bin`), EVIL);
+    // Scanning off: what is withheld stays withheld all the same.
+    const server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config: await backend.config(), dataDir });
+    try {
+      assert.equal((await server.waitForLog((l) => l.msg === 'Moved quarantined files from the data directory into the bucket')).entries, 1);
+      assert.deepEqual(await readdir(join(dataDir, 'quarantine')), []);
+      assert.ok((await backend.quarantineArea(server)).includes(`bytes/${record.id}`));
+      const slotGet = () => rawRequest(server.baseUrl, `${new URL(server.uploadUrl).pathname}${record.slotPath}`);
+      assert.equal((await slotGet()).status, 451);
+      const listed = (await rawRequest(server.baseUrl, '/admin/quarantine', { headers: AUTH })).json<{ quarantined: Json[] }>().quarantined;
+      assert.deepEqual(listed, [record]);
+      assert.equal((await rawRequest(server.baseUrl, `/admin/quarantine/${record.id}/release`, { method: 'POST', headers: AUTH })).status, 200);
+      assert.deepEqual((await slotGet()).body, EVIL);
+    } finally {
+      await server.dispose();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
