@@ -118,22 +118,26 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
     }
   });
 
-  it('a black-holed S3: a download ends within request_timeout (no hang), /ready names the timeout; back when the network is', async () => {
+  it('a black-holed S3: neither a worker nor a download waits for ever (request_timeout), /ready names the timeout; back when the network is', async () => {
     const proxy = await new FaultProxy({ upstreamPort: Number(new URL(rgw.endpoint).port) }).start();
-    const server = await startServer({ config: await s3Config(proxy.url, 'connect_timeout = "1s"\nrequest_timeout = "2s"') });
+    // The job waits at its first step until SIGUSR2: its body is in the bucket, its publish meets the black hole.
+    const server = await startServer({ config: await s3Config(proxy.url, 'connect_timeout = "1s"\nrequest_timeout = "2s"\n[testing]\nhold_at = "start"') });
     try {
       const path = `${slotDir()}/clip.bin`;
       const data = randomBytes(300_000);
       assert.equal((await putFile(server, path, data)).status, 201);
       const slot = signSlotUrl({ secret: TEST_SECRET, path, size: data.length, baseUrl: server.uploadUrl });
-      await server.waitForLog((l) => l.msg === 'File published', 60_000);
-      assert.equal((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).status, 200);
+      await server.waitForLog((l) => l.msg === 'Test hold: job waiting for SIGUSR2');
 
       const mark = server.logs.length;
       proxy.blackhole();
-      // Without a client timeout this GET would wait for ever; with 2 s idle (and the SDK's retries) it ends.
+      server.proc.kill('SIGUSR2');
+      // Without a client timeout the worker would wait on the silent socket for ever.
+      await lineAfter(server, mark, (l) => l.msg === 'Finalization postponed: storage unreachable', 60_000);
+      // Same for a request: with 2 s idle (and the SDK's retries) it ends with a 503 to retry.
       const stuck = await withTimeout(rawRequest(server.baseUrl, pathOf(slot.getUrl)), 45_000, 'GET while S3 is black-holed');
       assert.equal(stuck.status, 503, stuck.text);
+      assert.ok(Number(stuck.headers['retry-after']) > 0, 'Retry-After');
       noSecrets(stuck.text);
       await lineAfter(server, mark, (l) => l.msg === 'S3 does not answer: /ready fails until it does');
       const down = await ready(server);
@@ -144,6 +148,7 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
       proxy.restore();
       await lineAfter(server, back, (l) => l.msg === 'S3 answers again');
       assert.equal((await ready(server)).status, 200);
+      await lineAfter(server, mark, (l) => l.msg === 'File published', 120_000);
       const got = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
       assert.equal(got.status, 200);
       assert.equal(sha256(got.body), sha256(data));
