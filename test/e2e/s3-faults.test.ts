@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { pathOf, rawRequest, sha256, slotDir } from '../helpers/http.js';
-import { ADMIN_TOKEN, AUTH, putFile } from '../helpers/ops.js';
+import { ADMIN_TOKEN, AUTH, putFile, tusCreate } from '../helpers/ops.js';
 import type { RadosGw } from '../helpers/rgw.js';
 import { startRgwForServers, type RgwForServers } from '../helpers/rgw-server.js';
 import { startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
@@ -58,6 +58,8 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
 
       const files = [0, 1, 2].map((i) => ({ path: `${slotDir()}/f${i}.bin`, data: randomBytes(20_000 + i) }));
       for (const f of files) assert.equal((await putFile(server, f.path, f.data)).status, 201);
+      const open = await tusCreate(server, `${slotDir()}/resumed.bin`, randomBytes(5000), { sent: 0 });
+      assert.equal(open.res.status, 201);
 
       const mark = server.logs.length;
       await rgw.stopGateway();
@@ -76,13 +78,31 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
       const refused = await withTimeout(putFile(server, `${slotDir()}/late.bin`, randomBytes(1000)), 60_000, 'PUT while S3 is down');
       assert.equal(refused.status, 503, refused.text);
       noSecrets(refused.text);
+      // The same on the tus door: creation and an append answer 503 (tus-js-client retries those).
+      const lateSlot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/late-tus.bin`, size: 1000, baseUrl: server.uploadUrl });
+      const creation = await withTimeout(
+        rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': 1000, 'Upload-Slot': lateSlot.url } }),
+        60_000,
+        'tus creation while S3 is down',
+      );
+      assert.equal(creation.status, 503, creation.text);
+      const append = await withTimeout(
+        rawRequest(server.baseUrl, `/files/${open.id}`, {
+          method: 'PATCH',
+          headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+          body: randomBytes(1000),
+        }),
+        60_000,
+        'tus PATCH while S3 is down',
+      );
+      assert.equal(append.status, 503, append.text);
 
       server.proc.kill('SIGUSR2');
       await lineAfter(server, mark, (l) => typeof l.msg === 'string' && l.msg.startsWith('Circuit breaker opened') && l['dependency'] === 'storage', 90_000);
-      const open = await ready(server);
-      assert.equal(open.status, 503);
-      assert.equal(open.body.storage.breaker, 'open');
-      assert.equal(open.body.storage.state, 'unreachable', 'unreachable says more than the breaker');
+      const opened = await ready(server);
+      assert.equal(opened.status, 503);
+      assert.equal(opened.body.storage.breaker, 'open');
+      assert.equal(opened.body.storage.state, 'unreachable', 'unreachable says more than the breaker');
       const breakers = JSON.parse((await rawRequest(server.baseUrl, '/admin/breakers', { headers: AUTH })).text) as Json;
       assert.equal((breakers.breakers as Json[]).find((b) => b.dependency === 'storage')?.state, 'open');
       assert.match((await rawRequest(server.baseUrl, '/metrics')).text, /^hmac_circuit_breaker_state\{dependency="storage",state="open"\} 1$/m);
