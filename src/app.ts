@@ -87,13 +87,19 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // published by the workers.
   // Files the malware scan withheld (docs/scanning.md): never served; their URLs answer 451.
   // On S3 it is in the bucket (quarantine/ below the key prefix), shared by every instance.
-  const { store: quarantine, migrated } = await openQuarantineStore(config, stores.s3?.client ?? null);
+  const { store: quarantine, migrated } = await openQuarantineStore(config, stores.s3?.client ?? null, (err) =>
+    log.warn({ err: String(err) }, 'Could not move quarantined files from the data directory into the bucket; retried at the next start'),
+  );
   if (migrated > 0) log.info({ entries: migrated }, 'Moved quarantined files from the data directory into the bucket');
-  const quarantinedAtStart = (await quarantine.list()).length;
-  metrics.quarantineFiles.set(quarantinedAtStart);
+  // An unreachable S3 at start is not fatal: count as withheld (the doors keep asking the bucket).
+  const quarantinedAtStart = await quarantine.list().then(
+    (l) => l.length,
+    (err: unknown) => (log.warn({ err: String(err) }, 'Could not read the quarantine at start'), Number.NaN),
+  );
+  if (!Number.isNaN(quarantinedAtStart)) metrics.quarantineFiles.set(quarantinedAtStart);
   // Scanning off and nothing withheld: nothing can enter the quarantine, so the doors skip its
   // lookups (on S3 one request per tus request and per GET of an unpublished path).
-  const withheld = config.scan.enabled || quarantinedAtStart > 0 ? quarantine : undefined;
+  const withheld = config.scan.enabled || !(quarantinedAtStart === 0) ? quarantine : undefined;
   const finalizer = finalizationFromConfig(config, {
     published,
     tusStore,

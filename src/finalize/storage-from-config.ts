@@ -92,7 +92,7 @@ export function quarantineStoreOf(config: Config, s3Client: S3Client | null): Qu
  * kept in <data_dir>/quarantine (before quarantine moved into the bucket) are moved into it, so
  * they stay withheld and listed. Returns how many were moved.
  */
-export async function openQuarantineStore(config: Config, s3Client: S3Client | null): Promise<{ store: QuarantineStore; migrated: number }> {
+export async function openQuarantineStore(config: Config, s3Client: S3Client | null, onMigrationError: (err: unknown) => void = () => {}): Promise<{ store: QuarantineStore; migrated: number }> {
   const store = quarantineStoreOf(config, s3Client);
   const local = new FileQuarantineStore(config.storage.dataDir);
   if (store instanceof FileQuarantineStore) {
@@ -101,12 +101,16 @@ export async function openQuarantineStore(config: Config, s3Client: S3Client | n
   }
   if (store instanceof S3QuarantineStore) metrics.countQuarantineWith(() => store.count()); // other instances change it too
   let migrated = 0;
-  for (const record of await local.list()) {
-    await store.admit(record, local.content(record)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err; // bytes gone by hand: the entry stays withheld, for delete
-    });
-    await local.remove(record.id);
-    migrated += 1;
+  try {
+    for (const record of await local.list()) {
+      await store.admit(record, local.content(record)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err; // bytes gone by hand: the entry stays withheld, for delete
+      });
+      await local.remove(record.id);
+      migrated += 1;
+    }
+  } catch (err) {
+    onMigrationError(err); // S3 unreachable at start is not fatal; the local entries wait for the next start
   }
   return { store, migrated };
 }
