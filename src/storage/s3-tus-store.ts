@@ -8,7 +8,8 @@
  *   below our prefix), with time as an argument;
  * - releasing a published upload's bytes keeps `<id>.info`, so HEAD still answers complete;
  * - S3 being unreachable is an error, never "no such upload" (a 404 makes clients start over).
- * Its metadata cache is per process: several instances need a shared one (a Redis KV store).
+ * Its metadata cache (what `.info` says) is per process by default; in cluster mode app-storage.ts
+ * gives it one that lives for one request (cluster/request-scoped-kv-store.ts says why).
  * The server's state of an upload (slot path, signed type) is read from the legacy metadata keys
  * (tus-upload-record.ts) until the record here carries `hfs` like the file store's.
  */
@@ -21,11 +22,11 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { S3Store } from '@tus/s3-store';
-import { ERRORS, Upload, type DataStore } from '@tus/utils';
+import { ERRORS, Upload, type DataStore, type KvStore } from '@tus/utils';
 import { S3_LAYOUT, isS3NotFound, s3ClientConfig, type S3Settings } from './s3-client.js';
 import { prefixKeys } from './s3-key-prefix.js';
 import { objectSource } from './s3-objects.js';
-import { clientMetadataOf, serverStateOf } from './tus-upload-record.js';
+import { clientMetadataOf, serverStateOf, type UploadServerState } from './tus-upload-record.js';
 import type { UploadSource } from './upload-source.js';
 import type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
 
@@ -33,7 +34,11 @@ export interface S3TusStoreOptions {
   readonly settings: S3Settings;
   /** Unfinished uploads are removed this long after creation; 0 turns expiry off. */
   readonly expirationMs: number;
+  /** @tus/s3-store's metadata cache; default per process (right for one instance only). */
+  readonly cache?: KvStore<MetadataValue>;
 }
+
+type MetadataValue = Awaited<ReturnType<S3Store['getMetadata']>>;
 
 /** Upload ids are single key segments (@tus/server names them). */
 const SAFE_ID = /^(?!\.\.?$)[\w.-]+$/;
@@ -50,6 +55,7 @@ export class S3TusStore extends S3Store implements TusUploadStore {
       expirationPeriodInMilliseconds: options.expirationMs,
       // Tags only serve S3 lifecycle rules; expiry here is deleteExpired's job.
       useTags: false,
+      ...(options.cache && { cache: options.cache }),
       s3ClientConfig: { bucket: settings.bucket, ...s3ClientConfig(settings) },
     });
     this.#bucket = settings.bucket;
@@ -107,7 +113,8 @@ export class S3TusStore extends S3Store implements TusUploadStore {
     }
     return {
       id,
-      slotPath: serverStateOf({ metadata: info.metadata as Record<string, string | null> | undefined })?.slotPath ?? null,
+      // The door store keeps the server's state as `hfs` on the record; older uploads in the metadata.
+      slotPath: serverStateOf({ metadata: info.metadata as Record<string, string | null> | undefined, hfs: (info as { hfs?: UploadServerState }).hfs })?.slotPath ?? null,
       offset: upload.offset,
       size: upload.size ?? null,
       finished: isComplete(upload),
