@@ -78,6 +78,8 @@ export interface SharedUnfinishedOptions {
   /** Re-read the cluster's total this often (changes at other instances). */
   readonly refreshMs: number;
   readonly onChange?: (heldBytes: number) => void;
+  /** How long a creation's slot claim outlives a creator that never releases it (crashed); default SLOT_CLAIM_TTL_MS. */
+  readonly claimTtlMs?: number;
 }
 
 export class SharedUnfinishedUploads extends UnfinishedUploads {
@@ -135,7 +137,7 @@ export class SharedUnfinishedUploads extends UnfinishedUploads {
     if (here.kind === 'taken') return here;
     const key = `${this.#o.counts.keyPrefix}{unfinished}:claim:${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
     const token = randomUUID();
-    const reply = await this.#o.counts.run<unknown>('slot claim', (redis) => CLAIM.run(redis, [this.#keys[1], key], [slotPath, token, SLOT_CLAIM_TTL_MS]), () => null);
+    const reply = await this.#o.counts.run<unknown>('slot claim', (redis) => CLAIM.run(redis, [this.#keys[1], key], [slotPath, token, this.#o.claimTtlMs ?? SLOT_CLAIM_TTL_MS]), () => null);
     if (!Array.isArray(reply)) return here; // Redis unreachable: this instance's index only (degraded mode)
     const [kind, id] = reply as [string, string | undefined];
     if (kind === 'taken' && id) return { kind: 'taken', id };
