@@ -143,7 +143,9 @@ export class S3TusStore extends S3Store implements TusUploadStore {
         if (previous !== undefined && Key === `${previous}.info`) {
           const upload = await this.#upload(previous);
           if (upload !== null && isComplete(upload)) {
-            const state = serverStateOf({ metadata: upload.metadata as Record<string, string | null> | undefined });
+            // The server's state is the record's `hfs` (the door store keeps it; Upload drops it), else legacy metadata.
+            const hfs = ((await this.#info(previous)) as { hfs?: UploadServerState } | null)?.hfs;
+            const state = serverStateOf({ metadata: upload.metadata as Record<string, string | null> | undefined, hfs });
             yield { id: previous, size: upload.size, state, source: this.#source(previous, upload.size) };
           }
         }

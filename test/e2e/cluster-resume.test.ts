@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
 import { getPublished, publishedJobs, slot, startCluster, type TestCluster } from '../helpers/cluster.js';
-import { randomData, sha256, slotDir } from '../helpers/http.js';
+import { randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
 import { withTimeout } from '../helpers/service.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { storageBackends } from '../helpers/backends.js';
@@ -124,5 +124,55 @@ for (const backend of backends) describe(`cluster mode (${backend.name}): resumi
     const got = await getPublished(cluster.servers[0]!.baseUrl, slot(cluster.uploadUrl, path, data.length).getPath);
     assert.equal(got.status, 200);
     assert.equal(sha256(got.body), sha256(data));
+  });
+});
+
+for (const backend of backends) describe(`cluster mode (${backend.name}): kill -9 between an upload's last byte and its finalization job`, () => {
+  let redis: RedisServer;
+  let cluster: TestCluster;
+  /** Instance A dies with SIGKILL at job admission until restarted without the hook. */
+  let armed = true;
+
+  before(async () => {
+    redis = await startRedis();
+    cluster = await startCluster({
+      size: 2,
+      redisUrl: redis.url,
+      storage: { backend: backend.name, config: await backend.config() },
+      envOf: (i) => (i === 0 && armed ? { HFS_TEST_CRASH_AT: 'admit-before-insert' } : {}),
+    });
+  });
+  after(async () => {
+    await cluster?.dispose();
+    await redis?.stop();
+  });
+
+  it('the instance that stored the last byte dies before admitting the job; restarted, it finds the finished upload and it is published once', async () => {
+    const data = randomData(6 * MiB); // more than one S3 part
+    const s = slot(cluster.uploadUrl, `${slotDir()}/admitted-late.bin`, data.length);
+    const a = cluster.servers[0]!;
+    const created = await rawRequest(a.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(data.length), 'Upload-Slot': s.url } });
+    assert.equal(created.status, 201, created.text);
+    const id = String(created.headers.location).split('/').pop()!;
+    const patch = await rawRequest(a.baseUrl, `/files/${id}`, {
+      method: 'PATCH',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: data,
+    }).catch((err: Error) => err);
+    assert.ok(patch instanceof Error, 'A died before answering the last PATCH');
+    await a.exited;
+    const head = await rawRequest(cluster.servers[1]!.baseUrl, `/files/${id}`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+    assert.equal(head.headers['upload-offset'], String(data.length), 'B sees every byte stored');
+
+    armed = false;
+    const restarted = await cluster.restart(0);
+    const found = await restarted.waitForLog((l) => l.msg === 'Finished uploads found without a finalization job after a crash');
+    assert.equal(found.admitted, 1, JSON.stringify(found));
+    const got = await getPublished(cluster.proxy.url, s.getPath);
+    assert.equal(got.status, 200);
+    assert.equal(sha256(got.body), sha256(data));
+    const published = [...publishedJobs(cluster)];
+    assert.equal(published.length, 1, 'one publish');
+    assert.equal(published[0]![1], 1, 'published once');
   });
 });
