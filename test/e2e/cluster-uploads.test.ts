@@ -199,14 +199,14 @@ for (const backend of backends) describe(`cluster mode (${backend.name}): three 
   });
 });
 
-describe('cluster mode: a download at one instance waits for a file being finalized at another', () => {
+for (const backend of backends) describe(`cluster mode (${backend.name}): a download at one instance waits for a file being finalized at another`, () => {
   let redis: RedisServer;
   let cluster: TestCluster;
 
   before(async () => {
     redis = await startRedis();
     // Every job stops at the start of finalization until its instance gets SIGUSR2.
-    cluster = await startCluster({ size: 2, redisUrl: redis.url, env: { HFS_TEST_HOLD_AT: 'start' } });
+    cluster = await startCluster({ size: 2, redisUrl: redis.url, env: { HFS_TEST_HOLD_AT: 'start' }, storage: { backend: backend.name, config: await backend.config() } });
   });
   after(async () => {
     await cluster?.dispose();
