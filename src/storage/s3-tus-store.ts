@@ -26,7 +26,7 @@ import { ERRORS, Upload, type DataStore, type KvStore } from '@tus/utils';
 import { S3_LAYOUT, isS3NotFound, s3ClientConfig, type S3Settings } from './s3-client.js';
 import { prefixKeys } from './s3-key-prefix.js';
 import { objectSource } from './s3-objects.js';
-import { clientMetadataOf, serverStateOf, type UploadServerState } from './tus-upload-record.js';
+import { clientMetadataOf, serverStateOf, type StoredUpload } from './tus-upload-record.js';
 import type { UploadSource } from './upload-source.js';
 import type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
 
@@ -113,8 +113,8 @@ export class S3TusStore extends S3Store implements TusUploadStore {
     }
     return {
       id,
-      // The door store keeps the server's state as `hfs` on the record; older uploads in the metadata.
-      slotPath: serverStateOf({ metadata: info.metadata as Record<string, string | null> | undefined, hfs: (info as { hfs?: UploadServerState }).hfs })?.slotPath ?? null,
+      // The door store keeps the server's state beside the metadata (`hfs`); older records carry it in the metadata.
+      slotPath: serverStateOf({ metadata: info.metadata as Record<string, string | null> | undefined, hfs: (info as { hfs?: StoredUpload['hfs'] }).hfs })?.slotPath ?? null,
       offset: upload.offset,
       size: upload.size ?? null,
       finished: isComplete(upload),
@@ -144,7 +144,7 @@ export class S3TusStore extends S3Store implements TusUploadStore {
           const upload = await this.#upload(previous);
           if (upload !== null && isComplete(upload)) {
             // The server's state is the record's `hfs` (the door store keeps it; Upload drops it), else legacy metadata.
-            const hfs = ((await this.#info(previous)) as { hfs?: UploadServerState } | null)?.hfs;
+            const hfs = ((await this.#info(previous)) as { hfs?: StoredUpload['hfs'] } | null)?.hfs;
             const state = serverStateOf({ metadata: upload.metadata as Record<string, string | null> | undefined, hfs });
             yield { id: previous, size: upload.size, state, source: this.#source(previous, upload.size) };
           }
