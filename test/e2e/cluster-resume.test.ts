@@ -171,6 +171,8 @@ for (const backend of backends) describe(`cluster mode (${backend.name}): kill -
     const got = await getPublished(cluster.proxy.url, s.getPath);
     assert.equal(got.status, 200);
     assert.equal(sha256(got.body), sha256(data));
+    // The log line may trail the answer that served the file.
+    await Promise.any(cluster.servers.map((server) => server.waitForLog((l) => l.msg === 'File published', 20_000)));
     const published = [...publishedJobs(cluster)];
     assert.equal(published.length, 1, 'one publish');
     assert.equal(published[0]![1], 1, 'published once');
