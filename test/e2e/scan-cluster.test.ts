@@ -87,9 +87,8 @@ for (const backend of storageBackends().filter((b) => b.name === 's3')) describe
     tusDeleted = tus.location;
   });
 
-  // The creating instance answers from @tus/s3-store's metadata cache, which outlives the upload
-  // there until the cluster work of issue 13 (a cache per request) is merged.
-  it('the deleted upload URL answers 404 at the instance that created it too', { todo: 'needs #13: per-request S3 tus metadata cache (branch s3cluster)' }, async () => {
+  // The creating instance must not answer from a tus metadata cache that outlived the upload (#13: a cache per request).
+  it('the deleted upload URL answers 404 at the instance that created it too', async () => {
     assert.ok(tusDeleted, 'the test before ran');
     const b = servers[1]!;
     assert.equal((await rawRequest(b.baseUrl, tusDeleted, { method: 'HEAD', headers: TUS })).status, 404);
