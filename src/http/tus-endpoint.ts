@@ -57,6 +57,9 @@ export interface TusDeps {
   quarantine?: Pick<QuarantineStore, 'get'>;
 }
 
+/** What another door needs of the slot index: claim a slot for a creation, register the upload, refresh what it holds. */
+export type SlotIndex = Pick<TusSlotUploads, 'claimCreation' | 'created' | 'refreshHeld'>;
+
 /** A creation's authorization: the slot and the record the new upload gets, or the slot's existing unfinished upload. */
 export interface Creation {
   slot: AuthorizedSlot;
@@ -340,6 +343,11 @@ export class TusEndpoint {
       const written = uploadId || this.created.get(ctx.req); // a creation-with-upload's bytes are held too
       if (written) this.slotUploads.refreshHeld(written);
     };
+  }
+
+  /** The one-unfinished-upload-per-slot index, shared with the IETF Resumable Uploads door. */
+  get slots(): SlotIndex {
+    return this.slotUploads;
   }
 
   /** The slot of a creation (also the IETF Resumable Uploads door's careful creation): authorized and gated. */
