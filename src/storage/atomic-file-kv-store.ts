@@ -17,6 +17,8 @@ import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/ut
 export class AtomicFileKvStore extends FileKvStore<Upload> {
   /** Record texts read by prime(), by key; null when not primed. */
   #primed: Map<string, string> | null = null;
+  /** list()'s answer from prime()'s directory read (ids with a data file and a record); null when not primed. */
+  #primedIds: Set<string> | null = null;
 
   /**
    * Start-up only, before the server takes requests: reads every record once, synchronously.
@@ -26,8 +28,12 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
    */
   prime(): void {
     const primed = new Map<string, string>();
-    for (const name of readdirSync(this.directory)) {
+    const names = readdirSync(this.directory);
+    const present = new Set(names);
+    const ids = new Set<string>();
+    for (const name of names) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      if (present.has(name.slice(0, -'.json'.length))) ids.add(name.slice(0, -'.json'.length));
       try {
         primed.set(name.slice(0, -'.json'.length), readFileSync(join(this.directory, name), 'utf8'));
       } catch {
@@ -35,10 +41,22 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
       }
     }
     this.#primed = primed;
+    // FileKvStore.list() sorts with localeCompare (slow for 20,000 names); the order carries no meaning.
+    this.#primedIds = new Set([...ids].sort());
   }
 
   unprime(): void {
     this.#primed = null;
+    this.#primedIds = null;
+  }
+
+  /** The keys prime() found, while primed. */
+  primedKeys(): ReadonlySet<string> | null {
+    return this.#primedIds;
+  }
+
+  override async list(): Promise<string[]> {
+    return this.#primedIds ? [...this.#primedIds] : super.list();
   }
 
   override async get(key: string): Promise<Upload | undefined> {
@@ -53,11 +71,14 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
 
   override async delete(key: string): Promise<void> {
     this.#primed?.delete(key);
+    this.#primedIds?.delete(key);
     await super.delete(key);
   }
 
   override async set(key: string, value: Upload): Promise<void> {
     this.#primed?.delete(key);
+    // A key prime() did not see (a new upload or index entry): list() reads the directory again.
+    if (this.#primedIds && !this.#primedIds.has(key)) this.#primedIds = null;
     const file = resolve(this.directory, `${key}.json`);
     if (!isPathInsideDirectory(this.directory, file)) throw ERRORS.FILE_NOT_FOUND;
     // A dot name: list() pairs a data file with its record by name, a temp file pairs with nothing.

@@ -13,7 +13,7 @@
  * the data file's size afresh: nothing is cached per process, so instances sharing the directory
  * (cluster mode) all see one state.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -48,6 +48,12 @@ const resumableKey = (slotPath: string) => `rufh.${createHash('sha256').update(s
 /** Upload records listUnfinished reads at once. */
 const LIST_READS = 32;
 
+/** What the start-up passes need of a data file. */
+interface DataStat {
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
 export interface TusFileStoreOptions {
   /** The current request's facts (the tus endpoint runs every request inside its scope). */
   scope?: () => TusWriteScope | undefined;
@@ -59,6 +65,8 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   readonly #scope: () => TusWriteScope | undefined;
   readonly #digests = new UploadDigests();
   readonly #fileMode: number;
+  /** Data file stats read by primeRecords(), by id; null when not primed. */
+  #primedStats: Map<string, DataStat | null> | null = null;
   #onRemoved: (id: string) => void = () => {};
 
   constructor(private readonly dir: string, expirationMs: number, options: TusFileStoreOptions = {}) {
@@ -70,13 +78,36 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     this.extensions = [...this.extensions, 'checksum', 'concatenation'];
   }
 
-  /** Start-up: read every record once (AtomicFileKvStore.prime) until unprimeRecords(). */
+  /**
+   * Start-up: read every record once (AtomicFileKvStore.prime) and stat every data file once,
+   * synchronously, until unprimeRecords(). The start-up passes (recovery, slot index, space
+   * account) then answer from memory (docs/performance.md).
+   */
   primeRecords(): void {
-    (this.configstore as AtomicFileKvStore).prime();
+    const records = this.configstore as AtomicFileKvStore;
+    records.prime();
+    const stats = new Map<string, DataStat | null>();
+    for (const id of records.primedKeys() ?? []) {
+      try {
+        const st = statSync(this.dataPath(id));
+        stats.set(id, { size: st.size, mtimeMs: st.mtimeMs });
+      } catch {
+        stats.set(id, null);
+      }
+    }
+    this.#primedStats = stats;
   }
 
   unprimeRecords(): void {
     (this.configstore as AtomicFileKvStore).unprime();
+    this.#primedStats = null;
+  }
+
+  /** The data file's size and time, from the primed stats when there (any write or removal drops the entry). */
+  async #dataStat(id: string): Promise<DataStat | null> {
+    const primed = this.#primedStats?.get(id);
+    if (primed !== undefined) return primed;
+    return stat(this.dataPath(id)).then((st) => ({ size: st.size, mtimeMs: st.mtimeMs }), () => null);
   }
 
   get datastore(): DataStore {
@@ -121,6 +152,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     const info = await this.record(id);
     if (!info || !isFinishedRecord(info)) throw ERRORS.FILE_NOT_FOUND; // only a finished upload may lose its bytes
     this.#digests.drop(id);
+    this.#primedStats?.delete(id);
     await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
@@ -241,6 +273,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   /** Takes back every byte from `offset` on (the caller holds the upload's lock). */
   async discardFrom(id: string, offset: number): Promise<void> {
     this.#digests.drop(id);
+    this.#primedStats?.delete(id);
     await truncate(this.dataPath(id), offset);
   }
 
@@ -253,6 +286,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   override async remove(id: string): Promise<void> {
     if ((await this.record(id)) === null) throw ERRORS.FILE_NOT_FOUND;
     this.#digests.drop(id);
+    this.#primedStats?.delete(id);
     await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
@@ -284,10 +318,12 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
 
   /** Joins the parts' data, in order, into the data file of `finalId` (tus-file-join.ts; idempotent). */
   async concatenate(finalId: string, parts: ReadonlyArray<{ readonly id: string; readonly size: number }>): Promise<void> {
+    this.#primedStats?.delete(finalId);
     await joinDataFiles(this.dataPath(finalId), parts.map((p) => ({ path: this.dataPath(p.id), size: p.size })));
   }
 
   async #append(body: Readable, tap: HashingTap, id: string, offset: number): Promise<number> {
+    this.#primedStats?.delete(id);
     const out = createWriteStream(this.dataPath(id), { flags: 'r+', start: offset });
     try {
       await pipeline(body, tap, out);
@@ -332,7 +368,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     const info = await this.record(id);
     if (!info) return null;
     const finished = isFinishedRecord(info);
-    const st = await stat(this.dataPath(id)).catch(() => null);
+    const st = await this.#dataStat(id);
     if (!finished && !st) return null;
     return {
       id,
