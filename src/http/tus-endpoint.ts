@@ -441,6 +441,7 @@ export class TusEndpoint {
       throw err;
     }
     this.deps.unfinished.remove(upload.id);
+    this.deps.intake.uploadFinished(upload.id); // settle() would read record and file only to learn this
     return {};
   }
 

@@ -4,7 +4,9 @@
  *      server (signed slots, queue on) and into bare @tus/server, each a fresh child process.
  *      Printed: uploads/s until all answered (and, for hfs, until all published), HEAD p99 of
  *      one unfinished tus upload probed from a separate process during the load, the server's
- *      event-loop delay p99 (perf_hooks monitorEventLoopDelay, preloaded: lag-probe.ts), peak RSS.
+ *      event-loop delay p99 (perf_hooks monitorEventLoopDelay, preloaded: lag-probe.ts), the
+ *      server's CPU time per upload (all threads, /proc; the steadiest figure on a shared
+ *      machine), peak RSS.
  *   2. Memory: RSS of this server holding N_STALLED tus PATCHes that sent 64 KiB and stalled.
  *   3. Start-up: time from spawn to "Server listening" and RSS then, with U unfinished tus
  *      uploads and P published files generated on disk in the server's layout.
@@ -12,7 +14,8 @@
  * max_concurrent_uploads above N. The load generator runs here, on the same cores.
  * Env: BENCH_UPLOADS (1000), BENCH_STALLED (1000), BENCH_UNFINISHED (10000), BENCH_PUBLISHED
  *      (100000); BENCH_QUICK=1: 200, 200, 1000, 10000. BENCH_LOAD_PARTS (concurrency,stalled,startup),
- *      BENCH_LOAD_KINDS (e.g. "hfs tus"), BENCH_CPU_PROF=<dir> (servers run with --cpu-prof).
+ *      BENCH_LOAD_KINDS (e.g. "hfs tus"), BENCH_CPU_PROF=<dir> (servers run with --cpu-prof),
+ *      BENCH_HFS_CLI (another build's dist/src/cli.js, e.g. a copy of main's, for before/after runs).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -81,7 +84,7 @@ function spawnServer(args: string[], dataDir: string, env: Record<string, string
 
 async function startHfs(dataDir: string): Promise<Server> {
   writeFileSync(`${dataDir}.toml`, HFS_CONFIG);
-  return spawnServer([CLI, 'serve'], dataDir, { HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dataDir, HFS_SECRET: SECRET, HFS_CONFIG: `${dataDir}.toml` });
+  return spawnServer([process.env.BENCH_HFS_CLI ?? CLI, 'serve'], dataDir, { HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dataDir, HFS_SECRET: SECRET, HFS_CONFIG: `${dataDir}.toml` });
 }
 const startBare = (dataDir: string) => {
   mkdirSync(dataDir, { recursive: true });
@@ -129,6 +132,11 @@ async function lag(server: Server): Promise<{ p50: number; p99: number; max: num
   throw new Error('lag probe did not answer');
 }
 
+/** utime + stime of a process (all threads) in ms, from /proc/<pid>/stat (100 ticks/s on Linux). */
+const cpuMsOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
 const statusOf = (pid: number, field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
 /** Creates one tus upload; returns its absolute URL. */
@@ -170,6 +178,7 @@ async function concurrency(root: string, kind: Kind): Promise<string> {
       prober.once('exit', () => r(out));
     });
     await lag(server); // starts the window
+    const cpu0 = cpuMsOf(server.proc.pid!);
     const t0 = performance.now();
     const paths = await Promise.all(Array.from({ length: UPLOADS }, () => oneUpload(server, kind)));
     const answeredS = (performance.now() - t0) / 1000;
@@ -185,15 +194,17 @@ async function concurrency(root: string, kind: Kind): Promise<string> {
       }
       publishedS = (performance.now() - t0) / 1000;
     }
+    const cpuPerUpload = (cpuMsOf(server.proc.pid!) - cpu0) / UPLOADS;
     void paths;
     prober.kill('SIGTERM');
-    const head = JSON.parse(await proberOut) as { n: number; p99: number; failed: number };
+    const head = JSON.parse(await proberOut) as { n: number; p50: number; p99: number; failed: number };
     children.delete(prober);
     const peak = statusOf(server.proc.pid!, 'VmHWM');
     return (
       `  ${kind.padEnd(9)} ${UPLOADS} x 1 MiB at once: ${(UPLOADS / answeredS).toFixed(0).padStart(4)} uploads/s answered` +
       (Number.isNaN(publishedS) ? '' : `, ${(UPLOADS / publishedS).toFixed(0)}/s published`) +
-      `; HEAD p99 ${head.p99.toFixed(1)} ms (${head.n} probes, ${head.failed} failed); event-loop delay p99 ${during.p99} ms max ${during.max} ms; peak RSS ${peak.toFixed(0)} MiB`
+      `; HEAD p50 ${head.p50.toFixed(1)} p99 ${head.p99.toFixed(1)} ms (${head.n} probes, ${head.failed} failed); event-loop delay p99 ${during.p99} ms max ${during.max} ms;` +
+      ` server CPU ${cpuPerUpload.toFixed(1)} ms/upload${kind === 'bare tus' ? '' : ' (until published)'}; peak RSS ${peak.toFixed(0)} MiB`
     );
   } finally {
     await stop(server.proc);
