@@ -60,16 +60,29 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
     return this.#primedIds ? [...this.#primedIds] : super.list();
   }
 
+  /** Called before each write or delete of a key (TusFileStore drops the request's copy). */
+  onWrite: (key: string) => void = () => {};
+
   override async get(key: string): Promise<Upload | undefined> {
     try {
-      // Primed: a fresh object each time, like a read. Otherwise FileKvStore.get's read, in fewer pool trips.
-      return JSON.parse(this.#primed?.get(key) ?? (await readSmallFile(this.#fileOf(key)))) as Upload;
+      // Primed: a fresh object each time, like a read.
+      return JSON.parse((await this.getText(key)) ?? '') as Upload;
     } catch {
       return undefined; // missing, or a cut record: none (FileKvStore.get)
     }
   }
 
+  /** The record's text; undefined when missing or unreadable. FileKvStore.get's read, in fewer pool trips. */
+  async getText(key: string): Promise<string | undefined> {
+    try {
+      return this.#primed?.get(key) ?? (await readSmallFile(this.#fileOf(key)));
+    } catch {
+      return undefined;
+    }
+  }
+
   override async delete(key: string): Promise<void> {
+    this.onWrite(key);
     this.#primed?.delete(key);
     this.#primedIds?.delete(key);
     await super.delete(key);
@@ -83,6 +96,7 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
   }
 
   override async set(key: string, value: Upload): Promise<void> {
+    this.onWrite(key);
     this.#primed?.delete(key);
     // A key prime() did not see (a new upload or index entry): list() reads the directory again.
     if (this.#primedIds && !this.#primedIds.has(key)) this.#primedIds = null;

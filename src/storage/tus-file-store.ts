@@ -73,6 +73,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     // Records are replaced atomically (several requests, and in cluster mode several instances, read them).
     super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir) });
     this.#scope = options.scope ?? (() => undefined);
+    (this.configstore as AtomicFileKvStore).onWrite = (key) => this.#scope()?.records?.delete(key);
     this.#fileMode = options.fileMode ?? 0o640;
     // 'concatenation' is served by the tus endpoint itself (http/tus-concat.ts), before @tus/server sees the request.
     this.extensions = [...this.extensions, 'checksum', 'concatenation'];
@@ -165,14 +166,27 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     });
   }
 
-  /** The stored record, or null for an unknown id (or one that is not an upload id). */
+  /**
+   * The stored record, or null for an unknown id (or one that is not an upload id). Inside a tus
+   * request whose scope carries `records`, read once per request (docs/performance.md).
+   */
   async record(id: string): Promise<StoredUpload | null> {
     if (!isUploadId(id)) return null;
+    const memo = this.#scope()?.records;
+    const text = memo?.get(id) ?? (await (this.configstore as AtomicFileKvStore).getText(id));
+    if (text === undefined) return null;
     try {
-      return ((await this.configstore.get(id)) as StoredUpload | undefined) ?? null;
+      const info = JSON.parse(text) as StoredUpload; // a fresh object for each caller
+      memo?.set(id, text);
+      return info;
     } catch {
-      return null;
+      return null; // a cut record reads as none
     }
+  }
+
+  /** This store keeps a request's record reads in its scope's `records` (TusWriteScope). */
+  get readsOncePerRequest(): true {
+    return true;
   }
 
   /** Rewrites the server's state of an upload (the caller holds its lock). */
