@@ -65,6 +65,8 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   readonly #scope: () => TusWriteScope | undefined;
   readonly #digests = new UploadDigests();
   readonly #fileMode: number;
+  /** The tus directory's creation (once; reset when a creation finds it gone). */
+  #dirMade: Promise<void> | null = null;
   /** Data file stats read by primeRecords(), by id; null when not primed. */
   #primedStats: Map<string, DataStat | null> | null = null;
   #onRemoved: (id: string) => void = () => {};
@@ -205,8 +207,22 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   override async create(file: Upload): Promise<Upload> {
     const hfs = this.#scope()?.newRecord;
     const path = this.dataPath(file.id);
-    await mkdir(this.dir, { recursive: true });
-    await writeFile(path, '', { flag: 'wx', mode: this.#fileMode });
+    // The directory is made once, not per creation (a mkdir per POST, failing with EEXIST inside,
+    // showed in the load profile); made again when it disappeared.
+    this.#dirMade ??= mkdir(this.dir, { recursive: true }).then(
+      () => {},
+      (err: unknown) => {
+        this.#dirMade = null; // the next creation tries again
+        throw err;
+      },
+    );
+    await this.#dirMade;
+    await writeFile(path, '', { flag: 'wx', mode: this.#fileMode }).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      this.#dirMade = null;
+      await mkdir(this.dir, { recursive: true });
+      await writeFile(path, '', { flag: 'wx', mode: this.#fileMode });
+    });
     const record: StoredUpload = { id: file.id, size: file.size, offset: file.offset, metadata: file.metadata, creation_date: file.creation_date, ...(hfs && { hfs }) };
     await this.configstore.set(file.id, record as unknown as Upload);
     this.#digests.start(file.id); // every upload: its sha256 goes to finalization (issue 14.2)

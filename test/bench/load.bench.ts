@@ -15,7 +15,8 @@
  * Env: BENCH_UPLOADS (1000), BENCH_STALLED (1000), BENCH_UNFINISHED (10000), BENCH_PUBLISHED
  *      (100000); BENCH_QUICK=1: 200, 200, 1000, 10000. BENCH_LOAD_PARTS (concurrency,stalled,startup),
  *      BENCH_LOAD_KINDS (e.g. "hfs tus"), BENCH_CPU_PROF=<dir> (servers run with --cpu-prof),
- *      BENCH_HFS_CLI (another build's dist/src/cli.js, e.g. a copy of main's, for before/after runs).
+ *      BENCH_HFS_CLI (another build's dist/src/cli.js, e.g. a copy of main's, for before/after runs),
+ *      BENCH_COUNT_ASYNC=1 (libuv pool requests and promises per upload; slows the servers).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -39,6 +40,8 @@ const STALLED = num('BENCH_STALLED', 1000, 200);
 const UNFINISHED = num('BENCH_UNFINISHED', 10_000, 1000);
 const PUBLISHED = num('BENCH_PUBLISHED', 100_000, 10_000);
 const TUS = { 'Tus-Resumable': '1.0.0' };
+/** Count async resources in the servers (lag-probe.ts): slows them, so the timings of such a run mean little. */
+const COUNT_ASYNC = process.env.BENCH_COUNT_ASYNC === '1';
 const BODY = randomBytes(MiB);
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
 
@@ -65,7 +68,7 @@ function spawnServer(args: string[], dataDir: string, env: Record<string, string
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const proc = spawn(process.execPath, [...prof, '--import', join(HERE, 'lag-probe.js'), ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env, HFS_BENCH_LAG_FILE: lagFile },
+    env: { ...process.env, ...env, HFS_BENCH_LAG_FILE: lagFile, HFS_BENCH_COUNT_ASYNC: process.env.BENCH_COUNT_ASYNC ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);
@@ -121,12 +124,21 @@ function send(url: string, method: string, headers: Record<string, string>, body
 }
 
 /** The server's event-loop delay since the previous read (lag-probe.ts) and its RSS. */
-async function lag(server: Server): Promise<{ p50: number; p99: number; max: number; rss: number }> {
+interface LagReading {
+  p50: number;
+  p99: number;
+  max: number;
+  rss: number;
+  /** With BENCH_COUNT_ASYNC=1: requests to the libuv pool and promises since the previous reading. */
+  pool: number;
+  promises: number;
+}
+async function lag(server: Server): Promise<LagReading> {
   await rm(server.lagFile, { force: true });
   server.proc.kill('SIGUSR2');
   for (let i = 0; i < 500; i++) {
     const text = await readFile(server.lagFile, 'utf8').catch(() => '');
-    if (text) return JSON.parse(text) as { p50: number; p99: number; max: number; rss: number };
+    if (text) return JSON.parse(text) as LagReading;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error('lag probe did not answer');
@@ -182,7 +194,7 @@ async function concurrency(root: string, kind: Kind): Promise<string> {
     const t0 = performance.now();
     const paths = await Promise.all(Array.from({ length: UPLOADS }, () => oneUpload(server, kind)));
     const answeredS = (performance.now() - t0) / 1000;
-    const during = await lag(server);
+    let during = await lag(server);
     let publishedS = NaN;
     if (kind !== 'bare tus') {
       // Published = the file at its final path; tus slot paths are random, so count files/.
@@ -195,6 +207,11 @@ async function concurrency(root: string, kind: Kind): Promise<string> {
       publishedS = (performance.now() - t0) / 1000;
     }
     const cpuPerUpload = (cpuMsOf(server.proc.pid!) - cpu0) / UPLOADS;
+    if (COUNT_ASYNC) {
+      // Counted until published: finalization's work included (the lag reading above stays as it was).
+      const after = await lag(server);
+      during = { ...during, pool: during.pool + after.pool, promises: during.promises + after.promises };
+    }
     void paths;
     prober.kill('SIGTERM');
     const head = JSON.parse(await proberOut) as { n: number; p50: number; p99: number; failed: number };
@@ -204,7 +221,8 @@ async function concurrency(root: string, kind: Kind): Promise<string> {
       `  ${kind.padEnd(9)} ${UPLOADS} x 1 MiB at once: ${(UPLOADS / answeredS).toFixed(0).padStart(4)} uploads/s answered` +
       (Number.isNaN(publishedS) ? '' : `, ${(UPLOADS / publishedS).toFixed(0)}/s published`) +
       `; HEAD p50 ${head.p50.toFixed(1)} p99 ${head.p99.toFixed(1)} ms (${head.n} probes, ${head.failed} failed); event-loop delay p99 ${during.p99} ms max ${during.max} ms;` +
-      ` server CPU ${cpuPerUpload.toFixed(1)} ms/upload${kind === 'bare tus' ? '' : ' (until published)'}; peak RSS ${peak.toFixed(0)} MiB`
+      ` server CPU ${cpuPerUpload.toFixed(1)} ms/upload${kind === 'bare tus' ? '' : ' (until published)'}; peak RSS ${peak.toFixed(0)} MiB` +
+      (COUNT_ASYNC ? `; per upload: ${(during.pool / UPLOADS).toFixed(1)} libuv pool requests, ${(during.promises / UPLOADS).toFixed(0)} promises` : '')
     );
   } finally {
     await stop(server.proc);
