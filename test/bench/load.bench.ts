@@ -291,11 +291,12 @@ async function startup(root: string): Promise<string> {
   for (const [pass, dir] of [['empty data dir (reference)', empty], ['cold (first start on these files)', dataDir], ['warm (second start)', dataDir]] as const) {
     const server = await startHfs(dir);
     const rssAtListen = statusOf(server.proc.pid!, 'VmRSS');
+    const cpuAtListen = cpuMsOf(server.proc.pid!); // steadier than the wall time on a shared machine
     const probe = await tusCreate(server, false, 10); // answers: the server is up, not only listening
     void probe;
     await new Promise((r) => setTimeout(r, 2000)); // background work after listening (index loads, sweeps)
     const rssLater = statusOf(server.proc.pid!, 'VmRSS');
-    lines.push(`  ${pass}: listening after ${server.startMs.toFixed(0)} ms (node start included), RSS ${rssAtListen.toFixed(0)} MiB then, ${rssLater.toFixed(0)} MiB 2 s later`);
+    lines.push(`  ${pass}: listening after ${server.startMs.toFixed(0)} ms (node start included; server CPU ${cpuAtListen} ms), RSS ${rssAtListen.toFixed(0)} MiB then, ${rssLater.toFixed(0)} MiB 2 s later`);
     await stop(server.proc);
   }
   return `  ${UNFINISHED} unfinished tus uploads + ${PUBLISHED} published files generated in ${genS.toFixed(1)} s\n${lines.join('\n')}`;
