@@ -30,10 +30,12 @@ export interface BodyFileOptions {
 
 type WriteCallback = (error?: Error | null) => void;
 
-class BodyFileStream extends WriteStream {
+export class BodyFileStream extends WriteStream {
   readonly #every: number;
   #sinceSync = 0;
   #syncing = false;
+  /** Early fdatasyncs started so far (tests, diagnostics). */
+  earlySyncs = 0;
 
   constructor(path: string, options: BodyFileOptions) {
     // WriteStream's constructor is typed as not taking arguments; it does take (path, options).
@@ -62,6 +64,7 @@ class BodyFileStream extends WriteStream {
     if (this.#sinceSync < this.#every || this.#syncing || typeof fd !== 'number') return;
     this.#sinceSync = 0;
     this.#syncing = true;
+    this.earlySyncs++;
     // Not awaited: the stream goes on writing. The callback is not this stream's business either
     // way (a failure shows again in the final fsync; EBADF if the stream closed meanwhile).
     fdatasync(fd, () => {
@@ -70,6 +73,6 @@ class BodyFileStream extends WriteStream {
   }
 }
 
-export function createBodyFile(path: string, options: BodyFileOptions): WriteStream {
+export function createBodyFile(path: string, options: BodyFileOptions): BodyFileStream {
   return new BodyFileStream(path, options);
 }
