@@ -16,6 +16,7 @@ import {
   FileSpaceProbe,
   S3ContentStore,
   S3DownloadSigner,
+  S3Health,
   S3IncomingStore,
   S3PublishedStore,
   S3TusDoorStore,
@@ -25,6 +26,7 @@ import {
   type ContentStore,
   type IncomingStore,
   type PublishedStore,
+  type S3Probe,
   type S3Settings,
   type SpaceProbe,
   type TusDoorStore,
@@ -40,8 +42,8 @@ export interface BackendStores {
   /** Dedup's content store; null when [finalize] dedup is off. */
   readonly cas: (ContentStore & { release?(sha256: string): Promise<boolean> }) | null;
   readonly space: SpaceProbe;
-  /** The S3 client (full keys) and bucket; null for the file backend. */
-  readonly s3: { readonly client: S3Client; readonly bucket: string; readonly settings: S3Settings } | null;
+  /** The S3 client (full keys), bucket and reachability probe; null for the file backend. */
+  readonly s3: { readonly client: S3Client; readonly bucket: string; readonly settings: S3Settings; readonly health: S3Health } | null;
   /** `[storage.s3] presigned_downloads`: the presigned GET URL of a published file; undefined when off. */
   readonly downloadRedirect: ((path: string, served: { contentType: string; disposition?: string | undefined }) => Promise<string>) | undefined;
   /** Creates what must exist and removes what interrupted PUTs left; resolves how many of those. */
@@ -51,8 +53,19 @@ export interface BackendStores {
 /** Copies up to this size are one CopyObject (S3 allows 5 GiB); larger ones are copied in parts. */
 const SINGLE_COPY_MAX_BYTES = 1024 * 1024 * 1024;
 
-/** `onSweepFailed`: S3 unreachable at start is no reason to refuse it (the leftovers wait for the next start). */
-export function backendStores(config: Config, scope: TusRequestScope, onSweepFailed: (err: unknown) => void): BackendStores {
+/** The reachability probe's deadline and period: a black-holed S3 shows on /ready within seconds. */
+const S3_PROBE_TIMEOUT_MS = 3_000;
+const S3_PROBE_INTERVAL_MS = 5_000;
+
+export interface BackendHooks {
+  /** S3 unreachable at start is no reason to refuse it (the leftovers wait for the next start). */
+  readonly onSweepFailed: (err: unknown) => void;
+  /** Every S3 reachability probe; `changed` when it flipped. */
+  readonly onProbe?: (probe: S3Probe, changed: boolean) => void;
+}
+
+export function backendStores(config: Config, scope: TusRequestScope, hooks: BackendHooks): BackendStores {
+  const { onSweepFailed } = hooks;
   const dataDir = config.storage.dataDir;
   if (config.storage.backend === 's3') {
     const settings: S3Settings = config.storage.s3;
@@ -67,7 +80,18 @@ export function backendStores(config: Config, scope: TusRequestScope, onSweepFai
       incoming,
       cas: config.finalize.dedup ? new S3ContentStore({ ...shared, ...copy }) : null,
       space: UNKNOWN_CAPACITY,
-      s3: { client, bucket: settings.bucket, settings },
+      s3: {
+        client,
+        bucket: settings.bucket,
+        settings,
+        health: new S3Health({
+          client,
+          bucket: settings.bucket,
+          probeTimeoutMs: Math.min(S3_PROBE_TIMEOUT_MS, settings.requestTimeoutMs ?? S3_PROBE_TIMEOUT_MS),
+          intervalMs: S3_PROBE_INTERVAL_MS,
+          ...(hooks.onProbe && { onProbe: hooks.onProbe }),
+        }),
+      },
       downloadRedirect: config.storage.s3.presignedDownloads
         ? signedUrlOf(new S3DownloadSigner({ ...shared, ttlSeconds: Math.ceil(config.storage.s3.presignedTtlMs / 1000) }))
         : undefined,

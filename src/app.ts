@@ -8,11 +8,11 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
-import { QuarantineAdmin, finalizationFromConfig } from './finalize/index.js';
+import { QuarantineAdmin, finalizationFromConfig, incomingObjectsOf } from './finalize/index.js';
 import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext, startListener, type RunningApp } from './http/index.js';
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
-import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
+import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, storageReadiness, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
 import { FileQuarantineStore, MemoryLocker, TusRequestScope, UnfinishedUploads, uploadSources } from './storage/index.js';
 import { backendStores } from './app-storage.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
@@ -70,7 +70,15 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // The tus endpoint hands the store per-request facts (new upload's record, chunk checksum) through this scope.
   const tusScope = new TusRequestScope();
   // Published files, tus uploads and PUT bodies on the configured backend (app-storage.ts).
-  const stores = backendStores(config, tusScope, (err) => log.warn({ err: String(err) }, 'Could not remove what interrupted PUTs left on S3; retried at the next start'));
+  const stores = backendStores(config, tusScope, {
+    onSweepFailed: (err) => log.warn({ err: String(err) }, 'Could not remove what interrupted PUTs left on S3; retried at the next start'),
+    onProbe: (probe, changed) => {
+      metrics.storageBackendReachable.set({ backend: 's3' }, probe.reachable ? 1 : 0);
+      if (!changed) return;
+      if (probe.reachable) log.info({ backend: 's3' }, 'S3 answers again');
+      else log.warn({ backend: 's3', reason: probe.reason }, 'S3 does not answer: /ready fails until it does');
+    },
+  });
   const { published, tusStore, incoming } = stores;
   log.info(stores.s3 ? { backend: 's3', bucket: stores.s3.bucket, keyPrefix: stores.s3.settings.keyPrefix, endpoint: stores.s3.settings.endpoint || 'aws' } : { backend: 'file', dataDir }, 'Storage backend');
   const swept = await stores.init();
@@ -152,23 +160,27 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     dataDir,
     log,
     space: { view: () => space.view(), admissionsWaitingForSpace: () => finalizer.admissionsWaitingForSpace },
+    ...(stores.s3 && { incomingObjects: incomingObjectsOf(stores.s3.client, stores.s3.bucket, stores.s3.settings.keyPrefix) }),
     ...(cluster && { stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')), cluster: { instances: () => cluster.instances() } }),
   });
   const quarantineAdmin = new QuarantineAdmin({ quarantine, published, cas: stores.cas, discardTusUpload: (id) => discardTusUpload(tusStore, id), log });
   adminRoutes.push(...quarantineAdminRoutes(quarantineAdmin));
   metrics.exposeLabelSets({ workers: config.workers.count });
   // Cluster mode reports Redis in /ready's `cluster` field: degraded mode keeps taking uploads.
+  // /ready's `storage` section; an S3 that does not answer fails it (ops/readiness.ts says why the breaker alone does not).
+  const storageReady = storageReadiness({ backend: stores.backend, ...(stores.s3 && { s3: stores.s3.health }), breakers: () => finalizer.admin.breakers() });
   const readiness = readinessChecks(
     dataDir,
     lifecycle,
-    [...opsReadinessChecks({ queue: queueOps }), { name: 'storage_space', run: () => space.problem() }],
-    cluster ? () => cluster.readiness() : undefined,
+    [...opsReadinessChecks({ queue: queueOps }), { name: 'storage_space', run: () => space.problem() }, ...(storageReady.check ? [storageReady.check] : [])],
+    { cluster: cluster ? () => cluster.readiness() : undefined, storage: storageReady.section },
   );
   const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, downloadRedirect: stores.downloadRedirect, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
   // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
   const background = {
     start: async () => {
+      stores.s3?.health.start();
       tusStore.primeRecords?.(); // the three read every tus record: once, before any request (docs/performance.md)
       try {
         await finalizer.start();
@@ -179,6 +191,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
       }
     },
     stop: async (graceMs: number) => {
+      stores.s3?.health.stop();
       space.stop();
       await finalizer.stop(graceMs);
     },

@@ -198,6 +198,13 @@ const storageS3 = z
     presigned_downloads: z.boolean().default(false),
     /** How long a presigned download URL stays valid (S3 allows up to 7 days). */
     presigned_ttl: duration('5m'),
+    /** A connection to S3 not made within this fails (and counts for the storage breaker). */
+    connect_timeout: duration('5s'),
+    /**
+     * A request to S3 that sends and receives nothing for this long fails: a black-holed S3 cannot
+     * hold a request or a worker for ever. Idle time, not total time: large parts may take long.
+     */
+    request_timeout: duration('60s'),
   })
   .prefault({})
   .refine((s) => (s.access_key_id === '') === (s.secret_access_key === ''), {
@@ -205,6 +212,8 @@ const storageS3 = z
     path: ['secret_access_key'],
   })
   .refine((s) => s.presigned_ttl >= 1000 && s.presigned_ttl <= 7 * 24 * 3600_000, { message: 'must be between 1s and 7 days (S3 presigned URL limits)', path: ['presigned_ttl'] })
+  .refine((s) => s.connect_timeout >= 100 && s.connect_timeout <= 300_000, { message: 'must be between 100ms and 5m', path: ['connect_timeout'] })
+  .refine((s) => s.request_timeout >= 1000 && s.request_timeout <= 3600_000, { message: 'must be between 1s and 1h', path: ['request_timeout'] })
   .refine((s) => s.part_size >= 5 * 1024 * 1024 && s.part_size <= 5 * 1024 * 1024 * 1024, {
     message: 'must be between 5MiB and 5GiB (S3 multipart limits)',
     path: ['part_size'],
@@ -220,6 +229,8 @@ const storageS3 = z
     partBytes: s.part_size,
     presignedDownloads: s.presigned_downloads,
     presignedTtlMs: s.presigned_ttl,
+    connectTimeoutMs: s.connect_timeout,
+    requestTimeoutMs: s.request_timeout,
   }));
 
 const storage = z

@@ -13,7 +13,7 @@ export { DeadLetterQueue, toDeadLetter, type DeadLetter } from './dead-letters.j
 // ops (issue 5): offline recovery builds and reads job payloads like the service does.
 export { fromPayload, jobIdOf, toPayload, type FinalizeJobPayload } from './job-payload.js';
 export type { DedupStore, PipelineStep, PublishTarget } from './pipeline.js';
-export { fileContentStoreFromConfig, s3StoresFromConfig, type S3Stores } from './storage-from-config.js';
+export { fileContentStoreFromConfig, incomingObjectsOf, s3StoresFromConfig, type S3Stores } from './storage-from-config.js';
 export { expectedSha256FromHeaders, expectedSha256FromMetadata, type DeclaredChecksum } from './checksum.js';
 export { sha256File } from './hash-file.js';
 export {

@@ -13,10 +13,13 @@ import type { Config } from '../config/index.js';
 import {
   ContentAddressedStore,
   createS3Client,
+  incomingObjects,
+  removeIncomingObject,
   S3ContentStore,
   S3PublishedStore,
   S3TusStore,
   uploadSources,
+  type IncomingObject,
   type PublishedStore,
   type TusUploadStore,
   type UploadSources,
@@ -33,6 +36,8 @@ export interface S3Stores {
   /** null: [finalize] dedup = false. */
   readonly content: DedupStore | null;
   readonly sources: UploadSources;
+  /** Completed PUT bodies below incoming/ (for recover). */
+  readonly incomingObjects: { list(): AsyncIterable<IncomingObject>; remove(target: string): Promise<void> };
   /** Closes the clients' sockets. */
   destroy(): void;
 }
@@ -50,11 +55,18 @@ export function s3StoresFromConfig(config: Config): S3Stores {
     tusStore,
     content: config.finalize.dedup ? new S3ContentStore(common) : null,
     sources: uploadSources({ client }),
+    incomingObjects: incomingObjectsOf(client, settings.bucket, settings.keyPrefix),
     destroy() {
       client.destroy();
       tusStore.s3.destroy();
     },
   };
+}
+
+/** The completed PUT bodies below `<prefix>incoming/` and their removal, for recover (online and offline). */
+export function incomingObjectsOf(client: S3Client, bucket: string, keyPrefix: string): S3Stores['incomingObjects'] {
+  const o = { client, bucket, keyPrefix };
+  return { list: () => incomingObjects(o), remove: (target) => removeIncomingObject(o, target) };
 }
 
 /** The content store of [finalize] dedup for the file backend (<data_dir>/cas), or null when dedup is off. */

@@ -5,7 +5,7 @@
 import type { Context, Next } from 'koa';
 import { AppError, toClientError } from '../errors.js';
 import { metrics } from '../observability/index.js';
-import { insufficientStorageError } from '../storage/index.js';
+import { insufficientStorageError, storageUnavailableError } from '../storage/index.js';
 import { requestContext } from './request-context.js';
 
 export interface ErrorBody {
@@ -22,10 +22,11 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
   try {
     await next();
   } catch (thrown) {
-    // A store that ran out of room is never a 500 (docs/storage-space.md).
-    const err = thrown instanceof AppError ? thrown : (insufficientStorageError(thrown) ?? toClientError(thrown));
+    // A store that ran out of room (docs/storage-space.md) or does not answer (S3 down) is never a 500.
+    const err = thrown instanceof AppError ? thrown : (insufficientStorageError(thrown) ?? storageUnavailableError(thrown) ?? toClientError(thrown));
     const rc = requestContext.get(ctx.req);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'Request failed');
+    else if (err.code === 'ERR_STORAGE_UNAVAILABLE') rc?.log.warn({ err: String(thrown) }, 'Request failed: storage unavailable');
     if (rc) rc.errorCode = err.code;
     metrics.errorsByCode.inc({ code: err.code });
     if (rc) rc.errorCode = err.code;

@@ -8,9 +8,10 @@
  *   - careful creation: a POST to the tus endpoint with the tus creation's slot authorization.
  * The resource URL is the tus upload URL (192 random bits, no signature needed again). Its
  * HEAD/PATCH/DELETE/OPTIONS are recognised by `Upload-Draft-Interop-Version` (router.ts); what
- * differs between interop versions is looked up in rufh-versions.ts.
+ * differs between interop versions is looked up in rufh-versions.ts. This file is the door (routes
+ * and answers); a resource's state and limits are read in rufh-resources.ts, and a body is moved
+ * into it under the upload's lock in rufh-append.ts.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { Upload, type Locker } from '@tus/utils';
 import { newUploadId, type AuthorizedSlot } from '../auth/index.js';
@@ -19,11 +20,12 @@ import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
 import { jobIdOf } from '../finalize/index.js';
-import { isFinishedRecord, type QuarantineStore, type StoredUpload, type TusDoorStore, type TusRequestScope, type UploadServerState } from '../storage/index.js';
-import { ByteLimit } from '../transfer/index.js';
+import { isFinishedRecord, type QuarantineStore, type TusDoorStore, type TusRequestScope, type UploadServerState } from '../storage/index.js';
 import { allowBody, requestContext } from './request-context.js';
+import { contentLengthOf, RufhAppend, tooLarge, type AppendEnd } from './rufh-append.js';
 import { answerProblem, writeInterim } from './rufh-http.js';
 import { InterimDecider, interimRequestOf, type InterimVerdict } from './rufh-interim.js';
+import { RufhResources } from './rufh-resources.js';
 import {
   appendTypeOk,
   completeField,
@@ -33,7 +35,6 @@ import {
   requestCompletes,
   uploadLimitField,
   type InteropVersion,
-  type UploadLimits,
 } from './rufh-versions.js';
 import type { Creation } from './tus-endpoint.js';
 import { UploadCompletion } from './tus-completion.js';
@@ -61,18 +62,19 @@ export interface UpgradedPut {
   readonly expectedSha256: string | undefined;
 }
 
-/** How an append ended. */
-type AppendEnd = 'body' | 'cut' | 'takeover';
-
 const ALLOW = 'POST, HEAD, PATCH, DELETE, OPTIONS';
 const header = (ctx: Context) => (name: string) => ctx.get(name) || undefined;
 
 export class RufhUploads {
   readonly #completion: UploadCompletion;
   readonly #interim: InterimDecider;
+  readonly #resources: RufhResources;
+  readonly #append: RufhAppend;
 
   constructor(private readonly deps: RufhDeps) {
     this.#completion = new UploadCompletion({ tusStore: deps.tusStore, intake: deps.intake, skipIntakeChecksum: deps.config.testing.skipIntakeChecksum });
+    this.#resources = new RufhResources({ tusStore: deps.tusStore, intake: deps.intake, expirationMs: deps.config.tus.expirationMs, now: deps.now });
+    this.#append = new RufhAppend({ locker: deps.locker, tusStore: deps.tusStore, intake: deps.intake, resources: this.#resources });
     const { rufh, server } = deps.config;
     this.#interim = new InterimDecider({ policy: rufh.interimResponses, proxies: rufh.proxyAddresses, passing1xx: rufh.proxiesPassing1xx, trustProxy: server.trustProxy });
   }
@@ -129,7 +131,7 @@ export class RufhUploads {
   async upgradePut(ctx: Context, version: InteropVersion, put: UpgradedPut): Promise<void> {
     metrics.rufhRequests.inc({ interop: String(version.interop), kind: 'upgrade' });
     const interim = this.#interim.decide(interimRequestOf(ctx.req));
-    const existing = await this.unfinishedOf(put.path);
+    const existing = await this.#resources.unfinishedOf(put.path);
     if (existing !== undefined && interim.send && interim.via === 'direct') return this.resumeExisting(ctx, version, existing);
     if (existing !== undefined) await this.discardUnreachable(ctx, existing, put.path, interim);
     await this.deps.intake.gate(ctx.req, 'put', put.path, put.fileBytes);
@@ -164,20 +166,20 @@ export class RufhUploads {
   private async createAndAppend(ctx: Context, version: InteropVersion, record: UploadServerState, size: number | undefined, metadata: Record<string, string | null> | undefined, interim?: InterimVerdict): Promise<void> {
     const completes = this.completes(ctx, version);
     const { tusStore } = this.deps;
-    const limits = this.limitsOf(record, this.deps.now());
-    if (size !== undefined && size > limits.maxSizeBytes) throw this.tooLarge(version, limits);
-    const release = await this.guard(ctx, size);
+    const limits = this.#resources.limitsOf(record);
+    if (size !== undefined && size > limits.maxSizeBytes) throw tooLarge(limits, version);
+    const release = await this.#append.guard(ctx, size);
     try {
       const id = newUploadId();
       const upload = new Upload({ id, offset: 0, ...(size !== undefined && { size }), ...(metadata && { metadata }), creation_date: new Date(this.deps.now()).toISOString() });
       await this.deps.scope.run({ newRecord: record }, () => tusStore.create(upload));
       this.deps.intake.uploadCreated(ctx.req, id, size ?? null); // the gate's space stays promised to it
-      if (record.rufh?.via === 'put') await tusStore.setResumableOf(record.slotPath, id);
+      if (record.rufh?.via === 'put') await this.#resources.link(record.slotPath, id);
       metrics.uploadsCreated.inc({ protocol: 'rufh' });
       const location = uploadUrlOf(ctx, this.deps.config.server, id);
       const log = requestContext.get(ctx.req)?.log;
       log?.info({ uploadId: id, interop: version.interop, via: record.rufh?.via }, 'Resumable upload resource created');
-      await this.locked(ctx, id, async (onTakeover) => {
+      await this.#append.locked(ctx, id, async (onTakeover) => {
         allowBody(ctx.req, ctx.res);
         if (interim?.send === false) {
           metrics.rufhRequests.inc({ interop: String(version.interop), kind: 'interim_withheld' });
@@ -185,7 +187,7 @@ export class RufhUploads {
         } else if (interim?.send && writeInterim(ctx.res, interimHead(version, location, limits))) {
           log?.info({ uploadId: id, interop: version.interop, via: interim.via }, 'Upload resumption offered (104)');
         }
-        const result = await this.appendBody(ctx, id, 0, size, limits, onTakeover);
+        const result = await this.#append.appendBody(ctx, id, 0, size, limits, onTakeover);
         await this.answer(ctx, version, id, result, completes, { status: 201, location });
       });
     } finally {
@@ -195,13 +197,13 @@ export class RufhUploads {
 
   private async head(ctx: Context, version: InteropVersion, id: string): Promise<void> {
     // Taking the lock asks a body still streaming (a silent earlier request) to end: newest wins.
-    await this.locked(ctx, id, async () => {
-      const { info, offset } = await this.stateOf(id);
+    await this.#append.locked(ctx, id, async () => {
+      const { info, offset } = await this.#resources.stateOf(id);
       const finished = isFinishedRecord(info);
       ctx.set('Upload-Offset', String(offset));
       ctx.set(...completeField(version, finished));
       if (typeof info.size === 'number' && version.uploadLength) ctx.set('Upload-Length', String(info.size));
-      const limit = uploadLimitField(version, this.limitsOf(info.hfs, this.deps.now(), info.creation_date));
+      const limit = uploadLimitField(version, this.#resources.limitsOf(info.hfs, info.creation_date));
       if (limit !== undefined) ctx.set('Upload-Limit', limit);
       ctx.set('Cache-Control', 'no-store');
       ctx.status = 204;
@@ -217,10 +219,10 @@ export class RufhUploads {
     if (declared === null) throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Length is not a structured-field integer' });
     const contentLength = contentLengthOf(ctx);
     await this.deps.intake.checkAppend(ctx.req, { uploadId: id, requestBytes: contentLength, declaredLength: declared });
-    const release = await this.guard(ctx, undefined, contentLength);
+    const release = await this.#append.guard(ctx, undefined, contentLength);
     try {
-      await this.locked(ctx, id, async (onTakeover) => {
-        const { info, offset } = await this.stateOf(id);
+      await this.#append.locked(ctx, id, async (onTakeover) => {
+        const { info, offset } = await this.#resources.stateOf(id);
         if (isFinishedRecord(info)) throw new AppError('ERR_UPLOAD_COMPLETED');
         if (offset !== offsetHeader) throw new AppError('ERR_UPLOAD_OFFSET_MISMATCH', { headers: { 'Upload-Offset': String(offset) } });
         let size = info.size;
@@ -231,11 +233,11 @@ export class RufhUploads {
           await this.deps.tusStore.declareUploadLength(id, declared);
           size = declared;
         }
-        const limits = this.limitsOf(info.hfs, this.deps.now(), info.creation_date);
-        if (size !== undefined && size > limits.maxSizeBytes) throw this.tooLarge(version, limits);
-        if (contentLength !== undefined && offset + contentLength > (size ?? limits.maxSizeBytes)) throw this.tooLarge(version, limits);
+        const limits = this.#resources.limitsOf(info.hfs, info.creation_date);
+        if (size !== undefined && size > limits.maxSizeBytes) throw tooLarge(limits, version);
+        if (contentLength !== undefined && offset + contentLength > (size ?? limits.maxSizeBytes)) throw tooLarge(limits, version);
         allowBody(ctx.req, ctx.res);
-        const result = await this.appendBody(ctx, id, offset, size, limits, onTakeover);
+        const result = await this.#append.appendBody(ctx, id, offset, size, limits, onTakeover);
         await this.answer(ctx, version, id, result, completes, { status: 204 });
       });
     } finally {
@@ -246,12 +248,12 @@ export class RufhUploads {
 
   /** Cancels an unfinished upload: its bytes and record go, and its slot is free for a new upload. */
   private async remove(ctx: Context, _version: InteropVersion, id: string): Promise<void> {
-    await this.locked(ctx, id, async () => {
-      const { info } = await this.stateOf(id);
+    await this.#append.locked(ctx, id, async () => {
+      const { info } = await this.#resources.stateOf(id);
       if (isFinishedRecord(info)) throw new AppError('ERR_UPLOAD_COMPLETED');
       await this.deps.tusStore.remove(id);
       const slotPath = info.hfs?.slotPath;
-      if (slotPath !== undefined && (await this.deps.tusStore.resumableOf(slotPath)) === id) await this.deps.tusStore.setResumableOf(slotPath, undefined);
+      if (slotPath !== undefined) await this.#resources.unlink(slotPath, id);
       metrics.uploadsTerminated.inc();
       requestContext.get(ctx.req)?.log.info({ uploadId: id }, 'Resumable upload cancelled by the client');
       ctx.status = 204;
@@ -277,10 +279,10 @@ export class RufhUploads {
    */
   private async resumeExisting(ctx: Context, version: InteropVersion, id: string): Promise<void> {
     metrics.rufhRequests.inc({ interop: String(version.interop), kind: 'resume_redirect' });
-    await this.locked(ctx, id, async () => {});
+    await this.#append.locked(ctx, id, async () => {});
     const info = await this.deps.tusStore.record(id);
     const location = uploadUrlOf(ctx, this.deps.config.server, id);
-    const limits = this.limitsOf(info?.hfs, this.deps.now(), info?.creation_date);
+    const limits = this.#resources.limitsOf(info?.hfs, info?.creation_date);
     requestContext.get(ctx.req)?.log.info({ uploadId: id, interop: version.interop }, 'Upgraded PUT sent to resume the unfinished upload of its slot');
     ctx.respond = false;
     const socket = ctx.req.socket;
@@ -298,86 +300,13 @@ export class RufhUploads {
    */
   private async discardUnreachable(ctx: Context, id: string, slotPath: string, interim: InterimVerdict): Promise<void> {
     const log = requestContext.get(ctx.req)?.log;
-    await this.locked(ctx, id, async () => {
+    await this.#append.locked(ctx, id, async () => {
       // Gone meanwhile (expired, cancelled) or not removable: the new upload goes on; the expiry sweep takes what is left.
       await this.deps.tusStore.remove(id).catch((err: unknown) => log?.warn({ err, uploadId: id }, 'Unfinished upload of the slot could not be removed'));
-      if ((await this.deps.tusStore.resumableOf(slotPath)) === id) await this.deps.tusStore.setResumableOf(slotPath, undefined);
+      await this.#resources.unlink(slotPath, id);
     });
     const reason = interim.send ? 'proxy' : interim.reason;
     log?.info({ uploadId: id, reason }, 'Unfinished upload of the slot replaced: its client cannot be sent to resume it');
-  }
-
-  /** The upload resource created by the slot's upgraded PUT, when it is still unfinished. */
-  private async unfinishedOf(slotPath: string): Promise<string | undefined> {
-    const id = await this.deps.tusStore.resumableOf(slotPath);
-    if (id === undefined) return undefined;
-    const info = await this.deps.tusStore.record(id);
-    if (info && !isFinishedRecord(info) && !this.expired(info)) return id;
-    await this.deps.tusStore.setResumableOf(slotPath, undefined);
-    return undefined;
-  }
-
-  /** Holds the upload's lock (the tus locker, so a tus request or another RUFH request asks us to let go) around `fn`. */
-  private async locked(ctx: Context, id: string, fn: (onTakeover: (end: () => void) => void) => Promise<void>): Promise<void> {
-    const lock = this.deps.locker.newLock(id);
-    const gone = new AbortController();
-    const onClose = () => gone.abort();
-    ctx.req.once('close', onClose);
-    let takeover: (() => void) | undefined;
-    let asked = false;
-    try {
-      await lock.lock(gone.signal, async () => {
-        asked = true;
-        takeover?.();
-      });
-    } finally {
-      ctx.req.off('close', onClose);
-    }
-    try {
-      await fn((end) => {
-        takeover = end;
-        if (asked) end();
-      });
-    } finally {
-      await lock.unlock();
-    }
-  }
-
-  /**
-   * Streams the request body into the resource from `offset`. The body ends gracefully when the
-   * client goes away or a newer request takes the upload over, so every byte that reached the
-   * store counts; the new offset is read from the store afterwards.
-   */
-  private async appendBody(ctx: Context, id: string, offset: number, size: number | undefined, limits: UploadLimits, onTakeover: (end: () => void) => void): Promise<{ offset: number; end: AppendEnd }> {
-    const req: IncomingMessage = ctx.req;
-    const limit = new ByteLimit((size ?? limits.maxSizeBytes) - offset);
-    let end: AppendEnd = 'body';
-    const stop = (why: AppendEnd) => {
-      if (end !== 'body' || req.complete) return;
-      end = why;
-      req.unpipe(limit);
-      limit.end();
-    };
-    const onClose = () => stop('cut');
-    req.once('close', onClose);
-    onTakeover(() => {
-      stop('takeover');
-      req.socket.destroy(); // a silent earlier body: its client is gone or will resume
-    });
-    req.pipe(limit);
-    try {
-      await this.deps.tusStore.write(limit, id, offset);
-    } catch (err) {
-      if (limit.bytes > (size ?? limits.maxSizeBytes) - offset) throw new AppError('ERR_TOO_LARGE', { headers: limitHeaders(limits) });
-      // A full store: 507 (never 500), the bytes that reached it kept.
-      if (end === 'body' && !req.destroyed) throw (await this.deps.intake.storageFull(err, { protocol: 'tus', uploadId: id, log: requestContext.get(req)?.log })) ?? err;
-    } finally {
-      req.off('close', onClose);
-    }
-    const { offset: now } = await this.stateOf(id);
-    if (end === 'body' && !req.complete) end = 'cut';
-    if (end !== 'body') requestContext.get(req)?.log.info({ uploadId: id, offset: now, reason: end }, 'Resumable upload body ended early; received bytes kept');
-    return { offset: now, end };
   }
 
   /** The final answer of a request that carried a body (nothing to answer when the client is gone). */
@@ -399,7 +328,7 @@ export class RufhUploads {
       try {
         await this.#completion.complete(id, size);
       } finally {
-        if (slotPath !== undefined && (await this.deps.tusStore.resumableOf(slotPath)) === id) await this.deps.tusStore.setResumableOf(slotPath, undefined);
+        if (slotPath !== undefined) await this.#resources.unlink(slotPath, id);
       }
       metrics.rufhRequests.inc({ interop: String(version.interop), kind: 'completed' });
       complete = true;
@@ -419,60 +348,6 @@ export class RufhUploads {
     return flag ?? true;
   }
 
-  /** Admission, watchdog and byte accounting of intake; a cut body keeps its bytes here (the append ends gracefully). */
-  private guard(ctx: Context, fileBytes: number | undefined, requestBytes = contentLengthOf(ctx)): Promise<() => void> {
-    const requestId = requestContext.get(ctx.req)?.requestId ?? ctx.path;
-    return this.deps.intake.guardBody(ctx.req, {
-      protocol: 'rufh',
-      fileBytes,
-      requestBytes: requestBytes ?? fileBytes ?? this.deps.intake.maxUploadBytes,
-      // Takeovers of a resource are this door's own (its locker's onTakeover): a key per request
-      // keeps the slot rule of tus and PUT out of its way.
-      slotKey: `rufh:${requestId}`,
-      uploadId: ctx.path,
-      ender: (req) => req.destroy(),
-      log: requestContext.get(ctx.req)?.log,
-    });
-  }
-
-  private async stateOf(id: string): Promise<{ info: StoredUpload; offset: number }> {
-    const info = await this.deps.tusStore.record(id);
-    if (!info || !info.hfs || this.expired(info)) throw new AppError('ERR_NOT_FOUND');
-    if (isFinishedRecord(info)) return { info, offset: info.size };
-    const upload = await this.deps.tusStore.getUpload(id).catch(() => {
-      throw new AppError('ERR_NOT_FOUND');
-    });
-    return { info, offset: upload.offset };
-  }
-
-  private expired(info: StoredUpload): boolean {
-    const ms = this.deps.config.tus.expirationMs;
-    return ms > 0 && !isFinishedRecord(info) && info.creation_date !== undefined && this.deps.now() > Date.parse(info.creation_date) + ms;
-  }
-
-  /** max-size: the signed size, else the server's cap; max-age: until the unfinished upload expires. */
-  private limitsOf(state: UploadServerState | undefined, now: number, createdAt?: string): UploadLimits {
-    const ms = this.deps.config.tus.expirationMs;
-    const created = createdAt !== undefined ? Date.parse(createdAt) : now;
-    return {
-      maxSizeBytes: Math.min(state?.signedSize ?? Infinity, this.deps.intake.maxUploadBytes),
-      maxAgeS: ms > 0 ? (created + ms - now) / 1000 : undefined,
-    };
-  }
-
-  private tooLarge(version: InteropVersion, limits: UploadLimits): AppError {
-    return new AppError('ERR_TOO_LARGE', { headers: limitHeaders(limits, version) });
-  }
-}
-
-function limitHeaders(limits: UploadLimits, version?: InteropVersion): Record<string, string> {
-  const limit = uploadLimitField(version, limits);
-  return limit === undefined ? {} : { 'Upload-Limit': limit };
-}
-
-function contentLengthOf(ctx: Context): number | undefined {
-  const v = ctx.get('Content-Length');
-  return /^\d{1,16}$/.test(v) ? Number(v) : undefined;
 }
 
 function kindOf(method: string): string {

@@ -22,6 +22,14 @@ export interface ReadinessReport {
   checks: Array<{ name: string; ok: boolean; reason?: string }>;
   /** Cluster mode: this instance's mode ('clustered' | 'degraded'), shown, never failing readiness. */
   cluster?: unknown;
+  /** The storage backend: reachable or not, its breaker (ops/readiness.ts); its check decides. */
+  storage?: unknown;
+}
+
+/** Sections shown next to the checks, read after they ran. */
+export interface ReadinessSections {
+  readonly cluster?: (() => unknown) | undefined;
+  readonly storage?: (() => unknown) | undefined;
 }
 
 /**
@@ -29,7 +37,8 @@ export interface ReadinessReport {
  * added. `cluster` adds cluster mode's state to the report (degraded mode keeps taking uploads,
  * so it does not make the instance unready).
  */
-export function readinessChecks(dataDir: string, lifecycle: UploadLifecycle, extra: ReadinessCheck[] = [], cluster?: () => unknown): () => Promise<ReadinessReport> {
+export function readinessChecks(dataDir: string, lifecycle: UploadLifecycle, extra: ReadinessCheck[] = [], sections: ReadinessSections = {}): () => Promise<ReadinessReport> {
+  const { cluster, storage } = sections;
   const checks: ReadinessCheck[] = [
     {
       name: 'data_dir_writable',
@@ -54,7 +63,7 @@ export function readinessChecks(dataDir: string, lifecycle: UploadLifecycle, ext
         return reason === null ? { name: c.name, ok: true } : { name: c.name, ok: false, reason };
       }),
     );
-    return { ready: results.every((r) => r.ok), checks: results, ...(cluster && { cluster: cluster() }) };
+    return { ready: results.every((r) => r.ok), checks: results, ...(cluster && { cluster: cluster() }), ...(storage && { storage: storage() }) };
   };
 }
 

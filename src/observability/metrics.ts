@@ -278,6 +278,13 @@ function collectStorage(): Promise<void> | undefined {
   return storageRefreshing;
 }
 
+export const storageBackendReachable = new Gauge({
+  name: 'hmac_storage_backend_reachable',
+  help: 'S3 backend: 1 while the bucket answers (HeadBucket every few seconds), 0 while it does not',
+  labelNames: ['backend'] as const,
+  registers: [registry],
+});
+
 export const storageTotalBytes = new Gauge({
   name: 'hmac_storage_total_bytes',
   help: 'Size of the file system holding the data directory',

@@ -31,7 +31,7 @@ import { streamRun } from './ndjson.js';
 import { spaceReport } from './space-report.js';
 import { discardTusUpload } from './tus-uploads.js';
 import type { QueueOps } from './queue-ops.js';
-import { recover } from './recovery.js';
+import { recover, type RecoveryContext } from './recovery.js';
 import type { ClusterStatusView, DeadLetterView, QueueStatusView } from './types.js';
 import { verifyPublished } from './verify.js';
 import { deadLetterView, jobView, pendingByTier, totalOf } from './views.js';
@@ -45,6 +45,8 @@ export interface OpsRouteDeps {
   readonly log: Logger;
   /** The intake's free-space view and the uploads waiting for room to be admitted (GET /space). */
   readonly space?: { view(): Promise<SpaceView>; admissionsWaitingForSpace(): number };
+  /** S3: completed PUT bodies below incoming/ for recover to judge. */
+  readonly incomingObjects?: RecoveryContext['incomingObjects'];
   /** Online recover leaves files touched this recently alone (they may be in flight). Default 15 min. */
   readonly recoverMinAgeMs?: number;
   /** Staged PUT bodies recover may judge (cluster mode: this instance's own folder). */
@@ -143,6 +145,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
                 readmit: (upload) => deps.finalizer.finalize(upload),
                 discardUpload: (id) => discardTusUpload(deps.tusStore, id),
                 ...(!(deps.published instanceof FilePublishedStore) && { tusStore: deps.tusStore }),
+                ...(deps.incomingObjects && { incomingObjects: deps.incomingObjects }),
               },
               { dryRun },
               progress,

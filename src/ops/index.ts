@@ -7,7 +7,7 @@ export { opsAdminRoutes, queueStatus, type OpsRouteDeps } from './admin-routes.j
 export { discardTusUpload } from './tus-uploads.js';
 export { offlineFilesystem, spaceReport, type SpaceReportSources } from './space-report.js';
 export { queueOpsOf, type QueueOps } from './queue-ops.js';
-export { opsReadinessChecks, type OpsReadinessOptions } from './readiness.js';
+export { opsReadinessChecks, storageReadiness, type OpsReadinessOptions, type StorageReadiness, type StorageReadinessOptions } from './readiness.js';
 export { liveServerLock, readServerLock, removeServerLock, serverLockPath, writeServerLock, SERVER_LOCK_FILE, type ServerLock } from './server-lock.js';
 export { acquireDataDirLock, dataDirLockPath, dataDirLockHeld, lockHolderPid, DataDirLockedError, DATA_DIR_LOCK_FILE, type DataDirLock } from './data-dir-lock.js';
 export { EXIT, OpsFailure, type OpsApi, type SpaceReport } from './types.js';

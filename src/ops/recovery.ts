@@ -13,7 +13,10 @@
  *   incoming/*, cas entries with no link        offline only (a running server may be using them)
  * With storage.backend = "s3" the tus uploads are judged through the TusUploadStore (finished
  * uploads without a job: re-admitted, released when published, discarded when the slot is
- * taken); staged PUT bodies as above; published files and content live in the bucket.
+ * taken); staged PUT bodies as above; completed PUT bodies below the bucket's incoming/ that no
+ * live job reads (a crash between the body's last part and its admission): removed, since the
+ * client got no 201 and sends it again (unfinished multipart uploads there are aborted at every
+ * start); published files and content live in the bucket.
  *
  * Runs inside a running server (admin API: `minAgeMs` keeps it off files that may be in flight)
  * and offline. The start-up reconciliation of the finalization service does the first and fourth
@@ -23,7 +26,7 @@ import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { completedTusUpload, expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
-import { fileSource, serverStateOf, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
+import { fileSource, serverStateOf, type IncomingObject, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
 import type { ProgressSink, RecoveryItem, RecoveryReport } from './types.js';
 import { walkFiles } from './walk.js';
 
@@ -52,6 +55,8 @@ export interface RecoveryContext {
    * of walking <dataDir>/tus), and how to release one's bytes once published.
    */
   readonly tusStore?: Pick<TusUploadStore, 'finished' | 'releaseData'>;
+  /** storage.backend = "s3": the completed PUT bodies below incoming/ and their removal. */
+  readonly incomingObjects?: { list(): AsyncIterable<IncomingObject>; remove(target: string): Promise<void> };
 }
 
 interface PlannedItem extends RecoveryItem {
@@ -80,7 +85,11 @@ export async function recover(ctx: RecoveryContext, options: { dryRun: boolean }
 }
 
 async function plan(ctx: RecoveryContext): Promise<PlannedItem[]> {
-  if (ctx.tusStore !== undefined) return [...(await planFinished(ctx, ctx.tusStore)), ...(await planStaging(ctx))]; // S3: nothing else is local
+  if (ctx.tusStore !== undefined) {
+    // S3: nothing else is local.
+    const incoming = ctx.incomingObjects ? await planIncomingObjects(ctx, ctx.incomingObjects) : [];
+    return [...(await planFinished(ctx, ctx.tusStore)), ...(await planStaging(ctx)), ...incoming];
+  }
   return [...(await planTus(ctx)), ...(await planStaging(ctx)), ...(await planMeta(ctx)), ...(ctx.offline ? await planOfflineOnly(ctx) : [])];
 }
 
@@ -194,6 +203,19 @@ async function planStaging(ctx: RecoveryContext): Promise<PlannedItem[]> {
     if (job !== null && job.state !== 'done') continue;
     const why = job === null ? 'staged PUT body without a job' : 'staged PUT body of a job that is done';
     out.push(item('orphan_file', 'remove', `${shown}/${f.rel}`, why, f.size, () => removeFile(f.path)));
+  }
+  return out;
+}
+
+/** S3: a completed PUT body is its job's source until the job is done; a dead letter keeps it for replay. */
+async function planIncomingObjects(ctx: RecoveryContext, objects: NonNullable<RecoveryContext['incomingObjects']>): Promise<PlannedItem[]> {
+  const out: PlannedItem[] = [];
+  for await (const o of objects.list()) {
+    if (!old(ctx, o.lastModifiedMs)) continue;
+    const job = await ctx.jobById(jobIdOf({ protocol: 'put', uploadId: o.uploadId }));
+    if (job !== null && job.state !== 'done') continue;
+    const why = job === null ? 'PUT body that never reached the queue (the client got no 201)' : 'PUT body of a job that is done';
+    out.push(item('orphan_file', 'remove', o.target, why, o.size, () => objects.remove(o.target)));
   }
   return out;
 }

@@ -4,8 +4,18 @@
  * circuit breaker, spending no attempt, instead of burying jobs as dead letters. A local
  * filesystem error (EIO, EACCES…) is no such fault: it keeps the usual retries.
  */
+import { AppError } from '../errors.js';
+
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 const TRANSIENT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'ServiceUnavailable', 'InternalError', 'ThrottlingException']);
+
+/** Seconds a client is asked to wait when the store does not answer (the reachability probe runs every 5 s). */
+const UNAVAILABLE_RETRY_AFTER_S = 10;
+
+/** A request that met an unreachable store (S3 down, black-holed, 5xx): 503 with Retry-After, never a 500. */
+export function storageUnavailableError(err: unknown): AppError | null {
+  return isStoreUnreachable(err) ? new AppError('ERR_STORAGE_UNAVAILABLE', { cause: err, headers: { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_S) } }) : null;
+}
 
 /** True for a remote store that cannot be reached or answers 5xx, at any depth of `cause` (also inside an AggregateError). */
 export function isStoreUnreachable(err: unknown): boolean {

@@ -25,6 +25,7 @@ import type {
   PublishedStore,
   StoredRecord,
 } from './published-store.js';
+import { pathEtag } from './published-store.js';
 import { localPathOf, type UploadSource } from './upload-source.js';
 import { walkFiles } from './walk-files.js';
 
@@ -302,8 +303,7 @@ function validatorsOf(path: string, st: Stats, meta: StoredRecord | null): { mti
   const publishedAtMs = meta ? Date.parse(meta.publishedAt) : Number.NaN;
   const lastModifiedMs = Number.isNaN(publishedAtMs) ? st.mtimeMs : publishedAtMs;
   const content = meta?.sha256 ?? `${st.ino}-${st.size}-${Math.floor(st.mtimeMs)}`;
-  const tag = createHash('sha256').update(content).update('\0').update(path).digest('base64url').slice(0, 27);
-  return { mtimeMs: lastModifiedMs, etag: `"${tag}"` };
+  return { mtimeMs: lastModifiedMs, etag: pathEtag(content, path) };
 }
 
 const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');

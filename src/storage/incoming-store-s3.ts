@@ -16,6 +16,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
   type S3Client,
@@ -75,6 +76,37 @@ export class S3IncomingStore implements IncomingStore {
     } while (keyMarker !== undefined);
     return swept;
   }
+}
+
+/** A completed PUT body below incoming/ (its job's source, or a leftover of a crash before admission). */
+export interface IncomingObject {
+  /** Below the key prefix: `incoming/<id>-<random>`. */
+  readonly target: string;
+  /** The PUT's upload id as begin() got it (ids are kept as they are when made of [\w.-] only). */
+  readonly uploadId: string;
+  readonly size: number;
+  readonly lastModifiedMs: number;
+}
+
+/** The completed objects below incoming/ and their removal, for `recover` (ops/recovery.ts). */
+export async function* incomingObjects(o: Pick<S3IncomingOptions, 'client' | 'bucket' | 'keyPrefix'>): AsyncIterable<IncomingObject> {
+  let token: string | undefined;
+  do {
+    const page = await o.client.send(new ListObjectsV2Command({ Bucket: o.bucket, Prefix: `${o.keyPrefix}${S3_INCOMING}`, ContinuationToken: token }));
+    for (const obj of page.Contents ?? []) {
+      if (obj.Key === undefined) continue;
+      const target = obj.Key.slice(o.keyPrefix.length);
+      const name = target.slice(S3_INCOMING.length);
+      const uploadId = /^(.+)-[0-9a-f]{12}$/.exec(name)?.[1] ?? name;
+      yield { target, uploadId, size: obj.Size ?? 0, lastModifiedMs: obj.LastModified?.getTime() ?? 0 };
+    }
+    token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+}
+
+export async function removeIncomingObject(o: Pick<S3IncomingOptions, 'client' | 'bucket' | 'keyPrefix'>, target: string): Promise<void> {
+  if (!target.startsWith(S3_INCOMING)) throw new Error(`not below ${S3_INCOMING}: ${target}`);
+  await o.client.send(new DeleteObjectCommand({ Bucket: o.bucket, Key: `${o.keyPrefix}${target}` }));
 }
 
 class MultipartSink implements IncomingUpload {

@@ -18,7 +18,7 @@ export {
 export type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
 export { fileSource, fileSourceRef, localPathOf, localPathOfRef, s3ObjectOf, s3ObjectOfRef, type ByteRange, type UploadSource } from './upload-source.js';
 export { fileSourceResolver, sourceResolver, uploadSources, type SourceResolver, type UploadSources } from './source-resolver.js';
-export { isSourceGone, isStoreUnreachable } from './faults.js';
+export { isSourceGone, isStoreUnreachable, storageUnavailableError } from './faults.js';
 export { FilePublishedStore } from './file-published-store.js';
 export { ContentAddressedStore, type AdoptedContent } from './content-addressed-store.js';
 export { TusFileStore } from './tus-file-store.js';
@@ -32,6 +32,7 @@ export { RedisLocker, type RedisLockerEvents, type RedisLockerOptions } from './
 export { LuaScript } from './lua-script.js';
 export { walkFiles, type WalkedFile } from './walk-files.js';
 export { createS3Client, s3ClientConfig, S3_LAYOUT, type S3Settings } from './s3-client.js';
+export { S3Health, unreachableReason, type S3HealthOptions, type S3Probe } from './s3-health.js';
 export { S3PublishedStore, type S3PublishedStoreOptions } from './s3-published-store.js';
 export { S3ContentStore, type S3ContentStoreOptions } from './s3-content-store.js';
 export { S3TusStore, type S3TusStoreOptions } from './s3-tus-store.js';
@@ -50,7 +51,7 @@ export type { QuarantineReason, QuarantineRecord, QuarantineStore } from './quar
 export { FileQuarantineStore } from './file-quarantine-store.js';
 export type { IncomingStore, IncomingUpload } from './incoming-store.js';
 export { FileIncomingStore } from './incoming-store-file.js';
-export { S3IncomingStore, S3_INCOMING, type S3IncomingOptions } from './incoming-store-s3.js';
+export { S3IncomingStore, S3_INCOMING, incomingObjects, removeIncomingObject, type IncomingObject, type S3IncomingOptions } from './incoming-store-s3.js';
 export type { TusDoorStore, UploadFacts } from './tus-door-store.js';
 export { S3TusDoorStore, type S3TusDoorStoreOptions } from './s3-tus-door-store.js';
 export { S3DownloadSigner, type PresignedDownload } from './s3-presign.js';

@@ -7,6 +7,7 @@
  * upload of the same slot unable to both win. A file becomes visible whole, with its record
  * (type, sha256, origin), or not at all.
  */
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ByteRange, UploadSource } from './upload-source.js';
 
@@ -20,6 +21,15 @@ export interface PublishedFile {
   mtimeMs: number;
   /** Strong validator for If-None-Match / If-Range, distinct per path even for identical bytes. */
   etag: string;
+}
+
+/**
+ * The ETag of `path` holding `content` (its sha256, or what stands in for it): the path is hashed
+ * in, so identical bytes at two paths (a dedup hit, or S3's own content ETag) never share a
+ * validator that would tell one uploader about the other's file. Every backend uses this.
+ */
+export function pathEtag(content: string, path: string): string {
+  return `"${createHash('sha256').update(content).update('\0').update(path).digest('base64url').slice(0, 27)}"`;
 }
 
 export interface PublishMeta {

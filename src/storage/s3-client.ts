@@ -15,7 +15,14 @@ export interface S3Settings {
   /** '' or ending in '/'. */
   readonly keyPrefix: string;
   readonly partBytes: number;
+  /** A connection not made within this fails; default 5 s. */
+  readonly connectTimeoutMs?: number;
+  /** A request that sends and receives nothing for this long fails (socket idle time); default 60 s. */
+  readonly requestTimeoutMs?: number;
 }
+
+export const DEFAULT_S3_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 60_000;
 
 export function s3ClientConfig(s: S3Settings): S3ClientConfig {
   return {
@@ -29,6 +36,12 @@ export function s3ClientConfig(s: S3Settings): S3ClientConfig {
       responseChecksumValidation: 'WHEN_REQUIRED',
     }),
     forcePathStyle: s.forcePathStyle,
+    // Without these the SDK waits on a black-holed S3 for ever (its requestTimeout only warns):
+    // socketTimeout is idle time, so a large part that keeps moving is never cut.
+    requestHandler: {
+      connectionTimeout: s.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS,
+      socketTimeout: s.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS,
+    },
     ...(s.accessKeyId !== '' && { credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey } }),
   };
 }

@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { DEFAULT_CONTENT_TYPE } from '../auth/index.js';
-import type { LinkPublishOutcome, PublishRecord, PublishStepHooks, PublishedEntry, PublishedFile, PublishedStore, StoredRecord } from './published-store.js';
+import { pathEtag, type LinkPublishOutcome, type PublishRecord, type PublishStepHooks, type PublishedEntry, type PublishedFile, type PublishedStore, type StoredRecord } from './published-store.js';
 import { S3_LAYOUT, isS3NotFound, isS3PreconditionFailed } from './s3-client.js';
 import { copyObject, readObject, uploadSource, type CopyOptions } from './s3-objects.js';
 import { s3ObjectOf, type ByteRange, type UploadSource } from './upload-source.js';
@@ -54,7 +54,8 @@ export class S3PublishedStore implements PublishedStore {
       size: head.ContentLength ?? 0,
       contentType: head.ContentType ?? DEFAULT_CONTENT_TYPE,
       mtimeMs: head.LastModified?.getTime() ?? 0,
-      etag: head.ETag ?? `"${head.Metadata?.[META.sha256] ?? ''}"`,
+      // S3's own ETag is the same for the same bytes at any key: bound to the path like the file store's.
+      etag: pathEtag(head.Metadata?.[META.sha256] ?? head.ETag ?? `${head.ContentLength ?? 0}-${head.LastModified?.getTime() ?? 0}`, path),
     };
   }
 

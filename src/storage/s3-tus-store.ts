@@ -25,7 +25,7 @@ import { ERRORS, Upload, type DataStore } from '@tus/utils';
 import { S3_LAYOUT, isS3NotFound, s3ClientConfig, type S3Settings } from './s3-client.js';
 import { prefixKeys } from './s3-key-prefix.js';
 import { objectSource } from './s3-objects.js';
-import { clientMetadataOf, serverStateOf } from './tus-upload-record.js';
+import { clientMetadataOf, serverStateOf, type StoredUpload } from './tus-upload-record.js';
 import type { UploadSource } from './upload-source.js';
 import type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
 
@@ -107,7 +107,8 @@ export class S3TusStore extends S3Store implements TusUploadStore {
     }
     return {
       id,
-      slotPath: serverStateOf({ metadata: info.metadata as Record<string, string | null> | undefined })?.slotPath ?? null,
+      // The door store keeps the server's state beside the metadata (`hfs`); older records carry it in the metadata.
+      slotPath: serverStateOf({ metadata: info.metadata as Record<string, string | null> | undefined, hfs: (info as { hfs?: StoredUpload['hfs'] }).hfs })?.slotPath ?? null,
       offset: upload.offset,
       size: upload.size ?? null,
       finished: isComplete(upload),

@@ -57,6 +57,19 @@ export function describePublishedStore(name: string, fixture: PublishedStoreFixt
       await assert.rejects(read(store.read('nope/file.txt')), 'reading a missing file errors on the stream');
     });
 
+    it('the ETag is per path: identical bytes at two paths have two strong ETags, each stable', async () => {
+      const { store, makeSource } = await fixture.open();
+      const bytes = randomBytes(20_000);
+      assert.equal(await store.publish('etag/a.bin', await makeSource(bytes), recordFor(bytes, 'up-a')), 'published');
+      assert.equal(await store.publish('etag/b.bin', await makeSource(bytes), recordFor(bytes, 'up-b')), 'published');
+      const [a, b] = [await store.stat('etag/a.bin'), await store.stat('etag/b.bin')];
+      assert.ok(a && b);
+      assert.match(a.etag, /^"[^"]+"$/, 'strong');
+      assert.notEqual(a.etag, b.etag, 'one path does not reveal that another holds the same bytes');
+      assert.equal((await store.stat('etag/a.bin'))?.etag, a.etag, 'stable across stats');
+      assert.ok(!a.etag.includes(recordFor(bytes, 'x').sha256), 'not the bare content hash');
+    });
+
     it('publishes a source of its own backend with its record, and serves it whole and by range', async () => {
       const { store, makeSource } = await fixture.open();
       const bytes = randomBytes(70_000);

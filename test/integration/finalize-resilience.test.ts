@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { sha256File, signWebhook } from '../../src/finalize/index.js';
 import { metrics } from '../../src/observability/index.js';
-import { slot, startHarness, waitCount } from './finalize-harness.js';
+import { slot, fileStore, startHarness, waitCount } from './finalize-harness.js';
 
 interface Delivery {
   headers: IncomingMessage['headers'];
@@ -45,7 +45,7 @@ const jobDone = (l: { msg: string }) => l.msg === 'Finalization job done';
 describe('finalization resilience', () => {
   it('retries with backoff, then dead-letters with the whole error history; the file stays published', async () => {
     const hook = await receiver(); // answers 503 throughout
-    const h = await startHarness({ webhook: { url: hook.url, secret: SECRET, timeoutMs: 2000 }, circuitBreaker: null, retry: { baseMs: 5, maxMs: 20, maxRetries: 2 } });
+    const h = await startHarness(fileStore, { webhook: { url: hook.url, secret: SECRET, timeoutMs: 2000 }, circuitBreaker: null, retry: { baseMs: 5, maxMs: 20, maxRetries: 2 } });
     try {
       const retriesBefore = (await metrics.retries.get()).values.find((v) => v.labels.reason === 'server_error')?.value ?? 0;
       const s = slot('hooked.bin');
@@ -72,7 +72,7 @@ describe('finalization resilience', () => {
 
   it('a webhook that fails then recovers: the breaker opens, jobs wait without spending attempts, then all drain', async () => {
     const hook = await receiver();
-    const h = await startHarness({
+    const h = await startHarness(fileStore, {
       webhook: { url: hook.url, secret: SECRET, timeoutMs: 2000 },
       circuitBreaker: { failureThreshold: 3, coolDownMs: 150, minimumSamples: 1000 },
       retry: { baseMs: 5, maxMs: 10, maxRetries: 3 },
@@ -112,7 +112,7 @@ describe('finalization resilience', () => {
   it('a failing storage publish opens the storage breaker; claims pause, then everything publishes', async () => {
     let failing = true;
     let calls = 0;
-    const h2 = await startHarness({
+    const h2 = await startHarness(fileStore, {
       circuitBreaker: { failureThreshold: 2, coolDownMs: 100, minimumSamples: 1000 },
       retry: { baseMs: 5, maxMs: 10, maxRetries: 3 },
       workers: 1,
@@ -142,7 +142,7 @@ describe('finalization resilience', () => {
   it('a worker stuck past the job timeout is replaced and its job requeued', async () => {
     let first = true;
     const timeoutsBefore = (await metrics.timeouts.get()).values.find((v) => v.labels.type === 'queue')?.value ?? 0;
-    const h = await startHarness({
+    const h = await startHarness(fileStore, {
       workers: 1,
       jobTimeoutMs: 200,
       // The first hash hangs and ignores its abort signal, like a stuck NFS read.

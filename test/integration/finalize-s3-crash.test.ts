@@ -11,29 +11,19 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../src/storage/index.js';
-import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { withTimeout } from '../helpers/service.js';
-import { startS3Harness } from './finalize-s3-harness.js';
+import { startHarness } from './finalize-harness.js';
+import { radosGwFixture, rgwClient, s3Section, s3Store } from './finalize-s3-store.js';
 
 const BUCKET = 'hfs-crash';
 const CHILD = fileURLToPath(new URL('./finalize-s3-child.js', import.meta.url));
 const STEPS = ['admit-after-insert', 'start', 'verified', 'hashed', 'content-stored', 'record-written', 'linked', 'published'] as const;
-let rgw: RadosGw;
 
 describe('finalization on S3: exactly once across kill -9 at every step', () => {
-  before(async () => {
-    rgw = await startRadosGw();
-    const client = createS3Client({ bucket: BUCKET, region: rgw.region, endpoint: rgw.endpoint, forcePathStyle: true, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, keyPrefix: '', partBytes: 5 * 1024 * 1024 });
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    client.destroy();
-  });
-  after(async () => {
-    await rgw?.stop();
-  });
+  const fixture = radosGwFixture(BUCKET);
 
   for (const step of STEPS) {
     for (const digest of step === 'hashed' ? [false, true] : [true]) {
@@ -45,8 +35,8 @@ describe('finalization on S3: exactly once across kill -9 at every step', () => 
         const uploadId = randomUUID();
         const slotPath = `${randomBytes(4).toString('hex')}/f.bin`;
         const key = `${prefix}incoming/${uploadId}`;
-        const s3 = { bucket: BUCKET, endpoint: rgw.endpoint, region: rgw.region, force_path_style: true, access_key_id: rgw.accessKeyId, secret_access_key: rgw.secretAccessKey, key_prefix: prefix, part_size: '5MiB' };
-        const client = createS3Client({ bucket: BUCKET, region: rgw.region, endpoint: rgw.endpoint, forcePathStyle: true, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, keyPrefix: '', partBytes: 5 * 1024 * 1024 });
+        const s3 = s3Section(fixture.rgw, BUCKET, prefix);
+        const client = rgwClient(fixture.rgw, BUCKET);
         await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: data }));
         client.destroy();
         try {
@@ -63,7 +53,7 @@ describe('finalization on S3: exactly once across kill -9 at every step', () => 
           );
           assert.deepEqual(exit, { code: null, signal: 'SIGKILL' }, `the child dies at ${step}: ${stderr.slice(-2000)}`);
 
-          const h = await startS3Harness(rgw, BUCKET, {}, { dir: dataDir, prefix });
+          const h = await startHarness(s3Store(fixture.rgw, BUCKET, prefix), {}, dataDir);
           try {
             await h.waitLog((l) => l.msg === 'Finalization job done' && l['jobId'] === `put-${uploadId}`);
             assert.deepEqual(await h.publishedBytes(slotPath), data);

@@ -7,39 +7,27 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { describe, it } from 'node:test';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { metrics } from '../../src/observability/index.js';
-import { createS3Client } from '../../src/storage/index.js';
-import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
-import { gate, slot } from './finalize-harness.js';
-import { startS3Harness, type S3Harness } from './finalize-s3-harness.js';
+import { gate, slot, startHarness, type Harness } from './finalize-harness.js';
+import { radosGwFixture, s3Store, type S3Parts } from './finalize-s3-store.js';
 
 const BUCKET = 'hfs-finalize';
 const QUOTA_BUCKET = 'hfs-finalize-quota';
-let rgw: RadosGw;
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 async function counter(c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, labels: Record<string, string> = {}): Promise<number> {
   const { values } = await c.get();
   return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
 }
-const publishedLine = (h: S3Harness, uploadId: string) => h.waitLog((l) => l.msg === 'File published' && l['uploadId'] === uploadId);
+const publishedLine = (h: Harness<S3Parts>, uploadId: string) => h.waitLog((l) => l.msg === 'File published' && l['uploadId'] === uploadId);
 
 describe('finalization on S3 (RadosGW)', () => {
-  before(async () => {
-    rgw = await startRadosGw();
-    const client = createS3Client({ bucket: BUCKET, region: rgw.region, endpoint: rgw.endpoint, forcePathStyle: true, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, keyPrefix: '', partBytes: 5 * 1024 * 1024 });
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    await client.send(new CreateBucketCommand({ Bucket: QUOTA_BUCKET }));
-    client.destroy();
-  });
-  after(async () => {
-    await rgw?.stop();
-  });
+  const fixture = radosGwFixture(BUCKET, QUOTA_BUCKET);
 
   it('publishes by server-side copy with type and sha256 as metadata; a received digest means no re-read; the source goes', async () => {
-    const h = await startS3Harness(rgw, BUCKET);
+    const h = await startHarness(s3Store(fixture.rgw, BUCKET));
     try {
       const data = randomBytes(300 * 1024);
       const path = slot('a.bin');
@@ -64,7 +52,7 @@ describe('finalization on S3 (RadosGW)', () => {
   });
 
   it('without a received digest reads the object once to hash it (counted), and a declared sha256 that differs is a dead letter', async () => {
-    const h = await startS3Harness(rgw, BUCKET);
+    const h = await startHarness(s3Store(fixture.rgw, BUCKET));
     try {
       const data = randomBytes(64 * 1024);
       const before = await counter(metrics.finalizeSourceRereads, { reason: 'hash' });
@@ -84,7 +72,7 @@ describe('finalization on S3 (RadosGW)', () => {
   });
 
   it('dedups identical content into one content entry; a second upload of a published slot is refused', async () => {
-    const h = await startS3Harness(rgw, BUCKET);
+    const h = await startHarness(s3Store(fixture.rgw, BUCKET));
     try {
       const data = randomBytes(40 * 1024);
       const hits = await counter(metrics.dedupHits);
@@ -107,36 +95,36 @@ describe('finalization on S3 (RadosGW)', () => {
 
   it('RadosGW stopped mid-run: the storage breaker opens, jobs wait without a dead letter, and publish once it is back', async () => {
     const held = gate();
-    const h = await startS3Harness(rgw, BUCKET, { onStep: (step) => (step === 'start' ? held.wait() : undefined) });
+    const h = await startHarness(s3Store(fixture.rgw, BUCKET), { onStep: (step) => (step === 'start' ? held.wait() : undefined) });
     try {
       const uploads = [randomBytes(20 * 1024), randomBytes(30 * 1024), randomBytes(25 * 1024)].map((data) => ({ data, uploadId: randomUUID(), path: slot('w.bin') }));
       for (const u of uploads) await h.service.finalize({ protocol: 'put', uploadId: u.uploadId, slotPath: u.path, contentType: 'x/y', size: u.data.length, source: await h.incoming(u.data) });
-      await rgw.stopGateway();
+      await fixture.rgw.stopGateway();
       const unreachable = await counter(metrics.finalizeStoreUnreachable);
       held.open();
       await h.waitLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Circuit breaker opened') && l['dependency'] === 'storage');
       await h.waitLog((l) => l.msg === 'Finalization postponed: storage unreachable');
       assert.ok((await counter(metrics.finalizeStoreUnreachable)) > unreachable);
       assert.equal((await h.service.deadLetters.list()).length, 0, 'no job became a dead letter');
-      await rgw.startGateway();
+      await fixture.rgw.startGateway();
       for (const u of uploads) await publishedLine(h, u.uploadId);
       for (const u of uploads) assert.deepEqual(await h.publishedBytes(u.path), u.data);
       await h.waitLog((l) => l.msg === 'Circuit breaker closed' && l['dependency'] === 'storage');
       assert.equal(h.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('dead letter')).length, 0);
       assert.deepEqual(await h.keys('incoming/'), []);
     } finally {
-      await rgw.startGateway();
+      await fixture.rgw.startGateway();
       await h.dispose();
     }
   });
 
   it('a reached bucket quota postpones the publish like a full disk (no attempt spent); it publishes once the quota is raised', async () => {
-    const h = await startS3Harness(rgw, QUOTA_BUCKET);
+    const h = await startHarness(s3Store(fixture.rgw, QUOTA_BUCKET));
     try {
       const data = randomBytes(512 * 1024);
       const source = await h.incoming(data); // stored before the quota: the copies into cas/ and files/ exceed it
-      await rgw.admin(['quota', 'set', '--quota-scope=bucket', `--bucket=${QUOTA_BUCKET}`, '--max-size=262144']);
-      await rgw.admin(['quota', 'enable', '--quota-scope=bucket', `--bucket=${QUOTA_BUCKET}`]);
+      await fixture.rgw.admin(['quota', 'set', '--quota-scope=bucket', `--bucket=${QUOTA_BUCKET}`, '--max-size=262144']);
+      await fixture.rgw.admin(['quota', 'enable', '--quota-scope=bucket', `--bucket=${QUOTA_BUCKET}`]);
       const full = await counter(metrics.storageFull, { where: 'publish' });
       const uploadId = randomUUID();
       const path = slot('q.bin');
@@ -144,7 +132,7 @@ describe('finalization on S3 (RadosGW)', () => {
       await h.waitLog((l) => l.msg === 'Finalization postponed: storage full' && l['jobId'] === `put-${uploadId}`);
       assert.ok((await counter(metrics.storageFull, { where: 'publish' })) > full);
       assert.equal(await h.publishedBytes(path), null);
-      await rgw.admin(['quota', 'set', '--quota-scope=bucket', `--bucket=${QUOTA_BUCKET}`, '--max-size=67108864']);
+      await fixture.rgw.admin(['quota', 'set', '--quota-scope=bucket', `--bucket=${QUOTA_BUCKET}`, '--max-size=67108864']);
       await publishedLine(h, uploadId);
       assert.deepEqual(await h.publishedBytes(path), data);
       assert.equal((await h.service.deadLetters.list()).length, 0);
@@ -155,20 +143,12 @@ describe('finalization on S3 (RadosGW)', () => {
 });
 
 describe('finalization on S3: never a 404 while finalizing', () => {
-  before(async () => {
-    rgw = await startRadosGw();
-    const client = createS3Client({ bucket: BUCKET, region: rgw.region, endpoint: rgw.endpoint, forcePathStyle: true, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, keyPrefix: '', partBytes: 5 * 1024 * 1024 });
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    client.destroy();
-  });
-  after(async () => {
-    await rgw?.stop();
-  });
+  const fixture = radosGwFixture(BUCKET);
 
   it('a download of a path still being finalized waits and is answered once the file is there', async () => {
     const held = gate();
     const reached = gate();
-    const h = await startS3Harness(rgw, BUCKET, {
+    const h = await startHarness(s3Store(fixture.rgw, BUCKET), {
       onStep: async (step) => {
         if (step !== 'content-stored') return; // the content is in cas/, the slot not published yet
         reached.open();

@@ -14,7 +14,7 @@ import { describe, it } from 'node:test';
 import { SignatureScanner, hdbLine, type ScanPolicy, type ScanVerdict, type Scanner } from '../../src/scan/index.js';
 import { fileSource, FileQuarantineStore } from '../../src/storage/index.js';
 import type { FinalizationOptions } from '../../src/finalize/index.js';
-import { slot, startHarness, waitCount, type Harness, type Line } from './finalize-harness.js';
+import { slot, fileStore, startHarness, waitCount, type Harness, type Line } from './finalize-harness.js';
 
 const EVIL = Buffer.from('pipeline test: this file carries the test signature\n');
 const [md5, size] = hdbLine(EVIL, 'Hfs.Pipeline.Evil').split(':') as [string, string];
@@ -24,7 +24,7 @@ async function scanHarness(scanner: Scanner, p: Partial<ScanPolicy> = {}, more: 
   const dir = await mkdtemp(join(tmpdir(), 'hfs-finalize-scan-'));
   const quarantine = new FileQuarantineStore(dir);
   await quarantine.init();
-  const h = await startHarness({ scan: { scanner, policy: policy(p), concurrency: 2 }, quarantine, ...more }, dir);
+  const h = await startHarness(fileStore, { scan: { scanner, policy: policy(p), concurrency: 2 }, quarantine, ...more }, dir);
   // The harness leaves a dir it was given in place: remove it after the service stopped.
   const dispose = h.dispose;
   h.dispose = async () => {

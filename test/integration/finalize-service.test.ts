@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import type { FinalizeStep } from '../../src/finalize/index.js';
 import { metrics } from '../../src/observability/index.js';
 import { fileSource } from '../../src/storage/index.js';
-import { gate, slot, startHarness, waitCount, type Harness } from './finalize-harness.js';
+import { gate, slot, fileStore, startHarness, waitCount, type Harness } from './finalize-harness.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const published = (l: { msg: string }) => l.msg === 'File published';
@@ -23,7 +23,7 @@ async function bytesAt(h: Harness, path: string): Promise<Buffer> {
 
 describe('FinalizationService', () => {
   it('publishes through the queue with dedup, metadata and no leftovers', async () => {
-    const h = await startHarness();
+    const h = await startHarness(fileStore);
     try {
       const same = Buffer.from('identical bytes '.repeat(1000));
       const other = Buffer.from('something else');
@@ -55,7 +55,7 @@ describe('FinalizationService', () => {
 
   it('admits one upload per slot: the second gets exists and keeps its file', async () => {
     const hold = gate();
-    const h = await startHarness({ onStep: (step: FinalizeStep) => (step === 'start' ? hold.wait() : undefined) });
+    const h = await startHarness(fileStore, { onStep: (step: FinalizeStep) => (step === 'start' ? hold.wait() : undefined) });
     try {
       const s = slot('race.bin');
       assert.equal(await h.put(s, Buffer.from('first')), 'accepted');
@@ -75,7 +75,7 @@ describe('FinalizationService', () => {
   });
 
   it('dead-letters a checksum mismatch and a missing file at once; list, replay, purge', async () => {
-    const h = await startHarness();
+    const h = await startHarness(fileStore);
     try {
       const data = Buffer.from('payload');
       const bad = slot('bad.bin');
@@ -124,7 +124,7 @@ describe('FinalizationService', () => {
 
   it('a GET of a file still being finalized waits, then 503s; it is woken by the publish', async () => {
     const hold = gate();
-    const h = await startHarness({ downloadWaitMs: 150, onStep: (step: FinalizeStep) => (step === 'hashed' ? hold.wait() : undefined) });
+    const h = await startHarness(fileStore, { downloadWaitMs: 150, onStep: (step: FinalizeStep) => (step === 'hashed' ? hold.wait() : undefined) });
     try {
       const s = slot('wait.bin');
       await h.put(s, Buffer.from('soon'));
@@ -153,7 +153,7 @@ describe('FinalizationService', () => {
 
   it('restores every job after a restart, in-flight ones included, and publishes them', async () => {
     const hold = gate();
-    const h = await startHarness({ workers: 2, onStep: (step: FinalizeStep) => (step === 'start' ? hold.wait() : undefined) });
+    const h = await startHarness(fileStore, { workers: 2, onStep: (step: FinalizeStep) => (step === 'start' ? hold.wait() : undefined) });
     const slots = Array.from({ length: 6 }, (_, i) => slot(`r${i}.bin`));
     for (const s of slots) assert.equal(await h.put(s, Buffer.from(s)), 'accepted');
     // Two are in flight (held at 'start'), four wait. Stop: the in-flight ones go back to the queue.
@@ -173,7 +173,7 @@ describe('FinalizationService', () => {
 
   it('spills past queue_size to disk, logs the episode once, and pulls the jobs back', async () => {
     const hold = gate();
-    const h = await startHarness({ capacity: 3, workers: 2, onStep: (step: FinalizeStep) => (step === 'start' ? hold.wait() : undefined) });
+    const h = await startHarness(fileStore, { capacity: 3, workers: 2, onStep: (step: FinalizeStep) => (step === 'start' ? hold.wait() : undefined) });
     try {
       const before = (await metrics.spilloverItems.get()).values[0]?.value ?? 0;
       const slots = Array.from({ length: 8 }, (_, i) => slot(`sp${i}.bin`));
@@ -193,7 +193,7 @@ describe('FinalizationService', () => {
   });
 
   it('dead_letter_queue_enabled = false: a failed upload is discarded, not kept', async () => {
-    const h = await startHarness({ deadLetterEnabled: false });
+    const h = await startHarness(fileStore, { deadLetterEnabled: false });
     try {
       const s = slot('dropped.bin');
       await h.put(s, Buffer.from('x'), { expectedSha256: sha(Buffer.from('y')) });
@@ -208,7 +208,7 @@ describe('FinalizationService', () => {
 
   it('queue_recovery_enabled = false: jobs of the previous run become dead letters, not lost', async () => {
     const hold = gate();
-    const h = await startHarness({ onStep: (step: FinalizeStep) => (step === 'start' ? hold.wait() : undefined), workers: 1 });
+    const h = await startHarness(fileStore, { onStep: (step: FinalizeStep) => (step === 'start' ? hold.wait() : undefined), workers: 1 });
     for (let i = 0; i < 3; i++) await h.put(slot(`nr${i}.bin`), Buffer.from(`nr${i}`));
     const h2 = await h.restart({ recoveryEnabled: false, onStep: undefined });
     try {
@@ -226,7 +226,7 @@ describe('FinalizationService', () => {
 
   it('backpressure delays new uploads, emergency refuses big ones with Retry-After, both clear by themselves', async () => {
     const hold = gate();
-    const h = await startHarness({
+    const h = await startHarness(fileStore, {
       capacity: 10,
       backpressureThreshold: 0.5,
       emergencyThreshold: 0.8,

@@ -13,15 +13,15 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Upload } from '@tus/utils';
-import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { metrics } from '../../src/observability/index.js';
 import { OfflineOps } from '../../src/ops/cli/offline.js';
-import { createS3Client, LEGACY_SLOT_KEY, LEGACY_TYPE_KEY } from '../../src/storage/index.js';
-import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
-import { s3Config, startS3Harness } from './finalize-s3-harness.js';
+import { LEGACY_SLOT_KEY, LEGACY_TYPE_KEY } from '../../src/storage/index.js';
+import type { RadosGw } from '../helpers/rgw.js';
+import { startHarness } from './finalize-harness.js';
+import { radosGwFixture, rgwClient, s3Config, s3Store } from './finalize-s3-store.js';
 
 const BUCKET = 'hfs-ops';
-let rgw: RadosGw;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function rereads(): Promise<number> {
@@ -30,21 +30,19 @@ async function rereads(): Promise<number> {
 }
 
 describe('ops commands on S3 (offline, RadosGW)', () => {
+  const fixture = radosGwFixture(BUCKET);
+  let rgw: RadosGw;
   let dir: string;
   let prefix: string;
   before(async () => {
-    rgw = await startRadosGw();
-    const client = createS3Client({ bucket: BUCKET, region: rgw.region, endpoint: rgw.endpoint, forcePathStyle: true, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, keyPrefix: '', partBytes: 5 * 1024 * 1024 });
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    client.destroy();
+    rgw = fixture.rgw;
     dir = await mkdtemp(join(tmpdir(), 'hfs-ops-s3-'));
     prefix = `o${randomBytes(5).toString('hex')}/`;
     // A first start creates the queue journal the offline commands read.
-    const h = await startS3Harness(rgw, BUCKET, {}, { dir, prefix });
+    const h = await startHarness(s3Store(rgw, BUCKET, prefix), {}, dir);
     await h.dispose();
   });
   after(async () => {
-    await rgw?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -53,7 +51,7 @@ describe('ops commands on S3 (offline, RadosGW)', () => {
   it('uploads list shows an unfinished upload kept in S3, expire removes it', async () => {
     const ops = offline();
     try {
-      const h = await startS3Harness(rgw, BUCKET, {}, { dir, prefix });
+      const h = await startHarness(s3Store(rgw, BUCKET, prefix), {}, dir);
       const id = `u${randomBytes(6).toString('hex')}`;
       try {
         const tus = h.stores.tusStore;
@@ -76,7 +74,7 @@ describe('ops commands on S3 (offline, RadosGW)', () => {
     const body = randomBytes(70 * 1024);
     const id = `u${randomBytes(6).toString('hex')}`;
     const slotPath = `rec/${id}.bin`;
-    const seed = await startS3Harness(rgw, BUCKET, {}, { dir, prefix });
+    const seed = await startHarness(s3Store(rgw, BUCKET, prefix), {}, dir);
     try {
       const tus = seed.stores.tusStore;
       await tus.datastore.create(new Upload({ id, offset: 0, size: body.length, metadata: { [LEGACY_SLOT_KEY]: slotPath, [LEGACY_TYPE_KEY]: 'text/plain' } }));
@@ -96,7 +94,7 @@ describe('ops commands on S3 (offline, RadosGW)', () => {
       await ops.close();
     }
     const before = await rereads();
-    const h = await startS3Harness(rgw, BUCKET, {}, { dir, prefix });
+    const h = await startHarness(s3Store(rgw, BUCKET, prefix), {}, dir);
     try {
       await h.waitLog((l) => l.msg === 'File published' && l['uploadId'] === id);
       assert.deepEqual(await h.publishedBytes(slotPath), body);
@@ -113,7 +111,7 @@ describe('ops commands on S3 (offline, RadosGW)', () => {
       assert.ok(clean.checked >= 1);
       assert.deepEqual(clean.problems, []);
       // Corrupt it in place, keeping its record (metadata).
-      const client = createS3Client({ bucket: BUCKET, region: rgw.region, endpoint: rgw.endpoint, forcePathStyle: true, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, keyPrefix: '', partBytes: 5 * 1024 * 1024 });
+      const client = rgwClient(rgw, BUCKET);
       await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}files/${slotPath}`, Body: randomBytes(body.length), ContentType: 'text/plain', Metadata: { 'upload-id': id, sha256: sha(body), protocol: 'tus' } }));
       client.destroy();
       const report = await verifyOps.verify();
@@ -124,7 +122,7 @@ describe('ops commands on S3 (offline, RadosGW)', () => {
   });
 
   it('dlq list and purge: a dead PUT job is listed, and purging it removes its incoming object', async () => {
-    const h = await startS3Harness(rgw, BUCKET, {}, { dir, prefix });
+    const h = await startHarness(s3Store(rgw, BUCKET, prefix), {}, dir);
     const uploadId = randomUUID();
     try {
       const data = randomBytes(2048);
@@ -142,7 +140,7 @@ describe('ops commands on S3 (offline, RadosGW)', () => {
     } finally {
       await ops.close();
     }
-    const after = await startS3Harness(rgw, BUCKET, {}, { dir, prefix });
+    const after = await startHarness(s3Store(rgw, BUCKET, prefix), {}, dir);
     try {
       assert.deepEqual(await after.keys('incoming/'), [], 'purging removed the incoming object');
     } finally {

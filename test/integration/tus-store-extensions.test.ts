@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { Upload } from '@tus/utils';
 import { AppError } from '../../src/errors.js';
 import { ContentAddressedStore, FilePublishedStore, TusFileStore, TusRequestScope, type ChunkCheck } from '../../src/storage/index.js';
-import { gate, slot, startHarness } from './finalize-harness.js';
+import { gate, slot, fileStore, startHarness } from './finalize-harness.js';
 
 const check = (alg: 'sha1' | 'sha256', data: Buffer | string, declaredBytes?: number): ChunkCheck => ({
   algorithm: alg,
@@ -125,7 +125,7 @@ describe('deleting a published file for good', () => {
     const hold = gate();
     let reached!: () => void;
     const held = new Promise<void>((resolve) => (reached = resolve));
-    const h = await startHarness({
+    const h = await startHarness(fileStore, {
       workers: 1,
       onStep: async (step, jobId) => {
         if (step !== 'hashed' || jobId !== 'put-running') return;

@@ -26,6 +26,8 @@ describe('[storage.s3]', () => {
       partBytes: 8 * 1024 * 1024,
       presignedDownloads: false,
       presignedTtlMs: 5 * 60_000,
+      connectTimeoutMs: 5_000,
+      requestTimeoutMs: 60_000,
     });
     assert.deepEqual(warnings, []);
   });
@@ -45,6 +47,8 @@ key_prefix = "hfs/"
 part_size = "16MiB"
 presigned_downloads = true
 presigned_ttl = "90s"
+connect_timeout = "2s"
+request_timeout = "30s"
 `,
       'test.toml',
     );
@@ -61,6 +65,8 @@ presigned_ttl = "90s"
       partBytes: 16 * 1024 * 1024,
       presignedDownloads: true,
       presignedTtlMs: 90_000,
+      connectTimeoutMs: 2_000,
+      requestTimeoutMs: 30_000,
     });
     assert.deepEqual(warnings, []);
   });
@@ -74,6 +80,9 @@ presigned_ttl = "90s"
     ['access key without a secret', { storage: { s3: { access_key_id: 'AK' } } }, 'storage.s3.secret_access_key'],
     ['string for force_path_style', { storage: { s3: { force_path_style: 'yes' } } }, 'storage.s3.force_path_style'],
     ['presigned URLs valid longer than S3 allows', { storage: { s3: { presigned_ttl: '8d' } } }, 'storage.s3.presigned_ttl'],
+    ['request timeout below 1s', { storage: { s3: { request_timeout: '500ms' } } }, 'storage.s3.request_timeout'],
+    ['request timeout not a duration', { storage: { s3: { request_timeout: 'soon' } } }, 'storage.s3.request_timeout'],
+    ['connect timeout above 5m', { storage: { s3: { connect_timeout: '10m' } } }, 'storage.s3.connect_timeout'],
     ['misspelt key (a nested table is strict)', { storage: { s3: { acess_key_id: 'AK' } } }, 'storage.s3'],
   ];
   for (const [name, raw, path] of cases) {
@@ -85,7 +94,7 @@ describe('s3ClientConfig', () => {
   const base = { bucket: 'b', region: 'r', endpoint: '', forcePathStyle: false, accessKeyId: '', secretAccessKey: '', keyPrefix: '', partBytes: 5 * 1024 * 1024 };
 
   it('AWS itself: default checksums and the standard credential chain', () => {
-    assert.deepEqual(s3ClientConfig(base), { region: 'r', forcePathStyle: false });
+    assert.deepEqual(s3ClientConfig(base), { region: 'r', forcePathStyle: false, requestHandler: { connectionTimeout: 5_000, socketTimeout: 60_000 } });
   });
 
   it('an S3-compatible endpoint: checksums only when required (RGW rejects aws-chunked bodies), keys from the config', () => {
@@ -95,6 +104,7 @@ describe('s3ClientConfig', () => {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       forcePathStyle: true,
+      requestHandler: { connectionTimeout: 5_000, socketTimeout: 60_000 },
       credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
     });
   });

@@ -46,6 +46,8 @@ interface OfflineStores {
   readonly sources: UploadSources;
   /** True for the file backend: published files are below the data directory. */
   readonly local: boolean;
+  /** S3: completed PUT bodies below incoming/ (recover). */
+  readonly incomingObjects?: RecoveryContext['incomingObjects'];
   destroy(): void;
 }
 
@@ -127,7 +129,7 @@ export class OfflineOps implements OpsApi {
   }
 
   async recover(options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport> {
-    const { published, local, tus } = this.#backendStores();
+    const { published, local, tus, incomingObjects } = this.#backendStores();
     // A dry run changes nothing, not even lease recovery: it looks jobs up read-only.
     const reader = options.dryRun && this.#queuePath !== null ? QueueFile.open(this.#queuePath) : null;
     const backend = options.dryRun ? null : await this.#writableOrNull();
@@ -147,6 +149,7 @@ export class OfflineOps implements OpsApi {
       readmit: (upload) => this.#readmit(backend, upload),
       discardUpload: (id) => discardTusUpload(this.#tusStore(), id),
       ...(!local && { tusStore: tus }),
+      ...(incomingObjects && { incomingObjects }),
     };
     try {
       return await recover(context, options, progress);
@@ -220,7 +223,7 @@ export class OfflineOps implements OpsApi {
     if (this.#stores !== null) return this.#stores;
     if (this.#config.storage.backend === 's3') {
       const s = s3StoresFromConfig(this.#config);
-      return (this.#stores = { tus: s.tusStore, published: s.published, content: s.content, sources: s.sources, local: false, destroy: () => s.destroy() });
+      return (this.#stores = { tus: s.tusStore, published: s.published, content: s.content, sources: s.sources, local: false, incomingObjects: s.incomingObjects, destroy: () => s.destroy() });
     }
     return (this.#stores = {
       tus: new TusFileStore(join(this.#dataDir, 'tus'), this.#config.tus.expirationMs),

@@ -1,12 +1,15 @@
 /**
  * In-memory QueueBackend: for unit tests of callers and for persistent_queue = false.
- * claimNext scans every job, done ones included until pruneDone (O(n)); the dispatcher's
- * queue_size bound and done retention keep n small.
+ * Queued jobs also stand in one line per tier (tier-line.ts), so claimNext compares three heads
+ * instead of scanning every job; listing, counting and lease expiry still walk all jobs, done
+ * ones included until pruneDone (the dispatcher's queue_size bound and done retention keep
+ * that small).
  */
 import { emptyCounts } from '../contract/counts.js';
 import { QueueClosedError } from '../contract/errors.js';
 import { copyError, createJob } from './job.js';
-import { DEFAULT_AGING_THRESHOLD_MS, pickNext, type AgingOptions, type PriorityTier } from '../contract/priority.js';
+import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier } from '../contract/priority.js';
+import { insertInLine, removeFromLine } from './tier-line.js';
 import { JOB_STATES } from '../contract/types.js';
 import type {
   BatchEnqueuer,
@@ -34,6 +37,8 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer, JobListe
   readonly #jobs = new Map<string, Entry>();
   /** slot path -> id of the job holding it (every state, until purged or pruned). */
   readonly #slots = new Map<string, string>();
+  /** The queued jobs of each tier in line order; a job is here exactly while its state is 'queued'. */
+  readonly #lines: Record<PriorityTier, Entry[]> = { high: [], medium: [], low: [] };
   readonly #aging: AgingOptions;
   #nextSeq = 1;
   #closed = false;
@@ -72,21 +77,14 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer, JobListe
 
   async claimNext(owner: string, nowMs: number, leaseMs: number): Promise<Job | null> {
     this.#open();
-    const heads = new Map<PriorityTier, { tier: PriorityTier; availableAtMs: number; seq: number; entry: Entry }>();
-    for (const entry of this.#jobs.values()) {
-      const { job } = entry;
-      if (job.state !== 'queued' || job.availableAtMs > nowMs) continue;
-      const head = heads.get(job.priority);
-      if (
-        head === undefined ||
-        job.availableAtMs < head.availableAtMs ||
-        (job.availableAtMs === head.availableAtMs && entry.seq < head.seq)
-      ) {
-        heads.set(job.priority, { tier: job.priority, availableAtMs: job.availableAtMs, seq: entry.seq, entry });
-      }
+    const heads: { tier: PriorityTier; availableAtMs: number; seq: number; entry: Entry }[] = [];
+    for (const tier of PRIORITY_TIERS) {
+      const entry = this.#lines[tier][0]; // the tier's oldest: if it is not available yet, none is
+      if (entry !== undefined && entry.job.availableAtMs <= nowMs) heads.push({ tier, availableAtMs: entry.job.availableAtMs, seq: entry.seq, entry });
     }
-    const chosen = pickNext([...heads.values()], nowMs, this.#aging);
+    const chosen = pickNext(heads, nowMs, this.#aging);
     if (chosen === null) return null;
+    this.#lines[chosen.tier].shift();
     const job = chosen.entry.job;
     job.state = 'leased';
     job.leaseOwner = owner;
@@ -114,10 +112,10 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer, JobListe
     const job = this.#held(id, owner);
     if (job === null) return false;
     clearLease(job);
-    job.state = 'queued';
     job.attempts += 1;
     job.errors = [...job.errors, copyError(error)];
     job.availableAtMs = retryAtMs;
+    this.#queue(id);
     return true;
   }
 
@@ -125,8 +123,8 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer, JobListe
     const job = this.#held(id, owner);
     if (job === null) return false;
     clearLease(job);
-    job.state = 'queued';
     job.availableAtMs = availableAtMs;
+    this.#queue(id);
     return true;
   }
 
@@ -147,7 +145,7 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer, JobListe
     for (const { job } of this.#jobs.values()) {
       if (job.state === 'leased' && (job.leaseExpiresAtMs ?? -Infinity) <= nowMs) {
         clearLease(job);
-        job.state = 'queued';
+        this.#queue(job.id);
         released += 1;
       }
     }
@@ -185,19 +183,23 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer, JobListe
 
   async retryNow(id: string, nowMs: number): Promise<boolean> {
     this.#open();
-    const job = this.#jobs.get(id)?.job;
-    if (job === undefined || job.state !== 'queued') return false;
-    job.availableAtMs = Math.min(job.availableAtMs, nowMs);
+    const entry = this.#jobs.get(id);
+    if (entry === undefined || entry.job.state !== 'queued') return false;
+    if (entry.job.availableAtMs <= nowMs) return true;
+    // Its place in line moves up with its time.
+    removeFromLine(this.#lines[entry.job.priority], entry);
+    entry.job.availableAtMs = nowMs;
+    insertInLine(this.#lines[entry.job.priority], entry);
     return true;
   }
 
   async replayDead(target: DeadLetterTarget, nowMs: number): Promise<number> {
     let moved = 0;
     for (const job of this.#dead(target)) {
-      job.state = 'queued';
       job.attempts = 0;
       job.availableAtMs = nowMs;
       delete job.finishedAtMs;
+      this.#queue(job.id);
       moved += 1;
     }
     return moved;
@@ -231,9 +233,18 @@ export class MemoryQueueBackend implements QueueBackend, BatchEnqueuer, JobListe
 
   #admit(job: Job): boolean {
     if (this.#jobs.has(job.id) || this.#slots.has(job.slotPath)) return false;
-    this.#jobs.set(job.id, { job: { ...job }, seq: this.#nextSeq++ });
+    const entry: Entry = { job: { ...job }, seq: this.#nextSeq++ };
+    this.#jobs.set(job.id, entry);
     this.#slots.set(job.slotPath, job.id);
+    insertInLine(this.#lines[job.priority], entry); // createJob makes it 'queued'
     return true;
+  }
+
+  /** Makes a job that is not in line (leased, dead) 'queued' and puts it at its place. */
+  #queue(id: string): void {
+    const entry = this.#jobs.get(id)!;
+    entry.job.state = 'queued';
+    insertInLine(this.#lines[entry.job.priority], entry);
   }
 
   #forget(job: Job): void {

@@ -4,11 +4,9 @@
  * from without reading the disk. Jobs that do not fit wait on disk only ("spilled") and are
  * pulled back in line order as the window drains.
  *
- * The window holds, for each tier, a prefix of that tier's line (availableAtMs, then seq): a
- * job goes into the window only if it sorts before every disk-only job of its tier, and when
- * the window overflows the last job of the lowest tier leaves it. So the head of a tier is
- * always in the window, or, when the tier's window is empty, the first disk-only row; claims
- * compare those heads (with aging) exactly as the other backends do.
+ * The window (spill-window.ts) holds each tier's line from its head, so claims compare the tiers'
+ * heads (with aging) exactly as the other backends do; this file keeps the journal, the leases
+ * and the QueueBackend contract.
  *
  * Leases live in memory only: a job being worked on stays 'queued' on disk, which costs no
  * write per claim and is what a restart needs anyway (every lease died with its process).
@@ -27,8 +25,9 @@ import { emptyCounts } from '../../contract/counts.js';
 import { QueueClosedError } from '../../contract/errors.js';
 import { copyError, createJob } from '../job.js';
 import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier } from '../../contract/priority.js';
-import { listJobsQuery, openQueueDatabase, rowToJob, type JobRow } from './sqlite-db.js';
+import { listJobsQuery, openQueueDatabase, rowToJob } from './sqlite-db.js';
 import { GroupCommit, type GroupCommitStats } from './group-commit.js';
+import { SpillWindow, toEntry, type Entry, type SpillEvent } from './spill-window.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import type {
   BatchEnqueuer,
@@ -57,20 +56,7 @@ export interface SpilloverQueueBackendOptions extends QueueBackendOptions {
   readonly onSpill?: (event: SpillEvent) => void;
 }
 
-export type SpillEvent =
-  /** `moved` jobs now wait on disk only; `episodeStart` when none did before. */
-  | { readonly kind: 'spilled'; readonly moved: number; readonly diskOnly: number; readonly episodeStart: boolean }
-  /** Every waiting job is back in memory; `moved` jobs spilled during the episode. */
-  | { readonly kind: 'drained'; readonly moved: number };
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-interface Entry {
-  job: Mutable<Job>;
-  readonly seq: number;
-}
-
-const cmp = (a: Entry, b: Entry) => a.job.availableAtMs - b.job.availableAtMs || a.seq - b.seq;
-const REFILL_BATCH = 500;
+export type { SpillEvent } from './spill-window.js';
 
 export async function openSpilloverQueueBackend(options: SpilloverQueueBackendOptions): Promise<SpilloverQueueBackend> {
   if (!(options.memoryLimit >= 1)) throw new RangeError('memoryLimit must be >= 1');
@@ -91,18 +77,14 @@ export async function openSpilloverQueueBackend(options: SpilloverQueueBackendOp
 export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLister, JobRetrier {
   readonly #journal: SqliteJournal;
   readonly #group: GroupCommit;
-  readonly #limit: number;
   readonly #aging: AgingOptions;
-  readonly #onSpill: ((e: SpillEvent) => void) | undefined;
-  readonly #window: Record<PriorityTier, Entry[]> = { high: [], medium: [], low: [] };
-  readonly #inWindow = new Map<string, Entry>();
+  /** Queued jobs in memory, per tier, and the count of those on disk only. */
+  readonly #window: SpillWindow;
   readonly #leased = new Map<string, Entry>();
   /** Admitted jobs committed but not yet synced: rows on disk not yet in memory, skipped by disk reads. */
   readonly #admitting = new Set<string>();
   /** Completed, 'done' not committed yet: still 'queued' on disk, so disk reads skip them too. */
   readonly #completing = new Set<string>();
-  readonly #diskOnly: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
-  #episodeMoved = 0;
   /** What opening found: jobs waiting after lease recovery (none for a scratch journal). */
   readonly recovery: QueueRecovery;
 
@@ -110,15 +92,20 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   constructor(journal: SqliteJournal, options: SpilloverQueueBackendOptions, recovery: QueueRecovery) {
     this.#journal = journal;
     this.#group = new GroupCommit((fn) => journal.transaction(fn), options.durable ? () => journal.syncWal() : undefined);
-    this.#limit = options.memoryLimit;
     this.#aging = { agingThresholdMs: options.agingThresholdMs === undefined ? DEFAULT_AGING_THRESHOLD_MS : options.agingThresholdMs };
-    this.#onSpill = options.onSpill;
+    this.#window = new SpillWindow({
+      limit: options.memoryLimit,
+      journal,
+      skipped: (id) => this.#leased.has(id) || this.#admitting.has(id) || this.#completing.has(id),
+      skipCount: () => this.#leased.size + this.#admitting.size + this.#completing.size,
+      onSpill: options.onSpill,
+    });
     this.recovery = recovery;
   }
 
   /** Queued jobs held in memory / waiting on disk only. */
   get residency(): { inMemory: number; diskOnly: number } {
-    return { inMemory: this.#inWindow.size, diskOnly: this.#diskOnlyTotal() };
+    return { inMemory: this.#window.size, diskOnly: this.#window.diskOnly };
   }
 
   /** Commits so far: how many transactions carried how many grouped writes. */
@@ -138,7 +125,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
       applied: (seq) => {
         if (seq === null) return;
         this.#admitting.delete(job.id);
-        this.#report(this.#admit({ job: { ...job }, seq }));
+        this.#window.admit({ job: { ...job }, seq });
       },
     });
     return seq !== null;
@@ -155,9 +142,9 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
         seqs.forEach((seq, i) => {
           if (seq === null) return;
           this.#admitting.delete(jobs[i]!.id);
-          moved += this.#admit({ job: { ...jobs[i]! }, seq });
+          moved += this.#window.insert({ job: { ...jobs[i]! }, seq });
         });
-        this.#report(moved);
+        this.#window.report(moved);
       },
     });
     return seqs.filter((seq) => seq !== null).length;
@@ -168,7 +155,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   async get(id: string): Promise<Job | null> {
     this.#open();
     this.#group.flush(); // completions on disk
-    const mem = this.#leased.get(id) ?? this.#inWindow.get(id);
+    const mem = this.#leased.get(id) ?? this.#window.get(id);
     if (mem !== undefined) return snapshot(mem.job);
     const row = this.#journal.get(id);
     return row === undefined ? null : rowToJob(row);
@@ -179,31 +166,27 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     this.#group.flush();
     const row = this.#journal.getBySlot(slotPath);
     if (row === undefined) return null;
-    const mem = this.#leased.get(row.id) ?? this.#inWindow.get(row.id);
+    const mem = this.#leased.get(row.id) ?? this.#window.get(row.id);
     return mem !== undefined ? snapshot(mem.job) : rowToJob(row);
   }
 
   async claimNext(owner: string, nowMs: number, leaseMs: number): Promise<Job | null> {
     this.#open(); // no waiting: admissions in flight are not claimable yet, and disk reads skip them
-    if (this.#inWindow.size <= this.#limit / 2) this.#refill();
+    this.#window.topUp();
     const heads: { tier: PriorityTier; availableAtMs: number; seq: number; entry: Entry; fromDisk: boolean }[] = [];
     for (const tier of PRIORITY_TIERS) {
-      const head = this.#window[tier][0] ?? (this.#diskOnly[tier] > 0 ? this.#peekDisk(tier) : undefined);
-      if (head !== undefined) heads.push({ tier, availableAtMs: head.job.availableAtMs, seq: head.seq, entry: head, fromDisk: this.#window[tier].length === 0 });
+      const head = this.#window.head(tier);
+      if (head !== undefined) heads.push({ tier, availableAtMs: head.entry.job.availableAtMs, seq: head.entry.seq, ...head });
     }
     const chosen = pickNext(heads, nowMs, this.#aging);
     if (chosen === null) return null;
     const { entry } = chosen;
-    if (chosen.fromDisk) this.#diskOnly[chosen.tier] -= 1;
-    else {
-      this.#window[chosen.tier].shift();
-      this.#inWindow.delete(entry.job.id);
-    }
+    this.#window.takeHead(chosen.tier, chosen.fromDisk);
     entry.job.state = 'leased';
     entry.job.leaseOwner = owner;
     entry.job.leaseExpiresAtMs = nowMs + leaseMs;
     this.#leased.set(entry.job.id, entry);
-    this.#checkDrained();
+    this.#window.checkDrained();
     return snapshot(entry.job);
   }
 
@@ -321,15 +304,13 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
   async retryNow(id: string, nowMs: number): Promise<boolean> {
     await this.#settled();
     if (this.#leased.has(id)) return false;
-    const mem = this.#inWindow.get(id);
+    const mem = this.#window.get(id);
     if (mem !== undefined) {
       if (mem.job.availableAtMs <= nowMs) return true;
       this.#journal.markPostponed(id, nowMs);
-      const window = this.#window[mem.job.priority];
-      window.splice(window.indexOf(mem), 1);
-      this.#inWindow.delete(id);
+      this.#window.remove(mem);
       mem.job.availableAtMs = nowMs;
-      this.#report(this.#admit(mem));
+      this.#window.admit(mem);
       return true;
     }
     const row = this.#journal.get(id);
@@ -337,12 +318,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     if (row.available_at_ms <= nowMs) return true;
     this.#journal.markPostponed(id, nowMs);
     // A disk-only job: it moves up its tier's line, possibly into the window.
-    const entry = toEntry({ ...row, available_at_ms: nowMs });
-    const tier = entry.job.priority;
-    this.#diskOnly[tier] -= 1;
-    const last = this.#window[tier].at(-1);
-    if (this.#diskOnly[tier] > 0 && (last === undefined || cmp(entry, last) > 0)) this.#diskOnly[tier] += 1; // still behind: stays on disk
-    else this.#report(this.#admit(entry));
+    this.#window.moveUp(toEntry({ ...row, available_at_ms: nowMs }));
     return true;
   }
 
@@ -371,38 +347,9 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
 
   /** Rebuilds the window from the journal (open, replay): every queued job not leased is disk-only, then the best are pulled in. */
   reloadWindow(): void {
-    const before = this.#diskOnlyTotal();
-    for (const tier of PRIORITY_TIERS) this.#window[tier] = [];
-    this.#inWindow.clear();
     const leasedByTier: Record<PriorityTier, number> = { high: 0, medium: 0, low: 0 };
     for (const { job } of this.#leased.values()) leasedByTier[job.priority] += 1;
-    for (const tier of PRIORITY_TIERS) this.#diskOnly[tier] = 0 - leasedByTier[tier]; // 0 - 0 is +0
-    for (const { state, priority, n } of this.#journal.counts()) if (state === 'queued') this.#diskOnly[priority] += n;
-    this.#refill();
-    const after = this.#diskOnlyTotal();
-    if (after > before) this.#report(after - before);
-  }
-
-  /** Puts a job back into the window (or on disk only); returns how many jobs left memory. */
-  #admit(entry: Entry): number {
-    const tier = entry.job.priority;
-    const window = this.#window[tier];
-    const last = window[window.length - 1];
-    if (this.#diskOnly[tier] > 0 && (last === undefined || cmp(entry, last) > 0)) {
-      this.#diskOnly[tier] += 1; // behind disk-only jobs of its tier: it waits there too
-      return 1;
-    }
-    window.splice(sortedIndex(window, entry), 0, entry);
-    this.#inWindow.set(entry.job.id, entry);
-    let moved = 0;
-    while (this.#inWindow.size > this.#limit) {
-      const from = [...PRIORITY_TIERS].reverse().find((t) => this.#window[t].length > 0)!;
-      const victim = this.#window[from].pop()!;
-      this.#inWindow.delete(victim.job.id);
-      this.#diskOnly[from] += 1;
-      moved += 1;
-    }
-    return moved;
+    this.#window.reload(leasedByTier);
   }
 
   #requeue(entry: Entry): void {
@@ -410,60 +357,7 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     delete entry.job.leaseExpiresAtMs;
     entry.job.state = 'queued';
     this.#leased.delete(entry.job.id);
-    this.#report(this.#admit(entry));
-  }
-
-  /** Pulls disk-only jobs back into memory in line order, best tier first, while there is room. */
-  #refill(): void {
-    if (this.#diskOnlyTotal() === 0) return;
-    for (const tier of PRIORITY_TIERS) {
-      const window = this.#window[tier];
-      const last = window[window.length - 1];
-      let cursor = last === undefined ? null : { availableAtMs: last.job.availableAtMs, seq: last.seq };
-      while (this.#diskOnly[tier] > 0 && this.#inWindow.size < this.#limit) {
-        const room = Math.min(this.#limit - this.#inWindow.size, REFILL_BATCH);
-        const rows = this.#journal.queuedAfter(tier, cursor, room + this.#skipCount());
-        if (rows.length === 0) {
-          this.#diskOnly[tier] = 0; // the journal has none left: the count had drifted
-          break;
-        }
-        for (const row of rows) {
-          cursor = { availableAtMs: row.available_at_ms, seq: row.seq };
-          if (this.#skipped(row.id) || this.#inWindow.size >= this.#limit) continue;
-          const entry = toEntry(row);
-          window.push(entry); // rows come in line order, after everything in the window
-          this.#inWindow.set(row.id, entry);
-          this.#diskOnly[tier] -= 1;
-        }
-      }
-    }
-    this.#checkDrained();
-  }
-
-  /** The first disk-only job of a tier whose window is empty. */
-  #peekDisk(tier: PriorityTier): Entry | undefined {
-    const row = this.#journal.queuedAfter(tier, null, 1 + this.#skipCount()).find((r) => !this.#skipped(r.id));
-    return row === undefined ? undefined : toEntry(row);
-  }
-
-  #report(moved: number): void {
-    if (moved <= 0) return;
-    const diskOnly = this.#diskOnlyTotal();
-    const episodeStart = this.#episodeMoved === 0;
-    this.#episodeMoved += moved;
-    this.#onSpill?.({ kind: 'spilled', moved, diskOnly, episodeStart });
-  }
-
-  #checkDrained(): void {
-    if (this.#episodeMoved > 0 && this.#diskOnlyTotal() === 0) {
-      const moved = this.#episodeMoved;
-      this.#episodeMoved = 0;
-      this.#onSpill?.({ kind: 'drained', moved });
-    }
-  }
-
-  #diskOnlyTotal(): number {
-    return this.#diskOnly.high + this.#diskOnly.medium + this.#diskOnly.low;
+    this.#window.admit(entry);
   }
 
   #open(): void {
@@ -477,35 +371,11 @@ export class SpilloverQueueBackend implements QueueBackend, BatchEnqueuer, JobLi
     this.#open();
   }
 
-  /** 'queued' rows on disk that are not waiting in line: leased, or memory and disk not agreeing yet. */
-  #skipped(id: string): boolean {
-    return this.#leased.has(id) || this.#admitting.has(id) || this.#completing.has(id);
-  }
-
-  #skipCount(): number {
-    return this.#leased.size + this.#admitting.size + this.#completing.size;
-  }
-
   #held(id: string, owner: string): Entry | null {
     this.#open();
     const entry = this.#leased.get(id);
     return entry !== undefined && entry.job.leaseOwner === owner ? entry : null;
   }
-}
-
-function toEntry(row: JobRow): Entry {
-  return { job: rowToJob(row) as Mutable<Job>, seq: row.seq };
-}
-
-function sortedIndex(window: readonly Entry[], entry: Entry): number {
-  let lo = 0;
-  let hi = window.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cmp(window[mid]!, entry) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function snapshot(job: Job): Job {

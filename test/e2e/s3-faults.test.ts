@@ -1,0 +1,156 @@
+/**
+ * S3 faults seen from outside (issue 12.5): RadosGW stopped mid-run and a black-holed S3. /ready
+ * names S3 (a `storage` section: backend, state, breaker, reason; never the endpoint or keys) and
+ * answers 503 while S3 does not answer, the metric follows, finalization waits under the storage
+ * breaker instead of dead-lettering, and everything comes back by itself. A black-holed S3 cannot
+ * hold a download: `[storage.s3] request_timeout` ends the S3 request.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { signSlotUrl } from '../../src/index.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { pathOf, rawRequest, sha256, slotDir } from '../helpers/http.js';
+import { ADMIN_TOKEN, AUTH, putFile } from '../helpers/ops.js';
+import type { RadosGw } from '../helpers/rgw.js';
+import { startRgwForServers, type RgwForServers } from '../helpers/rgw-server.js';
+import { startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
+import { withTimeout } from '../helpers/service.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
+  let gw: RgwForServers;
+  let rgw: RadosGw;
+  before(async () => {
+    gw = await startRgwForServers();
+    rgw = gw.rgw;
+  });
+  after(async () => gw?.stop());
+
+  const s3Config = async (endpoint: string, extra = '') => (await gw.serverConfig({ endpoint, s3Extra: extra })).toml;
+  const ready = async (server: SpawnedServer) => {
+    const res = await rawRequest(server.baseUrl, '/ready');
+    return { status: res.status, body: JSON.parse(res.text) as Json, text: res.text };
+  };
+  const reachableMetric = async (server: SpawnedServer) => {
+    const m = /^hmac_storage_backend_reachable\{backend="s3"\} (\S+)$/m.exec((await rawRequest(server.baseUrl, '/metrics')).text);
+    return m ? Number(m[1]) : null;
+  };
+  const storageCheck = (body: Json) => (body.checks as Json[]).find((c) => c.name === 'storage_reachable');
+  const lineAfter = (server: SpawnedServer, from: number, pred: (l: LogLine) => boolean, timeoutMs = 60_000) =>
+    server.waitForLog((l) => server.logs.indexOf(l) >= from && pred(l), timeoutMs);
+  const noSecrets = (text: string) => {
+    assert.ok(!text.includes(rgw.accessKeyId) && !text.includes(rgw.secretAccessKey), 'no keys');
+    assert.ok(!text.includes(rgw.endpoint) && !text.includes('127.0.0.1'), 'no endpoint');
+  };
+
+  it('RadosGW stopped mid-run: /ready 503 naming S3, metric 0, jobs wait under the open breaker; all back by itself', async () => {
+    // Jobs wait at their first step until SIGUSR2: the PUTs are admitted while S3 is up and
+    // finalized while it is down.
+    const server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config: await s3Config(rgw.endpoint, '[testing]\nhold_at = "start"') });
+    try {
+      const up = await ready(server);
+      assert.equal(up.status, 200, up.text);
+      assert.deepEqual({ ...up.body.storage, checkedAt: undefined }, { backend: 's3', state: 'ok', breaker: 'closed', checkedAt: undefined });
+      assert.equal(storageCheck(up.body)?.ok, true);
+      assert.equal(await reachableMetric(server), 1);
+
+      const files = [0, 1, 2].map((i) => ({ path: `${slotDir()}/f${i}.bin`, data: randomBytes(20_000 + i) }));
+      for (const f of files) assert.equal((await putFile(server, f.path, f.data)).status, 201);
+
+      const mark = server.logs.length;
+      await rgw.stopGateway();
+      await lineAfter(server, mark, (l) => l.msg === 'S3 does not answer: /ready fails until it does');
+      const down = await ready(server);
+      assert.equal(down.status, 503, down.text);
+      assert.equal(down.body.ready, false);
+      assert.equal(down.body.storage.backend, 's3');
+      assert.equal(down.body.storage.state, 'unreachable');
+      assert.equal(down.body.storage.reason, 'S3 refused the connection');
+      assert.deepEqual(storageCheck(down.body), { name: 'storage_reachable', ok: false, reason: 'S3 refused the connection' });
+      noSecrets(down.text);
+      assert.equal(await reachableMetric(server), 0);
+
+      // A new upload cannot land anywhere: a prompt 503 the client retries, not a hang or a 500.
+      const refused = await withTimeout(putFile(server, `${slotDir()}/late.bin`, randomBytes(1000)), 60_000, 'PUT while S3 is down');
+      assert.equal(refused.status, 503, refused.text);
+      noSecrets(refused.text);
+
+      server.proc.kill('SIGUSR2');
+      await lineAfter(server, mark, (l) => typeof l.msg === 'string' && l.msg.startsWith('Circuit breaker opened') && l['dependency'] === 'storage', 90_000);
+      const open = await ready(server);
+      assert.equal(open.status, 503);
+      assert.equal(open.body.storage.breaker, 'open');
+      assert.equal(open.body.storage.state, 'unreachable', 'unreachable says more than the breaker');
+      const breakers = JSON.parse((await rawRequest(server.baseUrl, '/admin/breakers', { headers: AUTH })).text) as Json;
+      assert.equal((breakers.breakers as Json[]).find((b) => b.dependency === 'storage')?.state, 'open');
+      assert.match((await rawRequest(server.baseUrl, '/metrics')).text, /^hmac_circuit_breaker_state\{dependency="storage",state="open"\} 1$/m);
+
+      const back = server.logs.length;
+      await rgw.startGateway();
+      await lineAfter(server, back, (l) => l.msg === 'S3 answers again');
+      const answering = await ready(server);
+      assert.equal(answering.status, 200, answering.text);
+      assert.equal(await reachableMetric(server), 1);
+      // The breaker closes only after its cool-down and a good probe: meanwhile "recovering".
+      if (answering.body.storage.breaker !== 'closed') {
+        assert.equal(answering.body.storage.state, 'recovering');
+        assert.match(answering.body.storage.reason, /breaker/);
+      }
+      await lineAfter(server, mark, (l) => l.msg === 'Circuit breaker closed' && l['dependency'] === 'storage', 120_000);
+      let published = 0;
+      await lineAfter(server, mark, (l) => l.msg === 'File published' && ++published === files.length, 60_000);
+      for (const f of files) {
+        const slot = signSlotUrl({ secret: TEST_SECRET, path: f.path, size: f.data.length, baseUrl: server.uploadUrl });
+        const got = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
+        assert.equal(got.status, 200, `${f.path} published once S3 is back`);
+        assert.equal(sha256(got.body), sha256(f.data));
+      }
+      const after = await ready(server);
+      assert.equal(after.status, 200);
+      assert.deepEqual([after.body.storage.state, after.body.storage.breaker], ['ok', 'closed']);
+      const dead = JSON.parse((await rawRequest(server.baseUrl, '/admin/dead-letters', { headers: AUTH })).text) as Json;
+      assert.equal(dead.total, 0, 'no job became a dead letter');
+    } finally {
+      await rgw.startGateway();
+      await server.dispose();
+    }
+  });
+
+  it('a black-holed S3: a download ends within request_timeout (no hang), /ready names the timeout; back when the network is', async () => {
+    const proxy = await new FaultProxy({ upstreamPort: Number(new URL(rgw.endpoint).port) }).start();
+    const server = await startServer({ config: await s3Config(proxy.url, 'connect_timeout = "1s"\nrequest_timeout = "2s"') });
+    try {
+      const path = `${slotDir()}/clip.bin`;
+      const data = randomBytes(300_000);
+      assert.equal((await putFile(server, path, data)).status, 201);
+      const slot = signSlotUrl({ secret: TEST_SECRET, path, size: data.length, baseUrl: server.uploadUrl });
+      await server.waitForLog((l) => l.msg === 'File published', 60_000);
+      assert.equal((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).status, 200);
+
+      const mark = server.logs.length;
+      proxy.blackhole();
+      // Without a client timeout this GET would wait for ever; with 2 s idle (and the SDK's retries) it ends.
+      const stuck = await withTimeout(rawRequest(server.baseUrl, pathOf(slot.getUrl)), 45_000, 'GET while S3 is black-holed');
+      assert.equal(stuck.status, 503, stuck.text);
+      noSecrets(stuck.text);
+      await lineAfter(server, mark, (l) => l.msg === 'S3 does not answer: /ready fails until it does');
+      const down = await ready(server);
+      assert.equal(down.status, 503);
+      assert.match(down.body.storage.reason, /^S3 did not answer within \d/);
+
+      const back = server.logs.length;
+      proxy.restore();
+      await lineAfter(server, back, (l) => l.msg === 'S3 answers again');
+      assert.equal((await ready(server)).status, 200);
+      const got = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
+      assert.equal(got.status, 200);
+      assert.equal(sha256(got.body), sha256(data));
+    } finally {
+      proxy.restore();
+      await server.dispose();
+      await proxy.close();
+    }
+  });
+});
