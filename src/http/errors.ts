@@ -22,8 +22,10 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
   try {
     await next();
   } catch (thrown) {
-    // A store that ran out of room (docs/storage-space.md) or does not answer (S3 down) is never a 500.
-    const err = thrown instanceof AppError ? thrown : (insufficientStorageError(thrown) ?? storageUnavailableError(thrown) ?? toClientError(thrown));
+    // A store that ran out of room (docs/storage-space.md) or does not answer (S3 down) is never a
+    // 500. A client that went away raises the same network codes: that is not the store's fault.
+    const unavailable = ctx.req.destroyed ? null : storageUnavailableError(thrown);
+    const err = thrown instanceof AppError ? thrown : (insufficientStorageError(thrown) ?? unavailable ?? toClientError(thrown));
     const rc = requestContext.get(ctx.req);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'Request failed');
     else if (err.code === 'ERR_STORAGE_UNAVAILABLE') rc?.log.warn({ err: String(thrown) }, 'Request failed: storage unavailable');

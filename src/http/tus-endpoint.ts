@@ -17,7 +17,7 @@ import { AppError, toClientError } from '../errors.js';
 import { expectedSha256FromMetadata, jobIdOf, type IntakeControl } from '../finalize/index.js';
 import { socketIdleMsOf, tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { TusFileStore, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState } from '../storage/index.js';
+import { TusFileStore, storageUnavailableError, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { answerHeadersAtWriteHead, storageFullAnswer, wholeHeader } from './tus-answer-headers.js';
 import { answerCors, answerOptions, dropHeader, uploadUrlOf } from './tus-http.js';
@@ -455,7 +455,10 @@ export class TusEndpoint {
       if (res) this.errorHeaders.set(res, { 'Content-Type': 'application/json' });
       return { status_code: thrown.status_code, body: JSON.stringify({ code, message: thrown.body.trim(), requestId: rc?.requestId }) };
     }
-    const err = (node && (await storageFullAnswer(this.deps, node, this.created.get(node), thrown))) ?? toClientError(thrown);
+    // S3 down or black-holed: 503 with Retry-After (tus-js-client retries), never a 500; the same
+    // network codes from a client that went away are not the store's fault.
+    const unavailable = node && !node.destroyed ? storageUnavailableError(thrown) : null;
+    const err = (node && (await storageFullAnswer(this.deps, node, this.created.get(node), thrown))) ?? unavailable ?? toClientError(thrown);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'tus request failed');
     if (rc) rc.errorCode = err.code;
     metrics.errorsByCode.inc({ code: err.code });

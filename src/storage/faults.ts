@@ -14,6 +14,7 @@ const UNAVAILABLE_RETRY_AFTER_S = 10;
 
 /** A request that met an unreachable store (S3 down, black-holed, 5xx): 503 with Retry-After, never a 500. */
 export function storageUnavailableError(err: unknown): AppError | null {
+  if (err instanceof AppError) return null; // already answered on purpose
   return isStoreUnreachable(err) ? new AppError('ERR_STORAGE_UNAVAILABLE', { cause: err, headers: { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_S) } }) : null;
 }
 

@@ -26,7 +26,7 @@ import { objectSource } from './s3-objects.js';
 import type { UploadSource } from './upload-source.js';
 
 /** Parts sent at once per body (measured: one at a time left RadosGW idle between parts). */
-const PARTS_IN_FLIGHT = 3;
+export const PARTS_IN_FLIGHT = 3;
 
 /** Below the key prefix, beside S3_LAYOUT's folders. */
 export const S3_INCOMING = 'incoming/';

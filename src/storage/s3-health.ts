@@ -95,7 +95,6 @@ export function unreachableReason(err: unknown, timeoutMs: number): string {
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'the S3 host name does not resolve';
   if (status === 403) return 'S3 refused the credentials (403)';
   if (status === 404) return 'the bucket does not exist (404)';
-  if (typeof status === 'number' && status >= 500) return `S3 answered ${status}`;
   if (typeof status === 'number') return `S3 answered ${status}`;
   return 'S3 cannot be reached';
 }

@@ -5,23 +5,27 @@
  * its server CPU (utime+stime from /proc) counted from the upload request until the file is
  * published (a GET serves it whole), so hashing, dedup and the server-side copies are included.
  * RadosGW's own CPU is not counted (it runs here too and competes for the same cores).
+ * PUT bodies go up with S3_PUT_PARTS_IN_FLIGHT parts in flight while the next one fills (the
+ * header line says how many and the part size), tus PATCH bodies through @tus/s3-store.
  * Run by `npm run bench` (scripts/bench.sh; BENCH_FILTER=s3 for this one alone), never by npm test.
- * Env: BENCH_S3_SIZE (default 256MiB: RadosGW keeps every object in memory, and a file is held up
- * to three times while it is finalized; its OSD gets 12x that, and a full OSD blocks writes),
- * BENCH_RUNS (default 2, medians).
+ * Env: BENCH_S3_SIZE (default 256MiB, 64MiB with BENCH_QUICK=1: RadosGW keeps every object in
+ * memory, and a file is held up to three times while it is finalized; its OSD gets 12x that, and
+ * a full OSD blocks writes), BENCH_RUNS (default 2, medians), BENCH_S3_PART_SIZE (default 8MiB,
+ * the servers' [storage.s3] part_size).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { parseSize } from '../../src/config/index.js';
 import { signSlotUrl } from '../../src/index.js';
+import { S3_PUT_PARTS_IN_FLIGHT } from '../../src/storage/index.js';
 import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
 import { CLI, REPO_ROOT } from '../helpers/server.js';
 
@@ -127,7 +131,8 @@ const median = (xs: number[]) => {
 };
 
 async function main(root: string, rgw: RadosGw): Promise<void> {
-  const size = parseSize(process.env.BENCH_S3_SIZE ?? '256MiB');
+  const size = benchSize();
+  const partSize = process.env.BENCH_S3_PART_SIZE ?? '8MiB';
   const runs = Number(process.env.BENCH_RUNS ?? '2');
   if (!(size > 0 && Number.isInteger(runs) && runs >= 1)) throw new Error('BENCH_S3_SIZE must be > 0 and BENCH_RUNS a whole number >= 1');
   const client = new S3Client({
@@ -147,7 +152,7 @@ async function main(root: string, rgw: RadosGw): Promise<void> {
 
   const s3Config = [
     '[storage]', 'backend = "s3"', '[storage.s3]', `bucket = "${BUCKET}"`, `endpoint = "${rgw.endpoint}"`, 'force_path_style = true',
-    `access_key_id = "${rgw.accessKeyId}"`, `secret_access_key = "${rgw.secretAccessKey}"`, '',
+    `access_key_id = "${rgw.accessKeyId}"`, `secret_access_key = "${rgw.secretAccessKey}"`, `part_size = "${partSize}"`, '',
   ].join('\n');
   const servers = [await startHfs('file', join(root, 'file'), ''), await startHfs('s3', join(root, 's3'), s3Config)];
   const cases = servers.flatMap((server) => (['put', 'tus'] as const).map((protocol) => ({ server, protocol, samples: [] as Sample[] })));
@@ -163,6 +168,7 @@ async function main(root: string, rgw: RadosGw): Promise<void> {
   const rows = cases.map(row);
   const fileOf = (protocol: string) => rows.find((r) => r.name === `file ${protocol}`)!;
   console.log(`S3 ingest vs file store: ${cpus().length} cores, node ${process.version}, file ${(size / MiB).toFixed(0)} MiB, median of ${runs} run(s), until published`);
+  console.log(`S3: part size ${partSize}, PUT ${S3_PUT_PARTS_IN_FLIGHT} parts in flight; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(['server', 'MiB/s', 'CPU s/GiB', 'MiB/s vs file', 'CPU vs file'].join('  '));
   for (const r of rows) {
     const base = fileOf(r.name.split(' ')[1]!);
@@ -170,6 +176,10 @@ async function main(root: string, rgw: RadosGw): Promise<void> {
   }
   console.log('note: RadosGW (memstore) runs on the same cores and its CPU is not counted; S3 figures are for loopback to it.');
   client.destroy();
+}
+
+function benchSize(): number {
+  return parseSize(process.env.BENCH_S3_SIZE ?? (process.env.BENCH_QUICK === '1' ? '64MiB' : '256MiB'));
 }
 
 const root = await mkdtemp(join(tmpdir(), 'hfs-bench-s3-'));
@@ -184,7 +194,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 try {
-  rgw = await startRadosGw({ memstoreBytes: Math.max(1024 * MiB, 12 * parseSize(process.env.BENCH_S3_SIZE ?? '256MiB')) });
+  rgw = await startRadosGw({ memstoreBytes: Math.max(1024 * MiB, 12 * benchSize()) });
   await main(root, rgw);
 } catch (err) {
   console.error(`bench failed: ${(err as Error).message.split('\n')[0]}`);

@@ -235,6 +235,8 @@ describe('malformed requests', () => {
     assert.equal((await putFile(server, published, 'published')).status, 201);
     const unfinished = await tusCreate(server, `${slotDir()}/u.bin`, randomData(100), { sent: 10 });
     const finished = await tusCreate(server, `${slotDir()}/f.bin`, randomData(20));
+    // The finished fixture answers 409 only once its data file was handed to the publisher.
+    await server.waitForLog((l) => l.msg === 'File published' && (l.jobId === `tus-${finished.id}` || l.uploadId === finished.id));
     assert.equal((await rawRequest(server.baseUrl, `/upload/${published}`)).status, 200);
     fixtures = { port: Number(new URL(server.baseUrl).port), uploadUrl: server.uploadUrl, unfinishedId: unfinished.id, finishedId: finished.id, publishedPath: published };
   });

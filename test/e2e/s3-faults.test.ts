@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { pathOf, rawRequest, sha256, slotDir } from '../helpers/http.js';
-import { ADMIN_TOKEN, AUTH, putFile } from '../helpers/ops.js';
+import { ADMIN_TOKEN, AUTH, putFile, tusCreate } from '../helpers/ops.js';
 import type { RadosGw } from '../helpers/rgw.js';
 import { startRgwForServers, type RgwForServers } from '../helpers/rgw-server.js';
 import { startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
@@ -58,6 +58,8 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
 
       const files = [0, 1, 2].map((i) => ({ path: `${slotDir()}/f${i}.bin`, data: randomBytes(20_000 + i) }));
       for (const f of files) assert.equal((await putFile(server, f.path, f.data)).status, 201);
+      const open = await tusCreate(server, `${slotDir()}/resumed.bin`, randomBytes(5000), { sent: 0 });
+      assert.equal(open.res.status, 201);
 
       const mark = server.logs.length;
       await rgw.stopGateway();
@@ -76,13 +78,31 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
       const refused = await withTimeout(putFile(server, `${slotDir()}/late.bin`, randomBytes(1000)), 60_000, 'PUT while S3 is down');
       assert.equal(refused.status, 503, refused.text);
       noSecrets(refused.text);
+      // The same on the tus door: creation and an append answer 503 (tus-js-client retries those).
+      const lateSlot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/late-tus.bin`, size: 1000, baseUrl: server.uploadUrl });
+      const creation = await withTimeout(
+        rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': 1000, 'Upload-Slot': lateSlot.url } }),
+        60_000,
+        'tus creation while S3 is down',
+      );
+      assert.equal(creation.status, 503, creation.text);
+      const append = await withTimeout(
+        rawRequest(server.baseUrl, `/files/${open.id}`, {
+          method: 'PATCH',
+          headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+          body: randomBytes(1000),
+        }),
+        60_000,
+        'tus PATCH while S3 is down',
+      );
+      assert.equal(append.status, 503, append.text);
 
       server.proc.kill('SIGUSR2');
       await lineAfter(server, mark, (l) => typeof l.msg === 'string' && l.msg.startsWith('Circuit breaker opened') && l['dependency'] === 'storage', 90_000);
-      const open = await ready(server);
-      assert.equal(open.status, 503);
-      assert.equal(open.body.storage.breaker, 'open');
-      assert.equal(open.body.storage.state, 'unreachable', 'unreachable says more than the breaker');
+      const opened = await ready(server);
+      assert.equal(opened.status, 503);
+      assert.equal(opened.body.storage.breaker, 'open');
+      assert.equal(opened.body.storage.state, 'unreachable', 'unreachable says more than the breaker');
       const breakers = JSON.parse((await rawRequest(server.baseUrl, '/admin/breakers', { headers: AUTH })).text) as Json;
       assert.equal((breakers.breakers as Json[]).find((b) => b.dependency === 'storage')?.state, 'open');
       assert.match((await rawRequest(server.baseUrl, '/metrics')).text, /^hmac_circuit_breaker_state\{dependency="storage",state="open"\} 1$/m);
@@ -118,22 +138,26 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
     }
   });
 
-  it('a black-holed S3: a download ends within request_timeout (no hang), /ready names the timeout; back when the network is', async () => {
+  it('a black-holed S3: neither a worker nor a download waits for ever (request_timeout), /ready names the timeout; back when the network is', async () => {
     const proxy = await new FaultProxy({ upstreamPort: Number(new URL(rgw.endpoint).port) }).start();
-    const server = await startServer({ config: await s3Config(proxy.url, 'connect_timeout = "1s"\nrequest_timeout = "2s"') });
+    // The job waits at its first step until SIGUSR2: its body is in the bucket, its publish meets the black hole.
+    const server = await startServer({ config: await s3Config(proxy.url, 'connect_timeout = "1s"\nrequest_timeout = "2s"\n[testing]\nhold_at = "start"') });
     try {
       const path = `${slotDir()}/clip.bin`;
       const data = randomBytes(300_000);
       assert.equal((await putFile(server, path, data)).status, 201);
       const slot = signSlotUrl({ secret: TEST_SECRET, path, size: data.length, baseUrl: server.uploadUrl });
-      await server.waitForLog((l) => l.msg === 'File published', 60_000);
-      assert.equal((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).status, 200);
+      await server.waitForLog((l) => l.msg === 'Test hold: job waiting for SIGUSR2');
 
       const mark = server.logs.length;
       proxy.blackhole();
-      // Without a client timeout this GET would wait for ever; with 2 s idle (and the SDK's retries) it ends.
+      server.proc.kill('SIGUSR2');
+      // Without a client timeout the worker would wait on the silent socket for ever.
+      await lineAfter(server, mark, (l) => l.msg === 'Finalization postponed: storage unreachable', 60_000);
+      // Same for a request: with 2 s idle (and the SDK's retries) it ends with a 503 to retry.
       const stuck = await withTimeout(rawRequest(server.baseUrl, pathOf(slot.getUrl)), 45_000, 'GET while S3 is black-holed');
       assert.equal(stuck.status, 503, stuck.text);
+      assert.ok(Number(stuck.headers['retry-after']) > 0, 'Retry-After');
       noSecrets(stuck.text);
       await lineAfter(server, mark, (l) => l.msg === 'S3 does not answer: /ready fails until it does');
       const down = await ready(server);
@@ -144,6 +168,7 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
       proxy.restore();
       await lineAfter(server, back, (l) => l.msg === 'S3 answers again');
       assert.equal((await ready(server)).status, 200);
+      await lineAfter(server, mark, (l) => l.msg === 'File published', 120_000);
       const got = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
       assert.equal(got.status, 200);
       assert.equal(sha256(got.body), sha256(data));
