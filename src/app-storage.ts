@@ -33,6 +33,7 @@ import {
   type TusRequestScope,
 } from './storage/index.js';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { RequestScopedKvStore } from './cluster/request-scoped-kv-store.js';
 
 export interface BackendStores {
   readonly backend: 'file' | 's3';
@@ -76,7 +77,13 @@ export function backendStores(config: Config, scope: TusRequestScope, hooks: Bac
     return {
       backend: 's3',
       published: new S3PublishedStore({ ...shared, ...copy }),
-      tusStore: new S3TusDoorStore({ settings, expirationMs: config.tus.expirationMs, scope: () => scope.current() }),
+      tusStore: new S3TusDoorStore({
+        settings,
+        expirationMs: config.tus.expirationMs,
+        scope: () => scope.current(),
+        // Several instances change `.info` and end uploads: no entry outlives its request.
+        ...(config.redis.url !== '' && { cache: new RequestScopedKvStore(() => scope.current()) }),
+      }),
       incoming,
       cas: config.finalize.dedup ? new S3ContentStore({ ...shared, ...copy }) : null,
       space: UNKNOWN_CAPACITY,

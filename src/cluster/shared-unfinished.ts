@@ -12,8 +12,15 @@
  * start and after expiry sweeps (reset), and this instance's uploads are written again when
  * Redis answers after an outage; the store stays the truth for "is it unfinished".
  * Nothing here needs a lease: the bytes outlive the instance that wrote them.
+ *
+ * One unfinished upload per slot across the cluster: a creation claims its slot with one script
+ * that answers the slot's upload when `…:slots` names one, else sets `…:claim:<hash of slot>`
+ * (SET NX PX) for this creation; a second creation at another instance meanwhile is told "busy"
+ * and asks again, and then finds the new upload in `…:slots`. The claim is released once the new
+ * upload's entry is written (or the creation failed); a crashed instance's claim expires.
  */
-import { LuaScript, UnfinishedUploads, type UnfinishedUpload } from '../storage/index.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { LuaScript, UnfinishedUploads, type SlotClaim, type UnfinishedUpload } from '../storage/index.js';
 import type { SharedCounts } from './shared-counts.js';
 
 /** ARGV numbers come back as integers for INCRBY (tostring would write 1e+11). */
@@ -41,6 +48,24 @@ if redis.call('HGET', KEYS[2], info.s) == ARGV[1] then redis.call('HDEL', KEYS[2
 return redis.call('INCRBY', KEYS[3], string.format('%d', -tonumber(info.o)))
 `);
 
+const CLAIM = new LuaScript(`
+-- KEYS[1] slots hash, KEYS[2] the slot's claim key; ARGV[1] slot path, ARGV[2] token, ARGV[3] ttl ms
+-- Reply: {'taken', id} | {'claimed'} | {'busy'}
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if id then return {'taken', id} end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {'claimed'} end
+return {'busy'}
+`);
+
+const RELEASE = new LuaScript(`
+-- KEYS[1] the slot's claim key; ARGV[1] token. Reply: 1 when it was this claim
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`);
+
+/** A claim outlives a crashed creator this long; a creation reaches its index entry well within it. */
+export const SLOT_CLAIM_TTL_MS = 15_000;
+
 interface Stored {
   s: string;
   n: number | null;
@@ -53,6 +78,8 @@ export interface SharedUnfinishedOptions {
   /** Re-read the cluster's total this often (changes at other instances). */
   readonly refreshMs: number;
   readonly onChange?: (heldBytes: number) => void;
+  /** How long a creation's slot claim outlives a creator that never releases it (crashed); default SLOT_CLAIM_TTL_MS. */
+  readonly claimTtlMs?: number;
 }
 
 export class SharedUnfinishedUploads extends UnfinishedUploads {
@@ -63,6 +90,8 @@ export class SharedUnfinishedUploads extends UnfinishedUploads {
   #refresh: NodeJS.Timeout | undefined;
   /** super.reset() adds one by one: those are written by reset itself. */
   #resetting = false;
+  /** The last index write per slot: a claim is released only after it (scripts may be re-sent on NOSCRIPT). */
+  readonly #written = new Map<string, Promise<void>>();
 
   constructor(options: SharedUnfinishedOptions) {
     const sink = { report: (_local: number) => {} };
@@ -101,6 +130,25 @@ export class SharedUnfinishedUploads extends UnfinishedUploads {
       () => null,
     );
     return elsewhere ? [...here, elsewhere] : here;
+  }
+
+  override async claimSlot(slotPath: string): Promise<SlotClaim> {
+    const here = await super.claimSlot(slotPath);
+    if (here.kind === 'taken') return here;
+    const key = `${this.#o.counts.keyPrefix}{unfinished}:claim:${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
+    const token = randomUUID();
+    const reply = await this.#o.counts.run<unknown>('slot claim', (redis) => CLAIM.run(redis, [this.#keys[1], key], [slotPath, token, this.#o.claimTtlMs ?? SLOT_CLAIM_TTL_MS]), () => null);
+    if (!Array.isArray(reply)) return here; // Redis unreachable: this instance's index only (degraded mode)
+    const [kind, id] = reply as [string, string | undefined];
+    if (kind === 'taken' && id) return { kind: 'taken', id };
+    if (kind === 'busy') return { kind: 'busy' };
+    return {
+      kind: 'claimed',
+      release: async () => {
+        await this.#written.get(slotPath);
+        await this.#o.counts.tryShared('slot claim release', (redis) => RELEASE.run(redis, [key], [token]));
+      },
+    };
   }
 
   override add(upload: UnfinishedUpload): void {
@@ -148,7 +196,11 @@ export class SharedUnfinishedUploads extends UnfinishedUploads {
 
   #mirror(u: UnfinishedUpload): void {
     if (this.#resetting) return;
-    void this.#update('unfinished update', (redis) => SET.run(redis, this.#keys, [u.id, JSON.stringify(stored(u))]));
+    const written = this.#update('unfinished update', (redis) => SET.run(redis, this.#keys, [u.id, JSON.stringify(stored(u))]));
+    this.#written.set(u.slotPath, written);
+    void written.finally(() => {
+      if (this.#written.get(u.slotPath) === written) this.#written.delete(u.slotPath);
+    });
   }
 
   async #update(during: string, call: Parameters<SharedCounts['run']>[1]): Promise<void> {

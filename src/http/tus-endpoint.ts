@@ -188,7 +188,15 @@ export class TusEndpoint {
       this.creations.set(ctx.req, creation);
       newRecord = creation.record;
       if (creation.concat?.kind === 'partial') unlockSlot = await this.admitPartial(ctx, creation);
-      else settleCreation = this.slotUploads.markCreating(creation.slot.path);
+      else {
+        // One unfinished upload per slot, cluster-wide: a creation that lost the race is a second creation.
+        const claim = await this.slotUploads.claimCreation(creation.slot.path);
+        if ('existing' in claim) {
+          this.creations.delete(ctx.req);
+          return this.slotUploads.answerExisting(ctx, claim.existing);
+        }
+        settleCreation = claim.settle;
+      }
     }
     let release = () => {};
     // Non-body requests may wait for an upload's lock (up to the locker's acquire timeout): that

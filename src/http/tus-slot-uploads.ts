@@ -13,7 +13,7 @@ import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
-import type { ReleaseRequest, TakeoverLocker, TusDoorStore, UnfinishedUpload, UnfinishedUploads } from '../storage/index.js';
+import type { ReleaseRequest, SlotClaim, TakeoverLocker, TusDoorStore, UnfinishedUpload, UnfinishedUploads } from '../storage/index.js';
 import { answerCors, uploadUrlOf } from './tus-http.js';
 
 export interface TusSlotUploadsDeps {
@@ -23,6 +23,11 @@ export interface TusSlotUploadsDeps {
   tusStore: TusDoorStore;
   unfinished: UnfinishedUploads;
 }
+
+/** A second creation waits this long for another instance's creation of the slot (its claim's TTL and a margin). */
+const SLOT_CLAIM_WAIT_MS = 20_000;
+/** How often it asks again meanwhile (a creation takes a few S3 or file calls). */
+const CLAIM_RETRY_MS = 25;
 
 export class TusSlotUploads {
   /** Creations in flight per slot path: a concurrent second creation waits for the first's upload. */
@@ -63,8 +68,44 @@ export class TusSlotUploads {
     return undefined;
   }
 
+  /**
+   * Holds `slotPath` for the creation about to run: `settle` ends the hold once the request is
+   * over. Another creation of the slot that got there first (here, or at another instance in
+   * cluster mode, where the claim is atomic in Redis) is returned as `existing` instead, to be
+   * answered like any second creation. While another instance's creation holds the claim this
+   * waits for its upload, up to `waitMs` (then 409 ERR_UPLOAD_IN_PROGRESS, retryable).
+   */
+  async claimCreation(slotPath: string, waitMs = SLOT_CLAIM_WAIT_MS): Promise<{ settle: () => void } | { existing: UnfinishedUpload }> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      for (let pending = this.creating.get(slotPath); pending; pending = this.creating.get(slotPath)) await pending;
+      const settleHere = this.markCreating(slotPath); // no await since the wait: this process's creations go one at a time
+      let claim: SlotClaim;
+      try {
+        claim = await this.deps.unfinished.claimSlot(slotPath);
+      } catch (err) {
+        settleHere();
+        throw err;
+      }
+      if (claim.kind === 'claimed') {
+        const { release } = claim;
+        return { settle: () => (settleHere(), void release()) };
+      }
+      settleHere();
+      if (claim.kind === 'taken') {
+        const stored = await this.deps.tusStore.summarize(claim.id);
+        if (stored && !stored.finished && (stored.slotPath ?? slotPath) === slotPath) {
+          return { existing: { id: claim.id, slotPath, size: stored.size, offset: stored.offset, partial: false } };
+        }
+        this.deps.unfinished.remove(claim.id); // finished, removed or expired meanwhile: the slot is free
+      }
+      if (Date.now() > deadline) throw new AppError('ERR_UPLOAD_IN_PROGRESS', { message: 'Another creation of this slot is in progress; retry shortly' });
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_RETRY_MS));
+    }
+  }
+
   /** Marks a creation in flight on `slotPath`; returns the function that ends the mark. */
-  markCreating(slotPath: string): () => void {
+  private markCreating(slotPath: string): () => void {
     let done!: () => void;
     const settled = new Promise<void>((resolve) => (done = resolve));
     this.creating.set(slotPath, settled);

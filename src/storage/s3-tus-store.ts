@@ -8,7 +8,8 @@
  *   below our prefix), with time as an argument;
  * - releasing a published upload's bytes keeps `<id>.info`, so HEAD still answers complete;
  * - S3 being unreachable is an error, never "no such upload" (a 404 makes clients start over).
- * Its metadata cache is per process: several instances need a shared one (a Redis KV store).
+ * Its metadata cache (what `.info` says) is per process by default; in cluster mode app-storage.ts
+ * gives it one that lives for one request (cluster/request-scoped-kv-store.ts says why).
  * The server's state of an upload (slot path, signed type) is read from the legacy metadata keys
  * (tus-upload-record.ts) until the record here carries `hfs` like the file store's.
  */
@@ -21,7 +22,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { S3Store } from '@tus/s3-store';
-import { ERRORS, Upload, type DataStore } from '@tus/utils';
+import { ERRORS, Upload, type DataStore, type KvStore } from '@tus/utils';
 import { S3_LAYOUT, isS3NotFound, s3ClientConfig, type S3Settings } from './s3-client.js';
 import { prefixKeys } from './s3-key-prefix.js';
 import { objectSource } from './s3-objects.js';
@@ -33,7 +34,11 @@ export interface S3TusStoreOptions {
   readonly settings: S3Settings;
   /** Unfinished uploads are removed this long after creation; 0 turns expiry off. */
   readonly expirationMs: number;
+  /** @tus/s3-store's metadata cache; default per process (right for one instance only). */
+  readonly cache?: KvStore<MetadataValue>;
 }
+
+type MetadataValue = Awaited<ReturnType<S3Store['getMetadata']>>;
 
 /** Upload ids are single key segments (@tus/server names them). */
 const SAFE_ID = /^(?!\.\.?$)[\w.-]+$/;
@@ -50,6 +55,7 @@ export class S3TusStore extends S3Store implements TusUploadStore {
       expirationPeriodInMilliseconds: options.expirationMs,
       // Tags only serve S3 lifecycle rules; expiry here is deleteExpired's job.
       useTags: false,
+      ...(options.cache && { cache: options.cache }),
       s3ClientConfig: { bucket: settings.bucket, ...s3ClientConfig(settings) },
     });
     this.#bucket = settings.bucket;
@@ -137,7 +143,9 @@ export class S3TusStore extends S3Store implements TusUploadStore {
         if (previous !== undefined && Key === `${previous}.info`) {
           const upload = await this.#upload(previous);
           if (upload !== null && isComplete(upload)) {
-            const state = serverStateOf({ metadata: upload.metadata as Record<string, string | null> | undefined });
+            // The server's state is the record's `hfs` (the door store keeps it; Upload drops it), else legacy metadata.
+            const hfs = ((await this.#info(previous)) as { hfs?: StoredUpload['hfs'] } | null)?.hfs;
+            const state = serverStateOf({ metadata: upload.metadata as Record<string, string | null> | undefined, hfs });
             yield { id: previous, size: upload.size, state, source: this.#source(previous, upload.size) };
           }
         }

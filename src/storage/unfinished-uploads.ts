@@ -19,6 +19,13 @@ export interface UnfinishedUpload {
   partial: boolean;
 }
 
+/**
+ * A creation's hold on its slot (one unfinished upload per slot): `claimed` until `release()`
+ * (called once the new upload is in the index, or the creation failed), `taken` by the upload
+ * `id` (the store says whether it is still unfinished), or `busy` while another creation holds it.
+ */
+export type SlotClaim = { readonly kind: 'claimed'; release(): Promise<void> } | { readonly kind: 'taken'; readonly id: string } | { readonly kind: 'busy' };
+
 export class UnfinishedUploads {
   private readonly byId = new Map<string, UnfinishedUpload>();
   private readonly bySlot = new Map<string, Set<string>>();
@@ -57,6 +64,15 @@ export class UnfinishedUploads {
   /** The slot's unfinished uploads wherever they were created (cluster mode asks Redis too). */
   async onSlot(slotPath: string): Promise<UnfinishedUpload[]> {
     return this.ofSlot(slotPath);
+  }
+
+  /**
+   * Claims `slotPath` for a new upload. Here, by the in-process index alone: TusSlotUploads lets
+   * one creation per slot run at a time in this process. Cluster mode claims it in Redis.
+   */
+  async claimSlot(slotPath: string): Promise<SlotClaim> {
+    const id = this.ofSlot(slotPath).find((u) => !u.partial)?.id;
+    return id === undefined ? { kind: 'claimed', release: async () => {} } : { kind: 'taken', id };
   }
 
   add(upload: UnfinishedUpload): void {

@@ -8,7 +8,7 @@
  * A retried XEP-0363 PUT that lands on B proceeds at once (201, never 409/423): a PUT's slot is
  * guarded per instance, so A's silent earlier body is not asked to let go; it ends at its own
  * stall timeout and, like any PUT the server ends, publishes nothing.
- * Asserted by log lines and metrics, never by elapsed time.
+ * Asserted by log lines and metrics, never by elapsed time. On each storage backend (backends.ts).
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
@@ -19,6 +19,7 @@ import { FaultProxy, type ProxyConnection } from '../helpers/fault-proxy.js';
 import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import type { SpawnedServer } from '../helpers/server.js';
+import { storageBackends } from '../helpers/backends.js';
 
 const MiB = 1024 * 1024;
 const TAKEN_OVER = 'Upload taken over by a newer request';
@@ -40,13 +41,20 @@ function lastPatchBodyBytes(conn: ProxyConnection): number {
   return data.length - (data.indexOf('\r\n\r\n', start) + 4);
 }
 
-describe('cluster mode: a handoff from instance A to instance B takes the silent holder over at once', () => {
+const backends = storageBackends();
+
+for (const backend of backends) describe(`cluster mode (${backend.name}): a handoff from instance A to instance B takes the silent holder over at once`, () => {
   let redis: RedisServer;
   let cluster: TestCluster;
 
   before(async () => {
     redis = await startRedis();
-    cluster = await startCluster({ size: 2, redisUrl: redis.url, config: '[tus]\nlock_drain_timeout = "30s"\n' });
+    cluster = await startCluster({
+      size: 2,
+      redisUrl: redis.url,
+      config: '[tus]\nlock_drain_timeout = "30s"\n',
+      storage: { backend: backend.name, config: await backend.config() },
+    });
   });
   after(async () => {
     await cluster?.dispose();

@@ -10,6 +10,7 @@ import type { ClientRequest } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { rawRequest, randomData, slotDir, type RawResponse } from '../helpers/http.js';
 import { ADMIN_TOKEN, slot, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
@@ -99,6 +100,13 @@ describe('cluster mode: [limits] count across instances', () => {
     held.destroy();
     await streaming;
     await until('A to let go of the body', async () => /^hmac_active_uploads 0$/m.test(await metricsOf(a)));
+    // A removes the body's lease from Redis after the body ended (no event to await across processes).
+    const reader = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      await until('the lease gone from Redis', async () => (await reader.keys(`*limits:bodies:${client}`)).length === 0);
+    } finally {
+      reader.disconnect();
+    }
     assert.equal((await putFrom(cluster, b, client)).status, 201, 'the body that ended at A made room at B');
   });
 

@@ -7,12 +7,15 @@
  *
  * Finalization is held (HFS_TEST_HOLD_AT=start, released by SIGUSR2) so jobs are still waiting
  * in the journals when Redis comes back, which is what the move is about.
+ *
+ * On each storage backend (backends.ts): the file store on one shared directory, and S3.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { getPublished, publishedJobs, putVia, slot, startCluster, startPersistentRedis, tusVia, type RestartableRedis, type TestCluster } from '../helpers/cluster.js';
 import { rawRequest, randomData, sha256, slotDir } from '../helpers/http.js';
 import { sampleValue } from '../helpers/ops.js';
+import { storageBackends } from '../helpers/backends.js';
 
 interface File {
   readonly path: string;
@@ -23,13 +26,21 @@ interface File {
 const newFiles = (n: number, label: string): File[] =>
   Array.from({ length: n }, (_, i) => ({ path: `${slotDir()}/${label}-${i}.bin`, body: randomData(2_000 + i * 101), tus: i % 2 === 0 }));
 
-describe('cluster mode: Redis killed and restarted mid-run', () => {
+const backends = storageBackends();
+
+for (const backend of backends) describe(`cluster mode (${backend.name}): Redis killed and restarted mid-run`, () => {
   let redis: RestartableRedis;
   let cluster: TestCluster;
 
   before(async () => {
     redis = await startPersistentRedis();
-    cluster = await startCluster({ size: 2, redisUrl: redis.url, config: '[workers]\nnumworkers = 2\n', env: { HFS_TEST_HOLD_AT: 'start' } });
+    cluster = await startCluster({
+      size: 2,
+      redisUrl: redis.url,
+      config: '[workers]\nnumworkers = 2\n',
+      env: { HFS_TEST_HOLD_AT: 'start' },
+      storage: { backend: backend.name, config: await backend.config() },
+    });
     for (const s of cluster.servers) await s.waitForLog((l) => l.msg === 'Cluster mode on: Redis reachable');
   });
   after(async () => {

@@ -1,28 +1,45 @@
 /**
- * Cluster mode with real processes: three instances on one shared data directory and one
- * redis-server, behind a round-robin proxy (no sticky sessions). Uploads land anywhere, every
- * instance's workers finalize, any instance serves any file, and the admin API and CLI of any
- * instance show the whole cluster.
+ * Cluster mode with real processes: three instances and one redis-server behind a round-robin
+ * proxy (no sticky sessions), on each storage backend (backends.ts): the file store on one shared
+ * data directory, and S3 (one RadosGW bucket; each instance has a data directory of its own).
+ * Uploads land anywhere, every instance's workers finalize, any instance serves any file, an
+ * upload's record changed at one instance is read afresh at another, concurrent creations of one
+ * slot at two instances make one upload, and the admin API and CLI of any instance show the
+ * whole cluster.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { rawRequest, randomData, sha256, slotDir } from '../helpers/http.js';
+import { signSlotUrl } from '../../src/index.js';
+import { pathOf, rawRequest, randomData, sha256, slotDir, type RawResponse } from '../helpers/http.js';
 import { ADMIN_TOKEN, getPublished, publishedJobs, putVia, slot, startCluster, tusVia, type TestCluster } from '../helpers/cluster.js';
+import { storageBackends } from '../helpers/backends.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { runCli, type SpawnedServer } from '../helpers/server.js';
+import { runCli, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
 
 const AUTH = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+const TUS = { 'Tus-Resumable': '1.0.0' };
+const OCTETS = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
+const backends = storageBackends();
+/** The upload id at the end of a Location (instances answer with their own host). */
+const idOf = (res: RawResponse) => String(res.headers.location ?? '').split('/').pop() ?? '';
+/** A v3 slot (path and expiry signed, no size): creations of it may declare any length, or defer it. */
+const v3Slot = (uploadUrl: string, path: string) => signSlotUrl({ secret: TEST_SECRET, path, baseUrl: uploadUrl, scheme: 'v3', expires: Math.floor(Date.now() / 1000) + 3600 });
 
-describe('cluster mode: three instances behind a round-robin balancer', () => {
+for (const backend of backends) describe(`cluster mode (${backend.name}): three instances behind a round-robin balancer`, () => {
   let redis: RedisServer;
   let cluster: TestCluster;
 
   before(async () => {
     redis = await startRedis();
     // Every upload comes from 127.0.0.1 through the proxy: per-client limits off, as behind a balancer without X-Forwarded-For.
-    cluster = await startCluster({ size: 3, redisUrl: redis.url, config: '[limits]\nmax_bodies_per_client = 0\ncreations_per_minute_per_client = 0\n' });
+    cluster = await startCluster({
+      size: 3,
+      redisUrl: redis.url,
+      config: '[limits]\nmax_bodies_per_client = 0\ncreations_per_minute_per_client = 0\n',
+      storage: { backend: backend.name, config: await backend.config() },
+    });
   });
   after(async () => {
     await cluster?.dispose();
@@ -33,7 +50,8 @@ describe('cluster mode: three instances behind a round-robin balancer', () => {
     for (let i = 0; i < 3; i++) {
       const server = cluster.servers[i]!;
       await server.waitForLog((l) => l.msg === 'Cluster mode on: Redis reachable');
-      const own = join(cluster.dataDir, 'instances', cluster.instanceId(i));
+      assert.ok(server.logs.some((l) => l.msg === 'Storage backend' && l.backend === backend.name), `instance ${i} stores on ${backend.name}`);
+      const own = join(cluster.dataDirOf(i), 'instances', cluster.instanceId(i));
       assert.ok(existsSync(join(own, 'server.json')), 'the server lock file is in the instance directory');
       assert.ok(existsSync(join(own, 'server.lock')), 'so is the data-directory lock: the shared directory takes several instances');
       assert.ok(existsSync(join(own, 'queue', 'queue.sqlite')), 'the local journal is in the instance directory');
@@ -68,6 +86,82 @@ describe('cluster mode: three instances behind a round-robin balancer', () => {
     for (const server of cluster.servers) {
       assert.ok(server.logs.some((l) => l.msg === 'File published'), 'workers of every instance finalized some');
     }
+  });
+
+  it('an upload record changed at one instance is read afresh at another: a length declared later, a termination', async () => {
+    const [a, b] = cluster.servers as [SpawnedServer, SpawnedServer];
+    const body = randomData(5_000);
+    const deferred = v3Slot(cluster.uploadUrl, `${slotDir()}/deferred.bin`);
+    const created = await rawRequest(a.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Defer-Length': '1', 'Upload-Slot': deferred.url } });
+    assert.equal(created.status, 201, created.text);
+    const upload = `/files/${idOf(created)}`;
+    const headB = await rawRequest(b.baseUrl, upload, { method: 'HEAD', headers: TUS });
+    assert.equal(headB.status, 200);
+    assert.equal(headB.headers['upload-defer-length'], '1', 'B read the record while the length was deferred');
+    const first = await rawRequest(a.baseUrl, upload, { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': '0', 'Upload-Length': String(body.length) }, body: body.subarray(0, 1_000) });
+    assert.equal(first.status, 204, first.text);
+    const again = await rawRequest(b.baseUrl, upload, { method: 'HEAD', headers: TUS });
+    assert.equal(again.headers['upload-length'], String(body.length), 'the length declared at A is known at B');
+    assert.equal(again.headers['upload-offset'], '1000');
+    const rest = await rawRequest(b.baseUrl, upload, { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': '1000' }, body: body.subarray(1_000) });
+    assert.equal(rest.status, 204, `B completes the upload it knows the length of: ${rest.text}`);
+    const got = await getPublished(cluster.proxy.url, pathOf(deferred.getUrl));
+    assert.equal(got.status, 200);
+    assert.equal(sha256(got.body), sha256(body));
+
+    const ended = slot(cluster.uploadUrl, `${slotDir()}/terminated.bin`, 4_000);
+    const second = await rawRequest(a.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': '4000', 'Upload-Slot': ended.url } });
+    assert.equal(second.status, 201, second.text);
+    const doomed = `/files/${idOf(second)}`;
+    assert.equal((await rawRequest(b.baseUrl, doomed, { method: 'HEAD', headers: TUS })).status, 200);
+    assert.equal((await rawRequest(a.baseUrl, doomed, { method: 'DELETE', headers: TUS })).status, 204);
+    const gone = await rawRequest(b.baseUrl, doomed, { method: 'HEAD', headers: TUS });
+    assert.equal(gone.status, 404, `a terminated upload is gone at B too (not "complete"): ${gone.status} offset ${String(gone.headers['upload-offset'])}`);
+    const anew = await rawRequest(b.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': '4000', 'Upload-Slot': ended.url } });
+    assert.equal(anew.status, 201, 'the slot is free again at every instance');
+  });
+
+  it('concurrent creations of one slot at two instances make one upload: the other gets 200 with its URL and offset, or 409 for another length', async () => {
+    const [a, b] = cluster.servers as [SpawnedServer, SpawnedServer];
+    const create = (server: SpawnedServer, slotUrl: string, length: number) =>
+      rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': String(length), 'Upload-Slot': slotUrl } });
+    const size = 20_000;
+    // Many slots at once, each created at A and at B in the same moment: a lost race shows as two 201s.
+    const same = await Promise.all(
+      Array.from({ length: 20 }, async (_, r) => {
+        const s = slot(cluster.uploadUrl, `${slotDir()}/race-${r}.bin`, size);
+        return { s, answers: await Promise.all([create(a, s.url, size), create(b, s.url, size)]) };
+      }),
+    );
+    for (const { answers } of same) {
+      assert.deepEqual(answers.map((r) => r.status).sort(), [200, 201], answers.map((r) => `${r.status} ${r.text}`).join(' | '));
+      assert.equal(idOf(answers[0]!), idOf(answers[1]!), 'both name the one upload');
+      assert.equal(answers.find((r) => r.status === 200)!.headers['upload-offset'], '0');
+    }
+    const other = await Promise.all(
+      Array.from({ length: 10 }, async (_, r) => {
+        const s = v3Slot(cluster.uploadUrl, `${slotDir()}/race-other-${r}.bin`);
+        return Promise.all([create(a, s.url, size), create(b, s.url, size + 1)]);
+      }),
+    );
+    for (const answers of other) {
+      assert.deepEqual(answers.map((r) => r.status).sort(), [201, 409], answers.map((r) => `${r.status} ${r.text}`).join(' | '));
+      const refused = answers.find((r) => r.status === 409)!;
+      assert.equal(refused.json().code, 'ERR_UPLOAD_EXISTS');
+      assert.equal(idOf(refused), idOf(answers.find((r) => r.status === 201)!), 'the 409 names the upload that won');
+    }
+    // The one upload of each slot completes and is published once.
+    const before = publishedJobs(cluster);
+    for (const { s, answers } of same.slice(0, 5)) {
+      const body = randomData(size);
+      const done = await rawRequest(cluster.proxy.url, `/files/${idOf(answers[0]!)}`, { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': '0' }, body });
+      assert.equal(done.status, 204, done.text);
+      const got = await getPublished(cluster.proxy.url, s.getPath);
+      assert.equal(sha256(got.body), sha256(body));
+    }
+    const fresh = [...publishedJobs(cluster)].filter(([id]) => !before.has(id));
+    assert.equal(fresh.length, 5);
+    assert.ok(fresh.every(([, n]) => n === 1));
   });
 
   it('the admin API and the CLI of any instance show every instance, its workers and breakers, and the queue per tier', async () => {
@@ -105,14 +199,14 @@ describe('cluster mode: three instances behind a round-robin balancer', () => {
   });
 });
 
-describe('cluster mode: a download at one instance waits for a file being finalized at another', () => {
+for (const backend of backends) describe(`cluster mode (${backend.name}): a download at one instance waits for a file being finalized at another`, () => {
   let redis: RedisServer;
   let cluster: TestCluster;
 
   before(async () => {
     redis = await startRedis();
     // Every job stops at the start of finalization until its instance gets SIGUSR2.
-    cluster = await startCluster({ size: 2, redisUrl: redis.url, env: { HFS_TEST_HOLD_AT: 'start' } });
+    cluster = await startCluster({ size: 2, redisUrl: redis.url, env: { HFS_TEST_HOLD_AT: 'start' }, storage: { backend: backend.name, config: await backend.config() } });
   });
   after(async () => {
     await cluster?.dispose();

@@ -3,7 +3,7 @@
  * (AOF), and several server processes on one shared data directory (each with its own instance
  * directory) behind a round-robin proxy.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signSlotUrl } from '../../src/index.js';
@@ -66,10 +66,18 @@ export interface ClusterOptions {
   readonly env?: Record<string, string | undefined>;
   /** Extra environment of instance i only (e.g. a crash hook on one of them). */
   readonly envOf?: (i: number) => Record<string, string | undefined>;
+  /**
+   * The storage sections every instance gets (backends.ts `config()`: S3 names one bucket for all).
+   * On S3 each instance also gets a data directory of its own: nothing is shared but Redis and the bucket.
+   */
+  readonly storage?: { readonly backend: 'file' | 's3'; readonly config: string };
 }
 
 export interface TestCluster {
+  /** The shared data directory (file backend); on S3 the directory holding each instance's own. */
   readonly dataDir: string;
+  /** Instance i's data directory (the shared one on the file backend). */
+  dataDirOf(i: number): string;
   readonly servers: SpawnedServer[];
   readonly proxy: RoundRobinProxy;
   /** Upload prefix and tus URL through the proxy (the load balancer). */
@@ -100,9 +108,15 @@ heartbeat_interval = "300ms"
 token = "${ADMIN_TOKEN}"
 
 ${options.config ?? ''}
+
+${options.storage?.config ?? ''}
 `;
-  const start = (i: number) =>
-    startServer({ dataDir, config: configOf(i), env: { HFS_REDIS_URL: options.redisUrl, ...options.env, ...options.envOf?.(i) } });
+  const ownDirs = options.storage?.backend === 's3';
+  const dataDirOf = (i: number) => (ownDirs ? join(dataDir, instanceId(i)) : dataDir);
+  const start = async (i: number) => {
+    if (ownDirs) await mkdir(dataDirOf(i), { recursive: true });
+    return startServer({ dataDir: dataDirOf(i), config: configOf(i), env: { HFS_REDIS_URL: options.redisUrl, ...options.env, ...options.envOf?.(i) } });
+  };
   const servers: SpawnedServer[] = [];
   const retired: SpawnedServer[] = [];
   const dispose = async () => {
@@ -123,6 +137,7 @@ ${options.config ?? ''}
   const p = proxy;
   return {
     dataDir,
+    dataDirOf,
     servers,
     proxy: p,
     uploadUrl: `${p.url}/upload/`,

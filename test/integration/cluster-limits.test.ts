@@ -26,7 +26,7 @@ interface Instance {
   reachable: boolean;
 }
 
-function instance(keyPrefix: string, o: { maxBodies?: number; perMinute?: number; leaseMs?: number } = {}): Instance {
+function instance(keyPrefix: string, o: { maxBodies?: number; perMinute?: number; leaseMs?: number; claimTtlMs?: number } = {}): Instance {
   const lines: string[] = [];
   const failures: string[] = [];
   const sink = new Writable({
@@ -52,7 +52,7 @@ function instance(keyPrefix: string, o: { maxBodies?: number; perMinute?: number
   const local = new ClientLimits({ maxBodies: o.maxBodies ?? 0, creationsPerMinute: o.perMinute ?? 0 });
   Object.assign(self, {
     clients: new ClusterClientLimits({ maxBodies: o.maxBodies ?? 0, creationsPerMinute: o.perMinute ?? 0, counts: self.counts, local }),
-    unfinished: new SharedUnfinishedUploads({ counts: self.counts, refreshMs: 50 }),
+    unfinished: new SharedUnfinishedUploads({ counts: self.counts, refreshMs: 50, ...(o.claimTtlMs !== undefined && { claimTtlMs: o.claimTtlMs }) }),
   });
   return self;
 }
@@ -214,5 +214,57 @@ describe('unfinished uploads across instances', () => {
     await until('the upload written to Redis again', async () => (await reader.hget(`${prefix}{unfinished}:slots`, 'd/x.bin')) === 'x');
     await until('the total from Redis', () => a.unfinished.heldBytes === 5);
     a.unfinished.stop();
+  });
+});
+
+describe('one creation per slot across instances (slot claims)', () => {
+  it('claims made at once at two instances: exactly one wins each slot; the other is busy until the winner\'s upload is indexed, then sees it', async () => {
+    const prefix = uniquePrefix('claims');
+    const [a, b] = [instance(prefix), instance(prefix)];
+    const slots = Array.from({ length: 50 }, (_, i) => `d/race-${i}.bin`);
+    const pairs = await Promise.all(slots.map((slot) => Promise.all([a.unfinished.claimSlot(slot), b.unfinished.claimSlot(slot)])));
+    for (const [i, pair] of pairs.entries()) {
+      assert.deepEqual(pair.map((c) => c.kind).sort(), ['busy', 'claimed'], `slot ${slots[i]}`);
+    }
+    // The winner creates its upload, indexes it and releases: the loser now gets that upload.
+    const [first] = pairs;
+    const winner = first![0].kind === 'claimed' ? a : b;
+    const loser = winner === a ? b : a;
+    const claim = first!.find((c) => c.kind === 'claimed');
+    assert.ok(claim?.kind === 'claimed');
+    assert.equal((await loser.unfinished.claimSlot(slots[0]!)).kind, 'busy', 'still held while the creation runs');
+    winner.unfinished.add({ id: 'won', slotPath: slots[0]!, size: 10, offset: 0, partial: false });
+    await claim.release();
+    assert.deepEqual(await loser.unfinished.claimSlot(slots[0]!), { kind: 'taken', id: 'won' });
+    assert.deepEqual(await winner.unfinished.claimSlot(slots[0]!), { kind: 'taken', id: 'won' }, 'at the winner too');
+    // Once the upload is gone from the index, the slot can be claimed again.
+    winner.unfinished.remove('won');
+    await until('the slot free in Redis', async () => (await a.connection.hget(`${prefix}{unfinished}:slots`, slots[0]!)) === null);
+    assert.equal((await loser.unfinished.claimSlot(slots[0]!)).kind, 'claimed');
+  });
+
+  it("a creation that failed releases its claim (only its own); a crashed creator's claim expires", async () => {
+    const prefix = uniquePrefix('claims');
+    const [a, b] = [instance(prefix, { claimTtlMs: 400 }), instance(prefix, { claimTtlMs: 400 })];
+    const failed = await a.unfinished.claimSlot('d/failed.bin');
+    assert.ok(failed.kind === 'claimed');
+    await failed.release();
+    const next = await b.unfinished.claimSlot('d/failed.bin');
+    assert.equal(next.kind, 'claimed', 'released without an upload: free for the next creation');
+    await failed.release(); // a late second release of A's claim leaves B's alone
+    assert.equal((await a.unfinished.claimSlot('d/failed.bin')).kind, 'busy');
+
+    assert.equal((await a.unfinished.claimSlot('d/crashed.bin')).kind, 'claimed'); // never released
+    assert.equal((await b.unfinished.claimSlot('d/crashed.bin')).kind, 'busy');
+    await until('the crashed claim to expire', async () => (await b.unfinished.claimSlot('d/crashed.bin')).kind === 'claimed');
+  });
+
+  it('Redis unreachable: a claim is decided by this instance\'s index alone', async () => {
+    const prefix = uniquePrefix('claims');
+    const a = instance(prefix);
+    a.reachable = false;
+    assert.equal((await a.unfinished.claimSlot('d/local.bin')).kind, 'claimed');
+    a.unfinished.add({ id: 'l1', slotPath: 'd/local.bin', size: 1, offset: 0, partial: false });
+    assert.deepEqual(await a.unfinished.claimSlot('d/local.bin'), { kind: 'taken', id: 'l1' });
   });
 });
