@@ -13,7 +13,7 @@
  * the data file's size afresh: nothing is cached per process, so instances sharing the directory
  * (cluster mode) all see one state.
  */
-import { createWriteStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +28,7 @@ import { joinDataFiles } from './tus-file-join.js';
 import { clientMetadataOf, isFinishedRecord, isPartial, isUploadId, serverStateOf, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
 import { storageFullCause } from './space.js';
 import { UploadDigests } from './upload-digests.js';
+import { createBodyFile } from '../transfer/body-file.js';
 import { finishedTusUploads } from './finished-tus-uploads.js';
 import { fileSource, type UploadSource } from './upload-source.js';
 import type { FinishedUpload, UploadSummary } from './upload-store.js';
@@ -354,7 +355,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
 
   async #append(body: Readable, tap: HashingTap, id: string, offset: number): Promise<number> {
     this.#primedStats?.delete(id);
-    const out = createWriteStream(this.dataPath(id), { flags: 'r+', start: offset });
+    const out = createBodyFile(this.dataPath(id), { flags: 'r+', start: offset }); // larger writes, early writeback
     try {
       await pipeline(body, tap, out);
     } catch (err) {
