@@ -97,10 +97,6 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     (err: unknown) => (log.warn({ err: String(err) }, 'Could not read the quarantine at start'), Number.NaN),
   );
   if (!Number.isNaN(quarantinedAtStart)) metrics.quarantineFiles.set(quarantinedAtStart);
-  // Looked up on every slot GET of an unpublished path and every tus request, scanning on or off
-  // (on S3 one small GET each). Skipping them with scanning off and nothing withheld made
-  // e2e/handoff's retried PUT answer 409 (it depends on the await's timing), so they stay.
-  const withheld = quarantine;
   const finalizer = finalizationFromConfig(config, {
     published,
     tusStore,
@@ -144,7 +140,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     onLevel: (level) => level === 'ok' && finalizer.spaceReturned(),
   });
   tusStore.watchRemovals((id) => space.forget(id)); // terminated, expired, discarded: nothing promised any more
-  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, limits, space, now, quarantine: withheld });
+  const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, limits, space, now, quarantine });
   const tus = new TusEndpoint({
     config,
     intake,
@@ -157,10 +153,10 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     now,
     scope: tusScope,
     cas: stores.cas?.release ? { release: (sha256) => stores.cas!.release!(sha256) } : null,
-    quarantine: withheld,
+    quarantine,
   });
   // IETF Resumable Uploads: a third front door over the same intake, tus store, locker and queue.
-  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), now, quarantine: withheld });
+  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), slots: tus.slots, now, quarantine });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);
@@ -187,7 +183,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     [...opsReadinessChecks({ queue: queueOps }), { name: 'storage_space', run: () => space.problem() }, ...(storageReady.check ? [storageReady.check] : [])],
     { cluster: cluster ? () => cluster.readiness() : undefined, storage: storageReady.section },
   );
-  const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, downloadRedirect: stores.downloadRedirect, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine: withheld });
+  const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, downloadRedirect: stores.downloadRedirect, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
   // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
   const background = {

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Transform, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { decodeSlotPath } from '../auth/index.js';
@@ -14,7 +14,7 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders } from '../finalize/index.js';
 import { endError, type BodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { HashingTap, type IncomingStore } from '../storage/index.js';
+import type { IncomingStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import type { RufhUploads } from './rufh-uploads.js';
@@ -46,8 +46,6 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   const rc = requestContext.get(ctx.req);
   await intake.gate(ctx.req, 'put', path, size, rc?.log);
 
-  // Without a Content-Length the size cap is enforced while streaming.
-  const limit = new ByteLimit(size ?? intake.maxUploadBytes);
   // When the server ends the body (stall, floor, shutdown, takeover), the client gets an answer
   // it can act on (408/503/409 with Retry-After and Connection: close), not a bare reset
   // (issue 18.9). Once every byte arrived, nothing ends it: its 201 is on the way (issue 9.6).
@@ -59,6 +57,8 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   // Hashed as the body streams in: a declared checksum's mismatch is answered (422) before anything
   // is published, and finalization gets the digest instead of reading the bytes again.
   const digest = createHash('sha256');
+  // Without a Content-Length the size cap is enforced while streaming; the same stage hashes.
+  const limit = new ByteLimit(size ?? intake.maxUploadBytes, [digest]);
   const release = await intake.guardBody(ctx.req, {
     protocol: 'put',
     fileBytes: size,
@@ -74,7 +74,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   metrics.uploadsCreated.inc({ protocol: 'put' });
   try {
     allowBody(ctx.req, ctx.res);
-    await receiveBody(ctx.req, limit, [new HashingTap([digest]), incoming.sink], serverEnd.signal);
+    await receiveBody(ctx.req, limit, incoming.sink, serverEnd.signal);
     bodyDone = true;
     if (size !== undefined && limit.bytes !== size) throw new AppError('ERR_UPLOAD_INCOMPLETE');
     const sha256 = digest.digest('hex');
@@ -107,11 +107,11 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
 }
 
 /**
- * Streams the request body through `limit` and `rest`. Unlike pipeline(req, …), a server-side
+ * Streams the request body through `limit` (count, cap, hash) into `sink`. Unlike pipeline(req, …), a server-side
  * end (`signal`) stops reading without destroying the request, so the socket can still carry
  * the error answer.
  */
-async function receiveBody(req: IncomingMessage, limit: ByteLimit, rest: [Transform, Writable], signal: AbortSignal): Promise<void> {
+async function receiveBody(req: IncomingMessage, limit: ByteLimit, sink: Writable, signal: AbortSignal): Promise<void> {
   const fail = (err: unknown) => {
     req.unpipe(limit);
     req.pause();
@@ -127,7 +127,7 @@ async function receiveBody(req: IncomingMessage, limit: ByteLimit, rest: [Transf
   req.on('close', onClose);
   try {
     req.pipe(limit);
-    await pipeline(limit, ...rest);
+    await pipeline(limit, sink);
   } finally {
     signal.removeEventListener('abort', onAbort);
     req.off('error', onError);

@@ -36,7 +36,7 @@ import {
   uploadLimitField,
   type InteropVersion,
 } from './rufh-versions.js';
-import type { Creation } from './tus-endpoint.js';
+import type { Creation, SlotIndex } from './tus-endpoint.js';
 import { UploadCompletion } from './tus-completion.js';
 import { uploadUrlOf } from './tus-http.js';
 
@@ -48,6 +48,8 @@ export interface RufhDeps {
   readonly scope: TusRequestScope;
   /** The tus endpoint's creation authorization (slot in Upload-Slot or ?slot=, signature, gate). */
   readonly authorizeCreation: (ctx: Context) => Promise<Creation>;
+  /** One unfinished upload per slot (issue 9.2), the tus door's index: a resource is a tus upload. */
+  readonly slots: SlotIndex;
   readonly now: () => number;
   /** An upload in quarantine answers 451 on its resource URL (docs/scanning.md). */
   readonly quarantine?: Pick<QuarantineStore, 'get'>;
@@ -159,7 +161,14 @@ export class RufhUploads {
     if (creation.existing) throw new AppError('ERR_UPLOAD_EXISTS');
     const size = this.fileSizeOf(ctx, version, contentLengthOf(ctx)) ?? creation.slot.signedSize;
     const record: UploadServerState = { ...creation.record, rufh: { interop: version.interop, via: 'post' } };
-    await this.createAndAppend(ctx, version, record, size, creation.metadata ?? undefined);
+    // Two creations of one slot at once (here, or at two instances): the one that lost the claim is a second creation.
+    const claim = await this.deps.slots.claimCreation(creation.slot.path);
+    if ('existing' in claim) throw new AppError('ERR_UPLOAD_EXISTS');
+    try {
+      await this.createAndAppend(ctx, version, record, size, creation.metadata ?? undefined);
+    } finally {
+      claim.settle();
+    }
   }
 
   /** `interim`: for an upgraded PUT, whether its 104 may be sent; careful creation sends none. */
@@ -169,11 +178,12 @@ export class RufhUploads {
     const limits = this.#resources.limitsOf(record);
     if (size !== undefined && size > limits.maxSizeBytes) throw tooLarge(limits, version);
     const release = await this.#append.guard(ctx, size);
+    const id = newUploadId();
     try {
-      const id = newUploadId();
       const upload = new Upload({ id, offset: 0, ...(size !== undefined && { size }), ...(metadata && { metadata }), creation_date: new Date(this.deps.now()).toISOString() });
       await this.deps.scope.run({ newRecord: record }, () => tusStore.create(upload));
       this.deps.intake.uploadCreated(ctx.req, id, size ?? null); // the gate's space stays promised to it
+      this.deps.slots.created({ id, slotPath: record.slotPath, size: size ?? null, offset: 0, partial: false });
       if (record.rufh?.via === 'put') await this.#resources.link(record.slotPath, id);
       metrics.uploadsCreated.inc({ protocol: 'rufh' });
       const location = uploadUrlOf(ctx, this.deps.config.server, id);
@@ -192,6 +202,7 @@ export class RufhUploads {
       });
     } finally {
       release();
+      this.deps.slots.refreshHeld(id); // the bytes it holds now, or gone from the index once complete
     }
   }
 
@@ -243,6 +254,7 @@ export class RufhUploads {
     } finally {
       release();
       this.deps.intake.settleUpload(id);
+      this.deps.slots.refreshHeld(id);
     }
   }
 
@@ -255,6 +267,7 @@ export class RufhUploads {
       const slotPath = info.hfs?.slotPath;
       if (slotPath !== undefined) await this.#resources.unlink(slotPath, id);
       metrics.uploadsTerminated.inc();
+      this.deps.slots.refreshHeld(id); // the slot takes a new upload
       requestContext.get(ctx.req)?.log.info({ uploadId: id }, 'Resumable upload cancelled by the client');
       ctx.status = 204;
     });
@@ -305,6 +318,7 @@ export class RufhUploads {
       await this.deps.tusStore.remove(id).catch((err: unknown) => log?.warn({ err, uploadId: id }, 'Unfinished upload of the slot could not be removed'));
       await this.#resources.unlink(slotPath, id);
     });
+    this.deps.slots.refreshHeld(id);
     const reason = interim.send ? 'proxy' : interim.reason;
     log?.info({ uploadId: id, reason }, 'Unfinished upload of the slot replaced: its client cannot be sent to resume it');
   }

@@ -17,7 +17,7 @@ import { AppError, toClientError } from '../errors.js';
 import { expectedSha256FromMetadata, jobIdOf, type IntakeControl } from '../finalize/index.js';
 import { socketIdleMsOf, tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { TusFileStore, storageUnavailableError, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState } from '../storage/index.js';
+import { TusFileStore, storageUnavailableError, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState, type StoredUpload } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { answerHeadersAtWriteHead, storageFullAnswer, wholeHeader } from './tus-answer-headers.js';
 import { answerCors, answerOptions, dropHeader, uploadUrlOf } from './tus-http.js';
@@ -56,6 +56,9 @@ export interface TusDeps {
   /** An upload in quarantine answers 451 on its upload URL (docs/scanning.md). */
   quarantine?: Pick<QuarantineStore, 'get'>;
 }
+
+/** What another door needs of the slot index: claim a slot for a creation, register the upload, refresh what it holds. */
+export type SlotIndex = Pick<TusSlotUploads, 'claimCreation' | 'created' | 'refreshHeld'>;
 
 /** A creation's authorization: the slot and the record the new upload gets, or the slot's existing unfinished upload. */
 export interface Creation {
@@ -175,7 +178,12 @@ export class TusEndpoint {
       ctx.res.setHeader(CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE);
       return answerOptions(ctx, this.server, this.deps.config.cors);
     }
-    if (ctx.method === 'HEAD' && id !== undefined) await this.announceConcat(ctx, id);
+    // The request's record reads (TusWriteScope.records). A HEAD on a store that keeps them takes
+    // Upload-Concat from the record getUpload read under the upload's lock, when the answer is
+    // written: one read, and never one older than the offset it answers with.
+    const records = new Map<string, string>();
+    const concatAtWriteHead = ctx.method === 'HEAD' && id !== undefined && 'readsOncePerRequest' in this.deps.tusStore;
+    if (ctx.method === 'HEAD' && id !== undefined && !concatAtWriteHead) await this.announceConcat(ctx, id);
     if (ctx.method === 'POST' || ctx.method === 'PATCH') this.deps.intake.refuseWhenStopping();
     const chunkCheck = this.carriesBody(ctx) ? parseUploadChecksum(ctx.get('Upload-Checksum') || undefined, ctx.get('Content-Length') || undefined) : undefined;
     let unlockSlot = async () => {};
@@ -208,10 +216,14 @@ export class TusEndpoint {
       // Free space for a PATCH's bytes: 507 before the body when they do not fit.
       if (ctx.method === 'PATCH' && id !== undefined) await this.deps.intake.checkAppend(ctx.req, { uploadId: id, requestBytes: wholeHeader(ctx, 'Content-Length'), declaredLength: wholeHeader(ctx, 'Upload-Length') });
       if (this.carriesBody(ctx)) release = await this.guardBody(ctx, target, newRecord?.slotPath);
-      const scope: TusWriteScope = { ...(newRecord && { newRecord }), ...(chunkCheck && { chunkCheck }) };
+      const scope: TusWriteScope = { ...(newRecord && { newRecord }), ...(chunkCheck && { chunkCheck }), records };
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
-      answerHeadersAtWriteHead(ctx.res, () => this.errorHeaders.get(ctx.res));
+      answerHeadersAtWriteHead(ctx.res, () => {
+        const text = concatAtWriteHead ? records.get(id) : undefined;
+        if (text !== undefined) this.setConcatHeader(ctx, (JSON.parse(text) as StoredUpload).hfs?.concat);
+        return this.errorHeaders.get(ctx.res);
+      });
       // When the client is gone, @tus/server's response promise may never settle (it waits for
       // 'finish' on a destroyed socket): the request is over when the response closes.
       const closed = new Promise<void>((resolve) => ctx.res.once('close', resolve));
@@ -245,7 +257,10 @@ export class TusEndpoint {
 
   /** HEAD of a concatenation's upload: the spec's `Upload-Concat` (partial, or final with its parts' URLs). */
   private async announceConcat(ctx: Context, id: string): Promise<void> {
-    const concat = (await this.deps.tusStore.record(id))?.hfs?.concat;
+    this.setConcatHeader(ctx, (await this.deps.tusStore.record(id))?.hfs?.concat);
+  }
+
+  private setConcatHeader(ctx: Context, concat: UploadServerState['concat']): void {
     if (concat?.kind === 'partial') ctx.res.setHeader('Upload-Concat', 'partial');
     if (concat?.kind === 'final') ctx.res.setHeader('Upload-Concat', `final;${concat.parts.map((p) => uploadUrlOf(ctx, this.deps.config.server, p)).join(' ')}`);
   }
@@ -340,6 +355,11 @@ export class TusEndpoint {
       const written = uploadId || this.created.get(ctx.req); // a creation-with-upload's bytes are held too
       if (written) this.slotUploads.refreshHeld(written);
     };
+  }
+
+  /** The one-unfinished-upload-per-slot index, shared with the IETF Resumable Uploads door. */
+  get slots(): SlotIndex {
+    return this.slotUploads;
   }
 
   /** The slot of a creation (also the IETF Resumable Uploads door's careful creation): authorized and gated. */
@@ -442,6 +462,8 @@ export class TusEndpoint {
 
   private async onFinish(_req: unknown, upload: Upload): Promise<Record<string, never>> {
     if (upload.size === undefined) throw new Error(`tus upload ${upload.id} finished without a length`);
+    // @tus/server calls this after it released the upload's lock: what the request read under the lock may be old now.
+    this.deps.scope.current()?.records?.clear();
     try {
       await this.completion.complete(upload.id, upload.size);
     } catch (err) {
@@ -449,6 +471,7 @@ export class TusEndpoint {
       throw err;
     }
     this.deps.unfinished.remove(upload.id);
+    this.deps.intake.uploadFinished(upload.id); // settle() would read record and file only to learn this
     return {};
   }
 

@@ -138,6 +138,11 @@ export class TusSlotUploads {
     ctx.body = '';
   }
 
+  /** An upload created by another door (IETF Resumable Uploads) on `slotPath`: the slot's one unfinished upload. */
+  created(upload: UnfinishedUpload): void {
+    this.deps.unfinished.add(upload);
+  }
+
   /** Bytes held by an unfinished upload after a PATCH (one stat), for limits.max_unfinished_bytes. */
   refreshHeld(id: string): void {
     const { unfinished, tusStore } = this.deps;

@@ -128,6 +128,11 @@ export class Intake {
     return this.#d.space.checkAppend(req, append);
   }
 
+  /** Every byte of the upload arrived and it is marked finished: nothing is promised to it, and the settle after its request reads nothing. */
+  uploadFinished(uploadId: string): void {
+    this.#d.space.forget(uploadId);
+  }
+
   /** A request on the upload is over: re-read what it holds (fire and forget). */
   settleUpload(uploadId: string): void {
     void this.#d.space.settle(uploadId);

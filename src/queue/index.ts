@@ -54,7 +54,8 @@ export {
   type SpilloverQueueBackendOptions,
 } from './backends/sqlite/spillover-backend.js';
 export { QueueFile } from './backends/sqlite/queue-file.js';
-export { BullmqQueueBackend, type BullmqEvents, type BullmqQueueBackendOptions } from './backends/bullmq-backend.js';
+// The BullMQ backend (cluster mode only) is imported from './backends/bullmq-backend.js' by its users:
+// re-exported here it would load bullmq and ioredis (~0.3-0.6 s) into every single-node start.
 // --- runtime
 export { systemClock, type Clock, type TimerHandle } from './runtime/clock.js';
 export {

@@ -5,16 +5,17 @@
  * (a client reset) while the file's asynchronous open may still be running; an unlink at that
  * moment finds nothing and the open then leaves a 0-byte file behind (issue 9.11).
  */
-import { createWriteStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { LocalIncoming } from './published-store.js';
 import type { IncomingStore, IncomingUpload } from './incoming-store.js';
 import { fileSource } from './upload-source.js';
+import { createBodyFile } from '../transfer/body-file.js';
 
 export type OpenFile = (path: string) => Writable;
 
-const createExclusive = (mode: number): OpenFile => (path) => createWriteStream(path, { flags: 'wx', mode });
+// A larger write buffer and early writeback (transfer/body-file.ts).
+const createExclusive = (mode: number): OpenFile => (path) => createBodyFile(path, { flags: 'wx', mode });
 
 export class FileIncomingStore implements IncomingStore {
   readonly #open: OpenFile;

@@ -27,6 +27,12 @@ export interface TusWriteScope {
   readonly newRecord?: UploadServerState;
   /** The checksum of this request's body. */
   readonly chunkCheck?: ChunkCheck;
+  /**
+   * Record texts this request read, by upload id: later reads in the same request answer from
+   * here (a PATCH read its record four times). Only while the request holds the upload's lock;
+   * the store drops a key when this request writes it (TusFileStore.record).
+   */
+  readonly records?: Map<string, string>;
 }
 
 /**

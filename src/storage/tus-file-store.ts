@@ -13,7 +13,7 @@
  * the data file's size afresh: nothing is cached per process, so instances sharing the directory
  * (cluster mode) all see one state.
  */
-import { createWriteStream } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +28,7 @@ import { joinDataFiles } from './tus-file-join.js';
 import { clientMetadataOf, isFinishedRecord, isPartial, isUploadId, serverStateOf, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
 import { storageFullCause } from './space.js';
 import { UploadDigests } from './upload-digests.js';
+import { createBodyFile } from '../transfer/body-file.js';
 import { finishedTusUploads } from './finished-tus-uploads.js';
 import { fileSource, type UploadSource } from './upload-source.js';
 import type { FinishedUpload, UploadSummary } from './upload-store.js';
@@ -48,6 +49,12 @@ const resumableKey = (slotPath: string) => `rufh.${createHash('sha256').update(s
 /** Upload records listUnfinished reads at once. */
 const LIST_READS = 32;
 
+/** What the start-up passes need of a data file. */
+interface DataStat {
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
 export interface TusFileStoreOptions {
   /** The current request's facts (the tus endpoint runs every request inside its scope). */
   scope?: () => TusWriteScope | undefined;
@@ -59,24 +66,52 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   readonly #scope: () => TusWriteScope | undefined;
   readonly #digests = new UploadDigests();
   readonly #fileMode: number;
+  /** The tus directory's creation (once; reset when a creation finds it gone). */
+  #dirMade: Promise<void> | null = null;
+  /** Data file stats read by primeRecords(), by id; null when not primed. */
+  #primedStats: Map<string, DataStat | null> | null = null;
   #onRemoved: (id: string) => void = () => {};
 
   constructor(private readonly dir: string, expirationMs: number, options: TusFileStoreOptions = {}) {
     // Records are replaced atomically (several requests, and in cluster mode several instances, read them).
     super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir) });
     this.#scope = options.scope ?? (() => undefined);
+    (this.configstore as AtomicFileKvStore).onWrite = (key) => this.#scope()?.records?.delete(key);
     this.#fileMode = options.fileMode ?? 0o640;
     // 'concatenation' is served by the tus endpoint itself (http/tus-concat.ts), before @tus/server sees the request.
     this.extensions = [...this.extensions, 'checksum', 'concatenation'];
   }
 
-  /** Start-up: read every record once (AtomicFileKvStore.prime) until unprimeRecords(). */
+  /**
+   * Start-up: read every record once (AtomicFileKvStore.prime) and stat every data file once,
+   * synchronously, until unprimeRecords(). The start-up passes (recovery, slot index, space
+   * account) then answer from memory (docs/performance.md).
+   */
   primeRecords(): void {
-    (this.configstore as AtomicFileKvStore).prime();
+    const records = this.configstore as AtomicFileKvStore;
+    records.prime();
+    const stats = new Map<string, DataStat | null>();
+    for (const id of records.primedKeys() ?? []) {
+      try {
+        const st = statSync(this.dataPath(id));
+        stats.set(id, { size: st.size, mtimeMs: st.mtimeMs });
+      } catch {
+        stats.set(id, null);
+      }
+    }
+    this.#primedStats = stats;
   }
 
   unprimeRecords(): void {
     (this.configstore as AtomicFileKvStore).unprime();
+    this.#primedStats = null;
+  }
+
+  /** The data file's size and time, from the primed stats when there (any write or removal drops the entry). */
+  async #dataStat(id: string): Promise<DataStat | null> {
+    const primed = this.#primedStats?.get(id);
+    if (primed !== undefined) return primed;
+    return stat(this.dataPath(id)).then((st) => ({ size: st.size, mtimeMs: st.mtimeMs }), () => null);
   }
 
   get datastore(): DataStore {
@@ -121,6 +156,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     const info = await this.record(id);
     if (!info || !isFinishedRecord(info)) throw ERRORS.FILE_NOT_FOUND; // only a finished upload may lose its bytes
     this.#digests.drop(id);
+    this.#primedStats?.delete(id);
     await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
@@ -133,14 +169,27 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     });
   }
 
-  /** The stored record, or null for an unknown id (or one that is not an upload id). */
+  /**
+   * The stored record, or null for an unknown id (or one that is not an upload id). Inside a tus
+   * request whose scope carries `records`, read once per request (docs/performance.md).
+   */
   async record(id: string): Promise<StoredUpload | null> {
     if (!isUploadId(id)) return null;
+    const memo = this.#scope()?.records;
+    const text = memo?.get(id) ?? (await (this.configstore as AtomicFileKvStore).getText(id));
+    if (text === undefined) return null;
     try {
-      return ((await this.configstore.get(id)) as StoredUpload | undefined) ?? null;
+      const info = JSON.parse(text) as StoredUpload; // a fresh object for each caller
+      memo?.set(id, text);
+      return info;
     } catch {
-      return null;
+      return null; // a cut record reads as none
     }
+  }
+
+  /** This store keeps a request's record reads in its scope's `records` (TusWriteScope). */
+  get readsOncePerRequest(): true {
+    return true;
   }
 
   /** Rewrites the server's state of an upload (the caller holds its lock). */
@@ -159,8 +208,22 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   override async create(file: Upload): Promise<Upload> {
     const hfs = this.#scope()?.newRecord;
     const path = this.dataPath(file.id);
-    await mkdir(this.dir, { recursive: true });
-    await writeFile(path, '', { flag: 'wx', mode: this.#fileMode });
+    // The directory is made once, not per creation (a mkdir per POST, failing with EEXIST inside,
+    // showed in the load profile); made again when it disappeared.
+    this.#dirMade ??= mkdir(this.dir, { recursive: true }).then(
+      () => {},
+      (err: unknown) => {
+        this.#dirMade = null; // the next creation tries again
+        throw err;
+      },
+    );
+    await this.#dirMade;
+    await writeFile(path, '', { flag: 'wx', mode: this.#fileMode }).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      this.#dirMade = null;
+      await mkdir(this.dir, { recursive: true });
+      await writeFile(path, '', { flag: 'wx', mode: this.#fileMode });
+    });
     const record: StoredUpload = { id: file.id, size: file.size, offset: file.offset, metadata: file.metadata, creation_date: file.creation_date, ...(hfs && { hfs }) };
     await this.configstore.set(file.id, record as unknown as Upload);
     this.#digests.start(file.id); // every upload: its sha256 goes to finalization (issue 14.2)
@@ -241,6 +304,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   /** Takes back every byte from `offset` on (the caller holds the upload's lock). */
   async discardFrom(id: string, offset: number): Promise<void> {
     this.#digests.drop(id);
+    this.#primedStats?.delete(id);
     await truncate(this.dataPath(id), offset);
   }
 
@@ -253,6 +317,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   override async remove(id: string): Promise<void> {
     if ((await this.record(id)) === null) throw ERRORS.FILE_NOT_FOUND;
     this.#digests.drop(id);
+    this.#primedStats?.delete(id);
     await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
@@ -284,11 +349,13 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
 
   /** Joins the parts' data, in order, into the data file of `finalId` (tus-file-join.ts; idempotent). */
   async concatenate(finalId: string, parts: ReadonlyArray<{ readonly id: string; readonly size: number }>): Promise<void> {
+    this.#primedStats?.delete(finalId);
     await joinDataFiles(this.dataPath(finalId), parts.map((p) => ({ path: this.dataPath(p.id), size: p.size })));
   }
 
   async #append(body: Readable, tap: HashingTap, id: string, offset: number): Promise<number> {
-    const out = createWriteStream(this.dataPath(id), { flags: 'r+', start: offset });
+    this.#primedStats?.delete(id);
+    const out = createBodyFile(this.dataPath(id), { flags: 'r+', start: offset }); // larger writes, early writeback
     try {
       await pipeline(body, tap, out);
     } catch (err) {
@@ -332,7 +399,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     const info = await this.record(id);
     if (!info) return null;
     const finished = isFinishedRecord(info);
-    const st = await stat(this.dataPath(id)).catch(() => null);
+    const st = await this.#dataStat(id);
     if (!finished && !st) return null;
     return {
       id,

@@ -4,7 +4,9 @@
  *      server (signed slots, queue on) and into bare @tus/server, each a fresh child process.
  *      Printed: uploads/s until all answered (and, for hfs, until all published), HEAD p99 of
  *      one unfinished tus upload probed from a separate process during the load, the server's
- *      event-loop delay p99 (perf_hooks monitorEventLoopDelay, preloaded: lag-probe.ts), peak RSS.
+ *      event-loop delay p99 (perf_hooks monitorEventLoopDelay, preloaded: lag-probe.ts), the
+ *      server's CPU time per upload (all threads, /proc; the steadiest figure on a shared
+ *      machine), peak RSS.
  *   2. Memory: RSS of this server holding N_STALLED tus PATCHes that sent 64 KiB and stalled.
  *   3. Start-up: time from spawn to "Server listening" and RSS then, with U unfinished tus
  *      uploads and P published files generated on disk in the server's layout.
@@ -12,7 +14,9 @@
  * max_concurrent_uploads above N. The load generator runs here, on the same cores.
  * Env: BENCH_UPLOADS (1000), BENCH_STALLED (1000), BENCH_UNFINISHED (10000), BENCH_PUBLISHED
  *      (100000); BENCH_QUICK=1: 200, 200, 1000, 10000. BENCH_LOAD_PARTS (concurrency,stalled,startup),
- *      BENCH_LOAD_KINDS (e.g. "hfs tus"), BENCH_CPU_PROF=<dir> (servers run with --cpu-prof).
+ *      BENCH_LOAD_KINDS (e.g. "hfs tus"), BENCH_CPU_PROF=<dir> (servers run with --cpu-prof),
+ *      BENCH_HFS_CLI (another build's dist/src/cli.js, e.g. a copy of main's, for before/after runs),
+ *      BENCH_COUNT_ASYNC=1 (libuv pool requests and promises per upload; slows the servers).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -36,6 +40,8 @@ const STALLED = num('BENCH_STALLED', 1000, 200);
 const UNFINISHED = num('BENCH_UNFINISHED', 10_000, 1000);
 const PUBLISHED = num('BENCH_PUBLISHED', 100_000, 10_000);
 const TUS = { 'Tus-Resumable': '1.0.0' };
+/** Count async resources in the servers (lag-probe.ts): slows them, so the timings of such a run mean little. */
+const COUNT_ASYNC = process.env.BENCH_COUNT_ASYNC === '1';
 const BODY = randomBytes(MiB);
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
 
@@ -62,7 +68,7 @@ function spawnServer(args: string[], dataDir: string, env: Record<string, string
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const proc = spawn(process.execPath, [...prof, '--import', join(HERE, 'lag-probe.js'), ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env, HFS_BENCH_LAG_FILE: lagFile },
+    env: { ...process.env, ...env, HFS_BENCH_LAG_FILE: lagFile, HFS_BENCH_COUNT_ASYNC: process.env.BENCH_COUNT_ASYNC ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);
@@ -81,7 +87,7 @@ function spawnServer(args: string[], dataDir: string, env: Record<string, string
 
 async function startHfs(dataDir: string): Promise<Server> {
   writeFileSync(`${dataDir}.toml`, HFS_CONFIG);
-  return spawnServer([CLI, 'serve'], dataDir, { HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dataDir, HFS_SECRET: SECRET, HFS_CONFIG: `${dataDir}.toml` });
+  return spawnServer([process.env.BENCH_HFS_CLI ?? CLI, 'serve'], dataDir, { HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dataDir, HFS_SECRET: SECRET, HFS_CONFIG: `${dataDir}.toml` });
 }
 const startBare = (dataDir: string) => {
   mkdirSync(dataDir, { recursive: true });
@@ -118,17 +124,31 @@ function send(url: string, method: string, headers: Record<string, string>, body
 }
 
 /** The server's event-loop delay since the previous read (lag-probe.ts) and its RSS. */
-async function lag(server: Server): Promise<{ p50: number; p99: number; max: number; rss: number }> {
+interface LagReading {
+  p50: number;
+  p99: number;
+  max: number;
+  rss: number;
+  /** With BENCH_COUNT_ASYNC=1: requests to the libuv pool and promises since the previous reading. */
+  pool: number;
+  promises: number;
+}
+async function lag(server: Server): Promise<LagReading> {
   await rm(server.lagFile, { force: true });
   server.proc.kill('SIGUSR2');
   for (let i = 0; i < 500; i++) {
     const text = await readFile(server.lagFile, 'utf8').catch(() => '');
-    if (text) return JSON.parse(text) as { p50: number; p99: number; max: number; rss: number };
+    if (text) return JSON.parse(text) as LagReading;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error('lag probe did not answer');
 }
 
+/** utime + stime of a process (all threads) in ms, from /proc/<pid>/stat (100 ticks/s on Linux). */
+const cpuMsOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
 const statusOf = (pid: number, field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
 /** Creates one tus upload; returns its absolute URL. */
@@ -170,10 +190,11 @@ async function concurrency(root: string, kind: Kind): Promise<string> {
       prober.once('exit', () => r(out));
     });
     await lag(server); // starts the window
+    const cpu0 = cpuMsOf(server.proc.pid!);
     const t0 = performance.now();
     const paths = await Promise.all(Array.from({ length: UPLOADS }, () => oneUpload(server, kind)));
     const answeredS = (performance.now() - t0) / 1000;
-    const during = await lag(server);
+    let during = await lag(server);
     let publishedS = NaN;
     if (kind !== 'bare tus') {
       // Published = the file at its final path; tus slot paths are random, so count files/.
@@ -185,15 +206,23 @@ async function concurrency(root: string, kind: Kind): Promise<string> {
       }
       publishedS = (performance.now() - t0) / 1000;
     }
+    const cpuPerUpload = (cpuMsOf(server.proc.pid!) - cpu0) / UPLOADS;
+    if (COUNT_ASYNC) {
+      // Counted until published: finalization's work included (the lag reading above stays as it was).
+      const after = await lag(server);
+      during = { ...during, pool: during.pool + after.pool, promises: during.promises + after.promises };
+    }
     void paths;
     prober.kill('SIGTERM');
-    const head = JSON.parse(await proberOut) as { n: number; p99: number; failed: number };
+    const head = JSON.parse(await proberOut) as { n: number; p50: number; p99: number; failed: number };
     children.delete(prober);
     const peak = statusOf(server.proc.pid!, 'VmHWM');
     return (
       `  ${kind.padEnd(9)} ${UPLOADS} x 1 MiB at once: ${(UPLOADS / answeredS).toFixed(0).padStart(4)} uploads/s answered` +
       (Number.isNaN(publishedS) ? '' : `, ${(UPLOADS / publishedS).toFixed(0)}/s published`) +
-      `; HEAD p99 ${head.p99.toFixed(1)} ms (${head.n} probes, ${head.failed} failed); event-loop delay p99 ${during.p99} ms max ${during.max} ms; peak RSS ${peak.toFixed(0)} MiB`
+      `; HEAD p50 ${head.p50.toFixed(1)} p99 ${head.p99.toFixed(1)} ms (${head.n} probes, ${head.failed} failed); event-loop delay p99 ${during.p99} ms max ${during.max} ms;` +
+      ` server CPU ${cpuPerUpload.toFixed(1)} ms/upload${kind === 'bare tus' ? '' : ' (until published)'}; peak RSS ${peak.toFixed(0)} MiB` +
+      (COUNT_ASYNC ? `; per upload: ${(during.pool / UPLOADS).toFixed(1)} libuv pool requests, ${(during.promises / UPLOADS).toFixed(0)} promises` : '')
     );
   } finally {
     await stop(server.proc);
@@ -262,11 +291,12 @@ async function startup(root: string): Promise<string> {
   for (const [pass, dir] of [['empty data dir (reference)', empty], ['cold (first start on these files)', dataDir], ['warm (second start)', dataDir]] as const) {
     const server = await startHfs(dir);
     const rssAtListen = statusOf(server.proc.pid!, 'VmRSS');
+    const cpuAtListen = cpuMsOf(server.proc.pid!); // steadier than the wall time on a shared machine
     const probe = await tusCreate(server, false, 10); // answers: the server is up, not only listening
     void probe;
     await new Promise((r) => setTimeout(r, 2000)); // background work after listening (index loads, sweeps)
     const rssLater = statusOf(server.proc.pid!, 'VmRSS');
-    lines.push(`  ${pass}: listening after ${server.startMs.toFixed(0)} ms (node start included), RSS ${rssAtListen.toFixed(0)} MiB then, ${rssLater.toFixed(0)} MiB 2 s later`);
+    lines.push(`  ${pass}: listening after ${server.startMs.toFixed(0)} ms (node start included; server CPU ${cpuAtListen} ms), RSS ${rssAtListen.toFixed(0)} MiB then, ${rssLater.toFixed(0)} MiB 2 s later`);
     await stop(server.proc);
   }
   return `  ${UNFINISHED} unfinished tus uploads + ${PUBLISHED} published files generated in ${genS.toFixed(1)} s\n${lines.join('\n')}`;

@@ -242,6 +242,28 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     assert.equal(tus.final!.headers['tus-resumable'], '1.0.0');
   });
 
+  it('one unfinished upload per slot across doors: a second careful creation gets 409, a tus creation is sent to the resource, DELETE frees the slot', async () => {
+    const size = 10 * KiB;
+    const careful = (slotUrl: string) =>
+      rufhRequest(server.baseUrl, { method: 'POST', target: '/files/', headers: { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?0', 'Upload-Length': String(size), 'Upload-Slot': slotUrl } });
+    // Ten slots, each created twice in the same moment: exactly one creation of each wins.
+    const slots = Array.from({ length: 10 }, (_, r) => slotFor(`one-${r}.bin`, size));
+    const raced = await Promise.all(slots.map(async (s) => Promise.all([careful(s.url), careful(s.url)])));
+    for (const pair of raced) {
+      assert.deepEqual(pair.map((r) => r.final?.status).sort(), [201, 409], pair.map((r) => `${r.final?.status} ${r.final?.body.toString()}`).join(' | '));
+      assert.match(pair.find((r) => r.final?.status === 409)!.final!.body.toString(), /upload/i);
+    }
+    const slot = slots[0]!;
+    const resource = resourcePath(raced[0]!.find((r) => r.final?.status === 201)!.final!.headers.location!);
+    const tus = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(size), 'Upload-Slot': slot.url } });
+    assert.equal(tus.status, 200, 'a tus creation of the slot is sent to the unfinished resource');
+    assert.equal(resourcePath(String(tus.headers.location)), resource);
+    assert.equal((await rufhRequest(server.baseUrl, { method: 'DELETE', target: resource, headers: { 'Upload-Draft-Interop-Version': '6' } })).final?.status, 204);
+    const anew = await careful(slot.url);
+    assert.equal(anew.final?.status, 201, 'the cancelled resource no longer holds the slot');
+    assert.notEqual(resourcePath(anew.final!.headers.location!), resource);
+  });
+
   it('metrics count RUFH requests by interop version', async () => {
     const text = (await rawRequest(server.baseUrl, '/metrics')).text;
     assert.match(text, /hmac_rufh_requests_total\{interop="8",kind="upgrade"\} [1-9]/);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Dispatcher, emptyCounts, systemClock, type Job, type JobOutcome, type PriorityTier } from '../../src/queue/index.js';
-import { BullmqQueueBackend } from '../../src/queue/index.js';
+import { BullmqQueueBackend } from '../../src/queue/backends/bullmq-backend.js';
 import { uniquePrefix, useRedis } from '../helpers/redis.js';
 
 const redis = useRedis();

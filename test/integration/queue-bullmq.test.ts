@@ -1,5 +1,5 @@
 /** Runs the QueueBackend conformance suite against the BullMQ backend on a real redis-server. */
-import { BullmqQueueBackend } from '../../src/queue/index.js';
+import { BullmqQueueBackend } from '../../src/queue/backends/bullmq-backend.js';
 import { describeQueueBackend } from '../conformance/queue-backend.suite.js';
 import { uniquePrefix, useRedis } from '../helpers/redis.js';
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Upload } from '@tus/utils';
 import { AtomicFileKvStore } from '../../src/storage/atomic-file-kv-store.js';
+import { TusFileStore } from '../../src/storage/tus-file-store.js';
 
 const upload = (id: string, offset: number) => new Upload({ id, size: 10, offset });
 
@@ -35,6 +36,33 @@ describe('AtomicFileKvStore priming', () => {
       assert.equal((await kv.get('new'))?.offset, undefined, 'a key the pass did not see is read from disk');
       kv.unprime();
       assert.equal((await kv.get('a'))?.offset, 9, 'unprimed: the file answers');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('primes the list and the data file sizes for the start-up passes, and drops what a removal or a write changes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tus-prime-'));
+    try {
+      const store = new TusFileStore(dir, 60_000);
+      const now = new Date().toISOString();
+      for (const [id, stored] of [['up1', 3], ['up2', 5], ['done1', 10]] as const) {
+        await writeFile(join(dir, id), Buffer.alloc(stored));
+        const offset = id === 'done1' ? 10 : 0; // markFinished sets offset = size
+        await writeFile(join(dir, `${id}.json`), JSON.stringify({ id, size: 10, offset, creation_date: now }));
+      }
+      await writeFile(join(dir, 'orphan.json'), JSON.stringify({ id: 'orphan', size: 10, offset: 0, creation_date: now })); // no data file: no upload
+      store.primeRecords();
+      assert.deepEqual((await store.configstore.list!()).sort(), ['done1', 'up1', 'up2']);
+      await writeFile(join(dir, 'up1'), Buffer.alloc(7)); // behind the store's back: the primed size answers
+      const offsets = async () => Object.fromEntries((await store.listUnfinished()).map((u) => [u.id, u.offset]));
+      assert.deepEqual(await offsets(), { up1: 3, up2: 5 });
+      await store.discardFrom('up2', 2); // the store's own change to the data file is never answered from the primed size
+      await store.remove('up1');
+      assert.deepEqual(await offsets(), { up2: 2 }, 'removed upload gone, changed size read again');
+      store.unprimeRecords();
+      await writeFile(join(dir, 'up2'), Buffer.alloc(4));
+      assert.deepEqual(await offsets(), { up2: 4 }, 'unprimed: the files answer');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
