@@ -85,4 +85,19 @@ describe('IETF Resumable Uploads in cluster mode: created at one instance, resum
     assert.equal(again.final, null, 'no final answer: the client resumes');
     await resumeAt(b().baseUrl, location, data, s.getPath);
   });
+  it('careful creations of one slot at A and at B in the same moment: one resource, the other gets 409', async () => {
+    const size = 10 * KiB;
+    const careful = (baseUrl: string, slotUrl: string) =>
+      rufhRequest(baseUrl, { method: 'POST', target: '/files/', headers: { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?0', 'Upload-Length': String(size), 'Upload-Slot': slotUrl } });
+    const slots = Array.from({ length: 10 }, (_, r) => slot(a().uploadUrl, `${slotDir()}/careful-${r}.bin`, size));
+    const raced = await Promise.all(slots.map(async (s) => Promise.all([careful(a().baseUrl, s.url), careful(b().baseUrl, s.url)])));
+    for (const pair of raced) assert.deepEqual(pair.map((r) => r.final?.status).sort(), [201, 409], pair.map((r) => `${r.final?.status} ${r.final?.body}`).join(' | '));
+    // The one resource of a slot completes at the other instance and is published.
+    const data = randomData(size);
+    const won = raced[0]!.find((r) => r.final?.status === 201)!;
+    const path = new URL(won.final!.headers.location!).pathname;
+    const patch = await rufhRequest(b().baseUrl, { method: 'PATCH', target: path, headers: { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1', 'Upload-Offset': '0', 'Content-Type': PARTIAL }, body: data });
+    assert.equal(patch.final?.status, 201, patch.final?.body);
+    assert.equal(sha256((await getPublished(a().baseUrl, slots[0]!.getPath)).body), sha256(data));
+  });
 });
