@@ -1,7 +1,7 @@
 /**
  * At most one body streaming per slot at a time (issue 9.1): a second request for the same
  * key waits for the first to let go (tus: takeover with drain) or is refused while the first
- * is still moving (PUT: 409). The key is the slot path; a protocol with several bodies per slot
+ * is still moving after a short window (PUT: 409). The key is the slot path; a protocol with several bodies per slot
  * (tus concatenation: one per partial upload) keys each part on its own.
  */
 import { realTimers, type BodyHolder, type Requester, type Timers } from './takeover.js';
@@ -11,10 +11,21 @@ export type ClaimPolicy = 'drain' | 'refuse_moving';
 
 export type Claim = { ok: true; release: () => void } | { ok: false; reason: 'busy' | 'timeout' | 'aborted' };
 
+/**
+ * How long a PUT holder must keep receiving before a second PUT is refused as busy. A retried PUT
+ * after a handoff often meets bytes the old connection had already delivered to this host (socket
+ * buffers, read late on a busy event loop): that tail ends within moments, a real second
+ * uploader keeps sending.
+ */
+export const MOVING_WINDOW_MS = 2_000;
+
 export class BodySlots {
   private readonly held = new Map<string, BodyHolder>();
 
-  constructor(private readonly timers: Timers = realTimers) {}
+  constructor(
+    private readonly timers: Timers = realTimers,
+    private readonly movingWindowMs = MOVING_WINDOW_MS,
+  ) {}
 
   get size(): number {
     return this.held.size;
@@ -30,6 +41,7 @@ export class BodySlots {
    */
   async claim(key: string, holder: BodyHolder, requester: Requester, policy: ClaimPolicy, maxWaitMs: number, signal: AbortSignal): Promise<Claim> {
     const deadline = this.timers.now() + maxWaitMs;
+    const movingUntil = Math.min(deadline, this.timers.now() + this.movingWindowMs);
     for (;;) {
       if (signal.aborted) return { ok: false, reason: 'aborted' };
       const current = this.held.get(key);
@@ -38,11 +50,13 @@ export class BodySlots {
         return { ok: true, release: () => void (this.held.get(key) === holder && this.held.delete(key)) };
       }
       if (policy === 'refuse_moving' && !current.isSilent()) {
-        // A retry right after a handoff can arrive before takeover_idle of silence has passed:
-        // watch that long; a holder still receiving then is moving (busy), a silent one is taken over.
-        const watched = await this.waitFor(new Promise<void>(() => {}), Math.min(current.msUntilSilent(), deadline - this.timers.now()), signal);
+        // A retry right after a handoff can arrive before takeover_idle of silence has passed, or
+        // while the old connection's last delivered bytes are still being read: watch the holder;
+        // one still receiving after the moving window is moving (busy), a silent one is taken over.
+        const left = movingUntil - this.timers.now();
+        if (left <= 0) return { ok: false, reason: 'busy' };
+        const watched = await this.waitFor(new Promise<void>(() => {}), Math.min(Math.max(current.msUntilSilent(), 1), left), signal);
         if (watched === 'aborted') return { ok: false, reason: 'aborted' };
-        if (!current.isOver && !current.isSilent()) return { ok: false, reason: 'busy' };
         continue;
       }
       const waited = await this.waitFor(current.requestRelease(requester), deadline - this.timers.now(), signal);

@@ -209,4 +209,24 @@ describe('handoff: a holder still receiving keeps its drain', () => {
       await server.dispose();
     }
   });
+  it('a second PUT while the first keeps sending is refused (409 ERR_UPLOAD_IN_PROGRESS) after the moving window; the first completes', { timeout: 60_000 }, async () => {
+    const server = await startServer();
+    const proxy = await new FaultProxy({ upstreamPort: Number(new URL(server.baseUrl).port), localAddress: '127.0.0.2' }).start();
+    try {
+      const data = randomData(4 * MiB);
+      // v3: the signature does not name the size, so the second PUT may be small (and fully sent before its answer).
+      const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/busy.bin`, baseUrl: server.uploadUrl, scheme: 'v3', expires: Math.floor(Date.now() / 1000) + 3600 });
+      proxy.throttle(MiB); // ~1 s per MiB in small slices: moving the whole time, never silent for takeover_idle
+      const first = rawRequest(proxy.url, pathOf(slot.url), { method: 'PUT', headers: { 'Content-Length': data.length }, body: data });
+      await proxy.waitForBytes(256 * 1024);
+      const second = await rawRequest(server.baseUrl, pathOf(slot.url), { method: 'PUT', headers: { 'Content-Length': 10 }, body: Buffer.alloc(10) });
+      assert.equal(second.status, 409, second.text);
+      assert.equal(second.json().code, 'ERR_UPLOAD_IN_PROGRESS');
+      assert.equal((await first).status, 201, 'the moving body was not ended');
+      assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
+    } finally {
+      await proxy.close();
+      await server.dispose();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 /** Pure cores of issue 18 and 9.1: rate floor, takeover decision, one body per slot, per-client caps. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BodyHolder, BodyMeter, BodySlots, ClientLimits, decideRelease, type TakeoverReport, type Timers } from '../../src/transfer/index.js';
+import { BodyHolder, BodyMeter, BodySlots, ClientLimits, MOVING_WINDOW_MS, decideRelease, type TakeoverReport, type Timers } from '../../src/transfer/index.js';
 
 const KiB = 1024;
 
@@ -173,6 +173,9 @@ describe('BodyHolder', () => {
 });
 
 describe('BodySlots: one body per slot', () => {
+  const flush = async () => {
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+  };
   const never = new AbortController().signal;
   it('PUT policy: a moving holder refuses the second body (busy); a silent one is taken over', async () => {
     const timers = new FakeTimers();
@@ -181,12 +184,18 @@ describe('BodySlots: one body per slot', () => {
     const claim1 = await slots.claim('s', first.holder, { clientAddress: 'a' }, 'refuse_moving', 5000, never);
     assert.ok(claim1.ok);
     const second = holderOn(timers, []);
-    // Still receiving through takeover_idle: busy.
-    const refused = slots.claim('s', second.holder, { clientAddress: 'b' }, 'refuse_moving', 5000, never);
-    for (let i = 0; i < 4; i++) {
+    // Still receiving through the whole moving window (MOVING_WINDOW_MS): busy.
+    let settled = false;
+    const refused = slots.claim('s', second.holder, { clientAddress: 'b' }, 'refuse_moving', 5000, never).finally(() => (settled = true));
+    for (let i = 0; i < MOVING_WINDOW_MS / 50 - 1; i++) {
       first.state.lastByteAt = timers.t;
+      await flush();
       timers.advance(50);
+      await flush();
+      assert.equal(settled, false, `still watching a receiving holder at ${(i + 1) * 50} ms`);
     }
+    first.state.lastByteAt = timers.t;
+    await flush();
     timers.advance(50);
     assert.deepEqual(await refused, { ok: false, reason: 'busy' });
     // Arrives 100 ms after the last byte, the holder stays silent: taken over once silent.
