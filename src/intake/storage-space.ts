@@ -17,7 +17,7 @@ import { AppError } from '../errors.js';
 import { metrics, type Logger } from '../observability/index.js';
 import { STORAGE_RETRY_AFTER_S, storageFullCause, type SpaceProbe, type StorageCapacity } from '../storage/index.js';
 import { PromisedBytes } from './promised-bytes.js';
-import { admitGrowth, admitNew, admitResume, headroom, reserveBytes, spaceLevel, type SpaceLevel, type SpaceReading, type SpaceVerdict } from './space-budget.js';
+import { admitGrowth, admitNew, admitResume, clearBand, headroom, reserveBytes, spaceLevel, type SpaceLevel, type SpaceReading, type SpaceVerdict } from './space-budget.js';
 
 /** The unfinished uploads of the store (TusFileStore satisfies it). */
 export interface UploadSpaceSource {
@@ -96,7 +96,7 @@ export class StorageSpace {
 
   /** Reads the capacity now, follows the emergency state (and logs its changes), sets the gauges. */
   async refresh(): Promise<SpaceReading | null> {
-    return this.#readNow();
+    return this.#readNow(true);
   }
 
   /**
@@ -108,8 +108,7 @@ export class StorageSpace {
   async claimNew(req: IncomingMessage, bytes: number | undefined): Promise<void> {
     // Synchronous (the probe answers at once): the verdict and the promise are one step, so two
     // concurrent creations cannot both take the last bytes.
-    const reading = this.#readNow();
-    if (reading !== null) refuseUnless(admitNew(reading, this.#level, bytes));
+    this.#admit((reading) => admitNew(reading, this.#level, bytes));
     const key = `request-${++this.#nextHold}`;
     this.#account.set(key, { size: bytes ?? null, stored: 0 });
     const hold: Hold = { key, bound: false, detach: this.#account.stream(key, receivedSince(req)) };
@@ -153,13 +152,12 @@ export class StorageSpace {
     const state = this.#account.get(uploadId);
     if (state === undefined) return;
     let growth = 0;
-    const reading = this.#readNow();
-    if (reading !== null) {
-      if (state.size !== null) refuseUnless(admitResume(reading, state.size - state.stored));
-      else if (declaredLength !== undefined) refuseUnless(admitGrowth(reading, declaredLength - state.stored));
-      else if (requestBytes === undefined && this.#level === 'low') refuseUnless({ ok: false, reason: 'below_reserve' });
-      else refuseUnless(admitGrowth(reading, (growth = requestBytes ?? 0)));
-    }
+    this.#admit((reading) => {
+      if (state.size !== null) return admitResume(reading, state.size - state.stored);
+      if (declaredLength !== undefined) return admitGrowth(reading, declaredLength - state.stored);
+      if (requestBytes === undefined && this.#level === 'low') return { ok: false, reason: 'below_reserve' };
+      return admitGrowth(reading, (growth = requestBytes ?? 0));
+    });
     if (state.size === null && declaredLength !== undefined) this.#account.update(uploadId, { size: declaredLength });
     this.#whenOver(req, this.#account.stream(uploadId, receivedSince(req), growth));
   }
@@ -247,29 +245,48 @@ export class StorageSpace {
     else endings.push(end);
   }
 
-  #readNow(): SpaceReading | null {
-    const capacity = this.#o.probe.capacity();
-    return capacity === null ? this.#unknown() : this.#reading(capacity);
+  /**
+   * Refuses unless `decide` admits the request. Synchronous (the probe answers at once). Judged
+   * first on the account's O(1) bound; only a refusal is judged again on the exact total, so
+   * the answer is the exact one (every verdict admits less as more is promised).
+   */
+  #admit(decide: (reading: SpaceReading) => SpaceVerdict): void {
+    const reading = this.#readNow(false);
+    if (reading === null) return;
+    if (decide(reading).ok) return;
+    const exact = this.#readNow(true);
+    if (exact !== null) refuseUnless(decide(exact));
   }
 
-  #reading(capacity: StorageCapacity): SpaceReading {
-    const reading: SpaceReading = {
-      totalBytes: capacity.totalBytes,
-      freeBytes: capacity.freeBytes,
-      reserveBytes: reserveBytes(this.#o.reserve, capacity.totalBytes),
-      promisedBytes: this.#account.total(),
-    };
+  /**
+   * `exact` false (the per-request checks): promised bytes from the account's bound while that
+   * leaves the state plainly 'ok' (with 1,000 bodies in flight, the exact total costs 1,000 calls
+   * per check); the gauge of promised bytes is set from exact readings only (/metrics refreshes).
+   */
+  #readNow(exact: boolean): SpaceReading | null {
+    const capacity = this.#o.probe.capacity();
+    return capacity === null ? this.#unknown(exact) : this.#reading(capacity, exact);
+  }
+
+  #reading(capacity: StorageCapacity, exact: boolean): SpaceReading {
+    const base = { totalBytes: capacity.totalBytes, freeBytes: capacity.freeBytes, reserveBytes: reserveBytes(this.#o.reserve, capacity.totalBytes) };
+    let reading: SpaceReading = { ...base, promisedBytes: exact ? this.#account.total() : this.#account.bound() };
+    // Near the line the level depends on the exact figure (the bound may only overstate it).
+    if (!exact && headroom(reading) < clearBand(reading)) {
+      reading = { ...base, promisedBytes: this.#account.total() };
+      exact = true;
+    }
     metrics.storageTotalBytes.set(reading.totalBytes);
     metrics.storageFreeBytes.set(reading.freeBytes);
     metrics.storageReservedBytes.set(reading.reserveBytes);
-    metrics.storagePromisedBytes.set(reading.promisedBytes);
+    if (exact) metrics.storagePromisedBytes.set(reading.promisedBytes);
     const level = spaceLevel(reading, this.#level);
     if (level !== this.#level) this.#transition(level, reading);
     return reading;
   }
 
-  #unknown(): null {
-    metrics.storagePromisedBytes.set(this.#account.total());
+  #unknown(exact: boolean): null {
+    if (exact) metrics.storagePromisedBytes.set(this.#account.total());
     if (this.#level !== 'ok') this.#transition('ok', null);
     return null;
   }

@@ -132,6 +132,59 @@ describe('promised bytes', () => {
     assert.equal(p.total(), 6);
     assert.equal(p.count, 1);
   });
+
+  it('bound() is never below total(), overstates only what streams received since measured, and meets total() once measured', () => {
+    const p = new PromisedBytes();
+    p.set('a', { size: 1000, stored: 0 });
+    p.set('b', { size: 500, stored: 100 });
+    let ra = 0;
+    const detachA = p.stream('a', () => ra);
+    assert.equal(p.bound(), 1400);
+    ra = 300;
+    assert.equal(p.bound(), 1400, 'not measured since: the older, larger figure');
+    assert.equal(p.total(), 1100);
+    assert.equal(p.bound(), 1100);
+    ra = 500;
+    p.update('a', { size: 2000 }); // a live entry is measured again when it changes
+    assert.equal(p.bound(), p.total());
+    let rb = 0;
+    p.stream('b', () => rb);
+    const detachB = p.stream('b', () => rb); // a newer request replaces the streaming one
+    rb = 50;
+    detachA();
+    detachB();
+    assert.equal(p.bound(), p.total());
+    assert.equal(p.total(), 1500 + 350);
+  });
+
+  it('bound() >= total() through any sequence of operations, and equal once nothing streams', () => {
+    let seed = 7;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const p = new PromisedBytes();
+    const received = new Map<string, number>();
+    const detaches: Array<() => void> = [];
+    for (let i = 0; i < 2000; i++) {
+      const key = `k${rand(8)}`;
+      switch (rand(7)) {
+        case 0: p.set(key, { size: rand(3) === 0 ? null : rand(10_000), stored: rand(3_000) }); break;
+        case 1: p.update(key, rand(2) === 0 ? { stored: rand(10_000) } : { size: rand(10_000) }); break;
+        case 2: {
+          received.set(key, 0);
+          detaches.push(p.stream(key, () => received.get(key) ?? 0, rand(5_000)));
+          break;
+        }
+        case 3: received.set(key, (received.get(key) ?? 0) + rand(2_000)); break;
+        case 4: detaches.splice(rand(detaches.length + 1), 1)[0]?.(); break;
+        case 5: p.rekey(key, `k${rand(8)}`); break;
+        default: if (rand(4) === 0) p.delete(key); else assert.ok(p.total() >= 0);
+      }
+      const bound = p.bound();
+      assert.ok(bound >= p.total(), `step ${i}: bound ${bound} below the exact total`);
+    }
+    for (const detach of detaches) detach();
+    for (let i = 0; i < 8; i++) if (p.isStreaming(`k${i}`)) p.delete(`k${i}`);
+    assert.equal(p.bound(), p.total());
+  });
 });
 
 describe('storage-full recognition', () => {
@@ -217,6 +270,29 @@ describe('the intake space step', () => {
     space.forget('up-a');
     assert.equal((await space.view()).promisedBytes, 0);
     space.stop();
+  });
+
+  it('a check judged on the stale bound is judged again on the exact total before it refuses', async () => {
+    const cap = { value: { totalBytes: 100 * MiB, freeBytes: 12 * MiB } };
+    const { space, levels } = spaceWith(cap);
+    await space.start();
+    const big = fakeRequest();
+    await space.claimNew(big, 8 * MiB); // 12 - 1 - 8 = 3 MiB left
+    big.sent(6 * MiB); // its bytes are on disk now: free space shrinks as the promise does
+    cap.value = { totalBytes: 100 * MiB, freeBytes: 6 * MiB }; // 6 - 1 - 2 = 3 MiB left, exactly
+    await space.claimNew(fakeRequest(), 3 * MiB); // the bound (still 8 MiB promised) would refuse this
+    await assert.rejects(space.claimNew(fakeRequest(), 1), refused, 'nothing left now');
+    assert.deepEqual(levels, []);
+    space.stop();
+    // Far from the line (the state is plainly ok), a request larger than the bound's headroom.
+    const far = spaceWith({ value: { totalBytes: 100 * MiB, freeBytes: 50 * MiB } });
+    await far.space.start();
+    const streaming = fakeRequest();
+    await far.space.claimNew(streaming, 8 * MiB);
+    streaming.sent(6 * MiB); // exact: 50 - 1 - 2 = 47 MiB left; the bound says 41
+    await far.space.claimNew(fakeRequest(), 44 * MiB);
+    await assert.rejects(far.space.claimNew(fakeRequest(), 4 * MiB), refused, '47 - 44 = 3 MiB left');
+    far.space.stop();
   });
 
   it('a hold is given back when the body guard lets go, or when the connection closes, whichever comes first', async () => {
