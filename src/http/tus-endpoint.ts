@@ -234,7 +234,10 @@ export class TusEndpoint {
       release();
       if (ownsSocket && !socket.destroyed) socket.setTimeout(socketIdleMsOf(this.deps.config));
       await unlockSlot();
-      const touched = ctx.method === 'PATCH' ? id : this.created.get(ctx.req);
+      // A creation answered 201 without a body left the account as the store has it (declared
+      // length, nothing stored): re-reading its record and file would only say so again.
+      const createdEmpty = ctx.method === 'POST' && !this.carriesBody(ctx) && ctx.res.statusCode === 201;
+      const touched = ctx.method === 'PATCH' ? id : createdEmpty ? undefined : this.created.get(ctx.req);
       if (touched !== undefined) this.deps.intake.settleUpload(touched);
     }
   }
