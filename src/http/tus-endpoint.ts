@@ -22,14 +22,14 @@ import { corsOriginFor } from './cors.js';
 import { answerHeadersAtWriteHead, storageFullAnswer, wholeHeader } from './tus-answer-headers.js';
 import { answerCors, answerOptions, dropHeader, uploadUrlOf } from './tus-http.js';
 import { errorBody } from './errors.js';
-import { allowBody, requestContext } from './request-context.js';
+import { allowBody, requestContext, type RequestContext } from './request-context.js';
 import { CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE, parseUploadChecksum } from './tus-checksum.js';
 import { UploadCompletion } from './tus-completion.js';
 import { SLOT_LENGTH_HEADER, TusConcatenation, parseUploadConcat, type UploadConcat } from './tus-concat.js';
 import { FinishedUploads } from './tus-finished.js';
 import { TusSlotUploads } from './tus-slot-uploads.js';
 import type { PendingPublications } from './downloads.js';
-import { JsonErrorTusServer, TUS_CODES, tusRequestScope } from './tus-json-errors.js';
+import { JsonErrorTusServer, TUS_CODES } from './tus-json-errors.js';
 import { byteCountOf, checkTusRequest, tusTargetOf, type TusTarget } from './tus-request.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
@@ -110,7 +110,7 @@ export class TusEndpoint {
       now: deps.now,
     });
     const publicUrl = config.server.publicUrl;
-    this.server = new JsonErrorTusServer({
+    const server = new JsonErrorTusServer({
       path: config.server.tusPath.replace(/\/$/, ''),
       datastore: deps.tusStore.datastore,
       maxSize: config.server.maxUploadBytes,
@@ -130,6 +130,8 @@ export class TusEndpoint {
       onUploadFinish: async (req, upload) => this.onFinish(req, upload),
       onResponseError: (req, err) => this.mapError(req, err),
     });
+    server.currentRequest = () => this.deps.scope.current()?.request as RequestContext | undefined;
+    this.server = server;
     // A parallel upload counts once, as its final upload (createFinal), not once per partial.
     this.server.on(EVENTS.POST_CREATE, (req: unknown, upload: Upload) => {
       const node = nodeReq(req);
@@ -216,7 +218,7 @@ export class TusEndpoint {
       // Free space for a PATCH's bytes: 507 before the body when they do not fit.
       if (ctx.method === 'PATCH' && id !== undefined) await this.deps.intake.checkAppend(ctx.req, { uploadId: id, requestBytes: wholeHeader(ctx, 'Content-Length'), declaredLength: wholeHeader(ctx, 'Upload-Length') });
       if (this.carriesBody(ctx)) release = await this.guardBody(ctx, target, newRecord?.slotPath);
-      const scope: TusWriteScope = { ...(newRecord && { newRecord }), ...(chunkCheck && { chunkCheck }), records };
+      const scope: TusWriteScope = { ...(newRecord && { newRecord }), ...(chunkCheck && { chunkCheck }), records, request: requestContext.get(ctx.req) };
       allowBody(ctx.req, ctx.res);
       ctx.respond = false;
       answerHeadersAtWriteHead(ctx.res, () => {
@@ -227,7 +229,7 @@ export class TusEndpoint {
       // When the client is gone, @tus/server's response promise may never settle (it waits for
       // 'finish' on a destroyed socket): the request is over when the response closes.
       const closed = new Promise<void>((resolve) => ctx.res.once('close', resolve));
-      const handled = tusRequestScope.run(requestContext.get(ctx.req), () => this.deps.scope.run(scope, () => this.server.handle(ctx.req, ctx.res)));
+      const handled = this.deps.scope.run(scope, () => this.server.handle(ctx.req, ctx.res));
       await Promise.race([handled, closed]);
     } finally {
       settleCreation();

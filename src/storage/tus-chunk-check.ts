@@ -33,6 +33,8 @@ export interface TusWriteScope {
    * the store drops a key when this request writes it (TusFileStore.record).
    */
   readonly records?: Map<string, string>;
+  /** The request's context (http/request-context.ts), for the error answers @tus/server writes. */
+  readonly request?: unknown;
 }
 
 /**
