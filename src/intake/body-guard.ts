@@ -132,6 +132,13 @@ export function refuseWhenStopping(lifecycle: UploadLifecycle): void {
 }
 
 /**
+ * The abort reason of a guard's waits. Its readers only ask whether it aborted; a shared reason
+ * spares the DOMException abort() makes otherwise (with its stack), once per request: most
+ * requests close while the listener is still on.
+ */
+const STOP_WAITING = Object.freeze({ reason: 'request over' });
+
+/**
  * Admits an upload body and watches it. Throws (with Retry-After where a retry can succeed):
  * ERR_SERVER_SHUTDOWN, ERR_RATE_LIMITED (per-client body cap), ERR_UPLOAD_IN_PROGRESS (PUT on
  * a slot whose body is still moving), ERR_UPLOAD_LOCKED (tus holder did not let go),
@@ -168,12 +175,12 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
   const createdAt = Date.now();
   // Ended before the body streams (takeover while waiting) or client gone: stop waiting.
   const stopWaiting = new AbortController();
-  const onClose = () => stopWaiting.abort();
+  const onClose = () => stopWaiting.abort(STOP_WAITING);
   req.once('close', onClose);
 
   const end = (reason: EndReason, judged?: FloorJudgement) => {
     if (!watch) {
-      stopWaiting.abort();
+      stopWaiting.abort(STOP_WAITING);
       return;
     }
     if (reason === 'stall' || reason === 'floor') metrics.timeouts.inc({ type: 'upload' });
