@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=64
+#!/usr/bin/env node
 /**
  * Command line: `serve` and the operator commands. Parses argv, loads config, handles signals;
  * everything else is built by app.ts. Exit codes: 0 ok, 1 command failed, 2 bad usage or config.

@@ -1,8 +1,9 @@
 /**
- * The Node flags the server is started with (`npm start`, the `hmac-file-server` bin's shebang,
- * the benches and the test helpers; docs/performance.md "Garbage collection while the disk is
- * slow"). They must be given to `node` itself: V8 reads them once, when the heap is set up, and
- * NODE_OPTIONS does not accept them.
+ * The Node flags the server is started with (`npm start`, the benches and the test helpers;
+ * docs/performance.md "Garbage collection while the disk is slow"). They must be given to `node`
+ * itself: V8 reads them once, when the heap is set up, and NODE_OPTIONS does not accept them.
+ * The bin's shebang stays `#!/usr/bin/env node` (BusyBox's env has no -S); a server started
+ * without them logs a warning naming them.
  *
  * Why: V8 sets the old generation's limit a few MB above the live heap (~20 MB here). While a
  * body waits for a slow disk, the socket buffers and stream objects in flight survive two
