@@ -80,6 +80,8 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     },
   });
   const { published, tusStore, incoming } = stores;
+  // The file backend is the data directory, without which the server does not run: always 1.
+  if (!stores.s3) metrics.storageBackendReachable.set({ backend: 'file' }, 1);
   log.info(stores.s3 ? { backend: 's3', bucket: stores.s3.bucket, keyPrefix: stores.s3.settings.keyPrefix, endpoint: stores.s3.settings.endpoint || 'aws' } : { backend: 'file', dataDir }, 'Storage backend');
   const swept = await stores.init();
   if (swept > 0) log.info({ uploads: swept, backend: stores.backend }, 'Removed what PUTs interrupted by a previous stop left');

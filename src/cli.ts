@@ -11,6 +11,7 @@ import { ConfigError, loadConfig, parseDuration, SCHEMES, type LoadedConfig, typ
 import { createLogger } from './observability/index.js';
 import { OpsFailure, registerOpsCommands } from './ops/cli/index.js';
 import { describeStartupFailure } from './startup-failure.js';
+import { missingServerNodeFlags, SERVER_NODE_FLAGS } from './node-flags.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -41,6 +42,10 @@ async function serve(opts: { config?: string; pretty?: boolean }): Promise<void>
     // Go 3.x keys read or dropped as documented are news, not problems.
     const level = w.code === 'CONFIG_LEGACY_KEY' || w.code === 'CONFIG_LEGACY_IGNORED' ? 'info' : 'warn';
     log[level]({ key: w.path, code: w.code, reason: w.message }, 'Config warning');
+  }
+  const missingFlags = missingServerNodeFlags();
+  if (missingFlags.length > 0) {
+    log.warn({ missing: missingFlags, hint: `start with node ${SERVER_NODE_FLAGS.join(' ')} dist/src/cli.js serve (npm start does)` }, 'Node started without the server\'s GC flags: uploads cost more CPU while the disk is slow (docs/performance.md)');
   }
 
   const { buildApp } = await import('./app.js'); // loaded for serve only: the other commands start faster

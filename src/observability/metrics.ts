@@ -280,7 +280,7 @@ function collectStorage(): Promise<void> | undefined {
 
 export const storageBackendReachable = new Gauge({
   name: 'hmac_storage_backend_reachable',
-  help: 'S3 backend: 1 while the bucket answers (HeadBucket every few seconds), 0 while it does not',
+  help: 'Storage backend answers: S3 1 while the bucket answers (HeadBucket every few seconds), 0 while it does not; file always 1',
   labelNames: ['backend'] as const,
   registers: [registry],
 });

@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import * as tus from 'tus-js-client';
 import { parseSize } from '../../src/config/index.js';
 import { signSlotUrl } from '../../src/index.js';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { CLI, REPO_ROOT } from '../helpers/server.js';
@@ -62,7 +63,7 @@ const portOf = (server: Server) => Number(new URL(server.address).port);
 const children = new Set<ChildProcess>();
 
 async function spawnServer(name: string, args: string[], dataDir: string, env: Record<string, string>, headers: (address: string, size: number) => Record<string, string>): Promise<Server> {
-  const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const takeovers: Server['takeovers'] = [];
   const heads: number[] = [];
   children.add(proc);

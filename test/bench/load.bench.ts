@@ -28,6 +28,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { signSlotUrl } from '../../src/index.js';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 import { CLI, REPO_ROOT } from '../helpers/server.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -66,7 +67,7 @@ function spawnServer(args: string[], dataDir: string, env: Record<string, string
   const lagFile = `${dataDir}.lag.json`;
   const t0 = performance.now();
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const proc = spawn(process.execPath, [...prof, '--import', join(HERE, 'lag-probe.js'), ...args], {
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...prof, '--import', join(HERE, 'lag-probe.js'), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, HFS_BENCH_LAG_FILE: lagFile, HFS_BENCH_COUNT_ASYNC: process.env.BENCH_COUNT_ASYNC ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],

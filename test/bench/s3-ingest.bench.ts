@@ -25,6 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { parseSize } from '../../src/config/index.js';
 import { signSlotUrl } from '../../src/index.js';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 import { S3_PUT_PARTS_IN_FLIGHT } from '../../src/storage/index.js';
 import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
 import { CLI, REPO_ROOT } from '../helpers/server.js';
@@ -50,7 +51,7 @@ const children = new Set<ChildProcess>();
 
 async function startHfs(name: string, dir: string, config: string): Promise<Server> {
   await writeFile(`${dir}.toml`, config);
-  const proc = spawn(process.execPath, [CLI, 'serve'], {
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, 'serve'], {
     cwd: REPO_ROOT,
     env: { ...process.env, HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dir, HFS_SECRET: SECRET, HFS_CONFIG: `${dir}.toml` },
     stdio: ['ignore', 'pipe', 'ignore'],

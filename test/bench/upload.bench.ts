@@ -19,7 +19,10 @@
  *      BENCH_QUICK=1 (defaults 128MiB x 1 run: about a minute on a 2-core CI machine),
  *      BENCH_CPU_PROF=<dir> (servers run with --cpu-prof into that directory),
  *      BENCH_PATHS=c,s,d (measure only these paths; (c) and (s) are always measured: the ratios need them),
- *      BENCH_THREADS=1 (also print each server's CPU per thread kind: main, libuv pool, V8 helpers).
+ *      BENCH_THREADS=1 (also print each server's CPU per thread kind: main, libuv pool, V8 helpers),
+ *      BENCH_DISK_PRESSURE=1 (a background writer keeps the disk busy during the measured runs:
+ *      disk-pressure.ts), BENCH_NODE_FLAGS="<flags>" (the hfs servers' Node flags instead of
+ *      SERVER_NODE_FLAGS; "" for none: shows what the flags change).
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -33,6 +36,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseSize } from '../../src/config/index.js';
 import { signSlotUrl } from '../../src/index.js';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 import { CLI, REPO_ROOT } from '../helpers/server.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -43,6 +47,8 @@ const WARMUP_BYTES = 16 * MiB;
 const CHUNK = 8 * MiB;
 const QUICK = process.env.BENCH_QUICK === '1';
 const THREADS = process.env.BENCH_THREADS === '1';
+const DISK_PRESSURE = process.env.BENCH_DISK_PRESSURE === '1';
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS === undefined ? SERVER_NODE_FLAGS : process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean);
 /** Keep-alive for the chunked tus upload: its PATCHes share one connection, like a browser's. */
 const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
 const TUS = { 'Tus-Resumable': '1.0.0' };
@@ -291,7 +297,7 @@ function send(url: string, method: string, headers: Record<string, string>, body
 function spawnServer(args: string[], dataDir: string, env: Record<string, string> = {}): Promise<Server> {
   // BENCH_CPU_PROF=<dir>: every server writes a V8 CPU profile there on exit (docs/performance.md).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const proc = spawn(process.execPath, [...prof, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(args[0] === CLI ? NODE_FLAGS : []), ...prof, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   let lastLine = '';
   createInterface({ input: proc.stderr! }).on('line', (line) => (lastLine = line.trim() || lastLine));
@@ -379,7 +385,8 @@ function printTable(results: Array<{ target: Target; samples: Sample[] }>, size:
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   console.log(
     `machine: ${cpuModel}, ${cpus().length} cores, Linux ${release()}, node ${process.version}; ` +
-      `file ${(size / MiB).toFixed(0)} MiB, median of ${runs} run(s) in alternating order, CLK_TCK ${CLK_TCK}`,
+      `file ${(size / MiB).toFixed(0)} MiB, median of ${runs} run(s) in alternating order, CLK_TCK ${CLK_TCK}; ` +
+      `hfs node flags: ${NODE_FLAGS.join(' ') || '(none)'}${DISK_PRESSURE ? '; disk kept busy by a background writer' : ''}`,
   );
   const last = table[0]!.length - 1;
   for (const row of table) console.log(row.map((cell, i) => (i === 0 || i === last ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
@@ -439,11 +446,14 @@ async function main(): Promise<void> {
   for (const [i, target] of targets.entries()) await upload(target, servers[i]!, payload, Math.min(size, WARMUP_BYTES)).catch(fail(target));
 
   const results = targets.map((target) => ({ target, samples: [] as Sample[] }));
+  const pressure = DISK_PRESSURE ? spawn(process.execPath, [join(HERE, 'disk-pressure.js'), join(root, 'pressure.bin')], { stdio: 'ignore' }) : null;
+  if (pressure) children.add(pressure);
   for (let run = 0; run < runs; run++) {
     const order = [...targets.keys()];
     if (run % 2 === 1) order.reverse();
     for (const i of order) results[i]!.samples.push(await upload(targets[i]!, servers[i]!, payload, size).catch(fail(targets[i]!)));
   }
+  if (pressure) await stopChild(pressure);
   printTable(results, size, runs);
   // Item 2: finalization re-reads (and hashes again) only what was not hashed while arriving.
   for (const [i, target] of targets.entries()) {

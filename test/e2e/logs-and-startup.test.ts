@@ -158,8 +158,9 @@ describe('command line and HTTP details', () => {
     assert.match(prefixed.stderr, /without the upload prefix: "a\/b\.txt"/);
   });
 
-  it('serve --pretty writes no colour codes into a pipe', async () => {
-    // Pretty lines are not JSON, which the server helper reads: spawn directly.
+  it('serve --pretty writes no colour codes into a pipe (and, started without the GC flags, says so)', async () => {
+    // Pretty lines are not JSON, which the server helper reads: spawn directly, and without
+    // SERVER_NODE_FLAGS, as `node dist/src/cli.js serve` would start.
     const dataDir = await mkdtemp(join(tmpdir(), 'hfs-pretty-'));
     const p = spawn(process.execPath, [CLI, 'serve', '--pretty'], {
       cwd: REPO_ROOT,
@@ -181,6 +182,8 @@ describe('command line and HTTP details', () => {
       );
       assert.match(out, /INFO.*Server listening/);
       assert.doesNotMatch(out, /\x1b\[/, 'no ANSI escape codes');
+      assert.match(out, /WARN.*started without the server's GC flags/);
+      assert.match(out, /--initial-old-space-size=64/, 'the warning names the missing flag');
     } finally {
       p.kill('SIGTERM');
       await new Promise((r) => p.once('close', r));
@@ -194,6 +197,11 @@ describe('command line and HTTP details', () => {
       server = await startServer({ config: '[cors]\nmax_age = "90s"\n' });
     });
     after(async () => server?.dispose());
+
+    it('started with SERVER_NODE_FLAGS (as npm start does), it does not warn about them', () => {
+      assert.ok(server.logs.some((l) => l.msg === 'Server listening'));
+      assert.equal(server.logs.filter((l) => String(l.msg).includes('GC flags')).length, 0);
+    });
 
     it('HEAD of a download carries the Content-Type GET serves', async () => {
       const signed = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/pic.png`, baseUrl: server.uploadUrl, size: 4, scheme: 'v2', contentType: 'image/png' });

@@ -91,6 +91,10 @@ describe('metrics exposed for dashboards and alerts', () => {
     for (const id of ['1', '2', '3', '4']) assert.equal(sampleValue(text, 'hmac_worker_processed_total', { worker_id: id }) !== undefined, true, id);
   });
 
+  it('the storage backend reachability gauge has a series on the file backend too (1: the data directory is the store)', () => {
+    assert.equal(sampleValue(text, 'hmac_storage_backend_reachable', { backend: 'file' }), 1);
+  });
+
   it('transfer counters follow the traffic', () => {
     assert.equal(sampleValue(text, 'hmac_bytes_received_total', { protocol: 'tus' }), TUS_BYTES + 10, 'PATCH bytes and the creation-with-upload bytes');
     assert.equal(sampleValue(text, 'hmac_bytes_received_total', { protocol: 'put' }), 5);

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { withTimeout } from './service.js';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CLI = join(REPO_ROOT, 'dist/src/cli.js');
@@ -62,7 +63,7 @@ export async function startServer(options: StartOptions = {}): Promise<SpawnedSe
     ...options.env,
   };
   if (secret === null) delete env.HFS_SECRET;
-  const proc = spawn(process.execPath, [CLI, 'serve'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, 'serve'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   let raw = '';
   const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
@@ -143,7 +144,7 @@ export async function startServer(options: StartOptions = {}): Promise<SpawnedSe
 /** Runs the CLI to completion (not `serve`). */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res, rej) => {
-    const proc = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
