@@ -3,14 +3,14 @@
  * FileKvStore rewrites a record in place (truncate, then write): a reader in between, another
  * request or another instance on the shared directory, finds an empty or cut record, which
  * reads as "no such upload" (a HEAD answers 404 and tus-js-client starts over from byte 0), and
- * a crash in between loses the record. Here a record is written to a temp file, fsynced and
+ * a crash in between loses the record. Here a record is written to a temp file (O_SYNC) and
  * renamed over the old one, so every reader sees the old record or the new one. Every get()
  * reads the file (readSmallFile: three pool trips instead of readFile's four), nothing is cached
  * per process, except during start-up (prime()), before any request is taken.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { close, constants, open, readdirSync, readFileSync, write } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/utils';
 import { readSmallFile } from './read-small-file.js';
@@ -103,13 +103,7 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
     const file = this.#fileOf(key);
     // A dot name: list() pairs a data file with its record by name, a temp file pairs with nothing.
     const tmp = join(dirname(file), `.${key}.json.${randomBytes(6).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(JSON.stringify(value));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeSynced(tmp, Buffer.from(JSON.stringify(value)), 0o644);
     try {
       await rename(tmp, file);
     } catch (err) {
@@ -117,4 +111,31 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
       throw err;
     }
   }
+}
+
+/** Opened with O_SYNC: each write returns once its data and the file's metadata are on disk, as after an fsync. */
+const SYNCED_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_SYNC;
+
+/**
+ * Writes `data` to a new file, durably, in three trips to the libuv pool (open, write, close)
+ * on callbacks: the FileHandle way (open, write, fsync, close) took four, and a FileHandle and
+ * its promises per record write (docs/performance.md, concurrency).
+ */
+function writeSynced(path: string, data: Buffer, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    open(path, SYNCED_WRITE, mode, (openErr, fd) => {
+      if (openErr) return reject(openErr);
+      const finish = (err: Error | null) =>
+        close(fd, (closeErr) => {
+          const failure = err ?? closeErr;
+          if (failure) reject(failure);
+          else resolve();
+        });
+      const writeFrom = (offset: number): void => {
+        if (offset >= data.length) return finish(null);
+        write(fd, data, offset, data.length - offset, null, (writeErr, written) => (writeErr ? finish(writeErr) : writeFrom(offset + written)));
+      };
+      writeFrom(0);
+    });
+  });
 }
