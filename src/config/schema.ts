@@ -77,6 +77,8 @@ const server = z
     upload_stall_timeout: duration('60s'),
     max_concurrent_uploads: count(100, 1),
     connection_pool_size: count(200, 1),
+    /** Connections the kernel holds for accept() (Node's default 511; Linux caps it at net.core.somaxconn). */
+    listen_backlog: count(4096, 1),
     trust_proxy: z.boolean().default(false),
     /** PEM files: when set, the listener speaks HTTPS itself (HTTP/1.1; listener.ts). */
     tls_certificate: z.string().default(''),
@@ -95,6 +97,7 @@ const server = z
     uploadStallMs: s.upload_stall_timeout,
     maxConcurrentUploads: s.max_concurrent_uploads,
     connectionPoolSize: s.connection_pool_size,
+    listenBacklog: s.listen_backlog,
     trustProxy: s.trust_proxy,
     tls: s.tls_certificate === '' ? null : { certificateFile: s.tls_certificate, keyFile: s.tls_key },
   }));

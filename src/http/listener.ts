@@ -106,7 +106,7 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   });
   const side: HttpServer[] = [];
   try {
-    await listen(server, config.server.listen.host, config.server.listen.port);
+    await listen(server, config.server.listen.host, config.server.listen.port, config.server.listenBacklog);
     if (admin && config.admin.listen) {
       side.push(await sideListener(config.admin.listen, log, (ctx) => recovery.then(() => admin(ctx))));
       log.info({ address: addressOf(side.at(-1)!) }, 'Admin API listening');
@@ -190,10 +190,10 @@ function readTls(tls: { certificateFile: string; keyFile: string }): { cert: Buf
   return { cert: read(tls.certificateFile, 'tls_certificate'), key: read(tls.keyFile, 'tls_key') };
 }
 
-function listen(server: HttpServer, host: string, port: number): Promise<void> {
+function listen(server: HttpServer, host: string, port: number, backlog: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: host || undefined, port }, () => {
+    server.listen({ host: host || undefined, port, backlog }, () => {
       server.off('error', reject);
       resolve();
     });
