@@ -23,6 +23,7 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
       uploadStallMs: 60_000,
       maxConcurrentUploads: 100,
       connectionPoolSize: 200,
+      listenBacklog: 4096,
       trustProxy: false,
       tls: null,
     });
