@@ -8,7 +8,7 @@
  *         answers 507 when S3 refuses a write.
  */
 import { join } from 'node:path';
-import { ownSubdir, type Config } from './config/index.js';
+import { ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { contentStoreFromConfig } from './finalize/index.js';
 import {
   FileIncomingStore,
@@ -19,7 +19,9 @@ import {
   S3Health,
   S3IncomingStore,
   S3PublishedStore,
+  S3Scratch,
   S3TusDoorStore,
+  S3_SCRATCH_DIR,
   TusFileStore,
   UNKNOWN_CAPACITY,
   createS3Client,
@@ -44,11 +46,21 @@ export interface BackendStores {
   readonly cas: (ContentStore & { release?(sha256: string): Promise<boolean> }) | null;
   readonly space: SpaceProbe;
   /** The S3 client (full keys), bucket and reachability probe; null for the file backend. */
-  readonly s3: { readonly client: S3Client; readonly bucket: string; readonly settings: S3Settings; readonly health: S3Health } | null;
+  readonly s3: {
+    readonly client: S3Client;
+    readonly bucket: string;
+    readonly settings: S3Settings;
+    readonly health: S3Health;
+    /** Local files of uploads in flight (s3-scratch.ts): emptied by init(), made the TMPDIR by the server. */
+    readonly scratch: S3Scratch;
+  } | null;
   /** `[storage.s3] presigned_downloads`: the presigned GET URL of a published file; undefined when off. */
   readonly downloadRedirect: ((path: string, served: { contentType: string; disposition?: string | undefined }) => Promise<string>) | undefined;
-  /** Creates what must exist and removes what interrupted PUTs left; resolves how many of those. */
-  init(): Promise<number>;
+  /**
+   * Creates what must exist and removes what interrupted uploads left: PUT bodies (resolved as
+   * `uploads`) and, on S3, the parts staged locally (`stagedFiles`).
+   */
+  init(): Promise<{ uploads: number; stagedFiles: number }>;
 }
 
 /** Copies up to this size are one CopyObject (S3 allows 5 GiB); larger ones are copied in parts. */
@@ -74,6 +86,7 @@ export function backendStores(config: Config, scope: TusRequestScope, hooks: Bac
     const shared = { client, bucket: settings.bucket, keyPrefix: settings.keyPrefix };
     const copy = { multipartAboveBytes: SINGLE_COPY_MAX_BYTES, partBytes: settings.partBytes };
     const incoming = new S3IncomingStore({ ...shared, partBytes: settings.partBytes });
+    const scratch = new S3Scratch(join(stateDirOf(config), S3_SCRATCH_DIR), config.storage.dirMode);
     return {
       backend: 's3',
       published: new S3PublishedStore({ ...shared, ...copy }),
@@ -81,6 +94,7 @@ export function backendStores(config: Config, scope: TusRequestScope, hooks: Bac
         settings,
         expirationMs: config.tus.expirationMs,
         scope: () => scope.current(),
+        scratchDir: scratch.dir,
         // Several instances change `.info` and end uploads: no entry outlives its request.
         ...(config.redis.url !== '' && { cache: new RequestScopedKvStore(() => scope.current()) }),
       }),
@@ -91,6 +105,7 @@ export function backendStores(config: Config, scope: TusRequestScope, hooks: Bac
         client,
         bucket: settings.bucket,
         settings,
+        scratch,
         health: new S3Health({
           client,
           bucket: settings.bucket,
@@ -103,11 +118,14 @@ export function backendStores(config: Config, scope: TusRequestScope, hooks: Bac
         ? signedUrlOf(new S3DownloadSigner({ ...shared, ttlSeconds: Math.ceil(config.storage.s3.presignedTtlMs / 1000) }))
         : undefined,
       // Cluster mode: other instances' PUTs share incoming/; only day-old leftovers are theirs to lose.
-      init: () =>
-        incoming.sweep(config.redis.url === '' ? 0 : 24 * 3600_000).catch((err: unknown) => {
+      init: async () => {
+        const stagedFiles = await scratch.reset();
+        const uploads = await incoming.sweep(config.redis.url === '' ? 0 : 24 * 3600_000).catch((err: unknown) => {
           onSweepFailed(err);
           return 0;
-        }),
+        });
+        return { uploads, stagedFiles };
+      },
     };
   }
   const published = new FilePublishedStore(dataDir, config.storage, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
@@ -123,7 +141,7 @@ export function backendStores(config: Config, scope: TusRequestScope, hooks: Bac
     downloadRedirect: undefined,
     init: async () => {
       await published.init();
-      return incoming.sweep();
+      return { uploads: await incoming.sweep(), stagedFiles: 0 };
     },
   };
 }

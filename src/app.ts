@@ -84,7 +84,8 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   if (!stores.s3) metrics.storageBackendReachable.set({ backend: 'file' }, 1);
   log.info(stores.s3 ? { backend: 's3', bucket: stores.s3.bucket, keyPrefix: stores.s3.settings.keyPrefix, endpoint: stores.s3.settings.endpoint || 'aws' } : { backend: 'file', dataDir }, 'Storage backend');
   const swept = await stores.init();
-  if (swept > 0) log.info({ uploads: swept, backend: stores.backend }, 'Removed what PUTs interrupted by a previous stop left');
+  if (swept.uploads > 0) log.info({ uploads: swept.uploads, backend: stores.backend }, 'Removed what PUTs interrupted by a previous stop left');
+  if (swept.stagedFiles > 0) log.info({ files: swept.stagedFiles, dir: stores.s3?.scratch.dir }, 'Removed S3 parts a previous run had staged locally');
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers.
   // Files the malware scan withheld (docs/scanning.md): never served; their URLs answer 451.
@@ -191,6 +192,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const background = {
     start: async () => {
       stores.s3?.health.start();
+      stores.s3?.scratch.use(); // @tus/s3-store stages its parts in os.tmpdir() (s3-scratch.ts)
       tusStore.primeRecords?.(); // the three read every tus record: once, before any request (docs/performance.md)
       try {
         await finalizer.start();

@@ -55,4 +55,5 @@ export { FileIncomingStore } from './incoming-store-file.js';
 export { PARTS_IN_FLIGHT as S3_PUT_PARTS_IN_FLIGHT, S3IncomingStore, S3_INCOMING, incomingObjects, removeIncomingObject, type IncomingObject, type S3IncomingOptions } from './incoming-store-s3.js';
 export type { TusDoorStore, UploadFacts } from './tus-door-store.js';
 export { S3TusDoorStore, type S3TusDoorStoreOptions } from './s3-tus-door-store.js';
+export { S3Scratch, S3_SCRATCH_DIR } from './s3-scratch.js';
 export { S3DownloadSigner, type PresignedDownload } from './s3-presign.js';

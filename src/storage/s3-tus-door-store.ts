@@ -33,6 +33,8 @@ import { UploadDigests } from './upload-digests.js';
 export interface S3TusDoorStoreOptions extends S3TusStoreOptions {
   /** The current request's facts (the tus endpoint runs every request inside its scope). */
   readonly scope?: () => TusWriteScope | undefined;
+  /** Where checksummed chunks are staged (s3-scratch.ts); default os.tmpdir(). */
+  readonly scratchDir?: string;
 }
 
 type MetadataValue = Awaited<ReturnType<S3TusStore['getMetadata']>>;
@@ -47,10 +49,12 @@ export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
   #onRemoved: (id: string) => void = () => {};
   /** Where @tus/s3-store's objects live (the client adds it to every key: s3-key-prefix.ts). */
   readonly #keyPrefix: string;
+  readonly #scratchDir: string | undefined;
 
   constructor(options: S3TusDoorStoreOptions) {
     super(options);
     this.#scope = options.scope ?? (() => undefined);
+    this.#scratchDir = options.scratchDir;
     this.#keyPrefix = `${options.settings.keyPrefix}${S3_LAYOUT.uploads}`;
     this.extensions = [...this.extensions, 'checksum'];
   }
@@ -153,7 +157,7 @@ export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
 
   /** All or nothing: the chunk is staged and hashed locally, and sent on only when it matches. */
   async #writeChecked(body: Readable, id: string, offset: number, check: ChunkCheck): Promise<number> {
-    const staged = join(tmpdir(), `hfs-s3-chunk-${randomBytes(8).toString('hex')}`);
+    const staged = join(this.#scratchDir ?? tmpdir(), `hfs-s3-chunk-${randomBytes(8).toString('hex')}`);
     try {
       const hash = chunkHash(check);
       const tap = new HashingTap([hash]);

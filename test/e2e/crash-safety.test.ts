@@ -3,9 +3,13 @@
  * every tus upload resumes from a non-zero stored offset and completes byte-identically; no
  * interrupted PUT is ever published, and its slot still accepts the file afterwards. On both
  * backends (helpers/backends.ts); on S3 bytes become durable a part (5 MiB) at a time, so the
- * files are larger there, and fewer (RadosGW keeps every object in memory).
+ * files are larger there, and fewer (RadosGW keeps every object in memory). On S3 the parts
+ * being received are staged in the server's own folder (s3-parts/ of the data directory, not
+ * /tmp): the kill leaves files there, and the restart removes them.
  */
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
@@ -59,6 +63,8 @@ for (const backend of storageBackends()) it(`kill -9 mid-upload, restart: tus up
       const sizes = await Promise.all(tusUploads.map((u) => backend.storedTusBytes(server, u.id)));
       return sizes.every((s) => s > 0) && (await backend.incomingInFlight(server)) === putUploads.length;
     });
+    const stagedParts = () => readdir(join(server.dataDir, 's3-parts')).catch(() => [] as string[]);
+    if (onS3) await until(async () => (await stagedParts()).length > 0); // @tus/s3-store stages the next parts there
     server.proc.kill('SIGKILL');
     await server.exited;
     await proxy.close();
@@ -67,6 +73,11 @@ for (const backend of storageBackends()) it(`kill -9 mid-upload, restart: tus up
     const restarted = await startServer({ dataDir: server.dataDir, config });
     try {
       assert.deepEqual(await backend.incomingLeftovers(restarted), [], 'what interrupted PUTs left is removed at start');
+      if (onS3) {
+        const removed = await restarted.waitForLog((l) => l.msg === 'Removed S3 parts a previous run had staged locally');
+        assert.ok(Number(removed.files) > 0);
+        assert.deepEqual(await stagedParts(), [], 'the parts staged before the kill are removed at start');
+      }
       for (const u of putUploads) {
         assert.equal((await rawRequest(restarted.baseUrl, pathOf(u.slot.getUrl))).status, 404, 'an interrupted PUT is never published');
       }
