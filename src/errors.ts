@@ -14,6 +14,8 @@ export const ERRORS = {
   ERR_SLOT_MISSING: { status: 403, message: 'Upload creation needs a signed slot (Upload-Slot header or slot query parameter)' },
   ERR_UNAUTHORIZED: { status: 401, message: 'A valid admin token is required' },
   ERR_NOT_FOUND: { status: 404, message: 'Not found' },
+  // The metrics on the main listener answer scrapers on this host only (http/metrics-access.ts).
+  ERR_METRICS_LOCAL_ONLY: { status: 403, message: 'Metrics are served to local scrapers only; see [metrics] listen and public' },
   ERR_UPLOAD_FINISHED: { status: 409, message: 'The upload is finished and can no longer be terminated' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   ERR_FILE_EXISTS: { status: 409, message: 'A file already exists at this path' },

@@ -459,9 +459,10 @@ const metrics = z
     enabled: z.boolean().default(true),
     path: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'must be an absolute URL path').default('/metrics'),
     listen: listen(''),
+    public: z.boolean().default(false),
   })
   .prefault({})
-  .transform((s) => ({ enabled: s.enabled, path: s.path, listen: s.listen }));
+  .transform((s) => ({ enabled: s.enabled, path: s.path, listen: s.listen, public: s.public }));
 
 const admin = z
   .object({ token: z.string().default(''), listen: listen('') })

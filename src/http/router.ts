@@ -19,6 +19,7 @@ import { requestLog } from './request-log.js';
 import { requestTarget } from './request-target.js';
 import type { RufhUploads } from './rufh-uploads.js';
 import type { ReadinessReport } from './side-services.js';
+import { mayReadMetrics } from './metrics-access.js';
 import { statusPage } from './status-page.js';
 import type { TusEndpoint } from './tus-endpoint.js';
 import { uploadPage } from './upload-page.js';
@@ -128,7 +129,10 @@ export function buildRoutes(parts: RouterParts): Routes {
       ctx.body = { status: 'ok' };
       return;
     }
-    if (config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path && ctx.method === 'GET') return serveMetrics(ctx);
+    if (config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path && ctx.method === 'GET') {
+      if (!mayReadMetrics(ctx.req.socket.remoteAddress, ctx.req.headers, config.metrics.public)) throw new AppError('ERR_METRICS_LOCAL_ONLY');
+      return serveMetrics(ctx);
+    }
     throw new AppError('ERR_NOT_FOUND');
   });
   return { koa, admin };

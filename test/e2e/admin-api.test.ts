@@ -104,3 +104,34 @@ it('admin API and metrics on their own listeners', async () => {
     await server.dispose();
   }
 });
+
+describe('metrics on the main listener answer scrapers on this host only', () => {
+  it('a loopback scraper reads them; a request that came through a proxy gets 403 JSON naming the setting', async () => {
+    const server = await startServer();
+    try {
+      const local = await rawRequest(server.baseUrl, '/metrics');
+      assert.equal(local.status, 200);
+      assert.match(local.text, /hmac_dedup_hits_total/);
+      for (const header of ['X-Forwarded-For', 'Forwarded', 'X-Real-IP', 'Via']) {
+        const proxied = await rawRequest(server.baseUrl, '/metrics', { headers: { [header]: header === 'Forwarded' ? 'for=203.0.113.9' : '203.0.113.9' } });
+        assert.equal(proxied.status, 403, header);
+        assert.match(String(proxied.headers['content-type']), /application\/json/);
+        assert.equal((JSON.parse(proxied.text) as { code: string }).code, 'ERR_METRICS_LOCAL_ONLY');
+        assert.doesNotMatch(proxied.text, /hmac_/);
+      }
+    } finally {
+      await server.dispose();
+    }
+  });
+
+  it('[metrics] public = true serves them through a proxy too', async () => {
+    const server = await startServer({ config: '[metrics]\npublic = true\n' });
+    try {
+      const proxied = await rawRequest(server.baseUrl, '/metrics', { headers: { 'X-Forwarded-For': '203.0.113.9' } });
+      assert.equal(proxied.status, 200);
+      assert.match(proxied.text, /hmac_dedup_hits_total/);
+    } finally {
+      await server.dispose();
+    }
+  });
+});
