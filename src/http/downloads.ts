@@ -11,7 +11,7 @@ import type { PendingDownload } from '../finalize/index.js';
 import { metrics } from '../observability/index.js';
 import { canDelete, type PublishedStore, type QuarantineStore } from '../storage/index.js';
 import { DOWNLOAD_CSP, servedType } from './content-policy.js';
-import { decideRange, etagMatches, ifRangeAllows } from './range.js';
+import { decideRange, etagMatches, ifRangeAllows, preconditionFails } from './range.js';
 
 /**
  * A redirect target for a download (S3 presigned GET, `[storage.s3] presigned_downloads`): the
@@ -58,7 +58,10 @@ export async function serveDownload(
   ctx.set('Accept-Ranges', 'bytes');
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Content-Security-Policy', DOWNLOAD_CSP);
+  // Shared files are embedded by web chat clients on other origins, cross-origin isolated ones too (COEP require-corp).
+  ctx.set('Cross-Origin-Resource-Policy', 'cross-origin');
 
+  if (preconditionFails(ctx.get('If-Match') || undefined, ctx.get('If-Unmodified-Since') || undefined, file.etag, file.mtimeMs)) throw new AppError('ERR_PRECONDITION_FAILED');
   const ifNoneMatch = ctx.get('If-None-Match') || undefined;
   const ifModifiedSince = Date.parse(ctx.get('If-Modified-Since'));
   if (etagMatches(ifNoneMatch, file.etag) || (!ifNoneMatch && !Number.isNaN(ifModifiedSince) && Math.floor(file.mtimeMs / 1000) * 1000 <= ifModifiedSince)) {
@@ -83,6 +86,7 @@ export async function serveDownload(
     ? decideRange(ctx.get('Range') || undefined, file.size)
     : ({ kind: 'full' } as const);
   if (range.kind === 'unsatisfiable') {
+    ctx.remove('Content-Disposition'); // the answer is a JSON error, not the file
     throw new AppError('ERR_RANGE_NOT_SATISFIABLE', { headers: { 'Content-Range': `bytes */${file.size}` } });
   }
   const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, file.size - 1];
@@ -90,7 +94,9 @@ export async function serveDownload(
   if (range.kind === 'partial') ctx.set('Content-Range', `bytes ${start}-${end}/${file.size}`);
   const length = file.size === 0 ? 0 : end - start + 1;
   if (ctx.method === 'HEAD' || length === 0) {
-    ctx.body = null; // koa drops Content-Type with a null body; HEAD must show what GET serves
+    // koa drops Content-Type with a null body; HEAD must show what GET serves, and an empty
+    // file's GET the same headers as its HEAD (an empty buffer keeps the type set above).
+    ctx.body = ctx.method === 'HEAD' ? null : Buffer.alloc(0);
     ctx.set('Content-Type', contentType);
     ctx.length = length;
     ctx.status = range.kind === 'partial' ? 206 : 200;

@@ -27,8 +27,25 @@ export function decideRange(header: string | undefined, size: number): RangeDeci
 export function ifRangeAllows(ifRange: string | undefined, etag: string, mtimeMs: number): boolean {
   if (!ifRange) return true;
   if (ifRange.startsWith('"') || ifRange.startsWith('W/')) return ifRange === etag;
+  // RFC 9110 13.1.5: a date validates only as an exact match of Last-Modified (second precision).
   const date = Date.parse(ifRange);
-  return !Number.isNaN(date) && Math.floor(mtimeMs / 1000) * 1000 <= date;
+  return !Number.isNaN(date) && Math.floor(mtimeMs / 1000) * 1000 === date;
+}
+
+/**
+ * If-Match and If-Unmodified-Since (RFC 9110 13.2.2 steps 1-2): true when the request's
+ * precondition fails (answer 412). If-Match compares strongly and wins over If-Unmodified-Since.
+ */
+export function preconditionFails(ifMatch: string | undefined, ifUnmodifiedSince: string | undefined, etag: string, mtimeMs: number): boolean {
+  if (ifMatch) {
+    if (ifMatch.trim() === '*') return false;
+    return !ifMatch.split(',').some((t) => t.trim() === etag);
+  }
+  if (ifUnmodifiedSince) {
+    const date = Date.parse(ifUnmodifiedSince);
+    return !Number.isNaN(date) && Math.floor(mtimeMs / 1000) * 1000 > date;
+  }
+  return false;
 }
 
 /** If-None-Match: true when the client's copy is current (answer 304). */

@@ -33,6 +33,7 @@ describe('downloads', () => {
     assert.equal(get.headers['content-type'], 'image/jpeg');
     assert.equal(get.headers['accept-ranges'], 'bytes');
     assert.equal(get.headers['x-content-type-options'], 'nosniff');
+    assert.equal(get.headers['cross-origin-resource-policy'], 'cross-origin', 'embeddable by web clients on other origins');
     assert.equal(get.headers['content-security-policy'], "default-src 'none'; sandbox; form-action 'none'; frame-ancestors 'none'");
     assert.match(String(get.headers.etag), /^"[^"]+"$/);
     assert.ok(!Number.isNaN(Date.parse(String(get.headers['last-modified']))));
@@ -60,6 +61,11 @@ describe('downloads', () => {
     const bad = await rawRequest(server.baseUrl, getPath, { headers: { Range: 'bytes=10000-' } });
     assert.equal(bad.status, 416);
     assert.equal(bad.headers['content-range'], `bytes */${data.length}`);
+    const attachment = await publish('page.html', data, 'text/html');
+    const badAttachment = await rawRequest(server.baseUrl, attachment, { headers: { Range: 'bytes=10000-' } });
+    assert.equal(badAttachment.status, 416);
+    assert.match(String(badAttachment.headers['content-type']), /application\/json/);
+    assert.equal(badAttachment.headers['content-disposition'], undefined, 'the JSON error is no attachment');
     const ignored = await rawRequest(server.baseUrl, getPath, { headers: { Range: 'bytes=0-1,5-6' } });
     assert.equal(ignored.status, 200, 'multi-range is answered with the whole file');
   });
@@ -100,11 +106,35 @@ describe('downloads', () => {
     }
   });
 
-  it('a zero-byte file downloads with Content-Length 0', async () => {
-    const path = await publish('empty.txt', Buffer.alloc(0));
-    const res = await rawRequest(server.baseUrl, path);
-    assert.equal(res.status, 200);
-    assert.equal(res.headers['content-length'], '0');
+  it('a zero-byte file downloads with Content-Length 0 and the headers its HEAD shows', async () => {
+    for (const [name, type, served] of [['empty.txt', undefined, 'application/octet-stream'], ['empty.png', 'image/png', 'image/png'], ['empty.html', 'text/html', 'application/octet-stream']] as const) {
+      const path = await publish(name, Buffer.alloc(0), type);
+      const res = await rawRequest(server.baseUrl, path);
+      assert.equal(res.status, 200, name);
+      assert.equal(res.headers['content-length'], '0', name);
+      assert.equal(res.headers['content-type'], served, name);
+      const head = await rawRequest(server.baseUrl, path, { method: 'HEAD' });
+      for (const h of ['content-type', 'content-length', 'content-disposition', 'etag', 'x-content-type-options', 'content-security-policy']) assert.equal(res.headers[h], head.headers[h], `${name}: ${h}`);
+    }
+  });
+
+  it('If-Match and If-Unmodified-Since: 412 JSON when the file does not match; If-Range by date only on an exact match', async () => {
+    const head = await rawRequest(server.baseUrl, getPath, { method: 'HEAD' });
+    const etag = String(head.headers.etag);
+    const lastModified = String(head.headers['last-modified']);
+    const status = async (headers: Record<string, string>) => (await rawRequest(server.baseUrl, getPath, { headers })).status;
+    assert.equal(await status({ 'If-Match': etag }), 200);
+    assert.equal(await status({ 'If-Match': `"other", ${etag}` }), 200);
+    assert.equal(await status({ 'If-Match': '*' }), 200);
+    const refused = await rawRequest(server.baseUrl, getPath, { headers: { 'If-Match': '"other"' } });
+    assert.equal(refused.status, 412);
+    assert.equal((JSON.parse(refused.text) as { code: string }).code, 'ERR_PRECONDITION_FAILED');
+    assert.equal(await status({ 'If-Match': `W/${etag}` }), 412, 'If-Match compares strongly');
+    assert.equal(await status({ 'If-Unmodified-Since': lastModified }), 200);
+    assert.equal(await status({ 'If-Unmodified-Since': new Date(Date.parse(lastModified) - 1000).toUTCString() }), 412);
+    assert.equal(await status({ 'If-Match': etag, 'If-Unmodified-Since': new Date(Date.parse(lastModified) - 1000).toUTCString() }), 200, 'If-Match wins');
+    assert.equal(await status({ Range: 'bytes=0-9', 'If-Range': lastModified }), 206);
+    assert.equal(await status({ Range: 'bytes=0-9', 'If-Range': new Date(Date.parse(lastModified) + 3600_000).toUTCString() }), 200, 'a later date is no match');
   });
 
   it('404 for unknown files and for directories, 400 for malformed paths', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideRange, etagMatches, ifRangeAllows, type RangeDecision } from '../../src/http/range.js';
+import { decideRange, etagMatches, ifRangeAllows, preconditionFails, type RangeDecision } from '../../src/http/range.js';
 
 const full: RangeDecision = { kind: 'full' };
 const unsatisfiable: RangeDecision = { kind: 'unsatisfiable' };
@@ -60,6 +60,7 @@ describe('ifRangeAllows', () => {
     ['exact Last-Modified date', lastModified, true],
     ['date one second before Last-Modified (file changed since)', new Date(Math.floor(mtimeMs / 1000) * 1000 - 1000).toUTCString(), false],
     ['date a day before', new Date(mtimeMs - 86_400_000).toUTCString(), false],
+    ['date after Last-Modified (only an exact match validates)', new Date(Math.floor(mtimeMs / 1000) * 1000 + 3600_000).toUTCString(), false],
     ['garbage', 'not a date', false],
   ];
   for (const [name, ifRange, expected] of cases) it(`${name} -> ${expected}`, () => assert.equal(ifRangeAllows(ifRange, etag, mtimeMs), expected));
@@ -83,4 +84,24 @@ describe('etagMatches (If-None-Match)', () => {
     ['"ABC"', false], // etags are case-sensitive
   ];
   for (const [header, expected] of cases) it(`${JSON.stringify(header)} -> ${expected}`, () => assert.equal(etagMatches(header, etag), expected));
+});
+
+describe('preconditionFails (If-Match, If-Unmodified-Since)', () => {
+  const etag = '"abc"';
+  const mtimeMs = Date.UTC(2024, 0, 2, 3, 4, 5, 678);
+  const lastModified = new Date(Math.floor(mtimeMs / 1000) * 1000).toUTCString();
+  const earlier = new Date(Math.floor(mtimeMs / 1000) * 1000 - 1000).toUTCString();
+  const cases: [name: string, ifMatch: string | undefined, ifUnmodifiedSince: string | undefined, fails: boolean][] = [
+    ['neither', undefined, undefined, false],
+    ['If-Match the etag', '"abc"', undefined, false],
+    ['If-Match in a list', '"x", "abc"', undefined, false],
+    ['If-Match *', '*', undefined, false],
+    ['If-Match another', '"x"', undefined, true],
+    ['If-Match weak form (strong comparison)', 'W/"abc"', undefined, true],
+    ['If-Unmodified-Since Last-Modified', undefined, lastModified, false],
+    ['If-Unmodified-Since a second earlier', undefined, earlier, true],
+    ['If-Unmodified-Since garbage is ignored', undefined, 'not a date', false],
+    ['If-Match decides over If-Unmodified-Since', '"abc"', earlier, false],
+  ];
+  for (const [name, ifMatch, ius, fails] of cases) it(`${name} -> ${fails ? '412' : 'served'}`, () => assert.equal(preconditionFails(ifMatch, ius, etag, mtimeMs), fails));
 });
