@@ -23,6 +23,7 @@ export const ERRORS = {
   ERR_TOO_LARGE: { status: 413, message: 'The upload exceeds the maximum allowed size' },
   ERR_EXTENSION_NOT_ALLOWED: { status: 415, message: 'Files of this type are not accepted by this server' },
   ERR_PRECONDITION_FAILED: { status: 412, message: 'The file does not match the request\'s If-Match or If-Unmodified-Since' },
+  ERR_EXPECTATION_FAILED: { status: 417, message: 'The only expectation this server meets is 100-continue' },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is not satisfiable' },
   ERR_UPLOAD_INCOMPLETE: { status: 400, message: 'The request body ended before the declared length' },
   // 423, not 5xx: tus-js-client retries 423, but restarts from byte 0 after a 5xx on HEAD.

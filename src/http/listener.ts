@@ -89,6 +89,8 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
     (req as { expectsContinue?: boolean }).expectsContinue = true;
     gated(req, res);
   });
+  // Any other expectation: requestTarget answers 417 as JSON (Node's own answer is bare, unlogged).
+  server.on('checkExpectation', gated);
   answerClientErrors(server, log);
   const sockets = new Set<Socket>();
   const connectionLimit = limitConnections(server, config.server.connectionPoolSize, log, () => sockets.size);

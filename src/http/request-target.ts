@@ -32,6 +32,22 @@ export function parseRequestTarget(target: string): ParsedTarget | null {
   return pathAndQuery === null ? null : { form: 'absolute', pathAndQuery, authority };
 }
 
+/** Pure: why the Host lines of a request are unacceptable (RFC 9112 §3.2), or null. */
+export function hostProblem(rawHeaders: readonly string[]): string | null {
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'host') values.push(rawHeaders[i + 1]!);
+  if (values.length > 1) return 'More than one Host header';
+  const [value] = values;
+  if (value === undefined || value === '') return null; // an empty Host is allowed (no authority)
+  if (/[\s@/\\?#]/.test(value)) return 'The Host header is malformed';
+  try {
+    new URL(`http://${value}/`); // a host and an optional port (0-65535), as every later parser reads it
+    return null;
+  } catch {
+    return 'The Host header is malformed';
+  }
+}
+
 /** The path to log for a raw target, without the query (signatures) and without throwing. */
 export function logPathOf(target: string): string {
   const parsed = parseRequestTarget(target);
@@ -44,6 +60,12 @@ export function logPathOf(target: string): string {
 export async function requestTarget(ctx: Context, next: Next): Promise<void> {
   // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host (Node would, bare).
   if (ctx.req.httpVersion === '1.1' && ctx.req.headers.host === undefined) throw new AppError('ERR_BAD_REQUEST', { message: 'The Host header is missing' });
+  // ... and to more than one Host line or an invalid value (Node keeps the first and checks nothing).
+  const host = hostProblem(ctx.req.rawHeaders);
+  if (host) throw new AppError('ERR_BAD_REQUEST', { message: host });
+  // RFC 9110 §10.1.1: 100-continue is the only expectation; Node hands the others to us.
+  const expect = ctx.req.headers.expect;
+  if (expect !== undefined && !/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) throw new AppError('ERR_EXPECTATION_FAILED');
   const target = ctx.req.url ?? '';
   const parsed = parseRequestTarget(target);
   if (parsed === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The request target is malformed' });

@@ -81,6 +81,7 @@ export function sideListener(listen: { host: string; port: number }, log: Logger
   koa.use(requestTarget);
   koa.use(handle);
   const server = createServer({ requireHostHeader: false }, koa.callback()); // requestTarget answers it
+  server.on('checkExpectation', koa.callback()); // requestTarget answers 417 as JSON
   answerClientErrors(server, log);
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -260,6 +260,9 @@ describe('malformed requests', () => {
     ['PATCH without Tus-Resumable (412)', () => `PATCH /files/${'A'.repeat(32)} HTTP/1.1\r\nHost: x\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 412, 'ERR_TUS_RESUMABLE_REQUIRED'],
     ['PATCH with Content-Type text/plain', () => `PATCH /files/${fixtures.unfinishedId} HTTP/1.1\r\nHost: x\r\n${T}Upload-Offset: 10\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400, 'ERR_TUS_INVALID_HEADER'],
     ['a header the parser refuses', () => 'GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+    ['two Host lines (RFC 9112 §3.2)', () => 'GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+    ['a Host with a space', () => 'GET /health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+    ['an expectation other than 100-continue', () => `PUT /upload/x/y.txt HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`, 417, 'ERR_EXPECTATION_FAILED'],
   ];
   for (const [name, request, status, code] of reviewed) {
     it(`${name}: ${status}${code ? ` ${code}` : ''} as JSON, logged`, async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AppError } from '../../src/errors.js';
-import { logPathOf, parseRequestTarget } from '../../src/http/request-target.js';
+import { hostProblem, logPathOf, parseRequestTarget } from '../../src/http/request-target.js';
 import { byteCountOf, checkTusRequest, tusTargetOf } from '../../src/http/tus-request.js';
 import { clientErrorCode } from '../../src/http/client-errors.js';
 
@@ -31,6 +31,25 @@ describe('parseRequestTarget', () => {
     assert.equal(logPathOf('http://[::1/upload?v=secret'), 'http://[::1/upload');
     assert.equal(logPathOf('/x'.repeat(1000)).length, 512);
   });
+});
+
+describe('hostProblem (RFC 9112 §3.2)', () => {
+  const cases: Array<[string, string[], string | null]> = [
+    ['one host', ['Host', 'example.com'], null],
+    ['host and port', ['host', 'example.com:8080'], null],
+    ['IPv4 and port', ['Host', '127.0.0.1:9'], null],
+    ['IPv6 literal and port', ['Host', '[::1]:8080'], null],
+    ['empty value', ['Host', ''], null],
+    ['no Host (HTTP/1.0)', ['Accept', '*/*'], null],
+    ['two Host lines', ['Host', 'a', 'host', 'a'], 'More than one Host header'],
+    ['a space', ['Host', 'a b'], 'The Host header is malformed'],
+    ['a path', ['Host', 'a/b'], 'The Host header is malformed'],
+    ['userinfo', ['Host', 'u@a'], 'The Host header is malformed'],
+    ['unclosed IPv6 literal', ['Host', '[::1'], 'The Host header is malformed'],
+    ['port out of range', ['Host', 'a:99999'], 'The Host header is malformed'],
+    ['non-numeric port', ['Host', 'a:b'], 'The Host header is malformed'],
+  ];
+  for (const [name, raw, expected] of cases) it(`${name} -> ${expected ?? 'ok'}`, () => assert.equal(hostProblem(raw), expected));
 });
 
 describe('tus request checks', () => {
