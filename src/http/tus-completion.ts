@@ -33,7 +33,9 @@ export class UploadCompletion {
     const info = await tusStore.record(id);
     const state = info && serverStateOf(info);
     if (!state) throw new Error(`tus upload ${id} finished without slot state`);
-    if (isFinishedRecord(info)) return; // completed before (a repeated last request): already handed over
+    // Completed before (a repeated last request): already handed over. An empty upload's record
+    // reads finished from its creation on, so it goes on: admission is idempotent per upload.
+    if (isFinishedRecord(info) && size > 0) return;
     const sha256 = tusStore.runningSha256(id, size);
     if (state.expectedSha256 !== undefined && !this.deps.skipIntakeChecksum && !(await finishedUploadMatches(tusStore, id, size, state.expectedSha256, sha256))) {
       await tusStore.remove(id).catch(() => {});

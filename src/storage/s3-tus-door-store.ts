@@ -27,7 +27,7 @@ import type { UploadSource } from './upload-source.js';
 import { S3TusStore, type S3TusStoreOptions } from './s3-tus-store.js';
 import { HashingTap, chunkHash, chunkVerdict, type ChunkCheck, type TusWriteScope } from './tus-chunk-check.js';
 import type { TusDoorStore, UploadFacts } from './tus-door-store.js';
-import { isPartial, serverStateOf, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
+import { isFinishedRecord, isPartial, serverStateOf, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
 import { UploadDigests } from './upload-digests.js';
 
 export interface S3TusDoorStoreOptions extends S3TusStoreOptions {
@@ -135,6 +135,11 @@ export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
   }
 
   override async write(body: Readable, id: string, offset: number): Promise<number> {
+    // A finished upload takes no more, not even zero bytes: its multipart upload is completed, so
+    // @tus/s3-store's write would fail on it (a 500). An empty upload is finished from its
+    // creation on; while its multipart upload is open, its (empty) write completes it.
+    const info = await this.record(id);
+    if (info && isFinishedRecord(info) && !(await this.emptyAndOpen(id, info.size))) throw new AppError('ERR_UPLOAD_COMPLETE');
     const check = this.#scope()?.chunkCheck;
     if (check) return this.#writeChecked(body, id, offset, check);
     return this.#writeFollowed(body, id, offset);

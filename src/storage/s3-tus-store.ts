@@ -21,6 +21,7 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { S3Store } from '@tus/s3-store';
 import { ERRORS, Upload, type DataStore, type KvStore } from '@tus/utils';
 import { S3_LAYOUT, isS3NotFound, s3ClientConfig, type S3Settings } from './s3-client.js';
@@ -99,6 +100,32 @@ export class S3TusStore extends S3Store implements TusUploadStore {
     const upload = await this.getUpload(id);
     // @tus/s3-store completes the multipart upload itself when the last byte arrives.
     if (!isComplete(upload)) throw new Error(`upload ${id} holds ${upload.offset} of ${upload.size ?? 'an undeclared number of'} bytes`);
+    // ... in write() only: an empty upload, complete at its creation, never had one. An empty
+    // write makes the store complete it (with one empty part) as for any other upload.
+    if (await this.emptyAndOpen(id, upload.size)) await super.write(Readable.from([]), id, 0);
+  }
+
+  /** An upload of 0 bytes whose multipart upload is still open (nothing completed it yet). */
+  protected async emptyAndOpen(id: string, size: number | undefined): Promise<boolean> {
+    if (size !== 0) return false;
+    const { 'upload-id': uploadId } = await this.getMetadata(id);
+    try {
+      await this.client.listParts({ Bucket: this.#bucket, Key: id, UploadId: uploadId, MaxParts: 1 });
+      return true;
+    } catch (err) {
+      if (isS3NotFound(err)) return false; // completed (or aborted)
+      throw err;
+    }
+  }
+
+  async #hasObject(id: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: id }));
+      return true;
+    } catch (err) {
+      if (isS3NotFound(err)) return false;
+      throw err;
+    }
   }
 
   async summarize(id: string): Promise<UploadSummary | null> {
@@ -158,12 +185,7 @@ export class S3TusStore extends S3Store implements TusUploadStore {
   async source(id: string): Promise<UploadSource | null> {
     const upload = await this.#upload(id);
     if (upload === null || !isComplete(upload)) return null;
-    try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: id }));
-    } catch (err) {
-      if (isS3NotFound(err)) return null; // released
-      throw err;
-    }
+    if (!(await this.#hasObject(id))) return null; // released
     return this.#source(id, upload.size);
   }
 

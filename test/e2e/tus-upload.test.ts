@@ -130,6 +130,28 @@ for (const backend of storageBackends()) describe(`tus uploads through signed sl
     assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
   });
 
+  it('an empty file is published: a creation of length 0, with a repeated 0-byte PATCH, and through tus-js-client', async () => {
+    const slot = slotFor(`${slotDir()}/empty.txt`, 0);
+    const created = await create(slot.url, 0);
+    assert.equal(created.status, 201, created.text);
+    const got = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.body.length, 0);
+    const again = await rawRequest(server.baseUrl, pathOf(String(created.headers.location)), {
+      method: 'PATCH',
+      headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+      body: Buffer.alloc(0),
+    });
+    assert.ok(again.status === 204 || again.status === 409, `a repeated last request: ${again.status} ${again.text}`);
+    assert.equal((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).status, 200);
+
+    const viaClient = slotFor(`${slotDir()}/empty2.txt`, 0);
+    await tusUpload(Buffer.alloc(0), { endpoint: `${server.baseUrl}/files/`, headers: { 'Upload-Slot': viaClient.url } });
+    const got2 = await rawRequest(server.baseUrl, pathOf(viaClient.getUrl));
+    assert.equal(got2.status, 200, got2.text);
+    assert.equal(got2.body.length, 0);
+  });
+
   it('a PATCH whose socket is destroyed mid-body keeps the bytes; HEAD reports them and the upload resumes', async () => {
     const data = randomData(4 * 1024 * 1024);
     const slot = slotFor(`${slotDir()}/resume.bin`, data.length);
