@@ -29,7 +29,7 @@ import { SLOT_LENGTH_HEADER, TusConcatenation, parseUploadConcat, type UploadCon
 import { FinishedUploads } from './tus-finished.js';
 import { TusSlotUploads } from './tus-slot-uploads.js';
 import type { PendingPublications } from './downloads.js';
-import { normalizeForwardedProto } from './forwarded-proto.js';
+import { adaptTusRequest } from './tus-request-fixes.js';
 import { JsonErrorTusServer, TUS_CODES } from './tus-json-errors.js';
 import { byteCountOf, checkTusRequest, tusTargetOf, type TusTarget } from './tus-request.js';
 
@@ -163,10 +163,10 @@ export class TusEndpoint {
   }
 
   private async handleRequest(ctx: Context): Promise<void> {
+    adaptTusRequest(ctx.req, this.deps.config.server.trustProxy); // before anything reads the method or headers
     // A malformed upload URL, an unknown method or a missing Tus-Resumable: refused here as JSON (issue 10.6).
     const target = tusTargetOf(ctx.path, this.deps.config.server.tusPath.replace(/\/$/, ''));
-    checkTusRequest(ctx.method, (name) => ctx.get(name));
-    normalizeForwardedProto(ctx.req, this.deps.config.server.trustProxy);
+    checkTusRequest(ctx.method, (name) => ctx.get(name), target);
     const id = this.uploadIdOf(ctx);
     if (id !== undefined && ctx.method !== 'OPTIONS' && (await this.deps.quarantine?.get(jobIdOf({ protocol: 'tus', uploadId: id })))) {
       answerCors(ctx, this.deps.config.cors);

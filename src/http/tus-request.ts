@@ -11,6 +11,7 @@ export type TusTarget = { kind: 'collection' } | { kind: 'upload'; id: string };
 /** Upload ids are base64url (newUploadId); anything else names no upload. */
 const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const TUS_METHODS = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'GET'];
+const UPLOAD_METHODS = ['HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'GET'];
 
 /** What a path under the tus root addresses. `path` is the raw (still percent-encoded) path. */
 export function tusTargetOf(path: string, tusRoot: string): TusTarget {
@@ -29,9 +30,13 @@ export function tusTargetOf(path: string, tusRoot: string): TusTarget {
 }
 
 /** Protocol-level refusals that need no store access (Upload-Concat is checked by tus-concat.ts). */
-export function checkTusRequest(method: string, header: (name: string) => string): void {
+export function checkTusRequest(method: string, header: (name: string) => string, target?: TusTarget): void {
   if (!TUS_METHODS.includes(method)) {
     throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: TUS_METHODS.join(', ') } });
+  }
+  // Creation is at the collection URL only (tusd answers 405 too).
+  if (method === 'POST' && target?.kind === 'upload') {
+    throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: UPLOAD_METHODS.join(', ') } });
   }
   if (method === 'OPTIONS' || method === 'GET') return;
   // tus 1.0: "If the version specified by the Client is not supported by the Server, it MUST

@@ -177,7 +177,7 @@ from tusclient.storage import filestorage
 a = json.loads(sys.argv[1])
 storage = filestorage.FileStorage(a['storage'])
 c = client.TusClient(a['endpoint'], headers={'Upload-Slot': a['slot']})
-u = c.uploader(file_path=a['file'], chunk_size=a['chunk'], metadata={'filename': a['name']}, store_url=True, url_storage=storage, upload_checksum=True)
+u = c.uploader(file_path=a['file'], chunk_size=a['chunk'], metadata={'filename': a['name']} if a.get('name') else None, store_url=True, url_storage=storage, upload_checksum=True)
 print(json.dumps({'event': 'start', 'url': u.url, 'offset': u.offset}), flush=True)
 u.stop_at = u.get_file_size()
 while u.offset < u.stop_at:
@@ -222,6 +222,17 @@ print(json.dumps({'event': 'done', 'url': u.url}), flush=True)
       assert.ok(patches.filter((l) => l.status !== 204).length <= 1, `at most the cut PATCH failed: ${patches.map((l) => l.status).join(',')}`);
       const creations = server.logs.slice(since).filter((l) => l.msg === 'Request finished' && l.method === 'POST');
       assert.equal(creations.length, 1, 'the second run created nothing: it resumed');
+    });
+
+    it('uploads without metadata (tuspy then sends an empty Upload-Metadata header)', async () => {
+      const data = randomData(300 * KiB);
+      const file = join(work, 'no-metadata.bin');
+      await writeFile(file, data);
+      const slot = slotFor('no-metadata.bin', data.length);
+      const run = await tuspy({ endpoint: server.tusUrl, slot: slot.url, file, storage: join(work, 'tuspy-urls-2.json'), chunk: 128 * KiB });
+      await run.waitForOutput(/"event": "done"/, 60_000);
+      assert.equal(await run.exited, 0);
+      assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
     });
   });
 });

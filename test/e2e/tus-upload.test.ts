@@ -130,6 +130,40 @@ for (const backend of storageBackends()) describe(`tus uploads through signed sl
     assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
   });
 
+  it('X-HTTP-Method-Override: tus-js-client with overridePatchMethod, a DELETE sent as POST; a plain POST to an upload URL is 405', async () => {
+    const data = randomData(300_000);
+    const slot = slotFor(`${slotDir()}/override.bin`, data.length);
+    const since = server.logs.length;
+    await tusUpload(data, { endpoint: `${server.baseUrl}/files/`, headers: { 'Upload-Slot': slot.url }, overridePatchMethod: true, chunkSize: 100_000 });
+    assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
+    // The log names the method as sent; an append answers 204 (a creation 201).
+    await server.waitForLog((l) => l.msg === 'Request finished' && l.method === 'POST' && l.status === 204 && server.logs.indexOf(l) >= since);
+    assert.ok(!server.logs.slice(since).some((l) => l.msg === 'Request finished' && l.method === 'PATCH'), 'no PATCH was sent');
+
+    const other = slotFor(`${slotDir()}/override-delete.bin`, 10);
+    const created = await create(other.url, 10);
+    assert.equal(created.status, 201, created.text);
+    const location = pathOf(String(created.headers.location));
+    const plainPost = await rawRequest(server.baseUrl, location, { method: 'POST', headers: { ...TUS, 'Upload-Length': '10', 'Upload-Slot': other.url } });
+    assert.equal(plainPost.status, 405, plainPost.text);
+    assert.match(String(plainPost.headers.allow), /PATCH/);
+    const deleted = await rawRequest(server.baseUrl, location, { method: 'POST', headers: { ...TUS, 'X-HTTP-Method-Override': 'DELETE' } });
+    assert.equal(deleted.status, 204, deleted.text);
+    assert.equal((await rawRequest(server.baseUrl, location, { method: 'HEAD', headers: TUS })).status, 404);
+  });
+
+  it('an empty Upload-Metadata header reads as no metadata (tuspy sends one), not as a malformed header', async () => {
+    const slot = slotFor(`${slotDir()}/no-metadata.bin`, 3);
+    const created = await create(slot.url, 3, { 'Upload-Metadata': '' });
+    assert.equal(created.status, 201, created.text);
+    const location = pathOf(String(created.headers.location));
+    const head = await rawRequest(server.baseUrl, location, { method: 'HEAD', headers: TUS });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['upload-metadata'], undefined);
+    const patch = await rawRequest(server.baseUrl, location, { method: 'PATCH', headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: Buffer.from('abc') });
+    assert.equal(patch.status, 204, patch.text);
+  });
+
   it('an empty file is published: a creation of length 0, with a repeated 0-byte PATCH, and through tus-js-client', async () => {
     const slot = slotFor(`${slotDir()}/empty.txt`, 0);
     const created = await create(slot.url, 0);
@@ -210,15 +244,20 @@ for (const backend of storageBackends()) describe(`tus uploads through signed sl
       body: 'abc',
     });
     assert.equal(doneRes.status, 201);
+    const since = server.logs.length;
     const pending = await create(slotFor(`${slotDir()}/pending.bin`, 3).url, 3);
     const pendingUrl = pathOf(String(pending.headers.location));
-    // expiration is 2s and the sweep runs every 2s: wait for the sweep that removes the pending one.
-    await server.waitForLog((l) => l.msg === 'Expired unfinished uploads removed');
+    // expiration is 2s and the sweep runs every 2s: wait for the sweep that removes the pending one
+    // (not one that removed an earlier test's upload before it was created).
+    for (let seen = since; ; ) {
+      const sweep = await server.waitForLog((l) => l.msg === 'Expired unfinished uploads removed' && server.logs.indexOf(l) >= seen);
+      if ((await rawRequest(server.baseUrl, pendingUrl, { method: 'HEAD', headers: TUS })).status === 404) break;
+      seen = server.logs.indexOf(sweep) + 1;
+    }
     const head = await rawRequest(server.baseUrl, pathOf(String(doneRes.headers.location)), { method: 'HEAD', headers: TUS });
     assert.equal(head.status, 200);
     assert.equal(head.headers['upload-offset'], '3');
     assert.equal(head.headers['upload-length'], '3');
-    assert.equal((await rawRequest(server.baseUrl, pendingUrl, { method: 'HEAD', headers: TUS })).status, 404);
     assert.equal((await rawRequest(server.baseUrl, pathOf(done.getUrl))).text, 'abc');
   });
 
