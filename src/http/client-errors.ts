@@ -30,6 +30,14 @@ export function answerClientErrors(server: Server, log: Logger): void {
     const code = clientErrorCode(err.code);
     const { status, message } = ERRORS[code];
     metrics.errorsByCode.inc({ code });
+    if (inFlight?.req.complete) {
+      // The bad bytes came after a whole request (garbage pipelined behind a PUT's body): that
+      // request's answer is still due and is delivered; the connection then closes unanswered.
+      inFlight.shouldKeepAlive = false;
+      inFlight.once('close', () => socket.destroy());
+      log.info({ code, reason: err.code ?? 'unknown' }, 'Malformed HTTP request refused after a complete request; its answer is delivered first');
+      return;
+    }
     const rc = inFlight ? requestContext.get(inFlight.req) : undefined;
     if (rc) rc.refused = { status, code };
     else log.info({ code, reason: err.code ?? 'unknown' }, 'Malformed HTTP request refused');

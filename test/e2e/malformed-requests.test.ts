@@ -289,6 +289,14 @@ describe('malformed requests', () => {
     await server.waitForLog(() => requestLines() > linesBefore, 10_000);
   });
 
+  it('garbage pipelined behind a whole PUT: the PUT is answered 201 (its file is published), then the connection closes', async () => {
+    const put = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/pipelined.txt`, baseUrl: fixtures.uploadUrl, size: 5 });
+    const res = await send(`PUT ${pathOf(put.url)} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloEXTRA-GARBAGE\r\n\r\n`);
+    assert.equal(res.status, 201, res.body.toString());
+    assert.equal((await rawRequest(server.baseUrl, pathOf(put.getUrl))).text, 'hello');
+    await server.waitForLog((l) => l.msg === 'Malformed HTTP request refused after a complete request; its answer is delivered first');
+  });
+
   it(`a seeded battery of ${REQUESTS} malformed requests over every route: no 5xx, JSON 4xx, one log line each`, async () => {
     const next = generator(fixtures);
     const specs = Array.from({ length: REQUESTS }, (_, n) => next(n));
