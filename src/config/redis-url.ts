@@ -45,6 +45,11 @@ export function parseRedisUrl(input: string): RedisTarget {
   if (!m || !scheme) {
     throw new Error(`must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL (see docs/cluster.md)`);
   }
+  // An '@' after the first '/' means a password with a '/' in it was not percent-encoded: the
+  // host part would then be a piece of the password, which an error must never echo.
+  if (`${m[3]}${m[4] ?? ''}`.includes('@')) {
+    throw new Error("the user name and password must be percent-encoded ('/' as %2F, '@' as %40, ':' as %3A)");
+  }
   const auth = parseAuth(m[2]);
   const nodes = parseNodes(m[3]!, scheme.defaultPort);
   const segments = (m[4] ?? '').split('/').filter((s) => s !== '').map(decodeURIComponent);

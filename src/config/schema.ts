@@ -20,6 +20,9 @@ const duration = (def: string) =>
     }
   });
 
+/** A duration that must be above zero (0 has no meaning for it). */
+const positiveDuration = (def: string) => duration(def).refine((ms) => ms > 0, 'must be above 0');
+
 /** A duration that may be left out: null then means "derived from another key". */
 const optionalDuration = () =>
   z.unknown().optional().transform((v, ctx) => {
@@ -68,7 +71,7 @@ export type Scheme = (typeof SCHEMES)[number];
 const server = z
   .object({
     listen: listen('127.0.0.1:8080'),
-    public_url: z.string().default(''),
+    public_url: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://files.example.org, or empty' })]).default(''),
     tus_path: urlPath('/files/'),
     upload_path: urlPath('/upload/'),
     max_upload_size: size('10GB'),
@@ -126,7 +129,7 @@ const security = z
  * "a.TAR.GZ"). Empty allowed list: any name. A blocked suffix wins over an allowed one.
  */
 const extensionList = z
-  .array(z.string().regex(/^\.?[^\s/\\.][^\s/\\]*$/, 'must be a file name ending such as ".jpg" or ".tar.gz"'))
+  .array(z.string().regex(/^\.?[\p{L}\p{N}_+~-]+(?:\.[\p{L}\p{N}_+~-]+)*$/u, 'must be one file name ending such as ".jpg" or ".tar.gz" (no wildcards, one per entry)'))
   .default([])
   .transform((list) => [...new Set(list.map(normalizeExtension))]);
 
@@ -339,7 +342,7 @@ const workers = z
   .object({
     numworkers: count(4, 1),
     queue_size: count(1000, 1),
-    queue_timeout: duration('300s'),
+    queue_timeout: positiveDuration('300s'),
     priority_queue_enabled: z.boolean().default(true),
     large_file_queue_size: count(20, 1),
     circuit_breaker_enabled: z.boolean().default(true),
@@ -472,7 +475,11 @@ const admin = z
 const finalize = z
   .object({
     dedup: z.boolean().default(true),
-    webhook_url: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]).default(''),
+    webhook_url: z
+      .union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })])
+      .default('')
+      // fetch refuses such URLs (no webhook could be sent) and they would reach logs: webhook_secret signs instead.
+      .refine((u) => u === '' || !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'must not carry a user name or password (the webhook is signed with webhook_secret)'),
     webhook_secret: z.string().default(''),
     webhook_timeout: duration('10s'),
   })

@@ -29,6 +29,13 @@ describe('parseRedisUrl', () => {
   ];
   for (const [url, message] of bad) it(`refuses ${url}`, () => assert.throws(() => parseRedisUrl(url), message));
 
+  for (const url of ['redis://:Pq7s/XyZw9k@redis.internal:6379/0', 'redis://default:k9+Qz/Lm0pW@redis internal:6379', 'redis+sentinel://:Ab3/Cd4@s1:26379/mymaster']) {
+    it(`refuses a password with a raw '/' without echoing any of it: ${url}`, () => {
+      assert.throws(() => parseRedisUrl(url), (err: Error) => /percent-encoded/.test(err.message) && !/Pq7s|XyZw|k9|Lm0p|Ab3|Cd4/.test(err.message));
+    });
+  }
+  it('a percent-encoded password with a / is accepted', () => assert.equal((parseRedisUrl('redis://:Pq7s%2FXyZw9k@h:6379/0') as { password?: string }).password, 'Pq7s/XyZw9k'));
+
   it('redacts passwords for logs', () => {
     assert.equal(redactRedisUrl('redis://app:pw@h:1/0'), 'redis://app:***@h:1/0');
     assert.equal(redactRedisUrl('redis://pw@h'), 'redis://***@h');

@@ -92,7 +92,8 @@ describe('resolveConfig values from the file', () => {
     ['max_upload_size', { server: { max_upload_size: '1GiB' } }, (c) => c.server.maxUploadBytes, 2 ** 30],
     ['max_upload_size as a number', { server: { max_upload_size: 1234 } }, (c) => c.server.maxUploadBytes, 1234],
     ['small_file_timeout', { timeouts: { small_file_timeout: '2m' } }, (c) => c.timeouts.smallFileMs, 120_000],
-    ['public_url trailing slashes dropped', { server: { public_url: 'https://f.example//' } }, (c) => c.server.publicUrl, 'https://f.example'],
+    ['extension endings with digits, dots and dashes', { uploads: { blocked_extensions: ['.7z', 'tar.gz', '.c++', '.x-y_z'] } }, (c) => c.uploads.blockedExtensions.length, 4],
+        ['public_url trailing slashes dropped', { server: { public_url: 'https://f.example//' } }, (c) => c.server.publicUrl, 'https://f.example'],
     ['logging.level "warning" read as warn', { logging: { level: 'warning' } }, (c) => c.logging.level, 'warn'],
     ['metrics.listen', { metrics: { listen: ':9090' } }, (c) => c.metrics.listen, { host: '', port: 9090 }],
     ['file_mode "0600"', { storage: { file_mode: '0600' } }, (c) => [c.storage.fileMode, c.storage.dirMode], [0o600, 0o700]],
@@ -192,6 +193,14 @@ describe('resolveConfig errors name the key path', () => {
     ['file_mode the server cannot write', { storage: { file_mode: '0440' } }, 'storage.file_mode'],
     ['CORS credentials with any origin', { cors: { allowed_origins: ['*'], allow_credentials: true } }, 'cors.allow_credentials'],
     ['CORS credentials with "*" among origins', { cors: { allowed_origins: ['https://a.example', '*'], allow_credentials: true } }, 'cors.allow_credentials'],
+    ['webhook with a password in its URL', { finalize: { webhook_url: 'http://bob:pw@hooks.example/h' } }, 'finalize.webhook_url'],
+    ['public_url without a scheme', { server: { public_url: 'files.example.org' } }, 'server.public_url'],
+    ['public_url not a URL', { server: { public_url: 'my upload server' } }, 'server.public_url'],
+    ['queue_timeout 0', { workers: { queue_timeout: '0s' } }, 'workers.queue_timeout'],
+    ['a glob as a blocked ending', { uploads: { blocked_extensions: ['*.exe'] } }, 'uploads.blocked_extensions.0'],
+    ['a comma list in one entry', { uploads: { blocked_extensions: ['.exe,.bat'] } }, 'uploads.blocked_extensions.0'],
+    ['a glob as an allowed ending', { uploads: { allowed_extensions: ['.jpg', 'image/*'] } }, 'uploads.allowed_extensions.1'],
+    ['scan max_size 0', { scan: { max_size: 0 } }, 'scan.max_size'],
   ];
   for (const [name, raw, path] of cases) {
     it(`${name} -> ${path}`, () => assert.throws(() => resolveConfig(raw, {}), hasIssue(path)));
