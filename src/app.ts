@@ -13,7 +13,7 @@ import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext,
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, storageReadiness, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
-import { MemoryLocker, TusRequestScope, UnfinishedUploads, uploadSources } from './storage/index.js';
+import { MemoryLocker, TusRequestScope, UnfinishedUploads, isStoreUnreachable, uploadSources } from './storage/index.js';
 import { backendStores } from './app-storage.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
@@ -27,6 +27,9 @@ export type { RunningApp };
 export interface App {
   start(): Promise<RunningApp>;
 }
+
+/** How often unfinished uploads are read again while the store did not answer at start. */
+const STORE_REREAD_MS = 5_000;
 
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   // One server per data directory: locked before anything in it is opened (issue 9.7). In cluster
@@ -189,6 +192,27 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, downloadRedirect: stores.downloadRedirect, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
   // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
+  // What unfinished uploads hold, read from the store. An S3 that does not answer at start is no
+  // reason to refuse it (/ready says so): read again every few seconds until it answers.
+  const readUnfinished = async () => {
+    await loadUnfinished();
+    await space.start();
+  };
+  let rereadTimer: NodeJS.Timeout | undefined;
+  const rereadUntilReachable = () => {
+    rereadTimer = setInterval(() => {
+      readUnfinished().then(
+        () => {
+          clearInterval(rereadTimer);
+          log.info('Unfinished uploads read from the store, which answers again');
+        },
+        (err: unknown) => {
+          if (!isStoreUnreachable(err)) log.warn({ err }, 'Could not read the unfinished uploads');
+        },
+      );
+    }, STORE_REREAD_MS);
+    rereadTimer.unref();
+  };
   const background = {
     start: async () => {
       stores.s3?.health.start();
@@ -196,13 +220,17 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
       tusStore.primeRecords?.(); // the three read every tus record: once, before any request (docs/performance.md)
       try {
         await finalizer.start();
-        await loadUnfinished();
-        await space.start();
+        await readUnfinished().catch((err: unknown) => {
+          if (!isStoreUnreachable(err)) throw err;
+          log.warn({ err: String(err) }, 'The store does not answer: unfinished uploads are read once it does');
+          rereadUntilReachable();
+        });
       } finally {
         tusStore.unprimeRecords?.();
       }
     },
     stop: async (graceMs: number) => {
+      clearInterval(rereadTimer);
       stores.s3?.health.stop();
       space.stop();
       await finalizer.stop(graceMs);

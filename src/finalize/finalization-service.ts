@@ -22,7 +22,7 @@ import {
   type QueueRecovery,
   type TimerHandle,
 } from '../queue/index.js';
-import { storageFullCause, uploadSources } from '../storage/index.js';
+import { isStoreUnreachable, storageFullCause, uploadSources } from '../storage/index.js';
 import { AdmissionWaitlist, admitBriefly } from './admission-waitlist.js';
 import { CircuitBreaker, type BreakerTransition } from './circuit-breaker.js';
 import { DEFAULT_INTAKE_DELAY, retryAfterSeconds } from './pressure.js';
@@ -188,7 +188,7 @@ export class FinalizationService implements UploadFinalizer {
           (u) => tus.discard(u.uploadId),
         ),
       );
-      if (result === null) log.warn('Finished uploads not checked for missing jobs: the shared queue is unreachable (run recover later)');
+      if (result === null) log.warn('Finished uploads not checked for missing jobs: the shared queue or the store is unreachable (run recover later)');
       else if (result.admitted + result.discarded > 0) log.warn(result, 'Finished uploads found without a finalization job after a crash');
     }
     dispatcher.start();
@@ -421,7 +421,7 @@ async function orUnknown<T>(answer: Promise<T>): Promise<T | null> {
   try {
     return await answer;
   } catch (err) {
-    if (err instanceof QueueUnavailableError) return null;
+    if (err instanceof QueueUnavailableError || isStoreUnreachable(err)) return null;
     throw err;
   }
 }

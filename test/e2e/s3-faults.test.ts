@@ -138,6 +138,38 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
     }
   });
 
+  it('S3 silent at start: the server starts unready, and reads its unfinished uploads once S3 answers (one upload per slot holds)', async () => {
+    const proxy = await new FaultProxy({ upstreamPort: Number(new URL(rgw.endpoint).port) }).start();
+    const config = await s3Config(proxy.url, 'connect_timeout = "1s"\nrequest_timeout = "2s"');
+    const first = await startServer({ config });
+    const path = `${slotDir()}/unfinished.bin`;
+    let restarted: SpawnedServer | undefined;
+    try {
+      await tusCreate(first, path, randomBytes(6 * 1024 * 1024), { sent: 1024 });
+      await first.stop();
+      proxy.blackhole();
+      restarted = await startServer({ dataDir: first.dataDir, config });
+      const server = restarted;
+      await server.waitForLog((l) => l.msg === 'The store does not answer: unfinished uploads are read once it does');
+      assert.equal((await ready(server)).status, 503, 'unready while S3 is silent');
+
+      const back = server.logs.length;
+      proxy.restore();
+      await lineAfter(server, back, (l) => l.msg === 'Unfinished uploads read from the store, which answers again');
+      assert.equal((await ready(server)).status, 200);
+      // The slot's unfinished upload from before the restart is known: another creation is refused naming it.
+      const slot = signSlotUrl({ secret: TEST_SECRET, path, size: 7, baseUrl: server.uploadUrl });
+      const again = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '7', 'Upload-Slot': slot.url } });
+      assert.equal(again.status, 409, again.text);
+      assert.equal((JSON.parse(again.text) as Json).code, 'ERR_UPLOAD_EXISTS');
+    } finally {
+      proxy.restore();
+      await restarted?.stop();
+      await first.dispose();
+      await proxy.close();
+    }
+  });
+
   it('a black-holed S3: neither a worker nor a download waits for ever (request_timeout), /ready names the timeout; back when the network is', async () => {
     const proxy = await new FaultProxy({ upstreamPort: Number(new URL(rgw.endpoint).port) }).start();
     // The job waits at its first step until SIGUSR2: its body is in the bucket, its publish meets the black hole.
