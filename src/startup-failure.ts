@@ -18,7 +18,17 @@ export function describeStartupFailure(err: unknown, ctx: StartupContext): strin
   if (!(err instanceof Error)) return null;
   const e = err as SystemError;
   if (e.syscall === 'listen') return listenFailure(e, ctx.config);
+  if (e.syscall === 'getaddrinfo') {
+    const host = (e as { hostname?: string }).hostname ?? '';
+    return `cannot listen on ${host}: the host name does not resolve to an address of this machine; check ${hostSetting(host, ctx.config)}`;
+  }
+  if (e.code?.startsWith('ERR_OSSL') || /PEM routines|bad decrypt|key values mismatch/.test(e.message)) {
+    return 'cannot use [server] tls_certificate / tls_key: not a PEM certificate chain and its matching private key';
+  }
   const dataDir = resolve(ctx.config.storage.dataDir);
+  if (e.code === 'ENOENT' && typeof e.path === 'string' && (resolve(e.path) === dataDir || resolve(e.path).startsWith(`${dataDir}/`))) {
+    return `cannot use the data dir ${dataDir}: a part of its path does not exist (a dangling symbolic link or an unmounted volume?); fix it, or set HFS_DATA_DIR or [storage] data_dir`;
+  }
   const fsCodes = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'ENOSPC', 'EEXIST'];
   if (e.code && fsCodes.includes(e.code) && typeof e.path === 'string') {
     const where = resolve(e.path) === dataDir ? '' : ` (${e.path})`;
@@ -52,6 +62,14 @@ function listenFailure(e: SystemError, config: StartupContext['config']): string
     default:
       return `cannot listen on ${address}: ${e.code ?? e.message}; check ${setting}`;
   }
+}
+
+/** Which key names host `host` (the main listener unless only a side listener has it). */
+function hostSetting(host: string, config: StartupContext['config']): string {
+  if (config.server.listen.host === host) return 'HFS_LISTEN or [server] listen';
+  if (config.metrics.listen?.host === host) return '[metrics] listen';
+  if (config.admin.listen?.host === host) return '[admin] listen';
+  return 'HFS_LISTEN or [server] listen';
 }
 
 /** Which key sets the listener that failed (the main one unless a side listener has that port). */

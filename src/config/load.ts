@@ -92,8 +92,29 @@ export function resolveConfig(input: RawConfig, env: Env): { config: Config; war
     throw new ConfigError([...legacyIssues, ...schemaIssues]);
   }
   const config = parsed.data;
+  const clashes = listenerClashes(config);
+  if (clashes.length > 0) throw new ConfigError(clashes);
   warnings.push(...crossCheck(config));
   return { config, warnings };
+}
+
+/** Pure: side listeners on the main listener's own address (the second bind would fail, naming the wrong key). */
+function listenerClashes(config: Config): Array<{ path: string; message: string }> {
+  const key = (l: { host: string; port: number }) => `${l.host}|${l.port}`;
+  const main = config.server.listen;
+  const side: Array<[string, { host: string; port: number } | null]> = [
+    ['metrics.listen', config.metrics.listen],
+    ['admin.listen', config.admin.listen],
+  ];
+  const clashes: Array<{ path: string; message: string }> = [];
+  const seen = new Map<string, string>(main.port === 0 ? [] : [[key(main), 'server.listen']]);
+  for (const [path, l] of side) {
+    if (!l || l.port === 0) continue;
+    const other = seen.get(key(l));
+    if (other) clashes.push({ path, message: `is the same address as ${other}; give it a port of its own` });
+    else seen.set(key(l), path);
+  }
+  return clashes;
 }
 
 function dropUnknownKeys(raw: RawConfig): ConfigWarning[] {

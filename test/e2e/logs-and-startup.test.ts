@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +139,30 @@ describe('start-up failures: one line with a hint', () => {
     assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
     assert.match(res.stderr, new RegExp(`cannot use the data dir ${dataDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: permission denied for user ${user} \\(uid \\d+\\)`));
     assert.match(res.stderr, /HFS_DATA_DIR or \[storage\] data_dir/);
+  });
+
+  it('one line naming the setting: a listen host that does not resolve, TLS files that are not PEM, a data dir behind a dangling link', async () => {
+    const unresolvable = await serveUntilExit({ HFS_LISTEN: 'nosuchhost.invalid:0', HFS_DATA_DIR: join(dir, 'd3') });
+    assert.equal(unresolvable.code, 1, unresolvable.stderr);
+    assert.equal(unresolvable.stderr.trim().split('\n').length, 1, unresolvable.stderr);
+    assert.match(unresolvable.stderr, /cannot listen on nosuchhost\.invalid: the host name does not resolve.*HFS_LISTEN or \[server\] listen/);
+
+    const notPem = join(dir, 'not-pem.txt');
+    await writeFile(notPem, 'this is no certificate\n');
+    const tlsConfig = join(dir, 'tls.toml');
+    await writeFile(tlsConfig, `[server]\ntls_certificate = "${notPem}"\ntls_key = "${notPem}"\n`);
+    const tls = await serveUntilExit({ HFS_CONFIG: tlsConfig, HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: join(dir, 'd4') });
+    assert.equal(tls.code, 1, tls.stderr);
+    assert.equal(tls.stderr.trim().split('\n').length, 1, tls.stderr);
+    assert.match(tls.stderr, /\[server\] tls_certificate \/ tls_key: not a PEM/);
+    assert.doesNotMatch(tls.stderr, /routines|at /);
+
+    const dangling = join(dir, 'dangling');
+    await symlink(join(dir, 'unmounted-volume', 'x'), dangling);
+    const link = await serveUntilExit({ HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dangling });
+    assert.equal(link.code, 1, link.stderr);
+    assert.equal(link.stderr.trim().split('\n').length, 1, link.stderr);
+    assert.match(link.stderr, /cannot use the data dir .*dangling: a part of its path does not exist/);
   });
 });
 

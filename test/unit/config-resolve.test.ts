@@ -201,6 +201,8 @@ describe('resolveConfig errors name the key path', () => {
     ['a comma list in one entry', { uploads: { blocked_extensions: ['.exe,.bat'] } }, 'uploads.blocked_extensions.0'],
     ['a glob as an allowed ending', { uploads: { allowed_extensions: ['.jpg', 'image/*'] } }, 'uploads.allowed_extensions.1'],
     ['scan max_size 0', { scan: { max_size: 0 } }, 'scan.max_size'],
+    ['metrics on the main listener address', { server: { listen: '127.0.0.1:8080' }, metrics: { listen: '127.0.0.1:8080' } }, 'metrics.listen'],
+    ['admin on the metrics listener address', { metrics: { listen: '127.0.0.1:9090' }, admin: { listen: '127.0.0.1:9090' } }, 'admin.listen'],
   ];
   for (const [name, raw, path] of cases) {
     it(`${name} -> ${path}`, () => assert.throws(() => resolveConfig(raw, {}), hasIssue(path)));
