@@ -22,7 +22,8 @@ export type GoKeyRule =
   | { key: string; kind: 'unenforced'; when: (value: unknown) => boolean; reason: string }
   | { key: string; kind: 'ignored'; reason: string | ((value: unknown) => string) };
 
-const on = (v: unknown) => v === true;
+/** A Go switch that is on: Go read quoted and numeric booleans too (viper, strconv.ParseBool). */
+export const on = (v: unknown) => v === true || v === 1 || (typeof v === 'string' && /^(1|t|true)$/i.test(v.trim()));
 const nonEmpty = (v: unknown) => (Array.isArray(v) ? v.length > 0 : v !== undefined && v !== '' && v !== false);
 
 const NETWORK_TUNING = 'network tuning: a tus upload resumes from its stored offset on any network, until [tus] expiration';

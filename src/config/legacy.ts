@@ -13,7 +13,7 @@
  * The per-key table is go-keys.ts; keys needing more than one row's logic are handled below.
  * Pure: works on the parsed TOML object.
  */
-import { GO_KEY_RULES, type GoKeyRule } from './go-keys.js';
+import { GO_KEY_RULES, on, type GoKeyRule } from './go-keys.js';
 import type { ConfigIssue, ConfigWarning, RawConfig } from './types.js';
 import { knownKeys } from './schema.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
@@ -246,7 +246,7 @@ function mapRedis(m: Mapping): void {
   const keys = ['redisenabled', 'redisaddr', 'redispassword', 'redisdbindex', 'redishealthcheckinterval', 'enabled'].filter((k) => !OUR_KEYS.has(`redis.${k}`));
   if (!redis || !keys.some((k) => k in redis)) return;
   m.goDialect = true;
-  const enabled = (redis.redisenabled ?? redis.enabled) === true;
+  const enabled = on(redis.redisenabled ?? redis.enabled);
   const addr = typeof redis.redisaddr === 'string' ? redis.redisaddr : '';
   const password = typeof redis.redispassword === 'string' ? redis.redispassword : '';
   const db = typeof redis.redisdbindex === 'number' ? redis.redisdbindex : 0;

@@ -178,6 +178,10 @@ describe('Go 3.x keys: case, levels, sizes', () => {
     assert.ok(!warnings.some((w) => w.message.includes('p@ss') || w.message.includes('p%40ss')));
   });
 
+  it('Redis switched on as a quoted "true" is on, as Go read it', () => {
+    assert.equal(resolveConfig({ redis: { redisenabled: 'true', redisaddr: 'r:6379' } }, {}).config.redis.url, 'redis://r:6379/0');
+  });
+
   it('the flat pre-3.x secret is moved without being printed', () => {
     const { config, warnings } = resolveConfig({ Secret: 'flat-layout-secret-0123456789' } as RawConfig, {});
     assert.equal(config.security.secret, 'flat-layout-secret-0123456789');
@@ -202,6 +206,9 @@ describe('Go 3.x restrictions this server cannot enforce', () => {
     ['audit log', { audit: { enabled: true } }, 'audit.enabled'],
     ['key rotation', { key_rotation: { enabled: true } }, 'key_rotation.enabled'],
     ['ISO container', { iso: { enabled: true } }, 'iso.enabled'],
+    ['file TTL switched on as a quoted "true" (Go read it as on)', { server: { filettlenabled: 'true' } }, 'server.filettlenabled'],
+    ['Unix socket as "TRUE"', { server: { unixsocket: 'TRUE' } }, 'server.unixsocket'],
+    ['quotas as 1', { quotas: { enabled: 1 } }, 'quotas.enabled'],
   ];
   for (const [name, raw, path] of refused) {
     it(`${name}: refused naming ${path}, accepted when listed in [migration]`, () => {
