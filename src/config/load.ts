@@ -92,10 +92,22 @@ export function resolveConfig(input: RawConfig, env: Env): { config: Config; war
     throw new ConfigError([...legacyIssues, ...schemaIssues]);
   }
   const config = parsed.data;
-  const clashes = listenerClashes(config);
+  const clashes = [...listenerClashes(config), ...pathClashes(config)];
   if (clashes.length > 0) throw new ConfigError(clashes);
   warnings.push(...crossCheck(config));
   return { config, warnings };
+}
+
+/** Pure: URL paths that would shadow one another on the main listener (uploads or the page would become unreachable). */
+function pathClashes(config: Config): Array<{ path: string; message: string }> {
+  const { tusPath, uploadPath } = config.server;
+  const under = (path: string, prefix: string) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
+  const clashes: Array<{ path: string; message: string }> = [];
+  if (under(uploadPath, tusPath) || under(tusPath, uploadPath)) clashes.push({ path: 'server.upload_path', message: `overlaps server.tus_path (${tusPath}); give each its own prefix` });
+  for (const [key, path, on] of [['upload_page.path', config.upload_page.path, config.upload_page.enabled], ['metrics.path', config.metrics.path, config.metrics.enabled && !config.metrics.listen]] as const) {
+    if (on && (under(path, tusPath) || under(path, uploadPath))) clashes.push({ path: key, message: `lies below server.tus_path or server.upload_path, where it would never be reached` });
+  }
+  return clashes;
 }
 
 /** Pure: side listeners on the main listener's own address (the second bind would fail, naming the wrong key). */

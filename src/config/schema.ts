@@ -494,7 +494,15 @@ const finalize = z
 const cors = z
   .object({
     enabled: z.boolean().default(true),
-    allowed_origins: z.array(z.string().min(1)).default(['*']),
+    // Compared with the Origin header as sent: scheme://host[:port], nothing else ever matches.
+    allowed_origins: z
+      .array(
+        z
+          .string()
+          .transform((o) => (o === '*' ? o : o.replace(/\/+$/, '').toLowerCase()))
+          .pipe(z.string().regex(/^(\*|https?:\/\/[^/\s?#@]+)$/, 'must be "*" or an origin such as https://chat.example.org (scheme, host, optional port; no path)')),
+      )
+      .default(['*']),
     allow_credentials: z.boolean().default(false),
     max_age: duration('10m'),
   })
@@ -524,7 +532,7 @@ const uploadPage = z
     signing_endpoint: z
       .union([z.literal(''), z.string().regex(/^(https?:\/\/[^\s]+|\/[^\s]*)$/, 'must be an http(s) URL or an absolute path')])
       .default(''),
-    chunk_size: size('8MiB'),
+    chunk_size: size('8MiB').refine((n) => n > 0, 'must be above 0'),
     /** Parts sent at once per file (tus concatenation); 1 sends one part after another. */
     parallel_uploads: count(1, 1),
   })

@@ -92,7 +92,8 @@ describe('resolveConfig values from the file', () => {
     ['max_upload_size', { server: { max_upload_size: '1GiB' } }, (c) => c.server.maxUploadBytes, 2 ** 30],
     ['max_upload_size as a number', { server: { max_upload_size: 1234 } }, (c) => c.server.maxUploadBytes, 1234],
     ['small_file_timeout', { timeouts: { small_file_timeout: '2m' } }, (c) => c.timeouts.smallFileMs, 120_000],
-    ['extension endings with digits, dots and dashes', { uploads: { blocked_extensions: ['.7z', 'tar.gz', '.c++', '.x-y_z'] } }, (c) => c.uploads.blockedExtensions.length, 4],
+    ['a CORS origin with a trailing slash or capitals is written as browsers send it', { cors: { allowed_origins: ['https://Chat.Example.org/', '*'] } }, (c) => c.cors.allowedOrigins, ['https://chat.example.org', '*']],
+        ['extension endings with digits, dots and dashes', { uploads: { blocked_extensions: ['.7z', 'tar.gz', '.c++', '.x-y_z'] } }, (c) => c.uploads.blockedExtensions.length, 4],
         ['public_url trailing slashes dropped', { server: { public_url: 'https://f.example//' } }, (c) => c.server.publicUrl, 'https://f.example'],
     ['logging.level "warning" read as warn', { logging: { level: 'warning' } }, (c) => c.logging.level, 'warn'],
     ['metrics.listen', { metrics: { listen: ':9090' } }, (c) => c.metrics.listen, { host: '', port: 9090 }],
@@ -202,7 +203,13 @@ describe('resolveConfig errors name the key path', () => {
     ['a glob as an allowed ending', { uploads: { allowed_extensions: ['.jpg', 'image/*'] } }, 'uploads.allowed_extensions.1'],
     ['scan max_size 0', { scan: { max_size: 0 } }, 'scan.max_size'],
     ['metrics on the main listener address', { server: { listen: '127.0.0.1:8080' }, metrics: { listen: '127.0.0.1:8080' } }, 'metrics.listen'],
-    ['admin on the metrics listener address', { metrics: { listen: '127.0.0.1:9090' }, admin: { listen: '127.0.0.1:9090' } }, 'admin.listen'],
+    ['tus_path equal to upload_path', { server: { tus_path: '/data/', upload_path: '/data/' } }, 'server.upload_path'],
+    ['upload page below the upload path', { upload_page: { path: '/upload/' } }, 'upload_page.path'],
+    ['metrics below the tus path', { metrics: { path: '/files/metrics' } }, 'metrics.path'],
+    ['a CORS origin without its scheme', { cors: { allowed_origins: ['chat.example.org'] } }, 'cors.allowed_origins.0'],
+    ['a CORS origin with a path', { cors: { allowed_origins: ['https://chat.example.org/app'] } }, 'cors.allowed_origins.0'],
+    ['upload page chunk_size 0', { upload_page: { chunk_size: 0 } }, 'upload_page.chunk_size'],
+        ['admin on the metrics listener address', { metrics: { listen: '127.0.0.1:9090' }, admin: { listen: '127.0.0.1:9090' } }, 'admin.listen'],
   ];
   for (const [name, raw, path] of cases) {
     it(`${name} -> ${path}`, () => assert.throws(() => resolveConfig(raw, {}), hasIssue(path)));
