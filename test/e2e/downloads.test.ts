@@ -147,10 +147,16 @@ describe('downloads', () => {
     assert.equal(head404.body.length, 0);
   });
 
-  it('GET /health answers 200', async () => {
+  it('GET /health answers 200; another method on /health, /ready or /metrics is 405 with Allow', async () => {
     const res = await rawRequest(server.baseUrl, '/health');
     assert.equal(res.status, 200);
     assert.equal(res.json().status, 'ok');
+    for (const [path, method, allow] of [['/health', 'POST', 'GET, HEAD'], ['/ready', 'DELETE', 'GET, HEAD'], ['/metrics', 'PUT', 'GET']] as const) {
+      const refused = await rawRequest(server.baseUrl, path, { method });
+      assert.equal(refused.status, 405, `${method} ${path}`);
+      assert.equal(refused.headers.allow, allow, `${method} ${path}`);
+      assert.equal(refused.json().code, 'ERR_METHOD_NOT_ALLOWED');
+    }
   });
 
   it('deduplication is no oracle: identical bytes at another path look exactly like a fresh upload', async () => {
