@@ -40,7 +40,7 @@ export const scanSection = z
     max_size: converted('200MB', parseSize).refine((n) => n > 0, 'must be above 0 (to scan nothing, set enabled = false)'),
     oversize: z.enum(['publish', 'quarantine']).default('publish'),
     concurrency: z.number().int().min(1).default(2),
-    timeout: converted('120s', parseDuration),
+    timeout: converted('120s', parseDuration).refine((ms) => ms > 0, 'must be above 0'),
     unavailable: z.enum(['hold', 'publish']).default('hold'),
   })
   .prefault({})

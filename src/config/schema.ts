@@ -74,10 +74,10 @@ const server = z
     public_url: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://files.example.org, or empty' })]).default(''),
     tus_path: urlPath('/files/'),
     upload_path: urlPath('/upload/'),
-    max_upload_size: size('10GB'),
+    max_upload_size: size('10GB').refine((n) => n > 0, 'must be above 0'),
     graceful_shutdown_timeout: duration('300s'),
     request_timeout: duration('7200s'),
-    upload_stall_timeout: duration('60s'),
+    upload_stall_timeout: positiveDuration('60s'),
     max_concurrent_uploads: count(100, 1),
     connection_pool_size: count(200, 1),
     /** Connections the kernel holds for accept() (Node's default 511; Linux caps it at net.core.somaxconn). */
@@ -295,11 +295,11 @@ const redis = z
       .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : _ . - (hash tags are added where needed)')
       .default('hfs:'),
     /** Lifetime of an upload lock without renewal: how long a crashed instance's locks linger. */
-    lock_ttl: duration('10s'),
+    lock_ttl: positiveDuration('10s'),
     /** A Redis call slower than this counts as Redis being unreachable (degraded mode). */
     command_timeout: duration('2s'),
     /** How often each instance checks that Redis answers. */
-    health_check_interval: duration('1s'),
+    health_check_interval: positiveDuration('1s'),
   })
   .prefault({})
   .transform((s) => ({
@@ -365,7 +365,7 @@ const queueResilience = z
     persistent_queue: z.boolean().default(true),
     queue_recovery_enabled: z.boolean().default(true),
     dead_letter_queue_enabled: z.boolean().default(true),
-    queue_health_check_interval: duration('15s'),
+    queue_health_check_interval: positiveDuration('15s'),
     emergency_mode_threshold: fraction(0.95),
     priority_levels: z.number().int().min(1).max(3).default(3),
     priority_aging_enabled: z.boolean().default(true),
@@ -481,7 +481,7 @@ const finalize = z
       // fetch refuses such URLs (no webhook could be sent) and they would reach logs: webhook_secret signs instead.
       .refine((u) => u === '' || !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'must not carry a user name or password (the webhook is signed with webhook_secret)'),
     webhook_secret: z.string().default(''),
-    webhook_timeout: duration('10s'),
+    webhook_timeout: positiveDuration('10s'),
   })
   .prefault({})
   .transform((s) => ({

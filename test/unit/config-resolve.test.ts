@@ -208,7 +208,12 @@ describe('resolveConfig errors name the key path', () => {
     ['metrics below the tus path', { metrics: { path: '/files/metrics' } }, 'metrics.path'],
     ['a CORS origin without its scheme', { cors: { allowed_origins: ['chat.example.org'] } }, 'cors.allowed_origins.0'],
     ['a CORS origin with a path', { cors: { allowed_origins: ['https://chat.example.org/app'] } }, 'cors.allowed_origins.0'],
-    ['upload page chunk_size 0', { upload_page: { chunk_size: 0 } }, 'upload_page.chunk_size'],
+    ['upload_stall_timeout 0 (every body would end at once)', { server: { upload_stall_timeout: '0s' } }, 'server.upload_stall_timeout'],
+    ['max_upload_size 0 (every upload 413)', { server: { max_upload_size: 0 } }, 'server.max_upload_size'],
+    ['webhook_timeout 0', { finalize: { webhook_timeout: '0s' } }, 'finalize.webhook_timeout'],
+    ['redis health_check_interval 0 (a busy loop)', { redis: { health_check_interval: '0s' } }, 'redis.health_check_interval'],
+    ['scan timeout 0', { scan: { timeout: '0s' } }, 'scan.timeout'],
+        ['upload page chunk_size 0', { upload_page: { chunk_size: 0 } }, 'upload_page.chunk_size'],
         ['admin on the metrics listener address', { metrics: { listen: '127.0.0.1:9090' }, admin: { listen: '127.0.0.1:9090' } }, 'admin.listen'],
   ];
   for (const [name, raw, path] of cases) {
