@@ -40,6 +40,7 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     ctx.set(err.headers);
     // A request body we did not read would be parsed as the next request: close instead.
     if (!ctx.req.readableEnded) ctx.set('Connection', 'close');
+    ctx.set('X-Content-Type-Options', 'nosniff'); // JSON stays JSON, whatever a browser guesses
     ctx.body = errorBody(err, rc?.requestId); // koa sends no body for HEAD, only its length
   }
 }

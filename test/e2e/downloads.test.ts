@@ -138,7 +138,9 @@ describe('downloads', () => {
   });
 
   it('404 for unknown files and for directories, 400 for malformed paths', async () => {
-    assert.equal((await rawRequest(server.baseUrl, `/upload/${slotDir()}/nothing.txt`)).status, 404);
+    const missing = await rawRequest(server.baseUrl, `/upload/${slotDir()}/nothing.txt`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers['x-content-type-options'], 'nosniff', 'error bodies are JSON and nothing else');
     const dir = getPath.slice(0, getPath.lastIndexOf('/'));
     assert.equal((await rawRequest(server.baseUrl, dir)).status, 404);
     assert.equal((await rawRequest(server.baseUrl, '/upload/a/%2e%2e/secret')).status, 400);
