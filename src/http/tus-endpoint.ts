@@ -407,6 +407,10 @@ export class TusEndpoint {
       if (AppError.is(err, 'ERR_LENGTH_REQUIRED') && concat?.kind === 'partial') {
         throw new AppError('ERR_LENGTH_REQUIRED', { message: `A partial upload under a size-signed slot needs ${SLOT_LENGTH_HEADER} (the whole file's size)` });
       }
+      if (AppError.is(err, 'ERR_LENGTH_REQUIRED')) {
+        // A tus creation states its length in Upload-Length: deferring it needs a slot that binds no size (v3).
+        throw new AppError('ERR_LENGTH_REQUIRED', { message: 'This slot binds the upload size: send Upload-Length (Upload-Defer-Length needs a v3 slot)' });
+      }
       throw err;
     }
     // One unfinished upload per slot (issue 9.2): wait for a creation in flight on it, then look it up.

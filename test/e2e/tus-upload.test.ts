@@ -97,6 +97,7 @@ for (const backend of storageBackends()) describe(`tus uploads through signed sl
     const path = `${slotDir()}/d.bin`;
     const refused = await create(slotFor(path, 10).url, undefined, { 'Upload-Defer-Length': '1' });
     assert.equal(refused.status, 411);
+    assert.match(String(refused.json().message), /Upload-Length/, 'names the tus header, not Content-Length');
     const v3 = slotFor(path, 0, { scheme: 'v3', expires: Math.floor(Date.now() / 1000) + 600 });
     const created = await create(v3.url, undefined, { 'Upload-Defer-Length': '1' });
     assert.equal(created.status, 201, created.text);
