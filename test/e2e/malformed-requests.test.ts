@@ -295,6 +295,10 @@ describe('malformed requests', () => {
     assert.equal(res.status, 201, res.body.toString());
     assert.equal((await rawRequest(server.baseUrl, pathOf(put.getUrl))).text, 'hello');
     await server.waitForLog((l) => l.msg === 'Malformed HTTP request refused after a complete request; its answer is delivered first');
+    // Both requests' log lines land before the battery below starts counting.
+    const finished = (method: string, status: number) => (l: LogLine) => l.msg === 'Request finished' && l.method === method && l.status === status && l.path === pathOf(put.getUrl);
+    await server.waitForLog(finished('PUT', 201));
+    await server.waitForLog(finished('GET', 200));
   });
 
   it(`a seeded battery of ${REQUESTS} malformed requests over every route: no 5xx, JSON 4xx, one log line each`, async () => {
