@@ -103,7 +103,8 @@ function pathClashes(config: Config): Array<{ path: string; message: string }> {
   const { tusPath, uploadPath } = config.server;
   const under = (path: string, prefix: string) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
   const clashes: Array<{ path: string; message: string }> = [];
-  if (under(uploadPath, tusPath) || under(tusPath, uploadPath)) clashes.push({ path: 'server.upload_path', message: `overlaps server.tus_path (${tusPath}); give each its own prefix` });
+  // tus is routed first: an upload path at or below it would never see a PUT (the reverse only shadows slot paths starting with the tus segment).
+  if (under(uploadPath, tusPath)) clashes.push({ path: 'server.upload_path', message: `lies at or below server.tus_path (${tusPath}), where PUTs would never arrive; give each its own prefix` });
   for (const [key, path, on] of [['upload_page.path', config.upload_page.path, config.upload_page.enabled], ['metrics.path', config.metrics.path, config.metrics.enabled && !config.metrics.listen]] as const) {
     if (on && (under(path, tusPath) || under(path, uploadPath))) clashes.push({ path: key, message: `lies below server.tus_path or server.upload_path, where it would never be reached` });
   }
