@@ -191,9 +191,9 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   );
   const routes = buildRoutes({ config, log, intake, tus, rufh, published, incoming, downloadRedirect: stores.downloadRedirect, pending: finalizer, tusStore, locker, adminRoutes, readiness, quarantine });
 
-  // Finalization recovers first; the unfinished-upload index and the space account are then read from the store.
-  // What unfinished uploads hold, read from the store. An S3 that does not answer at start is no
-  // reason to refuse it (/ready says so): read again every few seconds until it answers.
+  // Finalization recovers first; the unfinished-upload index and the space account are then read
+  // from the store. An S3 that does not answer at start is no reason to refuse it (/ready says
+  // so): they are read again every few seconds until it answers.
   const readUnfinished = async () => {
     await loadUnfinished();
     await space.start();

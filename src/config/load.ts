@@ -101,7 +101,7 @@ export function resolveConfig(input: RawConfig, env: Env): { config: Config; war
 /** Pure: URL paths that would shadow one another on the main listener (uploads or the page would become unreachable). */
 function pathClashes(config: Config): Array<{ path: string; message: string }> {
   const { tusPath, uploadPath } = config.server;
-  const under = (path: string, prefix: string) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
+  const under = (path: string, prefix: string) => path.startsWith(prefix); // both prefixes end in '/' (urlPath)
   const clashes: Array<{ path: string; message: string }> = [];
   // tus is routed first: an upload path at or below it would never see a PUT (the reverse only shadows slot paths starting with the tus segment).
   if (under(uploadPath, tusPath)) clashes.push({ path: 'server.upload_path', message: `lies at or below server.tus_path (${tusPath}), where PUTs would never arrive; give each its own prefix` });

@@ -129,12 +129,13 @@ export function buildRoutes(parts: RouterParts): Routes {
       ctx.body = { status: 'ok' };
       return;
     }
-    if (config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path && ctx.method === 'GET') {
+    const metricsHere = config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path;
+    if (metricsHere && ctx.method === 'GET') {
       if (!mayReadMetrics(ctx.req.socket.remoteAddress, ctx.req.headers, config.metrics.public)) throw new AppError('ERR_METRICS_LOCAL_ONLY');
       return serveMetrics(ctx);
     }
     // A known route asked with another method: 405 naming the ones it takes.
-    const allow = ctx.path === '/health' || ctx.path === '/ready' ? 'GET, HEAD' : config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path ? 'GET' : null;
+    const allow = ctx.path === '/health' || ctx.path === '/ready' ? 'GET, HEAD' : metricsHere ? 'GET' : null;
     if (allow !== null) throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: allow } });
     throw new AppError('ERR_NOT_FOUND');
   });

@@ -34,9 +34,4 @@ export class S3Scratch {
   use(): void {
     process.env.TMPDIR = this.dir;
   }
-
-  /** A fresh path in the folder for one staged file. */
-  path(name: string): string {
-    return join(this.dir, name);
-  }
 }
