@@ -8,7 +8,7 @@
  *         answers 507 when S3 refuses a write.
  */
 import { join } from 'node:path';
-import { ownSubdir, stateDirOf, type Config } from './config/index.js';
+import { isClusterMode, ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { contentStoreFromConfig } from './finalize/index.js';
 import {
   FileIncomingStore,
@@ -25,6 +25,7 @@ import {
   TusFileStore,
   UNKNOWN_CAPACITY,
   createS3Client,
+  metadataReadsFor,
   type ContentStore,
   type IncomingStore,
   type PublishedStore,
@@ -128,12 +129,13 @@ export function backendStores(config: Config, scope: TusRequestScope, hooks: Bac
       },
     };
   }
-  const published = new FilePublishedStore(dataDir, config.storage, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')) });
+  const reads = metadataReadsFor(isClusterMode(config));
+  const published = new FilePublishedStore(dataDir, config.storage, { incomingDir: ownSubdir(config, join(dataDir, 'incoming')), reads });
   const incoming = new FileIncomingStore(published, { fileMode: config.storage.fileMode });
   return {
     backend: 'file',
     published,
-    tusStore: new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => scope.current(), fileMode: config.storage.fileMode }),
+    tusStore: new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => scope.current(), fileMode: config.storage.fileMode, reads }),
     incoming,
     cas: contentStoreFromConfig(config),
     space: new FileSpaceProbe(dataDir),

@@ -8,9 +8,9 @@
  * start: the client never got its answer) or a finished tus upload without a job (admitted at
  * start, recovery.ts); a crash after it leaves a job that recovery runs.
  */
-import { open, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileSourceRef, localPathOf } from '../storage/index.js';
+import { fileSourceRef, fsyncDir, fsyncPath, localPathOf } from '../storage/index.js';
 import { tierForSize, type PriorityLevels, type PriorityTier, type QueueBackend } from '../queue/index.js';
 import type { FinalizeStep } from './finalization-options.js';
 import { jobIdOf, toPayload, type FinalizeJobPayload } from './job-payload.js';
@@ -44,11 +44,11 @@ export async function admitJob(upload: CompletedUpload, deps: JobAdmissionDeps):
   const expectedSha256 = await deps.expectedSha256(upload);
   // A local source is fsynced (and a PUT body staged); an object source is durable once stored.
   const sourceFile = localPathOf(upload.source);
-  if (sourceFile !== null) await fsync(sourceFile); // the bytes are on disk before the job says they are complete
+  if (sourceFile !== null) await fsyncPath(sourceFile); // the bytes are on disk before the job says they are complete
   const staged = upload.protocol === 'put' && sourceFile !== null ? join(stagingDir, id) : null;
   if (staged !== null) {
     await rename(sourceFile!, staged);
-    await fsync(stagingDir);
+    await fsyncDir(stagingDir);
   }
   const payload: FinalizeJobPayload = {
     protocol: upload.protocol,
@@ -75,15 +75,4 @@ export async function admitJob(upload: CompletedUpload, deps: JobAdmissionDeps):
   }
   await deps.onStep?.('admit-after-insert', id);
   return { outcome: 'accepted', admitted: priority };
-}
-
-async function fsync(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } catch {
-    // Some filesystems refuse fsync on directories; nothing more can be done here.
-  } finally {
-    await fh.close();
-  }
 }

@@ -5,21 +5,29 @@
  * reads as "no such upload" (a HEAD answers 404 and tus-js-client starts over from byte 0), and
  * a crash in between loses the record. Here a record is written to a temp file (O_SYNC) and
  * renamed over the old one, so every reader sees the old record or the new one. Every get()
- * reads the file (readSmallFile: three pool trips instead of readFile's four), nothing is cached
- * per process, except during start-up (prime()), before any request is taken.
+ * reads the file (metadata-reads.ts: inline on a local data dir, through the pool on a shared
+ * one), nothing is cached per process, except during start-up (prime()), before any request is
+ * taken.
  */
 import { randomBytes } from 'node:crypto';
-import { close, constants, open, readdirSync, readFileSync, write } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/utils';
-import { readSmallFile } from './read-small-file.js';
+import { writeDurably } from './durable-files.js';
+import { pooledReads, type MetadataReads } from './metadata-reads.js';
 
 export class AtomicFileKvStore extends FileKvStore<Upload> {
+  readonly #reads: MetadataReads;
   /** Record texts read by prime(), by key; null when not primed. */
   #primed: Map<string, string> | null = null;
   /** list()'s answer from prime()'s directory read (ids with a data file and a record); null when not primed. */
   #primedIds: Set<string> | null = null;
+
+  constructor(directory: string, reads: MetadataReads = pooledReads) {
+    super(directory);
+    this.#reads = reads;
+  }
 
   /**
    * Start-up only, before the server takes requests: reads every record once, synchronously.
@@ -72,10 +80,10 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
     }
   }
 
-  /** The record's text; undefined when missing or unreadable. FileKvStore.get's read, in fewer pool trips. */
+  /** The record's text; undefined when missing or unreadable. */
   async getText(key: string): Promise<string | undefined> {
     try {
-      return this.#primed?.get(key) ?? (await readSmallFile(this.#fileOf(key)));
+      return this.#primed?.get(key) ?? (await this.#reads.text(this.#fileOf(key)));
     } catch {
       return undefined;
     }
@@ -103,7 +111,7 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
     const file = this.#fileOf(key);
     // A dot name: list() pairs a data file with its record by name, a temp file pairs with nothing.
     const tmp = join(dirname(file), `.${key}.json.${randomBytes(6).toString('hex')}.tmp`);
-    await writeSynced(tmp, Buffer.from(JSON.stringify(value)), 0o644);
+    await writeDurably(tmp, JSON.stringify(value), 0o644);
     try {
       await rename(tmp, file);
     } catch (err) {
@@ -111,31 +119,4 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
       throw err;
     }
   }
-}
-
-/** Opened with O_SYNC: each write returns once its data and the file's metadata are on disk, as after an fsync. */
-const SYNCED_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_SYNC;
-
-/**
- * Writes `data` to a new file, durably, in three trips to the libuv pool (open, write, close)
- * on callbacks: the FileHandle way (open, write, fsync, close) took four, and a FileHandle and
- * its promises per record write (docs/performance.md, concurrency).
- */
-function writeSynced(path: string, data: Buffer, mode: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    open(path, SYNCED_WRITE, mode, (openErr, fd) => {
-      if (openErr) return reject(openErr);
-      const finish = (err: Error | null) =>
-        close(fd, (closeErr) => {
-          const failure = err ?? closeErr;
-          if (failure) reject(failure);
-          else resolve();
-        });
-      const writeFrom = (offset: number): void => {
-        if (offset >= data.length) return finish(null);
-        write(fd, data, offset, data.length - offset, null, (writeErr, written) => (writeErr ? finish(writeErr) : writeFrom(offset + written)));
-      };
-      writeFrom(0);
-    });
-  });
 }

@@ -8,9 +8,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { link, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { fsyncDir, fsyncPath } from './durable-files.js';
 import type { AdoptedSource, ContentStore } from './published-store.js';
 import { fileSource, localPathOf, type UploadSource } from './upload-source.js';
 
@@ -51,10 +52,14 @@ export class ContentAddressedStore implements ContentStore {
    */
   async adopt(sourceFile: string, sha256: string, size: number): Promise<AdoptedContent> {
     const path = this.pathOf(sha256);
-    await mkdir(dirname(path), { recursive: true, mode: this.#dirMode });
     try {
-      await link(sourceFile, path);
-      await syncDir(dirname(path));
+      // The 256 prefix directories exist after the first few hundred adoptions: made on a miss only.
+      await link(sourceFile, path).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        await mkdir(dirname(path), { recursive: true, mode: this.#dirMode });
+        await link(sourceFile, path);
+      });
+      await fsyncDir(dirname(path));
       return { path, fresh: true };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -78,7 +83,7 @@ export class ContentAddressedStore implements ContentStore {
     const temp = join(this.#dir, `.${randomBytes(12).toString('hex')}.tmp`);
     try {
       await pipeline(source.open(), createWriteStream(temp, { flags: 'wx' }));
-      await syncFile(temp);
+      await fsyncPath(temp);
       const adopted = await this.adopt(temp, sha256, size);
       return { source: fileSource(adopted.path, size), fresh: adopted.fresh };
     } finally {
@@ -97,22 +102,5 @@ export class ContentAddressedStore implements ContentStore {
     if (st === null || st.nlink !== 1) return false;
     await unlink(path).catch(() => {});
     return true;
-  }
-}
-
-async function syncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    await syncFile(dir);
-  } catch {
-    // Some filesystems refuse fsync on directories; the link is in place either way.
   }
 }

@@ -5,7 +5,7 @@
  *   <dataDir>/incoming/                PUT bodies in flight (same filesystem, so link() works)
  */
 import { createReadStream, createWriteStream, type Stats } from 'node:fs';
-import { chmod, link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -28,6 +28,8 @@ import type {
 import { pathEtag } from './published-store.js';
 import { localPathOf, type UploadSource } from './upload-source.js';
 import { walkFiles } from './walk-files.js';
+import { fsyncDir, fsyncPath, writeDurably } from './durable-files.js';
+import { pooledReads, type MetadataReads } from './metadata-reads.js';
 
 type MetaRecord = PublishMeta & { publishedAt: string; deletedAtMs?: number };
 
@@ -45,17 +47,21 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
   private readonly filesDir: string;
   private readonly metaDir: string;
   private readonly incomingDir: string;
+  readonly #reads: MetadataReads;
 
   /**
    * @param options.incomingDir where PUT temp files go (same filesystem as `files/`); default
    *   `<dataDir>/incoming`. Cluster mode gives each instance its own, so the start-up sweep of one
    *   instance never removes another's files in flight.
+   * @param options.reads how records are read and published files stat'ed (metadata-reads.ts);
+   *   default through the pool.
    */
   constructor(
     dataDir: string,
     private readonly modes: StoreModes = DEFAULT_STORE_MODES,
-    options: { incomingDir?: string } = {},
+    options: { incomingDir?: string; reads?: MetadataReads } = {},
   ) {
+    this.#reads = options.reads ?? pooledReads;
     this.filesDir = join(dataDir, 'files');
     this.metaDir = join(dataDir, 'meta');
     this.incomingDir = options.incomingDir ?? join(dataDir, 'incoming');
@@ -68,7 +74,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
   async stat(path: string): Promise<PublishedFile | null> {
     let st;
     try {
-      st = await stat(join(this.filesDir, path));
+      st = await this.#reads.stat(join(this.filesDir, path));
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -91,7 +97,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
   async publishFile(path: string, sourceFile: string, meta: PublishMeta): Promise<PublishOutcome> {
     const target = join(this.filesDir, path);
     const metaTarget = join(this.metaDir, `${path}.json`);
-    await fsyncFile(sourceFile); // a 201 must not be answered for bytes still only in the page cache
+    await fsyncPath(sourceFile); // a 201 must not be answered for bytes still only in the page cache
     await chmod(sourceFile, this.modes.fileMode);
     try {
       await mkdir(dirname(target), { recursive: true, mode: this.modes.dirMode });
@@ -151,8 +157,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
     }
     const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
     const stored: StoredRecord = { ...record, publishedAt: new Date().toISOString() };
-    await writeFile(metaTmp, JSON.stringify(stored), { mode: this.modes.fileMode });
-    await fsyncFile(metaTmp);
+    await writeDurably(metaTmp, JSON.stringify(stored), this.modes.fileMode);
     await rename(metaTmp, metaTarget); // no file at `path` yet, so any record there is stale
     hooks.afterRecord?.();
     try {
@@ -189,8 +194,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
         ...(meta?.sha256 !== undefined && { sha256: meta.sha256 }),
       };
       const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
-      await writeFile(metaTmp, JSON.stringify(tombstone), { mode: this.modes.fileMode });
-      await fsyncFile(metaTmp);
+      await writeDurably(metaTmp, JSON.stringify(tombstone), this.modes.fileMode);
       await rename(metaTmp, metaTarget);
       await unlink(target).catch((err: unknown) => {
         if (!isMissing(err)) throw err;
@@ -237,7 +241,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
     const temp = this.newIncomingFile();
     try {
       await pipeline(source.open(), createWriteStream(temp, { flags: 'wx' }));
-      await fsyncFile(temp);
+      await fsyncPath(temp);
       return await this.publishLinked(path, temp, record, hooks);
     } finally {
       await unlink(temp).catch(() => {});
@@ -267,7 +271,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
   private async ownership(path: string, target: string, contentFile: string, uploadId: string): Promise<'absent' | 'already' | 'taken'> {
     let st;
     try {
-      st = await stat(target);
+      st = await this.#reads.stat(target);
     } catch (err) {
       if (isMissing(err)) return 'absent';
       throw err;
@@ -284,7 +288,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
 
   private async readMeta(path: string): Promise<StoredRecord | null> {
     try {
-      return JSON.parse(await readFile(join(this.metaDir, `${path}.json`), 'utf8')) as StoredRecord;
+      return JSON.parse(await this.#reads.text(join(this.metaDir, `${path}.json`))) as StoredRecord;
     } catch {
       return null; // published a moment ago and the record is not renamed in yet, or lost: serve defaults
     }
@@ -309,20 +313,3 @@ function validatorsOf(path: string, st: Stats, meta: StoredRecord | null): { mti
 const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
 /** EEXIST: the file is there. ENOTDIR/EISDIR: a file sits where a directory of the path should be, or vice versa. */
 const isPathTaken = (err: unknown) => ['EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
-
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    await fsyncFile(dir);
-  } catch {
-    // Some filesystems refuse fsync on directories; the link is still in place.
-  }
-}

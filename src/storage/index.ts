@@ -22,6 +22,8 @@ export { isSourceGone, isStoreUnreachable, storageUnavailableError } from './fau
 export { FilePublishedStore } from './file-published-store.js';
 export { ContentAddressedStore, type AdoptedContent } from './content-addressed-store.js';
 export { TusFileStore } from './tus-file-store.js';
+export { inlineReads, metadataReadsFor, pooledReads, type MetadataReads } from './metadata-reads.js';
+export { fsyncDir, fsyncPath, writeDurably } from './durable-files.js';
 export { MemoryLocker } from './memory-locker.js';
 export type { TakeoverLocker, TakeoverLock, LockRequester, ReleaseRequest, ReleaseHandler } from './takeover-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';

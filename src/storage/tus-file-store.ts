@@ -22,6 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload, type DataStore } from '@tus/utils';
 import { AtomicFileKvStore } from './atomic-file-kv-store.js';
+import { pooledReads, type MetadataReads } from './metadata-reads.js';
 import { AppError } from '../errors.js';
 import { HashingTap, chunkHash, chunkVerdict, type CheckedChunkWriter, type ChunkCheck, type TusWriteScope } from './tus-chunk-check.js';
 import { joinDataFiles } from './tus-file-join.js';
@@ -60,12 +61,15 @@ export interface TusFileStoreOptions {
   scope?: () => TusWriteScope | undefined;
   /** Mode of the data files (`[storage] file_mode`, default 0640; FileStore would leave 0644). */
   fileMode?: number;
+  /** How records are read and data files stat'ed (metadata-reads.ts); default through the pool. */
+  reads?: MetadataReads;
 }
 
 export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDoorStore {
   readonly #scope: () => TusWriteScope | undefined;
   readonly #digests = new UploadDigests();
   readonly #fileMode: number;
+  readonly #reads: MetadataReads;
   /** The tus directory's creation (once; reset when a creation finds it gone). */
   #dirMade: Promise<void> | null = null;
   /** Data file stats read by primeRecords(), by id; null when not primed. */
@@ -74,7 +78,8 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
 
   constructor(private readonly dir: string, expirationMs: number, options: TusFileStoreOptions = {}) {
     // Records are replaced atomically (several requests, and in cluster mode several instances, read them).
-    super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir) });
+    super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir, options.reads ?? pooledReads) });
+    this.#reads = options.reads ?? pooledReads;
     this.#scope = options.scope ?? (() => undefined);
     (this.configstore as AtomicFileKvStore).onWrite = (key) => this.#scope()?.records?.delete(key);
     this.#fileMode = options.fileMode ?? 0o640;
@@ -111,7 +116,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   async #dataStat(id: string): Promise<DataStat | null> {
     const primed = this.#primedStats?.get(id);
     if (primed !== undefined) return primed;
-    return stat(this.dataPath(id)).then((st) => ({ size: st.size, mtimeMs: st.mtimeMs }), () => null);
+    return this.#reads.stat(this.dataPath(id)).then((st) => ({ size: st.size, mtimeMs: st.mtimeMs }), () => null);
   }
 
   get datastore(): DataStore {
@@ -142,7 +147,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   async source(id: string): Promise<UploadSource | null> {
     const info = await this.record(id);
     if (!info || !isFinishedRecord(info)) return null;
-    const st = await stat(this.dataPath(id)).catch(() => null);
+    const st = await this.#reads.stat(this.dataPath(id)).catch(() => null);
     return st?.isFile() ? fileSource(this.dataPath(id), info.size) : null;
   }
 
@@ -242,7 +247,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
       const creation = isPartial(info) ? { creation_date: info.creation_date } : {};
       return new Upload({ id, size: info.size, offset: info.size, metadata, storage, ...creation });
     }
-    const st = await stat(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
+    const st = await this.#reads.stat(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw ERRORS.FILE_NO_LONGER_EXISTS;
       throw err;
     });
@@ -260,7 +265,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     // FileStore's write would fail and @tus/server answer 500 (issue 10.6). A 0-byte upload is
     // "finished" from its creation on, and its creation-with-upload still writes (nothing).
     const info = await this.record(id);
-    if (info && isFinishedRecord(info) && !(await stat(this.dataPath(id)).then(() => true, () => false))) {
+    if (info && isFinishedRecord(info) && !(await this.#reads.stat(this.dataPath(id)).then(() => true, () => false))) {
       throw new AppError('ERR_UPLOAD_COMPLETE');
     }
     const check = this.#scope()?.chunkCheck;
@@ -418,7 +423,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     const info = await this.record(id);
     if (!info) throw ERRORS.FILE_NOT_FOUND;
     if (isFinishedRecord(info)) return; // marked before (finalization marks again before each admission)
-    const st = await stat(this.dataPath(id));
+    const st = await this.#reads.stat(this.dataPath(id));
     if (typeof info.size === 'number' && st.size !== info.size) throw new Error(`upload ${id} holds ${st.size} of ${info.size} bytes`);
     await this.configstore.set(id, { ...info, size: info.size ?? st.size, offset: info.size ?? st.size } as unknown as Upload);
   }

@@ -138,7 +138,7 @@ describe('command line', () => {
       const line = await first.waitForLog((l) => String(l.msg).startsWith('Generated a new signing secret'));
       assert.equal(line.file, secretFile);
       assert.ok(!first.output().includes(secret));
-      await first.stop();
+      await first.dispose();
 
       const second = await startServer({ secret: null, dataDir });
       try {
@@ -148,7 +148,7 @@ describe('command line', () => {
         assert.equal((await rawRequest(second.baseUrl, pathOf(signed.stdout.trim()), { method: 'PUT', body: 'hi' })).status, 201);
         assert.ok(!second.logs.some((l) => String(l.msg).startsWith('Generated')));
       } finally {
-        await second.stop();
+        await second.dispose();
       }
     } finally {
       await rm(dataDir, { recursive: true, force: true });

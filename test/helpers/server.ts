@@ -108,8 +108,11 @@ export async function startServer(options: StartOptions = {}): Promise<SpawnedSe
     ]),
     30_000,
     'the server did not log "Server listening"',
-  ).catch((err: unknown) => {
+  ).catch(async (err: unknown) => {
     proc.kill('SIGKILL');
+    await exited;
+    await rm(configFile, { force: true });
+    if (ownDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   });
   const baseUrl = String(listening.address);
