@@ -8,12 +8,12 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { ownSubdir, stateDirOf, type Config } from './config/index.js';
 import { resolveSecret, slotPolicyFromConfig } from './auth/index.js';
-import { QuarantineAdmin, finalizationFromConfig, incomingObjectsOf, openQuarantineStore } from './finalize/index.js';
+import { QuarantineAdmin, finalizationFromConfig, openQuarantineStore } from './finalize/index.js';
 import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext, startListener, type RunningApp } from './http/index.js';
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, storageReadiness, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
-import { MemoryLocker, TusRequestScope, UnfinishedUploads, isStoreUnreachable, uploadSources } from './storage/index.js';
+import { MemoryLocker, TusRequestScope, UnfinishedUploads, isStoreUnreachable } from './storage/index.js';
 import { backendStores } from './app-storage.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
@@ -73,7 +73,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // The tus endpoint hands the store per-request facts (new upload's record, chunk checksum) through this scope.
   const tusScope = new TusRequestScope();
   // Published files, tus uploads and PUT bodies on the configured backend (app-storage.ts).
-  const stores = backendStores(config, tusScope, {
+  const stores = await backendStores(config, tusScope, {
     onSweepFailed: (err) => log.warn({ err: String(err) }, 'Could not remove what interrupted PUTs left on S3; retried at the next start'),
     onProbe: (probe, changed) => {
       metrics.storageBackendReachable.set({ backend: 's3' }, probe.reachable ? 1 : 0);
@@ -108,7 +108,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     tusStore,
     // The backend's content store and the sources behind job refs (local files, S3 objects).
     content: stores.cas,
-    sources: uploadSources(stores.s3 ?? undefined),
+    sources: stores.sources,
     log,
     quarantine,
     ...(cluster && { cluster: { openBackend: () => cluster.openBackend(), announcer: cluster.announcer } }),
@@ -174,7 +174,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     dataDir,
     log,
     space: { view: () => space.view(), admissionsWaitingForSpace: () => finalizer.admissionsWaitingForSpace },
-    ...(stores.s3 && { incomingObjects: incomingObjectsOf(stores.s3.client, stores.s3.bucket, stores.s3.settings.keyPrefix) }),
+    ...(stores.s3 && { incomingObjects: stores.s3.incomingObjects }),
     ...(cluster && { stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')), cluster: { instances: () => cluster.instances() } }),
   });
   const quarantineAdmin = new QuarantineAdmin({ quarantine, published, cas: stores.cas, discardTusUpload: (id) => discardTusUpload(tusStore, id), log });

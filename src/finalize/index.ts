@@ -13,7 +13,9 @@ export { DeadLetterQueue, toDeadLetter, type DeadLetter } from './dead-letters.j
 // ops (issue 5): offline recovery builds and reads job payloads like the service does.
 export { fromPayload, jobIdOf, toPayload, type FinalizeJobPayload } from './job-payload.js';
 export type { DedupStore, PipelineStep, PublishTarget } from './pipeline.js';
-export { fileContentStoreFromConfig, incomingObjectsOf, openQuarantineStore, quarantineStoreOf, s3StoresFromConfig, type S3Stores } from './storage-from-config.js';
+export { fileContentStoreFromConfig, openQuarantineStore } from './storage-from-config.js';
+// s3-stores.ts (s3StoresFromConfig, quarantineStoreOf, incomingObjectsOf) loads the AWS SDK: imported by path where needed.
+export type { S3Stores } from './s3-stores.js';
 export { expectedSha256FromHeaders, expectedSha256FromMetadata, type DeclaredChecksum } from './checksum.js';
 export { sha256File } from './hash-file.js';
 export {

@@ -1,7 +1,8 @@
 /** The quarantine part of OpsApi on a stopped server's data directory (offline.ts uses it). */
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
-import { QuarantineAdmin, quarantineStoreOf } from '../finalize/index.js';
+import { QuarantineAdmin } from '../finalize/index.js';
+import { quarantineStoreOf } from '../finalize/s3-stores.js';
 import { createLogger } from '../observability/index.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ContentAddressedStore, FilePublishedStore, FileQuarantineStore, type PublishedStore, type QuarantineStore, type TusUploadStore } from '../storage/index.js';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { QuarantineRecord, QuarantineStore } from './quarantine-store.js';
-import { isS3NotFound } from './s3-client.js';
+import { isS3NotFound } from './s3-errors.js';
 import { fileSource, localPathOf, type UploadSource } from './upload-source.js';
 
 const ID = /^[A-Za-z0-9_-]{1,200}$/;

@@ -17,8 +17,9 @@ export {
 } from './published-store.js';
 export type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
 export { fileSource, fileSourceRef, localPathOf, localPathOfRef, s3ObjectOf, s3ObjectOfRef, type ByteRange, type UploadSource } from './upload-source.js';
-export { fileSourceResolver, sourceResolver, uploadSources, type SourceResolver, type UploadSources } from './source-resolver.js';
+export { fileSourceResolver, sourceResolver, uploadSources, type ObjectAccess, type SourceResolver, type UploadSources } from './source-resolver.js';
 export { isSourceGone, isStoreUnreachable, storageUnavailableError } from './faults.js';
+export { isS3NotFound, isS3PreconditionFailed } from './s3-errors.js';
 export { FilePublishedStore } from './file-published-store.js';
 export { ContentAddressedStore, type AdoptedContent } from './content-addressed-store.js';
 export { TusFileStore } from './tus-file-store.js';
@@ -33,12 +34,11 @@ export { CHUNK_ALGORITHMS, HashingTap, TusRequestScope, type ChunkAlgorithm, typ
 export { RedisLocker, type RedisLockerEvents, type RedisLockerOptions } from './redis-locker.js';
 export { LuaScript } from './lua-script.js';
 export { walkFiles, type WalkedFile } from './walk-files.js';
-export { createS3Client, s3ClientConfig, S3_LAYOUT, type S3Settings } from './s3-client.js';
-export { S3Health, unreachableReason, type S3HealthOptions, type S3Probe } from './s3-health.js';
-export { S3PublishedStore, type S3PublishedStoreOptions } from './s3-published-store.js';
-export { S3ContentStore, type S3ContentStoreOptions } from './s3-content-store.js';
-export { S3TusStore, type S3TusStoreOptions } from './s3-tus-store.js';
-export { objectSource } from './s3-objects.js';
+export type { S3Settings } from './s3-client.js';
+export type { S3Health, S3HealthOptions, S3Probe } from './s3-health.js';
+export type { S3PublishedStoreOptions } from './s3-published-store.js';
+export type { S3ContentStoreOptions } from './s3-content-store.js';
+export type { S3TusStore, S3TusStoreOptions } from './s3-tus-store.js';
 export {
   FileSpaceProbe,
   STORAGE_RETRY_AFTER_S,
@@ -51,11 +51,12 @@ export {
 } from './space.js';
 export type { QuarantineReason, QuarantineRecord, QuarantineStore } from './quarantine-store.js';
 export { FileQuarantineStore } from './file-quarantine-store.js';
-export { S3QuarantineStore, S3_QUARANTINE_AREA, type S3QuarantineStoreOptions } from './s3-quarantine-store.js';
+export type { S3QuarantineStoreOptions } from './s3-quarantine-store.js';
 export type { IncomingStore, IncomingUpload } from './incoming-store.js';
 export { FileIncomingStore } from './incoming-store-file.js';
-export { PARTS_IN_FLIGHT as S3_PUT_PARTS_IN_FLIGHT, S3IncomingStore, S3_INCOMING, incomingObjects, removeIncomingObject, type IncomingObject, type S3IncomingOptions } from './incoming-store-s3.js';
+export type { IncomingObject, S3IncomingOptions } from './incoming-store-s3.js';
 export type { TusDoorStore, UploadFacts } from './tus-door-store.js';
-export { S3TusDoorStore, type S3TusDoorStoreOptions } from './s3-tus-door-store.js';
+export type { S3TusDoorStoreOptions } from './s3-tus-door-store.js';
 export { S3Scratch, S3_SCRATCH_DIR } from './s3-scratch.js';
-export { S3DownloadSigner, type PresignedDownload } from './s3-presign.js';
+export type { S3DownloadSigner, PresignedDownload } from './s3-presign.js';
+// The S3 implementations (values) are in './s3.js', imported only when storage.backend = "s3".

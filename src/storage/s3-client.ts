@@ -62,14 +62,4 @@ export const S3_LAYOUT = {
   cas: 'cas/',
 } as const;
 
-/** True for the SDK's "there is no such object / upload" answers (RGW says NoSuchKey where AWS says NoSuchUpload). */
-export function isS3NotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.name === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404;
-}
-
-/** True when a conditional write lost: the key exists already. */
-export function isS3PreconditionFailed(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
-}
+export { isS3NotFound, isS3PreconditionFailed } from './s3-errors.js';

@@ -8,12 +8,16 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { PassThrough, type Readable } from 'node:stream';
+import { isS3NotFound } from './s3-errors.js';
+import type { ObjectAccess } from './source-resolver.js';
 import { s3SourceRef, type ByteRange, type UploadSource } from './upload-source.js';
 
 /** How many part copies or part uploads run at once for one object. */
@@ -116,4 +120,22 @@ export async function uploadSource(client: S3Client, source: UploadSource, to: O
 /** A key as a CopySource path: percent-encoded, its slashes kept. */
 function encodeKey(key: string): string {
   return key.split('/').map(encodeURIComponent).join('/');
+}
+
+/** The objects behind `s3:` source refs, for uploadSources (source-resolver.ts). */
+export function s3ObjectAccess(client: S3Client): ObjectAccess {
+  return {
+    source: (bucket, key, size) => objectSource(client, bucket, key, size),
+    async size(bucket, key) {
+      try {
+        return (await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength ?? 0;
+      } catch (err) {
+        if (isS3NotFound(err)) return null;
+        throw err;
+      }
+    },
+    async remove(bucket, key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })); // S3 answers 204 for a missing key too
+    },
+  };
 }

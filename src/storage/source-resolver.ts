@@ -4,10 +4,7 @@
  * `file:<path>` is a local file, `s3:<bucket>/<full key>` an object reached through a plain
  * client (no key prefix of its own, since the ref names the full key).
  */
-import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { stat, unlink } from 'node:fs/promises';
-import { isS3NotFound } from './s3-client.js';
-import { objectSource } from './s3-objects.js';
 import { fileSource, localPathOfRef, s3ObjectOfRef, type UploadSource } from './upload-source.js';
 
 /** `size` is the upload's size as the job recorded it (a ref does not carry it). */
@@ -22,15 +19,27 @@ export interface UploadSources {
   remove(ref: string): Promise<void>;
 }
 
-/** Refuses a ref of a backend it was not given (an `s3:` ref without a client): a TypeError naming the ref's scheme. */
-export function sourceResolver(s3?: { readonly client: S3Client }): SourceResolver {
-  return uploadSources(s3).resolve;
+/**
+ * The object store behind `s3:` refs (s3ObjectAccess in s3-objects.ts). Injected, so that the
+ * file backend never loads the AWS SDK.
+ */
+export interface ObjectAccess {
+  source(bucket: string, key: string, size: number): UploadSource;
+  /** The object's size, or null when it is gone. */
+  size(bucket: string, key: string): Promise<number | null>;
+  /** Removes the object; a missing one is no error. */
+  remove(bucket: string, key: string): Promise<void>;
 }
 
-export function uploadSources(s3?: { readonly client: S3Client }): UploadSources {
+/** Refuses a ref of a backend it was not given (an `s3:` ref without object access): a TypeError naming the ref's scheme. */
+export function sourceResolver(objects?: ObjectAccess): SourceResolver {
+  return uploadSources(objects).resolve;
+}
+
+export function uploadSources(objects?: ObjectAccess): UploadSources {
   const objectOf = (ref: string) => {
     const object = s3ObjectOfRef(ref);
-    if (object === null || s3 === undefined) throw new TypeError(`no storage backend configured for source ref ${ref.slice(0, ref.indexOf(':') + 1) || '(no scheme)'}`);
+    if (object === null || objects === undefined) throw new TypeError(`no storage backend configured for source ref ${ref.slice(0, ref.indexOf(':') + 1) || '(no scheme)'}`);
     return object;
   };
   return {
@@ -38,7 +47,7 @@ export function uploadSources(s3?: { readonly client: S3Client }): UploadSources
       const path = localPathOfRef(ref);
       if (path !== null) return fileSource(path, size);
       const { bucket, key } = objectOf(ref);
-      return objectSource(s3!.client, bucket, key, size);
+      return objects!.source(bucket, key, size);
     },
     async sizeOf(ref) {
       const path = localPathOfRef(ref);
@@ -51,12 +60,7 @@ export function uploadSources(s3?: { readonly client: S3Client }): UploadSources
         }
       }
       const { bucket, key } = objectOf(ref);
-      try {
-        return (await s3!.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength ?? 0;
-      } catch (err) {
-        if (isS3NotFound(err)) return null;
-        throw err;
-      }
+      return objects!.size(bucket, key);
     },
     async remove(ref) {
       const path = localPathOfRef(ref);
@@ -67,7 +71,7 @@ export function uploadSources(s3?: { readonly client: S3Client }): UploadSources
         return;
       }
       const { bucket, key } = objectOf(ref);
-      await s3!.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })); // S3 answers 204 for a missing key too
+      await objects!.remove(bucket, key);
     },
   };
 }

@@ -26,7 +26,7 @@ import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Clie
 import { parseSize } from '../../src/config/index.js';
 import { signSlotUrl } from '../../src/index.js';
 import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
-import { S3_PUT_PARTS_IN_FLIGHT } from '../../src/storage/index.js';
+import { S3_PUT_PARTS_IN_FLIGHT } from '../../src/storage/s3.js';
 import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
 import { CLI, REPO_ROOT } from '../helpers/server.js';
 

@@ -22,7 +22,7 @@ import { parseSize } from '../../src/config/index.js';
 import { sha256File } from '../../src/finalize/index.js';
 import { signSlotUrl } from '../../src/index.js';
 import { ClamdScanner } from '../../src/scan/index.js';
-import { createS3Client, objectSource } from '../../src/storage/index.js';
+import { createS3Client, objectSource } from '../../src/storage/s3.js';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startClamd, type Clamd } from '../helpers/clamd.js';
 import { startRadosGw, type RadosGw } from '../helpers/rgw.js';

@@ -5,9 +5,10 @@
  * exits 3. Input: HFS_S3_CHILD (JSON).
  */
 import { resolveConfig } from '../../src/config/index.js';
-import { finalizationFromConfig, s3StoresFromConfig } from '../../src/finalize/index.js';
+import { finalizationFromConfig } from '../../src/finalize/index.js';
+import { s3StoresFromConfig } from '../../src/finalize/s3-stores.js';
 import { createLogger } from '../../src/observability/index.js';
-import { objectSource } from '../../src/storage/index.js';
+import { objectSource } from '../../src/storage/s3.js';
 
 interface ChildInput {
   readonly s3: Record<string, unknown>;

@@ -9,8 +9,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { resolveConfig, type Config } from '../../src/config/index.js';
-import { finalizationFromConfig, s3StoresFromConfig, type S3Stores } from '../../src/finalize/index.js';
-import { createS3Client, objectSource } from '../../src/storage/index.js';
+import { finalizationFromConfig, type S3Stores } from '../../src/finalize/index.js';
+import { s3StoresFromConfig } from '../../src/finalize/s3-stores.js';
+import { createS3Client, objectSource } from '../../src/storage/s3.js';
 import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
 import type { StoreFactory } from './finalize-harness.js';
 

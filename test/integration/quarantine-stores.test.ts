@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { FileQuarantineStore, S3PublishedStore, S3QuarantineStore, createS3Client, fileSource, localPathOf, objectSource, s3ObjectOf, type QuarantineRecord } from '../../src/storage/index.js';
+import { FileQuarantineStore, fileSource, localPathOf, s3ObjectOf, type QuarantineRecord } from '../../src/storage/index.js';
+import { S3PublishedStore, S3QuarantineStore, createS3Client, objectSource } from '../../src/storage/s3.js';
 import { describeQuarantineStore } from '../conformance/quarantine-store.suite.js';
 import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
 

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createS3Client, insufficientStorageError, storageFullCause, type S3Settings } from '../../src/storage/index.js';
+import { insufficientStorageError, storageFullCause, type S3Settings } from '../../src/storage/index.js';
+import { createS3Client } from '../../src/storage/s3.js';
 import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
 
 const BUCKET = 'hfs-quota';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { buildApp } from '../../src/app.js';
 import { createLogger } from '../../src/observability/index.js';
-import { s3ClientConfig } from '../../src/storage/index.js';
+import { s3ClientConfig } from '../../src/storage/s3.js';
 
 const hasIssue = (path: string) => (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.path === path);
 

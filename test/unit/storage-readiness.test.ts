@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { storageReadiness } from '../../src/ops/index.js';
-import { unreachableReason } from '../../src/storage/index.js';
+import { unreachableReason } from '../../src/storage/s3.js';
 
 type Breaker = { dependency: string; state: 'closed' | 'open' | 'half_open' };
 
