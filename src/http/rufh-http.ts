@@ -1,5 +1,5 @@
 /** Wire pieces of the IETF Resumable Uploads front door: the 104 on the socket, problem answers. */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import type { AppError, ErrorCode } from '../errors.js';
 import { metrics } from '../observability/index.js';
@@ -48,4 +48,46 @@ export function answerProblem(ctx: Context, err: AppError, requestId: string | u
   ctx.type = 'application/problem+json';
   ctx.body = JSON.stringify(body);
   return true;
+}
+
+/**
+ * The first `length` bytes of a request body, or fewer when it ends, fails or sends nothing for
+ * `idleMs`. What it read is consumed: a caller that goes on with the body puts it back (unshift).
+ */
+export function readBodyPrefix(req: IncomingMessage, length: number, idleMs: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(done, idleMs);
+    };
+    function done() {
+      clearTimeout(timer);
+      req.off('readable', onReadable);
+      req.off('end', done);
+      req.off('error', done);
+      req.off('close', done);
+      resolve(Buffer.concat(chunks, got));
+    }
+    function onReadable() {
+      for (let chunk = req.read() as Buffer | null; chunk !== null; chunk = req.read() as Buffer | null) {
+        const wanted = length - got;
+        if (chunk.length > wanted) {
+          req.unshift(chunk.subarray(wanted)); // the rest stays in the stream
+          chunk = chunk.subarray(0, wanted);
+        }
+        chunks.push(chunk);
+        got += chunk.length;
+        if (got >= length) return done();
+      }
+      arm();
+    }
+    req.on('readable', onReadable);
+    req.once('end', done);
+    req.once('error', done);
+    req.once('close', done);
+    arm();
+  });
 }

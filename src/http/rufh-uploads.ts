@@ -23,7 +23,7 @@ import { jobIdOf } from '../finalize/index.js';
 import { isFinishedRecord, type QuarantineStore, type TusDoorStore, type TusRequestScope, type UploadServerState } from '../storage/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import { contentLengthOf, RufhAppend, tooLarge, type AppendEnd } from './rufh-append.js';
-import { answerProblem, writeInterim } from './rufh-http.js';
+import { answerProblem, readBodyPrefix, writeInterim } from './rufh-http.js';
 import { InterimDecider, interimRequestOf, type InterimVerdict } from './rufh-interim.js';
 import { RufhResources } from './rufh-resources.js';
 import {
@@ -65,6 +65,8 @@ export interface UpgradedPut {
 }
 
 const ALLOW = 'POST, HEAD, PATCH, DELETE, OPTIONS';
+/** How much of a repeated upgraded PUT's body is compared with the stored bytes before it is sent to resume them. */
+const SAME_FILE_PREFIX = 64 * 1024;
 const header = (ctx: Context) => (name: string) => ctx.get(name) || undefined;
 
 export class RufhUploads {
@@ -134,8 +136,8 @@ export class RufhUploads {
     metrics.rufhRequests.inc({ interop: String(version.interop), kind: 'upgrade' });
     const interim = this.#interim.decide(interimRequestOf(ctx.req));
     const existing = await this.#resources.unfinishedOf(put.path);
-    if (existing !== undefined && interim.send && interim.via === 'direct') return this.resumeExisting(ctx, version, existing);
-    if (existing !== undefined) await this.discardUnreachable(ctx, existing, put.path, interim);
+    if (existing !== undefined && interim.send && interim.via === 'direct' && (await this.sameFile(ctx, existing, put))) return this.resumeExisting(ctx, version, existing);
+    if (existing !== undefined) await this.discardUnresumable(ctx, existing, put.path, interim.send && interim.via === 'direct' ? 'other-file' : interim.send ? 'proxy' : interim.reason);
     await this.deps.intake.gate(ctx.req, 'put', put.path, put.fileBytes);
     const record: UploadServerState = {
       slotPath: put.slot.path,
@@ -225,6 +227,11 @@ export class RufhUploads {
     const offsetHeader = parseSfInteger(ctx.get('Upload-Offset'));
     if (offsetHeader === undefined || offsetHeader === null) throw new AppError('ERR_BAD_REQUEST', { message: 'An append needs Upload-Offset (a structured-field integer)' });
     if (!appendTypeOk(version, ctx.get('Content-Type') || undefined)) throw new AppError('ERR_UNSUPPORTED_MEDIA_TYPE');
+    // Upload-Complete says whether this append ends the upload; guessing "yes" would turn a short
+    // body into an inconsistent length after its bytes were stored (interop 3's Upload-Incomplete is absent when complete).
+    if (!version.completeInverted && requestCompletes(version, header(ctx)) === undefined) {
+      throw new AppError('ERR_BAD_REQUEST', { message: `An append needs ${version.completeHeader}` });
+    }
     const completes = this.completes(ctx, version);
     const declared = version.uploadLength ? parseSfInteger(ctx.get('Upload-Length')) : undefined;
     if (declared === null) throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Length is not a structured-field integer' });
@@ -284,6 +291,34 @@ export class RufhUploads {
   }
 
   /**
+   * Whether a repeated upgraded PUT carries the file its slot's unfinished resource holds the
+   * start of, so that sending the client there to resume (resumeExisting) cannot splice two
+   * files (a phone app that re-encodes a photo between attempts). The declared lengths must
+   * agree, and the first bytes of the new body (up to SAME_FILE_PREFIX of what is stored) must
+   * equal the stored ones; a store that cannot read them back (S3) counts as another file. A body
+   * still streaming into the resource is ended first (newest wins). Bytes read from the request
+   * are put back for the new upload when it is another file.
+   */
+  private async sameFile(ctx: Context, id: string, put: UpgradedPut): Promise<boolean> {
+    let stored: Buffer | null = null;
+    let sizeAgrees = true;
+    await this.#append.locked(ctx, id, async () => {
+      const { info, offset } = await this.#resources.stateOf(id).catch(() => ({ info: null, offset: 0 }));
+      if (info === null) return;
+      sizeAgrees = typeof info.size !== 'number' || put.fileBytes === undefined || info.size === put.fileBytes;
+      if (sizeAgrees) stored = await this.deps.tusStore.storedPrefix(id, Math.min(offset, SAME_FILE_PREFIX));
+    });
+    if (!sizeAgrees || stored === null) return false;
+    const expected: Buffer = stored;
+    if (expected.length === 0) return true;
+    allowBody(ctx.req, ctx.res);
+    const received = await readBodyPrefix(ctx.req, expected.length, this.deps.config.server.uploadStallMs);
+    if (received.length === expected.length && received.equals(expected)) return true;
+    if (received.length > 0) ctx.req.unshift(received);
+    return false;
+  }
+
+  /**
    * A repeated upgraded PUT for a slot whose resource is unfinished: the client is sent to that
    * resource instead of starting over. A body still streaming into it is ended first (newest
    * wins), then the 104 names the same Location and the connection is closed without a final
@@ -306,12 +341,13 @@ export class RufhUploads {
   }
 
   /**
-   * The slot's unfinished resource, for a repeated PUT that cannot be sent to it: no 104 may
-   * reach that client (it never learned the resource), or a proxy is in between (Caddy and
-   * HAProxy answer 502 for a connection closed after the 104). It starts over; the old bytes go
-   * (a body still streaming into them is ended first), and the slot takes the new upload.
+   * The slot's unfinished resource, for a repeated PUT that is not sent to it: it carries another
+   * file (sameFile), no 104 may reach that client (it never learned the resource), or a proxy is
+   * in between (Caddy and HAProxy answer 502 for a connection closed after the 104). It starts
+   * over; the old bytes go (a body still streaming into them is ended first), and the slot takes
+   * the new upload.
    */
-  private async discardUnreachable(ctx: Context, id: string, slotPath: string, interim: InterimVerdict): Promise<void> {
+  private async discardUnresumable(ctx: Context, id: string, slotPath: string, reason: string): Promise<void> {
     const log = requestContext.get(ctx.req)?.log;
     await this.#append.locked(ctx, id, async () => {
       // Gone meanwhile (expired, cancelled) or not removable: the new upload goes on; the expiry sweep takes what is left.
@@ -319,8 +355,7 @@ export class RufhUploads {
       await this.#resources.unlink(slotPath, id);
     });
     this.deps.slots.refreshHeld(id);
-    const reason = interim.send ? 'proxy' : interim.reason;
-    log?.info({ uploadId: id, reason }, 'Unfinished upload of the slot replaced: its client cannot be sent to resume it');
+    log?.info({ uploadId: id, reason }, reason === 'other-file' ? 'Unfinished upload of the slot replaced: the repeated PUT carries another file' : 'Unfinished upload of the slot replaced: its client cannot be sent to resume it');
   }
 
   /** The final answer of a request that carried a body (nothing to answer when the client is gone). */

@@ -56,14 +56,14 @@ export function interopOf(header: Headers): InteropVersion | undefined {
 /** RFC 9651 sf-integer (non-negative, at most 15 digits). undefined: absent; null: malformed. */
 export function parseSfInteger(value: string | undefined): number | undefined | null {
   if (value === undefined || value === '') return undefined;
-  const v = value.trim();
+  const v = value.split(';')[0]!.trim(); // RFC 9651: a boolean may carry parameters, which say nothing here
   return /^\d{1,15}$/.test(v) ? Number(v) : null;
 }
 
 /** RFC 9651 sf-boolean. undefined: absent; null: malformed. */
 export function parseSfBoolean(value: string | undefined): boolean | undefined | null {
   if (value === undefined || value === '') return undefined;
-  const v = value.trim();
+  const v = value.split(';')[0]!.trim(); // RFC 9651: a boolean may carry parameters, which say nothing here
   if (v === '?1') return true;
   if (v === '?0') return false;
   return null;

@@ -192,6 +192,29 @@ export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
     this.#onRemoved(id);
   }
 
+  /**
+   * Readable while every stored byte is still in the upload's incomplete part (`<id>.part`, an
+   * ordinary object, below one part size); once parts of the multipart upload were sent, S3 does
+   * not let them be read back before completion: null.
+   */
+  async storedPrefix(id: string, length: number): Promise<Buffer | null> {
+    try {
+      if ((await this.retrieveParts(id)).length > 0) return null;
+      const part = await this.getIncompletePart(id);
+      if (part === undefined) return null;
+      const chunks: Buffer[] = [];
+      let got = 0;
+      for await (const chunk of part as AsyncIterable<Buffer>) {
+        chunks.push(chunk);
+        got += chunk.length;
+        if (got >= length) break; // leaving the loop destroys the stream
+      }
+      return got >= length ? Buffer.concat(chunks, got).subarray(0, length) : null;
+    } catch {
+      return null;
+    }
+  }
+
   async resumableOf(slotPath: string): Promise<string | undefined> {
     try {
       const { Body } = await this.client.getObject({ Bucket: this.bucket, Key: resumableKey(slotPath) });

@@ -38,6 +38,12 @@ export interface TusDoorStore extends TusUploadStore {
   write(body: Readable, id: string, offset: number): Promise<number>;
   getUpload(id: string): Promise<Upload>;
   declareUploadLength(id: string, length: number): Promise<void>;
+  /**
+   * The first `length` stored bytes of an unfinished upload (length at most its offset), to tell
+   * whether a repeated upgraded PUT carries the same file; null when the store cannot read an
+   * unfinished upload's bytes (S3: they are parts of a multipart upload until it completes).
+   */
+  storedPrefix(id: string, length: number): Promise<Buffer | null>;
   /** The upload an upgraded slot PUT created (IETF Resumable Uploads), possibly gone or finished since. */
   resumableOf(slotPath: string): Promise<string | undefined>;
   setResumableOf(slotPath: string, id: string | undefined): Promise<void>;

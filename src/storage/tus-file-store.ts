@@ -15,7 +15,7 @@
  */
 import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -342,6 +342,19 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   }
 
   /** The upload resource an upgraded slot PUT created (IETF Resumable Uploads), possibly gone or finished since. */
+  async storedPrefix(id: string, length: number): Promise<Buffer | null> {
+    if (!isUploadId(id)) return null;
+    const fh = await open(this.dataPath(id), 'r').catch(() => null);
+    if (fh === null) return null;
+    try {
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buffer, 0, length, 0);
+      return bytesRead === length ? buffer : null;
+    } finally {
+      await fh.close();
+    }
+  }
+
   async resumableOf(slotPath: string): Promise<string | undefined> {
     const entry = (await this.configstore.get(resumableKey(slotPath))) as unknown as { id?: string } | undefined;
     return entry?.id;

@@ -214,6 +214,53 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
   });
 
+  for (const [what, other] of [
+    ['another file of the same length (a re-encoded photo)', (data: Buffer) => randomData(data.length)],
+    ['the same file with one byte changed inside the stored part', (data: Buffer) => Buffer.concat([data.subarray(0, 5), Buffer.from([data[5]! ^ 1]), data.subarray(6)])],
+    ['a file of another length', (data: Buffer) => randomData(data.length + 1000)],
+  ] as const) {
+    it(`a repeated upgraded PUT carrying ${what} starts over at a new resource and publishes that file, never a splice`, async () => {
+      const data = randomData(80 * KiB);
+      const second = other(data);
+      const name = `${slotDir()}/again-other-${second.length}-${second[5]}.bin`;
+      // v binds the size: a file of another length needs a slot that does not (v3, expiry only).
+      const slot = second.length === data.length
+        ? signSlotUrl({ secret: TEST_SECRET, path: name, baseUrl: server.uploadUrl, size: data.length })
+        : signSlotUrl({ secret: TEST_SECRET, path: name, baseUrl: server.uploadUrl, scheme: 'v3', expires: Math.floor(Date.now() / 1000) + 600 });
+      const headers = (body: Buffer) => ({ 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1', 'Upload-Length': String(body.length), 'Content-Length': String(body.length) });
+      const first = await rufhRequest(server.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: headers(data), body: data, cutAfter: 20 * KiB });
+      const oldLocation = first.interim.find((h) => h.status === 104)!.headers.location!;
+      const again = await rufhRequest(server.baseUrl, { method: 'PUT', target: pathOf(slot.url), headers: headers(second), body: second });
+      const interim = again.interim.filter((h) => h.status === 104);
+      assert.equal(interim.length, 1);
+      assert.notEqual(interim[0]!.headers.location, oldLocation, 'a new resource');
+      assert.equal(again.final?.status, 201, again.final?.body);
+      assert.equal(sha256((await getSlot(slot.url)).body), sha256(second));
+      const old = await rufhRequest(server.baseUrl, { method: 'HEAD', target: resourcePath(oldLocation), headers: { 'Upload-Draft-Interop-Version': '8' } });
+      assert.equal(old.final?.status, 404, 'the old resource is gone');
+    });
+  }
+
+  it('an append without Upload-Complete is refused before any byte is stored (400 naming the header); interop 3 needs none', async () => {
+    const data = randomData(4 * KiB);
+    const slot = slotFor('no-complete.bin', data.length);
+    const created = await rufhRequest(server.baseUrl, {
+      method: 'POST',
+      target: '/files/',
+      headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?0', 'Upload-Length': String(data.length), 'Upload-Slot': slot.url },
+    });
+    assert.equal(created.final?.status, 201);
+    const path = resourcePath(created.final!.headers.location!);
+    const patch = await rufhRequest(server.baseUrl, { method: 'PATCH', target: path, headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Offset': '0', 'Content-Type': PARTIAL }, body: data.subarray(0, 100) });
+    assert.equal(patch.final?.status, 400);
+    assert.match(patch.final!.body, /Upload-Complete/);
+    const head = await rufhRequest(server.baseUrl, { method: 'HEAD', target: path, headers: { 'Upload-Draft-Interop-Version': '8' } });
+    assert.equal(head.final!.headers['upload-offset'], '0', 'nothing stored');
+    const done = await rufhRequest(server.baseUrl, { method: 'PATCH', target: path, headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1;a', 'Upload-Offset': '0', 'Content-Type': PARTIAL }, body: data });
+    assert.equal(done.final?.status, 201, 'a boolean with a parameter is a boolean');
+    assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
+  });
+
   it('careful creation on the tus endpoint: POST with Upload-Complete ?0 answers 201 + Location; tus 1.0 POST unchanged', async () => {
     const data = randomData(20 * KiB);
     const slot = slotFor('careful.bin', data.length);

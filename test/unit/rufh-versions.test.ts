@@ -17,6 +17,9 @@ describe('RUFH interop versions table', () => {
   it('structured-field booleans and integers are parsed strictly', () => {
     assert.equal(parseSfBoolean('?1'), true);
     assert.equal(parseSfBoolean('?0'), false);
+    assert.equal(parseSfBoolean('?1;a'), true, 'RFC 9651 parameters are allowed');
+    assert.equal(parseSfBoolean('?0; x=1'), false);
+    assert.equal(parseSfBoolean('?2;a'), null);
     assert.equal(parseSfBoolean('true'), null);
     assert.equal(parseSfBoolean(undefined), undefined);
     assert.equal(parseSfInteger('1234'), 1234);
