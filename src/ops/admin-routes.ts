@@ -247,6 +247,8 @@ function listParam<T extends string>(ctx: Context, name: string, allowed: readon
   const v = single(ctx, name);
   if (v === undefined) return undefined;
   const parts = v.split(',').filter((s) => s !== '');
+  // An empty list (`?state=`, `?state=,`) names nothing: a client's mistake, not "every state".
+  if (parts.length === 0) throw badRequest(`${name} must name at least one of ${allowed.join(', ')}`);
   for (const p of parts) if (!allowed.includes(p as T)) throw badRequest(`${name} must be among ${allowed.join(', ')}`);
   return parts as T[];
 }

@@ -8,7 +8,10 @@
  *   tus/<id> without <id>.json                  orphaned bytes: removed
  *   tus/<id>.json, unfinished, no data file     stale record: removed
  *   queue/staging/<job> without a live job      orphaned PUT body: removed
- *   meta/<path>.json without files/<path>       stale record (unless a live job is publishing it): removed
+ *   meta/<path>.json without files/<path>       the content store holds its bytes (cas/, same sha256
+ *                                               and size): the file is restored (linked back);
+ *                                               otherwise a stale record (unless a live job is
+ *                                               publishing it): removed
  *   meta/**.tmp                                  interrupted record write: removed
  *   incoming/*, cas entries with no link        offline only (a running server may be using them)
  * With storage.backend = "s3" the tus uploads are judged through the TusUploadStore (finished
@@ -22,8 +25,8 @@
  * and offline. The start-up reconciliation of the finalization service does the first and fourth
  * kind automatically; this finds them without a restart and shows them first.
  */
-import { readFile, readdir, stat, unlink } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { link, mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { completedTusUpload, expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
 import { fileSource, serverStateOf, type IncomingObject, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
@@ -61,16 +64,18 @@ export interface RecoveryContext {
 
 interface PlannedItem extends RecoveryItem {
   readonly apply: () => Promise<void>;
+  /** A restore's content-store entry: the same run must not remove it as unused. */
+  readonly restoreFrom?: string;
 }
 
 
 export async function recover(ctx: RecoveryContext, options: { dryRun: boolean }, progress?: ProgressSink): Promise<RecoveryReport> {
   const planned = await plan(ctx);
-  if (options.dryRun) return { dryRun: true, items: planned.map(({ apply: _, ...item }) => item), failed: 0 };
+  if (options.dryRun) return { dryRun: true, items: planned.map(({ apply: _, restoreFrom: _from, ...item }) => item), failed: 0 };
   const items: RecoveryItem[] = [];
   let failed = 0;
   progress?.({ done: 0, total: planned.length, unit: 'items' });
-  for (const { apply, ...item } of planned) {
+  for (const { apply, restoreFrom: _from, ...item } of planned) {
     let result = 'done';
     try {
       await apply();
@@ -90,7 +95,9 @@ async function plan(ctx: RecoveryContext): Promise<PlannedItem[]> {
     const incoming = ctx.incomingObjects ? await planIncomingObjects(ctx, ctx.incomingObjects) : [];
     return [...(await planFinished(ctx, ctx.tusStore)), ...(await planStaging(ctx)), ...incoming];
   }
-  return [...(await planTus(ctx)), ...(await planStaging(ctx)), ...(await planMeta(ctx)), ...(ctx.offline ? await planOfflineOnly(ctx) : [])];
+  const meta = await planMeta(ctx);
+  const restoring = new Set(meta.flatMap((i) => (i.restoreFrom !== undefined ? [i.restoreFrom] : [])));
+  return [...(await planTus(ctx)), ...(await planStaging(ctx)), ...meta, ...(ctx.offline ? await planOfflineOnly(ctx, restoring) : [])];
 }
 
 /** The finished uploads of a tus store (S3): the same judgement as planTus, through the interface. */
@@ -234,19 +241,40 @@ async function planMeta(ctx: RecoveryContext): Promise<PlannedItem[]> {
     if ((await ctx.publishedRecord(slotPath))?.deletedAtMs !== undefined) continue; // a deleted file's tombstone: its slot stays used
     const job = await ctx.jobBySlot(slotPath);
     if (job !== null && (job.state === 'queued' || job.state === 'leased')) continue; // publish in progress: record first, then link
+    const content = await keptContent(ctx, await ctx.publishedRecord(slotPath));
+    if (content !== null) {
+      const target = join(ctx.dataDir, 'files', slotPath);
+      out.push({ ...item('lost_file', 'restore', `files/${slotPath}`, `published file gone; restored from cas/${relative(join(ctx.dataDir, 'cas'), content)}`, 0, () => linkInto(content, target)), restoreFrom: content });
+      continue;
+    }
     out.push(item('stale_metadata', 'remove', `meta/${f.rel}`, 'record of a file that is not published', f.size, () => removeFile(f.path)));
   }
   return out;
 }
 
-async function planOfflineOnly(ctx: RecoveryContext): Promise<PlannedItem[]> {
+/** The content-store entry holding a lost published file's bytes (its record's sha256, and size when recorded), or null. */
+async function keptContent(ctx: RecoveryContext, record: StoredRecord | null): Promise<string | null> {
+  const sha = record?.sha256;
+  if (typeof sha !== 'string' || !/^[0-9a-f]{64}$/.test(sha)) return null;
+  const path = join(ctx.dataDir, 'cas', sha.slice(0, 2), sha);
+  const st = await stat(path).catch(() => null);
+  if (st === null || !st.isFile() || (typeof record!.size === 'number' && st.size !== record!.size)) return null;
+  return path;
+}
+
+async function linkInto(content: string, target: string): Promise<void> {
+  await mkdir(dirname(target), { recursive: true, mode: 0o750 });
+  await link(content, target);
+}
+
+async function planOfflineOnly(ctx: RecoveryContext, restoring: ReadonlySet<string> = new Set()): Promise<PlannedItem[]> {
   const out: PlannedItem[] = [];
   for await (const f of walkFiles(join(ctx.dataDir, 'incoming'))) {
     out.push(item('orphan_file', 'remove', `incoming/${f.rel}`, 'temp file of an interrupted PUT', f.size, () => removeFile(f.path)));
   }
   for await (const f of walkFiles(join(ctx.dataDir, 'cas'))) {
     // A content entry is linked from every published file with its bytes: one link is its own.
-    if (f.nlink === 1) out.push(item('orphan_file', 'remove', `cas/${f.rel}`, 'stored content no published file uses', f.size, () => removeFile(f.path)));
+    if (f.nlink === 1 && !restoring.has(f.path)) out.push(item('orphan_file', 'remove', `cas/${f.rel}`, 'stored content no published file uses', f.size, () => removeFile(f.path)));
   }
   return out;
 }

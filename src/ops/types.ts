@@ -99,8 +99,9 @@ export interface RecoveryItem {
     | 'slot_taken_upload' // finished tus upload whose slot another upload holds
     | 'published_leftover' // data file of an upload that is published already
     | 'orphan_file' // a file nothing refers to (staging, incoming, tus data without record, cas)
-    | 'stale_metadata'; // a record whose file is gone (tus record, published-file record, temp record)
-  readonly action: 'readmit' | 'discard' | 'remove';
+    | 'stale_metadata' // a record whose file is gone (tus record, published-file record, temp record)
+    | 'lost_file'; // a published file gone from files/ whose bytes the content store still holds
+  readonly action: 'readmit' | 'discard' | 'remove' | 'restore';
   /** Relative to the data directory, or a tus upload id / slot path. */
   readonly target: string;
   readonly detail: string;
@@ -118,7 +119,8 @@ export interface RecoveryReport {
 
 export interface VerifyProblem {
   readonly slotPath: string;
-  readonly kind: 'corrupt' | 'size_mismatch' | 'no_record' | 'unreadable';
+  /** missing: a published record (not a deletion's tombstone) whose file is gone. */
+  readonly kind: 'corrupt' | 'size_mismatch' | 'no_record' | 'unreadable' | 'missing';
   readonly detail: string;
 }
 

@@ -3,13 +3,21 @@
  * published (size and sha256). Only reads, so it runs the same way inside a running server (admin
  * API) and offline. Files published without a recorded hash are counted as unverifiable. Works on
  * any PublishedStore: a local file is hashed off the main thread (sha256File), an S3 object as it
- * streams in.
+ * streams in. On the file backend it also reads the records: one whose file is gone (not a
+ * deletion's tombstone) is a `missing` file, restorable by `recover` when the content store still
+ * holds its bytes.
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256File } from '../finalize/index.js';
 import { sha256Stream } from '../finalize/hash-file.js';
 import type { PublishedEntry, PublishedStore } from '../storage/index.js';
 import type { ProgressSink, VerifyProblem, VerifyReport } from './types.js';
+import { walkFiles } from './walk.js';
+
+/** A record younger than this may belong to a publish in progress (record first, then the link). */
+const RECORD_SETTLE_MS = 60_000;
+
 
 export interface VerifyOptions {
   readonly published: Pick<PublishedStore, 'list' | 'record' | 'read'>;
@@ -17,6 +25,8 @@ export interface VerifyOptions {
   readonly dataDir?: string;
   readonly progress?: ProgressSink;
   readonly signal?: AbortSignal;
+  /** Records younger than this are not judged (a running server publishes record first, then the file). Default 60 s; 0 offline. */
+  readonly recordSettleMs?: number;
 }
 
 export async function verifyPublished(options: VerifyOptions): Promise<VerifyReport> {
@@ -37,7 +47,26 @@ export async function verifyPublished(options: VerifyOptions): Promise<VerifyRep
     done += f.size;
     options.progress?.({ done, total, unit: 'bytes' });
   }
+  if (options.dataDir !== undefined) problems.push(...(await missingFiles(options.dataDir, new Set(files.map((f) => f.path)), options)));
   return { checked: files.length, bytes: total, unverifiable, problems };
+}
+
+/** Records (file backend) whose published file is gone. */
+async function missingFiles(dataDir: string, present: ReadonlySet<string>, options: VerifyOptions): Promise<VerifyProblem[]> {
+  const out: VerifyProblem[] = [];
+  const settled = Date.now() - (options.recordSettleMs ?? RECORD_SETTLE_MS);
+  for await (const f of walkFiles(join(dataDir, 'meta'))) {
+    options.signal?.throwIfAborted();
+    if (!f.rel.endsWith('.json') || f.mtimeMs > settled) continue;
+    const slotPath = f.rel.slice(0, -'.json'.length);
+    if (present.has(slotPath)) continue;
+    const record = await options.published.record(slotPath);
+    if (record === null || record.deletedAtMs !== undefined) continue; // unreadable (recover's business) or deleted for good
+    const sha = record.sha256;
+    const kept = typeof sha === 'string' && (await stat(join(dataDir, 'cas', sha.slice(0, 2), sha)).then((st) => st.isFile(), () => false));
+    out.push({ slotPath, kind: 'missing', detail: kept ? 'the published file is gone; the content store still holds its bytes: recover restores it' : 'the published file is gone, and no copy is left' });
+  }
+  return out;
 }
 
 async function checkOne(f: PublishedEntry, options: VerifyOptions): Promise<VerifyProblem | 'unverifiable' | null> {

@@ -5,7 +5,7 @@
  * not match (permanent) and a webhook that answers 500 (retried after a backoff of up to 20 days).
  */
 import assert from 'node:assert/strict';
-import { open, utimes, writeFile } from 'node:fs/promises';
+import { open, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rawRequest, slotDir } from '../helpers/http.js';
@@ -171,7 +171,7 @@ describe('ops admin API', () => {
   });
 
   it('bad query parameters answer 400 with the reason', async () => {
-    for (const q of ['limit=0', 'limit=abc', 'limit=1001', 'offset=-1', 'state=bogus', 'state=queued,nope', 'priority=urgent', 'limit=1&limit=2']) {
+    for (const q of ['limit=0', 'limit=abc', 'limit=1001', 'offset=-1', 'state=bogus', 'state=queued,nope', 'state=', 'state=,', 'priority=', 'priority=urgent', 'limit=1&limit=2']) {
       const res = await get(`/queue/jobs?${q}`);
       assert.equal(res.status, 400, q);
       assert.equal(res.json().code, 'ERR_BAD_REQUEST');
@@ -214,6 +214,23 @@ describe('ops admin API', () => {
     assert.equal(run.failed, 0);
     await assert.rejects(open(old), { code: 'ENOENT' });
     await (await open(fresh)).close();
+  });
+
+  it('a published file deleted by hand: verify names it missing, recover links it back from the content store', async () => {
+    const path = `${slotDir()}/lost.txt`;
+    const ok = await putFile(server, path, 'bytes the content store keeps');
+    await server.waitForLog((l) => l.msg === 'File published' && l.jobId === `put-${ok.headers['x-request-id']}`);
+    const hourAgo = (Date.now() - 3_600_000) / 1000;
+    await utimes(join(server.dataDir, 'meta', `${path}.json`), hourAgo, hourAgo); // a settled record, not a publish in progress
+    await rm(join(server.dataDir, 'files', path));
+    const verify = ndjson(await call('POST', '/verify')).at(-1)!.result as Json;
+    assert.deepEqual(verify.problems.filter((p: Json) => p.kind === 'missing').map((p: Json) => [p.slotPath, /recover restores it/.test(p.detail)]), [[path, true]]);
+    const plan = ndjson(await call('POST', '/recover?dry_run=1')).at(-1)!.result as Json;
+    assert.deepEqual(plan.items.map((i: Json) => [i.kind, i.action, i.target]), [['lost_file', 'restore', `files/${path}`]]);
+    const run = ndjson(await call('POST', '/recover')).at(-1)!.result as Json;
+    assert.deepEqual(run.items.map((i: Json) => i.result), ['done']);
+    const back = await rawRequest(server.baseUrl, `/upload/${path}`);
+    assert.deepEqual([back.status, back.text], [200, 'bytes the content store keeps']);
   });
 
   it('the status page shell needs no token, its data does', async () => {

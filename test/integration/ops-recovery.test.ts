@@ -147,4 +147,23 @@ describe('recover', () => {
     assert.equal(report.items.find((i) => i.kind === 'unqueued_upload')?.result, 'queue closed');
     assert.equal(existsSync(join(dir, 'tus/orphan')), false);
   });
+
+  it('a published file lost from files/ whose bytes the content store holds is restored, and its content is not swept as unused', async () => {
+    const sha = 'ab'.repeat(32);
+    await put(`cas/ab/${sha}`, 'content');
+    await put('meta/l/lost.txt.json', { contentType: 'text/plain', uploadId: 'u1', sha256: sha, size: 7, publishedAt: '' });
+    await put('meta/l/other-size.txt.json', { contentType: 'text/plain', uploadId: 'u2', sha256: sha, size: 8, publishedAt: '' });
+    const planned = summary((await recover(ctx(), { dryRun: true })).items);
+    assert.ok(planned.includes('lost_file restore files/l/lost.txt'), planned.join('\n'));
+    assert.ok(!planned.includes(`orphan_file remove cas/ab/${sha}`), 'the content a restore needs is not swept');
+    assert.ok(!planned.includes('stale_metadata remove meta/l/lost.txt.json'));
+    assert.ok(planned.includes('stale_metadata remove meta/l/other-size.txt.json'), 'a record whose size the content does not match is not restored from it');
+    const report = await recover(ctx(), { dryRun: false });
+    assert.equal(report.items.find((i) => i.kind === 'lost_file')?.result, 'done');
+    assert.ok(report.items.every((i) => !('restoreFrom' in i)), 'no local path in the report');
+    const { readFile } = await import('node:fs/promises');
+    assert.equal(await readFile(join(dir, 'files/l/lost.txt'), 'utf8'), 'content');
+    assert.ok(existsSync(join(dir, `cas/ab/${sha}`)));
+    assert.ok(existsSync(join(dir, 'meta/l/lost.txt.json')));
+  });
 });

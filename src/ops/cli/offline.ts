@@ -164,7 +164,7 @@ export class OfflineOps implements OpsApi {
 
   verify(progress?: ProgressSink): Promise<VerifyReport> {
     const { published, local } = this.#backendStores();
-    return verifyPublished({ published, ...(local && { dataDir: this.#dataDir }), ...(progress && { progress }) });
+    return verifyPublished({ published, ...(local && { dataDir: this.#dataDir }), ...(progress && { progress }), recordSettleMs: 0 });
   }
 
   space(): Promise<SpaceReport> {
