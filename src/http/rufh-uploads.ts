@@ -157,20 +157,27 @@ export class RufhUploads {
 
   /** Careful creation (POST to the tus endpoint): authorized like a tus creation; data during creation allowed. */
   private async create(ctx: Context, version: InteropVersion): Promise<void> {
+    this.requireCompleteField(ctx, version, 'A creation');
     const creation = await this.deps.authorizeCreation(ctx);
     if (creation.concat !== undefined) throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Concat is tus 1.0 only' });
-    // One unfinished upload per slot (issue 9.2): a slot with an unfinished tus upload takes no second one.
-    if (creation.existing) throw new AppError('ERR_UPLOAD_EXISTS');
+    // One unfinished upload per slot (issue 9.2): a slot with an unfinished tus upload takes no
+    // second one. The 409 names it (Location), so a client whose 201 was lost can resume or cancel it.
+    if (creation.existing) throw this.uploadExists(ctx, creation.existing.id);
     const size = this.fileSizeOf(ctx, version, contentLengthOf(ctx)) ?? creation.slot.signedSize;
     const record: UploadServerState = { ...creation.record, rufh: { interop: version.interop, via: 'post' } };
     // Two creations of one slot at once (here, or at two instances): the one that lost the claim is a second creation.
     const claim = await this.deps.slots.claimCreation(creation.slot.path);
-    if ('existing' in claim) throw new AppError('ERR_UPLOAD_EXISTS');
+    if ('existing' in claim) throw this.uploadExists(ctx, claim.existing.id);
     try {
       await this.createAndAppend(ctx, version, record, size, creation.metadata ?? undefined);
     } finally {
       claim.settle();
     }
+  }
+
+  private uploadExists(ctx: Context, id: string): AppError {
+    const location = uploadUrlOf(ctx, this.deps.config.server, id);
+    return new AppError('ERR_UPLOAD_EXISTS', { message: `This slot already has an unfinished upload: ${location}`, headers: { Location: location } });
   }
 
   /** `interim`: for an upgraded PUT, whether its 104 may be sent; careful creation sends none. */
@@ -227,11 +234,7 @@ export class RufhUploads {
     const offsetHeader = parseSfInteger(ctx.get('Upload-Offset'));
     if (offsetHeader === undefined || offsetHeader === null) throw new AppError('ERR_BAD_REQUEST', { message: 'An append needs Upload-Offset (a structured-field integer)' });
     if (!appendTypeOk(version, ctx.get('Content-Type') || undefined)) throw new AppError('ERR_UNSUPPORTED_MEDIA_TYPE');
-    // Upload-Complete says whether this append ends the upload; guessing "yes" would turn a short
-    // body into an inconsistent length after its bytes were stored (interop 3's Upload-Incomplete is absent when complete).
-    if (!version.completeInverted && requestCompletes(version, header(ctx)) === undefined) {
-      throw new AppError('ERR_BAD_REQUEST', { message: `An append needs ${version.completeHeader}` });
-    }
+    this.requireCompleteField(ctx, version, 'An append');
     const completes = this.completes(ctx, version);
     const declared = version.uploadLength ? parseSfInteger(ctx.get('Upload-Length')) : undefined;
     if (declared === null) throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Length is not a structured-field integer' });
@@ -388,6 +391,17 @@ export class RufhUploads {
     ctx.set('Upload-Offset', String(result.offset));
     ctx.set(...completeField(version, complete));
     ctx.body = ctx.status === 204 ? null : '';
+  }
+
+  /**
+   * Upload-Complete says whether a creation or append ends the upload; guessing "yes" would turn
+   * a short body into an inconsistent length after its bytes were stored, and a creation refused
+   * that way would still hold its slot. Interop 3's Upload-Incomplete is absent when complete.
+   */
+  private requireCompleteField(ctx: Context, version: InteropVersion, what: string): void {
+    if (!version.completeInverted && requestCompletes(version, header(ctx)) === undefined) {
+      throw new AppError('ERR_BAD_REQUEST', { message: `${what} needs ${version.completeHeader}` });
+    }
   }
 
   private completes(ctx: Context, version: InteropVersion): boolean {

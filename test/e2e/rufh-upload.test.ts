@@ -241,9 +241,13 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     });
   }
 
-  it('an append without Upload-Complete is refused before any byte is stored (400 naming the header); interop 3 needs none', async () => {
+  it('a creation or an append without Upload-Complete is refused before anything is stored (400 naming the header)', async () => {
     const data = randomData(4 * KiB);
     const slot = slotFor('no-complete.bin', data.length);
+    const refused = await rufhRequest(server.baseUrl, { method: 'POST', target: '/files/', headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Length': String(data.length), 'Upload-Slot': slot.url } });
+    assert.equal(refused.final?.status, 400);
+    assert.match(refused.final!.body, /Upload-Complete/);
+    assert.equal(refused.final!.headers.location, undefined, 'no resource was made');
     const created = await rufhRequest(server.baseUrl, {
       method: 'POST',
       target: '/files/',
@@ -299,6 +303,9 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     for (const pair of raced) {
       assert.deepEqual(pair.map((r) => r.final?.status).sort(), [201, 409], pair.map((r) => `${r.final?.status} ${r.final?.body.toString()}`).join(' | '));
       assert.match(pair.find((r) => r.final?.status === 409)!.final!.body.toString(), /upload/i);
+      // The 409 names the slot's resource: a client whose 201 was lost can resume or cancel it.
+      const won = pair.find((r) => r.final?.status === 201)!.final!.headers.location!;
+      assert.equal(pair.find((r) => r.final?.status === 409)!.final!.headers.location, won);
     }
     const slot = slots[0]!;
     const resource = resourcePath(raced[0]!.find((r) => r.final?.status === 201)!.final!.headers.location!);
