@@ -390,6 +390,12 @@ export class RufhUploads {
     if (how.location !== undefined) ctx.set('Location', how.location);
     ctx.set('Upload-Offset', String(result.offset));
     ctx.set(...completeField(version, complete));
+    // The draft (-09 on): a creation left incomplete names the resource and its limits.
+    if (!complete && how.location !== undefined) {
+      const info = await this.deps.tusStore.record(id);
+      const limit = uploadLimitField(version, this.#resources.limitsOf(info?.hfs, info?.creation_date));
+      if (limit !== undefined) ctx.set('Upload-Limit', limit);
+    }
     ctx.body = ctx.status === 204 ? null : '';
   }
 

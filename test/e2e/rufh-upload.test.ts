@@ -276,6 +276,7 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     assert.equal(created.final?.status, 201);
     assert.equal(created.final!.headers['upload-complete'], '?0');
     assert.equal(created.final!.headers['upload-offset'], '0');
+    assert.match(created.final!.headers['upload-limit'] ?? '', /max-size=\d+/, 'an incomplete creation names its limits');
     const path = resourcePath(created.final!.headers.location!);
     const patch = await rufhRequest(server.baseUrl, {
       method: 'PATCH',
