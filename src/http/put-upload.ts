@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { decodeSlotPath } from '../auth/index.js';
@@ -14,7 +14,7 @@ import { AppError } from '../errors.js';
 import { expectedSha256FromHeaders } from '../finalize/index.js';
 import { endError, type BodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import type { IncomingStore } from '../storage/index.js';
+import type { IncomingStore, PublishedStore } from '../storage/index.js';
 import { ByteLimit } from '../transfer/index.js';
 import { allowBody, requestContext } from './request-context.js';
 import type { RufhUploads } from './rufh-uploads.js';
@@ -23,6 +23,8 @@ export interface PutDeps {
   intake: Intake;
   /** Where the body streams to (a temp file, an S3 multipart upload). */
   incoming: IncomingStore;
+  /** The published files: a repeated PUT of a slot's file is compared with it. */
+  published: Pick<PublishedStore, 'record' | 'stat'>;
   /** IETF Resumable Uploads: a PUT asking for it becomes a resumable upload once authorized. */
   rufh?: RufhUploads | undefined;
 }
@@ -34,12 +36,18 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   // A supported Upload-Draft-Interop-Version asks for an upgrade; any other request is the plain PUT.
   const upgrade = deps.rufh?.versionOf(ctx);
   const fileBytes = upgrade ? deps.rufh!.fileSizeOf(ctx, upgrade, size) : size;
-  const slot = await intake.authorize({
-    path,
-    query: new URLSearchParams(ctx.querystring),
-    sizeBytes: fileBytes,
-    contentType: ctx.req.headers['content-type'], // exactly as sent: v2 signs it unnormalised
-  });
+  const slot = await intake
+    .authorize({
+      path,
+      query: new URLSearchParams(ctx.querystring),
+      sizeBytes: fileBytes,
+      contentType: ctx.req.headers['content-type'], // exactly as sent: v2 signs it unnormalised
+    })
+    .catch((err: unknown) => {
+      if (!upgrade && err instanceof AppError && err.code === 'ERR_FILE_EXISTS') return null;
+      throw err;
+    });
+  if (slot === null) return repeatedPut(ctx, path, size, deps);
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
   if (upgrade) return deps.rufh!.upgradePut(ctx, upgrade, { path, slot, fileBytes, expectedSha256 });
@@ -104,6 +112,34 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   } finally {
     release();
   }
+}
+
+/**
+ * A signed PUT for a slot whose file is published already. HTTP stacks retry a PUT whose answer
+ * was lost (a network switch after the last byte; PUT is idempotent, RFC 9110 §9.2.2), and an
+ * XMPP client told 409 then reports a failed upload of a file that is there. So a repeat with the
+ * same bytes (same size, same sha256 as the published record) gets the 201 the first request
+ * earned; any other body keeps the 409. The body is read (at most the published size) and
+ * hashed, never stored.
+ */
+async function repeatedPut(ctx: Context, path: string, size: number | undefined, deps: PutDeps): Promise<void> {
+  const [file, record] = await Promise.all([deps.published.stat(path), deps.published.record(path)]);
+  if (file === null || size !== file.size || typeof record?.sha256 !== 'string') throw new AppError('ERR_FILE_EXISTS');
+  const digest = createHash('sha256');
+  const limit = new ByteLimit(size, [digest]);
+  const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const never = new AbortController();
+  allowBody(ctx.req, ctx.res);
+  try {
+    await receiveBody(ctx.req, limit, discard, never.signal);
+  } catch (err) {
+    if (isClientAbort(err)) return;
+    throw err;
+  }
+  if (limit.bytes !== size || digest.digest('hex') !== record.sha256) throw new AppError('ERR_FILE_EXISTS');
+  requestContext.get(ctx.req)?.log.info({ slotPath: path, size }, 'Repeated PUT of a published file with the same bytes: answered 201 again');
+  ctx.status = 201;
+  ctx.body = '';
 }
 
 /**

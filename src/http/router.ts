@@ -90,7 +90,7 @@ export function buildRoutes(parts: RouterParts): Routes {
         const rawPath = path.slice(uploadPath.length);
         switch (ctx.method) {
           case 'PUT':
-            return handlePut(ctx, rawPath, { intake, incoming: parts.incoming, rufh: parts.rufh });
+            return handlePut(ctx, rawPath, { intake, incoming: parts.incoming, published, rufh: parts.rufh });
           case 'GET':
           case 'HEAD':
             return serveDownload(ctx, rawPath, published, pending, parts.quarantine, parts.downloadRedirect);

@@ -82,6 +82,18 @@ for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}
     assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).text, 'first file!');
   });
 
+  it('a repeated PUT with the same bytes (its 201 was lost) gets 201 again; the file is unchanged and stored once', async () => {
+    const path = `${slotDir()}/retried.txt`;
+    assert.equal((await rawRequest(server.baseUrl, slot(path), { method: 'PUT', body: 'first file!' })).status, 201);
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).text, 'first file!', 'published');
+    const again = await rawRequest(server.baseUrl, slot(path), { method: 'PUT', body: 'first file!' });
+    assert.equal(again.status, 201, again.text);
+    assert.ok(await server.waitForLog((l) => l.msg === 'Repeated PUT of a published file with the same bytes: answered 201 again' && l.slotPath === path));
+    const shorter = await rawRequest(server.baseUrl, slot(path, { size: 5 }), { method: 'PUT', body: 'first' });
+    assert.equal(shorter.status, 409, 'a prefix is another file');
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).text, 'first file!');
+  });
+
   it('413 from Content-Length before reading the body', async () => {
     const size = MAX + 1;
     const res = await rawRequest(server.baseUrl, slot(`${slotDir()}/big.bin`, { size }), {
