@@ -468,7 +468,11 @@ const metrics = z
   .transform((s) => ({ enabled: s.enabled, path: s.path, listen: s.listen, public: s.public }));
 
 const admin = z
-  .object({ token: z.string().default(''), listen: listen('') })
+  .object({
+    // Sent as "Authorization: Bearer <token>" (RFC 6750: no whitespace in it): a token with a space could never match.
+    token: z.string().regex(/^\S*$/, 'must not contain spaces or other whitespace (it is sent as a Bearer token)').default(''),
+    listen: listen(''),
+  })
   .prefault({})
   .transform((s) => ({ token: s.token, listen: s.listen }));
 

@@ -31,6 +31,8 @@ export function streamRun<T>(ctx: Context, run: (progress: ProgressSink, signal:
   void run(progress, aborted.signal).then(
     (result) => out.end(`${JSON.stringify({ result })}\n`),
     (err: unknown) => {
+      // The client hung up (a cancelled CLI): not a failure of the run, nothing to log as one.
+      if (aborted.signal.aborted) return void out.end();
       onError?.(err);
       const e = toClientError(err);
       out.end(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);

@@ -253,6 +253,13 @@ describe('resolveConfig errors name the key path', () => {
 });
 
 describe('resolveConfig warnings for weak values', () => {
+  it('an admin token with whitespace is refused with its key path (a Bearer token cannot carry it), without the token in the message', () => {
+    assert.throws(
+      () => resolveConfig({ admin: { token: 'admin token with spaces 0123456789' } }, {}),
+      (err: Error) => /admin\.token: must not contain spaces/.test(err.message) && !err.message.includes('with spaces 0123'),
+    );
+  });
+
   it('an admin token under 32 characters is warned about, without the token in the message', () => {
     const short = resolveConfig({ admin: { token: 'short-token' } }, {});
     assert.deepEqual(warningPaths(short.warnings, 'CONFIG_ADJUSTED'), ['admin.token']);
