@@ -10,14 +10,17 @@ export function corsOriginFor(origin: string | undefined, cors: Config['cors']):
   return cors.allowedOrigins.includes(origin) ? origin : null;
 }
 
-/** CORS for the upload prefix and other non-tus routes (@tus/server answers its own). */
-export function corsMiddleware(cors: Config['cors'], allowMethods: string) {
+/** What a browser client of IETF Resumable Uploads must read from our answers (tus-js-client in ietf mode). */
+export const RUFH_EXPOSED = ['Location', 'Upload-Offset', 'Upload-Complete', 'Upload-Incomplete', 'Upload-Length', 'Upload-Limit', 'Upload-Draft-Interop-Version', 'X-Request-Id'];
+
+/** CORS for the upload prefix, the IETF Resumable Uploads door and other non-tus routes (@tus/server answers its own). */
+export function corsMiddleware(cors: Config['cors'], allowMethods: string, exposed: readonly string[] = EXPOSED) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const allowed = corsOriginFor(ctx.get('Origin') || undefined, cors);
     ctx.vary('Origin');
     if (allowed) {
       ctx.set('Access-Control-Allow-Origin', allowed);
-      ctx.set('Access-Control-Expose-Headers', EXPOSED.join(', '));
+      ctx.set('Access-Control-Expose-Headers', exposed.join(', '));
       if (cors.allowCredentials) ctx.set('Access-Control-Allow-Credentials', 'true');
     }
     if (ctx.method === 'OPTIONS' && ctx.get('Access-Control-Request-Method')) {

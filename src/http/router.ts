@@ -11,7 +11,7 @@ import type { Intake } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import type { IncomingStore, PublishedStore, QuarantineStore, TusUploadStore } from '../storage/index.js';
 import { adminApi, type AdminRoute } from './admin-api.js';
-import { corsMiddleware } from './cors.js';
+import { corsMiddleware, RUFH_EXPOSED } from './cors.js';
 import { serveDownload, type DownloadRedirect, type PendingPublications } from './downloads.js';
 import { errorMiddleware } from './errors.js';
 import { handlePut } from './put-upload.js';
@@ -78,11 +78,13 @@ export function buildRoutes(parts: RouterParts): Routes {
   koa.use(requestTarget);
 
   const uploadCors = corsMiddleware(config.cors, 'GET, HEAD, PUT, OPTIONS');
+  // The RUFH door's own answers; its preflights carry no interop header and reach @tus/server, which allows its headers too.
+  const rufhCors = corsMiddleware(config.cors, 'POST, HEAD, PATCH, DELETE, OPTIONS', RUFH_EXPOSED);
   koa.use(async (ctx: Context, next) => {
     const path = ctx.path;
     if (path === tusRoot || path.startsWith(tusPath)) {
       const version = parts.rufh?.versionOf(ctx);
-      if (version) return parts.rufh!.handle(ctx, version, tus.uploadIdOf(ctx));
+      if (version) return rufhCors(ctx, () => parts.rufh!.handle(ctx, version, tus.uploadIdOf(ctx)));
       return tus.handle(ctx);
     }
     if (path.startsWith(uploadPath)) {

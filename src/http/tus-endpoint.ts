@@ -125,8 +125,9 @@ export class TusEndpoint {
       disableTerminationForFinishedUploads: true,
       allowedOrigins: (origin) => corsOriginFor(origin, config.cors) !== null,
       allowedCredentials: config.cors.allowCredentials,
-      allowedHeaders: [SLOT_HEADER, SLOT_LENGTH_HEADER, 'Upload-Checksum'],
-      exposedHeaders: ['X-Request-Id', CHECKSUM_ALGORITHM_HEADER],
+      // Preflights of both doors arrive here (a preflight carries no Upload-Draft-Interop-Version): the RUFH headers too.
+      allowedHeaders: [SLOT_HEADER, SLOT_LENGTH_HEADER, 'Upload-Checksum', 'Upload-Complete', 'Upload-Incomplete', 'Upload-Draft-Interop-Version'],
+      exposedHeaders: ['X-Request-Id', CHECKSUM_ALGORITHM_HEADER, 'Upload-Complete', 'Upload-Incomplete', 'Upload-Limit', 'Upload-Draft-Interop-Version'],
       onUploadCreate: async (req, upload) => this.onCreate(req, upload),
       onUploadFinish: async (req, upload) => this.onFinish(req, upload),
       onResponseError: (req, err) => this.mapError(req, err),

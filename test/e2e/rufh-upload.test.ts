@@ -265,6 +265,37 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
   });
 
+  it('CORS: a browser on another origin passes the preflight and reads Location, Upload-Offset, Upload-Complete and Upload-Limit', async () => {
+    const origin = 'https://chat.example';
+    const allows = (v: unknown) => v === '*' || v === origin;
+    const preflight = await rawRequest(server.baseUrl, '/files/', {
+      method: 'OPTIONS',
+      headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'upload-complete, upload-draft-interop-version, upload-length, upload-slot' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.ok(allows(preflight.headers['access-control-allow-origin']));
+    const allowed = String(preflight.headers['access-control-allow-headers']).toLowerCase();
+    for (const h of ['upload-complete', 'upload-draft-interop-version', 'upload-length', 'upload-offset']) assert.ok(allowed.includes(h), `${h} in ${allowed}`);
+    const data = randomData(2 * KiB);
+    const slot = slotFor('cors.bin', data.length);
+    const created = await rufhRequest(server.baseUrl, {
+      method: 'POST',
+      target: '/files/',
+      headers: { Origin: origin, 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?0', 'Upload-Length': String(data.length), 'Upload-Slot': slot.url },
+    });
+    assert.equal(created.final?.status, 201);
+    assert.ok(allows(created.final!.headers['access-control-allow-origin']));
+    const exposed = String(created.final!.headers['access-control-expose-headers']).toLowerCase();
+    for (const h of ['location', 'upload-offset', 'upload-complete', 'upload-limit']) assert.ok(exposed.includes(h), `${h} in ${exposed}`);
+    const path = resourcePath(created.final!.headers.location!);
+    const wrongOffset = await rufhRequest(server.baseUrl, { method: 'PATCH', target: path, headers: { Origin: origin, 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1', 'Upload-Offset': '5', 'Content-Type': PARTIAL }, body: data });
+    assert.equal(wrongOffset.final?.status, 409);
+    assert.ok(allows(wrongOffset.final!.headers['access-control-allow-origin']), 'a refusal is readable too');
+    const patch = await rufhRequest(server.baseUrl, { method: 'PATCH', target: path, headers: { Origin: origin, 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1', 'Upload-Offset': '0', 'Content-Type': PARTIAL }, body: data });
+    assert.equal(patch.final?.status, 201);
+    assert.ok(allows(patch.final!.headers['access-control-allow-origin']));
+  });
+
   it('careful creation on the tus endpoint: POST with Upload-Complete ?0 answers 201 + Location; tus 1.0 POST unchanged', async () => {
     const data = randomData(20 * KiB);
     const slot = slotFor('careful.bin', data.length);
