@@ -45,6 +45,9 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     })
     .catch((err: unknown) => {
       if (!upgrade && err instanceof AppError && err.code === 'ERR_FILE_EXISTS') return null;
+      if (upgrade && err instanceof AppError && err.code === 'ERR_LENGTH_REQUIRED') {
+        throw new AppError('ERR_LENGTH_REQUIRED', { message: 'This slot binds the upload size: an upload sent in parts declares Upload-Length (or send the whole file in one request)' });
+      }
       throw err;
     });
   if (slot === null) return repeatedPut(ctx, path, size, deps);

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import type { AppError, ErrorCode } from '../errors.js';
 import { metrics } from '../observability/index.js';
-import { PROBLEM_BASE, PROBLEM_STATUS, PROBLEM_TITLE, type ProblemKind } from './rufh-versions.js';
+import { completeField, PROBLEM_BASE, PROBLEM_STATUS, PROBLEM_TITLE, type InteropVersion, type ProblemKind } from './rufh-versions.js';
 
 /**
  * Writes an interim response on the socket. Node has no API for a 1xx other than 100 and 103 on
@@ -29,7 +29,7 @@ const PROBLEMS: Partial<Record<ErrorCode, ProblemKind>> = {
  * and the request id beside the draft's members). False for any other error: the error
  * middleware answers it as everywhere else.
  */
-export function answerProblem(ctx: Context, err: AppError, requestId: string | undefined): boolean {
+export function answerProblem(ctx: Context, err: AppError, requestId: string | undefined, version?: InteropVersion): boolean {
   const kind = PROBLEMS[err.code];
   if (kind === undefined || ctx.headerSent) return false;
   metrics.errorsByCode.inc({ code: err.code });
@@ -43,6 +43,8 @@ export function answerProblem(ctx: Context, err: AppError, requestId: string | u
   if (requestId) body.requestId = requestId;
   ctx.status = PROBLEM_STATUS[kind];
   ctx.set(err.headers);
+  // The resource's state beside the problem (the current draft: MUST with the offset mismatch).
+  if (version !== undefined) ctx.set(...completeField(version, kind === 'completed-upload'));
   ctx.set('Cache-Control', 'no-store');
   if (!ctx.req.readableEnded) ctx.set('Connection', 'close'); // an unread body would be parsed as the next request
   ctx.type = 'application/problem+json';

@@ -93,8 +93,11 @@ export class RufhUploads {
   fileSizeOf(ctx: Context, version: InteropVersion, contentLength: number | undefined): number | undefined {
     const declared = version.uploadLength ? parseSfInteger(ctx.get('Upload-Length')) : undefined;
     if (declared === null) throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Length is not a structured-field integer' });
+    const completes = this.completes(ctx, version);
+    // A request that is the whole upload declares its length twice: they must agree (the draft's inconsistent length).
+    if (declared !== undefined && completes && contentLength !== undefined && declared !== contentLength) throw new AppError('ERR_UPLOAD_LENGTH_INCONSISTENT');
     if (declared !== undefined) return declared;
-    return this.completes(ctx, version) ? contentLength : undefined;
+    return completes ? contentLength : undefined;
   }
 
   /** Requests to the tus endpoint speaking a supported interop version (and no Tus-Resumable). */
@@ -118,7 +121,7 @@ export class RufhUploads {
           throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'HEAD, PATCH, DELETE, OPTIONS' } });
       }
     } catch (err) {
-      if (!(err instanceof AppError && answerProblem(ctx, err, requestContext.get(ctx.req)?.requestId))) throw err;
+      if (!(err instanceof AppError && answerProblem(ctx, err, requestContext.get(ctx.req)?.requestId, version))) throw err;
     }
   }
 
@@ -151,7 +154,7 @@ export class RufhUploads {
     try {
       await this.createAndAppend(ctx, version, record, put.fileBytes, undefined, interim);
     } catch (err) {
-      if (!(err instanceof AppError && answerProblem(ctx, err, requestContext.get(ctx.req)?.requestId))) throw err;
+      if (!(err instanceof AppError && answerProblem(ctx, err, requestContext.get(ctx.req)?.requestId, version))) throw err;
     }
   }
 

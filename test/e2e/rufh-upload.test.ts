@@ -265,6 +265,27 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
   });
 
+  it('an upgraded PUT declaring two lengths that disagree is 400; one sent in parts on a size-binding slot without Upload-Length is 411 naming Upload-Length', async () => {
+    const data = randomData(5000);
+    const slot = slotFor('two-lengths.bin', data.length);
+    const twoLengths = await rufhRequest(server.baseUrl, {
+      method: 'PUT',
+      target: pathOf(slot.url),
+      headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1', 'Upload-Length': '5005', 'Content-Length': String(data.length) },
+      body: data,
+    });
+    assert.equal(twoLengths.final?.status, 400, twoLengths.final?.body);
+    assert.match(twoLengths.final!.body, /ERR_UPLOAD_LENGTH_INCONSISTENT/);
+    const inParts = await rufhRequest(server.baseUrl, {
+      method: 'PUT',
+      target: pathOf(slot.url),
+      headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?0', 'Content-Length': '1000' },
+      body: data.subarray(0, 1000),
+    });
+    assert.equal(inParts.final?.status, 411);
+    assert.match(inParts.final!.body, /Upload-Length/);
+  });
+
   it('CORS: a browser on another origin passes the preflight and reads Location, Upload-Offset, Upload-Complete and Upload-Limit', async () => {
     const origin = 'https://chat.example';
     const allows = (v: unknown) => v === '*' || v === origin;
@@ -291,6 +312,7 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     const wrongOffset = await rufhRequest(server.baseUrl, { method: 'PATCH', target: path, headers: { Origin: origin, 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1', 'Upload-Offset': '5', 'Content-Type': PARTIAL }, body: data });
     assert.equal(wrongOffset.final?.status, 409);
     assert.ok(allows(wrongOffset.final!.headers['access-control-allow-origin']), 'a refusal is readable too');
+    assert.equal(wrongOffset.final!.headers['upload-complete'], '?0', 'the problem says the resource is incomplete');
     const patch = await rufhRequest(server.baseUrl, { method: 'PATCH', target: path, headers: { Origin: origin, 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1', 'Upload-Offset': '0', 'Content-Type': PARTIAL }, body: data });
     assert.equal(patch.final?.status, 201);
     assert.ok(allows(patch.final!.headers['access-control-allow-origin']));
