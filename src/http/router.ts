@@ -96,10 +96,13 @@ export function buildRoutes(parts: RouterParts): Routes {
           case 'GET':
           case 'HEAD':
             return serveDownload(ctx, rawPath, published, pending, parts.quarantine, parts.downloadRedirect);
-          case 'OPTIONS':
+          case 'OPTIONS': {
             ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
+            const version = parts.rufh?.versionOf(ctx);
+            if (version) parts.rufh!.announceLimits(ctx, version); // the draft: an upgraded PUT's target says its limits
             ctx.status = 204;
             return;
+          }
           default:
             throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'GET, HEAD, PUT, OPTIONS' } });
         }

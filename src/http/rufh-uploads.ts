@@ -287,13 +287,18 @@ export class RufhUploads {
   }
 
   private options(ctx: Context, version: InteropVersion): void {
-    const { maxUploadBytes } = this.deps.config.server;
-    const expirationMs = this.deps.config.tus.expirationMs;
     ctx.set('Allow', ALLOW);
     ctx.set('Accept-Patch', 'application/partial-upload');
+    this.announceLimits(ctx, version);
+    ctx.status = 204;
+  }
+
+  /** The server's limits for a new upload (`Upload-Limit`), for OPTIONS on the tus endpoint and on a slot URL (an upgraded PUT's target). */
+  announceLimits(ctx: Context, version: InteropVersion): void {
+    const { maxUploadBytes } = this.deps.config.server;
+    const expirationMs = this.deps.config.tus.expirationMs;
     const limit = uploadLimitField(version, { maxSizeBytes: maxUploadBytes, maxAgeS: expirationMs > 0 ? expirationMs / 1000 : undefined });
     if (limit !== undefined) ctx.set('Upload-Limit', limit);
-    ctx.status = 204;
   }
 
   /**

@@ -191,6 +191,9 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     assert.equal(options.final?.status, 204);
     assert.match(options.final!.headers['accept-patch']!, /application\/partial-upload/);
     assert.match(options.final!.headers['upload-limit']!, /max-size=\d+, max-age=86400/);
+    const slotOptions = await rufhRequest(server.baseUrl, { method: 'OPTIONS', target: `/upload/${slotDir()}/any.bin`, headers: v });
+    assert.equal(slotOptions.final?.status, 204);
+    assert.match(slotOptions.final!.headers['upload-limit'] ?? '', /max-size=\d+/, 'a slot URL, the target of an upgraded PUT, says its limits too');
   });
 
   it('a repeated upgraded PUT for a slot with an unfinished upload is sent to resume it (same Location), then completes', async () => {
