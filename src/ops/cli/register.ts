@@ -6,7 +6,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseDuration, type Config } from '../../config/index.js';
 import type { JobState, PriorityTier } from '../../queue/index.js';
-import type { OpsApi } from '../types.js';
+import { EXIT, OpsFailure, type OpsApi } from '../types.js';
 import * as c from './commands.js';
 import * as q from './quarantine-commands.js';
 
@@ -49,6 +49,26 @@ function wholeNumber(min: number) {
   };
 }
 
+/**
+ * Id arguments are checked before anything is loaded or sent: an id becomes a path segment of
+ * the admin API, where "." or "" would name another route (`dlq replay .` replayed every dead
+ * letter). Upload ids are base64url (auth/upload-id.ts, http/tus-request.ts); job ids, and so
+ * dead-letter and quarantine ids, are "<protocol>-<upload or request id>" (job-payload.ts jobIdOf),
+ * in the quarantine stores' alphabet. Not an InvalidArgumentError: commander would wrap the line.
+ */
+function idOf(kind: string, max: number) {
+  const pattern = new RegExp(`^[A-Za-z0-9_-]{1,${max}}$`);
+  return (value: string): string => {
+    if (!pattern.test(value)) throw new OpsFailure(`${JSON.stringify(value)} is not ${kind}`, EXIT.usage);
+    return value;
+  };
+}
+const uploadId = idOf('an upload id', 128);
+const jobId = idOf('a job id', 200);
+const deadLetterId = idOf('a dead letter id', 200);
+const quarantineId = idOf('a quarantine id', 200);
+const uploadIds = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), uploadId(value)];
+
 function duration(value: string): number {
   try {
     return parseDuration(value);
@@ -89,9 +109,9 @@ export function registerOpsCommands(program: Command, load: LoadConfig): void {
   common(uploads.command('list').description('list unfinished uploads, oldest first'))
     .option('--older-than <duration>', 'only uploads idle at least this long, e.g. "24h"', duration)
     .action(action((ops, out, o) => c.uploadsList(ops, out, o.olderThan === undefined ? {} : { olderThanMs: o.olderThan as number })));
-  common(uploads.command('show').description('one upload: slot path, offset, size, age, last activity').argument('<id>', 'tus upload id'))
+  common(uploads.command('show').description('one upload: slot path, offset, size, age, last activity').argument('<id>', 'tus upload id', uploadId))
     .action(action((ops, out, _o, id: string) => c.uploadsShow(ops, out, id)));
-  common(uploads.command('expire').description('terminate uploads now: the named ones, or all idle past --older-than; exit 1 if any failed').argument('[ids...]', 'tus upload ids'))
+  common(uploads.command('expire').description('terminate uploads now: the named ones, or all idle past --older-than; exit 1 if any failed').argument('[ids...]', 'tus upload ids', uploadIds))
     .option('--older-than <duration>', 'every unfinished upload idle at least this long', duration)
     .option('--dry-run', 'only list what would be terminated')
     .action(
@@ -118,7 +138,7 @@ export function registerOpsCommands(program: Command, load: LoadConfig): void {
         }),
       ),
     );
-  common(queue.command('retry').description('retry one job now: a dead letter is replayed, a job waiting for its backoff runs now').argument('<id>', 'job id'))
+  common(queue.command('retry').description('retry one job now: a dead letter is replayed, a job waiting for its backoff runs now').argument('<id>', 'job id', jobId))
     .action(action((ops, out, _o, id: string) => c.queueRetry(ops, out, id)));
 
   const dlq = program.command('dlq').description('dead letters: list, replay, purge (online or offline)').addHelpText('after', MODES_HELP);
@@ -126,10 +146,10 @@ export function registerOpsCommands(program: Command, load: LoadConfig): void {
     .option('--limit <n>', 'at most this many (default 100, max 1000)', wholeNumber(1))
     .option('--offset <n>', 'skip this many', wholeNumber(0))
     .action(action((ops, out, o) => c.dlqList(ops, out, { ...(o.limit !== undefined && { limit: o.limit as number }), ...(o.offset !== undefined && { offset: o.offset as number }) })));
-  common(dlq.command('replay').description('put dead letters back into the queue (attempts reset)').argument('[id]', 'one dead letter'))
+  common(dlq.command('replay').description('put dead letters back into the queue (attempts reset)').argument('[id]', 'one dead letter', deadLetterId))
     .option('--all', 'every dead letter')
     .action(action((ops, out, o, id: string | undefined) => c.dlqReplay(ops, out, c.selector(id, o.all as boolean | undefined))));
-  common(dlq.command('purge').description('delete dead letters and their uploaded bytes for good').argument('[id]', 'one dead letter'))
+  common(dlq.command('purge').description('delete dead letters and their uploaded bytes for good').argument('[id]', 'one dead letter', deadLetterId))
     .option('--all', 'every dead letter')
     .action(action((ops, out, o, id: string | undefined) => c.dlqPurge(ops, out, c.selector(id, o.all as boolean | undefined))));
 
@@ -150,8 +170,8 @@ export function registerOpsCommands(program: Command, load: LoadConfig): void {
   const quarantine = program.command('quarantine').description('files the malware scan withheld: list, release, delete (online or offline)').addHelpText('after', MODES_HELP);
   common(quarantine.command('list').description('quarantined files, oldest first, with reason and signature'))
     .action(action((ops, out) => q.quarantineList(ops, out)));
-  common(quarantine.command('release').description('publish a quarantined file anyway, at its slot URL').argument('<id>', 'quarantine id (the job id)'))
+  common(quarantine.command('release').description('publish a quarantined file anyway, at its slot URL').argument('<id>', 'quarantine id (the job id)', quarantineId))
     .action(action((ops, out, _o, id: string) => q.quarantineRelease(ops, out, id)));
-  common(quarantine.command('delete').description('delete a quarantined file and its bytes for good').argument('<id>', 'quarantine id (the job id)'))
+  common(quarantine.command('delete').description('delete a quarantined file and its bytes for good').argument('<id>', 'quarantine id (the job id)', quarantineId))
     .action(action((ops, out, _o, id: string) => q.quarantineDelete(ops, out, id)));
 }

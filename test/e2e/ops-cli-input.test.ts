@@ -1,0 +1,79 @@
+/**
+ * The operator commands' bad input, against the built CLI and a stand-in admin API that records
+ * every request: ids, --url and --limit are refused (exit 2, one line) before anything is sent.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { runCli } from '../helpers/server.js';
+
+interface FakeAdmin {
+  readonly url: string;
+  readonly requests: string[];
+  close(): Promise<void>;
+}
+
+/** An admin API that records `METHOD path` and answers every request with `answer`. */
+async function fakeAdmin(answer: (method: string, path: string) => { status: number; body: unknown }): Promise<FakeAdmin> {
+  const requests: string[] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    const a = answer(req.method!, req.url!);
+    res.writeHead(a.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(a.body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/admin`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+const oneLine = (stderr: string) => stderr.trim().split('\n');
+
+describe('operator commands: bad input is refused before anything is sent', () => {
+  let admin: FakeAdmin;
+  const cli = (args: string[]) => runCli([...args, '--url', admin.url], { HFS_CONFIG: '/dev/null', HFS_ADMIN_TOKEN: 'token' });
+  before(async () => {
+    admin = await fakeAdmin((_m, path) => (path.includes('/replay') ? { status: 200, body: { replayed: 1 } } : { status: 404, body: { code: 'ERR_NOT_FOUND', message: 'not found' } }));
+  });
+  after(async () => admin?.close());
+
+  it('an id argument that is empty, a dot segment or has characters no id has exits 2 with one line', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['dlq', 'replay', '.'], /^hmac-file-server: "\." is not a dead letter id$/],
+      [['dlq', 'purge', '..'], /^hmac-file-server: "\.\." is not a dead letter id$/],
+      [['dlq', 'replay', 'tus-a/replay'], /"tus-a\/replay" is not a dead letter id$/],
+      [['queue', 'retry', '.'], /^hmac-file-server: "\." is not a job id$/],
+      [['queue', 'retry', 'put-a?b'], /"put-a\?b" is not a job id$/],
+      [['quarantine', 'delete', '.'], /^hmac-file-server: "\." is not a quarantine id$/],
+      [['quarantine', 'release', ''], /^hmac-file-server: "" is not a quarantine id$/],
+      [['uploads', 'show', ''], /^hmac-file-server: "" is not an upload id$/],
+      [['uploads', 'show', '.'], /^hmac-file-server: "\." is not an upload id$/],
+      [['uploads', 'expire', 'abc', '../x'], /^hmac-file-server: "\.\.\/x" is not an upload id$/],
+      [['uploads', 'expire', 'abc%2e'], /"abc%2e" is not an upload id$/],
+    ];
+    for (const [args, line] of cases) {
+      const res = await cli(args);
+      assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+      assert.equal(res.stdout, '', args.join(' '));
+      assert.equal(oneLine(res.stderr).length, 1, res.stderr);
+      assert.match(res.stderr.trim(), line, args.join(' '));
+    }
+    assert.deepEqual(admin.requests, [], 'nothing was sent');
+    // Offline too: refused before the data directory is looked at.
+    const offline = await runCli(['dlq', 'purge', '.', '--offline'], { HFS_CONFIG: '/dev/null', HFS_DATA_DIR: '/nonexistent/hfs-data' });
+    assert.deepEqual([offline.code, offline.stderr.trim()], [2, 'hmac-file-server: "." is not a dead letter id']);
+  });
+
+  it('a well-formed id still goes to its own route', async () => {
+    const res = await cli(['dlq', 'replay', 'tus-Ab_9-x']);
+    assert.deepEqual([res.code, res.stdout.trim()], [0, 'replayed 1 dead letter(s)'], res.stderr);
+    assert.deepEqual(admin.requests.splice(0), ['POST /admin/dead-letters/tus-Ab_9-x/replay']);
+  });
+});
