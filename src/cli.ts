@@ -117,8 +117,11 @@ async function sign(opts: SignOptions): Promise<void> {
     const hint = bare.startsWith('upload/') ? ` (and without the upload prefix: "${bare.slice('upload/'.length)}")` : '';
     throw new CliFailure(`--path "${opts.path}": the slot path is the part after the upload prefix and has no leading "/"; use "${bare}"${hint}`, EXIT_USAGE);
   }
+  // An empty key still yields an HMAC: the URL would look valid and be forgeable by anyone.
+  if (opts.secret !== undefined && opts.secret.trim() === '') throw new CliFailure('--secret is empty: give the server\'s signing secret', EXIT_USAGE);
   const { config } = await load(opts.config);
   const secret = opts.secret ?? (config.security.secret || (await resolveSecretReadOnly(config.storage.dataDir)));
+  if (secret.trim() === '') throw new CliFailure('the signing secret is empty (security.secret or HFS_SECRET): set the server\'s secret', EXIT_USAGE);
   const listen = config.server.listen;
   const host = listen.host === '' || listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const baseUrl = opts.baseUrl ?? `${config.server.publicUrl || `http://${host}:${listen.port}`}${config.server.uploadPath}`;

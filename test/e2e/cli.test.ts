@@ -110,6 +110,19 @@ describe('command line', () => {
     assert.match(noSecret2.stderr, /no secret: /);
   });
 
+  it('sign: an empty or blank secret is refused (exit 2, one line), nothing is signed', async () => {
+    for (const [args, env] of [
+      [['--secret', ''], {}],
+      [['--secret', '  \t'], {}],
+      [[], { HFS_SECRET: ' ' }],
+    ] as Array<[string[], Record<string, string>]>) {
+      const res = await runCli(['sign', '--path', 'a/b.txt', '--size', '1', '--config', 'config/default.toml', ...args], { HFS_DATA_DIR: join(dir, 'empty'), ...env });
+      assert.equal(res.code, 2, `${JSON.stringify(args)} ${JSON.stringify(env)}: ${res.stdout}`);
+      assert.equal(res.stdout, '');
+      assert.match(res.stderr, /^hmac-file-server: (--secret|the signing secret) is empty[^\n]*\n$/);
+    }
+  });
+
   it('sign mints URLs for every scheme that the server accepts', async () => {
     const server = await startServer();
     try {
