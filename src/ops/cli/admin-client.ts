@@ -113,7 +113,17 @@ export class AdminClient implements OpsApi {
   }
 
   async #json<T>(method: string, path: string, query: Query = {}): Promise<T> {
-    return (await (await this.#fetch(method, path, query, true)).json()) as T;
+    const res = await this.#fetch(method, path, query, true);
+    try {
+      return (await res.json()) as T;
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError') throw this.#timedOut();
+      throw err;
+    }
+  }
+
+  #timedOut(): OpsFailure {
+    return new OpsFailure(`the admin API at ${this.#base} did not answer within ${this.#timeoutMs / 1000} s`);
   }
 
   /** null when the server answers 404 ERR_NOT_FOUND (an unknown id). */
@@ -122,19 +132,26 @@ export class AdminClient implements OpsApi {
     return res.status === 404 ? null : ((await res.json()) as T);
   }
 
-  async #fetch(method: string, path: string, query: Query, timeout: boolean, tolerate404 = false): Promise<Response> {
+  /**
+   * Every request waits at most the timeout for the answer's headers (undici's own wait is 300 s);
+   * `wholeAnswer` requests for their body too. The server answers verify and recover at once and
+   * then streams their NDJSON for as long as the run takes: their timer stops at the headers.
+   */
+  async #fetch(method: string, path: string, query: Query, wholeAnswer: boolean, tolerate404 = false): Promise<Response> {
     const url = new URL(`${this.#base}${path}`);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headersWait = new AbortController();
+    const timer = wholeAnswer ? undefined : setTimeout(() => headersWait.abort(), this.#timeoutMs);
+    const signal = wholeAnswer ? AbortSignal.timeout(this.#timeoutMs) : headersWait.signal;
     let res: Response;
     try {
-      res = await fetch(url, {
-        method,
-        headers: { Authorization: `Bearer ${this.#token}`, Accept: 'application/json' },
-        ...(timeout && { signal: AbortSignal.timeout(this.#timeoutMs) }),
-      });
+      res = await fetch(url, { method, headers: { Authorization: `Bearer ${this.#token}`, Accept: 'application/json' }, signal });
     } catch (err) {
+      if (signal.aborted) throw this.#timedOut();
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       throw new OpsFailure(`cannot reach the admin API at ${this.#base} (${cause})`);
+    } finally {
+      clearTimeout(timer);
     }
     if (res.ok || (res.status === 404 && tolerate404 && (await isUnknownId(res.clone())))) return res;
     if (res.status === 401) throw new OpsFailure(`the admin API at ${this.#base} refused the token (401): check --token or HFS_ADMIN_TOKEN`);
