@@ -71,6 +71,25 @@ describe('operator commands: bad input is refused before anything is sent', () =
     assert.deepEqual([offline.code, offline.stderr.trim()], [2, 'hmac-file-server: "." is not a dead letter id']);
   });
 
+  it('a --url with credentials, a query or a fragment exits 2 with one line that does not echo it', async () => {
+    const port = new URL(admin.url).port;
+    for (const url of [
+      `http://admin:S3cretPw@127.0.0.1:${port}/admin`,
+      `http://S3cretPw@127.0.0.1:${port}/admin`,
+      `http://127.0.0.1:${port}/admin?token=S3cretPw`,
+      `http://127.0.0.1:${port}/admin?`,
+      `http://127.0.0.1:${port}/admin#S3cretPw`,
+      `http://admin:S3cretPw@127.0.0.1:99999/admin`,
+    ]) {
+      const res = await runCli(['queue', 'status', '--url', url], { HFS_CONFIG: '/dev/null', HFS_ADMIN_TOKEN: 'token' });
+      assert.equal(res.code, 2, `${url}: ${res.stderr}`);
+      assert.equal(oneLine(res.stderr).length, 1, res.stderr);
+      assert.match(res.stderr, /^hmac-file-server: --url: /);
+      assert.doesNotMatch(res.stderr + res.stdout, /S3cretPw|token=/);
+    }
+    assert.deepEqual(admin.requests, [], 'nothing was sent');
+  });
+
   it('a well-formed id still goes to its own route', async () => {
     const res = await cli(['dlq', 'replay', 'tus-Ab_9-x']);
     assert.deepEqual([res.code, res.stdout.trim()], [0, 'replayed 1 dead letter(s)'], res.stderr);

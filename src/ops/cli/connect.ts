@@ -86,12 +86,19 @@ function requireToken(token: string): string {
   return token;
 }
 
+/**
+ * The URL is never echoed: it may hold a password or a token. Paths are appended to it, so a
+ * query or fragment would end up in the middle of every request's URL.
+ */
 function checkedUrl(url: string): string {
+  let u: URL;
   try {
-    const u = new URL(url);
-    if (u.protocol === 'http:' || u.protocol === 'https:') return url;
+    u = new URL(url);
   } catch {
-    // below
+    throw new OpsFailure('--url: not an http(s) URL', EXIT.usage);
   }
-  throw new OpsFailure(`--url: "${url}" is not an http(s) URL`, EXIT.usage);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OpsFailure('--url: not an http(s) URL', EXIT.usage);
+  if (u.username !== '' || u.password !== '') throw new OpsFailure('--url: credentials in the URL are not used; give the admin token with HFS_ADMIN_TOKEN or --token', EXIT.usage);
+  if (/[?#]/.test(url)) throw new OpsFailure('--url: the admin API base URL takes no query or fragment (e.g. http://127.0.0.1:8080/admin); give the token with HFS_ADMIN_TOKEN or --token', EXIT.usage);
+  return url;
 }
