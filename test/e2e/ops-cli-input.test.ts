@@ -40,7 +40,11 @@ describe('operator commands: bad input is refused before anything is sent', () =
   let admin: FakeAdmin;
   const cli = (args: string[]) => runCli([...args, '--url', admin.url], { HFS_CONFIG: '/dev/null', HFS_ADMIN_TOKEN: 'token' });
   before(async () => {
-    admin = await fakeAdmin((_m, path) => (path.includes('/replay') ? { status: 200, body: { replayed: 1 } } : { status: 404, body: { code: 'ERR_NOT_FOUND', message: 'not found' } }));
+    admin = await fakeAdmin((_m, path) => {
+      if (path.includes('/replay')) return { status: 200, body: { replayed: 1 } };
+      if (path.startsWith('/admin/queue/jobs?')) return { status: 200, body: { jobs: [] } };
+      return { status: 404, body: { code: 'ERR_NOT_FOUND', message: 'not found' } };
+    });
   });
   after(async () => admin?.close());
 
@@ -90,7 +94,21 @@ describe('operator commands: bad input is refused before anything is sent', () =
     assert.deepEqual(admin.requests, [], 'nothing was sent');
   });
 
+  it('--limit above the admin API\'s 1000 exits 2, online and offline', async () => {
+    for (const args of [['queue', 'list', '--limit', '1001'], ['dlq', 'list', '--limit', '5000']]) {
+      for (const res of [await cli(args), await runCli([...args, '--offline'], { HFS_CONFIG: '/dev/null', HFS_DATA_DIR: '/nonexistent/hfs-data' })]) {
+        assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+        assert.match(res.stderr, /^error: option '--limit <n>' argument '\d+' is invalid\. expected a whole number from 1 to 1000$/m);
+      }
+    }
+    assert.deepEqual(admin.requests, [], 'nothing was sent');
+    const max = await cli(['queue', 'list', '--limit', '1000']);
+    assert.equal(max.code, 0, max.stderr);
+    assert.deepEqual(admin.requests.splice(0), ['GET /admin/queue/jobs?limit=1000']);
+  });
+
   it('a well-formed id still goes to its own route', async () => {
+    admin.requests.length = 0;
     const res = await cli(['dlq', 'replay', 'tus-Ab_9-x']);
     assert.deepEqual([res.code, res.stdout.trim()], [0, 'replayed 1 dead letter(s)'], res.stderr);
     assert.deepEqual(admin.requests.splice(0), ['POST /admin/dead-letters/tus-Ab_9-x/replay']);

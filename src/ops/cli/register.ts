@@ -42,12 +42,17 @@ function common(cmd: Command): Command {
     .addHelpText('after', MODES_HELP);
 }
 
-function wholeNumber(min: number) {
+function wholeNumber(min: number, max = 999_999_999) {
   return (value: string): number => {
-    if (!/^\d{1,9}$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`expected a whole number >= ${min}`);
+    if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(max < 999_999_999 ? `expected a whole number from ${min} to ${max}` : `expected a whole number >= ${min}`);
+    }
     return Number(value);
   };
 }
+
+/** The admin API's cap on a page (admin-routes.ts MAX_LIMIT), checked here for offline too. */
+const MAX_LIMIT = 1000;
 
 /**
  * Id arguments are checked before anything is loaded or sent: an id becomes a path segment of
@@ -126,7 +131,7 @@ export function registerOpsCommands(program: Command, load: LoadConfig): void {
   common(queue.command('list').description('list jobs (default: waiting and running), in the order they will run'))
     .option('--state <states>', `comma-separated: ${JOB_STATES.join(', ')}, or all`, states)
     .addOption(new Option('--tier <tier>', 'one priority tier').choices(PRIORITY_TIERS))
-    .option('--limit <n>', 'at most this many (default 100, max 1000)', wholeNumber(1))
+    .option('--limit <n>', `at most this many (default 100, max ${MAX_LIMIT})`, wholeNumber(1, MAX_LIMIT))
     .option('--offset <n>', 'skip this many', wholeNumber(0))
     .action(
       action((ops, out, o) =>
@@ -143,7 +148,7 @@ export function registerOpsCommands(program: Command, load: LoadConfig): void {
 
   const dlq = program.command('dlq').description('dead letters: list, replay, purge (online or offline)').addHelpText('after', MODES_HELP);
   common(dlq.command('list').description('dead letters, oldest first, with their last error'))
-    .option('--limit <n>', 'at most this many (default 100, max 1000)', wholeNumber(1))
+    .option('--limit <n>', `at most this many (default 100, max ${MAX_LIMIT})`, wholeNumber(1, MAX_LIMIT))
     .option('--offset <n>', 'skip this many', wholeNumber(0))
     .action(action((ops, out, o) => c.dlqList(ops, out, { ...(o.limit !== undefined && { limit: o.limit as number }), ...(o.offset !== undefined && { offset: o.offset as number }) })));
   common(dlq.command('replay').description('put dead letters back into the queue (attempts reset)').argument('[id]', 'one dead letter', deadLetterId))
