@@ -43,6 +43,7 @@ describe('operator commands: bad input is refused before anything is sent', () =
     admin = await fakeAdmin((_m, path) => {
       if (path.includes('/replay')) return { status: 200, body: { replayed: 1 } };
       if (path.startsWith('/admin/queue/jobs?')) return { status: 200, body: { jobs: [] } };
+      if (path === '/admin/uploads/open' || path === '/admin/uploads/done') return { status: 200, body: { id: path.split('/').pop(), finished: path.endsWith('/done') } };
       return { status: 404, body: { code: 'ERR_NOT_FOUND', message: 'not found' } };
     });
   });
@@ -105,6 +106,20 @@ describe('operator commands: bad input is refused before anything is sent', () =
     const max = await cli(['queue', 'list', '--limit', '1000']);
     assert.equal(max.code, 0, max.stderr);
     assert.deepEqual(admin.requests.splice(0), ['GET /admin/queue/jobs?limit=1000']);
+  });
+
+  it('uploads expire --dry-run looks the named ids up: unknown and finished ones would fail (exit 1, one line each on stderr)', async () => {
+    admin.requests.length = 0;
+    const res = await cli(['uploads', 'expire', 'open', 'nope', 'done', '--dry-run']);
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(res.stdout.trim(), 'would expire 1 upload(s):\nopen');
+    assert.deepEqual(oneLine(res.stderr), ['would fail nope: not found (404 ERR_NOT_FOUND)', 'would fail done: upload done is finished and can no longer be terminated']);
+    const json = await cli(['uploads', 'expire', 'open', 'nope', '--dry-run', '--json']);
+    assert.equal(json.code, 1);
+    assert.deepEqual(JSON.parse(json.stdout), { dryRun: true, wouldExpire: ['open'], wouldFail: [{ id: 'nope', reason: 'not found (404 ERR_NOT_FOUND)' }] });
+    assert.ok(admin.requests.every((r) => r.startsWith('GET ')), 'a dry run changes nothing');
+    const ok = await cli(['uploads', 'expire', 'open', '--dry-run']);
+    assert.deepEqual([ok.code, ok.stderr], [0, '']);
   });
 
   it('a well-formed id still goes to its own route', async () => {

@@ -114,7 +114,7 @@ describe('queue status in cluster mode', () => {
       cluster: { reachable: true, instances: [instance('node-a', 0), instance('node-b', 2)] },
     };
     const printed: string[] = [];
-    const code = await queueStatus({ mode: 'online', queueStatus: async () => status } as unknown as OpsApi, { json: false, print: (t) => printed.push(t) });
+    const code = await queueStatus({ mode: 'online', queueStatus: async () => status } as unknown as OpsApi, { json: false, print: (t) => printed.push(t), error: (t) => printed.push(t) });
     assert.equal(code, 0);
     const text = printed.join('\n');
     assert.match(text, /^INSTANCE\s+MODE\s+HOST\s+BUSY\s+FAILED\s+BREAKERS\s+JOURNAL\s+JOURNAL DEAD\s+SEEN/m);

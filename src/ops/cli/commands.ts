@@ -10,6 +10,8 @@ import { EXIT, OpsFailure, type DeadLetterSelector, type ListJobsQuery, type Ops
 export interface Output {
   readonly json: boolean;
   print(text: string): void;
+  /** One line per failure, on stderr. */
+  error(text: string): void;
 }
 
 const TIERS = ['high', 'medium', 'low'] as const;
@@ -63,8 +65,21 @@ export async function uploadsExpire(ops: OpsApi, out: Output, ids: readonly stri
     targets = (await ops.listUploads()).filter((u) => (idleSeconds(u, now) ?? 0) * 1000 >= opts.olderThanMs!).map((u) => u.id);
   }
   if (opts.dryRun) {
-    show(out, { dryRun: true, wouldExpire: targets }, () => (targets.length ? `would expire ${targets.length} upload(s):\n${targets.join('\n')}` : 'nothing to expire'));
-    return EXIT.ok;
+    // Named ids are looked up as the run would: an unknown or finished upload would be refused.
+    const wouldFail: Array<{ id: string; reason: string }> = [];
+    if (opts.olderThanMs === undefined) {
+      for (const id of ids) {
+        const reason = await ops.showUpload(id).then(
+          (u) => (u.finished ? `upload ${id} is finished and can no longer be terminated` : null),
+          (err: unknown) => (err as Error).message,
+        );
+        if (reason !== null) wouldFail.push({ id, reason });
+      }
+      targets = targets.filter((id) => !wouldFail.some((f) => f.id === id));
+    }
+    show(out, { dryRun: true, wouldExpire: targets, wouldFail }, () => (targets.length ? `would expire ${targets.length} upload(s):\n${targets.join('\n')}` : 'nothing to expire'));
+    for (const f of wouldFail) out.error(`would fail ${f.id}: ${f.reason}`);
+    return wouldFail.length > 0 ? EXIT.failed : EXIT.ok;
   }
   const expired: string[] = [];
   const failed: Array<{ id: string; reason: string }> = [];

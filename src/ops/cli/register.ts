@@ -104,7 +104,7 @@ export function registerOpsCommands(program: Command, load: LoadConfig): void {
       const { connectOps } = await import('./connect.js'); // the stores and the HTTP client, only when a command runs
       const ops = await connectOps(config, { ...(opts.url !== undefined && { url: opts.url }), ...(opts.token !== undefined && { token: opts.token }), offline: opts.offline === true });
       try {
-        process.exitCode = await body(ops, { json: opts.json === true, print: (t) => console.log(t) }, opts, ...args);
+        process.exitCode = await body(ops, { json: opts.json === true, print: (t) => console.log(t), error: (t) => console.error(t) }, opts, ...args);
       } finally {
         await ops.close();
       }
