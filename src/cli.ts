@@ -179,7 +179,8 @@ function program(): Command {
     .description('Resumable HMAC-authorized upload server (tus 1.0 and XEP-0363 PUT)')
     .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    // One line per failed command: commander's "(Did you mean …?)" joins the error's line.
+    .configureOutput({ outputError: (text, write) => write(`${text.trim().replace(/\s*\n\s*/g, ' ')} (--help for usage)\n`) });
 
   cmd
     .command('serve', { isDefault: true })

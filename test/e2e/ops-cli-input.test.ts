@@ -99,7 +99,7 @@ describe('operator commands: bad input is refused before anything is sent', () =
     for (const args of [['queue', 'list', '--limit', '1001'], ['dlq', 'list', '--limit', '5000']]) {
       for (const res of [await cli(args), await runCli([...args, '--offline'], { HFS_CONFIG: '/dev/null', HFS_DATA_DIR: '/nonexistent/hfs-data' })]) {
         assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
-        assert.match(res.stderr, /^error: option '--limit <n>' argument '\d+' is invalid\. expected a whole number from 1 to 1000$/m);
+        assert.match(res.stderr, /^error: option '--limit <n>' argument '\d+' is invalid\. expected a whole number from 1 to 1000 /);
       }
     }
     assert.deepEqual(admin.requests, [], 'nothing was sent');
@@ -120,6 +120,23 @@ describe('operator commands: bad input is refused before anything is sent', () =
     assert.ok(admin.requests.every((r) => r.startsWith('GET ')), 'a dry run changes nothing');
     const ok = await cli(['uploads', 'expire', 'open', '--dry-run']);
     assert.deepEqual([ok.code, ok.stderr], [0, '']);
+  });
+
+  it('usage errors found by the parser are one line (exit 2), a suggestion included', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['queue', 'statu'], /^error: unknown command 'statu' \(Did you mean status\?\)/],
+      [['queue', 'list', '--bogus'], /^error: unknown option '--bogus'/],
+      [['uploads', 'show'], /^error: missing required argument 'id'/],
+      [['queue', 'list', '--tier', 'urgent'], /^error: option '--tier <tier>' argument 'urgent' is invalid/],
+      [['uploads', 'show', 'a', 'b'], /^error: too many arguments for 'show'/],
+      [['sign'], /^error: required option '-p, --path <path>' not specified/],
+    ];
+    for (const [args, line] of cases) {
+      const res = await runCli(args, { HFS_CONFIG: '/dev/null' });
+      assert.equal(res.code, 2, args.join(' '));
+      assert.deepEqual(oneLine(res.stderr).length, 1, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, line);
+    }
   });
 
   it('a well-formed id still goes to its own route', async () => {
