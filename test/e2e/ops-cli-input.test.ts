@@ -139,6 +139,13 @@ describe('operator commands: bad input is refused before anything is sent', () =
     }
   });
 
+  it('uploads expire prints each failure on stderr (exit 1)', async () => {
+    const res = await cli(['uploads', 'expire', 'nope']);
+    assert.equal(res.code, 1);
+    assert.equal(res.stdout.trim(), 'expired 0 upload(s)');
+    assert.deepEqual(oneLine(res.stderr), ['failed nope: not found (404 ERR_NOT_FOUND)']);
+  });
+
   it('a well-formed id still goes to its own route', async () => {
     admin.requests.length = 0;
     const res = await cli(['dlq', 'replay', 'tus-Ab_9-x']);

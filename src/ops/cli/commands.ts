@@ -94,9 +94,8 @@ export async function uploadsExpire(ops: OpsApi, out: Output, ids: readonly stri
     bar.update({ done: expired.length + failed.length, total: targets.length, unit: 'items' });
   }
   bar.end();
-  show(out, { expired, failed }, () =>
-    [`expired ${expired.length} upload(s)`, ...expired.map((id) => `  ${id}`), ...failed.map((f) => `failed ${f.id}: ${f.reason}`)].join('\n'),
-  );
+  show(out, { expired, failed }, () => [`expired ${expired.length} upload(s)`, ...expired.map((id) => `  ${id}`)].join('\n'));
+  for (const f of failed) out.error(`failed ${f.id}: ${f.reason}`);
   return failed.length > 0 ? EXIT.failed : EXIT.ok;
 }
 
