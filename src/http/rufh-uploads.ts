@@ -35,6 +35,7 @@ import {
   requestCompletes,
   uploadLimitField,
   type InteropVersion,
+  type UploadLimits,
 } from './rufh-versions.js';
 import type { Creation, SlotIndex } from './tus-endpoint.js';
 import { UploadCompletion } from './tus-completion.js';
@@ -210,7 +211,7 @@ export class RufhUploads {
           log?.info({ uploadId: id, interop: version.interop, via: interim.via }, 'Upload resumption offered (104)');
         }
         const result = await this.#append.appendBody(ctx, id, 0, size, limits, onTakeover);
-        await this.answer(ctx, version, id, result, completes, { status: 201, location });
+        await this.answer(ctx, version, id, result, completes, { status: 201, location, limits });
       });
     } finally {
       release();
@@ -370,7 +371,7 @@ export class RufhUploads {
   }
 
   /** The final answer of a request that carried a body (nothing to answer when the client is gone). */
-  private async answer(ctx: Context, version: InteropVersion, id: string, result: { offset: number; end: AppendEnd }, completes: boolean, how: { status: number; location?: string }): Promise<void> {
+  private async answer(ctx: Context, version: InteropVersion, id: string, result: { offset: number; end: AppendEnd }, completes: boolean, how: { status: number; location?: string; limits?: UploadLimits }): Promise<void> {
     if (result.end !== 'body') {
       ctx.respond = false;
       if (!ctx.res.headersSent) ctx.res.destroy();
@@ -399,11 +400,8 @@ export class RufhUploads {
     ctx.set('Upload-Offset', String(result.offset));
     ctx.set(...completeField(version, complete));
     // The draft (-09 on): a creation left incomplete names the resource and its limits.
-    if (!complete && how.location !== undefined) {
-      const info = await this.deps.tusStore.record(id);
-      const limit = uploadLimitField(version, this.#resources.limitsOf(info?.hfs, info?.creation_date));
-      if (limit !== undefined) ctx.set('Upload-Limit', limit);
-    }
+    const limit = !complete && how.limits !== undefined ? uploadLimitField(version, how.limits) : undefined;
+    if (limit !== undefined) ctx.set('Upload-Limit', limit);
     ctx.body = ctx.status === 204 ? null : '';
   }
 

@@ -29,7 +29,7 @@ import { link, mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { completedTusUpload, expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
-import { fileSource, serverStateOf, type IncomingObject, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
+import { ContentAddressedStore, fileSource, serverStateOf, type IncomingObject, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
 import type { ProgressSink, RecoveryItem, RecoveryReport } from './types.js';
 import { walkFiles } from './walk.js';
 
@@ -254,12 +254,8 @@ async function planMeta(ctx: RecoveryContext): Promise<PlannedItem[]> {
 
 /** The content-store entry holding a lost published file's bytes (its record's sha256, and size when recorded), or null. */
 async function keptContent(ctx: RecoveryContext, record: StoredRecord | null): Promise<string | null> {
-  const sha = record?.sha256;
-  if (typeof sha !== 'string' || !/^[0-9a-f]{64}$/.test(sha)) return null;
-  const path = join(ctx.dataDir, 'cas', sha.slice(0, 2), sha);
-  const st = await stat(path).catch(() => null);
-  if (st === null || !st.isFile() || (typeof record!.size === 'number' && st.size !== record!.size)) return null;
-  return path;
+  if (typeof record?.sha256 !== 'string') return null;
+  return new ContentAddressedStore(join(ctx.dataDir, 'cas')).find(record.sha256, typeof record.size === 'number' ? record.size : undefined);
 }
 
 async function linkInto(content: string, target: string): Promise<void> {

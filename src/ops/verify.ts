@@ -7,11 +7,10 @@
  * deletion's tombstone) is a `missing` file, restorable by `recover` when the content store still
  * holds its bytes.
  */
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256File } from '../finalize/index.js';
 import { sha256Stream } from '../finalize/hash-file.js';
-import type { PublishedEntry, PublishedStore } from '../storage/index.js';
+import { ContentAddressedStore, type PublishedEntry, type PublishedStore } from '../storage/index.js';
 import type { ProgressSink, VerifyProblem, VerifyReport } from './types.js';
 import { walkFiles } from './walk.js';
 
@@ -55,6 +54,7 @@ export async function verifyPublished(options: VerifyOptions): Promise<VerifyRep
 async function missingFiles(dataDir: string, present: ReadonlySet<string>, options: VerifyOptions): Promise<VerifyProblem[]> {
   const out: VerifyProblem[] = [];
   const settled = Date.now() - (options.recordSettleMs ?? RECORD_SETTLE_MS);
+  const content = new ContentAddressedStore(join(dataDir, 'cas'));
   for await (const f of walkFiles(join(dataDir, 'meta'))) {
     options.signal?.throwIfAborted();
     if (!f.rel.endsWith('.json') || f.mtimeMs > settled) continue;
@@ -62,8 +62,7 @@ async function missingFiles(dataDir: string, present: ReadonlySet<string>, optio
     if (present.has(slotPath)) continue;
     const record = await options.published.record(slotPath);
     if (record === null || record.deletedAtMs !== undefined) continue; // unreadable (recover's business) or deleted for good
-    const sha = record.sha256;
-    const kept = typeof sha === 'string' && (await stat(join(dataDir, 'cas', sha.slice(0, 2), sha)).then((st) => st.isFile(), () => false));
+    const kept = typeof record.sha256 === 'string' && (await content.find(record.sha256)) !== null;
     out.push({ slotPath, kind: 'missing', detail: kept ? 'the published file is gone; the content store still holds its bytes: recover restores it' : 'the published file is gone, and no copy is left' });
   }
   return out;

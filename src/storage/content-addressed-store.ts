@@ -43,6 +43,14 @@ export class ContentAddressedStore implements ContentStore {
     return join(this.#dir, sha256.slice(0, 2), sha256);
   }
 
+  /** The entry holding `sha256` (and `size` bytes, when given), or null: none, or not a sha256 hex digest. */
+  async find(sha256: string, size?: number): Promise<string | null> {
+    if (!SHA256_HEX.test(sha256)) return null;
+    const path = this.pathOf(sha256);
+    const st = await stat(path).catch(() => null);
+    return st !== null && st.isFile() && (size === undefined || st.size === size) ? path : null;
+  }
+
   /**
    * Makes `sourceFile`'s bytes (whose digest the caller computed) available under `sha256`,
    * hard-linking the source in when the content is new. Idempotent: adopting the same source
