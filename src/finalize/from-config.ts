@@ -29,7 +29,6 @@ import type { DedupStore } from './pipeline.js';
 import { fileContentStoreFromConfig } from './storage-from-config.js';
 import { logSpill } from './telemetry.js';
 import { completedTusUpload } from './completed-tus-upload.js';
-import type { CompletedUpload } from './types.js';
 
 export interface FinalizationParts {
   readonly published: PublishedStore;

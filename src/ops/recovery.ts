@@ -106,7 +106,7 @@ async function planFinished(ctx: RecoveryContext, store: Pick<TusUploadStore, 'f
   for await (const u of store.finished()) {
     const state = u.state;
     if (state === null || state.concat?.kind === 'partial') continue; // not created through a slot, or joined into its final upload
-    const { slotPath, contentType } = state;
+    const { slotPath } = state;
     const jobId = jobIdOf({ protocol: 'tus', uploadId: u.id });
     if ((await ctx.jobById(jobId)) !== null) continue;
     if ((await ctx.publishedRecord(slotPath))?.uploadId === u.id && (await ctx.publishedExists(slotPath))) {

@@ -9,13 +9,13 @@
  * one), nothing is cached per process, except during start-up (prime()), before any request is
  * taken.
  */
-import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/utils';
 import { writeDurably } from './durable-files.js';
 import { pooledReads, type MetadataReads } from './metadata-reads.js';
+import { tempSuffix } from './temp-name.js';
 
 export class AtomicFileKvStore extends FileKvStore<Upload> {
   readonly #reads: MetadataReads;
@@ -110,7 +110,7 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
     if (this.#primedIds && !this.#primedIds.has(key)) this.#primedIds = null;
     const file = this.#fileOf(key);
     // A dot name: list() pairs a data file with its record by name, a temp file pairs with nothing.
-    const tmp = join(dirname(file), `.${key}.json.${randomBytes(6).toString('hex')}.tmp`);
+    const tmp = join(dirname(file), `.${key}.json.${tempSuffix()}.tmp`);
     await writeDurably(tmp, JSON.stringify(value), 0o644);
     try {
       await rename(tmp, file);

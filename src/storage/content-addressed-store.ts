@@ -6,7 +6,6 @@
  * An entry whose link count is 1 is referenced by no published file: release() removes it when
  * a published file is deleted, and the offline `recover` sweeps any left behind.
  */
-import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { link, mkdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -14,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { fsyncDir, fsyncPath } from './durable-files.js';
 import type { AdoptedSource, ContentStore } from './published-store.js';
 import { fileSource, localPathOf, type UploadSource } from './upload-source.js';
+import { tempSuffix } from './temp-name.js';
 
 export interface AdoptedContent {
   /** The entry's path: hard-link this to publish. */
@@ -88,7 +88,7 @@ export class ContentAddressedStore implements ContentStore {
       return { source: fileSource(adopted.path, size), fresh: adopted.fresh };
     }
     await mkdir(this.#dir, { recursive: true });
-    const temp = join(this.#dir, `.${randomBytes(12).toString('hex')}.tmp`);
+    const temp = join(this.#dir, `.${tempSuffix()}.tmp`);
     try {
       await pipeline(source.open(), createWriteStream(temp, { flags: 'wx' }));
       await fsyncPath(temp);

@@ -25,6 +25,13 @@ export function writeDurably(path: string, data: Buffer | string, mode: number):
   });
 }
 
+/** Creates an empty file that must not exist yet (EEXIST otherwise): open, close, no FileHandle. */
+export function createEmptyFile(path: string, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    open(path, 'wx', mode, (openErr, fd) => (openErr ? reject(openErr) : closeThen(fd, null, resolve, reject)));
+  });
+}
+
 /** fsync of an existing file or directory: open, fsync, close. */
 export function fsyncPath(path: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -5,8 +5,7 @@
  *   <dataDir>/incoming/                PUT bodies in flight (same filesystem, so link() works)
  */
 import { createReadStream, createWriteStream, type Stats } from 'node:fs';
-import { chmod, link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { createHash, randomBytes } from 'node:crypto';
+import { chmod, link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,8 +15,6 @@ import type {
   DeleteOutcome,
   LinkPublishOutcome,
   LocalIncoming,
-  PublishMeta,
-  PublishOutcome,
   PublishRecord,
   PublishStepHooks,
   PublishedEntry,
@@ -30,8 +27,8 @@ import { localPathOf, type UploadSource } from './upload-source.js';
 import { walkFiles } from './walk-files.js';
 import { fsyncDir, fsyncPath, writeDurably } from './durable-files.js';
 import { pooledReads, type MetadataReads } from './metadata-reads.js';
+import { tempSuffix } from './temp-name.js';
 
-type MetaRecord = PublishMeta & { publishedAt: string; deletedAtMs?: number };
 
 /** Permissions of what the store writes (`[storage] file_mode`; directories get the matching x bits). */
 export interface StoreModes {
@@ -94,34 +91,6 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
     return createReadStream(join(this.filesDir, path), range ? { start: range.start, end: range.end } : {});
   }
 
-  async publishFile(path: string, sourceFile: string, meta: PublishMeta): Promise<PublishOutcome> {
-    const target = join(this.filesDir, path);
-    const metaTarget = join(this.metaDir, `${path}.json`);
-    await fsyncPath(sourceFile); // a 201 must not be answered for bytes still only in the page cache
-    await chmod(sourceFile, this.modes.fileMode);
-    try {
-      await mkdir(dirname(target), { recursive: true, mode: this.modes.dirMode });
-      await mkdir(dirname(metaTarget), { recursive: true, mode: this.modes.dirMode });
-    } catch (err) {
-      if (isPathTaken(err)) return 'exists';
-      throw err;
-    }
-    const metaTmp = join(this.incomingDir, `${randomBytes(12).toString('hex')}.meta`);
-    const record: MetaRecord = { ...meta, publishedAt: new Date().toISOString() };
-    await writeFile(metaTmp, JSON.stringify(record), { mode: this.modes.fileMode });
-    try {
-      await link(sourceFile, target); // the publish itself: fails with EEXIST instead of overwriting
-    } catch (err) {
-      await unlink(metaTmp).catch(() => {});
-      if (isPathTaken(err)) return 'exists';
-      throw err;
-    }
-    await rename(metaTmp, metaTarget);
-    await unlink(sourceFile);
-    await fsyncDir(dirname(target));
-    return 'published';
-  }
-
   /** Removes temp files left by PUTs that a crash interrupted (none can be in flight at start). */
   async sweepIncoming(): Promise<number> {
     const names = await readdir(this.incomingDir);
@@ -155,7 +124,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
       if (isPathTaken(err)) return 'taken';
       throw err;
     }
-    const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
+    const metaTmp = `${metaTarget}.${tempSuffix()}.tmp`;
     const stored: StoredRecord = { ...record, publishedAt: new Date().toISOString() };
     await writeDurably(metaTmp, JSON.stringify(stored), this.modes.fileMode);
     await rename(metaTmp, metaTarget); // no file at `path` yet, so any record there is stale
@@ -193,7 +162,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
         deletedAtMs: meta?.deletedAtMs ?? nowMs,
         ...(meta?.sha256 !== undefined && { sha256: meta.sha256 }),
       };
-      const metaTmp = `${metaTarget}.${randomBytes(6).toString('hex')}.tmp`;
+      const metaTmp = `${metaTarget}.${tempSuffix()}.tmp`;
       await writeDurably(metaTmp, JSON.stringify(tombstone), this.modes.fileMode);
       await rename(metaTmp, metaTarget);
       await unlink(target).catch((err: unknown) => {
@@ -283,7 +252,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
   }
 
   newIncomingFile(): string {
-    return join(this.incomingDir, `${randomBytes(16).toString('hex')}.part`);
+    return join(this.incomingDir, `${tempSuffix()}.part`);
   }
 
   private async readMeta(path: string): Promise<StoredRecord | null> {

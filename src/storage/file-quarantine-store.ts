@@ -8,13 +8,13 @@
  * server, or an offline command). Before init() they read the directory.
  */
 import { chmod, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { QuarantineRecord, QuarantineStore } from './quarantine-store.js';
 import { isS3NotFound } from './s3-errors.js';
 import { fileSource, localPathOf, type UploadSource } from './upload-source.js';
+import { tempSuffix } from './temp-name.js';
 
 const ID = /^[A-Za-z0-9_-]{1,200}$/;
 
@@ -42,7 +42,7 @@ export class FileQuarantineStore implements QuarantineStore {
   async admit(record: QuarantineRecord, source: UploadSource): Promise<'moved' | 'copied'> {
     const id = checkedId(record.id);
     const recordFile = join(this.#dir, `${id}.json`);
-    const tmp = `${recordFile}.${randomBytes(6).toString('hex')}.tmp`;
+    const tmp = `${recordFile}.${tempSuffix()}.tmp`;
     await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
     await fsync(tmp);
     await rename(tmp, recordFile);
@@ -64,7 +64,7 @@ export class FileQuarantineStore implements QuarantineStore {
 
   /** A source held elsewhere (S3) is copied in whole, then renamed into place; the caller removes the source. */
   async #copyIn(source: UploadSource, content: string): Promise<void> {
-    const tmp = `${content}.${randomBytes(6).toString('hex')}.tmp`;
+    const tmp = `${content}.${tempSuffix()}.tmp`;
     try {
       await pipeline(source.open(), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
       await fsync(tmp);

@@ -10,7 +10,6 @@ export {
   type PublishedFile,
   type PublishedStore,
   type PublishMeta,
-  type PublishOutcome,
   type PublishRecord,
   type PublishStepHooks,
   type StoredRecord,

@@ -38,8 +38,6 @@ export interface PublishMeta {
   uploadId: string;
 }
 
-export type PublishOutcome = 'published' | 'exists';
-
 /** What the finalization pipeline records beside a file it publishes. */
 export interface PublishRecord extends PublishMeta {
   sha256: string;

@@ -15,13 +15,14 @@
  */
 import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdir, open, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload, type DataStore } from '@tus/utils';
 import { AtomicFileKvStore } from './atomic-file-kv-store.js';
+import { createEmptyFile } from './durable-files.js';
 import { pooledReads, type MetadataReads } from './metadata-reads.js';
 import { AppError } from '../errors.js';
 import { HashingTap, chunkHash, chunkVerdict, type CheckedChunkWriter, type ChunkCheck, type TusWriteScope } from './tus-chunk-check.js';
@@ -223,11 +224,11 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
       },
     );
     await this.#dirMade;
-    await writeFile(path, '', { flag: 'wx', mode: this.#fileMode }).catch(async (err: NodeJS.ErrnoException) => {
+    await createEmptyFile(path, this.#fileMode).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
       this.#dirMade = null;
       await mkdir(this.dir, { recursive: true });
-      await writeFile(path, '', { flag: 'wx', mode: this.#fileMode });
+      await createEmptyFile(path, this.#fileMode);
     });
     const record: StoredUpload = { id: file.id, size: file.size, offset: file.offset, metadata: file.metadata, creation_date: file.creation_date, ...(hfs && { hfs }) };
     await this.configstore.set(file.id, record as unknown as Upload);

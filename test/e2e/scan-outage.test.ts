@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { randomData, rawRequest, slotDir } from '../helpers/http.js';
+import { rawRequest, slotDir } from '../helpers/http.js';
 import { ADMIN_TOKEN, AUTH, putFile, sampleValue, tusCreate } from '../helpers/ops.js';
 import { startServer, type LogLine, type SpawnedServer } from '../helpers/server.js';
 import { startClamd, type Clamd } from '../helpers/clamd.js';
