@@ -53,6 +53,10 @@ export class AdmissionWaitlist {
     return this.#bySlot.has(slotPath);
   }
 
+  get(slotPath: string): CompletedUpload | undefined {
+    return this.#bySlot.get(slotPath);
+  }
+
   /** Keeps `upload` until its job is written. `cause`: the failure that put it here (logged). */
   add(upload: CompletedUpload, cause: unknown): void {
     if (this.#stopped) return;

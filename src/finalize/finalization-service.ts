@@ -32,7 +32,7 @@ import { sha256File } from './hash-file.js';
 import { IntakeGate, type IntakeControl } from './intake-gate.js';
 import { admitJob } from './job-admission.js';
 import type { FinalizationOptions, PendingDownload } from './finalization-options.js';
-import { jobIdOf, type FinalizeJobPayload } from './job-payload.js';
+import { fromPayload, jobIdOf, type FinalizeJobPayload } from './job-payload.js';
 import { FinalizePipeline, type PipelineStep, type PublishedEvent } from './pipeline.js';
 import { reportQuarantined } from './quarantine-admin.js';
 import { ScanStep } from './scan-step.js';
@@ -137,6 +137,18 @@ export class FinalizationService implements UploadFinalizer {
       // Unknown while a shared queue is unreachable: let the upload start (admission and publish check again).
       slotTaken: async (slotPath) =>
         this.#waitlist.has(slotPath) || (this.#backend !== null && this.#state === 'running' && (await orUnknown(this.#backend.getBySlot(slotPath))) !== null),
+      pendingUpload: async (slotPath) => {
+        const waiting = this.#waitlist.get(slotPath);
+        if (waiting !== undefined) return { size: waiting.size, sha256: waiting.sha256 };
+        if (this.#backend === null || this.#state !== 'running') return null;
+        const job = await orUnknown(this.#backend.getBySlot(slotPath));
+        if (job === null || (job.state !== 'queued' && job.state !== 'leased')) return null;
+        try {
+          return { size: job.size, sha256: fromPayload(job.payload).receivedSha256 };
+        } catch {
+          return null; // a payload this version cannot read: nothing to compare with
+        }
+      },
       pressure: () => gate.pressure(),
     };
     this.admin = new QueueAdmin({

@@ -6,7 +6,7 @@ export type { CompletedUpload, FinalizeOutcome, UploadFinalizer } from './types.
 export { FinalizationService } from './finalization-service.js';
 export type { FinalizationOptions, JobAdmissionStep, FinalizeStep, PendingDownload, PublishAnnouncer, TusUploads } from './finalization-options.js';
 export { contentStoreFromConfig, finalizationFromConfig, queueDatabasePath, DOWNLOAD_WAIT_MS, type ClusterFinalization, type FinalizationParts } from './from-config.js';
-export { IntakeGate, type IntakeControl, type IntakeDecision, type IntakeRequest, type Pressure } from './intake-gate.js';
+export { IntakeGate, type IntakeControl, type IntakeDecision, type PendingUpload, type IntakeRequest, type Pressure } from './intake-gate.js';
 export { QueueAdmin, type BreakerDependency, type BreakerStatus } from './queue-admin.js';
 export type { InstanceStatus } from './instance-status.js';
 export { DeadLetterQueue, toDeadLetter, type DeadLetter } from './dead-letters.js';

@@ -39,8 +39,20 @@ export interface IntakeControl {
   pass(request: IntakeRequest): Promise<IntakeDecision>;
   /** True when a job (queued, running, dead, or recently done) holds the slot: a new upload of it would end in 409, so refuse it before the body. */
   slotTaken(slotPath: string): Promise<boolean>;
+  /**
+   * The upload on its way to the slot (a queued or running job, or one waiting for its job to be
+   * written): its size and the sha256 received with it, when known. null when none is (or the
+   * queue does not answer). A PUT repeating those bytes is answered as the first one was.
+   */
+  pendingUpload(slotPath: string): Promise<PendingUpload | null>;
   /** Queue pressure felt by intake right now. */
   pressure(): Pressure;
+}
+
+export interface PendingUpload {
+  readonly size: number;
+  /** Absent when finalization will hash the bytes itself (a tus upload resumed after a restart). */
+  readonly sha256: string | undefined;
 }
 
 export interface Pressure {

@@ -50,12 +50,18 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
       }
       throw err;
     });
-  if (slot === null) return repeatedPut(ctx, path, size, deps);
+  if (slot === null) return repeatedPut(ctx, path, size, () => publishedUpload(path, deps));
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
   if (upgrade) return deps.rufh!.upgradePut(ctx, upgrade, { path, slot, fileBytes, expectedSha256 });
   const rc = requestContext.get(ctx.req);
-  await intake.gate(ctx.req, 'put', path, size, rc?.log);
+  try {
+    await intake.gate(ctx.req, 'put', path, size, rc?.log);
+  } catch (err) {
+    // The slot is held by an upload on its way to publication: a retry whose first answer was lost.
+    if (err instanceof AppError && err.code === 'ERR_FILE_EXISTS') return repeatedPut(ctx, path, size, () => intake.pendingUpload(path));
+    throw err;
+  }
 
   // When the server ends the body (stall, floor, shutdown, takeover), the client gets an answer
   // it can act on (408/503/409 with Retry-After and Connection: close), not a bare reset
@@ -118,16 +124,16 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
 }
 
 /**
- * A signed PUT for a slot whose file is published already. HTTP stacks retry a PUT whose answer
- * was lost (a network switch after the last byte; PUT is idempotent, RFC 9110 §9.2.2), and an
- * XMPP client told 409 then reports a failed upload of a file that is there. So a repeat with the
- * same bytes (same size, same sha256 as the published record) gets the 201 the first request
- * earned; any other body keeps the 409. The body is read (at most the published size) and
- * hashed, never stored.
+ * A signed PUT for a slot that holds a file already: published, or accepted and still on its way
+ * through finalization. HTTP stacks retry a PUT whose answer was lost (a network switch after the
+ * last byte; PUT is idempotent, RFC 9110 §9.2.2), and an XMPP client told 409 then reports a
+ * failed upload of a file that is there. So a repeat with the same bytes (same size, same sha256
+ * as the slot's file) gets the 201 the first request earned; any other body keeps the 409. The
+ * body is read (at most the held size) and hashed, never stored.
  */
-async function repeatedPut(ctx: Context, path: string, size: number | undefined, deps: PutDeps): Promise<void> {
-  const [file, record] = await Promise.all([deps.published.stat(path), deps.published.record(path)]);
-  if (file === null || size !== file.size || typeof record?.sha256 !== 'string') throw new AppError('ERR_FILE_EXISTS');
+async function repeatedPut(ctx: Context, path: string, size: number | undefined, held: () => Promise<HeldFile | null>): Promise<void> {
+  const file = await held();
+  if (file === null || size !== file.size || file.sha256 === undefined) throw new AppError('ERR_FILE_EXISTS');
   const digest = createHash('sha256');
   const limit = new ByteLimit(size, [digest]);
   const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
@@ -139,10 +145,21 @@ async function repeatedPut(ctx: Context, path: string, size: number | undefined,
     if (isClientAbort(err)) return;
     throw err;
   }
-  if (limit.bytes !== size || digest.digest('hex') !== record.sha256) throw new AppError('ERR_FILE_EXISTS');
-  requestContext.get(ctx.req)?.log.info({ slotPath: path, size }, 'Repeated PUT of a published file with the same bytes: answered 201 again');
+  if (limit.bytes !== size || digest.digest('hex') !== file.sha256) throw new AppError('ERR_FILE_EXISTS');
+  requestContext.get(ctx.req)?.log.info({ slotPath: path, size }, "Repeated PUT with the slot's file's bytes: answered 201 again");
   ctx.status = 201;
   ctx.body = '';
+}
+
+/** What a repeated PUT is compared with: the slot's file's size and sha256 (absent: not known, so never equal). */
+interface HeldFile {
+  readonly size: number;
+  readonly sha256: string | undefined;
+}
+
+async function publishedUpload(path: string, deps: PutDeps): Promise<HeldFile | null> {
+  const [file, record] = await Promise.all([deps.published.stat(path), deps.published.record(path)]);
+  return file === null ? null : { size: file.size, sha256: typeof record?.sha256 === 'string' ? record.sha256 : undefined };
 }
 
 /**

@@ -19,7 +19,7 @@
 import type { IncomingMessage } from 'node:http';
 import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/index.js';
 import { AppError } from '../errors.js';
-import type { CompletedUpload, FinalizeOutcome, IntakeControl, UploadFinalizer } from '../finalize/index.js';
+import type { CompletedUpload, FinalizeOutcome, IntakeControl, PendingUpload, UploadFinalizer } from '../finalize/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import type { DeletablePublishedStore, PublishedStore, QuarantineStore } from '../storage/index.js';
 import type { BodyHolder } from '../transfer/index.js';
@@ -108,6 +108,11 @@ export class Intake {
     const checks = limits ? { ...limits, client: this.#d.guard.clientOf(req), log: log ?? this.#d.guard.log } : undefined;
     await gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes, checks);
     await this.claimSpace(req, sizeBytes);
+  }
+
+  /** The upload a queued job holds the slot for (gate's ERR_FILE_EXISTS): what a repeated PUT is compared with. */
+  pendingUpload(slotPath: string): Promise<PendingUpload | null> {
+    return this.#d.control.pendingUpload(slotPath);
   }
 
   /** gate's free-space step alone, for new bytes that pass no queue gate (a concatenation's partials). */

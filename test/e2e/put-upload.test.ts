@@ -12,6 +12,7 @@ import { storageBackends } from '../helpers/backends.js';
 import { startServer, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
 
 const MAX = 64 * 1024;
+const REPEATED_PUT_LOG = "Repeated PUT with the slot's file's bytes: answered 201 again";
 
 for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}]`, () => {
   let server: SpawnedServer;
@@ -88,10 +89,32 @@ for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}
     assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).text, 'first file!', 'published');
     const again = await rawRequest(server.baseUrl, slot(path), { method: 'PUT', body: 'first file!' });
     assert.equal(again.status, 201, again.text);
-    assert.ok(await server.waitForLog((l) => l.msg === 'Repeated PUT of a published file with the same bytes: answered 201 again' && l.slotPath === path));
+    assert.ok(await server.waitForLog((l) => l.msg === REPEATED_PUT_LOG && l.slotPath === path));
     const shorter = await rawRequest(server.baseUrl, slot(path, { size: 5 }), { method: 'PUT', body: 'first' });
     assert.equal(shorter.status, 409, 'a prefix is another file');
     assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).text, 'first file!');
+  });
+
+  it('a repeated PUT while the first is still being finalized: the same bytes get 201 again, other bytes 409', async () => {
+    // Jobs wait at their first finalization step until SIGUSR2: the first PUT is answered (its job
+    // is durable) but its file is not published yet, as under a busy queue.
+    const held = await startServer({ config: `[server]\nmax_upload_size = ${MAX}\n[testing]\nhold_at = "start"\n${await backend.config()}` });
+    try {
+      const path = `${slotDir()}/queued.txt`;
+      const url = pathOf(signSlotUrl({ secret: TEST_SECRET, path, baseUrl: held.uploadUrl, size: 11 }).url);
+      assert.equal((await rawRequest(held.baseUrl, url, { method: 'PUT', body: 'first file!' })).status, 201);
+      assert.ok(await held.waitForLog((l) => l.msg === 'Test hold: job waiting for SIGUSR2'), 'the job is held, not published');
+      const again = await rawRequest(held.baseUrl, url, { method: 'PUT', body: 'first file!' });
+      assert.equal(again.status, 201, again.text);
+      assert.ok(await held.waitForLog((l) => l.msg === REPEATED_PUT_LOG && l.slotPath === path));
+      const other = await rawRequest(held.baseUrl, url, { method: 'PUT', body: 'other file!' });
+      assert.equal(other.status, 409, other.text);
+      assert.equal(other.json().code, 'ERR_FILE_EXISTS');
+      held.proc.kill('SIGUSR2');
+      assert.equal((await rawRequest(held.baseUrl, `/upload/${path}`)).text, 'first file!', 'published once released');
+    } finally {
+      await held.dispose();
+    }
   });
 
   it('413 from Content-Length before reading the body', async () => {
