@@ -5,6 +5,9 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/server.js';
 
@@ -151,5 +154,20 @@ describe('operator commands: bad input is refused before anything is sent', () =
     const res = await cli(['dlq', 'replay', 'tus-Ab_9-x']);
     assert.deepEqual([res.code, res.stdout.trim()], [0, 'replayed 1 dead letter(s)'], res.stderr);
     assert.deepEqual(admin.requests.splice(0), ['POST /admin/dead-letters/tus-Ab_9-x/replay']);
+  });
+
+  it('offline and online commands on a directory no server made are refused, and leave it untouched', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hfs-not-a-data-dir-'));
+    try {
+      await writeFile(join(dir, 'photo.jpg'), 'a file of the Go server');
+      for (const args of [['uploads', 'list'], ['recover', '--offline', '--dry-run'], ['verify', '--offline']]) {
+        const res = await runCli(args, { HFS_CONFIG: '/dev/null', HFS_DATA_DIR: dir });
+        assert.equal(res.code, 1, `${args.join(' ')}: ${res.stdout}`);
+        assert.deepEqual(oneLine(res.stderr), [`hmac-file-server: ${dir} is not a data directory of this server (no tus/, files/ or queue/ in it; no server has run on it): check storage.data_dir (HFS_DATA_DIR)`]);
+      }
+      assert.deepEqual(await readdir(dir), ['photo.jpg'], 'no lock file or store directories made');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -12,6 +12,7 @@
  * whole cluster).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { isClusterMode, stateDirOf, type Config } from '../../config/index.js';
 import { AdminClient } from './admin-client.js';
 import { acquireDataDirLock, dataDirLockPath, DataDirLockedError, type DataDirLock } from '../data-dir-lock.js';
@@ -30,6 +31,7 @@ export async function connectOps(config: Config, options: ConnectOptions): Promi
   const token = options.token ?? config.admin.token;
   if (options.url !== undefined) return new AdminClient(checkedUrl(options.url), requireToken(token));
   if (options.offline && isClusterMode(config)) throw clusterOffline();
+  if (!isClusterMode(config)) refuseForeignDir(dataDir);
   const taken = takeLock(dataDir);
   if (taken.kind === 'free' && isClusterMode(config)) {
     taken.lock?.release();
@@ -61,6 +63,19 @@ function takeLock(dataDir: string): Taken {
     if (err instanceof DataDirLockedError) return { kind: 'held', holderPid: err.holderPid };
     throw err;
   }
+}
+
+/** What a server makes in its data directory at its first start (and an offline command's lock). */
+const DATA_DIR_ENTRIES = ['server.lock', 'tus', 'files', 'meta', 'queue', 'incoming', 'cas', 'secret'];
+
+/**
+ * A directory that exists but holds none of a data directory's entries is a mistyped path, or the
+ * Go server's storage directory: the commands would report it empty and healthy, and the lock
+ * (server.lock) would be left in it. Refused with the setting to fix.
+ */
+function refuseForeignDir(dataDir: string): void {
+  if (!existsSync(dataDir) || DATA_DIR_ENTRIES.some((name) => existsSync(join(dataDir, name)))) return;
+  throw new OpsFailure(`${dataDir} is not a data directory of this server (no tus/, files/ or queue/ in it; no server has run on it): check storage.data_dir (HFS_DATA_DIR)`);
 }
 
 /** The data-directory implementation loads the stores and the queue: only when needed. */
