@@ -23,7 +23,10 @@ export type GoKeyRule =
   | { key: string; kind: 'ignored'; reason: string | ((value: unknown) => string) };
 
 /** A Go switch that is on: Go read quoted and numeric booleans too (viper, strconv.ParseBool). */
-export const on = (v: unknown) => v === true || v === 1 || (typeof v === 'string' && /^(1|t|true)$/i.test(v.trim()));
+export const on = (v: unknown) => v === true || (typeof v === 'number' && v !== 0) || (typeof v === 'string' && /^(1|t|true)$/i.test(v.trim()));
+/** A Go switch that is plainly off. A value Go could not read ("yes") stopped Go from starting: a restriction switch so written is refused, never read as off. */
+const off = (v: unknown) => v === false || v === 0 || (typeof v === 'string' && /^(0|f|false)$/i.test(v.trim()));
+const notOff = (v: unknown) => !off(v);
 const nonEmpty = (v: unknown) => (Array.isArray(v) ? v.length > 0 : v !== undefined && v !== '' && v !== false);
 
 const NETWORK_TUNING = 'network tuning: a tus upload resumes from its stored offset on any network, until [tus] expiration';
@@ -56,21 +59,21 @@ export const GO_KEY_RULES: readonly GoKeyRule[] = [
   {
     key: 'server.unixsocket',
     kind: 'unenforced',
-    when: on,
+    when: notOff,
     reason: 'Go listened on a Unix socket only; this server listens on TCP ([server] listen)',
   },
   { key: 'server.unixsocket', kind: 'ignored', reason: 'off: TCP, as here' },
   {
     key: 'server.unix_socket',
     kind: 'unenforced',
-    when: on,
+    when: notOff,
     reason: 'a Unix socket instead of TCP is not available; this server listens on TCP ([server] listen)',
   },
   { key: 'server.unix_socket', kind: 'ignored', reason: 'off: TCP, as here' },
   {
     key: 'server.filettlenabled',
     kind: 'unenforced',
-    when: on,
+    when: notOff,
     reason: 'Go deleted published files after filettl (or max_file_age); this server keeps them until an admin removes them',
   },
   { key: 'server.filettlenabled', kind: 'ignored', reason: 'off: published files are kept, as here' },
@@ -177,19 +180,19 @@ export const GO_KEY_RULES: readonly GoKeyRule[] = [
   { key: 'admin.auth', kind: 'ignored', reason: 'the admin API takes a bearer token: [admin] token' },
 
   // Restrictions Go enforced in whole sections.
-  { key: 'iso.enabled', kind: 'unenforced', when: on, reason: 'Go stored files inside an ISO container; here they are plain files in the data dir' },
+  { key: 'iso.enabled', kind: 'unenforced', when: notOff, reason: 'Go stored files inside an ISO container; here they are plain files in the data dir' },
   { key: 'iso.*', kind: 'ignored', reason: NO_EFFECT_WITHOUT_SWITCH },
-  { key: 'validation.check_magic_bytes', kind: 'unenforced', when: on, reason: 'content sniffing of uploads is not available; served types follow a fixed policy (images, audio, video, text inline; the rest as attachment)' },
+  { key: 'validation.check_magic_bytes', kind: 'unenforced', when: notOff, reason: 'content sniffing of uploads is not available; served types follow a fixed policy (images, audio, video, text inline; the rest as attachment)' },
   { key: 'validation.allowed_types', kind: 'unenforced', when: nonEmpty, reason: 'uploads are not checked by content type here; [uploads] allowed_extensions checks names' },
   { key: 'validation.blocked_types', kind: 'unenforced', when: nonEmpty, reason: 'uploads are not checked by content type here; [uploads] blocked_extensions checks names' },
   { key: 'validation.*', kind: 'ignored', reason: NO_EFFECT_WITHOUT_SWITCH },
-  { key: 'quotas.enabled', kind: 'unenforced', when: on, reason: 'per-user quotas are not available' },
+  { key: 'quotas.enabled', kind: 'unenforced', when: notOff, reason: 'per-user quotas are not available' },
   { key: 'quotas.*', kind: 'ignored', reason: NO_EFFECT_WITHOUT_SWITCH },
-  { key: 'rate_limit.enabled', kind: 'unenforced', when: on, reason: 'per-user request rate limits are not available' },
+  { key: 'rate_limit.enabled', kind: 'unenforced', when: notOff, reason: 'per-user request rate limits are not available' },
   { key: 'rate_limit.*', kind: 'ignored', reason: NO_EFFECT_WITHOUT_SWITCH },
-  { key: 'audit.enabled', kind: 'unenforced', when: on, reason: 'a separate audit log is not available (every request is one log line)' },
+  { key: 'audit.enabled', kind: 'unenforced', when: notOff, reason: 'a separate audit log is not available (every request is one log line)' },
   { key: 'audit.*', kind: 'ignored', reason: NO_EFFECT_WITHOUT_SWITCH },
-  { key: 'key_rotation.enabled', kind: 'unenforced', when: on, reason: 'automatic secret rotation is not available ([security] previous_secrets supports manual rotation)' },
+  { key: 'key_rotation.enabled', kind: 'unenforced', when: notOff, reason: 'automatic secret rotation is not available ([security] previous_secrets supports manual rotation)' },
   { key: 'key_rotation.*', kind: 'ignored', reason: NO_EFFECT_WITHOUT_SWITCH },
 
   // Sections with no effect on what is accepted or served.

@@ -249,7 +249,14 @@ function mapRedis(m: Mapping): void {
   const enabled = on(redis.redisenabled ?? redis.enabled);
   const addr = typeof redis.redisaddr === 'string' ? redis.redisaddr : '';
   const password = typeof redis.redispassword === 'string' ? redis.redispassword : '';
-  const db = typeof redis.redisdbindex === 'number' ? redis.redisdbindex : 0;
+  // Go read a quoted index as the number ("3" is DB 3); anything else is refused, never DB 0 by default.
+  const dbValue = redis.redisdbindex ?? 0;
+  const db = typeof dbValue === 'number' ? dbValue : typeof dbValue === 'string' && /^\s*\d+\s*$/.test(dbValue) ? Number(dbValue) : NaN;
+  if (!Number.isSafeInteger(db) || db < 0) {
+    m.issues.push({ path: 'redis.redisdbindex', message: `${show(dbValue)} is not a database index (a whole number, 0 for the default database)` });
+    for (const k of keys) delete redis[k];
+    return;
+  }
   const from = 'redisenabled' in redis ? 'redis.redisenabled' : 'enabled' in redis ? 'redis.enabled' : 'redis.redisaddr';
   for (const k of keys) delete redis[k];
   if (!enabled) {
@@ -318,6 +325,10 @@ function mapSizes(m: Mapping): void {
     const value = readValue(m.raw, path);
     const bytes = goSize(value);
     if (bytes !== null) return { path, bytes, text: String(value) };
+    if (m.goDialect && ambiguousGoSize(value)) {
+      m.issues.push({ path, message: `"${String(value)}" is not a size Go 3.x could read (a whole number with KB, MB or GB, binary; Go refused every upload with it): write e.g. "1536MB", or give the unit as KiB, MiB, GiB or TiB` });
+      return null;
+    }
     try {
       return { path, bytes: parseSize(value), text: show(value) };
     } catch (err) {
@@ -363,7 +374,8 @@ function mapClamav(m: Mapping): void {
     m.goDialect = true;
     const value = take(m.raw, 'clamav.maxscansize');
     const bytes = goSize(value);
-    if (bytes === null) put(m, 'clamav.maxscansize', 'scan.max_size', value, show(value));
+    if (bytes === null && ambiguousGoSize(value)) m.issues.push({ path: 'clamav.maxscansize', message: `"${String(value)}" is not a size Go 3.x could read (a whole number with KB, MB or GB, binary): write e.g. "200MB", or give the unit as KiB, MiB or GiB` });
+    else if (bytes === null) put(m, 'clamav.maxscansize', 'scan.max_size', value, show(value));
     else put(m, 'clamav.maxscansize', 'scan.max_size', bytes, describeBytes(bytes), `"${String(value)}" in Go's binary units`);
   }
   if (hasGoKey(m.raw, 'clamav.scanfileextensions')) {
@@ -374,10 +386,20 @@ function mapClamav(m: Mapping): void {
   }
 }
 
+/**
+ * A size in a Go config that Go's parseSize refused ("1.5GB", "10G", "1TB", "100 MB") and whose
+ * unit reads both ways (decimal here, binary in Go's own sizes): refused rather than guessed.
+ * Plain byte counts and the binary units (KiB…) mean one thing and are read as written.
+ */
+function ambiguousGoSize(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  return !/^\s*\d+\s*$/.test(value) && !/^\s*\d+(?:\.\d+)?\s*[kmgt]ib\s*$/i.test(value);
+}
+
 /** Go's parseSize: "<integer>KB|MB|GB", binary. null when Go would not have parsed it. */
 function goSize(value: unknown): number | null {
   if (typeof value !== 'string') return null;
-  const m = /^\s*(\d+)\s*(KB|MB|GB)\s*$/i.exec(value);
+  const m = /^\s*(\d+)(KB|MB|GB)\s*$/i.exec(value); // Go: strconv.Atoi of all before the unit, so no space
   if (!m) return null;
   const factor = { KB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30 }[m[2]!.toUpperCase() as 'KB' | 'MB' | 'GB'];
   return Number(m[1]) * factor;

@@ -182,6 +182,23 @@ describe('Go 3.x keys: case, levels, sizes', () => {
     assert.equal(resolveConfig({ redis: { redisenabled: 'true', redisaddr: 'r:6379' } }, {}).config.redis.url, 'redis://r:6379/0');
   });
 
+  it('Redis: a quoted database index is the number, as Go read it; one that is no number names its key', () => {
+    assert.equal(resolveConfig({ redis: { redisenabled: true, redisaddr: 'r:6379', redisdbindex: '3' } }, {}).config.redis.url, 'redis://r:6379/3');
+    assert.deepEqual(issuePaths(() => resolveConfig({ redis: { redisenabled: true, redisaddr: 'r:6379', redisdbindex: 'three' } }, {})), ['redis.redisdbindex']);
+    assert.deepEqual(issuePaths(() => resolveConfig({ redis: { redisenabled: true, redisaddr: 'r:6379', redisdbindex: -1 } }, {})), ['redis.redisdbindex']);
+  });
+
+  it('a Go size Go could not read, in a unit that reads two ways, is refused naming its key', () => {
+    for (const size of ['1.5GB', '10G', '1TB', '100 MB']) {
+      assert.deepEqual(issuePaths(() => resolveConfig({ server: { max_upload_size: size, listen_address: '8080' } }, {})), ['server.max_upload_size'], size);
+      assert.deepEqual(issuePaths(() => resolveConfig({ uploads: { maxfilesize: size } }, {})), ['uploads.maxfilesize'], size);
+      assert.deepEqual(issuePaths(() => resolveConfig({ clamav: { maxscansize: size } }, {})), ['clamav.maxscansize'], size);
+    }
+    // Byte counts and binary units mean one thing: read as written.
+    assert.equal(resolveConfig({ server: { max_upload_size: '1.5GiB', listen_address: '8080' } }, {}).config.server.maxUploadBytes, 1.5 * 2 ** 30);
+    assert.equal(resolveConfig({ uploads: { maxfilesize: '1048576' } }, {}).config.server.maxUploadBytes, MiB);
+  });
+
   it('the flat pre-3.x secret is moved without being printed', () => {
     const { config, warnings } = resolveConfig({ Secret: 'flat-layout-secret-0123456789' } as RawConfig, {});
     assert.equal(config.security.secret, 'flat-layout-secret-0123456789');
@@ -209,6 +226,8 @@ describe('Go 3.x restrictions this server cannot enforce', () => {
     ['file TTL switched on as a quoted "true" (Go read it as on)', { server: { filettlenabled: 'true' } }, 'server.filettlenabled'],
     ['Unix socket as "TRUE"', { server: { unixsocket: 'TRUE' } }, 'server.unixsocket'],
     ['quotas as 1', { quotas: { enabled: 1 } }, 'quotas.enabled'],
+    ['file TTL as 2 (Go: any non-zero number is true)', { server: { filettlenabled: 2 } }, 'server.filettlenabled'],
+    ['Unix socket as "yes" (Go could not read it and did not start): refused, never read as off', { server: { unixsocket: 'yes' } }, 'server.unixsocket'],
   ];
   for (const [name, raw, path] of refused) {
     it(`${name}: refused naming ${path}, accepted when listed in [migration]`, () => {
@@ -219,7 +238,7 @@ describe('Go 3.x restrictions this server cannot enforce', () => {
   }
 
   it('the same keys switched off change nothing', () => {
-    const { warnings } = resolveConfig({ server: { filettlenabled: false, unixsocket: false, file_naming: 'original' }, iso: { enabled: false } }, {});
+    const { warnings } = resolveConfig({ server: { filettlenabled: 0, unixsocket: 'false', unix_socket: 'F', file_naming: 'original' }, iso: { enabled: false } }, {});
     assert.deepEqual(byCode(warnings, 'CONFIG_UNKNOWN_KEY'), []);
     assert.deepEqual(byCode(warnings, 'CONFIG_UNENFORCED'), []);
   });
