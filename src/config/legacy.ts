@@ -26,6 +26,8 @@ export interface LegacyResult {
   warnings: ConfigWarning[];
   /** Keys whose meaning cannot be kept: the start is refused. */
   issues: ConfigIssue[];
+  /** Key here → the Go key it was read from: an error in its value names the key the file holds. */
+  renamed: Map<string, string>;
 }
 
 interface Mapping {
@@ -34,10 +36,11 @@ interface Mapping {
   issues: ConfigIssue[];
   /** Set once a key only a Go config has was seen: its sizes then use Go's units. */
   goDialect: boolean;
+  renamed: Map<string, string>;
 }
 
 export function mapLegacyKeys(raw: RawConfig): LegacyResult {
-  const m: Mapping = { raw, warnings: [], issues: [], goDialect: false };
+  const m: Mapping = { raw, warnings: [], issues: [], goDialect: false, renamed: new Map() };
   foldKeyCase(raw, '', m.issues);
   const accepted = acceptedUnenforced(raw);
 
@@ -53,7 +56,7 @@ export function mapLegacyKeys(raw: RawConfig): LegacyResult {
   for (const key of accepted.unused) {
     m.warnings.push({ code: 'CONFIG_ADJUSTED', path: 'migration.accept_unenforced', message: `"${key}" names no unenforceable key set in this config; remove it` });
   }
-  return { warnings: m.warnings, issues: m.issues };
+  return { warnings: m.warnings, issues: m.issues, renamed: m.renamed };
 }
 
 /** Lower-cases every table key (Go reads keys case-insensitively); two spellings of one key are an error. */
@@ -134,6 +137,7 @@ function put(m: Mapping, from: string, to: string, value: unknown, shown: string
     return false;
   }
   target[key] = value;
+  m.renamed.set(to, from);
   m.warnings.push({ code: 'CONFIG_LEGACY_KEY', path: from, message: `→ ${to} = ${shown}${note ? ` (${note})` : ''}` });
   return true;
 }
@@ -353,6 +357,7 @@ function mapSizes(m: Mapping): void {
   const server = (m.raw.server ??= {}) as Table;
   if (!isTable(server)) return;
   server.max_upload_size = smallest.bytes;
+  if (smallest.path !== 'server.max_upload_size') m.renamed.set('server.max_upload_size', smallest.path);
   for (const limit of limits) {
     const unit = goSize(limit.text) !== null ? `"${limit.text}" in Go's binary units` : `"${limit.text}"`;
     const chosen = limit === smallest ? '' : `; the smaller ${smallest.path} applies`;

@@ -68,7 +68,7 @@ export function parseTomlText(text: string, path: string): RawConfig {
 /** Pure: raw TOML object + env -> validated Config, or ConfigError listing every bad key. */
 export function resolveConfig(input: RawConfig, env: Env): { config: Config; warnings: ConfigWarning[] } {
   const raw = structuredClone(input);
-  const { warnings, issues: legacyIssues } = mapLegacyKeys(raw);
+  const { warnings, issues: legacyIssues, renamed } = mapLegacyKeys(raw);
   const fromEnv = new Map<string, string>();
   for (const [name, sec, key] of ENV_OVERRIDES) {
     const value = env[name];
@@ -87,7 +87,8 @@ export function resolveConfig(input: RawConfig, env: Env): { config: Config; war
       : parsed.error.issues.map((issue) => {
           const path = issue.path.join('.') || '(root)';
           const envName = fromEnv.get(path);
-          return { path: envName ? `${path} (from ${envName})` : path, message: issue.message };
+          if (envName) return { path: `${path} (from ${envName})`, message: issue.message };
+          return { path: goKeyPath(path, renamed), message: issue.message };
         });
     throw new ConfigError([...legacyIssues, ...schemaIssues]);
   }
@@ -96,6 +97,14 @@ export function resolveConfig(input: RawConfig, env: Env): { config: Config; war
   if (clashes.length > 0) throw new ConfigError(clashes);
   warnings.push(...crossCheck(config));
   return { config, warnings };
+}
+
+/** An issue in a value read from a Go key names the key the file holds: "timeouts.shutdown (read as server.graceful_shutdown_timeout)". */
+function goKeyPath(path: string, renamed: ReadonlyMap<string, string>): string {
+  for (const [to, from] of renamed) {
+    if (path === to || path.startsWith(`${to}.`)) return `${from}${path.slice(to.length)} (read as ${path})`;
+  }
+  return path;
 }
 
 /** Pure: URL paths that would shadow one another on the main listener (uploads or the page would become unreachable). */

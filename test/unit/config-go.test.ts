@@ -199,6 +199,13 @@ describe('Go 3.x keys: case, levels, sizes', () => {
     assert.equal(resolveConfig({ uploads: { maxfilesize: '1048576' } }, {}).config.server.maxUploadBytes, MiB);
   });
 
+  it("an error in a renamed key's value names the key as the file holds it", () => {
+    assert.deepEqual(issuePaths(() => resolveConfig({ timeouts: { shutdown: '30' } }, {})), ['timeouts.shutdown (read as server.graceful_shutdown_timeout)']);
+    assert.deepEqual(issuePaths(() => resolveConfig({ uploads: { allowedextensions: ['*.jpg'] } }, {})), ['uploads.allowedextensions.0 (read as uploads.allowed_extensions.0)']);
+    assert.deepEqual(issuePaths(() => resolveConfig({ uploads: { maxfilesize: 0 } }, {})), ['uploads.maxfilesize (read as server.max_upload_size)']);
+    assert.deepEqual(issuePaths(() => resolveConfig({ server: { max_upload_size: 0 } }, {})), ['server.max_upload_size'], "this server's own key as it is");
+  });
+
   it('the flat pre-3.x secret is moved without being printed', () => {
     const { config, warnings } = resolveConfig({ Secret: 'flat-layout-secret-0123456789' } as RawConfig, {});
     assert.equal(config.security.secret, 'flat-layout-secret-0123456789');
