@@ -146,7 +146,10 @@ function dropUnknownKeys(raw: RawConfig): ConfigWarning[] {
     const keys = known.get(sec);
     if (!keys) {
       delete raw[sec];
-      warnings.push({ code: 'CONFIG_UNKNOWN_KEY', path: sec, message: 'unknown key, ignored' });
+      // A section of another program (a Go-only one whose known keys were read above): name what is left in it, key by key.
+      const left = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.keys(value) : null;
+      if (left === null) warnings.push({ code: 'CONFIG_UNKNOWN_KEY', path: sec, message: 'unknown key, ignored' });
+      else for (const key of left) warnings.push({ code: 'CONFIG_UNKNOWN_KEY', path: `${sec}.${key}`, message: 'unknown key, ignored' });
       continue;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) continue; // the schema reports it

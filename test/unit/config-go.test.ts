@@ -206,6 +206,11 @@ describe('Go 3.x keys: case, levels, sizes', () => {
     assert.deepEqual(issuePaths(() => resolveConfig({ server: { max_upload_size: 0 } }, {})), ['server.max_upload_size'], "this server's own key as it is");
   });
 
+  it('a key left in a Go section after its known keys were read is named, not only its section', () => {
+    const { warnings } = resolveConfig({ clamav: { clamavenabled: false, scanfileextension: ['.exe'] }, deduplication: { enabled: true, algorithm: 'sha256' } }, {});
+    assert.deepEqual(byCode(warnings, 'CONFIG_UNKNOWN_KEY').map((w) => w.path).sort(), ['clamav.scanfileextension', 'deduplication.algorithm']);
+  });
+
   it('the flat pre-3.x secret is moved without being printed', () => {
     const { config, warnings } = resolveConfig({ Secret: 'flat-layout-secret-0123456789' } as RawConfig, {});
     assert.equal(config.security.secret, 'flat-layout-secret-0123456789');

@@ -271,8 +271,8 @@ describe('resolveConfig warnings for weak values', () => {
 
 describe('resolveConfig unknown keys', () => {
   it('unknown keys and sections are warned about and dropped', () => {
-    const { config, warnings } = resolveConfig({ server: { bogus: 1, listen: ':81' }, nosuch: { a: 1 }, toplevel: 'x' }, {});
-    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['nosuch', 'server.bogus', 'toplevel']);
+    const { config, warnings } = resolveConfig({ server: { bogus: 1, listen: ':81' }, nosuch: { a: 1, b: 2 }, toplevel: 'x' }, {});
+    assert.deepEqual(warningPaths(warnings, 'CONFIG_UNKNOWN_KEY'), ['nosuch.a', 'nosuch.b', 'server.bogus', 'toplevel'], 'each key of an unknown section by name');
     assert.equal('bogus' in config.server, false);
     assert.equal('nosuch' in config, false);
     assert.equal('toplevel' in config, false);
