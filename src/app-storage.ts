@@ -76,7 +76,7 @@ export async function backendStores(config: Config, scope: TusRequestScope, hook
   return {
     backend: 'file',
     published,
-    tusStore: new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => scope.current(), fileMode: config.storage.fileMode, reads }),
+    tusStore: new TusFileStore(join(dataDir, 'tus'), config.tus.expirationMs, { scope: () => scope.current(), fileMode: config.storage.fileMode, dirMode: config.storage.dirMode, reads }),
     incoming,
     cas: contentStoreFromConfig(config),
     space: new FileSpaceProbe(dataDir),

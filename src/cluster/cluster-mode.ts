@@ -184,6 +184,7 @@ export class ClusterMode {
       durable: true,
       agingThresholdMs: this.#config.queue_resilience.priorityAgingEnabled ? DEFAULT_AGING_THRESHOLD_MS : null,
       onSpill: (event) => logSpill(this.#o.log, event),
+      modes: { fileMode: this.#config.storage.fileMode, dirMode: this.#config.storage.dirMode },
     });
     const backend = (this.#backend = new ClusterQueueBackend({
       shared: this.#bull!,

@@ -57,6 +57,8 @@ export interface FinalizationOptions {
   readonly sources?: UploadSources;
   /** Where admitted PUT bodies wait (same filesystem as the published files). */
   readonly stagingDir: string;
+  /** Mode of the staging directory when made ([storage] file_mode with x bits; default 0750). */
+  readonly dirMode?: number;
   readonly webhook: WebhookTarget | null;
   /** null: circuit_breaker_enabled = false. */
   readonly circuitBreaker: CircuitBreakerOptions | null;

@@ -165,7 +165,7 @@ export class FinalizationService implements UploadFinalizer {
     if (this.#state !== 'created') throw new Error(`finalization cannot start from ${this.#state}`);
     this.#state = 'starting';
     const { log, clock } = this.#o;
-    await mkdir(this.#o.stagingDir, { recursive: true });
+    await mkdir(this.#o.stagingDir, { recursive: true, mode: this.#o.dirMode ?? 0o750 });
     await this.#o.cas?.init?.();
     const backend = (this.#backend = await this.#o.openBackend());
     const dispatcher = (this.#dispatcher = this.#createDispatcher(backend));

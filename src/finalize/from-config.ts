@@ -79,6 +79,7 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
       durable: qr.persistentQueue,
       agingThresholdMs,
       onSpill: (event) => logSpill(parts.log, event),
+      modes: { fileMode: storage.fileMode, dirMode: storage.dirMode },
     });
   };
   const { cluster } = parts;
@@ -93,6 +94,7 @@ export function finalizationFromConfig(config: Config, parts: FinalizationParts)
     ...(parts.sources && { sources: parts.sources }),
     // Shared by every instance (a PUT's job may run anywhere); one sub-folder each in cluster mode.
     stagingDir: ownSubdir(config, join(dataDir, 'queue', 'staging')),
+    dirMode: storage.dirMode,
     webhook: finalize.webhookUrl === '' ? null : { url: finalize.webhookUrl, secret: finalize.webhookSecret, timeoutMs: finalize.webhookTimeoutMs },
     circuitBreaker: workers.circuitBreakerEnabled ? {} : null,
     workers: workers.count,

@@ -24,7 +24,8 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
   /** list()'s answer from prime()'s directory read (ids with a data file and a record); null when not primed. */
   #primedIds: Set<string> | null = null;
 
-  constructor(directory: string, reads: MetadataReads = pooledReads) {
+  /** `fileMode`: of the record files ([storage] file_mode): they name upload ids, which are capabilities. */
+  constructor(directory: string, reads: MetadataReads = pooledReads, private readonly fileMode = 0o640) {
     super(directory);
     this.#reads = reads;
   }
@@ -111,7 +112,7 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
     const file = this.#fileOf(key);
     // A dot name: list() pairs a data file with its record by name, a temp file pairs with nothing.
     const tmp = join(dirname(file), `.${key}.json.${tempSuffix()}.tmp`);
-    await writeDurably(tmp, JSON.stringify(value), 0o644);
+    await writeDurably(tmp, JSON.stringify(value), this.fileMode);
     try {
       await rename(tmp, file);
     } catch (err) {

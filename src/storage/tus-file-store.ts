@@ -13,7 +13,7 @@
  * the data file's size afresh: nothing is cached per process, so instances sharing the directory
  * (cluster mode) all see one state.
  */
-import { statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, open, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -60,8 +60,10 @@ interface DataStat {
 export interface TusFileStoreOptions {
   /** The current request's facts (the tus endpoint runs every request inside its scope). */
   scope?: () => TusWriteScope | undefined;
-  /** Mode of the data files (`[storage] file_mode`, default 0640; FileStore would leave 0644). */
+  /** Mode of the data files and records (`[storage] file_mode`, default 0640; FileStore would leave 0644). */
   fileMode?: number;
+  /** Mode of the tus directory (`[storage] file_mode` with x bits, default 0750; FileStore would make it 0777 less the umask). */
+  dirMode?: number;
   /** How records are read and data files stat'ed (metadata-reads.ts); default through the pool. */
   reads?: MetadataReads;
 }
@@ -70,6 +72,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   readonly #scope: () => TusWriteScope | undefined;
   readonly #digests = new UploadDigests();
   readonly #fileMode: number;
+  readonly #dirMode: number;
   readonly #reads: MetadataReads;
   /** The tus directory's creation (once; reset when a creation finds it gone). */
   #dirMade: Promise<void> | null = null;
@@ -79,11 +82,14 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
 
   constructor(private readonly dir: string, expirationMs: number, options: TusFileStoreOptions = {}) {
     // Records are replaced atomically (several requests, and in cluster mode several instances, read them).
-    super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir, options.reads ?? pooledReads) });
+    // The directory is made here, with its mode, before FileStore would make it with 0777.
+    mkdirSync(dir, { recursive: true, mode: options.dirMode ?? 0o750 });
+    super({ directory: dir, expirationPeriodInMilliseconds: expirationMs, configstore: new AtomicFileKvStore(dir, options.reads ?? pooledReads, options.fileMode ?? 0o640) });
     this.#reads = options.reads ?? pooledReads;
     this.#scope = options.scope ?? (() => undefined);
     (this.configstore as AtomicFileKvStore).onWrite = (key) => this.#scope()?.records?.delete(key);
     this.#fileMode = options.fileMode ?? 0o640;
+    this.#dirMode = options.dirMode ?? 0o750;
     // 'concatenation' is served by the tus endpoint itself (http/tus-concat.ts), before @tus/server sees the request.
     this.extensions = [...this.extensions, 'checksum', 'concatenation'];
   }
@@ -216,7 +222,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     const path = this.dataPath(file.id);
     // The directory is made once, not per creation (a mkdir per POST, failing with EEXIST inside,
     // showed in the load profile); made again when it disappeared.
-    this.#dirMade ??= mkdir(this.dir, { recursive: true }).then(
+    this.#dirMade ??= mkdir(this.dir, { recursive: true, mode: this.#dirMode }).then(
       () => {},
       (err: unknown) => {
         this.#dirMade = null; // the next creation tries again
@@ -227,7 +233,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     await createEmptyFile(path, this.#fileMode).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
       this.#dirMade = null;
-      await mkdir(this.dir, { recursive: true });
+      await mkdir(this.dir, { recursive: true, mode: this.#dirMode });
       await createEmptyFile(path, this.#fileMode);
     });
     const record: StoredUpload = { id: file.id, size: file.size, offset: file.offset, metadata: file.metadata, creation_date: file.creation_date, ...(hfs && { hfs }) };

@@ -25,6 +25,14 @@ async function publishThree(server: SpawnedServer): Promise<string[]> {
   return paths;
 }
 
+/** A tus upload's record and data file, and the queue's SQLite files, have the file mode. */
+async function assertInnerFiles(server: SpawnedServer, mode: string): Promise<void> {
+  const { id } = await tusCreate(server, `${slotDir()}/open.bin`, randomData(500), { sent: 100 });
+  for (const f of [join('tus', id), join('tus', `${id}.json`), join('queue', 'queue.sqlite'), join('queue', 'queue.sqlite-wal')]) {
+    assert.equal(await modeOf(join(server.dataDir, f)), mode, f);
+  }
+}
+
 describe('storage permissions', () => {
   const servers: SpawnedServer[] = [];
   after(async () => {
@@ -40,9 +48,11 @@ describe('storage permissions', () => {
       assert.equal(await modeOf(join(server.dataDir, 'meta', `${p}.json`)), '0640', `record of ${p}`);
     }
     const dir = paths[0]!.split('/')[0]!;
-    for (const d of ['files', 'meta', 'incoming', 'cas', join('files', dir), join('meta', dir)]) {
+    for (const d of ['files', 'meta', 'incoming', 'cas', 'tus', 'queue', join('queue', 'staging'), join('files', dir), join('meta', dir)]) {
       assert.equal(await modeOf(join(server.dataDir, d)), '0750', d);
     }
+    // Upload records name upload ids (capabilities: DELETE of a finished upload) and slot paths; so does the queue.
+    await assertInnerFiles(server, '0640');
   });
 
   it('file_mode = "0600": files 0600, directories 0700; a short admin token is warned about at start', async () => {
@@ -54,5 +64,7 @@ describe('storage permissions', () => {
     const paths = await publishThree(server);
     for (const p of paths) assert.equal(await modeOf(join(server.dataDir, 'files', p)), '0600', p);
     assert.equal(await modeOf(join(server.dataDir, 'files', paths[0]!.split('/')[0]!)), '0700');
+    for (const d of ['tus', 'queue', join('queue', 'staging')]) assert.equal(await modeOf(join(server.dataDir, d)), '0700', d);
+    await assertInnerFiles(server, '0600');
   });
 });

@@ -263,6 +263,7 @@ export class OfflineOps implements OpsApi {
       path: this.#queuePath,
       memoryLimit: qr.spilloverToDisk ? workers.queueSize : Number.POSITIVE_INFINITY,
       durable: true,
+      modes: { fileMode: this.#config.storage.fileMode, dirMode: this.#config.storage.dirMode },
     }));
   }
 

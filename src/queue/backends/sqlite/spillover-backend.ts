@@ -25,7 +25,7 @@ import { emptyCounts } from '../../contract/counts.js';
 import { QueueClosedError } from '../../contract/errors.js';
 import { copyError, createJob } from '../job.js';
 import { DEFAULT_AGING_THRESHOLD_MS, PRIORITY_TIERS, pickNext, type AgingOptions, type PriorityTier } from '../../contract/priority.js';
-import { listJobsQuery, openQueueDatabase, rowToJob } from './sqlite-db.js';
+import { listJobsQuery, openQueueDatabase, rowToJob, type QueueFileModes } from './sqlite-db.js';
 import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 import { SpillWindow, toEntry, type Entry, type SpillEvent } from './spill-window.js';
 import { SqliteJournal } from './sqlite-journal.js';
@@ -54,13 +54,15 @@ export interface SpilloverQueueBackendOptions extends QueueBackendOptions {
   readonly durable: boolean;
   /** Reports jobs moving out of memory (spilled) and the end of a spill episode (drained). */
   readonly onSpill?: (event: SpillEvent) => void;
+  /** Modes of the queue directory and files (default 0750 / 0640). */
+  readonly modes?: QueueFileModes;
 }
 
 export type { SpillEvent } from './spill-window.js';
 
 export async function openSpilloverQueueBackend(options: SpilloverQueueBackendOptions): Promise<SpilloverQueueBackend> {
   if (!(options.memoryLimit >= 1)) throw new RangeError('memoryLimit must be >= 1');
-  const db = await openQueueDatabase(options.path, options.durable);
+  const db = await openQueueDatabase(options.path, options.durable, options.modes);
   try {
     const journal = new SqliteJournal(db, options.durable);
     const releasedLeases = options.durable ? journal.requeueLeases() : (journal.dropAllButDead(), 0);

@@ -2,7 +2,7 @@
  * What the SQLite-based backends share: opening a queue file (WAL, durability, schema) and
  * reading its rows back as Job records.
  */
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { PriorityTier } from '../../contract/priority.js';
@@ -26,6 +26,13 @@ export interface JobRow {
   finished_at_ms: number | null;
 }
 
+/** Modes of the queue directory and files ([storage] file_mode and its directory mode). */
+export interface QueueFileModes {
+  readonly fileMode: number;
+  readonly dirMode: number;
+}
+const DEFAULT_MODES: QueueFileModes = { fileMode: 0o640, dirMode: 0o750 };
+
 /**
  * Opens (creating its directory) and migrates a queue file in WAL mode.
  * durable: synchronous = NORMAL, and the journal syncs the WAL itself (SqliteJournal.syncWal,
@@ -35,11 +42,13 @@ export interface JobRow {
  * time, and losing it runs an idempotent job once more. Checkpoints sync as before.
  * Not durable (a scratch file): synchronous = OFF, the OS writes when it likes.
  */
-export async function openQueueDatabase(path: string, durable: boolean): Promise<Database.Database> {
-  await mkdir(dirname(path), { recursive: true });
+export async function openQueueDatabase(path: string, durable: boolean, modes: QueueFileModes = DEFAULT_MODES): Promise<Database.Database> {
+  await mkdir(dirname(path), { recursive: true, mode: modes.dirMode });
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
+    // SQLite makes its files 0644 less the umask; they hold slot paths and upload ids.
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) await chmod(file, modes.fileMode).catch(() => {});
     db.pragma(durable ? 'synchronous = NORMAL' : 'synchronous = OFF');
     migrate(db);
     return db;
