@@ -277,7 +277,7 @@ describe('slow links (issue 18 B); every case runs concurrently', { concurrency:
             assert.equal(ended.reason, 'floor', sizeClass);
             assert.equal(ended.sizeClass, sizeClass);
             assert.equal(ended.deadlineMs, deadlineMs);
-            assert.ok(!(slowRes instanceof Error) && slowRes.status === 204, `${sizeClass}: the slow PATCH is answered with its stored offset`);
+            assert.ok(!(slowRes instanceof Error) && slowRes.status === 204, `${sizeClass}: the slow PATCH is answered with its stored offset, got ${slowRes instanceof Error ? String(slowRes) : `${slowRes.status} ${slowRes.text}`}`);
             assert.ok(!(fastRes instanceof Error) && fastRes.status === 204 && fastRes.headers['upload-offset'] === String(2 * MiB), `${sizeClass}: the fast PATCH ran to its end`);
             assert.ok(!server.logs.some((l) => ENDED.test(String(l.msg)) && l.uploadId === fastId), `${sizeClass}: the moving body was not ended`);
           }),
