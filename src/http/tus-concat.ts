@@ -97,6 +97,11 @@ export class TusConcatenation {
     return () => lock.unlock();
   }
 
+  /** Whether the slot has partials still waiting for their final: then they are its one upload. */
+  async hasLiveParts(slotPath: string): Promise<boolean> {
+    return (await this.#livePartials(slotPath)).length > 0;
+  }
+
   /**
    * The size to check a final's signature against when it declares none: the signed size its
    * first part was created under (checked then), else the parts' lengths together.

@@ -200,16 +200,28 @@ export class TusEndpoint {
       if (creation.concat?.kind === 'final') return this.createFinal(ctx, creation, creation.concat.ids);
       this.creations.set(ctx.req, creation);
       newRecord = creation.record;
-      if (creation.concat?.kind === 'partial') unlockSlot = await this.admitPartial(ctx, creation);
-      else {
-        // One unfinished upload per slot, cluster-wide: a creation that lost the race is a second creation.
-        const claim = await this.slotUploads.claimCreation(creation.slot.path);
-        if ('existing' in claim) {
-          this.creations.delete(ctx.req);
-          return this.slotUploads.answerExisting(ctx, claim.existing);
-        }
-        settleCreation = claim.settle;
+      // One unfinished upload per slot, cluster-wide: a creation that lost the race is a second
+      // creation. A slot's partials together are its one upload, so a partial holds the claim
+      // for its creation too: a plain upload and parts never share a slot.
+      const partial = creation.concat?.kind === 'partial';
+      const claim = await this.slotUploads.claimCreation(creation.slot.path);
+      if ('existing' in claim) {
+        this.creations.delete(ctx.req);
+        if (!partial) return this.slotUploads.answerExisting(ctx, claim.existing);
+        const url = uploadUrlOf(ctx, this.deps.config.server, claim.existing.id);
+        throw new AppError('ERR_UPLOAD_EXISTS', { message: `This slot already has an unfinished upload, not sent in parts: ${url}`, headers: { Location: url, 'Tus-Resumable': '1.0.0' } });
       }
+      try {
+        if (partial) unlockSlot = await this.admitPartial(ctx, creation);
+        else if (await this.concat?.hasLiveParts(creation.slot.path)) {
+          throw new AppError('ERR_UPLOAD_EXISTS', { message: "This slot's upload is being sent in parts (tus concatenation): send the final POST naming them, or DELETE them to start over" });
+        }
+      } catch (err) {
+        this.creations.delete(ctx.req);
+        claim.settle();
+        throw err;
+      }
+      settleCreation = claim.settle;
     }
     let release = () => {};
     // Non-body requests may wait for an upload's lock (up to the locker's acquire timeout): that

@@ -216,6 +216,29 @@ for (const backend of storageBackends()) describe(`tus extensions through slots 
       assert.ok(!names.some((n) => locations.some((l) => l.endsWith(`/${n}`))), 'no partial bytes left');
     });
 
+    it("a slot's partials are its one upload: no plain upload beside them, no partial beside a plain upload", async () => {
+      const data = randomData(2000);
+      const slot = slotFor(`${slotDir()}/one.bin`, data.length);
+      const [first] = await uploadParts(slot.url, data.length, [data.subarray(0, 1000)]);
+      const plain = await create({ 'Upload-Length': data.length, 'Upload-Slot': slot.url });
+      assert.equal(plain.status, 409, plain.text);
+      assert.equal(code(plain), 'ERR_UPLOAD_EXISTS');
+      const [second] = await uploadParts(slot.url, data.length, [data.subarray(1000)]);
+      assert.equal((await finalOf(slot.url, [first!, second!])).status, 201, 'the parts still complete the slot');
+      assert.ok((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body.equals(data));
+
+      const other = slotFor(`${slotDir()}/plain.bin`, data.length);
+      const created = await create({ 'Upload-Length': data.length, 'Upload-Slot': other.url });
+      assert.equal(created.status, 201, created.text);
+      const beside = await partial(other.url, 1000, data.length);
+      assert.equal(beside.status, 409, beside.text);
+      assert.equal(code(beside), 'ERR_UPLOAD_EXISTS');
+      assert.equal(beside.headers.location, created.headers.location, 'the answer names the upload to resume');
+      // Once the plain upload is terminated, the slot may be sent in parts.
+      assert.equal((await rawRequest(server.baseUrl, pathOf(String(created.headers.location)), { method: 'DELETE', headers: TUS })).status, 204);
+      assert.equal((await partial(other.url, 1000, data.length)).status, 201);
+    });
+
     it('refuses partials beyond the slot (count, size) and finals with wrong, foreign, unknown or reused parts', async () => {
       const data = randomData(3000);
       const slot = slotFor(`${slotDir()}/r.bin`, data.length);
