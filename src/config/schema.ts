@@ -78,6 +78,8 @@ const server = z
     graceful_shutdown_timeout: duration('300s'),
     request_timeout: duration('7200s'),
     upload_stall_timeout: positiveDuration('60s'),
+    /** A request's header block must be complete within this; else 408 and the connection closes. */
+    headers_timeout: positiveDuration('60s'),
     max_concurrent_uploads: count(100, 1),
     connection_pool_size: count(200, 1),
     /** Connections the kernel holds for accept() (Node's default 511; Linux caps it at net.core.somaxconn). */
@@ -98,6 +100,7 @@ const server = z
     gracefulShutdownMs: s.graceful_shutdown_timeout,
     requestTimeoutMs: s.request_timeout,
     uploadStallMs: s.upload_stall_timeout,
+    headersTimeoutMs: s.headers_timeout,
     maxConcurrentUploads: s.max_concurrent_uploads,
     connectionPoolSize: s.connection_pool_size,
     listenBacklog: s.listen_backlog,
@@ -429,6 +432,8 @@ const limits = z
   .object({
     // 32: a client (or many phones behind one carrier NAT) may hold a third of the 100 default permits.
     max_bodies_per_client: count(32),
+    // 100: half the default connection_pool_size, so one client never fills the pool.
+    max_connections_per_client: count(100),
     creations_per_minute_per_client: count(120),
     max_unfinished_bytes: size('100GB'),
     // 64: one IPv6 subscriber gets a /64 and may use any address in it; 128 = the exact address.
@@ -437,6 +442,7 @@ const limits = z
   .prefault({})
   .transform((s) => ({
     maxBodiesPerClient: s.max_bodies_per_client,
+    maxConnectionsPerClient: s.max_connections_per_client,
     creationsPerMinutePerClient: s.creations_per_minute_per_client,
     maxUnfinishedBytes: s.max_unfinished_bytes,
     ipv6ClientPrefix: s.ipv6_client_prefix,

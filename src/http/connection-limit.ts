@@ -38,9 +38,10 @@ export class LimitEpisodes {
 /** Applies the limit to `server`; `openCount()` reads the listener's open connections. */
 export function limitConnections(server: Server, limit: number, log: Logger, openCount: () => number): { onClose(): void } {
   server.maxConnections = limit;
+  metrics.connectionsRefused.inc({ limit: 'pool' }, 0);
   const episodes = new LimitEpisodes(Math.min(limit - 1, Math.floor(limit * 0.9)));
   server.on('drop', () => {
-    metrics.connectionsRefused.inc();
+    metrics.connectionsRefused.inc({ limit: 'pool' });
     if (episodes.refused()) log.warn({ limit }, 'Connection limit reached: new connections are refused (server.connection_pool_size)');
   });
   return {

@@ -15,6 +15,7 @@ import { AppError } from '../errors.js';
 import type { UploadLifecycle } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import { answerClientErrors } from './client-errors.js';
+import { ClientConnections } from './client-connections.js';
 import { limitConnections } from './connection-limit.js';
 import { trackResponses } from './response-drain.js';
 import { serveMetrics } from './router.js';
@@ -65,7 +66,9 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
     // Node's defaults would cut long uploads (requestTimeout is 300 s): no overall request
     // deadline here; a dead client is caught by the socket idle timeout below.
     requestTimeout: 0,
-    headersTimeout: 60_000,
+    headersTimeout: config.server.headersTimeoutMs,
+    // Node checks the headers deadline on this interval (30 s by default): a short deadline needs a short interval.
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(config.server.headersTimeoutMs / 4))),
     keepAliveTimeout: 65_000,
     requireHostHeader: false, // answered by requestTarget, as JSON with a log line
   };
@@ -94,13 +97,17 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   answerClientErrors(server, log);
   const sockets = new Set<Socket>();
   const connectionLimit = limitConnections(server, config.server.connectionPoolSize, log, () => sockets.size);
+  const perClient = limitClientConnections(config, log);
   server.on('connection', (socket: Socket) => {
+    const leave = perClient(socket);
+    if (leave === null) return;
     // Probes find peers that vanished without FIN/RST (WiFi -> 4G). Node sets the idle time;
     // the probe interval and count come from the kernel (net.ipv4.tcp_keepalive_intvl/_probes).
     socket.setKeepAlive(true, config.timeouts.keepAliveProbeIntervalMs);
     sockets.add(socket);
     metrics.openConnections.inc();
     socket.once('close', () => {
+      leave();
       sockets.delete(socket);
       metrics.openConnections.dec();
       connectionLimit.onClose();
@@ -174,6 +181,30 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
       await parts.background.stop(Math.min(graceMs, 10_000));
       await parts.announce.down();
     },
+  };
+}
+
+/**
+ * [limits] max_connections_per_client on the main listener: a function counting each new
+ * connection, which closes one over the client's cap at once (null) and otherwise returns what to
+ * call when it closes. Logged at most once a minute (the count is in the metric).
+ */
+function limitClientConnections(config: Config, log: Logger): (socket: Socket) => (() => void) | null {
+  const max = config.limits.maxConnectionsPerClient;
+  if (max === 0 || config.server.trustProxy) return () => () => {};
+  const clients = new ClientConnections(max, config.limits.ipv6ClientPrefix);
+  let loggedAtMs = -Infinity;
+  metrics.connectionsRefused.inc({ limit: 'client' }, 0);
+  return (socket) => {
+    const leave = clients.enter(socket.remoteAddress ?? 'unknown');
+    if (leave !== null) return leave;
+    metrics.connectionsRefused.inc({ limit: 'client' });
+    socket.destroy();
+    if (Date.now() - loggedAtMs >= 60_000) {
+      loggedAtMs = Date.now();
+      log.warn({ limit: max, client: socket.remoteAddress }, 'Client connection limit reached: its new connections are refused ([limits] max_connections_per_client)');
+    }
+    return null;
   };
 }
 

@@ -70,7 +70,8 @@ export const openConnections = new Gauge({
 
 export const connectionsRefused = new Counter({
   name: 'hmac_connections_refused_total',
-  help: 'Connections to the HTTP listener closed at once because connection_pool_size connections were open',
+  help: 'Connections to the HTTP listener closed at once: connection_pool_size connections were open (limit="pool"), or max_connections_per_client from that client (limit="client")',
+  labelNames: ['limit'] as const,
   registers: [registry],
 });
 

@@ -60,6 +60,7 @@ connection_pool_size = ${Math.max(200, UPLOADS, STALLED) * 2 + 100}
 max_concurrent_uploads = ${Math.max(100, UPLOADS, STALLED) + 10}
 [limits]
 max_bodies_per_client = 0
+max_connections_per_client = 0
 creations_per_minute_per_client = 0
 `;
 

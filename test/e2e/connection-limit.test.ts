@@ -1,7 +1,9 @@
 /**
  * Issue 9.9: `[server] connection_pool_size` is enforced on the main listener. Beyond it a new
  * connection is closed unanswered, counted in hmac_connections_refused_total, and the log says so
- * once per episode; once connections close, new ones are served again.
+ * once per episode; once connections close, new ones are served again. `[limits]
+ * max_connections_per_client` does the same per client address, so one client never fills the
+ * pool; other addresses are still served.
  */
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
@@ -15,11 +17,11 @@ const REACHED = 'Connection limit reached: new connections are refused (server.c
 const BELOW = 'Connections below the limit again: accepting new connections';
 
 /** A keep-alive connection that got one answer to GET /health (so the server has accepted it), or the bytes of a refused one. */
-function dial(baseUrl: string): Promise<{ socket: Socket; answered: boolean; received: string }> {
+function dial(baseUrl: string, localAddress?: string): Promise<{ socket: Socket; answered: boolean; received: string }> {
   const url = new URL(baseUrl);
   return withTimeout(
     new Promise((resolve, reject) => {
-      const socket = connect({ host: url.hostname, port: Number(url.port) });
+      const socket = connect({ host: url.hostname, port: Number(url.port), ...(localAddress ? { localAddress } : {}) });
       let received = '';
       socket.on('data', (d: Buffer) => {
         received += d.toString('latin1');
@@ -39,7 +41,7 @@ describe('connection_pool_size', () => {
   let server: SpawnedServer;
   let metricsUrl = '';
   const held: Socket[] = [];
-  const refusedTotal = async () => Number(/^hmac_connections_refused_total (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
+  const refusedTotal = async () => Number(/^hmac_connections_refused_total\{limit="pool"\} (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
   const count = (msg: string) => server.logs.filter((l: LogLine) => l.msg === msg).length;
 
   before(async () => {
@@ -76,5 +78,89 @@ describe('connection_pool_size', () => {
     assert.equal(next.answered, false);
     await server.waitForLog((l) => l.msg === REACHED && count(REACHED) === 2); // a second episode, a second line
     assert.equal(await refusedTotal(), 4);
+  });
+});
+
+describe('max_connections_per_client', () => {
+  const MAX = 2;
+  const CLIENT_REACHED = 'Client connection limit reached: its new connections are refused ([limits] max_connections_per_client)';
+  let server: SpawnedServer;
+  let metricsUrl = '';
+  const held: Socket[] = [];
+  const refused = async (limit: string) => Number(new RegExp(`^hmac_connections_refused_total\\{limit="${limit}"\\} (\\d+)$`, 'm').exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
+
+  before(async () => {
+    server = await startServer({ config: `[limits]\nmax_connections_per_client = ${MAX}\n[metrics]\nlisten = "127.0.0.1:0"\n` });
+    metricsUrl = String((await server.waitForLog((l) => l.msg === 'Metrics listening')).address);
+  });
+  after(async () => {
+    for (const s of held) s.destroy();
+    await server?.dispose();
+  });
+
+  it('one address gets its cap, not more; another address is served meanwhile; a closed one frees a place', async () => {
+    assert.equal(await refused('client'), 0, 'the series exists before the first refusal');
+    for (let i = 0; i < MAX; i++) {
+      const c = await dial(server.baseUrl, '127.0.0.1');
+      assert.equal(c.answered, true, `connection ${i + 1} of ${MAX} is served`);
+      held.push(c.socket);
+    }
+    for (let i = 0; i < 2; i++) {
+      const over = await dial(server.baseUrl, '127.0.0.1');
+      assert.deepEqual([over.answered, over.received], [false, ''], 'closed without a byte');
+    }
+    const other = await dial(server.baseUrl, '127.0.0.2');
+    assert.equal(other.answered, true, 'another client is not starved');
+    held.push(other.socket);
+    await server.waitForLog((l) => l.msg === CLIENT_REACHED);
+    assert.equal(await refused('client'), 2);
+    assert.equal(await refused('pool'), 0);
+    assert.equal(server.logs.filter((l: LogLine) => l.msg === CLIENT_REACHED).length, 1, 'logged once, counted in the metric');
+
+    const closed = held.shift()!;
+    const gone = new Promise((resolve) => closed.once('close', resolve));
+    closed.destroy();
+    await gone;
+    // The server counts the close once its socket sees it: retry until the place is free.
+    let again = await dial(server.baseUrl, '127.0.0.1');
+    for (let i = 0; i < 50 && !again.answered; i++) again = await dial(server.baseUrl, '127.0.0.1');
+    assert.equal(again.answered, true, 'served again once one of its connections closed');
+    held.push(again.socket);
+  });
+});
+
+describe('header slowloris ([server] headers_timeout)', () => {
+  let server: SpawnedServer;
+  before(async () => {
+    server = await startServer({ config: '[server]\nconnection_pool_size = 3\nheaders_timeout = "1s"\n' });
+  });
+  after(async () => server?.dispose());
+
+  /** A connection that sends header lines forever and never ends them; resolves what it got once the server closed it. */
+  function slowloris(baseUrl: string): Promise<string> {
+    const url = new URL(baseUrl);
+    // Half-open allowed: the server's FIN after its 408 does not close this side; only the server's close does.
+    const socket = connect({ host: url.hostname, port: Number(url.port), allowHalfOpen: true });
+    socket.on('error', () => {}); // a peer that still writes may see the close as a reset
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    socket.write(`GET /health HTTP/1.1\r\nHost: ${url.host}\r\n`);
+    const trickle = setInterval(() => socket.writable && socket.write('X-Slow: 1\r\n'), 50);
+    // Without the close after the answer, the trickle keeps the socket busy, so no idle timeout ends it either.
+    return withTimeout(new Promise<string>((resolve) => socket.once('close', () => resolve(received))), 15_000, 'the slowloris connection was left open after its 408').finally(() => {
+      clearInterval(trickle);
+      socket.destroy();
+    });
+  }
+
+  it('trickling header blocks fill the pool for headers_timeout only: each gets 408 ERR_HEADERS_TIMEOUT, is closed, and the pool serves again', async () => {
+    const answers = await Promise.all([slowloris(server.baseUrl), slowloris(server.baseUrl), slowloris(server.baseUrl)]);
+    for (const text of answers) {
+      assert.match(text, /^HTTP\/1\.1 408 /);
+      assert.match(text, /"code":"ERR_HEADERS_TIMEOUT"/);
+    }
+    const served = await dial(server.baseUrl);
+    assert.equal(served.answered, true, 'the pool is free again');
+    served.socket.destroy();
   });
 });

@@ -61,7 +61,7 @@ function settled(answers: Array<Promise<unknown>>, n: number): Promise<void> {
 
 describe('one slot does not block everyone (issue 9.1)', () => {
   it('100 trickling PUTs and 100 trickling tus PATCHes from one slot each hold one body; a 5-byte PUT from another client goes straight through', { timeout: 120_000 }, async () => {
-    const server = await startServer({ config: '[server]\nmax_concurrent_uploads = 20\n[workers]\nqueue_timeout = "60s"\n[limits]\nmax_bodies_per_client = 200\ncreations_per_minute_per_client = 1000\n' });
+    const server = await startServer({ config: '[server]\nmax_concurrent_uploads = 20\n[workers]\nqueue_timeout = "60s"\n[limits]\nmax_bodies_per_client = 200\nmax_connections_per_client = 0\ncreations_per_minute_per_client = 1000\n' });
     const attackers: Trickler[] = [];
     try {
       const size = 50_000_000;

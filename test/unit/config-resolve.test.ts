@@ -21,6 +21,7 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
       gracefulShutdownMs: 300_000,
       requestTimeoutMs: 7_200_000,
       uploadStallMs: 60_000,
+      headersTimeoutMs: 60_000,
       maxConcurrentUploads: 100,
       connectionPoolSize: 200,
       listenBacklog: 4096,
@@ -56,7 +57,7 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
     });
   });
   it('limits, takeover', () => {
-    assert.deepEqual(config.limits, { maxBodiesPerClient: 32, creationsPerMinutePerClient: 120, maxUnfinishedBytes: 100e9, ipv6ClientPrefix: 64 });
+    assert.deepEqual(config.limits, { maxBodiesPerClient: 32, maxConnectionsPerClient: 100, creationsPerMinutePerClient: 120, maxUnfinishedBytes: 100e9, ipv6ClientPrefix: 64 });
     assert.equal(config.tus.takeoverIdleMs, 200);
   });
   it('queue_resilience', () => {
