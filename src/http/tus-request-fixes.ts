@@ -10,6 +10,9 @@
  *   is dropped; with it, the first value (the client's side, as Express reads it) is kept.
  * - an empty Upload-Metadata (tuspy sends `Upload-Metadata: ` when given no metadata): @tus/server
  *   answers 400; tusd reads no metadata. Dropped.
+ * - a query on an upload URL (a cache-buster added by a proxy, a CDN or an app): @tus/server reads
+ *   the id from the whole URL, so `/files/<id>?t=1` was an unknown upload (404); tusd reads the
+ *   path alone. Dropped from every request but a creation, whose query may carry `slot`.
  */
 import type { IncomingMessage } from 'node:http';
 
@@ -29,6 +32,8 @@ export function forwardedProtoFor(value: string, trustProxy: boolean): 'http' | 
 export function adaptTusRequest(req: IncomingMessage, trustProxy: boolean): void {
   const override = req.headers['x-http-method-override'];
   if (override !== undefined) req.method = methodOf(req.method ?? 'GET', Array.isArray(override) ? override[0] : override);
+  const query = req.url?.indexOf('?') ?? -1;
+  if (query >= 0 && req.method !== 'POST') req.url = req.url!.slice(0, query);
   const proto = req.headers['x-forwarded-proto'];
   if (proto !== undefined) replaceHeader(req, 'x-forwarded-proto', forwardedProtoFor(Array.isArray(proto) ? proto.join(',') : proto, trustProxy));
   const metadata = req.headers['upload-metadata'];

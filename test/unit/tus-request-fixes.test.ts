@@ -34,11 +34,24 @@ describe('X-HTTP-Method-Override', () => {
 });
 
 describe('adaptTusRequest changes both views of the request', () => {
-  const request = (method: string, raw: string[]): IncomingMessage => {
+  const request = (method: string, raw: string[], url = '/files/abc'): IncomingMessage => {
     const headers: Record<string, string> = {};
     for (let i = 0; i < raw.length; i += 2) headers[raw[i]!.toLowerCase()] = raw[i + 1]!;
-    return { method, headers, rawHeaders: [...raw] } as unknown as IncomingMessage;
+    return { method, url, headers, rawHeaders: [...raw] } as unknown as IncomingMessage;
   };
+  it("an upload URL's query is dropped (the id is the path's); a creation keeps its query", () => {
+    for (const method of ['HEAD', 'PATCH', 'DELETE', 'GET']) {
+      const req = request(method, [], '/files/abc?t=1&x=%2F');
+      adaptTusRequest(req, false);
+      assert.equal(req.url, '/files/abc', method);
+    }
+    const overridden = request('POST', ['X-HTTP-Method-Override', 'PATCH'], '/files/abc?t=1');
+    adaptTusRequest(overridden, false);
+    assert.equal(overridden.url, '/files/abc', 'a PATCH sent as POST is a PATCH');
+    const creation = request('POST', [], '/files/?slot=%2Fupload%2Fa%2Fb.bin%3Fv%3D1');
+    adaptTusRequest(creation, false);
+    assert.equal(creation.url, '/files/?slot=%2Fupload%2Fa%2Fb.bin%3Fv%3D1');
+  });
   it('override, proto kept (trusted), empty metadata dropped, other headers untouched', () => {
     const req = request('POST', ['Host', 'a', 'X-HTTP-Method-Override', 'PATCH', 'X-Forwarded-Proto', 'HTTPS, http', 'Upload-Metadata', ' ', 'Upload-Offset', '0']);
     adaptTusRequest(req, true);
