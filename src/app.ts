@@ -13,7 +13,7 @@ import { RufhUploads, TusEndpoint, buildRoutes, readinessChecks, requestContext,
 import { Intake, StorageSpace, UploadLifecycle, uploadPolicyFromConfig, type GuardDeps } from './intake/index.js';
 import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, storageReadiness, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
-import { MemoryLocker, TusRequestScope, UnfinishedUploads, isStoreUnreachable } from './storage/index.js';
+import { MemoryLocker, TusRequestScope, UnfinishedUploads, foreignEntries, isStoreUnreachable } from './storage/index.js';
 import { backendStores } from './app-storage.js';
 import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
 
@@ -89,6 +89,10 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const swept = await stores.init();
   if (swept.uploads > 0) log.info({ uploads: swept.uploads, backend: stores.backend }, 'Removed what PUTs interrupted by a previous stop left');
   if (swept.stagedFiles > 0) log.info({ files: swept.stagedFiles, dir: stores.s3?.scratch.dir }, 'Removed S3 parts a previous run had staged locally');
+  const foreign = await foreignEntries(dataDir);
+  if (foreign.count > 0) {
+    log.warn({ dataDir, count: foreign.count, entries: foreign.sample }, 'The data directory holds entries this server did not make; they are not served (files of the Go HMAC File Server go under files/: docs/go-migration.md)');
+  }
   // Finalization queue (docs/queue.md): every completed upload is admitted as a durable job and
   // published by the workers.
   // Files the malware scan withheld (docs/scanning.md): never served; their URLs answer 451.

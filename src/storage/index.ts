@@ -59,3 +59,4 @@ export type { S3TusDoorStoreOptions } from './s3-tus-door-store.js';
 export { S3Scratch, S3_SCRATCH_DIR } from './s3-scratch.js';
 export type { S3DownloadSigner, PresignedDownload } from './s3-presign.js';
 // The S3 implementations (values) are in './s3.js', imported only when storage.backend = "s3".
+export { DATA_DIR_ENTRIES, foreignEntries } from './data-dir.js';

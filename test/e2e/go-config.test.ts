@@ -4,13 +4,13 @@
  * mapped key with the effective value; the started server enforces the same upload policy.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { GO_CONFIGS, goConfig } from '../fixtures/go-configs.js';
-import { pathOf, rawRequest, slotDir } from '../helpers/http.js';
+import { pathOf, randomData, rawRequest, slotDir } from '../helpers/http.js';
 import { runCli, startServer, TEST_SECRET, type LogLine } from '../helpers/server.js';
 
 const MiB = 2 ** 20;
@@ -119,4 +119,42 @@ describe('Go 3.4 example configs: a real start enforces the same policy', () => 
       }
     });
   }
+});
+
+describe("files the Go server kept in its storage_path (read here as storage.data_dir)", () => {
+  const FOREIGN = 'The data directory holds entries this server did not make; they are not served (files of the Go HMAC File Server go under files/: docs/go-migration.md)';
+
+  it('are named at start instead of 404s in silence; moved under files/, each is served at its old URL', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'hfs-gofiles-'));
+    try {
+      // Go kept <storage_path>/<URL path>; its own .metadata folder is hidden and not named.
+      const photo = randomData(3000);
+      await mkdir(join(dataDir, 'f00dfeed'));
+      await writeFile(join(dataDir, 'f00dfeed', 'Holiday photo.jpg'), photo);
+      await writeFile(join(dataDir, 'notes.txt'), 'hello');
+      await mkdir(join(dataDir, '.metadata'));
+      let server = await startServer({ dataDir });
+      const url = (server: { uploadUrl: string }, path: string) => `${new URL(server.uploadUrl).pathname}${path}`;
+      try {
+        const warned = await server.waitForLog((l) => l.msg === FOREIGN);
+        assert.deepEqual([warned.count, warned.entries], [2, ['f00dfeed', 'notes.txt']]);
+        assert.equal((await rawRequest(server.baseUrl, url(server, 'f00dfeed/Holiday%20photo.jpg'))).status, 404);
+      } finally {
+        await server.dispose();
+      }
+      for (const name of ['f00dfeed', 'notes.txt']) await rename(join(dataDir, name), join(dataDir, 'files', name));
+      server = await startServer({ dataDir });
+      try {
+        const got = await rawRequest(server.baseUrl, url(server, 'f00dfeed/Holiday%20photo.jpg'));
+        assert.equal(got.status, 200);
+        assert.ok(got.body.equals(photo));
+        assert.equal((await rawRequest(server.baseUrl, url(server, 'notes.txt'))).text, 'hello');
+        assert.ok(!server.logs.some((l) => l.msg === FOREIGN), 'nothing foreign left: no warning');
+      } finally {
+        await server.dispose();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });

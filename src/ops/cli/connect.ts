@@ -14,6 +14,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isClusterMode, stateDirOf, type Config } from '../../config/index.js';
+import { DATA_DIR_ENTRIES } from '../../storage/data-dir.js';
 import { AdminClient } from './admin-client.js';
 import { acquireDataDirLock, dataDirLockPath, DataDirLockedError, type DataDirLock } from '../data-dir-lock.js';
 import { readServerLock } from '../server-lock.js';
@@ -64,9 +65,6 @@ function takeLock(dataDir: string): Taken {
     throw err;
   }
 }
-
-/** What a server makes in its data directory at its first start (and an offline command's lock). */
-const DATA_DIR_ENTRIES = ['server.lock', 'tus', 'files', 'meta', 'queue', 'incoming', 'cas', 'secret'];
 
 /**
  * A directory that exists but holds none of a data directory's entries is a mistyped path, or the
