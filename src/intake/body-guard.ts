@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/index.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import { metrics, type Logger } from '../observability/index.js';
-import { BodyHolder, BodySlots, ConcurrencyPermits, type ClientCaps, transferLimits, watchBody, type BodyWatch, type FloorJudgement, type TakeoverReport } from '../transfer/index.js';
+import { BodyHolder, BodySlots, ConcurrencyPermits, clientKeyOf, type ClientCaps, transferLimits, watchBody, type BodyWatch, type FloorJudgement, type TakeoverReport } from '../transfer/index.js';
 
 /** Why the server ends a body: its watchdog (stall, floor), shutdown, or a newer request (takeover). */
 export type EndReason = 'stall' | 'floor' | 'shutdown' | 'takeover';
@@ -151,17 +151,26 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
   const log = request.log ?? deps.log;
   const client = deps.clientOf(req);
   // Single-node caps answer synchronously (nothing changes there); cluster caps ask Redis.
-  const entered = deps.clients.enterBody(client);
-  const leaveClient = entered instanceof Promise ? await entered : entered;
+  const enterClient = async () => {
+    const entered = deps.clients.enterBody(client);
+    return entered instanceof Promise ? await entered : entered;
+  };
+  const refuseClient = () => {
+    metrics.clientLimited.inc({ limit: 'bodies' });
+    log.info({ client, limit: config.limits.maxBodiesPerClient }, 'Upload refused: client streams its maximum of bodies');
+    return new AppError('ERR_RATE_LIMITED', { headers: { 'Retry-After': '5' } });
+  };
+  let leaveClient = await enterClient();
   if (leaveClient && req.socket.destroyed) {
     leaveClient();
     throw new AppError('ERR_BAD_REQUEST', { message: 'client went away' });
   }
-  if (!leaveClient) {
-    metrics.clientLimited.inc({ limit: 'bodies' });
-    log.info({ client, limit: config.limits.maxBodiesPerClient }, 'Upload refused: client streams its maximum of bodies');
-    throw new AppError('ERR_RATE_LIMITED', { headers: { 'Retry-After': '5' } });
-  }
+  // At its cap, a client retrying its own body on the slot (the old connection silent after a
+  // network switch, same address) is not refused: the newest body takes over, and the old one's
+  // place is what it asks for once the takeover freed it (below).
+  const holderNow = deps.slots.holderOf(request.slotKey);
+  const sameClient = (a: string) => clientKeyOf(a, config.limits.ipv6ClientPrefix) === clientKeyOf(client, config.limits.ipv6ClientPrefix);
+  if (!leaveClient && !(holderNow && sameClient(holderNow.clientAddress))) throw refuseClient();
   const socket = req.socket;
   const bodyStartsAt = socket.bytesRead - req.readableLength;
   const bodyBytes = request.bodyBytes ?? (() => Math.max(0, socket.bytesRead - bodyStartsAt));
@@ -211,7 +220,7 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
     onTakeover: (report) => reportTakeover(log, request, report),
   });
 
-  const cleanups: Array<() => void> = [leaveClient, () => holder.finished(), () => req.off('close', onClose)];
+  const cleanups: Array<() => void> = [() => leaveClient?.(), () => holder.finished(), () => req.off('close', onClose)];
   const releaseAll = () => {
     for (const c of cleanups.splice(0).reverse()) c();
     if (!socket.destroyed) socket.setTimeout(socketIdleMsOf(config));
@@ -231,6 +240,8 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
       throw new AppError('ERR_UPLOAD_TAKEN_OVER');
     }
     cleanups.push(claim.release);
+    // The taken-over body of this client has let go of its place by now (its release runs at once).
+    if (!leaveClient && !(leaveClient = await enterClient())) throw refuseClient();
     deps.holders.set(req, holder);
 
     const permit = await deps.permits.acquire(request.requestBytes, stopWaiting.signal);

@@ -129,6 +129,42 @@ describe('per-client caps (issue 9.1)', () => {
     }
   });
 
+  it("at its cap, a client's retried PUT on its own slot takes over the silent earlier body (201, never 429); another slot is still refused", { timeout: 60_000 }, async () => {
+    const server = await startServer({ config: '[limits]\nmax_bodies_per_client = 1\n' });
+    const u = new URL(server.baseUrl);
+    const from = '127.0.0.5';
+    const data = randomData(5000);
+    const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/retried.bin`, baseUrl: server.uploadUrl, size: data.length });
+    // The first PUT sends a part, then its network goes away: the connection stays open and silent.
+    const first = httpRequest({ host: u.hostname, port: u.port, path: pathOf(slot.url), method: 'PUT', agent: false, localAddress: from, headers: { 'Content-Length': data.length } });
+    first.on('error', () => {});
+    const firstAnswer = new Promise<number>((resolve) => {
+      first.on('response', (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+      first.on('close', () => resolve(0));
+    });
+    try {
+      first.write(data.subarray(0, 1000));
+      await untilMetric(server, /^hmac_active_uploads 1$/m);
+      const other = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/o.txt`, baseUrl: server.uploadUrl, size: 2 });
+      assert.equal((await putFrom(server, pathOf(other.url), from)).status, 429, 'the cap holds for another slot');
+      const retry = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: u.hostname, port: u.port, path: pathOf(slot.url), method: 'PUT', agent: false, localAddress: from, headers: { 'Content-Length': data.length } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(data);
+      });
+      assert.equal(retry, 201);
+      assert.notEqual(await firstAnswer, 201, 'the earlier body was ended');
+      assert.ok((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body.equals(data));
+      assert.equal((await putFrom(server, pathOf(other.url), from)).status, 201, 'its place is free again once the retry is done');
+    } finally {
+      first.destroy();
+      await server.dispose();
+    }
+  });
+
   for (const trustProxy of [true, false]) {
     it(`trust_proxy = ${trustProxy}: the client address is ${trustProxy ? "X-Forwarded-For's last hop" : 'the peer address'}`, { timeout: 60_000 }, async () => {
       const server = await startServer({ config: `[server]\ntrust_proxy = ${trustProxy}\n[limits]\nmax_bodies_per_client = 1\n` });
