@@ -22,8 +22,11 @@ export function clientErrorCode(parserCode: string | undefined): ErrorCode {
 export function answerClientErrors(server: Server, log: Logger): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
-    // As Node does: never answer over a response already under way (it would corrupt the stream), nor a peer that is gone.
-    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    // As Node does: never answer over a response already under way (it would corrupt the stream),
+    // nor a peer that is gone: reset, or closed its side mid-request (HPE_INVALID_EOF_STATE: an
+    // app killed mid-upload sends a FIN). Either is the client leaving, not a malformed request:
+    // its request, if it had one, is logged as aborted without an answer.
+    if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable || inFlight?.headersSent) {
       socket.destroy();
       return;
     }

