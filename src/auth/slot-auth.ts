@@ -51,7 +51,7 @@ export interface AuthorizedSlot {
   expiresAtMs: number | undefined;
 }
 
-export type SlotDecision = { ok: true; slot: AuthorizedSlot } | { ok: false; code: ErrorCode };
+export type SlotDecision = { ok: true; slot: AuthorizedSlot } | { ok: false; code: ErrorCode; message?: string };
 
 /** Which signature parameter of the URL counts: the highest version that is present and accepted. */
 export function pickScheme(query: URLSearchParams, accepted: readonly Scheme[]): Scheme | undefined {
@@ -60,7 +60,12 @@ export function pickScheme(query: URLSearchParams, accepted: readonly Scheme[]):
 
 export function authorizeSlot(req: SlotRequest, policy: SlotPolicy): SlotDecision {
   const scheme = pickScheme(req.query, policy.schemes);
-  if (!scheme) return { ok: false, code: 'ERR_SIGNATURE_MISSING' };
+  if (!scheme) {
+    // A signature of a scheme turned off here ([security] schemes): say so, not "no signature".
+    const off = SCHEME_PRECEDENCE.find((s) => req.query.has(s));
+    if (off === undefined) return { ok: false, code: 'ERR_SIGNATURE_MISSING' };
+    return { ok: false, code: 'ERR_SIGNATURE_MISSING', message: `The upload URL's ${off} signature is not accepted here; accepted: ${policy.schemes.join(', ')}` };
+  }
   const given = req.query.get(scheme) ?? '';
   const contentType = req.contentType ?? DEFAULT_CONTENT_TYPE;
 

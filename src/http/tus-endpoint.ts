@@ -499,12 +499,22 @@ export class TusEndpoint {
     return {};
   }
 
+  /** Whether a PATCH's body (Upload-Offset + Content-Length, as sent) goes past max_upload_size. */
+  private pastMaxUploadSize(req: IncomingMessage): boolean {
+    const offset = Number(req.headers['upload-offset']);
+    const length = Number(req.headers['content-length']);
+    return Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset + length > this.deps.config.server.maxUploadBytes;
+  }
+
   private async mapError(req: unknown, thrown: Error | { status_code: number; body: string }): Promise<{ status_code: number; body: string }> {
     const node = nodeReq(req);
     const rc = node ? requestContext.get(node) : undefined;
     const res = nodeRes(req);
     if ('status_code' in thrown && typeof thrown.status_code === 'number' && thrown.status_code < 500) {
-      const code = TUS_CODES.get(thrown.body) ?? 'ERR_BAD_REQUEST';
+      let code = TUS_CODES.get(thrown.body) ?? 'ERR_BAD_REQUEST';
+      // @tus/server says "upload's size exceeded" both past a declared length and past its maxSize
+      // for a deferred length: the latter is max_upload_size, ERR_TOO_LARGE as on every door.
+      if (code === 'ERR_TUS_ERR_SIZE_EXCEEDED' && node && this.pastMaxUploadSize(node)) code = 'ERR_TOO_LARGE';
       if (rc) rc.errorCode = code;
       metrics.errorsByCode.inc({ code });
       if (res) this.errorHeaders.set(res, { 'Content-Type': 'application/json' });

@@ -10,8 +10,11 @@ import { ERRORS as TUS_ERRORS } from '@tus/utils';
 import { metrics } from '../observability/index.js';
 import type { RequestContext } from './request-context.js';
 
-/** tus error bodies become codes: `ERR_TUS_<name>`; each tus error keeps its status. */
-export const TUS_CODES = new Map<string, string>(Object.entries(TUS_ERRORS).map(([name, e]) => [(e as { body: string }).body, `ERR_TUS_${name}`]));
+/** Where a tus error means what one of our codes says: over max_upload_size is ERR_TOO_LARGE on every door. */
+const SAME_AS_OURS: Record<string, string> = { ERR_MAX_SIZE_EXCEEDED: 'ERR_TOO_LARGE' };
+
+/** tus error bodies become codes: `ERR_TUS_<name>` unless one of ours says the same; each tus error keeps its status. */
+export const TUS_CODES = new Map<string, string>(Object.entries(TUS_ERRORS).map(([name, e]) => [(e as { body: string }).body, SAME_AS_OURS[name] ?? `ERR_TUS_${name}`]));
 
 const codeForStatus = (status: number) =>
   status === 404 ? 'ERR_NOT_FOUND' : status === 412 ? 'ERR_TUS_RESUMABLE_REQUIRED' : status === 413 ? 'ERR_TOO_LARGE' : status === 400 ? 'ERR_TUS_INVALID_HEADER' : status < 500 ? 'ERR_BAD_REQUEST' : 'ERR_INTERNAL';

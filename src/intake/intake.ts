@@ -85,7 +85,7 @@ export class Intake {
   async authorize(claim: UploadClaim): Promise<AuthorizedSlot> {
     const { path, query, sizeBytes, contentType } = claim;
     const decision = authorizeSlot({ path, query, size: sizeBytes, contentType, nowMs: this.#d.now() }, this.#d.policy);
-    if (!decision.ok) throw new AppError(decision.code);
+    if (!decision.ok) throw new AppError(decision.code, decision.message === undefined ? {} : { message: decision.message });
     // After the signature: an unsigned request learns nothing about the policy.
     const verdict = checkUpload(this.#d.uploadPolicy, path, sizeBytes);
     if (!verdict.ok) throw new AppError(verdict.code, { message: verdict.message });

@@ -116,6 +116,22 @@ describe('upload policy and v3 grace', () => {
     }
   });
 
+  it('tus with a deferred length (v3): a length or a body past max_upload_size is 413 ERR_TOO_LARGE, as on every door', async () => {
+    const OCTETS = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
+    const create = async () => {
+      const s = slot(`${slotDir()}/later.txt`, 0, { scheme: 'v3', expires: nowS() + 600 });
+      const res = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Defer-Length': '1', 'Upload-Slot': s.url } });
+      assert.equal(res.status, 201, res.text);
+      return pathOf(String(res.headers.location));
+    };
+    const declared = await rawRequest(server.baseUrl, await create(), { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': '0', 'Upload-Length': String(MAX + 1) }, body: 'abc' });
+    assert.equal(declared.status, 413, declared.text);
+    assert.equal(declared.json().code, 'ERR_TOO_LARGE');
+    const streamed = await rawRequest(server.baseUrl, await create(), { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': '0' }, body: randomData(MAX + 1) });
+    assert.equal(streamed.status, 413, streamed.text);
+    assert.equal(streamed.json().code, 'ERR_TOO_LARGE');
+  });
+
   it('tus creation-with-upload of a refused name: 415 before the body, nothing stored', async () => {
     const s = slot(`${slotDir()}/payload.exe`, 4_000_000);
     const status = await firstStatusLine(server.baseUrl, 'POST', '/files/', {
