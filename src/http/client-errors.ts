@@ -5,7 +5,8 @@
  * parser fails inside the body of a request already handed to koa (broken chunked framing), that
  * request's own log line carries the refusal instead of a second line.
  */
-import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
+import { ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/index.js';
@@ -67,4 +68,23 @@ function lingerThenClose(socket: Duplex): void {
   const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * CONNECT (a proxy tunnel request) never reaches the 'request' handler: without a listener Node
+ * closes the connection unanswered and unlogged. This server is no proxy: the request goes
+ * through the app like any other (its JSON refusal, its one log line), then the connection closes.
+ */
+export function answerConnect(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    // The socket stays assigned: its close is the response's 'close', which writes the log line.
+    res.once('finish', () => {
+      socket.end();
+      lingerThenClose(socket);
+    });
+    handler(req, res);
+  });
 }

@@ -14,7 +14,7 @@ import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { UploadLifecycle } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
-import { answerClientErrors } from './client-errors.js';
+import { answerClientErrors, answerConnect } from './client-errors.js';
 import { ClientConnections } from './client-connections.js';
 import { limitConnections } from './connection-limit.js';
 import { trackResponses } from './response-drain.js';
@@ -95,6 +95,7 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   // Any other expectation: requestTarget answers 417 as JSON (Node's own answer is bare, unlogged).
   server.on('checkExpectation', gated);
   answerClientErrors(server, log);
+  answerConnect(server, gated);
   const sockets = new Set<Socket>();
   const connectionLimit = limitConnections(server, config.server.connectionPoolSize, log, () => sockets.size);
   const perClient = limitClientConnections(config, log);

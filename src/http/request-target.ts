@@ -66,6 +66,8 @@ export async function requestTarget(ctx: Context, next: Next): Promise<void> {
   // RFC 9110 §10.1.1: 100-continue is the only expectation; Node hands the others to us.
   const expect = ctx.req.headers.expect;
   if (expect !== undefined && !/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) throw new AppError('ERR_EXPECTATION_FAILED');
+  // A tunnel request (authority-form target): this server is no proxy.
+  if (ctx.method === 'CONNECT') throw new AppError('ERR_METHOD_NOT_ALLOWED', { message: 'CONNECT is not supported: this server is no proxy' });
   const target = ctx.req.url ?? '';
   const parsed = parseRequestTarget(target);
   if (parsed === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The request target is malformed' });

@@ -9,7 +9,7 @@ import { errorMiddleware } from './errors.js';
 import { requestLog } from './request-log.js';
 import type { UploadLifecycle } from '../intake/index.js';
 import { requestTarget } from './request-target.js';
-import { answerClientErrors } from './client-errors.js';
+import { answerClientErrors, answerConnect } from './client-errors.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -83,6 +83,7 @@ export function sideListener(listen: { host: string; port: number }, log: Logger
   const server = createServer({ requireHostHeader: false }, koa.callback()); // requestTarget answers it
   server.on('checkExpectation', koa.callback()); // requestTarget answers 417 as JSON
   answerClientErrors(server, log);
+  answerConnect(server, koa.callback());
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: listen.host || undefined, port: listen.port }, () => {

@@ -262,6 +262,7 @@ describe('malformed requests', () => {
     ['a header the parser refuses', () => 'GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
     ['two Host lines (RFC 9112 §3.2)', () => 'GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
     ['a Host with a space', () => 'GET /health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+    ['CONNECT (a tunnel request: this server is no proxy)', () => 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'ERR_METHOD_NOT_ALLOWED'],
     ['an expectation other than 100-continue', () => `PUT /upload/x/y.txt HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`, 417, 'ERR_EXPECTATION_FAILED'],
   ];
   for (const [name, request, status, code] of reviewed) {
