@@ -11,7 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Context } from 'koa';
 import type Koa from 'koa';
 import type { Config } from '../config/index.js';
-import { AppError } from '../errors.js';
+import { AppError, ERRORS } from '../errors.js';
 import type { UploadLifecycle } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import { answerClientErrors, answerConnect } from './client-errors.js';
@@ -96,6 +96,8 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   server.on('checkExpectation', gated);
   answerClientErrors(server, log);
   answerConnect(server, gated);
+  // Every code has its series from the start (at 0), so a rate or an alert on one has data before its first error.
+  for (const code of Object.keys(ERRORS)) metrics.errorsByCode.inc({ code }, 0);
   const sockets = new Set<Socket>();
   const connectionLimit = limitConnections(server, config.server.connectionPoolSize, log, () => sockets.size);
   const perClient = limitClientConnections(config, log);

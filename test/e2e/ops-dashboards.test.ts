@@ -91,6 +91,11 @@ describe('metrics exposed for dashboards and alerts', () => {
     for (const id of ['1', '2', '3', '4']) assert.equal(sampleValue(text, 'hmac_worker_processed_total', { worker_id: id }) !== undefined, true, id);
   });
 
+  it('every error code has its series before its first error (at 0), so alerts on one have data', () => {
+    assert.equal(sampleValue(text, 'hmac_errors_total', { code: 'ERR_INTERNAL' }), 0);
+    assert.equal(sampleValue(text, 'hmac_errors_total', { code: 'ERR_INSUFFICIENT_STORAGE' }), 0);
+  });
+
   it('the storage backend reachability gauge has a series on the file backend too (1: the data directory is the store)', () => {
     assert.equal(sampleValue(text, 'hmac_storage_backend_reachable', { backend: 'file' }), 1);
   });
