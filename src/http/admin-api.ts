@@ -42,13 +42,10 @@ export function uploadRoutes(tusStore: TusUploadStore, locker: Locker): AdminRou
       path: '/uploads',
       handle: async () => {
         const now = Date.now();
-        const uploads = await tusStore.listUnfinished();
-        return {
-          uploads: uploads.map((u) => ({ ...u, ageSeconds: u.createdAt ? Math.round((now - Date.parse(u.createdAt)) / 1000) : null })),
-        };
+        return { uploads: (await tusStore.listUnfinished()).map((u) => withAge(u, now)) };
       },
     },
-    { method: 'GET', path: '/uploads/:id', handle: async ({ id }) => find(id!) },
+    { method: 'GET', path: '/uploads/:id', handle: async ({ id }) => withAge(await find(id!), Date.now()) },
     {
       method: 'DELETE',
       path: '/uploads/:id',
@@ -67,6 +64,11 @@ export function uploadRoutes(tusStore: TusUploadStore, locker: Locker): AdminRou
       },
     },
   ];
+}
+
+/** An upload as the admin API shows it: with its age, as `uploads list` and `uploads show` print it. */
+function withAge<T extends { createdAt?: string | undefined | null }>(u: T, nowMs: number): T & { ageSeconds: number | null } {
+  return { ...u, ageSeconds: u.createdAt ? Math.max(0, Math.round((nowMs - Date.parse(u.createdAt)) / 1000)) : null };
 }
 
 interface CompiledRoute extends AdminRoute {

@@ -50,6 +50,7 @@ describe('admin API on the main listener', () => {
     assert.ok(entry.lastActivityAt);
     const one = await rawRequest(server.baseUrl, `/admin/uploads/${u.id}`, { headers: auth });
     assert.equal(one.json().offset, 300);
+    assert.equal(typeof one.json().ageSeconds, 'number', 'shown with its age, as listed');
     const del = await rawRequest(server.baseUrl, `/admin/uploads/${u.id}`, { method: 'DELETE', headers: auth });
     assert.equal(del.status, 200, del.text);
     assert.equal((await rawRequest(server.baseUrl, u.location, { method: 'HEAD', headers: TUS })).status, 404);
