@@ -339,14 +339,14 @@ export class FinalizationService implements UploadFinalizer {
   async #onDead(job: Job, workerId: number, error: JobError, why: DeadReason): Promise<void> {
     const { log } = this.#o;
     this.#jobLeft(job);
-    const fields = logDeadLetter(log, job, workerId, error, why, this.#o.retry.maxRetries);
     if (this.#o.deadLetterEnabled) {
+      logDeadLetter(log, job, workerId, error, why, this.#o.retry.maxRetries, true);
       countDeadLetters(1);
       return;
     }
     try {
       await this.deadLetters.purge({ id: job.id });
-      log.warn(fields, 'Dead letter queue disabled: failed upload discarded');
+      logDeadLetter(log, job, workerId, error, why, this.#o.retry.maxRetries, false);
     } catch (err) {
       log.error({ err, jobId: job.id }, 'Could not discard a failed upload');
     }

@@ -110,13 +110,12 @@ export function dispatcherTelemetry(o: DispatcherTelemetryOptions): DispatcherEv
   };
 }
 
-/** A job moved to the dead letter queue; returns the log fields for the follow-up lines. */
-export function logDeadLetter(log: Logger, job: Job, workerId: number, error: JobError, why: DeadReason, maxRetries: number): Record<string, unknown> {
-  metrics.deadLetterItems.inc();
+/** A job that failed for good: kept in the dead letter queue, or discarded when it is turned off. */
+export function logDeadLetter(log: Logger, job: Job, workerId: number, error: JobError, why: DeadReason, maxRetries: number, kept: boolean): void {
+  if (kept) metrics.deadLetterItems.inc();
   const fields = { jobId: job.id, slotPath: job.slotPath, workerId, code: error.code, reason: error.message, attempts: job.attempts + 1 };
-  if (why === 'retries_exhausted') log.error(fields, `Upload failed after ${maxRetries} retries, moved to dead letter queue`);
-  else log.error(fields, 'Upload failed permanently, moved to dead letter queue');
-  return fields;
+  const failed = why === 'retries_exhausted' ? `Upload failed after ${maxRetries} retries` : 'Upload failed permanently';
+  log.error(fields, kept ? `${failed}, moved to dead letter queue` : `${failed}, discarded (dead letter queue disabled)`);
 }
 
 export function logPublished(log: Logger, e: PublishedEvent): void {

@@ -197,7 +197,8 @@ describe('FinalizationService', () => {
     try {
       const s = slot('dropped.bin');
       await h.put(s, Buffer.from('x'), { expectedSha256: sha(Buffer.from('y')) });
-      await h.waitLog((l) => l.msg === 'Dead letter queue disabled: failed upload discarded');
+      await h.waitLog((l) => l.msg === 'Upload failed permanently, discarded (dead letter queue disabled)');
+      assert.ok(!h.lines.some((l) => /dead letter queue$/.test(String(l.msg))), 'never said to be kept');
       assert.deepEqual(await h.service.admin.listDeadLetters(), []);
       assert.equal(await h.service.intake.slotTaken(s), false);
       assert.deepEqual(await readdir(join(h.dir, 'queue', 'staging')), []);
