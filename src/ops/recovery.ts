@@ -241,10 +241,12 @@ async function planMeta(ctx: RecoveryContext): Promise<PlannedItem[]> {
     if ((await ctx.publishedRecord(slotPath))?.deletedAtMs !== undefined) continue; // a deleted file's tombstone: its slot stays used
     const job = await ctx.jobBySlot(slotPath);
     if (job !== null && (job.state === 'queued' || job.state === 'leased')) continue; // publish in progress: record first, then link
-    const content = await keptContent(ctx, await ctx.publishedRecord(slotPath));
+    const record = await ctx.publishedRecord(slotPath);
+    const content = await keptContent(ctx, record);
     if (content !== null) {
       const target = join(ctx.dataDir, 'files', slotPath);
-      out.push({ ...item('lost_file', 'restore', `files/${slotPath}`, `published file gone; restored from cas/${relative(join(ctx.dataDir, 'cas'), content)}`, 0, () => linkInto(content, target)), restoreFrom: content });
+      const size = typeof record?.size === 'number' ? record.size : (await stat(content)).size;
+      out.push({ ...item('lost_file', 'restore', `files/${slotPath}`, `published file gone; restored from cas/${relative(join(ctx.dataDir, 'cas'), content)}`, size, () => linkInto(content, target)), restoreFrom: content });
       continue;
     }
     out.push(item('stale_metadata', 'remove', `meta/${f.rel}`, 'record of a file that is not published', f.size, () => removeFile(f.path)));

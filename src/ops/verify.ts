@@ -63,7 +63,7 @@ async function missingFiles(dataDir: string, present: ReadonlySet<string>, optio
     const record = await options.published.record(slotPath);
     if (record === null || record.deletedAtMs !== undefined) continue; // unreadable (recover's business) or deleted for good
     const kept = typeof record.sha256 === 'string' && (await content.find(record.sha256)) !== null;
-    out.push({ slotPath, kind: 'missing', detail: kept ? 'the published file is gone; the content store still holds its bytes: recover restores it' : 'the published file is gone, and no copy is left' });
+    out.push({ slotPath, kind: 'missing', detail: kept ? 'the published file is gone; the content store still holds its bytes: recover restores it (with the server running, once its record is 15 minutes old)' : 'the published file is gone, and no copy is left' });
   }
   return out;
 }

@@ -226,7 +226,7 @@ describe('ops admin API', () => {
     const verify = ndjson(await call('POST', '/verify')).at(-1)!.result as Json;
     assert.deepEqual(verify.problems.filter((p: Json) => p.kind === 'missing').map((p: Json) => [p.slotPath, /recover restores it/.test(p.detail)]), [[path, true]]);
     const plan = ndjson(await call('POST', '/recover?dry_run=1')).at(-1)!.result as Json;
-    assert.deepEqual(plan.items.map((i: Json) => [i.kind, i.action, i.target]), [['lost_file', 'restore', `files/${path}`]]);
+    assert.deepEqual(plan.items.map((i: Json) => [i.kind, i.action, i.target, i.bytes]), [['lost_file', 'restore', `files/${path}`, Buffer.byteLength('bytes the content store keeps')]]);
     const run = ndjson(await call('POST', '/recover')).at(-1)!.result as Json;
     assert.deepEqual(run.items.map((i: Json) => i.result), ['done']);
     const back = await rawRequest(server.baseUrl, `/upload/${path}`);

@@ -136,7 +136,7 @@ describe('operator commands online on S3 (RadosGW)', () => {
 
   it('recover: nothing on a healthy server; a finished upload that never reached the queue is re-admitted and published', async () => {
     const nothing = await cli(['recover', '--dry-run']);
-    assert.deepEqual([nothing.code, nothing.stdout.trim()], [0, 'nothing to recover'], nothing.stderr);
+    assert.deepEqual([nothing.code, nothing.stdout.trim()], [0, 'nothing to recover (the server runs: files touched in the last 15 minutes are left for a later run)'], nothing.stderr);
 
     // A crash between the last PATCH and admission leaves this: finished in the bucket, no job.
     const { settings } = s3SettingsOf(gw, bucket, PREFIX);
@@ -164,7 +164,7 @@ describe('operator commands online on S3 (RadosGW)', () => {
     assert.equal(sha(got.body), sha(body));
     const stored = await gw.client.send(new GetObjectCommand({ Bucket: bucket, Key: `${PREFIX}files/${slotPath}` }));
     assert.equal(sha(Buffer.from(await stored.Body!.transformToByteArray())), sha(body), 'published in the bucket');
-    assert.deepEqual([(await cli(['recover', '--dry-run'])).stdout.trim()], ['nothing to recover']);
+    assert.deepEqual([(await cli(['recover', '--dry-run'])).stdout.trim()], ['nothing to recover (the server runs: files touched in the last 15 minutes are left for a later run)']);
   });
 
   it('recover: a completed PUT body left below incoming/ by a crash before admission is removed (offline; online leaves recent ones)', async () => {
@@ -172,7 +172,7 @@ describe('operator commands online on S3 (RadosGW)', () => {
     const orphan = `${PREFIX}incoming/${'0b1e5f2a-7c3d-4e8f-9a0b-1c2d3e4f5a6b'}-0123456789ab`;
     await gw.client.send(new PutObjectCommand({ Bucket: bucket, Key: orphan, Body: randomData(10_000) }));
     const online = await cli(['recover', '--dry-run']);
-    assert.deepEqual([online.code, online.stdout.trim()], [0, 'nothing to recover'], 'a body this recent may be in flight');
+    assert.deepEqual([online.code, online.stdout.trim()], [0, 'nothing to recover (the server runs: files touched in the last 15 minutes are left for a later run)'], 'a body this recent may be in flight');
     assert.equal(await server.stop(), 0);
     const plan = await cli(['recover', '--dry-run', '--json']);
     assert.equal(plan.code, 3, plan.stderr);

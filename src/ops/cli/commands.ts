@@ -273,9 +273,11 @@ export async function recoverCommand(ops: OpsApi, out: Output, opts: { dryRun: b
   const report = await ops.recover(opts, bar.update).finally(() => bar.end());
   const rows = report.items.map((i) => [i.kind, i.action, i.target, i.detail, formatBytes(i.bytes), i.result ?? (report.dryRun ? 'planned' : null)]);
   show(out, { mode: ops.mode, ...report }, () => {
-    if (report.items.length === 0) return 'nothing to recover';
+    // A running server's own files may be in flight: what changed lately is judged on a later run.
+    const recentNote = ops.mode === 'online' ? ' (the server runs: files touched in the last 15 minutes are left for a later run)' : '';
+    if (report.items.length === 0) return `nothing to recover${recentNote}`;
     const head = report.dryRun ? `dry run: ${report.items.length} item(s) would be handled` : `handled ${report.items.length - report.failed} of ${report.items.length} item(s)`;
-    return `${table(['KIND', 'ACTION', 'TARGET', 'DETAIL', 'SIZE', 'RESULT'], rows, { right: [4], maxWidth: 120 })}\n\n${head}`;
+    return `${table(['KIND', 'ACTION', 'TARGET', 'DETAIL', 'SIZE', 'RESULT'], rows, { right: [4], maxWidth: 120 })}\n\n${head}${recentNote}`;
   });
   if (report.dryRun) return report.items.length > 0 ? EXIT.problems : EXIT.ok;
   return report.failed > 0 ? EXIT.problems : EXIT.ok;
