@@ -59,7 +59,8 @@ async function serve(opts: { config?: string; pretty?: boolean }): Promise<void>
     if (line === null) throw err;
     throw new CliFailure(`cannot start: ${line}`);
   }
-  log.info({ address: running.baseUrl, tusUrl: running.tusUrl, uploadUrl: running.uploadUrl }, 'Server listening');
+  // `address` is where it listens; the URLs are what clients are told (public_url when set).
+  log.info({ address: running.listenUrl, ...(running.baseUrl !== running.listenUrl && { publicUrl: running.baseUrl }), tusUrl: running.tusUrl, uploadUrl: running.uploadUrl }, 'Server listening');
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -22,7 +22,9 @@ import { serveMetrics } from './router.js';
 import { addressOf, sideListener } from './side-services.js';
 
 export interface RunningApp {
-  /** e.g. http://127.0.0.1:8080 */
+  /** Where the listener is bound, e.g. http://0.0.0.0:8080. */
+  listenUrl: string;
+  /** What clients are told: [server] public_url, else the listen URL. */
   baseUrl: string;
   tusUrl: string;
   uploadUrl: string;
@@ -142,7 +144,8 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const scheme = tls ? 'https' : 'http';
-  const baseUrl = config.server.publicUrl || `${scheme}://${host}:${address.port}`;
+  const listenUrl = `${scheme}://${host}:${address.port}`;
+  const baseUrl = config.server.publicUrl || listenUrl;
   // ops: server lock file, so offline commands refuse this data dir and online ones find the admin API.
   const localUrl = `${scheme}://${address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : host}:${address.port}`;
   const adminUrl = !admin ? null : config.admin.listen ? addressOf(side[0]!) : `${localUrl}/admin`;
@@ -155,6 +158,7 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   const expiry = config.tus.expirationMs > 0 ? setInterval(sweep, Math.min(config.tus.expirationMs, 3_600_000)).unref() : undefined;
   const { tusPath, uploadPath } = config.server;
   return {
+    listenUrl,
     baseUrl,
     tusUrl: `${baseUrl}${tusPath}`,
     uploadUrl: `${baseUrl}${uploadPath}`,

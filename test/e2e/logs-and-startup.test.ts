@@ -250,3 +250,22 @@ describe('command line and HTTP details', () => {
     });
   });
 });
+
+describe('"Server listening" with [server] public_url', () => {
+  it('says where it listens (address) and what clients are told (publicUrl, the URLs); a tus creation points at the public URL', async () => {
+    const server = await startServer({ config: '[server]\npublic_url = "https://files.example.org"\n' });
+    try {
+      const line = server.logs.find((l: LogLine) => l.msg === 'Server listening')!;
+      assert.match(String(line.address), /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(line.publicUrl, 'https://files.example.org');
+      assert.equal(line.uploadUrl, 'https://files.example.org/upload/');
+      assert.equal(line.tusUrl, 'https://files.example.org/files/');
+      const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/p.bin`, baseUrl: 'https://files.example.org/upload/', size: 3 });
+      const created = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '3', 'Upload-Slot': slot.url } });
+      assert.equal(created.status, 201, created.text);
+      assert.match(String(created.headers.location), /^https:\/\/files\.example\.org\/files\/[A-Za-z0-9_-]+$/);
+    } finally {
+      await server.dispose();
+    }
+  });
+});
