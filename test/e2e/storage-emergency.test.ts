@@ -136,6 +136,9 @@ describe('storage emergency: below the reserve and back, by itself', () => {
     assert.equal(report.filesystem.reserveBytes, MiB);
     assert.equal(report.unfinishedUploads.count, 0);
     assert.equal(report.queue.admissionsWaitingForSpace, null);
+    const human = await cli(['space']);
+    assert.match(human.stdout, /PUT temp files left by a stop/, 'offline no body streams');
+    assert.doesNotMatch(human.stdout, /streaming/);
   });
 });
 

@@ -226,11 +226,11 @@ export async function dlqPurge(ops: OpsApi, out: Output, target: DeadLetterSelec
 export async function spaceCommand(ops: OpsApi, out: Output): Promise<number> {
   const r = await ops.space();
   const emergency = r.filesystem?.emergency === true;
-  show(out, { mode: ops.mode, ...r }, () => renderSpace(r));
+  show(out, { mode: ops.mode, ...r }, () => renderSpace(r, ops.mode));
   return emergency ? EXIT.problems : EXIT.ok;
 }
 
-function renderSpace(r: SpaceReport): string {
+function renderSpace(r: SpaceReport, mode: OpsApi['mode']): string {
   const fs = r.filesystem;
   const u = r.unfinishedUploads;
   const parts = [
@@ -250,7 +250,8 @@ function renderSpace(r: SpaceReport): string {
         ['dead letters', r.deadLetters.count, formatBytes(r.deadLetters.bytes)],
         ['queue journal', null, formatBytes(r.queue.journalBytes)],
         ['staged PUT bodies', null, formatBytes(r.queue.stagedBytes)],
-        ['PUT bodies streaming', null, formatBytes(r.incomingBytes)],
+        // Offline no body streams: what is there was left by an interrupted run (removed at the next start, or by recover).
+        [mode === 'online' ? 'PUT bodies streaming' : 'PUT temp files left by a stop', null, formatBytes(r.incomingBytes)],
       ],
       { right: [1, 2] },
     ),
