@@ -137,7 +137,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const unfinished = sharedLimits?.unfinished ?? new UnfinishedUploads((bytes) => metrics.unfinishedBytes.set(bytes));
   const loadUnfinished = async () =>
     unfinished.reset((await tusStore.listUnfinished()).flatMap((u) => (u.slotPath ? [{ id: u.id, slotPath: u.slotPath, size: u.size, offset: u.offset, partial: u.partial === true }] : [])));
-  const limits = { clients, unfinished: { heldBytes: () => unfinished.heldBytes, maxBytes: config.limits.maxUnfinishedBytes }, now };
+  const limits = { clients, unfinished: { committedBytes: () => unfinished.committedBytes, reserve: (bytes: number) => unfinished.reserve(bytes), maxBytes: config.limits.maxUnfinishedBytes }, now };
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
   const locker = cluster?.locker ?? new MemoryLocker(lockAcquireTimeoutMs);

@@ -24,28 +24,47 @@ import { LuaScript, UnfinishedUploads, type SlotClaim, type UnfinishedUpload } f
 import type { SharedCounts } from './shared-counts.js';
 
 /** ARGV numbers come back as integers for INCRBY (tostring would write 1e+11). */
+// An entry's committed bytes (limits.max_unfinished_bytes): its declared length, or its offset when more or deferred.
+const COMMITTED_OF = `local function committed(e) return math.max(tonumber(e.n) or 0, tonumber(e.o)) end`;
+
 const SET = new LuaScript(`
--- KEYS[1] ids hash, KEYS[2] slots hash, KEYS[3] total
+-- KEYS[1] ids hash, KEYS[2] slots hash, KEYS[3] total (held), KEYS[4] committed total
 -- ARGV[1] upload id, ARGV[2] JSON {s: slot path, n: size or null, p: partial, o: offset}
--- Reply: the new total
-local prev = 0
+-- Reply: {held total, committed total}
+${COMMITTED_OF}
+local prev, prevCommitted = 0, 0
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old then prev = tonumber(cjson.decode(old).o) end
+if old then
+  local e = cjson.decode(old)
+  prev, prevCommitted = tonumber(e.o), committed(e)
+end
 local info = cjson.decode(ARGV[2])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if not info.p then redis.call('HSET', KEYS[2], info.s, ARGV[1]) end
-return redis.call('INCRBY', KEYS[3], string.format('%d', tonumber(info.o) - prev))
+return {
+  redis.call('INCRBY', KEYS[3], string.format('%d', tonumber(info.o) - prev)),
+  redis.call('INCRBY', KEYS[4], string.format('%d', committed(info) - prevCommitted)),
+}
 `);
 
 const REMOVE = new LuaScript(`
--- KEYS[1] ids hash, KEYS[2] slots hash, KEYS[3] total; ARGV[1] upload id
--- Reply: the new total
+-- KEYS[1] ids hash, KEYS[2] slots hash, KEYS[3] total (held), KEYS[4] committed total; ARGV[1] upload id
+-- Reply: {held total, committed total}
+${COMMITTED_OF}
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if not old then return redis.call('INCRBY', KEYS[3], 0) end
+if not old then return {redis.call('INCRBY', KEYS[3], 0), redis.call('INCRBY', KEYS[4], 0)} end
 local info = cjson.decode(old)
 redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('HGET', KEYS[2], info.s) == ARGV[1] then redis.call('HDEL', KEYS[2], info.s) end
-return redis.call('INCRBY', KEYS[3], string.format('%d', -tonumber(info.o)))
+return {
+  redis.call('INCRBY', KEYS[3], string.format('%d', -tonumber(info.o))),
+  redis.call('INCRBY', KEYS[4], string.format('%d', -committed(info))),
+}
+`);
+
+const TOTALS = new LuaScript(`
+-- KEYS[1] total (held), KEYS[2] committed total. Reply: {held total, committed total}
+return {redis.call('INCRBY', KEYS[1], 0), redis.call('INCRBY', KEYS[2], 0)}
 `);
 
 const CLAIM = new LuaScript(`
@@ -84,9 +103,11 @@ export interface SharedUnfinishedOptions {
 
 export class SharedUnfinishedUploads extends UnfinishedUploads {
   readonly #o: SharedUnfinishedOptions;
-  readonly #keys: [string, string, string];
+  readonly #keys: [string, string, string, string];
   /** The cluster's held bytes as Redis last said; null while counted locally. */
   #clusterHeld: number | null = null;
+  /** The cluster's committed bytes as Redis last said (limits.max_unfinished_bytes); null while counted locally. */
+  #clusterCommitted: number | null = null;
   #refresh: NodeJS.Timeout | undefined;
   /** super.reset() adds one by one: those are written by reset itself. */
   #resetting = false;
@@ -99,7 +120,7 @@ export class SharedUnfinishedUploads extends UnfinishedUploads {
     sink.report = (local) => options.onChange?.(this.#o.counts.local || this.#clusterHeld === null ? local : this.#clusterHeld);
     this.#o = options;
     const base = `${options.counts.keyPrefix}{unfinished}:`;
-    this.#keys = [`${base}ids`, `${base}slots`, `${base}total`];
+    this.#keys = [`${base}ids`, `${base}slots`, `${base}total`, `${base}committed`];
     // Back from an outage (Redis may have restarted empty): this instance's uploads are written again.
     options.counts.onBack(() => {
       for (const u of this.all()) this.#mirror(u);
@@ -108,6 +129,12 @@ export class SharedUnfinishedUploads extends UnfinishedUploads {
 
   override get heldBytes(): number {
     return this.#o.counts.local || this.#clusterHeld === null ? super.heldBytes : this.#clusterHeld;
+  }
+
+  /** The cluster's committed bytes, with this instance's creations not yet written there. */
+  override get committedBytes(): number {
+    if (this.#o.counts.local || this.#clusterCommitted === null) return super.committedBytes;
+    return this.#clusterCommitted + this.reservedBytes;
   }
 
   /** Another instance may have created the upload: its PATCH here refreshes it too. */
@@ -180,13 +207,13 @@ export class SharedUnfinishedUploads extends UnfinishedUploads {
       await redis.multi().del(...this.#keys).exec();
       // One connection: the scripts run in this order, so the last reply is the total after all of them.
       const totals = await Promise.all(list.map((u) => SET.run(redis, this.#keys, [u.id, JSON.stringify(stored(u))])));
-      return totals.at(-1) ?? 0;
+      return totals.at(-1) ?? [0, 0];
     });
   }
 
   /** Starts re-reading the cluster's total (changes made at other instances). */
   start(): void {
-    this.#refresh ??= setInterval(() => void this.#update('unfinished total', (redis) => redis.incrby(this.#keys[2], 0)), this.#o.refreshMs).unref();
+    this.#refresh ??= setInterval(() => void this.#update('unfinished total', (redis) => TOTALS.run(redis, [this.#keys[2], this.#keys[3]], [])), this.#o.refreshMs).unref();
   }
 
   stop(): void {
@@ -204,10 +231,12 @@ export class SharedUnfinishedUploads extends UnfinishedUploads {
   }
 
   async #update(during: string, call: Parameters<SharedCounts['run']>[1]): Promise<void> {
-    const total = await this.#o.counts.run(during, call, () => null);
-    const held = total === null ? null : Number(total);
-    const changed = held !== this.#clusterHeld;
-    this.#clusterHeld = held !== null && Number.isFinite(held) ? held : null;
+    const totals = await this.#o.counts.run(during, call, () => null);
+    const [held, committed] = Array.isArray(totals) ? totals.map(Number) : [NaN, NaN];
+    const heldNow = held !== undefined && Number.isFinite(held) ? held : null;
+    const changed = heldNow !== this.#clusterHeld;
+    this.#clusterHeld = heldNow;
+    this.#clusterCommitted = committed !== undefined && Number.isFinite(committed) ? committed : null;
     if (changed) this.#o.onChange?.(this.heldBytes);
   }
 }

@@ -7,8 +7,11 @@ import type { ClientCaps } from '../transfer/index.js';
 /** Per-client and global bounds on starting uploads (issue 9.1, 9.2). */
 export interface NewUploadLimits {
   clients: ClientCaps;
-  /** tus creations only: bytes held by unfinished uploads, and the cap (0 = none). */
-  unfinished?: { heldBytes: () => number; maxBytes: number };
+  /**
+   * tus creations only: what unfinished uploads hold or were declared to reach (with creations
+   * admitted but not yet recorded), the reservation a new creation makes, and the cap (0 = none).
+   */
+  unfinished?: { committedBytes: () => number; reserve: (bytes: number) => () => void; maxBytes: number };
   now: () => number;
 }
 
@@ -27,7 +30,7 @@ export async function gateNewUpload(
   limits?: NewUploadLimits & { client: string; log: Logger },
 ): Promise<void> {
   if (await control.slotTaken(slotPath)) throw new AppError('ERR_FILE_EXISTS');
-  if (limits) await checkNewUploadLimits(kind, limits);
+  if (limits) await checkNewUploadLimits(kind, sizeBytes, limits);
   const gone = new AbortController();
   const onClose = () => gone.abort(new AppError('ERR_BAD_REQUEST', { message: 'client went away' }));
   req.once('close', onClose);
@@ -37,14 +40,22 @@ export async function gateNewUpload(
   } finally {
     req.off('close', onClose);
   }
+  // Its declared length counts from here: creations running at once cannot each fit the same
+  // room. The upload is in the index by the time its request is over (or it was not created).
+  const unfinished = limits?.unfinished;
+  if (kind === 'create' && unfinished && unfinished.maxBytes > 0 && sizeBytes !== undefined) req.once('close', unfinished.reserve(sizeBytes));
 }
 
-async function checkNewUploadLimits(kind: 'create' | 'put', limits: NewUploadLimits & { client: string; log: Logger }): Promise<void> {
+async function checkNewUploadLimits(kind: 'create' | 'put', sizeBytes: number | undefined, limits: NewUploadLimits & { client: string; log: Logger }): Promise<void> {
   const { client, log, unfinished } = limits;
-  if (kind === 'create' && unfinished && unfinished.maxBytes > 0 && unfinished.heldBytes() >= unfinished.maxBytes) {
-    metrics.unfinishedRefused.inc();
-    log.warn({ heldBytes: unfinished.heldBytes(), maxBytes: unfinished.maxBytes }, 'Upload creation refused: unfinished uploads hold limits.max_unfinished_bytes');
-    throw new AppError('ERR_UNFINISHED_FULL', { headers: { 'Retry-After': '60' } });
+  if (kind === 'create' && unfinished && unfinished.maxBytes > 0) {
+    // A declared length must fit whole; a deferred one while the total is below the cap.
+    const committed = unfinished.committedBytes();
+    if (sizeBytes === undefined ? committed >= unfinished.maxBytes : committed + sizeBytes > unfinished.maxBytes) {
+      metrics.unfinishedRefused.inc();
+      log.warn({ committedBytes: committed, sizeBytes, maxBytes: unfinished.maxBytes }, 'Upload creation refused: unfinished uploads would hold more than limits.max_unfinished_bytes');
+      throw new AppError('ERR_UNFINISHED_FULL', { headers: { 'Retry-After': '60' } });
+    }
   }
   const verdict = await limits.clients.allowCreation(client, limits.now());
   if (!verdict.ok) {

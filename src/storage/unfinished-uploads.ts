@@ -30,12 +30,41 @@ export class UnfinishedUploads {
   private readonly byId = new Map<string, UnfinishedUpload>();
   private readonly bySlot = new Map<string, Set<string>>();
   private held = 0;
+  /** Sum of each upload's declared length (its stored bytes while deferred, or when more). */
+  private committed = 0;
+  /** Declared lengths of creations admitted and not yet in the index. */
+  private reserved = 0;
 
   constructor(private readonly onChange: (heldBytes: number) => void = () => {}) {}
 
   /** Bytes held by all unfinished uploads. */
   get heldBytes(): number {
     return this.held;
+  }
+
+  /**
+   * Bytes the unfinished uploads hold or were declared to reach (a declared length counts whole
+   * from its creation; a deferred one by what it stored), with the creations admitted but not yet
+   * in the index: what limits.max_unfinished_bytes bounds.
+   */
+  get committedBytes(): number {
+    return this.committed + this.reserved;
+  }
+
+  /** Declared lengths of creations admitted and not yet in the index. */
+  protected get reservedBytes(): number {
+    return this.reserved;
+  }
+
+  /** Counts `bytes` for a creation until its upload is in the index; call the returned function then (or when it failed). */
+  reserve(bytes: number): () => void {
+    this.reserved += bytes;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.reserved -= bytes;
+    };
   }
 
   /** The unfinished uploads of `slotPath` (today at most one; concatenation adds its parts). */
@@ -81,6 +110,7 @@ export class UnfinishedUploads {
     let ids = this.bySlot.get(upload.slotPath);
     if (!ids) this.bySlot.set(upload.slotPath, (ids = new Set()));
     ids.add(upload.id);
+    this.committed += committedOf(upload);
     this.changeHeld(upload.offset);
   }
 
@@ -88,7 +118,9 @@ export class UnfinishedUploads {
     const u = this.byId.get(id);
     if (!u || offset === u.offset) return;
     this.changeHeld(offset - u.offset);
+    this.committed -= committedOf(u);
     u.offset = offset;
+    this.committed += committedOf(u);
   }
 
   /** Finished, terminated or expired. Unknown ids are ignored. */
@@ -103,6 +135,7 @@ export class UnfinishedUploads {
     const ids = this.bySlot.get(u.slotPath);
     ids?.delete(id);
     if (ids?.size === 0) this.bySlot.delete(u.slotPath);
+    this.committed -= committedOf(u);
     this.changeHeld(-u.offset);
   }
 
@@ -111,6 +144,7 @@ export class UnfinishedUploads {
     this.byId.clear();
     this.bySlot.clear();
     this.held = 0;
+    this.committed = 0;
     for (const u of uploads) this.add(u);
     this.onChange(this.held);
   }
@@ -119,4 +153,9 @@ export class UnfinishedUploads {
     this.held += delta;
     if (delta !== 0) this.onChange(this.held);
   }
+}
+
+/** What an upload counts towards max_unfinished_bytes: its declared length, or what it stored when more (or deferred). */
+export function committedOf(u: Pick<UnfinishedUpload, 'size' | 'offset'>): number {
+  return Math.max(u.size ?? 0, u.offset);
 }

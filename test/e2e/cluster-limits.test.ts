@@ -60,7 +60,7 @@ describe('cluster mode: [limits] count across instances', () => {
     cluster = await startCluster({
       size: 2,
       redisUrl: redis.url,
-      config: '[server]\ntrust_proxy = true\n[limits]\nmax_bodies_per_client = 1\ncreations_per_minute_per_client = 3\nmax_unfinished_bytes = 500\n',
+      config: '[server]\ntrust_proxy = true\n[limits]\nmax_bodies_per_client = 1\ncreations_per_minute_per_client = 3\nmax_unfinished_bytes = 1050\n',
     });
     [a, b] = cluster.servers as [SpawnedServer, SpawnedServer];
   });
@@ -123,7 +123,7 @@ describe('cluster mode: [limits] count across instances', () => {
     assert.equal(new URL(String(again.headers.location)).pathname, new URL(location).pathname, "A's upload, at B's address");
     assert.equal(again.headers['upload-offset'], '600');
 
-    // 600 bytes held in the cluster: over max_unfinished_bytes (500), B refuses new creations.
+    // 600 bytes held and 1,000 declared in the cluster: another 100 would pass max_unfinished_bytes (1,050), B refuses it.
     await until("B to read the cluster's held bytes", async () => /^hmac_unfinished_upload_bytes 600$/m.test(await metricsOf(b)));
     const refused = await createFrom(cluster, b, '198.51.100.42', `${slotDir()}/other.bin`, 100, 0);
     assert.equal(refused.status, 503, refused.text);

@@ -217,26 +217,29 @@ describe('one unfinished tus upload per slot, and a cap on what unfinished uploa
     }
   });
 
-  it('creations are refused with 503 + Retry-After while unfinished uploads hold max_unfinished_bytes, and accepted again once one finishes', { timeout: 30_000 }, async () => {
-    const server = await startServer({ config: '[limits]\nmax_unfinished_bytes = "100KB"\n' });
+  it('max_unfinished_bytes bounds what unfinished uploads hold or were declared to reach: a creation that would pass it is 503 + Retry-After; one finishing makes room', { timeout: 30_000 }, async () => {
+    const server = await startServer({ config: '[limits]\nmax_unfinished_bytes = "300KB"\n' });
     try {
       const create = (name: string, length: number) => {
         const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/${name}`, baseUrl: server.uploadUrl, size: length });
         return rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': String(length), 'Upload-Slot': slot.url } });
       };
       const a = await create('a.bin', 200_000);
+      assert.equal(a.status, 201, a.text);
       const at = pathOf(String(a.headers.location));
-      const data = randomData(200_000);
-      assert.equal((await rawRequest(server.baseUrl, at, { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': '0' }, body: data.subarray(0, 150_000) })).status, 204);
-      await untilMetric(server, /^hmac_unfinished_upload_bytes 150000$/m);
-      const refused = await create('b.bin', 10);
+      // Nothing stored yet, yet 200,000 bytes are on their way: 150,000 more would pass the cap.
+      const refused = await create('b.bin', 150_000);
       assert.equal(refused.status, 503);
       assert.equal(refused.json().code, 'ERR_UNFINISHED_FULL');
       assert.ok(Number(refused.headers['retry-after']) > 0);
       assert.match(await metrics(server), /hmac_unfinished_refused_total 1/);
-      assert.equal((await rawRequest(server.baseUrl, at, { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': '150000' }, body: data.subarray(150_000) })).status, 204);
+      // Creations at once cannot each take the same room: of three 50,000-byte ones, two fit.
+      const burst = await Promise.all([create('c1.bin', 50_000), create('c2.bin', 50_000), create('c3.bin', 50_000)]);
+      assert.deepEqual(burst.map((r) => r.status).sort(), [201, 201, 503]);
+      const data = randomData(200_000);
+      assert.equal((await rawRequest(server.baseUrl, at, { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': '0' }, body: data })).status, 204);
       await untilMetric(server, /^hmac_unfinished_upload_bytes 0$/m);
-      assert.equal((await create('b.bin', 10)).status, 201);
+      assert.equal((await create('b.bin', 150_000)).status, 201, 'the finished upload made room');
     } finally {
       await server.dispose();
     }

@@ -175,6 +175,7 @@ describe('unfinished uploads across instances', () => {
     a.unfinished.add({ id: 'p1', slotPath: 'd/two.bin', size: 50, offset: 20, partial: true });
     b.unfinished.start();
     await until('B to read the total', () => b.unfinished.heldBytes === 120);
+    await until('B to read the committed bytes (declared lengths)', () => b.unfinished.committedBytes === 1_050);
     assert.deepEqual(await b.unfinished.onSlot('d/one.bin'), [{ id: 'u1', slotPath: 'd/one.bin', size: 1_000, offset: 100, partial: false }], "B finds A's upload on its slot");
     assert.deepEqual(await b.unfinished.onSlot('d/two.bin'), [], 'a partial upload is not its slot\'s one upload');
 
@@ -191,12 +192,19 @@ describe('unfinished uploads across instances', () => {
     // Finished at B: gone for both.
     b.unfinished.remove('u1');
     await until('B to drop it', () => b.unfinished.heldBytes === 20);
+    await until('its declared length dropped too', () => b.unfinished.committedBytes === 50);
     assert.deepEqual(await a.unfinished.onSlot('d/one.bin'), [{ id: 'u1', slotPath: 'd/one.bin', size: 1_000, offset: 900, partial: false }], "A's own index still lists it: existingFor asks the store, which is the truth");
     assert.equal(await reader.hget(`${prefix}{unfinished}:slots`, 'd/one.bin'), null);
 
     // A reset (start, expiry sweep) replaces the cluster's index with the store's listing.
     b.unfinished.reset([{ id: 'u2', slotPath: 'd/three.bin', size: null, offset: 7, partial: false }]);
     await until('the reset total', () => b.unfinished.heldBytes === 7);
+    await until('a deferred length commits what it stored', () => b.unfinished.committedBytes === 7);
+    const release = b.unfinished.reserve(100);
+    assert.equal(b.unfinished.committedBytes, 107, "a creation admitted here counts before it reaches Redis");
+    release();
+    release();
+    assert.equal(b.unfinished.committedBytes, 7);
     assert.deepEqual(await a.unfinished.onSlot('d/two.bin'), a.unfinished.ofSlot('d/two.bin'));
     b.unfinished.stop();
   });
