@@ -17,6 +17,7 @@ import { metrics, type Logger } from '../observability/index.js';
 import { answerClientErrors, answerConnect } from './client-errors.js';
 import { ClientConnections } from './client-connections.js';
 import { limitConnections } from './connection-limit.js';
+import { inOrderPerConnection } from './pipelining.js';
 import { trackResponses } from './response-drain.js';
 import { serveMetrics } from './router.js';
 import { addressOf, sideListener } from './side-services.js';
@@ -55,7 +56,7 @@ export interface ListenerParts {
 
 export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   const { config, log, koa, admin, lifecycle } = parts;
-  const handler = koa.callback();
+  const handler = inOrderPerConnection(koa.callback());
   // The ports are bound before the queue is opened, so a start that cannot listen leaves the
   // queue untouched; requests that arrive meanwhile wait until recovery is done (issue 9.7).
   let recovered = false;

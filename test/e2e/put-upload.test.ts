@@ -83,6 +83,23 @@ for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}
     assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).text, 'first file!');
   });
 
+  it('a GET pipelined behind the PUT of its file on one connection is answered after it, with the file', async () => {
+    const path = `${slotDir()}/pipelined.txt`;
+    const { hostname, port } = new URL(server.baseUrl);
+    const answers = await new Promise<string>((resolve) => {
+      const socket = connect({ host: hostname, port: Number(port) });
+      let got = '';
+      socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(got));
+      // Both requests in one write: the GET is parsed while the PUT is still being handled.
+      socket.write(`PUT ${slot(path)} HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello worldGET /upload/${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    });
+    const statuses = [...answers.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [201, 200], answers);
+    assert.ok(answers.endsWith('\r\n\r\nhello world'), answers);
+  });
+
   it('a repeated PUT with the same bytes (its 201 was lost) gets 201 again; the file is unchanged and stored once', async () => {
     const path = `${slotDir()}/retried.txt`;
     assert.equal((await rawRequest(server.baseUrl, slot(path), { method: 'PUT', body: 'first file!' })).status, 201);
