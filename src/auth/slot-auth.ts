@@ -64,7 +64,8 @@ export function authorizeSlot(req: SlotRequest, policy: SlotPolicy): SlotDecisio
     // A signature of a scheme turned off here ([security] schemes): say so, not "no signature".
     const off = SCHEME_PRECEDENCE.find((s) => req.query.has(s));
     if (off === undefined) return { ok: false, code: 'ERR_SIGNATURE_MISSING' };
-    return { ok: false, code: 'ERR_SIGNATURE_MISSING', message: `The upload URL's ${off} signature is not accepted here; accepted: ${policy.schemes.join(', ')}` };
+    // The scheme the URL itself carries, not the accepted list: an unsigned request learns nothing of the policy.
+    return { ok: false, code: 'ERR_SIGNATURE_MISSING', message: `The upload URL's ${off} signature is not accepted by this server` };
   }
   const given = req.query.get(scheme) ?? '';
   const contentType = req.contentType ?? DEFAULT_CONTENT_TYPE;

@@ -77,6 +77,13 @@ function lingerThenClose(socket: Duplex): void {
  */
 export function answerConnect(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    // Node took its own error listener off this socket: a reset now would be an uncaught error.
+    socket.on('error', () => socket.destroy());
+    // Pipelined behind a request still being answered: that answer owns the socket; close it.
+    if ((socket as { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as Socket);

@@ -10,16 +10,26 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function inOrderPerConnection(handle: Handler): Handler {
+  // The answer under way on each connection; forgotten once it is over.
   const current = new WeakMap<object, ServerResponse>();
   return (req, res) => {
-    const before = current.get(req.socket);
-    current.set(req.socket, res);
+    const socket = req.socket;
+    const before = current.get(socket);
+    current.set(socket, res);
+    res.once('close', () => {
+      if (current.get(socket) === res) current.delete(socket);
+    });
     if (before === undefined || before.writableEnded || before.destroyed) return handle(req, res);
     let started = false;
     const start = () => {
       if (started) return;
       started = true;
-      handle(req, res);
+      // The answer before closed the connection (Connection: close, or the peer left): Node never
+      // gives this one the socket, so it could never be answered. Handled, it would hold what it
+      // claims (a slot's creation) with no end: it is dropped instead.
+      if (!(before as { _last?: boolean })._last && socket.writable && !socket.destroyed) return handle(req, res);
+      res.destroy();
+      res.emit('close');
     };
     before.once('finish', start);
     before.once('close', start);

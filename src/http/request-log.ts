@@ -42,8 +42,15 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
     const writtenAtStart = socket.bytesWritten;
     const path = logPathOf(ctx.req.url ?? '');
     const method = ctx.method;
+    // Marked when the answer is complete: a pipelined next request starts then (pipelining.ts).
+    let readAtEnd: number | undefined;
+    const mark = () => {
+      readAtEnd ??= socket.bytesRead;
+      readMarks.set(socket, readAtEnd);
+    };
+    ctx.res.once('finish', mark);
     ctx.res.once('close', () => {
-      readMarks.set(socket, socket.bytesRead);
+      mark();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // 0: the client left before any answer; a body the parser refused was answered on the socket.
       const status = rc.refused?.status ?? (ctx.res.headersSent ? ctx.res.statusCode : 0);
@@ -51,7 +58,7 @@ export function requestLog(log: Logger, routeOf: (path: string) => string) {
         method,
         path,
         status,
-        bytesIn: socket.bytesRead - readAtStart,
+        bytesIn: (readAtEnd ?? socket.bytesRead) - readAtStart,
         bytesOut: socket.bytesWritten - writtenAtStart,
         durationMs: Math.round(seconds * 1000),
         ...(ctx.res.writableFinished ? {} : { aborted: true }),

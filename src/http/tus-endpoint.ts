@@ -432,9 +432,13 @@ export class TusEndpoint {
     // Partials count as their slot's one upload: the queue's intake gate is passed by the final.
     if (concat?.kind === 'partial') {
       if (await this.deps.control.slotTaken(path)) throw new AppError('ERR_FILE_EXISTS');
-      await this.deps.intake.claimSpace(ctx.req, lengthHeader === '' ? undefined : Number(lengthHeader)); // its bytes are new all the same
+      // Its bytes are new all the same: unfinished bytes and free space.
+      const partBytes = lengthHeader === '' ? undefined : Number(lengthHeader);
+      this.deps.intake.holdUnfinishedRoom(ctx.req, partBytes, requestContext.get(ctx.req)?.log);
+      await this.deps.intake.claimSpace(ctx.req, partBytes);
     } else if (!existing) {
-      await this.deps.intake.gate(ctx.req, 'create', path, size, requestContext.get(ctx.req)?.log);
+      // A final's bytes are its parts', counted when they were created.
+      await this.deps.intake.gate(ctx.req, 'create', path, size, requestContext.get(ctx.req)?.log, { newBytes: concat?.kind !== 'final' });
     }
     const record: UploadServerState = {
       slotPath: slot.path,

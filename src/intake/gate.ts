@@ -28,35 +28,50 @@ export async function gateNewUpload(
   slotPath: string,
   sizeBytes: number | undefined,
   limits?: NewUploadLimits & { client: string; log: Logger },
+  options: { newBytes?: boolean } = {},
 ): Promise<void> {
   if (await control.slotTaken(slotPath)) throw new AppError('ERR_FILE_EXISTS');
-  if (limits) await checkNewUploadLimits(kind, sizeBytes, limits);
+  // A concatenation's final brings no new bytes (its parts were counted when they were created).
+  const release = kind === 'create' && limits?.unfinished && options.newBytes !== false ? holdUnfinishedRoom(req, sizeBytes, limits.unfinished, limits.log) : () => {};
   const gone = new AbortController();
   const onClose = () => gone.abort(new AppError('ERR_BAD_REQUEST', { message: 'client went away' }));
   req.once('close', onClose);
   try {
+    if (limits) await checkClientStarts(limits);
     const decision = await control.pass({ kind, sizeBytes, signal: gone.signal });
     if (!decision.ok) throw new AppError('ERR_QUEUE_FULL', { headers: { 'Retry-After': String(decision.retryAfterS) } });
+  } catch (err) {
+    release();
+    throw err;
   } finally {
     req.off('close', onClose);
   }
-  // Its declared length counts from here: creations running at once cannot each fit the same
-  // room. The upload is in the index by the time its request is over (or it was not created).
-  const unfinished = limits?.unfinished;
-  if (kind === 'create' && unfinished && unfinished.maxBytes > 0 && sizeBytes !== undefined) req.once('close', unfinished.reserve(sizeBytes));
 }
 
-async function checkNewUploadLimits(kind: 'create' | 'put', sizeBytes: number | undefined, limits: NewUploadLimits & { client: string; log: Logger }): Promise<void> {
-  const { client, log, unfinished } = limits;
-  if (kind === 'create' && unfinished && unfinished.maxBytes > 0) {
-    // A declared length must fit whole; a deferred one while the total is below the cap.
-    const committed = unfinished.committedBytes();
-    if (sizeBytes === undefined ? committed >= unfinished.maxBytes : committed + sizeBytes > unfinished.maxBytes) {
-      metrics.unfinishedRefused.inc();
-      log.warn({ committedBytes: committed, sizeBytes, maxBytes: unfinished.maxBytes }, 'Upload creation refused: unfinished uploads would hold more than limits.max_unfinished_bytes');
-      throw new AppError('ERR_UNFINISHED_FULL', { headers: { 'Retry-After': '60' } });
-    }
+/**
+ * limits.max_unfinished_bytes for new bytes of a tus creation: refused (ERR_UNFINISHED_FULL) when
+ * its declared length would take the unfinished uploads past the cap (a deferred length: when
+ * they are at it already); otherwise the length is reserved in the same step, so creations at
+ * once cannot each fit the same room, until the request is over (its upload is in the index by
+ * then, or it was not created). Returns the early release for a refusal that follows.
+ */
+export function holdUnfinishedRoom(req: IncomingMessage, sizeBytes: number | undefined, unfinished: NonNullable<NewUploadLimits['unfinished']>, log: Logger): () => void {
+  if (unfinished.maxBytes === 0) return () => {};
+  const committed = unfinished.committedBytes();
+  if (sizeBytes === undefined ? committed >= unfinished.maxBytes : committed + sizeBytes > unfinished.maxBytes) {
+    metrics.unfinishedRefused.inc();
+    log.warn({ committedBytes: committed, sizeBytes, maxBytes: unfinished.maxBytes }, 'Upload creation refused: unfinished uploads would hold more than limits.max_unfinished_bytes');
+    throw new AppError('ERR_UNFINISHED_FULL', { headers: { 'Retry-After': '60' } });
   }
+  if (sizeBytes === undefined) return () => {};
+  const release = unfinished.reserve(sizeBytes);
+  if (req.closed) release();
+  else req.once('close', release);
+  return release;
+}
+
+async function checkClientStarts(limits: NewUploadLimits & { client: string; log: Logger }): Promise<void> {
+  const { client, log } = limits;
   const verdict = await limits.clients.allowCreation(client, limits.now());
   if (!verdict.ok) {
     metrics.clientLimited.inc({ limit: 'creations' });

@@ -24,7 +24,7 @@ import { metrics, type Logger } from '../observability/index.js';
 import type { DeletablePublishedStore, PublishedStore, QuarantineStore } from '../storage/index.js';
 import type { BodyHolder } from '../transfer/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
-import { gateNewUpload, type NewUploadLimits } from './gate.js';
+import { gateNewUpload, holdUnfinishedRoom, type NewUploadLimits } from './gate.js';
 import type { StorageSpace } from './storage-space.js';
 import { checkUpload, type UploadPolicy } from './upload-policy.js';
 
@@ -103,11 +103,17 @@ export class Intake {
    * size does not fit; the size stays promised while the request lasts, and for its upload once
    * `uploadCreated` names it). Stops waiting when the request closes.
    */
-  async gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined, log?: Logger): Promise<void> {
+  async gate(req: IncomingMessage, kind: 'create' | 'put', slotPath: string, sizeBytes: number | undefined, log?: Logger, options: { newBytes?: boolean } = {}): Promise<void> {
     const limits = this.#d.limits;
     const checks = limits ? { ...limits, client: this.#d.guard.clientOf(req), log: log ?? this.#d.guard.log } : undefined;
-    await gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes, checks);
+    await gateNewUpload(req, this.#d.control, kind, slotPath, sizeBytes, checks, options);
     await this.claimSpace(req, sizeBytes);
+  }
+
+  /** limits.max_unfinished_bytes for new bytes that pass no queue gate (a concatenation's partials): refused, or reserved while the request lasts. */
+  holdUnfinishedRoom(req: IncomingMessage, sizeBytes: number | undefined, log?: Logger): void {
+    const unfinished = this.#d.limits?.unfinished;
+    if (unfinished) holdUnfinishedRoom(req, sizeBytes, unfinished, log ?? this.#d.guard.log);
   }
 
   /** The upload a queued job holds the slot for (gate's ERR_FILE_EXISTS): what a repeated PUT is compared with. */

@@ -16,6 +16,7 @@ import { pathOf, randomData, rawRequest, slotDir } from '../helpers/http.js';
 import { ADMIN_TOKEN, putFile, tusCreate } from '../helpers/ops.js';
 import { sendRaw, type RawExchange } from '../helpers/raw-http.js';
 import { startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
+import { withTimeout } from '../helpers/service.js';
 
 const SEED = 0x9e3779b9;
 const REQUESTS = 600;
@@ -288,6 +289,40 @@ describe('malformed requests', () => {
     assert.equal(res.headers['tus-resumable'], '1.0.0');
     // Its log line lands before the battery below starts counting.
     await server.waitForLog(() => requestLines() > linesBefore, 10_000);
+  });
+
+  it('CONNECT pipelined behind a request, or reset right after its 405, leaves the server serving', async () => {
+    const { connect } = await import('node:net');
+    const pipelined = connect({ host: '127.0.0.1', port: fixtures.port });
+    pipelined.on('error', () => {});
+    pipelined.write('GET /health HTTP/1.1\r\nHost: a\r\n\r\nCONNECT a:1 HTTP/1.1\r\nHost: a\r\n\r\n');
+    await new Promise((resolve) => pipelined.once('close', resolve));
+    const reset = connect({ host: '127.0.0.1', port: fixtures.port });
+    reset.on('error', () => {});
+    reset.write('CONNECT a:1 HTTP/1.1\r\nHost: a\r\n\r\n');
+    await new Promise((resolve) => reset.once('data', resolve)); // the 405; the server lingers now
+    reset.resetAndDestroy();
+    await new Promise((resolve) => reset.once('close', resolve));
+    const linesBefore = requestLines();
+    assert.equal((await rawRequest(server.baseUrl, '/health')).status, 200, 'still serving');
+    assert.equal(server.proc.exitCode, null);
+    await server.waitForLog(() => requestLines() > linesBefore, 10_000); // before the battery counts
+  });
+
+  it('a creation pipelined behind an answer that closes the connection is never handled and leaves its slot free', async () => {
+    const { connect } = await import('node:net');
+    const target = slot(7);
+    const socket = connect({ host: '127.0.0.1', port: fixtures.port });
+    socket.on('error', () => {});
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    socket.write(`GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nPOST /files/ HTTP/1.1\r\nHost: a\r\n${T}Upload-Length: 7\r\nUpload-Slot: ${target}\r\nContent-Length: 0\r\n\r\n`);
+    await new Promise((resolve) => socket.once('close', resolve));
+    assert.equal([...got.matchAll(/^HTTP\/1\.1 /gm)].length, 1, 'one answer: the connection closed after it');
+    const linesBefore = requestLines();
+    const created = await withTimeout(rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '7', 'Upload-Slot': target } }), 10_000, 'the slot is stuck');
+    assert.equal(created.status, 201, created.text);
+    await server.waitForLog(() => requestLines() > linesBefore, 10_000); // before the battery counts
   });
 
   it('garbage pipelined behind a whole PUT: the PUT is answered 201 (its file is published), then the connection closes', async () => {

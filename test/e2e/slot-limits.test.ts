@@ -244,6 +244,37 @@ describe('one unfinished tus upload per slot, and a cap on what unfinished uploa
       await server.dispose();
     }
   });
+
+  it("max_unfinished_bytes counts a concatenation's partials as they are created; its final adds nothing and is admitted", { timeout: 30_000 }, async () => {
+    const server = await startServer({ config: '[limits]\nmax_unfinished_bytes = "300KB"\n' });
+    try {
+      const whole = randomData(300_000);
+      const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/joined.bin`, baseUrl: server.uploadUrl, size: whole.length });
+      const partial = (slotUrl: string, length: number, slotLength: number) =>
+        rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Concat': 'partial', 'Upload-Length': String(length), 'Upload-Slot-Length': String(slotLength), 'Upload-Slot': slotUrl } });
+      const bodies = [whole.subarray(0, 150_000), whole.subarray(150_000)];
+      const parts: string[] = [];
+      for (const [i, part] of bodies.entries()) {
+        const created = await partial(slot.url, part.length, whole.length);
+        assert.equal(created.status, 201, `part ${i}: ${created.text}`);
+        parts.push(pathOf(String(created.headers.location)));
+      }
+      // Both parts declared, nothing sent yet: another creation's bytes would pass the cap.
+      const other = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/more.bin`, baseUrl: server.uploadUrl, size: 10 });
+      const over = await partial(other.url, 10, 10);
+      assert.equal(over.status, 503, 'a partial past the cap is refused like any creation');
+      assert.equal(over.json().code, 'ERR_UNFINISHED_FULL');
+      for (const [i, at] of parts.entries()) {
+        assert.equal((await rawRequest(server.baseUrl, at, { method: 'PATCH', headers: { ...OCTETS, 'Upload-Offset': '0' }, body: bodies[i] })).status, 204);
+      }
+      const final = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${parts.join(' ')}`, 'Upload-Slot': slot.url } });
+      assert.equal(final.status, 201, `the final brings no new bytes: ${final.text}`);
+      await untilMetric(server, /^hmac_unfinished_upload_bytes 0$/m);
+      assert.ok((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body.equals(whole));
+    } finally {
+      await server.dispose();
+    }
+  });
 });
 
 function putFrom(server: SpawnedServer, path: string, localAddress: string): Promise<{ status: number; headers: IncomingHttpHeaders }> {
