@@ -6,7 +6,7 @@
 import type { Context } from 'koa';
 import type { Locker } from '@tus/utils';
 import { AppError } from '../errors.js';
-import type { TusUploadStore } from '../storage/index.js';
+import { secondsSince, type TusUploadStore, type UploadSummary } from '../storage/index.js';
 import { requireAdminToken } from './admin-auth.js';
 
 export interface AdminRoute {
@@ -67,8 +67,8 @@ export function uploadRoutes(tusStore: TusUploadStore, locker: Locker): AdminRou
 }
 
 /** An upload as the admin API shows it: with its age, as `uploads list` and `uploads show` print it. */
-function withAge<T extends { createdAt?: string | undefined | null }>(u: T, nowMs: number): T & { ageSeconds: number | null } {
-  return { ...u, ageSeconds: u.createdAt ? Math.max(0, Math.round((nowMs - Date.parse(u.createdAt)) / 1000)) : null };
+function withAge(u: UploadSummary, nowMs: number): UploadSummary & { ageSeconds: number | null } {
+  return { ...u, ageSeconds: secondsSince(u.createdAt, nowMs) };
 }
 
 interface CompiledRoute extends AdminRoute {

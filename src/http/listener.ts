@@ -14,8 +14,8 @@ import type { Config } from '../config/index.js';
 import { AppError, ERRORS } from '../errors.js';
 import type { UploadLifecycle } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
+import { PerClientCount } from '../transfer/index.js';
 import { answerClientErrors, answerConnect } from './client-errors.js';
-import { ClientConnections } from './client-connections.js';
 import { limitConnections } from './connection-limit.js';
 import { inOrderPerConnection } from './pipelining.js';
 import { trackResponses } from './response-drain.js';
@@ -195,12 +195,15 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
 /**
  * [limits] max_connections_per_client on the main listener: a function counting each new
  * connection, which closes one over the client's cap at once (null) and otherwise returns what to
- * call when it closes. Logged at most once a minute (the count is in the metric).
+ * call when it closes. Without it one client, with a few hundred idle or trickling connections,
+ * fills connection_pool_size and every other client is refused (issue 9). An IPv6 client counts
+ * by its prefix. Not applied behind a trusted proxy: every connection then comes from the proxy,
+ * which must bound its clients. Logged at most once a minute (the count is in the metric).
  */
 function limitClientConnections(config: Config, log: Logger): (socket: Socket) => (() => void) | null {
   const max = config.limits.maxConnectionsPerClient;
   if (max === 0 || config.server.trustProxy) return () => () => {};
-  const clients = new ClientConnections(max, config.limits.ipv6ClientPrefix);
+  const clients = new PerClientCount(max, config.limits.ipv6ClientPrefix);
   let loggedAtMs = -Infinity;
   metrics.connectionsRefused.inc({ limit: 'client' }, 0);
   return (socket) => {

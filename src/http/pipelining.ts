@@ -10,16 +10,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function inOrderPerConnection(handle: Handler): Handler {
-  // The answer under way on each connection; forgotten once it is over.
-  const current = new WeakMap<object, ServerResponse>();
   return (req, res) => {
     const socket = req.socket;
-    const before = current.get(socket);
-    current.set(socket, res);
-    res.once('close', () => {
-      if (current.get(socket) === res) current.delete(socket);
-    });
-    if (before === undefined || before.writableEnded || before.destroyed) return handle(req, res);
+    // Node gives the socket to a response once the one before it is done: until then the socket
+    // still names that earlier answer.
+    const before = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (!before || before === res || before.writableEnded || before.destroyed) return handle(req, res);
     let started = false;
     const start = () => {
       if (started) return;

@@ -9,7 +9,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SizeOrPercent } from '../config/index.js';
 import { headroom, reserveBytes, spaceLevel } from '../intake/index.js';
-import type { SpaceProbe, UploadSummary } from '../storage/index.js';
+import { secondsSince, type SpaceProbe, type UploadSummary } from '../storage/index.js';
 import type { SpaceFilesystemView, SpaceReport, SpaceUploadView } from './types.js';
 
 const MAX_LISTED = 200;
@@ -67,7 +67,7 @@ export async function offlineFilesystem(probe: SpaceProbe, reserve: SizeOrPercen
 }
 
 function uploadView(u: UploadSummary, nowMs: number): SpaceUploadView {
-  const seconds = (iso: string | null) => (iso === null ? null : Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000)));
+  const seconds = (iso: string | null) => secondsSince(iso, nowMs);
   return {
     id: u.id,
     slotPath: u.slotPath,

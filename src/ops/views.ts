@@ -1,7 +1,7 @@
 /** Turning queue and store records into the JSON views of types.ts (no internal file paths). */
 import { toDeadLetter, type DeadLetter } from '../finalize/index.js';
 import { PRIORITY_TIERS, type Job, type PriorityTier, type QueueCounts } from '../queue/index.js';
-import type { QuarantineRecord, UploadSummary } from '../storage/index.js';
+import { secondsSince, type QuarantineRecord, type UploadSummary } from '../storage/index.js';
 import type { DeadLetterView, JobView, QuarantineView, UploadView } from './types.js';
 
 export function jobView(job: Job): JobView {
@@ -20,7 +20,7 @@ export function jobView(job: Job): JobView {
 }
 
 export function uploadView(u: UploadSummary, nowMs: number): UploadView {
-  return { ...u, ageSeconds: u.createdAt ? Math.max(0, Math.round((nowMs - Date.parse(u.createdAt)) / 1000)) : null };
+  return { ...u, ageSeconds: secondsSince(u.createdAt, nowMs) };
 }
 
 export function deadLetterView(d: DeadLetter): DeadLetterView {

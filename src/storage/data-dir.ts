@@ -6,9 +6,10 @@
  * (docs/go-migration.md); the server says so at start instead of answering 404 in silence.
  */
 import { readdir } from 'node:fs/promises';
+import { S3_SCRATCH_DIR } from './s3-scratch.js';
 
 /** What a server makes at the top of its data directory (and an offline command's lock). */
-export const DATA_DIR_ENTRIES: readonly string[] = ['server.lock', 'server.lock-journal', 'server.json', 'secret', 'tus', 'files', 'meta', 'queue', 'incoming', 'cas', 'quarantine', 's3-parts', 'instances'];
+export const DATA_DIR_ENTRIES: readonly string[] = ['server.lock', 'server.lock-journal', 'server.json', 'secret', 'tus', 'files', 'meta', 'queue', 'incoming', 'cas', 'quarantine', S3_SCRATCH_DIR, 'instances'];
 
 /** Entries of the data directory's top level that no server made (hidden ones and lost+found left out): their count and the first few names. */
 export async function foreignEntries(dataDir: string, sampleSize = 5): Promise<{ count: number; sample: string[] }> {

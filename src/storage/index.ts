@@ -15,6 +15,7 @@ export {
   type StoredRecord,
 } from './published-store.js';
 export type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-store.js';
+export { secondsSince } from './upload-store.js';
 export { fileSource, fileSourceRef, localPathOf, localPathOfRef, s3ObjectOf, s3ObjectOfRef, type ByteRange, type UploadSource } from './upload-source.js';
 export { fileSourceResolver, sourceResolver, uploadSources, type ObjectAccess, type SourceResolver, type UploadSources } from './source-resolver.js';
 export { isSourceGone, isStoreUnreachable, storageUnavailableError } from './faults.js';

@@ -156,6 +156,6 @@ export class UnfinishedUploads {
 }
 
 /** What an upload counts towards max_unfinished_bytes: its declared length, or what it stored when more (or deferred). */
-export function committedOf(u: Pick<UnfinishedUpload, 'size' | 'offset'>): number {
+function committedOf(u: Pick<UnfinishedUpload, 'size' | 'offset'>): number {
   return Math.max(u.size ?? 0, u.offset);
 }

@@ -27,6 +27,11 @@ export interface UploadSummary {
   partial?: boolean;
 }
 
+/** Whole seconds from an upload summary's timestamp (createdAt, lastActivityAt) to `nowMs`; null when unknown. */
+export function secondsSince(iso: string | null, nowMs: number): number | null {
+  return iso === null ? null : Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000));
+}
+
 export interface FinishedUpload {
   readonly id: string;
   readonly size: number;

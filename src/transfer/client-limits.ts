@@ -6,7 +6,7 @@
  * stay bounded by the clients active in the last minute. An IPv6 client is counted by its /64
  * (configurable; client-key.ts).
  */
-import { clientKeyOf } from './client-key.js';
+import { PerClientCount } from './per-client-count.js';
 
 export interface ClientLimitOptions {
   /** Concurrent bodies per client; 0 = no cap. */
@@ -36,30 +36,21 @@ export interface ClientCaps {
 }
 
 export class ClientLimits implements ClientCaps {
-  private readonly bodies = new Map<string, number>();
+  private readonly bodies: PerClientCount;
   private readonly buckets = new Map<string, Bucket>();
   private lastSweepMs = 0;
 
-  constructor(private readonly options: ClientLimitOptions) {}
+  constructor(private readonly options: ClientLimitOptions) {
+    this.bodies = new PerClientCount(options.maxBodies, options.ipv6PrefixBits);
+  }
 
   /** Counts a body for `client`; null when it already streams its maximum. Call the returned function once when done. */
   enterBody(address: string): (() => void) | null {
-    const client = this.keyOf(address);
-    const n = this.bodies.get(client) ?? 0;
-    if (this.options.maxBodies > 0 && n >= this.options.maxBodies) return null;
-    this.bodies.set(client, n + 1);
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      const m = (this.bodies.get(client) ?? 1) - 1;
-      if (m <= 0) this.bodies.delete(client);
-      else this.bodies.set(client, m);
-    };
+    return this.bodies.enter(address);
   }
 
   bodiesOf(address: string): number {
-    return this.bodies.get(this.keyOf(address)) ?? 0;
+    return this.bodies.countOf(address);
   }
 
   /** Takes one start from `client`'s bucket. */
@@ -81,7 +72,7 @@ export class ClientLimits implements ClientCaps {
 
   /** The key `address` is counted under (an IPv6 client by its prefix). */
   keyOf(address: string): string {
-    return clientKeyOf(address, this.options.ipv6PrefixBits ?? 64);
+    return this.bodies.keyOf(address);
   }
 
   /** Buckets untouched for a minute are full again: forget them. */

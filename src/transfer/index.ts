@@ -7,4 +7,5 @@ export { BodyHolder, decideRelease, realTimers, type TakeoverOutcome, type Takeo
 export { BodySlots, MOVING_WINDOW_MS, type Claim, type ClaimPolicy } from './body-slots.js';
 export { ClientLimits, type ClientCaps, type CreationVerdict } from './client-limits.js';
 export { clientKeyOf } from './client-key.js';
+export { PerClientCount } from './per-client-count.js';
 export { ConcurrencyPermits, pickNextWaiter, type ConcurrencyPermitsOptions, type PermitDecision, type Waiter } from './concurrency-permits.js';

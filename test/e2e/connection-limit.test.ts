@@ -37,16 +37,27 @@ function dial(baseUrl: string, localAddress?: string): Promise<{ socket: Socket;
   );
 }
 
+/** hmac_connections_refused_total{limit} as the metrics listener reports it. */
+async function refusedCount(metricsUrl: string, limit: 'pool' | 'client'): Promise<number> {
+  const text = (await rawRequest(metricsUrl, '/metrics')).text;
+  return Number(new RegExp(`^hmac_connections_refused_total\\{limit="${limit}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+}
+
+/** A server with its metrics on a listener of their own, and that listener's URL. */
+async function serverWithMetrics(config: string): Promise<{ server: SpawnedServer; metricsUrl: string }> {
+  const server = await startServer({ config: `${config}[metrics]\nlisten = "127.0.0.1:0"\n` });
+  return { server, metricsUrl: String((await server.waitForLog((l) => l.msg === 'Metrics listening')).address) };
+}
+
 describe('connection_pool_size', () => {
   let server: SpawnedServer;
   let metricsUrl = '';
   const held: Socket[] = [];
-  const refusedTotal = async () => Number(/^hmac_connections_refused_total\{limit="pool"\} (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
+  const refusedTotal = () => refusedCount(metricsUrl, 'pool');
   const count = (msg: string) => server.logs.filter((l: LogLine) => l.msg === msg).length;
 
   before(async () => {
-    server = await startServer({ config: `[server]\nconnection_pool_size = ${LIMIT}\n[metrics]\nlisten = "127.0.0.1:0"\n` });
-    metricsUrl = String((await server.waitForLog((l) => l.msg === 'Metrics listening')).address);
+    ({ server, metricsUrl } = await serverWithMetrics(`[server]\nconnection_pool_size = ${LIMIT}\n`));
   });
   after(async () => {
     for (const s of held) s.destroy();
@@ -87,11 +98,10 @@ describe('max_connections_per_client', () => {
   let server: SpawnedServer;
   let metricsUrl = '';
   const held: Socket[] = [];
-  const refused = async (limit: string) => Number(new RegExp(`^hmac_connections_refused_total\\{limit="${limit}"\\} (\\d+)$`, 'm').exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
+  const refused = (limit: 'pool' | 'client') => refusedCount(metricsUrl, limit);
 
   before(async () => {
-    server = await startServer({ config: `[limits]\nmax_connections_per_client = ${MAX}\n[metrics]\nlisten = "127.0.0.1:0"\n` });
-    metricsUrl = String((await server.waitForLog((l) => l.msg === 'Metrics listening')).address);
+    ({ server, metricsUrl } = await serverWithMetrics(`[limits]\nmax_connections_per_client = ${MAX}\n`));
   });
   after(async () => {
     for (const s of held) s.destroy();

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ClientConnections } from '../../src/http/client-connections.js';
+import { PerClientCount } from '../../src/transfer/index.js';
 
-describe('ClientConnections (max_connections_per_client)', () => {
+describe('PerClientCount (max_connections_per_client, max_bodies_per_client)', () => {
   it('counts per address up to the cap; a refused connection is not counted', () => {
-    const c = new ClientConnections(2, 64);
+    const c = new PerClientCount(2, 64);
     const a1 = c.enter('192.0.2.1');
     const a2 = c.enter('192.0.2.1');
     assert.ok(a1 && a2);
@@ -16,7 +16,7 @@ describe('ClientConnections (max_connections_per_client)', () => {
   });
 
   it('leaving twice frees one place only; an idle client is forgotten', () => {
-    const c = new ClientConnections(1, 64);
+    const c = new PerClientCount(1, 64);
     const leave = c.enter('192.0.2.1')!;
     const other = c.enter('192.0.2.9')!;
     leave();
@@ -29,13 +29,13 @@ describe('ClientConnections (max_connections_per_client)', () => {
   });
 
   it('an IPv6 client counts by its prefix; an IPv4-mapped address as its IPv4 address', () => {
-    const c = new ClientConnections(1, 64);
+    const c = new PerClientCount(1, 64);
     assert.ok(c.enter('2001:db8:1:2::1'));
     assert.equal(c.enter('2001:db8:1:2::ffff'), null, 'same /64');
     assert.ok(c.enter('2001:db8:1:3::1'), 'another /64');
     assert.ok(c.enter('192.0.2.7'));
     assert.equal(c.enter('::ffff:192.0.2.7'), null);
-    const exact = new ClientConnections(1, 128);
+    const exact = new PerClientCount(1, 128);
     assert.ok(exact.enter('2001:db8::1'));
     assert.ok(exact.enter('2001:db8::2'), 'prefix 128: the exact address');
   });
