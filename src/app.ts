@@ -166,7 +166,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     quarantine,
   });
   // IETF Resumable Uploads: a third front door over the same intake, tus store, locker and queue.
-  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), slots: tus.slots, now, quarantine });
+  const rufh = new RufhUploads({ config, intake, locker, tusStore, scope: tusScope, authorizeCreation: (ctx) => tus.authorizeCreation(ctx), slots: tus.slots, refuseBesideParts: (slotPath) => tus.refuseBesideParts(slotPath), now, quarantine });
 
   // ops (issue 5): queue, dead-letter, recovery and status-page routes; queue readiness checks.
   const queueOps = queueOpsOf(finalizer);

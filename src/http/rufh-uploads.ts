@@ -51,6 +51,8 @@ export interface RufhDeps {
   readonly authorizeCreation: (ctx: Context) => Promise<Creation>;
   /** One unfinished upload per slot (issue 9.2), the tus door's index: a resource is a tus upload. */
   readonly slots: SlotIndex;
+  /** Throws 409 when the slot's upload is being sent as tus partials (they are its one upload). */
+  readonly refuseBesideParts: (slotPath: string) => Promise<void>;
   readonly now: () => number;
   /** An upload in quarantine answers 451 on its resource URL (docs/scanning.md). */
   readonly quarantine?: Pick<QuarantineStore, 'get'>;
@@ -141,6 +143,7 @@ export class RufhUploads {
     const interim = this.#interim.decide(interimRequestOf(ctx.req));
     const existing = await this.#resources.unfinishedOf(put.path);
     if (existing !== undefined && interim.send && interim.via === 'direct' && (await this.sameFile(ctx, existing, put))) return this.resumeExisting(ctx, version, existing);
+    await this.deps.refuseBesideParts(put.path);
     if (existing !== undefined) await this.discardUnresumable(ctx, existing, put.path, interim.send && interim.via === 'direct' ? 'other-file' : interim.send ? 'proxy' : interim.reason);
     await this.deps.intake.gate(ctx.req, 'put', put.path, put.fileBytes);
     const record: UploadServerState = {
@@ -173,6 +176,7 @@ export class RufhUploads {
     const claim = await this.deps.slots.claimCreation(creation.slot.path);
     if ('existing' in claim) throw this.uploadExists(ctx, claim.existing.id);
     try {
+      await this.deps.refuseBesideParts(creation.slot.path);
       await this.createAndAppend(ctx, version, record, size, creation.metadata ?? undefined);
     } finally {
       claim.settle();

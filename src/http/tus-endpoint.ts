@@ -213,9 +213,7 @@ export class TusEndpoint {
       }
       try {
         if (partial) unlockSlot = await this.admitPartial(ctx, creation);
-        else if (await this.concat?.hasLiveParts(creation.slot.path)) {
-          throw new AppError('ERR_UPLOAD_EXISTS', { message: "This slot's upload is being sent in parts (tus concatenation): send the final POST naming them, or DELETE them to start over" });
-        }
+        else await this.refuseBesideParts(creation.slot.path);
       } catch (err) {
         this.creations.delete(ctx.req);
         claim.settle();
@@ -375,6 +373,13 @@ export class TusEndpoint {
       const written = uploadId || this.created.get(ctx.req); // a creation-with-upload's bytes are held too
       if (written) this.slotUploads.refreshHeld(written);
     };
+  }
+
+  /** A slot's live partials are its one upload: any other creation on it (tus or IETF) is a second one. */
+  async refuseBesideParts(slotPath: string): Promise<void> {
+    if (await this.concat?.hasLiveParts(slotPath)) {
+      throw new AppError('ERR_UPLOAD_EXISTS', { message: "This slot's upload is being sent in parts (tus concatenation): send the final POST naming them, or DELETE them to start over" });
+    }
   }
 
   /** The one-unfinished-upload-per-slot index, shared with the IETF Resumable Uploads door. */

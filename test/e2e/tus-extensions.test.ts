@@ -228,6 +228,13 @@ for (const backend of storageBackends()) describe(`tus extensions through slots 
       const plain = await create({ 'Upload-Length': data.length, 'Upload-Slot': slot.url });
       assert.equal(plain.status, 409, plain.text);
       assert.equal(code(plain), 'ERR_UPLOAD_EXISTS');
+      // Nor an IETF Resumable Uploads resource: careful creation (POST) or an upgraded slot PUT.
+      const careful = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?0', 'Upload-Length': data.length, 'Upload-Slot': slot.url } });
+      assert.equal(careful.status, 409, careful.text);
+      assert.equal(code(careful), 'ERR_UPLOAD_EXISTS');
+      const upgraded = await rawRequest(server.baseUrl, pathOf(slot.url), { method: 'PUT', headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1', 'Upload-Length': data.length }, body: data });
+      assert.equal(upgraded.status, 409, upgraded.text);
+      assert.equal(code(upgraded), 'ERR_UPLOAD_EXISTS');
       const [second] = await uploadParts(slot.url, data.length, [data.subarray(1000)]);
       assert.equal((await finalOf(slot.url, [first!, second!])).status, 201, 'the parts still complete the slot');
       assert.ok((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body.equals(data));
