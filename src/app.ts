@@ -229,6 +229,10 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
           log.warn({ err: String(err) }, 'The store does not answer: unfinished uploads are read once it does');
           rereadUntilReachable();
         });
+        const unreadable = (await tusStore.unreadableRecords?.()) ?? [];
+        if (unreadable.length > 0) {
+          log.warn({ count: unreadable.length, uploads: unreadable.slice(0, 10), expirationMs: config.tus.expirationMs }, 'Some tus upload records cannot be read (not JSON): those uploads answer 404; `recover` removes them now, expiry once their record is older than [tus] expiration');
+        }
       } finally {
         tusStore.unprimeRecords?.();
       }

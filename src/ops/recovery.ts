@@ -7,6 +7,8 @@
  *                                               published already, only its leftover bytes go
  *   tus/<id> without <id>.json                  orphaned bytes: removed
  *   tus/<id>.json, unfinished, no data file     stale record: removed
+ *   tus/<id>.json that is no JSON record        corrupt record (answers 404, never expires on its
+ *                                               own terms): removed with its bytes
  *   queue/staging/<job> without a live job      orphaned PUT body: removed
  *   meta/<path>.json without files/<path>       the content store holds its bytes (cas/, same sha256
  *                                               and size): the file is restored (linked back);
@@ -152,6 +154,12 @@ async function planTus(ctx: RecoveryContext): Promise<PlannedItem[]> {
     const recordStat = await stat(recordFile).catch(() => null);
     if (recordStat === null || !old(ctx, Math.max(recordStat.mtimeMs, dataStat?.mtimeMs ?? 0))) continue;
     const record = await readJson<StoredUpload>(recordFile);
+    if (record === 'unreadable') {
+      // Answers 404 and is skipped by every pass: nothing can resume or publish it.
+      const detail = `tus record is not readable (not JSON): the upload can be neither resumed nor published${dataStat ? '; its bytes go with it' : ''}`;
+      out.push(item('corrupt_record', 'remove', `tus/${id}.json`, detail, dataStat?.size ?? 0, () => ctx.discardUpload(id)));
+      continue;
+    }
     if (record === null) continue;
     const finished = typeof record.size === 'number' && record.offset === record.size;
     if (!finished) {
@@ -289,10 +297,14 @@ async function removeFile(path: string): Promise<void> {
   }
 }
 
-async function readJson<T>(path: string): Promise<T | null> {
+/** The parsed record; null when the file cannot be read (gone meanwhile); 'unreadable' when it is no JSON object. */
+async function readJson<T>(path: string): Promise<T | 'unreadable' | null> {
+  const text = await readFile(path, 'utf8').catch(() => null);
+  if (text === null) return null;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as T) : 'unreadable';
   } catch {
-    return null;
+    return 'unreadable';
   }
 }

@@ -100,7 +100,8 @@ export interface RecoveryItem {
     | 'published_leftover' // data file of an upload that is published already
     | 'orphan_file' // a file nothing refers to (staging, incoming, tus data without record, cas)
     | 'stale_metadata' // a record whose file is gone (tus record, published-file record, temp record)
-    | 'lost_file'; // a published file gone from files/ whose bytes the content store still holds
+    | 'lost_file' // a published file gone from files/ whose bytes the content store still holds
+    | 'corrupt_record'; // a tus record that is no JSON record: the upload can be neither resumed nor published
   readonly action: 'readmit' | 'discard' | 'remove' | 'restore';
   /** Relative to the data directory, or a tus upload id / slot path. */
   readonly target: string;

@@ -21,6 +21,8 @@ export interface TusDoorStore extends TusUploadStore {
   /** Start-up: hold every record read once until unprimeRecords() (a store with local records; docs/performance.md). */
   primeRecords?(): void;
   unprimeRecords?(): void;
+  /** Upload ids whose record file is no readable record (a store with local records). */
+  unreadableRecords?(): Promise<string[]>;
   /** The stored record (client metadata + server state `hfs`), or null for an unknown id. */
   record(id: string): Promise<StoredUpload | null>;
   /** Declared size, slot and concatenation role (one small read of the record). */

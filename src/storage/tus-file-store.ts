@@ -176,9 +176,44 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
 
   async discard(id: string): Promise<void> {
     // remove() drops the data file when there and the record; an unknown id has nothing to drop.
-    await this.remove(id).catch((err: unknown) => {
+    await this.remove(id).catch(async (err: unknown) => {
       if (err !== ERRORS.FILE_NOT_FOUND) throw err;
+      if (isUploadId(id) && (await this.isUnreadable(id))) await this.#dropUnreadable(id);
     });
+  }
+
+  /**
+   * Whether `id`'s record file is there but is no upload record (not JSON: a disk error, a hand
+   * edit). Such an upload answers 404 and is skipped by every pass; left alone, its bytes would
+   * stay for ever. Expiry removes it once the file is older than the expiration, `recover` at once.
+   */
+  async isUnreadable(id: string): Promise<boolean> {
+    const text = await (this.configstore as AtomicFileKvStore).getText(id);
+    if (text === undefined) return false;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      return typeof parsed !== 'object' || parsed === null;
+    } catch {
+      return true;
+    }
+  }
+
+  /** Upload ids whose record file cannot be read as a record (isUnreadable). */
+  async unreadableRecords(): Promise<string[]> {
+    const ids = (this.configstore.list ? await this.configstore.list() : []).filter(isUploadId);
+    const out: string[] = [];
+    for (const id of ids) if (await this.isUnreadable(id)) out.push(id);
+    return out;
+  }
+
+  async #dropUnreadable(id: string): Promise<void> {
+    this.#digests.drop(id);
+    this.#primedStats?.delete(id);
+    await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await this.configstore.delete(id);
+    this.#onRemoved(id);
   }
 
   /**
@@ -458,6 +493,15 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     let removed = 0;
     for (const id of await this.configstore.list()) {
       const info = await this.record(id);
+      if (info === null && isUploadId(id) && (await this.isUnreadable(id))) {
+        // No creation date to go by: the record file's own age (it is rewritten at every change).
+        const st = await this.#reads.stat(join(this.dir, `${id}.json`)).catch(() => null);
+        if (st !== null && now > st.mtimeMs + expiration) {
+          await this.#dropUnreadable(id);
+          removed++;
+        }
+        continue;
+      }
       if (!info || !info.creation_date) continue;
       // Partials (finished or not) are removed once joined; one still here after the period never will be.
       if (isFinishedRecord(info) && !isPartial(info)) continue;

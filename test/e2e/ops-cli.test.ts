@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { randomData, rawRequest, slotDir } from '../helpers/http.js';
@@ -256,6 +256,43 @@ describe('recover after a crash between "upload finished" and "job admitted"', (
       assert.equal(restarted.logs.some((l) => l.msg === 'Finished uploads found without a finalization job after a crash'), false, 'recover did it before the start');
     } finally {
       await restarted.stop();
+    }
+  });
+});
+
+describe('a tus record that is no JSON record (a disk error, a hand edit)', () => {
+  const UNREADABLE = 'Some tus upload records cannot be read (not JSON): those uploads answer 404; `recover` removes them now, expiry once their record is older than [tus] expiration';
+
+  it('is named at start, answers 404, and recover removes it with its bytes', async () => {
+    const first = await startServer();
+    const { location, id } = await tusCreate(first, `${slotDir()}/cut-record.bin`, randomData(1000), { sent: 300 });
+    await first.stop();
+    const record = join(first.dataDir, 'tus', `${id}.json`);
+    await writeFile(record, (await readFile(record, 'utf8')).slice(0, 20));
+
+    const server = await startServer({ dataDir: first.dataDir });
+    try {
+      const warned = await server.waitForLog((l) => l.msg === UNREADABLE);
+      assert.deepEqual([warned.count, warned.uploads], [1, [id]]);
+      assert.equal((await rawRequest(server.baseUrl, location, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })).status, 404);
+    } finally {
+      await server.stop();
+    }
+    const env = { HFS_DATA_DIR: first.dataDir, HFS_CONFIG: '/dev/null' };
+    const plan = await runCli(['recover', '--dry-run'], env);
+    assert.equal(plan.code, 3, plan.stdout + plan.stderr);
+    assert.match(plan.stdout, new RegExp(`corrupt_record +remove +tus/${id}\\.json +tus record is not readable \\(not JSON\\)`));
+    const run = await runCli(['recover'], env);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(existsSync(record) || existsSync(join(first.dataDir, 'tus', id)), false, 'record and bytes removed');
+
+    const again = await startServer({ dataDir: first.dataDir });
+    try {
+      await again.waitForLog((l) => l.msg === 'Server listening');
+      assert.equal(again.logs.some((l) => l.msg === UNREADABLE), false);
+    } finally {
+      await again.stop();
+      await rm(first.dataDir, { recursive: true, force: true });
     }
   });
 });

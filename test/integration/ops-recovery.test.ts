@@ -74,6 +74,8 @@ describe('recover', () => {
     await put('tus/running', 'a');
     await put('tus/running.json', tusRecord('running', 10, 0, 'u/six.txt'));
     await put('tus/published.json', tusRecord('published', 3, 3, 'u/seven.txt'));
+    await put('tus/corrupt', 'abcd');
+    await put('tus/corrupt.json', '{"id":"corr');
     // staging
     await put('queue/staging/put-gone', 'abcd');
     await put('queue/staging/put-live', 'abcd');
@@ -98,6 +100,7 @@ describe('recover', () => {
   it('a dry run plans every kind and changes nothing', async () => {
     const report = await recover(ctx(), { dryRun: true });
     assert.deepEqual(summary(report.items), [
+      'corrupt_record remove tus/corrupt.json',
       'orphan_file remove cas/ab/abcd',
       'orphan_file remove incoming/z.part',
       'orphan_file remove meta/x.json.0a1b.tmp',
@@ -122,7 +125,7 @@ describe('recover', () => {
     assert.ok(report.items.every((i) => i.result === 'done'));
     assert.deepEqual(progress, [0, ...report.items.map((_, i) => i + 1)]);
     assert.deepEqual(readmitted.map((u) => [u.uploadId, u.slotPath, u.size, u.source.ref]), [['unqueued', 'u/one.txt', 3, `file:${join(dir, 'tus/unqueued')}`]]);
-    for (const gone of ['tus/orphan', 'tus/stale.json', 'tus/leftover', 'tus/taken', 'tus/taken.json', 'queue/staging/put-gone', 'meta/a/b.json', 'meta/x.json.0a1b.tmp', 'incoming/z.part', 'cas/ab/abcd']) {
+    for (const gone of ['tus/corrupt', 'tus/corrupt.json', 'tus/orphan', 'tus/stale.json', 'tus/leftover', 'tus/taken', 'tus/taken.json', 'queue/staging/put-gone', 'meta/a/b.json', 'meta/x.json.0a1b.tmp', 'incoming/z.part', 'cas/ab/abcd']) {
       assert.equal(existsSync(join(dir, gone)), false, gone);
     }
     for (const kept of ['tus/leftover.json', 'tus/running', 'tus/published.json', 'tus/queued', 'queue/staging/put-live', 'meta/c.json', 'meta/q.json', 'cas/cd/cdef', 'files/u/two.txt']) {
