@@ -110,8 +110,10 @@ export class TusConcatenation {
     let total = 0;
     for (const id of ids) {
       const record = await this.deps.store.record(id);
-      if (record?.hfs?.signedSize !== undefined) return record.hfs.signedSize;
-      total += record?.size ?? 0;
+      // An unknown part is the final's mistake, not the signature's (which would be checked against 0).
+      if (record === null) throw new AppError('ERR_CONCAT_PART_INVALID', { message: 'A part is unknown or not a partial upload' });
+      if (record.hfs?.signedSize !== undefined) return record.hfs.signedSize;
+      total += record.size ?? 0;
     }
     return total;
   }

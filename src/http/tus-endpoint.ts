@@ -20,7 +20,7 @@ import { metrics } from '../observability/index.js';
 import { TusFileStore, storageUnavailableError, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState, type StoredUpload } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { answerHeadersAtWriteHead, storageFullAnswer, wholeHeader } from './tus-answer-headers.js';
-import { answerCors, answerOptions, dropHeader, uploadUrlOf } from './tus-http.js';
+import { answerCors, answerOptions, dropHeader, TUS_EXPOSED_EXTRA, uploadUrlOf } from './tus-http.js';
 import { errorBody } from './errors.js';
 import { allowBody, requestContext, type RequestContext } from './request-context.js';
 import { CHECKSUM_ALGORITHM_HEADER, CHECKSUM_ALGORITHMS_VALUE, parseUploadChecksum } from './tus-checksum.js';
@@ -32,6 +32,7 @@ import type { PendingPublications } from './downloads.js';
 import { adaptTusRequest } from './tus-request-fixes.js';
 import { JsonErrorTusServer, TUS_CODES } from './tus-json-errors.js';
 import { byteCountOf, checkTusRequest, tusTargetOf, type TusTarget } from './tus-request.js';
+import { requestOrigin } from './request-origin.js';
 
 export const SLOT_HEADER = 'Upload-Slot';
 
@@ -116,9 +117,11 @@ export class TusEndpoint {
       datastore: deps.tusStore.datastore,
       maxSize: config.server.maxUploadBytes,
       respectForwardedHeaders: config.server.trustProxy,
-      ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
-      // Our own TLS listener: @tus/server would say http:// (it knows only forwarded headers).
-      ...(!publicUrl && config.server.tls ? { generateUrl: (_req, { host, path, id }) => `https://${host}${path}/${id}` } : {}),
+      // One reading of the request's origin for every Location (ours and @tus/server's): our own
+      // TLS listener is https (@tus/server knows only forwarded headers), and of a forwarded list
+      // the first element counts (@tus/server would take the whole list as the host).
+      generateUrl: (req, { path, id }) =>
+        `${publicUrl || requestOrigin((name) => req.headers.get(name) ?? undefined, config.server.tls ? 'https' : 'http', config.server.trustProxy)}${path}/${id}`,
       namingFunction: (req) => this.presetIds.get(nodeReq(req)!) ?? newUploadId(),
       locker: (req) => this.slotUploads.lockerFor(nodeReq(req)),
       lockDrainTimeout: config.tus.lockDrainMs,
@@ -126,8 +129,9 @@ export class TusEndpoint {
       allowedOrigins: (origin) => corsOriginFor(origin, config.cors) !== null,
       allowedCredentials: config.cors.allowCredentials,
       // Preflights of both doors arrive here (a preflight carries no Upload-Draft-Interop-Version): the RUFH headers too.
-      allowedHeaders: [SLOT_HEADER, SLOT_LENGTH_HEADER, 'Upload-Checksum', 'Upload-Complete', 'Upload-Incomplete', 'Upload-Draft-Interop-Version'],
-      exposedHeaders: ['X-Request-Id', CHECKSUM_ALGORITHM_HEADER, 'Upload-Complete', 'Upload-Incomplete', 'Upload-Limit', 'Upload-Draft-Interop-Version'],
+      // X-Request-ID: tus-js-client sends it with addRequestId (tusd allows it too).
+      allowedHeaders: [SLOT_HEADER, SLOT_LENGTH_HEADER, 'Upload-Checksum', 'Upload-Complete', 'Upload-Incomplete', 'Upload-Draft-Interop-Version', 'X-Request-ID'],
+      exposedHeaders: TUS_EXPOSED_EXTRA,
       onUploadCreate: async (req, upload) => this.onCreate(req, upload),
       onUploadFinish: async (req, upload) => this.onFinish(req, upload),
       onResponseError: (req, err) => this.mapError(req, err),

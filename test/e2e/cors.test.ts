@@ -21,15 +21,22 @@ describe('CORS with configured origins', () => {
     });
 
   it('tus endpoint: preflight allows the configured origin and the slot header, and exposes tus headers', async () => {
-    const res = await preflight('/files/', GOOD, 'POST', 'tus-resumable, upload-length, upload-metadata, upload-slot');
+    const res = await preflight('/files/', GOOD, 'POST', 'tus-resumable, upload-length, upload-metadata, upload-slot, x-request-id');
     assert.ok(res.status === 204 || res.status === 200);
     assert.equal(res.headers['access-control-allow-origin'], GOOD);
-    const allowHeaders = String(res.headers['access-control-allow-headers']).toLowerCase();
-    for (const h of ['tus-resumable', 'upload-length', 'upload-metadata', 'upload-offset', 'upload-slot']) assert.ok(allowHeaders.includes(h), h);
+    const allowHeaders = String(res.headers['access-control-allow-headers']).toLowerCase().split(/\s*,\s*/);
+    // x-request-id: tus-js-client's addRequestId
+    for (const h of ['tus-resumable', 'upload-length', 'upload-metadata', 'upload-offset', 'upload-slot', 'x-request-id']) assert.ok(allowHeaders.includes(h), h);
     assert.match(String(res.headers['access-control-allow-methods']), /PATCH/);
+    assert.match(String(res.headers['access-control-allow-methods']), /\bGET\b/, 'a finished upload URL answers GET');
     const head = await rawRequest(server.baseUrl, '/files/unknown', { method: 'HEAD', headers: { Origin: GOOD, 'Tus-Resumable': '1.0.0' } });
     const exposed = String(head.headers['access-control-expose-headers']).toLowerCase();
     for (const h of ['upload-offset', 'location', 'upload-length', 'tus-resumable']) assert.ok(exposed.includes(h), h);
+    // The endpoint's own answers (here the 412 of a request without Tus-Resumable) expose the same, Tus-Version included.
+    const own = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { Origin: GOOD, 'Upload-Length': '1' } });
+    assert.equal(own.status, 412, own.text);
+    const ownExposed = String(own.headers['access-control-expose-headers']).toLowerCase().split(/\s*,\s*/);
+    for (const h of ['tus-version', 'tus-resumable', 'location', 'upload-offset', 'upload-metadata', 'x-request-id']) assert.ok(ownExposed.includes(h), `${h} in ${ownExposed.join(',')}`);
   });
 
   it('tus endpoint: another origin gets no Access-Control-Allow-Origin', async () => {

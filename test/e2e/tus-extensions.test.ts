@@ -274,6 +274,8 @@ for (const backend of storageBackends()) describe(`tus extensions through slots 
       assert.equal(code(await finalOf(slot.url, [locations[0]!, locations[1]!, foreign!])), 'ERR_CONCAT_PART_FOREIGN');
       assert.equal(code(await finalOf(slot.url, [locations[0]!, locations[0]!, third!])), 'ERR_CONCAT_PART_USED');
       assert.equal(code(await finalOf(slot.url, [locations[0]!, locations[1]!, '/files/NoSuchPart0123456789'])), 'ERR_CONCAT_PART_INVALID');
+      // Only unknown parts, without Upload-Slot-Length: the parts' fault, not the signature's.
+      assert.equal(code(await finalOf(slot.url, ['/files/NoSuchPart0123456789'])), 'ERR_CONCAT_PART_INVALID');
       assert.equal(code(await create({ 'Upload-Concat': 'final;', 'Upload-Slot': slot.url })), 'ERR_CONCAT_MALFORMED');
       assert.equal(code(await create({ 'Upload-Concat': 'whole', 'Upload-Slot': slot.url, 'Upload-Length': 3 })), 'ERR_CONCAT_MALFORMED');
       const ok = await finalOf(slot.url, [locations[0]!, locations[1]!, third!]);

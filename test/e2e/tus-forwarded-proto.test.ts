@@ -47,3 +47,24 @@ it('with trust_proxy the first value names the scheme of the upload URL; anythin
     await server.dispose();
   }
 });
+
+it('with trust_proxy every upload URL reads RFC 7239 Forwarded and the first of an X-Forwarded-Host list, the first creation and a repeated one alike', async () => {
+  const server = await startServer({ config: '[server]\ntrust_proxy = true\n' });
+  try {
+    for (const [headers, origin] of [
+      [{ Forwarded: 'for=1.2.3.4;host=fw.example;proto=https' }, 'https://fw.example'],
+      [{ 'X-Forwarded-Host': 'a.example, b.example', 'X-Forwarded-Proto': 'https' }, 'https://a.example'],
+    ] as const) {
+      const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/fw.txt`, baseUrl: server.uploadUrl, size: 5 });
+      const create = () => rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', 'Upload-Slot': slot.url, ...headers } });
+      const first = await create();
+      assert.equal(first.status, 201, first.text);
+      assert.match(String(first.headers.location), new RegExp(`^${origin}/files/[A-Za-z0-9_-]+$`));
+      const again = await create(); // a client whose 201 was lost: sent to the same upload
+      assert.equal(again.status, 200, again.text);
+      assert.equal(again.headers.location, first.headers.location);
+    }
+  } finally {
+    await server.dispose();
+  }
+});

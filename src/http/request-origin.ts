@@ -1,0 +1,36 @@
+/**
+ * The origin (scheme://host) a client used to reach this server, for the upload URLs we hand out
+ * (tus Location, IETF Resumable Uploads Location). Read as @tus/server and tusd read it: behind a
+ * trusted proxy (`[server] trust_proxy`), RFC 7239 `Forwarded` first, then `X-Forwarded-Proto` /
+ * `X-Forwarded-Host`; otherwise the Host header and the listener's own scheme. Of a list, the
+ * first element counts: it was added by the proxy nearest the client, which saw what it asked for.
+ */
+import parseForwarded from 'forwarded-parse';
+
+export type HeaderOf = (name: string) => string | undefined;
+
+export function requestOrigin(header: HeaderOf, listenerScheme: 'http' | 'https', trustProxy: boolean): string {
+  let scheme: string | undefined;
+  let host: string | undefined;
+  if (trustProxy) {
+    const forwarded = firstForwarded(header('forwarded'));
+    host = forwarded?.host || firstOfList(header('x-forwarded-host'));
+    scheme = forwarded?.proto ?? firstOfList(header('x-forwarded-proto'));
+  }
+  scheme = scheme?.toLowerCase();
+  return `${scheme === 'http' || scheme === 'https' ? scheme : listenerScheme}://${host || header('host') || ''}`;
+}
+
+function firstForwarded(value: string | undefined): Record<string, string> | undefined {
+  if (!value) return undefined;
+  try {
+    return parseForwarded(value)[0];
+  } catch {
+    return undefined; // malformed: as if absent (the X-Forwarded-* headers may still say)
+  }
+}
+
+function firstOfList(value: string | undefined): string | undefined {
+  const first = value?.split(',')[0]?.trim();
+  return first || undefined;
+}
