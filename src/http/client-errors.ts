@@ -12,6 +12,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
 import { requestContext } from './request-context.js';
+import { lingerThenClose } from './lingering-close.js';
 
 /** Pure: the error code for a parser error code (llhttp `HPE_*`, Node `ERR_HTTP_*`). */
 export function clientErrorCode(parserCode: string | undefined): ErrorCode {
@@ -52,22 +53,6 @@ export function answerClientErrors(server: Server, log: Logger): void {
     );
     lingerThenClose(socket);
   });
-}
-
-/** How long a refused connection may go on sending after its answer before it is closed. */
-export const REFUSED_LINGER_MS = 2_000;
-
-/**
- * After the answer, the connection is ours to close: end() only half-closes it (the listener
- * allows half-open sockets), and a peer that keeps writing and never reads (a header slowloris
- * past its 408) would hold its slot of the connection pool for as long as it liked. What it sends
- * meanwhile is read and dropped, so the answer is not lost to a reset, then the socket is destroyed.
- */
-function lingerThenClose(socket: Duplex): void {
-  socket.resume();
-  const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
 }
 
 /**

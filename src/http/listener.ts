@@ -16,6 +16,7 @@ import type { UploadLifecycle } from '../intake/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import { PerClientCount } from '../transfer/index.js';
 import { answerClientErrors, answerConnect } from './client-errors.js';
+import { lingerAfterLastAnswer } from './lingering-close.js';
 import { limitConnections } from './connection-limit.js';
 import { inOrderPerConnection } from './pipelining.js';
 import { trackResponses } from './response-drain.js';
@@ -63,8 +64,11 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   let settleRecovery!: (err?: unknown) => void;
   const recovery = new Promise<void>((resolve, reject) => (settleRecovery = (err) => (err === undefined ? resolve() : reject(err))));
   recovery.catch(() => {}); // the waiting requests see a failure; nothing else must
-  const gated = (req: IncomingMessage, res: ServerResponse) =>
-    recovered ? handler(req, res) : void recovery.then(() => handler(req, res), () => res.destroy());
+  const gated = (req: IncomingMessage, res: ServerResponse) => {
+    lingerAfterLastAnswer(req); // a closing answer does not reset a client still sending its body
+    if (recovered) handler(req, res);
+    else void recovery.then(() => handler(req, res), () => res.destroy());
+  };
   const options: ServerOptions = {
     // Node's defaults would cut long uploads (requestTimeout is 300 s): no overall request
     // deadline here; a dead client is caught by the socket idle timeout below.

@@ -15,6 +15,12 @@ export function inOrderPerConnection(handle: Handler): Handler {
     // Node gives the socket to a response once the one before it is done: until then the socket
     // still names that earlier answer.
     const before = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    // Parsed while the connection closes after its last answer (lingering-close.ts): never answerable.
+    if (!socket.writable && !before) {
+      res.destroy();
+      res.emit('close');
+      return;
+    }
     if (!before || before === res || before.writableEnded || before.destroyed) return handle(req, res);
     let started = false;
     const start = () => {

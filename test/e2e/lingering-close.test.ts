@@ -1,0 +1,71 @@
+/**
+ * A client still sending its body gets the answer that ends it (RFC 9112 §9.6): the server
+ * answers, sends its FIN, drops what still arrives and closes after, instead of closing on
+ * unread bytes, which makes the kernel reset the connection and the client lose the answer
+ * (Node's http client reported EPIPE and never saw the 403).
+ */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { signSlotUrl } from '../../src/index.js';
+import { slotDir } from '../helpers/http.js';
+import { withTimeout } from '../helpers/service.js';
+import { startServer, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
+
+const MiB = 2 ** 20;
+
+/** Streams `total` bytes as fast as the socket takes them; resolves with the status, or the error that came first. */
+function sendBody(url: string, total: number, headers: Record<string, string> = {}): Promise<{ status: number } | { error: string }> {
+  return new Promise((resolve) => {
+    const req = request(url, { method: 'PUT', headers: { 'Content-Length': String(total), ...headers } });
+    req.on('response', (res) => {
+      res.resume();
+      resolve({ status: res.statusCode! });
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    let sent = 0;
+    const pump = () => {
+      while (sent < total) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+describe('closing a connection while the client still sends its body', () => {
+  let server: SpawnedServer;
+  before(async () => {
+    server = await startServer({ config: '[server]\nmax_upload_size = "8MiB"\n' });
+  });
+  after(async () => server?.dispose());
+
+  it('a PUT refused before its body (bad signature, too large) gets its answer, not a reset', async () => {
+    const bad = `${server.uploadUrl}${slotDir()}/x.bin?v=${'0'.repeat(64)}`;
+    for (let i = 0; i < 3; i++) assert.deepEqual(await withTimeout(sendBody(bad, 64 * MiB), 30_000, 'refused PUT'), { status: 403 }, `attempt ${i}`);
+    const large = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/large.bin`, baseUrl: server.uploadUrl, size: 64 * MiB });
+    assert.deepEqual(await withTimeout(sendBody(large.url, 64 * MiB), 30_000, 'PUT above max_upload_size'), { status: 413 });
+  });
+
+  it('the connection is closed after the linger: a client that never stops sending does not keep it', async () => {
+    const bad = `${server.uploadUrl}${slotDir()}/y.bin?v=${'0'.repeat(64)}`;
+    const closed = new Promise<number>((resolve) => {
+      const started = Date.now();
+      const req = request(bad, { method: 'PUT', headers: { 'Content-Length': String(2 ** 40) } });
+      req.on('response', (res) => res.resume());
+      req.on('error', () => {});
+      req.on('close', () => resolve(Date.now() - started));
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      const pump = () => {
+        while (!req.destroyed && req.write(chunk));
+        if (!req.destroyed) req.once('drain', pump);
+      };
+      pump();
+    });
+    const ms = await withTimeout(closed, 20_000, 'the server closing the connection');
+    assert.ok(Number.isFinite(ms));
+  });
+});
