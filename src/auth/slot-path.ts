@@ -5,8 +5,12 @@
  */
 import { AppError } from '../errors.js';
 
-const MAX_SEGMENT_BYTES = 255; // a file-name limit on every common filesystem
-const MAX_PATH_BYTES = 1024;
+// What is refused here must never reach publication: a name that fits here fits everywhere it
+// is stored. A file-name limit is 255 bytes on every common filesystem, and the published file's
+// record is its name + ".json" (meta/). An S3 key is at most 1,024 bytes: the path, "files/" or
+// "meta/" + ".json", and the bucket's key_prefix (at most 100 bytes, config/schema.ts).
+const MAX_SEGMENT_BYTES = 250;
+const MAX_PATH_BYTES = 900;
 
 /** Decodes and validates a raw (percent-encoded) slot path; throws ERR_BAD_PATH (400) with the reason. */
 export function decodeSlotPath(rawPath: string): string {

@@ -201,7 +201,9 @@ const storageS3 = z
     key_prefix: z
       .string()
       .default('')
-      .refine((v) => v === '' || /^[A-Za-z0-9!_.*'()/-]*\/$/.test(v), 'must end with "/" and hold only S3-safe characters, e.g. "hfs/"'),
+      .refine((v) => v === '' || /^[A-Za-z0-9!_.*'()/-]*\/$/.test(v), 'must end with "/" and hold only S3-safe characters, e.g. "hfs/"')
+      // With the longest slot path (900 bytes, auth/slot-path.ts) a key stays within S3's 1,024 bytes.
+      .refine((v) => v.length <= 100, 'must be at most 100 characters (an S3 key is at most 1,024 bytes, and a slot path may take 900 of them)'),
     part_size: size('8MiB'),
     /** Downloads answer 302 to a presigned GET of the object instead of streaming it through the server. */
     presigned_downloads: z.boolean().default(false),

@@ -36,6 +36,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
   // A supported Upload-Draft-Interop-Version asks for an upgrade; any other request is the plain PUT.
   const upgrade = deps.rufh?.versionOf(ctx);
   const fileBytes = upgrade ? deps.rufh!.fileSizeOf(ctx, upgrade, size) : size;
+  let taken: AppError | undefined;
   const slot = await intake
     .authorize({
       path,
@@ -44,13 +45,16 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
       contentType: ctx.req.headers['content-type'], // exactly as sent: v2 signs it unnormalised
     })
     .catch((err: unknown) => {
-      if (!upgrade && err instanceof AppError && err.code === 'ERR_FILE_EXISTS') return null;
+      if (!upgrade && err instanceof AppError && err.code === 'ERR_FILE_EXISTS') {
+        taken = err;
+        return null;
+      }
       if (upgrade && err instanceof AppError && err.code === 'ERR_LENGTH_REQUIRED') {
         throw new AppError('ERR_LENGTH_REQUIRED', { message: 'This slot binds the upload size: an upload sent in parts declares Upload-Length (or send the whole file in one request)' });
       }
       throw err;
     });
-  if (slot === null) return repeatedPut(ctx, path, size, () => publishedUpload(path, deps));
+  if (slot === null) return repeatedPut(ctx, path, size, () => publishedUpload(path, deps), taken);
   const expectedSha256 = expectedSha256FromHeaders((name) => ctx.get(name) || undefined);
   if (expectedSha256 === null) throw new AppError('ERR_BAD_REQUEST', { message: 'The declared checksum is malformed' });
   if (upgrade) return deps.rufh!.upgradePut(ctx, upgrade, { path, slot, fileBytes, expectedSha256 });
@@ -59,7 +63,7 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     await intake.gate(ctx.req, 'put', path, size, rc?.log);
   } catch (err) {
     // The slot is held by an upload on its way to publication: a retry whose first answer was lost.
-    if (err instanceof AppError && err.code === 'ERR_FILE_EXISTS') return repeatedPut(ctx, path, size, () => intake.pendingUpload(path));
+    if (err instanceof AppError && err.code === 'ERR_FILE_EXISTS') return repeatedPut(ctx, path, size, () => intake.pendingUpload(path), err);
     throw err;
   }
 
@@ -131,9 +135,9 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
  * as the slot's file) gets the 201 the first request earned; any other body keeps the 409. The
  * body is read (at most the held size) and hashed, never stored.
  */
-async function repeatedPut(ctx: Context, path: string, size: number | undefined, held: () => Promise<HeldFile | null>): Promise<void> {
+async function repeatedPut(ctx: Context, path: string, size: number | undefined, held: () => Promise<HeldFile | null>, refusal = new AppError('ERR_FILE_EXISTS')): Promise<void> {
   const file = await held();
-  if (file === null || size !== file.size || file.sha256 === undefined) throw new AppError('ERR_FILE_EXISTS');
+  if (file === null || size !== file.size || file.sha256 === undefined) throw refusal;
   const digest = createHash('sha256');
   const limit = new ByteLimit(size, [digest]);
   const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
@@ -145,7 +149,7 @@ async function repeatedPut(ctx: Context, path: string, size: number | undefined,
     if (isClientAbort(err)) return;
     throw err;
   }
-  if (limit.bytes !== size || digest.digest('hex') !== file.sha256) throw new AppError('ERR_FILE_EXISTS');
+  if (limit.bytes !== size || digest.digest('hex') !== file.sha256) throw refusal;
   requestContext.get(ctx.req)?.log.info({ slotPath: path, size }, "Repeated PUT with the slot's file's bytes: answered 201 again");
   ctx.status = 201;
   ctx.body = '';

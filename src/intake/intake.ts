@@ -21,7 +21,7 @@ import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/ind
 import { AppError } from '../errors.js';
 import type { CompletedUpload, FinalizeOutcome, IntakeControl, PendingUpload, UploadFinalizer } from '../finalize/index.js';
 import { metrics, type Logger } from '../observability/index.js';
-import type { DeletablePublishedStore, PublishedStore, QuarantineStore } from '../storage/index.js';
+import type { DeletablePublishedStore, PathObstruction, PublishedStore, QuarantineStore } from '../storage/index.js';
 import type { BodyHolder } from '../transfer/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
 import { gateNewUpload, holdUnfinishedRoom, type NewUploadLimits } from './gate.js';
@@ -44,7 +44,7 @@ export interface IntakeDeps {
   readonly policy: SlotPolicy;
   /** Names and sizes accepted ([uploads], [server] max_upload_size). */
   readonly uploadPolicy: UploadPolicy;
-  readonly published: Pick<PublishedStore, 'stat'> & Partial<Pick<DeletablePublishedStore, 'deletedAt'>>;
+  readonly published: Pick<PublishedStore, 'stat'> & Partial<Pick<DeletablePublishedStore, 'deletedAt'> & PathObstruction>;
   /** Finalization's side of intake: slot held by a job, queue pressure. */
   readonly control: IntakeControl;
   readonly finalizer: UploadFinalizer;
@@ -92,6 +92,9 @@ export class Intake {
     if (await this.#d.quarantine?.bySlot(path)) throw new AppError('ERR_QUARANTINED');
     if (await this.#d.published.stat(path)) throw new AppError('ERR_FILE_EXISTS');
     if ((await this.#d.published.deletedAt?.(path)) != null) throw new AppError('ERR_GONE');
+    if (await this.#d.published.blocked?.(path)) {
+      throw new AppError('ERR_FILE_EXISTS', { message: 'This slot path cannot hold a file: a published file or folder of another slot is in the way' });
+    }
     return decision.slot;
   }
 

@@ -15,6 +15,7 @@ import type {
   DeleteOutcome,
   LinkPublishOutcome,
   LocalIncoming,
+  PathObstruction,
   PublishRecord,
   PublishStepHooks,
   PublishedEntry,
@@ -38,7 +39,7 @@ export interface StoreModes {
 
 export const DEFAULT_STORE_MODES: StoreModes = { fileMode: 0o640, dirMode: 0o750 };
 
-export class FilePublishedStore implements PublishedStore, LocalIncoming, DeletablePublishedStore {
+export class FilePublishedStore implements PublishedStore, LocalIncoming, DeletablePublishedStore, PathObstruction {
   /** Publishing and deleting one path never interleave (per-path chain of this process). */
   readonly #busy = new Map<string, Promise<unknown>>();
   private readonly filesDir: string;
@@ -124,7 +125,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
       if (isPathTaken(err)) return 'taken';
       throw err;
     }
-    const metaTmp = `${metaTarget}.${tempSuffix()}.tmp`;
+    const metaTmp = tempBeside(metaTarget);
     const stored: StoredRecord = { ...record, publishedAt: new Date().toISOString() };
     await writeDurably(metaTmp, JSON.stringify(stored), this.modes.fileMode);
     await rename(metaTmp, metaTarget); // no file at `path` yet, so any record there is stale
@@ -162,7 +163,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
         deletedAtMs: meta?.deletedAtMs ?? nowMs,
         ...(meta?.sha256 !== undefined && { sha256: meta.sha256 }),
       };
-      const metaTmp = `${metaTarget}.${tempSuffix()}.tmp`;
+      const metaTmp = tempBeside(metaTarget);
       await writeDurably(metaTmp, JSON.stringify(tombstone), this.modes.fileMode);
       await rename(metaTmp, metaTarget);
       await unlink(target).catch((err: unknown) => {
@@ -171,6 +172,15 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
       await fsyncDir(dirname(target));
       return { kind: 'deleted', ...(meta?.sha256 !== undefined && { sha256: meta.sha256 }) };
     });
+  }
+
+  /** PathObstruction: a folder where the file or its record would go, or a file where one of their folders would. */
+  async blocked(path: string): Promise<boolean> {
+    for (const target of [join(this.filesDir, path), join(this.metaDir, `${path}.json`)]) {
+      const st = await this.#reads.stat(target).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOTDIR' ? 'file-in-the-way' : null));
+      if (st === 'file-in-the-way' || st?.isDirectory()) return true;
+    }
+    return false;
   }
 
   async deletedAt(path: string): Promise<number | null> {
@@ -281,4 +291,6 @@ function validatorsOf(path: string, st: Stats, meta: StoredRecord | null): { mti
 
 const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
 /** EEXIST: the file is there. ENOTDIR/EISDIR: a file sits where a directory of the path should be, or vice versa. */
+/** A temp file in `target`'s folder whose name does not grow with the slot's (a 250-byte name + ".json" is at the file-name limit already). */
+const tempBeside = (target: string) => join(dirname(target), `.${tempSuffix()}.tmp`);
 const isPathTaken = (err: unknown) => ['EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '');

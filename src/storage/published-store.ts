@@ -136,6 +136,16 @@ export interface DeletablePublishedStore {
   deletedAt(path: string): Promise<number | null>;
 }
 
+/**
+ * Optional capability of a store whose paths are folders (the file backend): a slot path that can
+ * never hold a file, because a published file sits where one of its folders would be, or folders
+ * sit where its file or record would be (`a/b` beside `a/b/c`). Asked before an upload's body is
+ * read, so such a slot is refused (409) instead of answered 201 and never published.
+ */
+export interface PathObstruction {
+  blocked(path: string): Promise<boolean>;
+}
+
 export function canDelete(store: PublishedStore): store is PublishedStore & DeletablePublishedStore {
   return typeof (store as Partial<DeletablePublishedStore>).deletedAt === 'function';
 }

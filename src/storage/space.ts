@@ -57,6 +57,17 @@ export function storageFullCause(err: unknown): StorageFullCause | null {
   return null;
 }
 
+/**
+ * A write refused for the path itself, the same every time (no retry can succeed, and it says
+ * nothing about the store's health): a name past the filesystem's limit, a file or folder of
+ * another path in the way, an S3 key past 1,024 bytes. Slot paths are checked before the body
+ * (auth/slot-path.ts, PathObstruction); this catches what slips through anyway.
+ */
+export function pathUnstorable(err: unknown): boolean {
+  const o = (err ?? {}) as { code?: unknown; name?: unknown; Code?: unknown };
+  return ['ENAMETOOLONG', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY'].includes(String(o.code)) || o.name === 'KeyTooLongError' || o.Code === 'KeyTooLongError';
+}
+
 /** Retry-After of a 507: disk space comes back through an operator or an expiry sweep, not in seconds. */
 export const STORAGE_RETRY_AFTER_S = 30;
 

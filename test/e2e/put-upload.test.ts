@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
+import { encodeSlotPath } from '../../src/auth/slot-path.js';
 import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
 import { storageBackends } from '../helpers/backends.js';
 import { startServer, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
@@ -175,6 +176,50 @@ for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}
       assert.equal(res.json().code, 'ERR_BAD_PATH', bad);
     }
   });
+
+  it('the longest name (250 bytes) and path (900 bytes) accepted are published; one byte more is 400 before the body', async () => {
+    const dir = slotDir();
+    const name = `${'n'.repeat(246)}.txt`;
+    const pathOfLength = (bytes: number) => `${dir}/${'d'.repeat(250)}/${'e'.repeat(250)}/${'f'.repeat(bytes - 250 - 250 - 250 - dir.length - 4)}/${name}`;
+    const longPath = pathOfLength(900);
+    assert.equal(Buffer.byteLength(longPath), 900);
+    for (const path of [`${dir}/${name}`, longPath]) {
+      const body = randomData(100);
+      const put = await rawRequest(server.baseUrl, slot(path, { size: body.length }), { method: 'PUT', body });
+      assert.equal(put.status, 201, `${Buffer.byteLength(path)}-byte path: ${put.text}`);
+      const got = await rawRequest(server.baseUrl, `/upload/${encodeSlotPath(path)}`);
+      assert.equal(got.status, 200, `${Buffer.byteLength(path)}-byte path published`);
+      assert.ok(got.body.equals(body));
+    }
+    for (const path of [`${dir}/x${name}`, pathOfLength(901)]) {
+      // Refused before the signature is checked (the signer would not sign it either).
+      const res = await rawRequest(server.baseUrl, `/upload/${encodeSlotPath(path)}?v=${'0'.repeat(64)}`, { method: 'PUT', body: 'x' });
+      assert.equal(res.status, 400, `${Buffer.byteLength(path)} bytes`);
+      assert.equal(res.json().code, 'ERR_BAD_PATH');
+    }
+  });
+
+  // Folders are the file backend's: on S3 `a/b` and `a/b/c` are two keys and both publish.
+  if (backend.name === 'file') {
+    it("409 before the body for a slot path another slot's file or folder is in the way of (never 201 and then no file)", async () => {
+      const dir = slotDir();
+      const put = (path: string, body = 'hello') => rawRequest(server.baseUrl, slot(path, { size: Buffer.byteLength(body) }), { method: 'PUT', body });
+      assert.equal((await put(`${dir}/file.bin`)).status, 201);
+      assert.equal((await put(`${dir}/rec.json/inner.txt`)).status, 201); // its record's folder: meta/<dir>/rec.json/
+      for (const blocked of [`${dir}/file.bin/under.txt`, dir, `${dir}/rec`]) {
+        const res = await put(blocked);
+        assert.equal(res.status, 409, `${blocked}: ${res.text}`);
+        assert.equal(res.json().code, 'ERR_FILE_EXISTS');
+        assert.match(res.json<{ message: string }>().message, /in the way/);
+      }
+      const tus = await rawRequest(server.baseUrl, '/files/', {
+        method: 'POST',
+        headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': 5, 'Upload-Slot': signSlotUrl({ secret: TEST_SECRET, path: `${dir}/file.bin/t.txt`, baseUrl: server.uploadUrl, size: 5 }).url },
+      });
+      assert.equal(tus.status, 409, tus.text);
+      assert.equal((await put(`${dir}/free.txt`)).status, 201, 'a free path beside them still publishes');
+    });
+  }
 
   it('400 for a malformed Content-Length (refused by the HTTP parser, connection closed)', async () => {
     const url = new URL(server.baseUrl);

@@ -52,6 +52,9 @@ export type Harness<Parts = FileParts> = Parts & {
 };
 
 /** A JSON logger at debug whose lines tests read and wait on. */
+/** How long waitLog waits for its line (the slowest legitimate wait here is a few retry delays). */
+const WAIT_LOG_MS = 60_000;
+
 export function lineLogger(): { lines: Line[]; waitLog(pred: (l: Line) => boolean): Promise<Line>; log: Logger } {
   const lines: Line[] = [];
   const waiters: Array<{ pred: (l: Line) => boolean; resolve: (l: Line) => void }> = [];
@@ -79,7 +82,15 @@ export function lineLogger(): { lines: Line[]; waitLog(pred: (l: Line) => boolea
     waitLog(pred) {
       const seen = lines.find(pred);
       if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => waiters.push({ pred, resolve }));
+      return new Promise((resolve, reject) => {
+        // Never a hang: a line that does not come fails the test, naming what came last.
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`no matching log line within ${WAIT_LOG_MS} ms; the last ones: ${lines.slice(-3).map((l) => l.msg).join(' | ')}`));
+        }, WAIT_LOG_MS);
+        const waiter = { pred, resolve: (l: Line) => (clearTimeout(timer), resolve(l)) };
+        waiters.push(waiter);
+      });
     },
   };
 }

@@ -142,6 +142,37 @@ describe('finalization resilience', () => {
     }
   });
 
+  it('a slot path the store cannot hold (name too long) is a dead letter at once and never counts against the storage breaker', async () => {
+    let calls = 0;
+    const h2 = await startHarness(fileStore, {
+      circuitBreaker: { failureThreshold: 2, coolDownMs: 60_000, minimumSamples: 1000 },
+      retry: { baseMs: 5, maxMs: 10, maxRetries: 3 },
+      workers: 1,
+    });
+    const store = h2.published;
+    const original = store.publishLinked.bind(store);
+    store.publishLinked = async (...args) => {
+      calls += 1;
+      if (args[0].includes('/long-')) throw Object.assign(new Error('name too long'), { code: 'ENAMETOOLONG' });
+      return original(...args);
+    };
+    try {
+      const poisoned = Array.from({ length: 4 }, (_, i) => slot(`long-${i}.bin`));
+      for (const s of poisoned) await h2.put(s, Buffer.from(s));
+      const ok = slot('fine.bin');
+      await h2.put(ok, Buffer.from('fine'));
+      await waitCount(h2, published, 1);
+      await waitCount(h2, (l) => /moved to dead letter queue$/.test(String(l.msg)), poisoned.length);
+      const dead = await h2.service.admin.listDeadLetters();
+      assert.deepEqual(dead.map((d) => d.slotPath).sort(), [...poisoned].sort());
+      for (const d of dead) assert.deepEqual([d.attempts, d.errors.at(-1)?.code], [1, 'ERR_BAD_PATH'], d.slotPath);
+      assert.equal(calls, poisoned.length + 1, 'one attempt each: no retries');
+      assert.equal(h2.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('Circuit breaker opened')), false);
+    } finally {
+      await h2.dispose();
+    }
+  });
+
   it('a worker stuck past the job timeout is replaced and its job requeued', async () => {
     let first = true;
     const timeoutsBefore = (await metrics.timeouts.get()).values.find((v) => v.labels.type === 'queue')?.value ?? 0;

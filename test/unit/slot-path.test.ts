@@ -23,7 +23,8 @@ describe('decodeSlotPath: accepted paths', () => {
     ['dots inside a name', 'abc/a..b', 'abc/a..b'],
     ['hidden-file name', 'abc/.profile', 'abc/.profile'],
     ['encoded "#" and "?"', 'abc/%231%3F.txt', 'abc/#1?.txt'],
-    ['255-byte segment', `abc/${'x'.repeat(255)}`, `abc/${'x'.repeat(255)}`],
+    ['250-byte segment', `abc/${'x'.repeat(250)}`, `abc/${'x'.repeat(250)}`],
+    ['900-byte path', `${'y'.repeat(250)}/${'y'.repeat(250)}/${'y'.repeat(250)}/${'y'.repeat(147)}`, `${'y'.repeat(250)}/${'y'.repeat(250)}/${'y'.repeat(250)}/${'y'.repeat(147)}`],
   ];
   for (const [name, raw, decoded] of cases) it(name, () => assert.equal(decodeSlotPath(raw), decoded));
 
@@ -56,9 +57,9 @@ describe('decodeSlotPath: refused paths (ERR_BAD_PATH, 400)', () => {
     ['"%" with non-hex', 'a/%zz'],
     ['truncated UTF-8', 'a/%c3'],
     ['invalid UTF-8', 'a/%ff%fe'],
-    ['256-byte segment', `abc/${'x'.repeat(256)}`],
-    ['256-byte segment of 128 two-byte characters', `abc/${encodeURIComponent('ü'.repeat(128))}`],
-    ['path over 1024 bytes', Array.from({ length: 5 }, () => 'y'.repeat(250)).join('/')],
+    ['251-byte segment (its record, name + ".json", would pass the 255-byte file-name limit)', `abc/${'x'.repeat(251)}`],
+    ['252-byte segment of 126 two-byte characters', `abc/${encodeURIComponent('ü'.repeat(126))}`],
+    ['path over 900 bytes', `${'y'.repeat(250)}/${'y'.repeat(250)}/${'y'.repeat(250)}/${'y'.repeat(148)}`],
   ];
   for (const [name, raw] of cases) it(name, () => assert.throws(() => decodeSlotPath(raw), isBadPath));
 });
