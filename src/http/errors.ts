@@ -38,8 +38,9 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     }
     ctx.status = err.status;
     ctx.set(err.headers);
-    // A request body we did not read would be parsed as the next request: close instead.
-    if (!ctx.req.readableEnded) ctx.set('Connection', 'close');
+    // A body that has not all arrived would be parsed as the next request: close instead. A
+    // request without a body (a GET's 404) keeps its connection, and whatever is pipelined behind it.
+    if (!ctx.req.complete) ctx.set('Connection', 'close');
     ctx.set('X-Content-Type-Options', 'nosniff'); // JSON stays JSON, whatever a browser guesses
     ctx.body = errorBody(err, rc?.requestId); // koa sends no body for HEAD, only its length
   }

@@ -46,7 +46,7 @@ export function answerProblem(ctx: Context, err: AppError, requestId: string | u
   // The resource's state beside the problem (the current draft: MUST with the offset mismatch).
   if (version !== undefined) ctx.set(...completeField(version, kind === 'completed-upload'));
   ctx.set('Cache-Control', 'no-store');
-  if (!ctx.req.readableEnded) ctx.set('Connection', 'close'); // an unread body would be parsed as the next request
+  if (!ctx.req.complete) ctx.set('Connection', 'close'); // an unread body would be parsed as the next request
   ctx.type = 'application/problem+json';
   ctx.body = JSON.stringify(body);
   return true;

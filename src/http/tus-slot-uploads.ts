@@ -134,7 +134,7 @@ export class TusSlotUploads {
     ctx.status = 200;
     ctx.set({ Location: url, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(stored?.offset ?? existing.offset), 'Cache-Control': 'no-store' });
     if (existing.size !== null) ctx.set('Upload-Length', String(existing.size));
-    if (!ctx.req.readableEnded && ctx.get('Content-Length') !== '0') ctx.set('Connection', 'close');
+    if (!ctx.req.complete) ctx.set('Connection', 'close');
     ctx.body = '';
   }
 

@@ -177,7 +177,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
   /** PathObstruction: a folder where the file or its record would go, or a file where one of their folders would. */
   async blocked(path: string): Promise<boolean> {
     for (const target of [join(this.filesDir, path), join(this.metaDir, `${path}.json`)]) {
-      const st = await this.#reads.stat(target).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOTDIR' ? 'file-in-the-way' : null));
+      const st = await this.#reads.statIfAny(target).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOTDIR' ? 'file-in-the-way' : undefined));
       if (st === 'file-in-the-way' || st?.isDirectory()) return true;
     }
     return false;

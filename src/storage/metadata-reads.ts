@@ -22,17 +22,21 @@ export interface MetadataReads {
   /** The whole file as UTF-8. */
   text(path: string): Promise<string>;
   stat(path: string): Promise<Stats>;
+  /** The stat, or undefined when nothing is there (ENOENT), without an error object for the common miss. */
+  statIfAny(path: string): Promise<Stats | undefined>;
 }
 
 export const pooledReads: MetadataReads = {
   text: readSmallFile,
   stat: (path) => stat(path),
+  statIfAny: (path) => stat(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err))),
 };
 
 export const inlineReads: MetadataReads = {
   // The executor's throw becomes the rejection: callers see the same promise either way.
   text: (path) => new Promise((resolve) => resolve(readFileSync(path, 'utf8'))),
   stat: (path) => new Promise((resolve) => resolve(statSync(path))),
+  statIfAny: (path) => new Promise((resolve) => resolve(statSync(path, { throwIfNoEntry: false }))),
 };
 
 /** Inline on a data directory of this instance alone; through the pool on one shared by instances. */

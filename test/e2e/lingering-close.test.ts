@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { slotDir } from '../helpers/http.js';
@@ -48,6 +49,26 @@ describe('closing a connection while the client still sends its body', () => {
     for (let i = 0; i < 3; i++) assert.deepEqual(await withTimeout(sendBody(bad, 64 * MiB), 30_000, 'refused PUT'), { status: 403 }, `attempt ${i}`);
     const large = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/large.bin`, baseUrl: server.uploadUrl, size: 64 * MiB });
     assert.deepEqual(await withTimeout(sendBody(large.url, 64 * MiB), 30_000, 'PUT above max_upload_size'), { status: 413 });
+  });
+
+  it('an error answer to a request without a body keeps the connection: what is pipelined behind it is answered', async () => {
+    const url = new URL(server.baseUrl);
+    const text = await withTimeout(
+      new Promise<string>((resolve, reject) => {
+        let got = '';
+        const sock = connect(Number(url.port), url.hostname, () => {
+          sock.write(`GET /upload/${slotDir()}/missing.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        });
+        sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+        sock.on('close', () => resolve(got));
+        sock.on('error', reject);
+      }),
+      10_000,
+      'two pipelined answers',
+    );
+    assert.deepEqual([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]), ['404', '200'], text);
+    const first = text.slice(0, text.indexOf('HTTP/1.1 200'));
+    assert.doesNotMatch(first, /^connection: close/im, 'the 404 leaves the connection open');
   });
 
   it('the connection is closed after the linger: a client that never stops sending does not keep it', async () => {
