@@ -24,7 +24,17 @@ export function lingerThenClose(socket: Duplex): void {
 }
 
 const currentRequest = Symbol('hfs.currentRequest');
-type Tracked = Socket & { [currentRequest]?: IncomingMessage };
+const lingering = Symbol('hfs.lingering');
+type Tracked = Socket & { [currentRequest]?: IncomingMessage; [lingering]?: true };
+
+/**
+ * Whether `socket` is closing after its last answer. The parser still reads the rest of the body,
+ * and a request pipelined behind it is parsed and handed on: it must never be handled (RFC 9112
+ * §9.6), and could not be answered.
+ */
+export function isLingering(socket: Socket): boolean {
+  return (socket as Tracked)[lingering] === true;
+}
 
 /**
  * Called for every request: Node closes a connection after its last answer through the socket's
@@ -32,6 +42,7 @@ type Tracked = Socket & { [currentRequest]?: IncomingMessage };
  */
 export function lingerAfterLastAnswer(req: IncomingMessage): void {
   const socket = req.socket as Tracked;
+  if (socket[lingering]) return; // a request pipelined behind the last answer: dropped (pipelining.ts)
   socket[currentRequest] = req;
   if (socket.destroySoon !== lingeringDestroySoon) socket.destroySoon = lingeringDestroySoon;
 }
@@ -44,9 +55,11 @@ function lingeringDestroySoon(this: Tracked): void {
   }
   // Nobody reads this body any more: let the parser go on, dropping it (a listener still attached
   // would be handed bytes of a request that is over).
+  this[lingering] = true;
   req.removeAllListeners('data');
   req.resume();
-  req.once('end', () => this.destroy()); // every byte arrived: nothing left to be reset over
+  // Every byte arrived: nothing left to be reset over. Closed as Node would have (after what end() queued, TLS's close_notify included).
+  req.once('end', () => Socket.prototype.destroySoon.call(this));
   if (this.writable) this.end();
   lingerThenClose(this);
 }

@@ -6,6 +6,7 @@
  * all safe; here a connection's request waits until the one before it has its answer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isLingering } from './lingering-close.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -15,8 +16,8 @@ export function inOrderPerConnection(handle: Handler): Handler {
     // Node gives the socket to a response once the one before it is done: until then the socket
     // still names that earlier answer.
     const before = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-    // Parsed while the connection closes after its last answer (lingering-close.ts): never answerable.
-    if (!socket.writable && !before) {
+    // Parsed while the connection closes after its last answer (lingering-close.ts): never handled.
+    if (isLingering(socket)) {
       res.destroy();
       res.emit('close');
       return;

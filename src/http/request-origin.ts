@@ -6,6 +6,7 @@
  * first element counts: it was added by the proxy nearest the client, which saw what it asked for.
  */
 import parseForwarded from 'forwarded-parse';
+import { isHostValue } from './request-target.js';
 
 export type HeaderOf = (name: string) => string | undefined;
 
@@ -14,19 +15,22 @@ export function requestOrigin(header: HeaderOf, listenerScheme: 'http' | 'https'
   let host: string | undefined;
   if (trustProxy) {
     const forwarded = firstForwarded(header('forwarded'));
-    host = forwarded?.host || firstOfList(header('x-forwarded-host'));
+    // A forwarded host that would change the URL (a space, '/', '@') counts as absent.
+    host = [forwarded?.host, firstOfList(header('x-forwarded-host'))].find((h) => h !== undefined && isHostValue(h));
     scheme = forwarded?.proto ?? firstOfList(header('x-forwarded-proto'));
   }
   scheme = scheme?.toLowerCase();
   return `${scheme === 'http' || scheme === 'https' ? scheme : listenerScheme}://${host || header('host') || ''}`;
 }
 
-function firstForwarded(value: string | undefined): Record<string, string> | undefined {
+function firstForwarded(value: string | undefined): { host?: string | undefined; proto?: string | undefined } | undefined {
   if (!value) return undefined;
   try {
     return parseForwarded(value)[0];
   } catch {
-    return undefined; // malformed: as if absent (the X-Forwarded-* headers may still say)
+    // Not RFC 7239 as proxies often write it (an unquoted IPv6 for=, an unquoted host:port): read
+    // the first host= and proto= as @tus/server does, rather than dropping the whole header.
+    return { host: /\bhost="?([^";,]+)/i.exec(value)?.[1], proto: /\bproto="?([^";,]+)/i.exec(value)?.[1] };
   }
 }
 

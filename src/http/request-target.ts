@@ -39,12 +39,17 @@ export function hostProblem(rawHeaders: readonly string[]): string | null {
   if (values.length > 1) return 'More than one Host header';
   const [value] = values;
   if (value === undefined || value === '') return null; // an empty Host is allowed (no authority)
-  if (/[\s@/\\?#]/.test(value)) return 'The Host header is malformed';
+  return isHostValue(value) ? null : 'The Host header is malformed';
+}
+
+/** A host and an optional port (0-65535), as every later parser reads it: nothing that would change a URL built with it. */
+export function isHostValue(value: string): boolean {
+  if (/[\s@/\\?#]/.test(value)) return false;
   try {
-    new URL(`http://${value}/`); // a host and an optional port (0-65535), as every later parser reads it
-    return null;
+    new URL(`http://${value}/`);
+    return true;
   } catch {
-    return 'The Host header is malformed';
+    return false;
   }
 }
 

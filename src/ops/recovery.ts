@@ -137,7 +137,9 @@ const old = (ctx: RecoveryContext, mtimeMs: number) => ctx.nowMs - mtimeMs >= ct
 
 async function planTus(ctx: RecoveryContext): Promise<PlannedItem[]> {
   const dir = join(ctx.dataDir, 'tus');
-  const names = await readdir(dir).catch(() => [] as string[]);
+  // Index files beside the records (a slot's partials `concat.<hash>.json`, an IETF resource
+  // `rufh.<hash>.json`) and temp files have a '.' in their key, which no upload id has: not uploads.
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.') && !n.replace(/\.json$/, '').includes('.'));
   const records = new Set(names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length)));
   const data = new Set(names.filter((n) => !n.endsWith('.json')));
   const out: PlannedItem[] = [];

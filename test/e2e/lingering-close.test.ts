@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
-import { slotDir } from '../helpers/http.js';
+import { rawRequest, slotDir } from '../helpers/http.js';
 import { withTimeout } from '../helpers/service.js';
 import { startServer, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
 
@@ -49,6 +49,40 @@ describe('closing a connection while the client still sends its body', () => {
     for (let i = 0; i < 3; i++) assert.deepEqual(await withTimeout(sendBody(bad, 64 * MiB), 30_000, 'refused PUT'), { status: 403 }, `attempt ${i}`);
     const large = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/large.bin`, baseUrl: server.uploadUrl, size: 64 * MiB });
     assert.deepEqual(await withTimeout(sendBody(large.url, 64 * MiB), 30_000, 'PUT above max_upload_size'), { status: 413 });
+  });
+
+  it('a request pipelined behind the rest of a refused body is never handled (RFC 9112 9.6)', async () => {
+    const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/kept.bin`, baseUrl: server.uploadUrl, size: 10 });
+    const created = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': 10, 'Upload-Slot': slot.url } });
+    assert.equal(created.status, 201, created.text);
+    const upload = new URL(String(created.headers.location)).pathname;
+    const url = new URL(server.baseUrl);
+    const total = 100_000;
+    const answer = await withTimeout(
+      new Promise<string>((resolve, reject) => {
+        let got = '';
+        let restSent = false;
+        const sock = connect(Number(url.port), url.hostname, () => {
+          sock.write(`PUT /upload/${slotDir()}/refused.bin?v=${'0'.repeat(64)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${total}\r\n\r\n`);
+          sock.write(Buffer.alloc(1000, 1));
+        });
+        sock.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+          // The 403 came while the body is still on its way: the rest, and a DELETE behind it.
+          if (!restSent && got.includes('\r\n\r\n')) {
+            restSent = true;
+            sock.write(Buffer.concat([Buffer.alloc(total - 1000, 1), Buffer.from(`DELETE ${upload} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n\r\n`)]));
+          }
+        });
+        sock.on('close', () => resolve(got));
+        sock.on('error', reject);
+      }),
+      10_000,
+      'the refused PUT and the close',
+    );
+    assert.deepEqual([...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]), ['403'], answer);
+    const head = await rawRequest(server.baseUrl, upload, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+    assert.equal(head.status, 200, 'the pipelined DELETE was not run');
   });
 
   it('an error answer to a request without a body keeps the connection: what is pipelined behind it is answered', async () => {

@@ -76,6 +76,9 @@ describe('recover', () => {
     await put('tus/published.json', tusRecord('published', 3, 3, 'u/seven.txt'));
     await put('tus/corrupt', 'abcd');
     await put('tus/corrupt.json', '{"id":"corr');
+    // Indexes beside the records, not uploads: never judged as stale or corrupt records.
+    await put('tus/concat.0123456789abcdef.json', { slotPath: 'u/nine.txt', parts: [] });
+    await put('tus/rufh.0123456789abcdef.json', '{"cut');
     // staging
     await put('queue/staging/put-gone', 'abcd');
     await put('queue/staging/put-live', 'abcd');
@@ -128,7 +131,7 @@ describe('recover', () => {
     for (const gone of ['tus/corrupt', 'tus/corrupt.json', 'tus/orphan', 'tus/stale.json', 'tus/leftover', 'tus/taken', 'tus/taken.json', 'queue/staging/put-gone', 'meta/a/b.json', 'meta/x.json.0a1b.tmp', 'incoming/z.part', 'cas/ab/abcd']) {
       assert.equal(existsSync(join(dir, gone)), false, gone);
     }
-    for (const kept of ['tus/leftover.json', 'tus/running', 'tus/published.json', 'tus/queued', 'queue/staging/put-live', 'meta/c.json', 'meta/q.json', 'cas/cd/cdef', 'files/u/two.txt']) {
+    for (const kept of ['tus/concat.0123456789abcdef.json', 'tus/rufh.0123456789abcdef.json', 'tus/leftover.json', 'tus/running', 'tus/published.json', 'tus/queued', 'queue/staging/put-live', 'meta/c.json', 'meta/q.json', 'cas/cd/cdef', 'files/u/two.txt']) {
       assert.equal(existsSync(join(dir, kept)), true, kept);
     }
     jobs.set('tus-unqueued', job('tus-unqueued', 'u/one.txt', 'queued'));

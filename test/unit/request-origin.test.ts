@@ -13,6 +13,9 @@ describe('requestOrigin: the scheme and host of the upload URLs we hand out', ()
     ['Forwarded before X-Forwarded-*', { host: 'in:1', forwarded: 'host=fw.example;proto=https', 'x-forwarded-host': 'x.example', 'x-forwarded-proto': 'http' }, true, 'https://fw.example'],
     ['Forwarded without host: X-Forwarded-Host', { host: 'in:1', forwarded: 'for=1.2.3.4;proto=https', 'x-forwarded-host': 'x.example' }, true, 'https://x.example'],
     ['malformed Forwarded: as if absent', { host: 'in:1', forwarded: 'host=;;==', 'x-forwarded-host': 'x.example' }, true, 'http://x.example'],
+    ['Forwarded as proxies write it: unquoted IPv6 for= and host:port', { host: 'in:1', forwarded: 'for=[::1];host=fw.example:8443;proto=https' }, true, 'https://fw.example:8443'],
+    ['a forwarded host that would change the URL: the next one', { host: 'in:1', forwarded: 'host="a b/c@d";proto=https', 'x-forwarded-host': 'x.example' }, true, 'https://x.example'],
+    ['no usable forwarded host: Host', { host: 'in:1', 'x-forwarded-host': 'evil.example/path' }, true, 'http://in:1'],
     ['X-Forwarded-* lists: the first value', { host: 'in:1', 'x-forwarded-host': 'a.example, b.example', 'x-forwarded-proto': 'HTTPS, http' }, true, 'https://a.example'],
     ['an unknown forwarded scheme: the listener\u2019s', { host: 'in:1', 'x-forwarded-proto': 'gopher' }, true, 'http://in:1'],
   ];
