@@ -206,6 +206,8 @@ for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}
       const put = (path: string, body = 'hello') => rawRequest(server.baseUrl, slot(path, { size: Buffer.byteLength(body) }), { method: 'PUT', body });
       assert.equal((await put(`${dir}/file.bin`)).status, 201);
       assert.equal((await put(`${dir}/rec.json/inner.txt`)).status, 201); // its record's folder: meta/<dir>/rec.json/
+      // Published (a GET waits for a file still being finalized): their folders exist from here on.
+      for (const path of [`${dir}/file.bin`, `${dir}/rec.json/inner.txt`]) assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`)).status, 200, path);
       for (const blocked of [`${dir}/file.bin/under.txt`, dir, `${dir}/rec`]) {
         const res = await put(blocked);
         assert.equal(res.status, 409, `${blocked}: ${res.text}`);
