@@ -178,7 +178,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     // remove() drops the data file when there and the record; an unknown id has nothing to drop.
     await this.remove(id).catch(async (err: unknown) => {
       if (err !== ERRORS.FILE_NOT_FOUND) throw err;
-      if (isUploadId(id) && (await this.isUnreadable(id))) await this.#dropUnreadable(id);
+      if (isUploadId(id) && (await this.isUnreadable(id))) await this.#removeFiles(id);
     });
   }
 
@@ -206,7 +206,8 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     return out;
   }
 
-  async #dropUnreadable(id: string): Promise<void> {
+  /** The upload's data file (when still there) and record, whatever the record holds. */
+  async #removeFiles(id: string): Promise<void> {
     this.#digests.drop(id);
     this.#primedStats?.delete(id);
     await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
@@ -363,13 +364,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
   /** Removes the upload's data file (when still there) and record. Rejects with FILE_NOT_FOUND for an unknown id. */
   override async remove(id: string): Promise<void> {
     if ((await this.record(id)) === null) throw ERRORS.FILE_NOT_FOUND;
-    this.#digests.drop(id);
-    this.#primedStats?.delete(id);
-    await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
-    await this.configstore.delete(id);
-    this.#onRemoved(id);
+    await this.#removeFiles(id);
   }
 
   /** Partial uploads created under `slotPath`: an index beside the records, whose entries may name uploads gone since. */
@@ -497,7 +492,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
         // No creation date to go by: the record file's own age (it is rewritten at every change).
         const st = await this.#reads.stat(join(this.dir, `${id}.json`)).catch(() => null);
         if (st !== null && now > st.mtimeMs + expiration) {
-          await this.#dropUnreadable(id);
+          await this.#removeFiles(id);
           removed++;
         }
         continue;
