@@ -316,6 +316,24 @@ function mapFlatLayout(m: Mapping): void {
     const value = take(m.raw, from);
     put(m, from, to, value, showSafe(to, value));
   }
+  // Flat keys that restrict or change what the server does: moved to their 3.x place, so the 3.x
+  // rules judge them (the size limit, the refusal of what is not enforced here). Left flat, they
+  // were "unknown, ignored", and an upload limit was dropped in silence.
+  const restrictions: Array<[string, string]> = [
+    ['maxuploadsize', 'server.max_upload_size'],
+    ['unixsocket', 'server.unixsocket'],
+    ['deletefiles', 'server.filettlenabled'],
+    ['deletefilesafterperiod', 'server.filettl'],
+  ];
+  for (const [from, to] of restrictions) {
+    if (!hasGoKey(m.raw, from)) continue;
+    m.goDialect = true;
+    const [section, key] = split(to);
+    const target = (m.raw[section!] ??= {}) as Table;
+    if (!isTable(target) || key in target) continue; // the 3.x key is set too: it counts, the flat one is reported unknown
+    target[key] = take(m.raw, from);
+    m.renamed.set(to, from);
+  }
 }
 
 /**

@@ -10,7 +10,7 @@ import { directoryModeFor, normalizeExtension, parseDuration, parseFileMode, par
 import { scanSection } from './scan-schema.js';
 import { rufhSection } from './rufh-schema.js';
 
-const duration = (def: string) =>
+const anyDuration = (def: string) =>
   z.unknown().default(def).transform((v, ctx) => {
     try {
       return parseDuration(v);
@@ -19,6 +19,13 @@ const duration = (def: string) =>
       return z.NEVER;
     }
   });
+
+/** The longest wait a Node timer holds (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+/** A duration the server waits with a timer (timeouts, intervals, delays): at most TIMER_MAX_MS. */
+const duration = (def: string) => anyDuration(def).refine((ms) => ms <= TIMER_MAX_MS, 'must be at most 24d (the server waits with timers, which hold no longer)');
+/** A duration only compared with timestamps (ages, lifetimes), never waited for: any length. */
+const longDuration = anyDuration;
 
 /** A duration that must be above zero (0 has no meaning for it). */
 const positiveDuration = (def: string) => duration(def).refine((ms) => ms > 0, 'must be above 0');
@@ -114,9 +121,9 @@ const security = z
     previous_secrets: z.array(z.string().min(1, 'must not be empty')).default([]),
     schemes: z.array(z.enum(SCHEMES)).min(1, 'at least one scheme must be accepted').default([...SCHEMES]),
     /** v3 slots stay usable this long after `expires` (risk: so does a leaked URL). */
-    expiry_grace: duration('0s'),
+    expiry_grace: longDuration('0s'),
     /** Tolerated difference between the signer's clock and ours, added to the v3 expiry too. */
-    clock_skew: duration('0s'),
+    clock_skew: longDuration('0s'),
   })
   .prefault({})
   .transform((s) => ({
@@ -208,7 +215,7 @@ const storageS3 = z
     /** Downloads answer 302 to a presigned GET of the object instead of streaming it through the server. */
     presigned_downloads: z.boolean().default(false),
     /** How long a presigned download URL stays valid (S3 allows up to 7 days). */
-    presigned_ttl: duration('5m'),
+    presigned_ttl: longDuration('5m'),
     /** A connection to S3 not made within this fails (and counts for the storage breaker). */
     connect_timeout: duration('5s'),
     /**
@@ -259,7 +266,7 @@ const storage = z
 
 const tus = z
   .object({
-    expiration: duration('24h'),
+    expiration: longDuration('24h'),
     lock_drain_timeout: duration('3s'),
     // A lock holder silent this long is ended at once when a newer request asks (issue 18).
     takeover_idle: duration('200ms'),
@@ -511,12 +518,13 @@ const cors = z
       .array(
         z
           .string()
-          .transform((o) => (o === '*' ? o : o.replace(/\/+$/, '').toLowerCase()))
-          .pipe(z.string().regex(/^(\*|https?:\/\/[^/\s?#@]+)$/, 'must be "*" or an origin such as https://chat.example.org (scheme, host, optional port; no path)')),
+          // A browser never sends the scheme's default port: https://x:443 is written as https://x.
+          .transform((o) => (o === '*' ? o : o.replace(/\/+$/, '').toLowerCase().replace(/^(https:\/\/[^/]+):443$|^(http:\/\/[^/]+):80$/, '$1$2')))
+          .pipe(z.string().regex(/^(\*|https?:\/\/[^/\s?#@*]+)$/, 'must be "*" or an origin such as https://chat.example.org (scheme, host, optional port; no path, no wildcard inside: list each origin)')),
       )
       .default(['*']),
     allow_credentials: z.boolean().default(false),
-    max_age: duration('10m'),
+    max_age: longDuration('10m'),
   })
   .prefault({})
   .superRefine((s, ctx) => {

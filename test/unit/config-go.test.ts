@@ -217,6 +217,14 @@ describe('Go 3.x keys: case, levels, sizes', () => {
     assert.ok(!warnings.some((w) => w.message.includes('flat-layout-secret')));
   });
 
+  it('the flat pre-3.x restrictions are judged as their 3.x keys: the upload limit applies, what cannot be enforced is refused', () => {
+    const flat = { ListenPort: ':8080', Secret: 'flat-layout-secret-0123456789', MaxUploadSize: 1000 } as RawConfig;
+    assert.equal(resolveConfig(flat, {}).config.server.maxUploadBytes, 1000);
+    assert.deepEqual(issuePaths(() => resolveConfig({ ...flat, UnixSocket: true, DeleteFiles: true, DeleteFilesAfterPeriod: '1y' } as RawConfig, {})).sort(), ['server.filettlenabled', 'server.unixsocket']);
+    const accepted = resolveConfig({ ...flat, UnixSocket: true, migration: { accept_unenforced: ['server.unixsocket'] } } as RawConfig, {});
+    assert.deepEqual(byCode(accepted.warnings, 'CONFIG_UNENFORCED').map((w) => w.path), ['server.unixsocket']);
+  });
+
   it('a single grace key maps as is; a bad one names its key', () => {
     assert.equal(resolveConfig({ security: { token_grace_period: '15m' } }, {}).config.security.expiryGraceMs, 900_000);
     assert.deepEqual(issuePaths(() => resolveConfig({ security: { mobile_grace_period: 'soon' } }, {})), ['security.mobile_grace_period']);

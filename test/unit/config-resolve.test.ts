@@ -94,6 +94,8 @@ describe('resolveConfig values from the file', () => {
     ['max_upload_size as a number', { server: { max_upload_size: 1234 } }, (c) => c.server.maxUploadBytes, 1234],
     ['small_file_timeout', { timeouts: { small_file_timeout: '2m' } }, (c) => c.timeouts.smallFileMs, 120_000],
     ['a CORS origin with a trailing slash or capitals is written as browsers send it', { cors: { allowed_origins: ['https://Chat.Example.org/', '*'] } }, (c) => c.cors.allowedOrigins, ['https://chat.example.org', '*']],
+    ['a CORS origin with its scheme\'s default port is written as browsers send it (without)', { cors: { allowed_origins: ['https://c.example:443', 'http://d.example:80', 'https://e.example:8443'] } }, (c) => c.cors.allowedOrigins, ['https://c.example', 'http://d.example', 'https://e.example:8443']],
+    ['a lifetime longer than a timer holds is fine where nothing waits for it', { tus: { expiration: '30d' } }, (c) => c.tus.expirationMs, 30 * 24 * 3600_000],
         [
       'uploads at the root: tus routed first, the page off and metrics on their own listener',
       { server: { upload_path: '/' }, upload_page: { enabled: false }, metrics: { listen: '127.0.0.1:9100' } },
@@ -221,6 +223,9 @@ describe('resolveConfig errors name the key path', () => {
     ['metrics below the tus path', { metrics: { path: '/files/metrics' } }, 'metrics.path'],
     ['a CORS origin without its scheme', { cors: { allowed_origins: ['chat.example.org'] } }, 'cors.allowed_origins.0'],
     ['a CORS origin with a path', { cors: { allowed_origins: ['https://chat.example.org/app'] } }, 'cors.allowed_origins.0'],
+    ['a wildcard inside a CORS origin (it never matched)', { cors: { allowed_origins: ['https://chat.example.org', 'https://*.example.org'] } }, 'cors.allowed_origins.1'],
+    ['a timer duration past what a Node timer holds (it fired after 1 ms)', { server: { graceful_shutdown_timeout: '30d' } }, 'server.graceful_shutdown_timeout'],
+    ['an interval past what a Node timer holds (a busy loop)', { queue_resilience: { queue_health_check_interval: '30d' } }, 'queue_resilience.queue_health_check_interval'],
     ['upload_stall_timeout 0 (every body would end at once)', { server: { upload_stall_timeout: '0s' } }, 'server.upload_stall_timeout'],
     ['max_upload_size 0 (every upload 413)', { server: { max_upload_size: 0 } }, 'server.max_upload_size'],
     ['webhook_timeout 0', { finalize: { webhook_timeout: '0s' } }, 'finalize.webhook_timeout'],
