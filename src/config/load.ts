@@ -190,6 +190,10 @@ function crossCheck(config: Config): ConfigWarning[] {
       message: 'below workers.queue_backpressure_threshold: emergency mode starts before backpressure',
     });
   }
+  if (config.server.listen.host === '') {
+    // A bare port reads as "this port, here"; Node binds it on every interface.
+    warnings.push({ code: 'CONFIG_ADJUSTED', path: 'server.listen', message: `no host given: listening on every interface; write "127.0.0.1:${config.server.listen.port}" for this host only, or "0.0.0.0:${config.server.listen.port}" to say every interface` });
+  }
   if (config.redis.url !== '') warnings.push(...clusterCrossCheck(config));
   if (config.admin.token !== '' && config.admin.token.length < MIN_ADMIN_TOKEN_LENGTH) {
     // The token guards dead-letter purges and recovery; it is compared, never derived, so only its length protects it.

@@ -153,6 +153,13 @@ describe('resolveConfig environment overrides', () => {
     assert.equal(config.storage.dataDir, '/from/file');
   });
 
+  it('a listen address without a host is every interface, and says so', () => {
+    const { config, warnings } = resolveConfig({ server: { listen: 8080 } }, {});
+    assert.deepEqual(config.server.listen, { host: '', port: 8080 });
+    assert.match(warnings.find((w) => w.path === 'server.listen')?.message ?? '', /every interface/);
+    assert.equal(resolveConfig({ server: { listen: '0.0.0.0:8080' } }, {}).warnings.some((w) => w.path === 'server.listen'), false, 'said explicitly: no warning');
+  });
+
   it('the override wins over a Go 3.x listen_address too', () => {
     const { config } = resolveConfig({ server: { listen_address: '8080' } }, { HFS_LISTEN: '127.0.0.2:81' });
     assert.deepEqual(config.server.listen, { host: '127.0.0.2', port: 81 });
