@@ -34,6 +34,9 @@ export function describeStartupFailure(err: unknown, ctx: StartupContext): strin
     const where = resolve(e.path) === dataDir ? '' : ` (${e.path})`;
     return `cannot use the data dir ${dataDir}${where}: ${FS_REASONS[e.code] ?? e.code} for user ${ctx.user.name} (uid ${ctx.user.uid}); fix its owner or permissions, or set HFS_DATA_DIR or [storage] data_dir`;
   }
+  if (e.name === 'CredentialsProviderError') {
+    return 'cannot use S3: no credentials found; set [storage.s3] access_key_id and secret_access_key, or give the AWS credential chain one (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, an instance role)';
+  }
   if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_READONLY') {
     return `cannot open the queue database in the data dir ${dataDir}: not writable for user ${ctx.user.name} (uid ${ctx.user.uid}); fix its owner or permissions, or set HFS_DATA_DIR or [storage] data_dir`;
   }

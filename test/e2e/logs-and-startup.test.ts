@@ -163,6 +163,13 @@ describe('start-up failures: one line with a hint', () => {
     assert.equal(link.code, 1, link.stderr);
     assert.equal(link.stderr.trim().split('\n').length, 1, link.stderr);
     assert.match(link.stderr, /cannot use the data dir .*dangling: a part of its path does not exist/);
+
+    // S3 with no credentials anywhere (nothing listens at the endpoint: the chain fails first).
+    const s3Config = join(dir, 's3.toml');
+    await writeFile(s3Config, '[storage]\nbackend = "s3"\n[storage.s3]\nbucket = "b"\nendpoint = "http://127.0.0.1:9"\n');
+    const noCredentials = await serveUntilExit({ HFS_CONFIG: s3Config, HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: join(dir, 'd5'), AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: 'hfs-test-none', AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'), AWS_CONFIG_FILE: join(dir, 'none'), AWS_EC2_METADATA_DISABLED: 'true' });
+    assert.equal(noCredentials.code, 1, noCredentials.stderr);
+    assert.match(noCredentials.stderr, /^hmac-file-server: cannot start: cannot use S3: no credentials found; set \[storage\.s3\] access_key_id and secret_access_key/m);
   });
 });
 
