@@ -25,8 +25,8 @@ import {
   isSourceGone,
   isStoreUnreachable,
   localPathOf,
-  pathUnstorable,
   storageFullCause,
+  unstorablePathCause,
   uploadSources,
   type ContentStore,
   type LinkPublishOutcome,
@@ -257,7 +257,8 @@ export class FinalizePipeline {
       if (isStoreUnreachable(err)) return this.#storeUnreachable(job, err);
       // This path cannot be stored, now or ever: a dead letter at once, and no count against the
       // store's breaker (a client could otherwise stop publishing for everyone with such names).
-      if (pathUnstorable(err)) return this.#dead('ERR_BAD_PATH', `the store cannot hold a file at this slot path (${String((err as { code?: unknown; name?: unknown }).code ?? (err as { name?: unknown }).name)})`);
+      const unstorable = unstorablePathCause(err);
+      if (unstorable !== null) return this.#dead('ERR_BAD_PATH', `the store cannot hold a file at this slot path (${unstorable})`);
       breaker?.onFailure(clock.now());
       // A full disk or a reached quota is not the upload's fault and passes by itself: wait,
       // spending no attempt, so no upload becomes a dead letter for lack of space (docs/storage-space.md).

@@ -6,7 +6,7 @@ import type { Context, Next } from 'koa';
 import { AppError, toClientError } from '../errors.js';
 import { metrics } from '../observability/index.js';
 import { insufficientStorageError, storageUnavailableError } from '../storage/index.js';
-import { requestContext } from './request-context.js';
+import { closeWhileBodyArrives, requestContext } from './request-context.js';
 
 export interface ErrorBody {
   code: string;
@@ -38,9 +38,7 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     }
     ctx.status = err.status;
     ctx.set(err.headers);
-    // A body that has not all arrived would be parsed as the next request: close instead. A
-    // request without a body (a GET's 404) keeps its connection, and whatever is pipelined behind it.
-    if (!ctx.req.complete) ctx.set('Connection', 'close');
+    closeWhileBodyArrives(ctx.req, ctx.res);
     ctx.set('X-Content-Type-Options', 'nosniff'); // JSON stays JSON, whatever a browser guesses
     ctx.body = errorBody(err, rc?.requestId); // koa sends no body for HEAD, only its length
   }

@@ -26,6 +26,15 @@ export const requestContext = {
   },
 };
 
+/**
+ * For an answer given before the request's body has all arrived: the rest would be parsed as the
+ * next request, so the connection closes after it (lingering-close.ts). A request without a body,
+ * or whose body arrived whole, keeps its connection and whatever is pipelined behind it.
+ */
+export function closeWhileBodyArrives(req: IncomingMessage, res: { setHeader(name: string, value: string): unknown }): void {
+  if (!req.complete) res.setHeader('Connection', 'close');
+}
+
 /** Sends the interim 100 Continue now that the request may send its body. */
 export function allowBody(req: IncomingMessage, res: { writeContinue(): void }): void {
   const ctx = contexts.get(req);

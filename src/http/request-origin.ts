@@ -7,6 +7,7 @@
  */
 import parseForwarded from 'forwarded-parse';
 import { isHostValue } from './request-target.js';
+import { forwardedProtoFor } from './tus-request-fixes.js';
 
 export type HeaderOf = (name: string) => string | undefined;
 
@@ -17,7 +18,7 @@ export function requestOrigin(header: HeaderOf, listenerScheme: 'http' | 'https'
     const forwarded = firstForwarded(header('forwarded'));
     // A forwarded host that would change the URL (a space, '/', '@') counts as absent.
     host = [forwarded?.host, firstOfList(header('x-forwarded-host'))].find((h) => h !== undefined && isHostValue(h));
-    scheme = forwarded?.proto ?? firstOfList(header('x-forwarded-proto'));
+    scheme = forwarded?.proto ?? forwardedProtoFor(header('x-forwarded-proto') ?? '', trustProxy) ?? undefined;
   }
   scheme = scheme?.toLowerCase();
   return `${scheme === 'http' || scheme === 'https' ? scheme : listenerScheme}://${host || header('host') || ''}`;

@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import type { AppError, ErrorCode } from '../errors.js';
 import { metrics } from '../observability/index.js';
 import { completeField, PROBLEM_BASE, PROBLEM_STATUS, PROBLEM_TITLE, type InteropVersion, type ProblemKind } from './rufh-versions.js';
+import { closeWhileBodyArrives } from './request-context.js';
 
 /**
  * Writes an interim response on the socket. Node has no API for a 1xx other than 100 and 103 on
@@ -46,7 +47,7 @@ export function answerProblem(ctx: Context, err: AppError, requestId: string | u
   // The resource's state beside the problem (the current draft: MUST with the offset mismatch).
   if (version !== undefined) ctx.set(...completeField(version, kind === 'completed-upload'));
   ctx.set('Cache-Control', 'no-store');
-  if (!ctx.req.complete) ctx.set('Connection', 'close'); // an unread body would be parsed as the next request
+  closeWhileBodyArrives(ctx.req, ctx.res);
   ctx.type = 'application/problem+json';
   ctx.body = JSON.stringify(body);
   return true;

@@ -15,6 +15,7 @@ import { AppError } from '../errors.js';
 import type { Intake } from '../intake/index.js';
 import type { ReleaseRequest, SlotClaim, TakeoverLocker, TusDoorStore, UnfinishedUpload, UnfinishedUploads } from '../storage/index.js';
 import { answerCors, uploadUrlOf } from './tus-http.js';
+import { closeWhileBodyArrives } from './request-context.js';
 
 export interface TusSlotUploadsDeps {
   config: Config;
@@ -134,7 +135,7 @@ export class TusSlotUploads {
     ctx.status = 200;
     ctx.set({ Location: url, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(stored?.offset ?? existing.offset), 'Cache-Control': 'no-store' });
     if (existing.size !== null) ctx.set('Upload-Length', String(existing.size));
-    if (!ctx.req.complete) ctx.set('Connection', 'close');
+    closeWhileBodyArrives(ctx.req, ctx.res);
     ctx.body = '';
   }
 

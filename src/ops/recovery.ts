@@ -31,7 +31,7 @@ import { link, mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { completedTusUpload, expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
-import { ContentAddressedStore, fileSource, serverStateOf, type IncomingObject, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
+import { ContentAddressedStore, fileSource, parseStoredUpload, serverStateOf, type IncomingObject, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
 import type { ProgressSink, RecoveryItem, RecoveryReport } from './types.js';
 import { walkFiles } from './walk.js';
 
@@ -155,7 +155,7 @@ async function planTus(ctx: RecoveryContext): Promise<PlannedItem[]> {
     }
     const recordStat = await stat(recordFile).catch(() => null);
     if (recordStat === null || !old(ctx, Math.max(recordStat.mtimeMs, dataStat?.mtimeMs ?? 0))) continue;
-    const record = await readJson<StoredUpload>(recordFile);
+    const record = await readRecord(recordFile);
     if (record === 'unreadable') {
       // Answers 404 and is skipped by every pass: nothing can resume or publish it.
       const detail = `tus record is not readable (not JSON): the upload can be neither resumed nor published${dataStat ? '; its bytes go with it' : ''}`;
@@ -299,14 +299,8 @@ async function removeFile(path: string): Promise<void> {
   }
 }
 
-/** The parsed record; null when the file cannot be read (gone meanwhile); 'unreadable' when it is no JSON object. */
-async function readJson<T>(path: string): Promise<T | 'unreadable' | null> {
+/** A tus record; null when the file cannot be read (gone meanwhile); 'unreadable' when it is no record. */
+async function readRecord(path: string): Promise<StoredUpload | 'unreadable' | null> {
   const text = await readFile(path, 'utf8').catch(() => null);
-  if (text === null) return null;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null ? (parsed as T) : 'unreadable';
-  } catch {
-    return 'unreadable';
-  }
+  return text === null ? null : (parseStoredUpload(text) ?? 'unreadable');
 }

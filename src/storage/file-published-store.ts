@@ -290,7 +290,7 @@ function validatorsOf(path: string, st: Stats, meta: StoredRecord | null): { mti
 }
 
 const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
-/** EEXIST: the file is there. ENOTDIR/EISDIR: a file sits where a directory of the path should be, or vice versa. */
 /** A temp file in `target`'s folder whose name does not grow with the slot's (a 250-byte name + ".json" is at the file-name limit already). */
 const tempBeside = (target: string) => join(dirname(target), `.${tempSuffix()}.tmp`);
+/** EEXIST: the file is there. ENOTDIR/EISDIR: a file sits where a directory of the path should be, or vice versa. */
 const isPathTaken = (err: unknown) => ['EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '');

@@ -30,7 +30,7 @@ export { MemoryLocker } from './memory-locker.js';
 export type { TakeoverLocker, TakeoverLock, LockRequester, ReleaseRequest, ReleaseHandler } from './takeover-locker.js';
 export { finishedTusUploads, type FinishedTusUpload } from './finished-tus-uploads.js';
 export { UnfinishedUploads, type SlotClaim, type UnfinishedUpload } from './unfinished-uploads.js';
-export { serverStateOf, clientMetadataOf, isFinishedRecord, LEGACY_SLOT_KEY, LEGACY_TYPE_KEY, type ConcatRole, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
+export { serverStateOf, clientMetadataOf, isFinishedRecord, parseStoredUpload, LEGACY_SLOT_KEY, LEGACY_TYPE_KEY, type ConcatRole, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
 export { CHUNK_ALGORITHMS, HashingTap, TusRequestScope, type ChunkAlgorithm, type ChunkCheck, type CheckedChunkWriter, type TusWriteScope } from './tus-chunk-check.js';
 export { RedisLocker, type RedisLockerEvents, type RedisLockerOptions } from './redis-locker.js';
 export { LuaScript } from './lua-script.js';
@@ -45,7 +45,7 @@ export {
   STORAGE_RETRY_AFTER_S,
   UNKNOWN_CAPACITY,
   insufficientStorageError,
-  pathUnstorable,
+  unstorablePathCause,
   storageFullCause,
   type SpaceProbe,
   type StorageCapacity,

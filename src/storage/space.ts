@@ -63,9 +63,10 @@ export function storageFullCause(err: unknown): StorageFullCause | null {
  * another path in the way, an S3 key past 1,024 bytes. Slot paths are checked before the body
  * (auth/slot-path.ts, PathObstruction); this catches what slips through anyway.
  */
-export function pathUnstorable(err: unknown): boolean {
+export function unstorablePathCause(err: unknown): string | null {
   const o = (err ?? {}) as { code?: unknown; name?: unknown; Code?: unknown };
-  return ['ENAMETOOLONG', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY'].includes(String(o.code)) || o.name === 'KeyTooLongError' || o.Code === 'KeyTooLongError';
+  if (typeof o.code === 'string' && ['ENAMETOOLONG', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY'].includes(o.code)) return o.code;
+  return o.name === 'KeyTooLongError' || o.Code === 'KeyTooLongError' ? 'KeyTooLongError' : null;
 }
 
 /** Retry-After of a 507: disk space comes back through an operator or an expiry sweep, not in seconds. */

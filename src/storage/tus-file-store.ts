@@ -27,7 +27,7 @@ import { pooledReads, type MetadataReads } from './metadata-reads.js';
 import { AppError } from '../errors.js';
 import { HashingTap, chunkHash, chunkVerdict, type CheckedChunkWriter, type ChunkCheck, type TusWriteScope } from './tus-chunk-check.js';
 import { joinDataFiles } from './tus-file-join.js';
-import { clientMetadataOf, isFinishedRecord, isPartial, isUploadId, serverStateOf, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
+import { clientMetadataOf, isFinishedRecord, isPartial, isUploadId, parseStoredUpload, serverStateOf, type StoredUpload, type UploadServerState } from './tus-upload-record.js';
 import { storageFullCause } from './space.js';
 import { UploadDigests } from './upload-digests.js';
 import { createBodyFile } from '../transfer/body-file.js';
@@ -189,13 +189,7 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
    */
   async isUnreadable(id: string): Promise<boolean> {
     const text = await (this.configstore as AtomicFileKvStore).getText(id);
-    if (text === undefined) return false;
-    try {
-      const parsed: unknown = JSON.parse(text);
-      return typeof parsed !== 'object' || parsed === null;
-    } catch {
-      return true;
-    }
+    return text !== undefined && parseStoredUpload(text) === null;
   }
 
   /** Upload ids whose record file cannot be read as a record (isUnreadable). */
@@ -226,13 +220,9 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
     const memo = this.#scope()?.records;
     const text = memo?.get(id) ?? (await (this.configstore as AtomicFileKvStore).getText(id));
     if (text === undefined) return null;
-    try {
-      const info = JSON.parse(text) as StoredUpload; // a fresh object for each caller
-      memo?.set(id, text);
-      return info;
-    } catch {
-      return null; // a cut record reads as none
-    }
+    const info = parseStoredUpload(text); // a fresh object for each caller; a cut record reads as none
+    if (info !== null) memo?.set(id, text);
+    return info;
   }
 
   /** This store keeps a request's record reads in its scope's `records` (TusWriteScope). */

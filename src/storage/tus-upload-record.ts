@@ -77,6 +77,16 @@ export function isPartial(info: Pick<StoredUpload, 'hfs'>): boolean {
 }
 
 /** Upload ids are base64url (auth/upload-id.ts); anything else, e.g. the slot index keys beside the records, is no upload. */
+/** A record file's text as a record; null when it is none (not JSON, or JSON that is no object: a disk error, a hand edit). */
+export function parseStoredUpload(text: string): StoredUpload | null {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as StoredUpload) : null;
+  } catch {
+    return null;
+  }
+}
+
 export function isUploadId(id: string): boolean {
   return /^[A-Za-z0-9_-]{1,128}$/.test(id);
 }

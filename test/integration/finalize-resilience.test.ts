@@ -40,6 +40,24 @@ async function receiver(): Promise<{ url: string; status: number; requests: numb
 
 const SECRET = 'webhook-secret-for-tests';
 const published = (l: { msg: string }) => l.msg === 'File published';
+
+/** One worker, quick retries, a storage breaker that opens after 2 failures and stays open `coolDownMs`. */
+const startBreakerHarness = (coolDownMs: number) =>
+  startHarness(fileStore, { circuitBreaker: { failureThreshold: 2, coolDownMs, minimumSamples: 1000 }, retry: { baseMs: 5, maxMs: 10, maxRetries: 3 }, workers: 1 });
+
+/** Wraps the store the service publishes through: a publish fails with the code `fail` names for its path (null: it goes through). Counts the calls. */
+function failPublishes(h: Awaited<ReturnType<typeof startBreakerHarness>>, fail: (path: string) => string | null): { calls: number } {
+  const counter = { calls: 0 };
+  const store = h.published;
+  const original = store.publishLinked.bind(store);
+  store.publishLinked = async (...args) => {
+    counter.calls += 1;
+    const code = fail(args[0]);
+    if (code !== null) throw Object.assign(new Error(code), { code });
+    return original(...args);
+  };
+  return counter;
+}
 const jobDone = (l: { msg: string }) => l.msg === 'Finalization job done';
 
 describe('finalization resilience', () => {
@@ -114,25 +132,14 @@ describe('finalization resilience', () => {
 
   it('a failing storage publish opens the storage breaker; claims pause, then everything publishes', async () => {
     let failing = true;
-    let calls = 0;
-    const h2 = await startHarness(fileStore, {
-      circuitBreaker: { failureThreshold: 2, coolDownMs: 100, minimumSamples: 1000 },
-      retry: { baseMs: 5, maxMs: 10, maxRetries: 3 },
-      workers: 1,
-    });
-    // Wrap the store the service publishes through: EIO until the disk "comes back".
-    const store = h2.published;
-    const original = store.publishLinked.bind(store);
-    store.publishLinked = async (...args) => {
-      calls += 1;
-      if (failing) throw Object.assign(new Error('i/o error'), { code: 'EIO' });
-      return original(...args);
-    };
+    const h2 = await startBreakerHarness(100);
+    // EIO until the disk "comes back".
+    const publishes = failPublishes(h2, () => (failing ? 'EIO' : null));
     try {
       const slots = Array.from({ length: 5 }, (_, i) => slot(`s${i}.bin`));
       for (const s of slots) await h2.put(s, Buffer.from(s));
       await h2.waitLog((l) => l.msg === 'Circuit breaker opened after 2 consecutive failures' && l.dependency === 'storage');
-      const attemptsWhileOpen = calls;
+      const attemptsWhileOpen = publishes.calls;
       failing = false;
       await waitCount(h2, published, slots.length);
       assert.deepEqual(await h2.service.admin.listDeadLetters(), []);
@@ -143,19 +150,8 @@ describe('finalization resilience', () => {
   });
 
   it('a slot path the store cannot hold (name too long) is a dead letter at once and never counts against the storage breaker', async () => {
-    let calls = 0;
-    const h2 = await startHarness(fileStore, {
-      circuitBreaker: { failureThreshold: 2, coolDownMs: 60_000, minimumSamples: 1000 },
-      retry: { baseMs: 5, maxMs: 10, maxRetries: 3 },
-      workers: 1,
-    });
-    const store = h2.published;
-    const original = store.publishLinked.bind(store);
-    store.publishLinked = async (...args) => {
-      calls += 1;
-      if (args[0].includes('/long-')) throw Object.assign(new Error('name too long'), { code: 'ENAMETOOLONG' });
-      return original(...args);
-    };
+    const h2 = await startBreakerHarness(60_000);
+    const publishes = failPublishes(h2, (path) => (path.includes('/long-') ? 'ENAMETOOLONG' : null));
     try {
       const poisoned = Array.from({ length: 4 }, (_, i) => slot(`long-${i}.bin`));
       for (const s of poisoned) await h2.put(s, Buffer.from(s));
@@ -166,7 +162,7 @@ describe('finalization resilience', () => {
       const dead = await h2.service.admin.listDeadLetters();
       assert.deepEqual(dead.map((d) => d.slotPath).sort(), [...poisoned].sort());
       for (const d of dead) assert.deepEqual([d.attempts, d.errors.at(-1)?.code], [1, 'ERR_BAD_PATH'], d.slotPath);
-      assert.equal(calls, poisoned.length + 1, 'one attempt each: no retries');
+      assert.equal(publishes.calls, poisoned.length + 1, 'one attempt each: no retries');
       assert.equal(h2.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('Circuit breaker opened')), false);
     } finally {
       await h2.dispose();
