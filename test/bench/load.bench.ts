@@ -1,7 +1,9 @@
 /**
  * Many uploads at once, and memory (issue 14 items 3 and 4). Never part of npm test.
  *   1. Concurrency: N uploads of 1 MiB started at once (tus: POST + one PATCH; PUT) into this
- *      server (signed slots, queue on) and into bare @tus/server, each a fresh child process.
+ *      server (signed slots, queue on), into bare @tus/server, and into bare @tus/server with
+ *      the hashing and fsyncs issue 14's rules demand ("floor tus": tus-bare-server.ts
+ *      --durable), each a fresh child process.
  *      Printed: uploads/s until all answered (and, for hfs, until all published), HEAD p99 of
  *      one unfinished tus upload probed from a separate process during the load, the server's
  *      event-loop delay p99 (perf_hooks monitorEventLoopDelay, preloaded: lag-probe.ts), the
@@ -91,9 +93,9 @@ async function startHfs(dataDir: string): Promise<Server> {
   writeFileSync(`${dataDir}.toml`, HFS_CONFIG);
   return spawnServer([process.env.BENCH_HFS_CLI ?? CLI, 'serve'], dataDir, { HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: dataDir, HFS_SECRET: SECRET, HFS_CONFIG: `${dataDir}.toml` });
 }
-const startBare = (dataDir: string) => {
+const startBare = (dataDir: string, durable: boolean) => {
   mkdirSync(dataDir, { recursive: true });
-  return spawnServer([join(HERE, 'tus-bare-server.js'), dataDir], dataDir);
+  return spawnServer([join(HERE, 'tus-bare-server.js'), dataDir, ...(durable ? ['--durable'] : [])], dataDir);
 };
 
 async function stop(proc: ChildProcess): Promise<void> {
@@ -163,7 +165,9 @@ async function tusCreate(server: Server, bare: boolean, size: number, path = `${
   return new URL(created.location, base).toString();
 }
 
-type Kind = 'bare tus' | 'hfs tus' | 'hfs PUT';
+/** 'floor tus': bare @tus/server plus the hashing and fsyncs every upload must pay (tus-bare-server.ts --durable). */
+type Kind = 'bare tus' | 'floor tus' | 'hfs tus' | 'hfs PUT';
+const isBare = (kind: Kind) => kind === 'bare tus' || kind === 'floor tus';
 async function oneUpload(server: Server, kind: Kind): Promise<string | null> {
   if (kind === 'hfs PUT') {
     const path = `${randomBytes(6).toString('hex')}/f.bin`;
@@ -173,17 +177,17 @@ async function oneUpload(server: Server, kind: Kind): Promise<string | null> {
     return path;
   }
   const path = `${randomBytes(6).toString('hex')}/f.bin`;
-  const url = await tusCreate(server, kind === 'bare tus', BODY.length, path);
+  const url = await tusCreate(server, isBare(kind), BODY.length, path);
   const res = await send(url, 'PATCH', { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, BODY);
   if (res.status !== 204) throw new Error(`PATCH answered ${res.status} ${res.body}`);
-  return kind === 'bare tus' ? null : path;
+  return isBare(kind) ? null : path;
 }
 
 async function concurrency(root: string, kind: Kind): Promise<string> {
   const dataDir = join(root, kind.replace(' ', '-'));
-  const server = kind === 'bare tus' ? await startBare(dataDir) : await startHfs(dataDir);
+  const server = isBare(kind) ? await startBare(dataDir, kind === 'floor tus') : await startHfs(dataDir);
   try {
-    const probeUrl = await tusCreate(server, kind === 'bare tus', 10);
+    const probeUrl = await tusCreate(server, isBare(kind), 10);
     for (let i = 0; i < 20; i++) await oneUpload(server, kind); // warm-up
     const prober = spawn(process.execPath, [join(HERE, 'head-prober.js'), probeUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.add(prober);
@@ -199,7 +203,7 @@ async function concurrency(root: string, kind: Kind): Promise<string> {
     const answeredS = (performance.now() - t0) / 1000;
     let during = await lag(server);
     let publishedS = NaN;
-    if (kind !== 'bare tus') {
+    if (!isBare(kind)) {
       // Published = the file at its final path. One stat per poll for most polls (the first one
       // still missing): walking files/ every 20 ms took a core from the server it measures.
       const { stat } = await import('node:fs/promises');
@@ -224,7 +228,7 @@ async function concurrency(root: string, kind: Kind): Promise<string> {
       `  ${kind.padEnd(9)} ${UPLOADS} x 1 MiB at once: ${(UPLOADS / answeredS).toFixed(0).padStart(4)} uploads/s answered` +
       (Number.isNaN(publishedS) ? '' : `, ${(UPLOADS / publishedS).toFixed(0)}/s published`) +
       `; HEAD p50 ${head.p50.toFixed(1)} p99 ${head.p99.toFixed(1)} ms (${head.n} probes, ${head.failed} failed); event-loop delay p99 ${during.p99} ms max ${during.max} ms;` +
-      ` server CPU ${cpuPerUpload.toFixed(1)} ms/upload${kind === 'bare tus' ? '' : ' (until published)'}; peak RSS ${peak.toFixed(0)} MiB` +
+      ` server CPU ${cpuPerUpload.toFixed(1)} ms/upload${isBare(kind) ? '' : ' (until published)'}; peak RSS ${peak.toFixed(0)} MiB` +
       (COUNT_ASYNC ? `; per upload: ${(during.pool / UPLOADS).toFixed(1)} libuv pool requests, ${(during.promises / UPLOADS).toFixed(0)} promises` : '')
     );
   } finally {
@@ -310,7 +314,7 @@ try {
   console.log(`load bench: node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, linux ${release()}; client and servers share these cores`);
   console.log(`1. concurrency (${UPLOADS} uploads of 1 MiB at once; order alternates tus/bare)`);
   const parts = (process.env.BENCH_LOAD_PARTS ?? 'concurrency,stalled,startup').split(',');
-  const kinds = (process.env.BENCH_LOAD_KINDS?.split(',') ?? ['bare tus', 'hfs tus', 'hfs PUT', 'bare tus']) as Kind[];
+  const kinds = (process.env.BENCH_LOAD_KINDS?.split(',') ?? ['bare tus', 'floor tus', 'hfs tus', 'hfs PUT', 'bare tus']) as Kind[];
   if (parts.includes('concurrency')) for (const kind of kinds) console.log(await concurrency(root, kind));
   console.log('2. memory with stalled uploads');
   if (parts.includes('stalled')) console.log(await stalled(root));

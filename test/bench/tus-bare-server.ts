@@ -1,16 +1,77 @@
 /**
  * Benchmark peer: bare @tus/server + @tus/file-store, none of our code in the path.
- * Usage: node tus-bare-server.js <dataDir>. Prints one JSON line {"msg":"Server listening","address":…}.
+ * Usage: node tus-bare-server.js <dataDir> [--durable]. Prints one JSON line {"msg":"Server listening","address":…}.
+ *
+ * --durable adds only what issue 14's rules make every upload pay, done the cheapest way the
+ * library allows: every byte hashed (sha256) as it arrives, the bytes fsynced before a PATCH is
+ * answered, the upload record fsynced (file and directory) before a creation is answered. No
+ * auth, no queue, no publishing. It is the floor under "this server's tus" in load.bench: what
+ * @tus/server costs once acknowledged bytes survive a power loss and are hashed.
  */
+import { createHash, type Hash } from 'node:crypto';
+import { close, fsync, open } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
-import { Server } from '@tus/server';
+import { Server, type Upload } from '@tus/server';
 
 const dir = process.argv[2];
-if (!dir) throw new Error('usage: tus-bare-server <dataDir>');
+if (!dir) throw new Error('usage: tus-bare-server <dataDir> [--durable]');
+const durable = process.argv.includes('--durable');
 
-const tus = new Server({ path: '/files', datastore: new FileStore({ directory: dir }) });
+function fsyncPath(path: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    open(path, 'r', (err, fd) => (err ? reject(err) : fsync(fd, (syncErr) => close(fd, () => (syncErr ? reject(syncErr) : resolve()))))),
+  );
+}
+
+/** @tus/file-store with the durability and hashing floor (see above). */
+class DurableFileStore extends FileStore {
+  readonly #hashes = new Map<string, Hash>();
+
+  override async create(upload: Upload): Promise<Upload> {
+    const created = await super.create(upload);
+    await fsyncPath(join(dir!, `${upload.id}.json`));
+    await fsyncPath(dir!);
+    return created;
+  }
+
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    let hash = this.#hashes.get(id);
+    if (hash === undefined) this.#hashes.set(id, (hash = createHash('sha256')));
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash!.update(chunk);
+        done(null, chunk);
+      },
+    });
+    readable.on('error', (err) => tap.destroy(err));
+    const written = await super.write(readable.pipe(tap), id, offset);
+    await fsyncPath(join(dir!, id));
+    return written;
+  }
+
+  /** The digest a finished upload hands on; the hash is dropped with it. */
+  digest(id: string): string | undefined {
+    const hex = this.#hashes.get(id)?.digest('hex');
+    this.#hashes.delete(id);
+    return hex;
+  }
+}
+
+const datastore = durable ? new DurableFileStore({ directory: dir }) : new FileStore({ directory: dir });
+const tus = new Server({
+  path: '/files',
+  datastore,
+  ...(durable && {
+    onUploadFinish: async (_req: unknown, upload: Upload) => {
+      (datastore as DurableFileStore).digest(upload.id);
+      return {};
+    },
+  }),
+});
 // requestTimeout 0: Node's 300 s default would cut one long PATCH (field-notes.md).
 const server = createServer({ requestTimeout: 0 }, (req, res) => {
   tus.handle(req, res).catch(() => res.destroy());
