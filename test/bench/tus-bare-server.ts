@@ -3,9 +3,10 @@
  * Usage: node tus-bare-server.js <dataDir> [--durable]. Prints one JSON line {"msg":"Server listening","address":…}.
  *
  * --durable adds only what issue 14's rules make every upload pay, done the cheapest way the
- * library allows: every byte hashed (sha256) as it arrives, the bytes fsynced before a PATCH is
- * answered, the upload record fsynced (file and directory) before a creation is answered. No
- * auth, no queue, no publishing. It is the floor under "this server's tus" in load.bench: what
+ * library allows, with this server's durability rules (docs/resumable-uploads.md, crash
+ * safety): every byte hashed (sha256) as it arrives, the upload record fsynced (file and
+ * directory) before a creation is answered, the bytes fsynced before the PATCH that finishes
+ * the upload is answered. No auth, no queue, no publishing. It is the floor under "this server's tus" in load.bench: what
  * @tus/server costs once acknowledged bytes survive a power loss and are hashed.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -48,13 +49,12 @@ class DurableFileStore extends FileStore {
       },
     });
     readable.on('error', (err) => tap.destroy(err));
-    const written = await super.write(readable.pipe(tap), id, offset);
-    await fsyncPath(join(dir!, id));
-    return written;
+    return super.write(readable.pipe(tap), id, offset);
   }
 
-  /** The digest a finished upload hands on; the hash is dropped with it. */
-  digest(id: string): string | undefined {
+  /** A finished upload: its bytes made durable, its digest taken (and the hash dropped). */
+  async finish(id: string): Promise<string | undefined> {
+    await fsyncPath(join(dir!, id));
     const hex = this.#hashes.get(id)?.digest('hex');
     this.#hashes.delete(id);
     return hex;
@@ -67,7 +67,7 @@ const tus = new Server({
   datastore,
   ...(durable && {
     onUploadFinish: async (_req: unknown, upload: Upload) => {
-      (datastore as DurableFileStore).digest(upload.id);
+      await (datastore as DurableFileStore).finish(upload.id);
       return {};
     },
   }),
