@@ -2,8 +2,9 @@
  * The origin (scheme://host) a client used to reach this server, for the upload URLs we hand out
  * (tus Location, IETF Resumable Uploads Location). Read as @tus/server and tusd read it: behind a
  * trusted proxy (`[server] trust_proxy`), RFC 7239 `Forwarded` first, then `X-Forwarded-Proto` /
- * `X-Forwarded-Host`; otherwise the Host header and the listener's own scheme. Of a list, the
- * first element counts: it was added by the proxy nearest the client, which saw what it asked for.
+ * `X-Forwarded-Host`; otherwise the Host header and the listener's own scheme; without any host,
+ * nothing (the URL stays path-only). Of a list, the first element counts: it was added by the
+ * proxy nearest the client, which saw what it asked for.
  */
 import parseForwarded from 'forwarded-parse';
 import { isHostValue } from './request-target.js';
@@ -21,7 +22,11 @@ export function requestOrigin(header: HeaderOf, listenerScheme: 'http' | 'https'
     scheme = forwarded?.proto ?? forwardedProtoFor(header('x-forwarded-proto') ?? '', trustProxy) ?? undefined;
   }
   scheme = scheme?.toLowerCase();
-  return `${scheme === 'http' || scheme === 'https' ? scheme : listenerScheme}://${host || header('host') || ''}`;
+  host ||= header('host');
+  // No host at all (an HTTP/1.0 request may omit Host): '' makes the URL path-only, which a
+  // client resolves against the URL it asked, where 'http:///files/…' would lead nowhere.
+  if (!host) return '';
+  return `${scheme === 'http' || scheme === 'https' ? scheme : listenerScheme}://${host}`;
 }
 
 function firstForwarded(value: string | undefined): { host?: string | undefined; proto?: string | undefined } | undefined {

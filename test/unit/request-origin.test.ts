@@ -20,5 +20,9 @@ describe('requestOrigin: the scheme and host of the upload URLs we hand out', ()
     ['an unknown forwarded scheme: the listener\u2019s', { host: 'in:1', 'x-forwarded-proto': 'gopher' }, true, 'http://in:1'],
   ];
   for (const [name, headers, trust, expected] of cases) it(name, () => assert.equal(of(headers, trust), expected));
+  it('no host at all (HTTP/1.0 without Host): no origin, so the URL stays path-only', () => {
+    assert.equal(of({}, false), '');
+    assert.equal(of({ 'x-forwarded-proto': 'https' }, true), '');
+  });
   it('our own TLS listener says https', () => assert.equal(of({ host: 'up.example' }, false, 'https'), 'https://up.example'));
 });
