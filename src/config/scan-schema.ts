@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { parseClamdAddress, type ClamdAddress } from './clamd-address.js';
 import type { ConfigWarning } from './types.js';
-import { parseDuration, parseSize } from './units.js';
+import { EXTENSION_ENTRY, EXTENSION_ENTRY_MESSAGE, normalizeExtension, parseDuration, parseSize } from './units.js';
 
 const converted = <T>(def: unknown, parse: (v: unknown) => T) =>
   z.unknown().default(def).transform((v, ctx) => {
@@ -18,13 +18,11 @@ const converted = <T>(def: unknown, parse: (v: unknown) => T) =>
     }
   });
 
-const EXTENSION = /^\.[A-Za-z0-9][A-Za-z0-9._+-]*$/;
-
 const extensions = z
   .union([
     z.literal('all'),
     z
-      .array(z.string().regex(EXTENSION, 'each extension starts with a dot, e.g. ".exe" or ".tar.gz"'))
+      .array(z.string().regex(EXTENSION_ENTRY, EXTENSION_ENTRY_MESSAGE))
       .min(1, 'list at least one extension, or write "all"'),
   ])
   .default('all');
@@ -47,7 +45,8 @@ export const scanSection = z
   .transform((s) => ({
     enabled: s.enabled,
     clamd: s.clamd as ClamdAddress,
-    extensions: s.extensions === 'all' ? ('all' as const) : s.extensions.map((e) => e.toLowerCase()),
+    // Written like [uploads]' lists: "exe" and ".exe" both mean names ending in ".exe".
+    extensions: s.extensions === 'all' ? ('all' as const) : [...new Set(s.extensions.map(normalizeExtension))],
     maxBytes: s.max_size,
     oversize: s.oversize,
     concurrency: s.concurrency,

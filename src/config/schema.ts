@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseRedisUrl } from './redis-url.js';
-import { directoryModeFor, normalizeExtension, parseDuration, parseFileMode, parseListen, parseSize, parseSizeOrPercent } from './units.js';
+import { directoryModeFor, EXTENSION_ENTRY, EXTENSION_ENTRY_MESSAGE, normalizeExtension, parseDuration, parseFileMode, parseListen, parseSize, parseSizeOrPercent } from './units.js';
 import { scanSection } from './scan-schema.js';
 import { rufhSection } from './rufh-schema.js';
 
@@ -139,7 +139,7 @@ const security = z
  * "a.TAR.GZ"). Empty allowed list: any name. A blocked suffix wins over an allowed one.
  */
 const extensionList = z
-  .array(z.string().regex(/^\.?[\p{L}\p{N}_+~-]+(?:\.[\p{L}\p{N}_+~-]+)*$/u, 'must be one file name ending such as ".jpg" or ".tar.gz" (no wildcards, one per entry)'))
+  .array(z.string().regex(EXTENSION_ENTRY, EXTENSION_ENTRY_MESSAGE))
   .default([])
   .transform((list) => [...new Set(list.map(normalizeExtension))]);
 

@@ -119,7 +119,7 @@ describe('[scan] config', () => {
     });
   });
   it('bad values fail with the key path and the reason', () => {
-    const bad = { scan: { clamd: 'clamd.ctl', extensions: ['exe'], unavailable: 'retry', concurrency: 0, max_size: 'lots' } };
+    const bad = { scan: { clamd: 'clamd.ctl', extensions: ['*.exe'], unavailable: 'retry', concurrency: 0, max_size: 'lots' } };
     const err = (() => {
       try {
         resolveConfig(bad, {});
@@ -131,7 +131,11 @@ describe('[scan] config', () => {
     const paths = err.issues.map((i) => i.path).sort();
     assert.deepEqual(paths, ['scan.clamd', 'scan.concurrency', 'scan.extensions.0', 'scan.max_size', 'scan.unavailable']);
     assert.match(err.message, /scan\.clamd: "clamd\.ctl" is neither a unix socket path/);
-    assert.match(err.message, /scan\.extensions.*starts with a dot/);
+    assert.match(err.message, /scan\.extensions\.0.*one file name ending/);
+  });
+  it('extensions are written as in [uploads]: with or without the dot, any case', () => {
+    const { config } = resolveConfig({ scan: { extensions: ['exe', '.EXE', 'Tar.GZ'] } }, {});
+    assert.deepEqual(config.scan.extensions, ['.exe', '.tar.gz']);
   });
   it('an empty extension list is refused (write "all")', () => {
     assert.throws(() => resolveConfig({ scan: { extensions: [] } }, {}), /scan\.extensions: list at least one extension, or write "all"/);
