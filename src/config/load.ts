@@ -59,10 +59,17 @@ export function parseTomlText(text: string, path: string): RawConfig {
   try {
     return parseToml(text) as RawConfig;
   } catch (err) {
-    const where = err instanceof TomlError ? ` at line ${err.line}, column ${err.column}` : '';
+    const where = err instanceof TomlError ? ` at line ${err.line}, column ${err.column}${keyOnLine(text, err.line)}` : '';
     const reason = err instanceof TomlError ? err.message.split('\n')[0] : 'invalid TOML';
     throw new ConfigError([{ path: '(file)', message: `${path} is not valid TOML${where}: ${reason}` }]);
   }
+}
+
+/** The key or table header on a line, to name it in an error; never the value (it may be a secret). */
+function keyOnLine(text: string, line: number): string {
+  const source = text.split(/\r?\n/)[line - 1] ?? '';
+  const name = /^\s*(\[\[?[^\]]*\]\]?)/.exec(source)?.[1] ?? /^\s*([^=#]+?)\s*=/.exec(source)?.[1];
+  return name === undefined || name.length > 80 ? '' : ` (${name})`;
 }
 
 /** Pure: raw TOML object + env -> validated Config, or ConfigError listing every bad key. */

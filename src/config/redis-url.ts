@@ -43,6 +43,9 @@ export function parseRedisUrl(input: string): RedisTarget {
   const m = /^([a-z+]+):\/\/(?:([^@/]*)@)?([^/?#]*)(\/[^?#]*)?$/i.exec(input.trim());
   const scheme = m ? SCHEMES[m[1]!.toLowerCase()] : undefined;
   if (!m || !scheme) {
+    if (/^[a-z+]+:\/\/[^?#]*[?#]/i.test(input.trim())) {
+      throw new Error("takes no query string or fragment (ioredis options such as ?family= are not read here; docs/cluster.md lists the [redis] keys); a '?' or '#' in a password is written %3F or %23");
+    }
     throw new Error(`must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL (see docs/cluster.md)`);
   }
   // An '@' after the first '/' means a password with a '/' in it was not percent-encoded: the

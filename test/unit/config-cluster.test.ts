@@ -26,6 +26,8 @@ describe('parseRedisUrl', () => {
     ['redis+cluster://n1/0', /has no path/],
     ['redis://h:99999', /out of range/],
     ['redis://', /names no host/],
+    ['redis://h:6379/0?family=6', /takes no query string or fragment/],
+    ['redis+sentinel://s1:26379/mymaster#x', /takes no query string or fragment/],
   ];
   for (const [url, message] of bad) it(`refuses ${url}`, () => assert.throws(() => parseRedisUrl(url), message));
 

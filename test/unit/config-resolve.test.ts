@@ -419,4 +419,19 @@ describe('parseTomlText', () => {
       );
     });
   }
+  it('names the key or table on that line, never its value', () => {
+    const named = (text: string) => {
+      try {
+        parseTomlText(text, 'x.toml');
+      } catch (err) {
+        return (err as ConfigError).issues[0]!.message;
+      }
+      throw new Error('accepted');
+    };
+    assert.match(named('[server]\nlisten = ":80"\nlisten = ":81"\n'), /line 3, column \d+ \(listen\)/);
+    assert.match(named('[server]\n[server]\n'), /line 2, column \d+ \(\[server\]\)/);
+    const secret = named('[security]\nsecret = "s3cr3t-value\n');
+    assert.match(secret, /\(secret\)/);
+    assert.doesNotMatch(secret, /s3cr3t/);
+  });
 });
