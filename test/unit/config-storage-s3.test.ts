@@ -133,3 +133,21 @@ describe('storage.backend = "s3" is served', () => {
     }
   });
 });
+
+describe('the S3 client on Node 20', () => {
+  it("keeps the SDK's multi-line NodeVersionSupportWarning out of stderr (the server logs JSON lines), unless asked for", async () => {
+    const { execFile } = await import('node:child_process');
+    const script = `import { createS3Client } from ${JSON.stringify(new URL('../../src/storage/s3-client.js', import.meta.url).href)};
+      const c = createS3Client({ bucket: 'b', region: 'us-east-1', endpoint: 'http://127.0.0.1:9', forcePathStyle: true, accessKeyId: 'a', secretAccessKey: 'b', keyPrefix: '', partBytes: 8 << 20 });
+      await c.config.region();`;
+    const stderrWith = (env: Record<string, string>) =>
+      new Promise<string>((resolve, reject) => {
+        const rest = { ...process.env };
+        delete rest.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
+        execFile(process.execPath, ['--input-type=module', '-e', script], { env: { ...rest, ...env }, timeout: 30_000 }, (err, _out, stderr) => (err ? reject(err) : resolve(stderr)));
+      });
+    assert.equal(await stderrWith({}), '');
+    // The SDK warns only below Node 22: there the variable set to "false" brings the warning back.
+    if (Number(process.versions.node.split('.')[0]) < 22) assert.match(await stderrWith({ AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'false' }), /NodeVersionSupportWarning/);
+  });
+});
