@@ -22,6 +22,8 @@ export interface AdminApiDeps {
   prefix: string;
   tusStore: TusUploadStore;
   locker: Locker;
+  /** After an upload was removed: the one-upload-per-slot index, the byte caps and the space account let go of it. */
+  onTerminated: (id: string) => void;
   routes?: AdminRoute[];
   /**
    * Pages served without the token (the status page's static shell, which holds no data):
@@ -30,7 +32,7 @@ export interface AdminApiDeps {
   publicPages?: (ctx: Context, sub: string) => Promise<boolean>;
 }
 
-export function uploadRoutes(tusStore: TusUploadStore, locker: Locker): AdminRoute[] {
+export function uploadRoutes(tusStore: TusUploadStore, locker: Locker, onTerminated: (id: string) => void): AdminRoute[] {
   const find = async (id: string) => {
     const summary = await tusStore.summarize(id);
     if (!summary) throw new AppError('ERR_NOT_FOUND', { message: `No upload ${id}` });
@@ -60,6 +62,7 @@ export function uploadRoutes(tusStore: TusUploadStore, locker: Locker): AdminRou
         } finally {
           await lock.unlock();
         }
+        onTerminated(id!);
         return { terminated: id };
       },
     },
@@ -87,7 +90,7 @@ function compile(route: AdminRoute): CompiledRoute {
 
 /** koa handler for requests under the admin prefix; returns false when the path is not admin's. */
 export function adminApi(deps: AdminApiDeps) {
-  const routes = [...uploadRoutes(deps.tusStore, deps.locker), ...(deps.routes ?? [])].map(compile);
+  const routes = [...uploadRoutes(deps.tusStore, deps.locker, deps.onTerminated), ...(deps.routes ?? [])].map(compile);
   const auth = requireAdminToken(deps.token);
   return async (ctx: Context): Promise<void> => {
     const sub = ctx.path.slice(deps.prefix.length) || '/';

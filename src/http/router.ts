@@ -115,7 +115,18 @@ export function buildRoutes(parts: RouterParts): Routes {
   // Admin API and metrics: on the main listener unless they have their own address.
   const adminPrefix = config.admin.listen ? '' : '/admin';
   const admin = config.admin.token
-    ? adminApi({ token: config.admin.token, prefix: adminPrefix, tusStore: parts.tusStore, locker: parts.locker, routes: parts.adminRoutes, publicPages: statusPage(adminPrefix) })
+    ? adminApi({
+        token: config.admin.token,
+        prefix: adminPrefix,
+        tusStore: parts.tusStore,
+        locker: parts.locker,
+        onTerminated: (id) => {
+          tus.terminated(id);
+          intake.settleUpload(id);
+        },
+        routes: parts.adminRoutes,
+        publicPages: statusPage(adminPrefix),
+      })
     : null;
   koa.use(async (ctx: Context, next) => {
     if (admin && !config.admin.listen && (ctx.path === '/admin' || ctx.path.startsWith('/admin/'))) return admin(ctx);

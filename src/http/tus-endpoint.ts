@@ -148,10 +148,13 @@ export class TusEndpoint {
       this.created.set(node, upload.id);
       deps.intake.uploadCreated(node, upload.id, upload.size ?? null); // its declared bytes stay promised
     });
-    this.server.on(EVENTS.POST_TERMINATE, (_req: unknown, _res: unknown, id: string) => {
-      metrics.uploadsTerminated.inc();
-      deps.unfinished.remove(id);
-    });
+    this.server.on(EVENTS.POST_TERMINATE, (_req: unknown, _res: unknown, id: string) => this.terminated(id));
+  }
+
+  /** An upload was terminated (a client's DELETE, or an admin's `uploads expire`): it holds no room under the caps any more. */
+  terminated(id: string): void {
+    metrics.uploadsTerminated.inc();
+    this.deps.unfinished.remove(id);
   }
 
   /** koa handler for everything under the tus path. */

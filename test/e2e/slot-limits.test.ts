@@ -245,6 +245,28 @@ describe('one unfinished tus upload per slot, and a cap on what unfinished uploa
     }
   });
 
+  it("max_unfinished_bytes: an admin's `uploads expire` (DELETE /admin/uploads/:id) makes room at once, as a client's DELETE does", { timeout: 30_000 }, async () => {
+    const token = 'admin-token-for-the-unfinished-cap-test';
+    const server = await startServer({ config: `[limits]\nmax_unfinished_bytes = "300KB"\n[admin]\ntoken = "${token}"\n` });
+    try {
+      const create = (name: string, length: number) => {
+        const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/${name}`, baseUrl: server.uploadUrl, size: length });
+        return rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': String(length), 'Upload-Slot': slot.url } });
+      };
+      const a = await create('a.bin', 250_000);
+      assert.equal(a.status, 201, a.text);
+      assert.equal((await create('b.bin', 100_000)).status, 503, 'the cap is full');
+      const id = String(a.headers.location).split('/').pop()!;
+      const expired = await rawRequest(server.baseUrl, `/admin/uploads/${id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(expired.status, 200, expired.text);
+      assert.match(await metrics(server), /^hmac_unfinished_upload_bytes 0$/m);
+      const b = await create('b.bin', 100_000);
+      assert.equal(b.status, 201, `the expired upload's room is free again: ${b.text}`);
+    } finally {
+      await server.dispose();
+    }
+  });
+
   it("max_unfinished_bytes counts a concatenation's partials as they are created; its final adds nothing and is admitted", { timeout: 30_000 }, async () => {
     const server = await startServer({ config: '[limits]\nmax_unfinished_bytes = "300KB"\n' });
     try {
