@@ -5,12 +5,20 @@
  * a request here asks through the in-process lock; either way the request (with its requester)
  * reaches the holder's handler, which decides by its own idle clock how it stops.
  *
- * Degraded (Redis unreachable, or a Redis call fails while locking): the in-process lock alone.
- * A client that switches instance meanwhile may then write at two instances; tus writes every
- * byte at its own offset, so both write the same bytes at the same places and the slower one
- * gets 409 on its next PATCH (the client re-asks the offset). An unlock that cannot reach Redis
- * leaves the key to expire by its TTL.
+ * Degraded (Redis unreachable, or a Redis call fails while locking): the in-process lock alone,
+ * but never while a lock another instance took through Redis may still be held: a holder counts
+ * its Redis lock as lost and stops once it could not renew it for 3/4 of the TTL (RedisLocker),
+ * so a lock taken here without Redis waits until the TTL has passed since this instance last
+ * reached Redis (`localOnlyFrom`). Otherwise a request cut off with Redis could go on writing an
+ * upload that a client finished at another instance meanwhile, into the very file publishing
+ * hard-links. When Redis answers again, the requests holding such local-only locks are asked to
+ * stop (bytes kept), since new locks are taken through Redis from then on and would not see them.
+ * A client that switches instance during a partition (this instance without Redis, others with
+ * it) may still write at two instances; tus writes every byte at its own offset, so both write
+ * the same bytes at the same places and the slower one gets 409 on its next PATCH. An unlock
+ * that cannot reach Redis leaves the key to expire by its TTL.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { AppError } from '../errors.js';
 import type { LockRequester, MemoryLocker, RedisLocker, ReleaseHandler, TakeoverLock, TakeoverLocker } from '../storage/index.js';
 
@@ -20,30 +28,47 @@ export interface ClusterLockerOptions {
   readonly shared: () => RedisLocker | null;
   /** A Redis call of the locker failed: have reachability checked now. */
   readonly onSharedFailure: (err: unknown, during: string) => void;
+  /**
+   * Epoch ms from which a lock taken without Redis cannot overlap one another instance took
+   * through Redis: when this instance last reached Redis (or started), plus the lock TTL and the
+   * reachability check's interval.
+   */
+  readonly localOnlyFrom: () => number;
 }
 
 export class ClusterLocker implements TakeoverLocker {
+  /** Locks held without Redis, with their holders' release handlers. */
+  readonly #localOnly = new Map<ClusterLock, ReleaseHandler>();
+
   constructor(readonly options: ClusterLockerOptions) {}
 
   newLock(id: string, requester?: LockRequester): TakeoverLock {
-    return new ClusterLock(this.options, id, requester);
+    return new ClusterLock(this.options, this.#localOnly, id, requester);
+  }
+
+  /** Redis answers again: every request holding a lock taken without it is asked to stop now. */
+  endLocalOnly(): void {
+    for (const handler of this.#localOnly.values()) void Promise.resolve(handler({ requester: undefined, lockLost: true })).catch(() => {});
+    this.#localOnly.clear();
   }
 }
 
 class ClusterLock implements TakeoverLock {
   readonly #o: ClusterLockerOptions;
+  readonly #localOnly: Map<ClusterLock, ReleaseHandler>;
   readonly #local: TakeoverLock;
   #shared: TakeoverLock | null = null;
 
-  constructor(options: ClusterLockerOptions, private readonly id: string, private readonly requester: LockRequester | undefined) {
+  constructor(options: ClusterLockerOptions, localOnly: Map<ClusterLock, ReleaseHandler>, private readonly id: string, private readonly requester: LockRequester | undefined) {
     this.#o = options;
+    this.#localOnly = localOnly;
     this.#local = options.local.newLock(id, requester);
   }
 
   async lock(signal: AbortSignal, onReleaseRequest: ReleaseHandler): Promise<void> {
     await this.#local.lock(signal, onReleaseRequest);
     const sharedLocker = this.#o.shared();
-    if (sharedLocker === null) return;
+    if (sharedLocker === null) return this.#holdLocally(signal, onReleaseRequest);
     const shared = sharedLocker.newLock(this.id, this.requester);
     try {
       await shared.lock(signal, onReleaseRequest);
@@ -54,10 +79,26 @@ class ClusterLock implements TakeoverLock {
         throw err; // held elsewhere past the acquire timeout, or the request went away: 423
       }
       this.#o.onSharedFailure(err, 'lock');
+      await this.#holdLocally(signal, onReleaseRequest);
     }
   }
 
+  /** Degraded: the in-process lock alone, once no other instance's Redis lock can still be held. */
+  async #holdLocally(signal: AbortSignal, onReleaseRequest: ReleaseHandler): Promise<void> {
+    const waitMs = this.#o.localOnlyFrom() - Date.now();
+    if (waitMs > 0) {
+      try {
+        await delay(waitMs, undefined, { signal });
+      } catch (err) {
+        await this.#local.unlock();
+        throw new AppError('ERR_UPLOAD_LOCKED', { cause: err }); // the request went away while it waited
+      }
+    }
+    this.#localOnly.set(this, onReleaseRequest);
+  }
+
   async unlock(): Promise<void> {
+    this.#localOnly.delete(this);
     const shared = this.#shared;
     this.#shared = null;
     if (shared !== null) {

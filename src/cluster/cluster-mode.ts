@@ -101,6 +101,7 @@ export class ClusterMode {
       local: this.#localLocks,
       shared: () => (this.#health?.reachable ? this.#sharedLocker : null),
       onSharedFailure: (err, during) => this.#sharedFailure(err, `lock ${during}`),
+      localOnlyFrom: () => (this.#health?.lastReachableAt ?? this.#startedAtMs) + config.redis.lockTtlMs + config.redis.healthCheckIntervalMs,
     });
   }
 
@@ -261,6 +262,7 @@ export class ClusterMode {
 
   #onReachability(reachable: boolean): void {
     if (reachable) {
+      this.locker.endLocalOnly(); // locks are taken through Redis again, which does not see these
       void this.#restore();
       return;
     }

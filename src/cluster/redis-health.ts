@@ -20,6 +20,7 @@ export class RedisHealth {
   readonly #o: RedisHealthOptions;
   #state: State = 'created';
   #reachable = false;
+  #lastReachableAt: number | undefined;
   #known = false;
   #timer: NodeJS.Timeout | undefined;
   #probing: Promise<void> | null = null;
@@ -31,6 +32,11 @@ export class RedisHealth {
 
   get reachable(): boolean {
     return this.#reachable;
+  }
+
+  /** Epoch ms of the last PING Redis answered (sent then), undefined before the first. */
+  get lastReachableAt(): number | undefined {
+    return this.#lastReachableAt;
   }
 
   /** Probes once (the first answer decides the starting state, reported through onChange), then on the interval. */
@@ -62,7 +68,9 @@ export class RedisHealth {
         this.#again = false;
         let ok: boolean;
         try {
+          const sentAt = Date.now();
           ok = (await this.#o.probe.ping()) === 'PONG';
+          if (ok) this.#lastReachableAt = sentAt;
         } catch {
           ok = false;
         }

@@ -47,6 +47,7 @@ export class TusSlotUploads {
           lock: (signal: AbortSignal, tusRelease: RequestRelease) =>
             inner.lock(signal, (request: ReleaseRequest) => {
               const holder = req && intake.holderOf(req);
+              if (holder && !holder.isOver && request.lockLost) return holder.endNow(); // no draining on a lock another instance may take
               if (holder && !holder.isOver) return void holder.requestRelease(request.requester ?? { clientAddress: 'unknown' });
               return tusRelease();
             }),

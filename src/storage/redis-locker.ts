@@ -8,6 +8,11 @@
  * unlock script deletes the key and publishes "unlocked" in one step, which wakes waiters at every
  * instance. Messages can be lost (a subscriber reconnecting), so a waiter also re-checks on a slow
  * timer with backoff, never later than the holder's key would expire.
+ *
+ * A holder that has not renewed for three quarters of the TTL (Redis unreachable, or this process
+ * paused) counts its lock as lost and is asked to release, before its key can expire: a request
+ * elsewhere never gets the key while this one still believes it holds it. The times are taken
+ * when a script is sent, not when its answer comes, so a slow answer cannot stretch them.
  */
 import { randomBytes } from 'node:crypto';
 import type { LockRequester, ReleaseHandler, TakeoverLock, TakeoverLocker } from './takeover-locker.js';
@@ -56,7 +61,7 @@ const RELEASE_REQUEST = 'R';
 const UNLOCKED = 'U';
 
 export interface RedisLockerEvents {
-  /** A held lock could not be renewed (expired, taken, or Redis unreachable for a whole TTL); its holder was asked to release. */
+  /** A held lock could not be renewed (expired, taken, or Redis unreachable for 3/4 of the TTL); its holder was asked to release. */
   onLockLost?(id: string, reason: 'taken' | 'unreachable'): void;
   /** A Redis call made on a timer failed; the locker keeps going. */
   onError?(err: unknown, during: string): void;
@@ -178,24 +183,27 @@ class RedisLock implements TakeoverLock {
   #token = '';
   #requestRelease: ReleaseHandler = () => {};
   #renewTimer: NodeJS.Timeout | undefined;
-  #lastRenewedAt = 0;
+  /** Fires when the lock was not renewed in time (see the module comment). */
+  #deadline: NodeJS.Timeout | undefined;
 
   constructor(private readonly locker: RedisLocker, private readonly id: string, private readonly requester: LockRequester | undefined) {}
 
   async lock(signal: AbortSignal, requestRelease: ReleaseHandler): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`upload lock ${this.id} is already ${this.#state}`);
     this.#state = 'acquiring';
+    let acquiredAt: number;
     try {
-      await this.#acquire(signal);
+      acquiredAt = await this.#acquire(signal);
     } catch (err) {
       this.#state = 'idle';
       throw err;
     }
     this.#state = 'held';
     this.#requestRelease = requestRelease;
-    this.#lastRenewedAt = Date.now();
+    this.#renewedAt(acquiredAt);
     this.locker.held.set(this.id, this);
-    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.locker.ttlMs / 3)));
+    // Three renewals fit before the 3/4 deadline: one slow or failed answer does not lose the lock.
+    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.locker.ttlMs / 5)));
     this.#renewTimer.unref();
   }
 
@@ -211,22 +219,25 @@ class RedisLock implements TakeoverLock {
     await RELEASE.run(redis, [this.locker.keyOf(this.id)], [this.#token, this.locker.channel, UNLOCKED + this.id]);
   }
 
-  /** @internal a release request for this id reached this instance */
-  askToRelease(requester: LockRequester | undefined): void {
+  /** @internal a release request for this id reached this instance, or the lock was lost */
+  askToRelease(requester: LockRequester | undefined, lockLost = false): void {
     if (this.#state !== 'held') return;
     void Promise.resolve()
-      .then(() => this.#requestRelease({ requester }))
+      .then(() => this.#requestRelease({ requester, ...(lockLost && { lockLost: true as const }) }))
       .catch((err: unknown) => this.locker.error(err, 'requestRelease'));
   }
 
   /** @internal */
   stopRenewing(): void {
     clearInterval(this.#renewTimer);
+    clearTimeout(this.#deadline);
     this.#renewTimer = undefined;
+    this.#deadline = undefined;
     if (this.locker.held.get(this.id) === this) this.locker.held.delete(this.id);
   }
 
-  async #acquire(signal: AbortSignal): Promise<void> {
+  /** Resolves when the script that took the key was sent: the key lives a TTL from then at least. */
+  async #acquire(signal: AbortSignal): Promise<number> {
     const { redis, acquireTimeoutMs, firstRecheckMs = 25, maxRecheckMs = 1_000 } = this.locker.options;
     const deadline = Date.now() + acquireTimeoutMs;
     const key = this.locker.keyOf(this.id);
@@ -237,8 +248,9 @@ class RedisLock implements TakeoverLock {
       // Listen before trying, so an unlock between a failed try and the wait still wakes us.
       const wake = this.#listenForUnlock();
       try {
+        const sentAt = Date.now();
         const expiresInMs = Number(await ACQUIRE.run(redis, [key], [this.#token, this.locker.ttlMs]));
-        if (expiresInMs === 0) return;
+        if (expiresInMs === 0) return sentAt;
         await this.locker.publish(RELEASE_REQUEST, this.id, this.requester);
         const remainingMs = deadline - Date.now();
         if (remainingMs <= 0) throw new AppError('ERR_UPLOAD_LOCKED');
@@ -286,22 +298,28 @@ class RedisLock implements TakeoverLock {
     if (this.#state !== 'held') return;
     const { redis } = this.locker.options;
     try {
+      const sentAt = Date.now();
       const renewed = Number(await RENEW.run(redis, [this.locker.keyOf(this.id)], [this.#token, this.locker.ttlMs]));
       if (this.#state !== 'held') return;
-      if (renewed === 1) {
-        this.#lastRenewedAt = Date.now();
-        return;
-      }
+      if (renewed === 1) return this.#renewedAt(sentAt);
       this.#loseLock('taken');
     } catch (err) {
-      this.locker.error(err, 'renew lock');
-      // Without a renewal for a whole TTL the key may have expired and another instance may hold it.
-      if (this.#state === 'held' && Date.now() - this.#lastRenewedAt >= this.locker.ttlMs) this.#loseLock('unreachable');
+      this.locker.error(err, 'renew lock'); // the deadline decides when the lock counts as lost
     }
   }
 
+  /** The key lives until `sentAt` + TTL: the lock counts as lost at 3/4 of that unless renewed again. */
+  #renewedAt(sentAt: number): void {
+    clearTimeout(this.#deadline);
+    const safeUntil = sentAt + Math.floor((this.locker.ttlMs * 3) / 4);
+    this.#deadline = setTimeout(() => {
+      if (this.#state === 'held') this.#loseLock('unreachable');
+    }, Math.max(0, safeUntil - Date.now()));
+    this.#deadline.unref();
+  }
+
   #loseLock(reason: 'taken' | 'unreachable'): void {
-    this.askToRelease(undefined);
+    this.askToRelease(undefined, true);
     this.#state = 'lost';
     this.stopRenewing();
     this.locker.lost(this.id, reason);

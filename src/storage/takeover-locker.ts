@@ -16,6 +16,11 @@ export interface LockRequester {
 export interface ReleaseRequest {
   /** Undefined when the asker did not say who it is (a plain @tus/utils caller). */
   requester: LockRequester | undefined;
+  /**
+   * The holder's lock is gone (a Redis lock not renewed in time): another instance may take it
+   * any moment, so the holder stops now instead of draining.
+   */
+  lockLost?: true;
 }
 
 /**

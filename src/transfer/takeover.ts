@@ -108,6 +108,11 @@ export class BodyHolder {
     return this.left;
   }
 
+  /** Ends the holder's request now, whatever it is doing (its lock is lost); what arrived is kept for tus. */
+  endNow(): void {
+    if (!this.over) this.options.end();
+  }
+
   /** The holder's request is over (normally or ended). */
   finished(): void {
     if (this.over) return;

@@ -26,7 +26,7 @@ describeLocker('ClusterLocker', {
       open: async (acquireTimeoutMs) => {
         const redisLocker = new RedisLocker({ redis: redis.clients.open(), keyPrefix, acquireTimeoutMs, lockTtlMs: TEST_LOCK_TTL_MS });
         await redisLocker.start();
-        const locker = new ClusterLocker({ local: new MemoryLocker(acquireTimeoutMs), shared: () => redisLocker, onSharedFailure: noop });
+        const locker = new ClusterLocker({ local: new MemoryLocker(acquireTimeoutMs), shared: () => redisLocker, onSharedFailure: noop, localOnlyFrom: () => 0 });
         shared.set(locker, redisLocker);
         return locker;
       },
@@ -45,7 +45,7 @@ describeLocker('ClusterLocker', {
 describe('ClusterLocker without Redis (degraded mode)', () => {
   it('keeps one holder per upload on the instance and asks it to release', async () => {
     const failures: string[] = [];
-    const locker = new ClusterLocker({ local: new MemoryLocker(5_000), shared: () => null, onSharedFailure: (_e, during) => failures.push(during) });
+    const locker = new ClusterLocker({ local: new MemoryLocker(5_000), shared: () => null, onSharedFailure: (_e, during) => failures.push(during), localOnlyFrom: () => 0 });
     const holder = locker.newLock('u');
     let asked = 0;
     await holder.lock(signal(), () => {
@@ -64,7 +64,7 @@ describe('ClusterLocker without Redis (degraded mode)', () => {
     const broken = new RedisLocker({ redis: redis.clients.open(), keyPrefix: uniquePrefix('broken'), acquireTimeoutMs: 1_000 });
     await broken.start();
     broken.options.redis.disconnect(); // every command of this connection fails now
-    const locker = new ClusterLocker({ local: new MemoryLocker(1_000), shared: () => broken, onSharedFailure: (_e, during) => failures.push(during) });
+    const locker = new ClusterLocker({ local: new MemoryLocker(1_000), shared: () => broken, onSharedFailure: (_e, during) => failures.push(during), localOnlyFrom: () => 0 });
     const lock = locker.newLock('u');
     await lock.lock(signal(), noop);
     assert.deepEqual(failures, ['lock']);
@@ -72,5 +72,36 @@ describe('ClusterLocker without Redis (degraded mode)', () => {
     await assert.rejects(second.lock(signal(), noop), /busy/, 'still exclusive on this instance');
     await lock.unlock();
     await broken.close();
+  });
+
+  it('waits until no Redis lock taken before the outage can still be held, then holds locally; a request gone meanwhile gets 423', async () => {
+    let from = Date.now() + 60_000;
+    const locker = new ClusterLocker({ local: new MemoryLocker(5_000), shared: () => null, onSharedFailure: noop, localOnlyFrom: () => from });
+    const gone = new AbortController();
+    const waiting = locker.newLock('u').lock(gone.signal, noop);
+    let settled = false;
+    void waiting.then(() => (settled = true), () => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, false, 'not granted while another instance may hold the Redis lock');
+    gone.abort();
+    await assert.rejects(waiting, (err: Error & { code?: string }) => err.code === 'ERR_UPLOAD_LOCKED');
+    from = Date.now() + 50;
+    const next = locker.newLock('u');
+    await next.lock(signal(), noop); // the in-process lock was given back by the request that left
+    await next.unlock();
+  });
+
+  it('when Redis answers again, requests holding locks taken without it are asked to stop at once', async () => {
+    const locker = new ClusterLocker({ local: new MemoryLocker(5_000), shared: () => null, onSharedFailure: noop, localOnlyFrom: () => 0 });
+    const asked: Array<boolean | undefined> = [];
+    const a = locker.newLock('a');
+    const b = locker.newLock('b');
+    await a.lock(signal(), (r) => void asked.push(r.lockLost));
+    await b.lock(signal(), (r) => void asked.push(r.lockLost));
+    await b.unlock(); // let go before: not asked
+    locker.endLocalOnly();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(asked, [true]);
+    await a.unlock();
   });
 });

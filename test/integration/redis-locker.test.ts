@@ -59,6 +59,27 @@ describe('RedisLocker', () => {
     await assert.rejects(lock.unlock(), /does not hold/);
   });
 
+  it('a holder cut off from Redis counts its lock as lost and stops before another instance can take the key', { timeout: 20_000 }, async () => {
+    const keyPrefix = uniquePrefix('cut-off');
+    const order: string[] = [];
+    const cutOff = await openLocker({ keyPrefix, lockTtlMs: 600, events: { onLockLost: (id, reason) => order.push(`lost ${id} ${reason}`) } });
+    const holder = cutOff.newLock('u');
+    let lockLost!: () => void;
+    const released = new Promise<boolean>((resolve) => (lockLost = () => resolve(true)));
+    // Release requests still reach it (its subscriber is another connection): it keeps draining
+    // through them; only the lost lock makes it stop.
+    await holder.lock(signal(), (request) => (request.lockLost ? lockLost() : undefined));
+    cutOff.options.redis.disconnect(); // its renewals fail from now on; its key lives one TTL more
+    const other = await openLocker({ keyPrefix, acquireTimeoutMs: 10_000 });
+    const taking = other.newLock('u');
+    const taken = taking.lock(signal(), () => {}).then(() => order.push('taken elsewhere'));
+    assert.equal(await released, true, 'asked to stop because the lock is lost (no draining)');
+    await taken;
+    assert.deepEqual(order, ['lost u unreachable', 'taken elsewhere'], 'the holder stopped before the key could expire');
+    await holder.unlock(); // quietly: nothing left to delete
+    await taking.unlock();
+  });
+
   it('a killed instance\'s lock expires by TTL and a waiter at another instance gets it', async () => {
     const keyPrefix = uniquePrefix('crash');
     const child = await startService({
