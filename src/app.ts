@@ -135,8 +135,11 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   const guard: GuardDeps = { config, permits, lifecycle, log, slots: new BodySlots(), clients, holders: new WeakMap(), clientOf };
   // Issue 9.2: one unfinished tus upload per slot, and a cap on the bytes they hold.
   const unfinished = sharedLimits?.unfinished ?? new UnfinishedUploads((bytes) => metrics.unfinishedBytes.set(bytes));
-  const loadUnfinished = async () =>
-    unfinished.reset((await tusStore.listUnfinished()).flatMap((u) => (u.slotPath ? [{ id: u.id, slotPath: u.slotPath, size: u.size, offset: u.offset, partial: u.partial === true }] : [])));
+  const loadUnfinished = async () => {
+    const listed = await tusStore.listUnfinished();
+    unfinished.reset(listed.flatMap((u) => (u.slotPath ? [{ id: u.id, slotPath: u.slotPath, size: u.size, offset: u.offset, partial: u.partial === true }] : [])));
+    return listed;
+  };
   const limits = { clients, unfinished: { committedBytes: () => unfinished.committedBytes, reserve: (bytes: number) => unfinished.reserve(bytes), maxBytes: config.limits.maxUnfinishedBytes }, now };
   // Waiters get the lock once the holder drained (lock_drain_timeout); past twice that plus a
   // margin the holder is stuck, and the waiter answers 423 (retried by clients).
@@ -199,8 +202,17 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
   // from the store. An S3 that does not answer at start is no reason to refuse it (/ready says
   // so): they are read again every few seconds until it answers.
   const readUnfinished = async () => {
-    await loadUnfinished();
+    const listed = await loadUnfinished();
     await space.start();
+    // Every byte stored, never marked finished: the process died between an upload's last byte
+    // and its completion. Completed now, so it is published without waiting for its client's HEAD.
+    const whole = listed.filter((u) => u.size !== null && u.size > 0 && u.offset === u.size);
+    if (whole.length > 0) {
+      void Promise.all(whole.map((u) => tus.completeIfWhole(u.id))).then((done) => {
+        const completed = done.filter(Boolean).length;
+        if (completed > 0) log.info({ completed }, 'Completed uploads that held every byte but were never marked finished (a stop between their last byte and completion)');
+      });
+    }
   };
   let rereadTimer: NodeJS.Timeout | undefined;
   const rereadUntilReachable = () => {

@@ -17,7 +17,7 @@ import { AppError, toClientError } from '../errors.js';
 import { expectedSha256FromMetadata, jobIdOf, type IntakeControl } from '../finalize/index.js';
 import { socketIdleMsOf, tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { TusFileStore, storageUnavailableError, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState, type StoredUpload } from '../storage/index.js';
+import { TusFileStore, isFinishedRecord, serverStateOf, storageUnavailableError, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState, type StoredUpload } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { answerHeadersAtWriteHead, storageFullAnswer, wholeHeader } from './tus-answer-headers.js';
 import { answerCors, answerOptions, dropHeader, TUS_EXPOSED_EXTRA, uploadUrlOf } from './tus-http.js';
@@ -193,6 +193,7 @@ export class TusEndpoint {
     // The request's record reads (TusWriteScope.records). A HEAD on a store that keeps them takes
     // Upload-Concat from the record getUpload read under the upload's lock, when the answer is
     // written: one read, and never one older than the offset it answers with.
+    if (ctx.method === 'HEAD' && id !== undefined) await this.completeIfWhole(id);
     const records = new Map<string, string>();
     const concatAtWriteHead = ctx.method === 'HEAD' && id !== undefined && 'readsOncePerRequest' in this.deps.tusStore;
     if (ctx.method === 'HEAD' && id !== undefined && !concatAtWriteHead) await this.announceConcat(ctx, id);
@@ -498,6 +499,40 @@ export class TusEndpoint {
     const { signedSize } = creation.slot;
     if (creation.concat === undefined && signedSize !== undefined && upload.size !== signedSize) throw new AppError('ERR_SIZE_MISMATCH');
     return {}; // the metadata stays exactly as the client sent it; the server's state is in the record (TusWriteScope)
+  }
+
+  /**
+   * Completes upload `id` if every byte is stored but it was never marked finished: the process
+   * died between a PATCH's last write and its completion (kill -9, power loss). A client's HEAD
+   * then reads offset = length and takes the upload as done (tus-js-client calls onSuccess), so
+   * the HEAD, and the start-up pass, complete it first; otherwise it would never be published.
+   * Resolves false when there was nothing to do; a failure is left for the next HEAD or start.
+   */
+  async completeIfWhole(id: string): Promise<boolean> {
+    const { tusStore, locker } = this.deps;
+    const whole = async () => {
+      const info = await tusStore.record(id);
+      if (info === null || isFinishedRecord(info) || !serverStateOf(info)) return null;
+      const upload = await tusStore.getUpload(id);
+      return upload.size !== undefined && upload.size > 0 && upload.offset === upload.size ? upload : null;
+    };
+    if ((await whole().catch(() => null)) === null) return false; // the common case: no lock taken
+    const lock = locker.newLock(id);
+    try {
+      await lock.lock(AbortSignal.timeout(this.deps.config.tus.lockDrainMs * 2 + 2_000), () => {});
+    } catch {
+      return false; // a request holds it: it completes the upload, or the next HEAD does
+    }
+    try {
+      const upload = await whole();
+      if (upload === null) return false;
+      await this.onFinish(undefined, upload);
+      return true;
+    } catch {
+      return false; // removed meanwhile, a checksum mismatch (removed: 404 next), or the store failing
+    } finally {
+      await lock.unlock();
+    }
   }
 
   private async onFinish(_req: unknown, upload: Upload): Promise<Record<string, never>> {

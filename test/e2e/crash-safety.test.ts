@@ -8,7 +8,7 @@
  * /tmp): the kill leaves files there, and the restart removes them.
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { appendFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
@@ -103,6 +103,48 @@ for (const backend of storageBackends()) it(`kill -9 mid-upload, restart: tus up
     }
   } finally {
     await proxy.close();
+    await server.dispose();
+  }
+});
+
+// A kill -9 between a PATCH's last write and its completion leaves every byte stored and the
+// upload unmarked. Made here by writing the last bytes into the data file directly, as that PATCH
+// had. A client's HEAD then reads offset = length and counts the upload as done, so the server
+// must complete it: at that HEAD (another instance, or this one running on), and at start.
+it('every byte stored but never marked finished: the next HEAD completes it, and so does a restart without any HEAD [file]', { timeout: 60_000 }, async () => {
+  const data = randomData(300_000);
+  const stored = async (server: Awaited<ReturnType<typeof startServer>>) => {
+    const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/whole.bin`, baseUrl: server.uploadUrl, size: data.length });
+    const created = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': String(data.length), 'Upload-Slot': slot.url } });
+    assert.equal(created.status, 201, created.text);
+    const at = pathOf(String(created.headers.location));
+    const first = await rawRequest(server.baseUrl, at, { method: 'PATCH', headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: data.subarray(0, 100_000) });
+    assert.equal(first.status, 204, first.text);
+    return { at, getPath: pathOf(slot.getUrl), dataFile: join(server.dataDir, 'tus', at.split('/').pop()!) };
+  };
+
+  const server = await startServer();
+  let restarted: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    const headed = await stored(server);
+    await appendFile(headed.dataFile, data.subarray(100_000));
+    assert.equal((await rawRequest(server.baseUrl, headed.getPath)).status, 404, 'not published yet');
+    const head = await rawRequest(server.baseUrl, headed.at, { method: 'HEAD', headers: TUS });
+    assert.equal(head.headers['upload-offset'], String(data.length));
+    const got = await rawRequest(server.baseUrl, headed.getPath); // waits (bounded) for a file being finalized
+    assert.equal(got.status, 200, 'published after the HEAD');
+    assert.equal(sha256(got.body), sha256(data));
+
+    const silent = await stored(server);
+    await server.stop('SIGKILL');
+    await appendFile(silent.dataFile, data.subarray(100_000));
+    restarted = await startServer({ dataDir: server.dataDir });
+    await restarted.waitForLog((l) => l.msg?.startsWith('Completed uploads that held every byte') === true && l.completed === 1);
+    const after = await rawRequest(restarted.baseUrl, silent.getPath);
+    assert.equal(after.status, 200, 'published at start, no HEAD asked');
+    assert.equal(sha256(after.body), sha256(data));
+  } finally {
+    await restarted?.stop();
     await server.dispose();
   }
 });
