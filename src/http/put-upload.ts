@@ -63,7 +63,8 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
     await intake.gate(ctx.req, 'put', path, size, rc?.log);
   } catch (err) {
     // The slot is held by an upload on its way to publication: a retry whose first answer was lost.
-    if (err instanceof AppError && err.code === 'ERR_FILE_EXISTS') return repeatedPut(ctx, path, size, () => intake.pendingUpload(path), err);
+    // Or published meanwhile (its job done), at this instance or another one.
+    if (err instanceof AppError && err.code === 'ERR_FILE_EXISTS') return repeatedPut(ctx, path, size, () => heldUpload(path, deps), err);
     throw err;
   }
 
@@ -111,7 +112,14 @@ export async function handlePut(ctx: Context, rawPath: string, deps: PutDeps): P
       sha256,
       ...(expectedSha256 !== undefined ? { expectedSha256 } : {}),
     });
-    if (outcome === 'exists') throw new AppError('ERR_FILE_EXISTS');
+    if (outcome === 'exists') {
+      // A newer request for the slot (the client's retry) won while this body still arrived: the
+      // same bytes are the same upload, which the retry stored; anything else keeps the 409.
+      const held = await heldUpload(path, deps);
+      if (held === null || held.size !== limit.bytes || held.sha256 !== sha256) throw new AppError('ERR_FILE_EXISTS');
+      await incoming.abort();
+      rc?.log.info({ slotPath: path, size: limit.bytes }, "PUT with the slot's file's bytes, stored meanwhile by another request: answered 201");
+    }
     ctx.status = 201;
     ctx.body = ''; // koa turns a null body into 204; go-sendxmpp accepts only 200 or 201
   } catch (err) {
@@ -159,6 +167,11 @@ async function repeatedPut(ctx: Context, path: string, size: number | undefined,
 interface HeldFile {
   readonly size: number;
   readonly sha256: string | undefined;
+}
+
+/** The slot's file on its way through finalization, else published. */
+async function heldUpload(path: string, deps: PutDeps): Promise<HeldFile | null> {
+  return (await deps.intake.pendingUpload(path)) ?? publishedUpload(path, deps);
 }
 
 async function publishedUpload(path: string, deps: PutDeps): Promise<HeldFile | null> {

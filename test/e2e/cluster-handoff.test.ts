@@ -12,6 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
 import { getPublished, slot, startCluster, type TestCluster } from '../helpers/cluster.js';
@@ -140,6 +141,36 @@ for (const backend of backends) describe(`cluster mode (${backend.name}): a hand
       assert.doesNotMatch((await rawRequest(b.baseUrl, '/metrics')).text, refusals);
     } finally {
       await proxy.close();
+    }
+  });
+
+  it('a PUT repeated at B right after A answered 201 (the answer was lost) gets 201, whether B sees the file queued, done or published', { timeout: 60_000 }, async () => {
+    const [a, b] = cluster.servers as [SpawnedServer, SpawnedServer];
+    for (let i = 0; i < 10; i++) {
+      const data = randomData(50_000);
+      const s = slot(a.uploadUrl, `${slotDir()}/retry-${i}.bin`, data.length);
+      assert.equal((await rawRequest(a.baseUrl, s.putPath, { method: 'PUT', body: data })).status, 201);
+      const again = await rawRequest(b.baseUrl, s.putPath, { method: 'PUT', body: data });
+      assert.equal(again.status, 201, `retry ${i}: ${again.text}`);
+    }
+  });
+
+  it('an old PUT at A that finishes after its retry at B stored the same bytes gets 201; other bytes get 409', { timeout: 60_000 }, async () => {
+    const [a, b] = cluster.servers as [SpawnedServer, SpawnedServer];
+    for (const [label, late] of [['same', (d: Buffer) => d], ['other', (d: Buffer) => Buffer.from(d).fill(0x5a, 10_000)]] as const) {
+      const data = randomData(100_000);
+      const s = slot(a.uploadUrl, `${slotDir()}/late-${label}.bin`, data.length);
+      const old = connect({ host: '127.0.0.1', port: portOf(a) });
+      old.on('error', () => {});
+      const answered = new Promise<string>((resolve) => old.once('data', (d: Buffer) => resolve(d.toString('latin1'))));
+      old.write(`PUT ${s.putPath} HTTP/1.1\r\nHost: ${new URL(a.baseUrl).host}\r\nContent-Length: ${data.length}\r\n\r\n`);
+      old.write(data.subarray(0, 10_000)); // then a pause: the phone switched networks
+      assert.equal((await rawRequest(b.baseUrl, s.putPath, { method: 'PUT', body: data })).status, 201, 'the retry at B');
+      await getPublished(b.baseUrl, s.getPath);
+      old.write(late(data).subarray(10_000)); // written, not ended: a server drops a request whose client half-closes first
+      assert.match(await answered, label === 'same' ? /^HTTP\/1\.1 201 / : /^HTTP\/1\.1 409 /);
+      old.destroy();
+      assert.equal(sha256((await getPublished(a.baseUrl, s.getPath)).body), sha256(data), 'the published file is the retry\'s');
     }
   });
 });
