@@ -7,7 +7,8 @@
  * - expiry aborts the multipart uploads of unfinished uploads older than the period (only those
  *   below our prefix), with time as an argument;
  * - releasing a published upload's bytes keeps `<id>.info`, so HEAD still answers complete;
- * - S3 being unreachable is an error, never "no such upload" (a 404 makes clients start over).
+ * - S3 being unreachable is an error, never "no such upload" (a 404 makes clients start over);
+ * - a PATCH whose part upload fails keeps every byte stored before it (see PartWrite).
  * Its metadata cache (what `.info` says) is per process by default; in cluster mode app-storage.ts
  * gives it one that lives for one request (cluster/request-scoped-kv-store.ts says why).
  * The server's state of an upload (slot path, signed type) is read from the legacy metadata keys
@@ -21,6 +22,7 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { ReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { S3Store } from '@tus/s3-store';
 import { ERRORS, Upload, type DataStore, type KvStore } from '@tus/utils';
@@ -41,6 +43,25 @@ export interface S3TusStoreOptions {
 
 type MetadataValue = Awaited<ReturnType<S3Store['getMetadata']>>;
 
+/**
+ * A write in progress on one upload (the locker runs one at a time). @tus/s3-store sends a PATCH's
+ * parts in parallel, the trailing piece (`<id>.part`) whenever it is ready, and deletes the previous
+ * `.part` before sending the part that holds its bytes: a failed part lost the confirmed tail and
+ * could leave later bytes stored as `.part` in its place. Here the parts go in order, the tail only
+ * after all of them, and the previous tail is deleted once a part holds its bytes.
+ */
+interface PartWrite {
+  /** The parts sent so far; rejected once one failed. */
+  sent: Promise<unknown>;
+  /** The last part stored: a tail written now follows it. */
+  lastPart: number;
+  /** The previous `.part` is still there, its bytes not yet in a part. */
+  oldTail: boolean;
+}
+
+/** User metadata of `<id>.part`: the number of the part its bytes follow. */
+const TAIL_AFTER = 'hfs-after-part';
+
 /** Upload ids are single key segments (@tus/server names them). */
 const SAFE_ID = /^(?!\.\.?$)[\w.-]+$/;
 
@@ -48,6 +69,7 @@ export class S3TusStore extends S3Store implements TusUploadStore {
   readonly #bucket: string;
   /** Where the objects of upload `id` live: `${#prefix}${id}`. */
   readonly #prefix: string;
+  readonly #writes = new Map<string, PartWrite>();
 
   constructor(options: S3TusStoreOptions) {
     const { settings } = options;
@@ -85,6 +107,97 @@ export class S3TusStore extends S3Store implements TusUploadStore {
     if (!isComplete(upload)) return upload;
     const { creation_date: _created, ...rest } = upload;
     return new Upload(rest); // a fresh creation date: never expired
+  }
+
+  override async write(src: Readable, id: string, offset: number): Promise<number> {
+    const w: PartWrite = { sent: Promise.resolve(), lastPart: 0, oldTail: false };
+    this.#writes.set(id, w);
+    try {
+      return await super.write(src, id, offset);
+    } finally {
+      if (this.#writes.get(id) === w) this.#writes.delete(id);
+    }
+  }
+
+  protected override async uploadParts(metadata: MetadataValue, readStream: Readable, currentPartNumber: number, offset: number): Promise<number> {
+    const w = this.#writes.get(metadata.file.id);
+    if (w) w.lastPart = currentPartNumber - 1;
+    return super.uploadParts(metadata, readStream, currentPartNumber, offset);
+  }
+
+  // One part after the other: a part stored after one that failed would sit beyond the gap, and
+  // count as the bytes that follow once a later write fills it.
+  protected override async uploadPart(metadata: MetadataValue, readStream: ReadStream | Readable | Buffer, partNumber: number): Promise<string> {
+    const w = this.#writes.get(metadata.file.id);
+    if (!w) return super.uploadPart(metadata, readStream, partNumber);
+    const sent = w.sent.then(
+      async () => {
+        const etag = await super.uploadPart(metadata, readStream, partNumber);
+        w.lastPart = partNumber;
+        if (w.oldTail) {
+          w.oldTail = false;
+          // Left behind (a failure, a crash), its mark says a part holds its bytes: never counted again.
+          await super.deleteIncompletePart(metadata.file.id).catch(() => {});
+        }
+        return etag;
+      },
+      (err: unknown) => {
+        if (!Buffer.isBuffer(readStream)) readStream.destroy();
+        throw err;
+      },
+    );
+    w.sent = sent;
+    return sent;
+  }
+
+  // The tail only once every part before it is stored; marked with the part it follows.
+  protected override async uploadIncompletePart(id: string, readStream: ReadStream | Readable): Promise<string> {
+    const w = this.#writes.get(id);
+    if (!w) return super.uploadIncompletePart(id, readStream);
+    await w.sent.catch((err: unknown) => {
+      readStream.destroy();
+      throw err;
+    });
+    const data = await this.client.putObject({
+      Bucket: this.bucket,
+      Key: this.partKey(id, true),
+      Body: readStream,
+      Tagging: this.useCompleteTag('false'),
+      Metadata: { [TAIL_AFTER]: String(w.lastPart) },
+    });
+    w.oldTail = false; // replaced by a tail that starts with its bytes
+    return data.ETag ?? '';
+  }
+
+  // The previous tail is the only copy of its bytes until a part holds them (see uploadPart).
+  protected override async deleteIncompletePart(id: string): Promise<void> {
+    const w = this.#writes.get(id);
+    if (w) w.oldTail = true;
+    else await super.deleteIncompletePart(id);
+  }
+
+  protected override async getIncompletePartSize(id: string): Promise<number | undefined> {
+    let head;
+    try {
+      head = await this.client.headObject({ Bucket: this.#bucket, Key: this.partKey(id, true) });
+    } catch (err) {
+      if (isS3NotFound(err)) return undefined;
+      throw err;
+    }
+    return (await this.#tailSpent(id, head.Metadata)) ? undefined : head.ContentLength;
+  }
+
+  protected override async getIncompletePart(id: string): Promise<Readable | undefined> {
+    return (await this.getIncompletePartSize(id)) === undefined ? undefined : super.getIncompletePart(id);
+  }
+
+  /** A tail whose bytes a later part holds (its write ended before deleting it) is no part of the upload. */
+  async #tailSpent(id: string, meta: Record<string, string> | undefined): Promise<boolean> {
+    const after = Number(meta?.[TAIL_AFTER]);
+    if (!Number.isInteger(after)) return false; // written before the mark
+    const { 'upload-id': UploadId } = await this.getMetadata(id);
+    const { Parts } = await this.client.listParts({ Bucket: this.#bucket, Key: id, UploadId, PartNumberMarker: String(after), MaxParts: 1 });
+    return (Parts ?? []).length > 0;
   }
 
   async declaredSize(id: string): Promise<number | undefined> {
