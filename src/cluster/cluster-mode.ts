@@ -86,6 +86,7 @@ export class ClusterMode {
   #tick: NodeJS.Timeout | undefined;
   #baseUrl: string | null = null;
   readonly #startedAtMs = Date.now();
+  #credentialsWarned = false;
   readonly #announceListeners: Array<(slotPath: string) => void> = [];
   #limits: { clients: ClusterClientLimits; unfinished: SharedUnfinishedUploads } | undefined;
 
@@ -371,6 +372,18 @@ export class ClusterMode {
     };
   }
 
+  /**
+   * Redis answers but refuses this instance (a wrong password or user in [redis] url): without a
+   * warning the cluster would run degraded, limits per instance, with only debug lines saying why.
+   * Once per start; never the password (err.command.args is redacted in every log line).
+   */
+  #refusedCredentials(err: unknown): void {
+    const reply = /^(WRONGPASS|NOAUTH|NOPERM)\b/.exec(String((err as Error | undefined)?.message ?? ''));
+    if (reply === null || this.#credentialsWarned) return;
+    this.#credentialsWarned = true;
+    this.#o.log.warn({ redis: redactRedisUrl(this.#config.redis.url), reply: reply[1] }, 'Redis refuses this instance: check the user name and password in [redis] url; cluster mode stays degraded until it accepts them');
+  }
+
   #sharedFailure(err: unknown, during: string): void {
     this.#o.log.debug({ err, during }, 'Redis call failed');
     void this.#health?.check();
@@ -380,7 +393,10 @@ export class ClusterMode {
     const client = createClient(this.#target, role, {
       commandTimeoutMs: this.#config.redis.commandTimeoutMs,
       name: `${this.#prefix}${this.instanceId}:${role}`,
-      onError: (err) => this.#o.log.debug({ err, role }, 'Redis connection error'),
+      onError: (err) => {
+        this.#o.log.debug({ err, role }, 'Redis connection error');
+        this.#refusedCredentials(err);
+      },
     });
     this.#clients.push(client);
     return client;

@@ -19,10 +19,25 @@ export function createLogger(options: LoggerOptions, destination?: NodeJS.Writab
     level: options.level,
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['secret', '*.secret', 'token', '*.token', 'authorization', '*.authorization'], censor: '[redacted]' },
+    redact: { paths: ['secret', '*.secret', 'token', '*.token', 'authorization', '*.authorization', 'password', '*.password'], censor: '[redacted]' },
+    serializers: { err: (err: unknown) => withoutCommandArgs(pino.stdSerializers.err(err as Error)) },
   };
   if (options.format === 'pretty') {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: options.colorize === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
   return destination ? pino(base, destination as pino.DestinationStream) : pino(base);
+}
+
+/**
+ * An ioredis error carries the command it answered (`command.args`: AUTH's password among them),
+ * also inside `previousErrors` and `cause`: the arguments are dropped wherever they are.
+ */
+function withoutCommandArgs<T>(value: T, depth = 0): T {
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v: unknown) => withoutCommandArgs(v, depth + 1)) as T;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key] = key === 'command' && v !== null && typeof v === 'object' && 'args' in v ? { ...v, args: '[redacted]' } : withoutCommandArgs(v, depth + 1);
+  }
+  return out as T;
 }

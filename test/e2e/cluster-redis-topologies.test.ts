@@ -101,3 +101,36 @@ describe('cluster mode on a three-node Redis Cluster (redis+cluster://)', () => 
 
   it('keys of each script in one hash slot; uploads work across both instances', async () => uploadsWork(cluster));
 });
+
+describe('cluster mode with a password Redis refuses', () => {
+  let redis: RunningService;
+  let port: number;
+  before(async () => {
+    port = await freePort();
+    redis = await startService({
+      cmd: 'redis-server',
+      pkg: 'redis-server',
+      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'the-right-one'],
+      ready: /Ready to accept connections/,
+    });
+  });
+  after(async () => redis?.stop());
+
+  it('warns once, naming [redis] url and never the password, not even in debug lines; uploads go on degraded', { timeout: 60_000 }, async () => {
+    const wrong = 'wrongPW-leakcheck';
+    const cluster = await startCluster({ size: 1, redisUrl: `redis://:${wrong}@127.0.0.1:${port}/0`, config: '[logging]\nlevel = "debug"\n' });
+    try {
+      const [server] = cluster.servers;
+      const warning = await server!.waitForLog((l) => l.msg?.startsWith('Redis refuses this instance') === true, 20_000);
+      assert.equal(warning.level, 40);
+      assert.equal(warning.reply, 'WRONGPASS');
+      const data = randomData(5_000);
+      assert.equal((await putVia(cluster.proxy.url, cluster.uploadUrl, `${slotDir()}/degraded.bin`, data)).status, 201);
+      assert.equal(cluster.linesOf((l) => l.msg?.startsWith('Redis refuses this instance') === true).length, 1, 'once');
+      assert.ok(cluster.linesOf((l) => l.msg === 'Redis connection error').length > 0, 'the debug lines this is about were written');
+      assert.doesNotMatch(server!.output(), new RegExp(wrong), 'the password is in no line');
+    } finally {
+      await cluster.dispose();
+    }
+  });
+});
