@@ -10,7 +10,7 @@
  *   after a minute untouched (a full bucket).
  * - Redis unreachable or failing: this process's ClientLimits answers (SharedCounts logs the switch).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { LuaScript } from '../storage/index.js';
 import type { ClientCaps, ClientLimits, CreationVerdict } from '../transfer/index.js';
 import type { SharedCounts } from './shared-counts.js';
@@ -25,11 +25,19 @@ if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end`;
 
 const BODY_ENTER = new LuaScript(`
 -- KEYS[1] the client's body leases (sorted set: token -> expiry, ms of Redis time)
--- ARGV[1] token, ARGV[2] cap, ARGV[3] lease ms
--- Reply: 1 counted; 0 the client streams its maximum (expired leases of crashed instances dropped first)
+-- ARGV[1] token ("<slot tag>:<random>"), ARGV[2] cap, ARGV[3] lease ms, ARGV[4] slot tag
+-- Reply: 1 counted; 0 the client streams its maximum (expired leases of crashed instances dropped
+-- first), unless one of its bodies is on the same slot: its retry, which takes that body over
 ${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local prefix = ARGV[4] .. ':'
+  local same = false
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if string.sub(member, 1, #prefix) == prefix then same = true break end
+  end
+  if not same then return 0 end
+end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 ${EXPIRE_WITH_LATEST}
 return 1
@@ -83,14 +91,21 @@ export class ClusterClientLimits implements ClientCaps {
     this.#o = options;
   }
 
-  async enterBody(address: string): Promise<(() => void) | null> {
+  /**
+   * `slotKey`: the slot or upload the body is for. At its cap, a client whose other body is on the
+   * same slot, at any instance, is let in: the newest body takes the old one over (issue 18), which
+   * at another instance no local check can see.
+   */
+  async enterBody(address: string, slotKey = ''): Promise<(() => void) | null> {
     const { local, counts, maxBodies } = this.#o;
     if (maxBodies <= 0) return local.enterBody(address);
     const key = `${counts.keyPrefix}limits:bodies:${local.keyOf(address)}`;
-    const token = randomBytes(9).toString('base64url');
+    // A digest, not the path: the slot names stay out of Redis.
+    const tag = createHash('sha256').update(slotKey).digest('base64url').slice(0, 16);
+    const token = `${tag}:${randomBytes(9).toString('base64url')}`;
     const entered = await counts.run<'shared' | (() => void) | null>(
       'body',
-      async (redis) => ((await BODY_ENTER.run(redis, [key], [token, maxBodies, counts.leaseMs])) === 1 ? 'shared' : null),
+      async (redis) => ((await BODY_ENTER.run(redis, [key], [token, maxBodies, counts.leaseMs, slotKey === '' ? '' : tag])) === 1 ? 'shared' : null),
       () => local.enterBody(address),
     );
     if (entered !== 'shared') return entered;

@@ -152,7 +152,7 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
   const client = deps.clientOf(req);
   // Single-node caps answer synchronously (nothing changes there); cluster caps ask Redis.
   const enterClient = async () => {
-    const entered = deps.clients.enterBody(client);
+    const entered = deps.clients.enterBody(client, request.slotKey);
     return entered instanceof Promise ? await entered : entered;
   };
   const refuseClient = () => {

@@ -29,8 +29,11 @@ export type CreationVerdict = { ok: true } | { ok: false; retryAfterS: number };
  * the cluster's counts in Redis (cluster/cluster-client-limits.ts), hence the promises.
  */
 export interface ClientCaps {
-  /** Counts a body for the client at `address`; null when it already streams its maximum. Call the returned function once when done. */
-  enterBody(address: string): (() => void) | null | Promise<(() => void) | null>;
+  /**
+   * Counts a body for the client at `address` (for the slot or upload `slotKey`); null when it
+   * already streams its maximum. Call the returned function once when done.
+   */
+  enterBody(address: string, slotKey?: string): (() => void) | null | Promise<(() => void) | null>;
   /** Takes one start from the client's bucket. */
   allowCreation(address: string, nowMs: number): CreationVerdict | Promise<CreationVerdict>;
 }

@@ -110,6 +110,25 @@ describe('cluster mode: [limits] count across instances', () => {
     assert.equal((await putFrom(cluster, b, client)).status, 201, 'the body that ended at A made room at B');
   });
 
+  it('bodies at once: the same client retrying its silent body on the same slot at B is let in (the newest body takes over), at its cap', async () => {
+    const client = '198.51.100.31';
+    const s = slot(cluster.uploadUrl, `${slotDir()}/retried.bin`, 1_000);
+    const data = randomData(1_000);
+    let held!: ClientRequest;
+    const trickle = new Readable({ read() {} });
+    trickle.push(data.subarray(0, 10)); // then silence: the phone left the WiFi
+    const streaming = rawRequest(a.baseUrl, s.putPath, { method: 'PUT', headers: { 'Content-Length': 1_000, 'X-Forwarded-For': client }, body: trickle, onRequest: (r) => (held = r) }).catch(() => null);
+    await until('the body to stream at A', async () => /^hmac_active_uploads 1$/m.test(await metricsOf(a)));
+    try {
+      const retry = await rawRequest(b.baseUrl, s.putPath, { method: 'PUT', headers: { 'Content-Length': 1_000, 'X-Forwarded-For': client }, body: data });
+      assert.equal(retry.status, 201, `the retry at B: ${retry.text}`);
+      assert.equal((await putFrom(cluster, b, client)).status, 429, 'another slot of the same client is still over its cap');
+    } finally {
+      held.destroy();
+      await streaming;
+    }
+  });
+
   it("unfinished uploads: B sees the bytes A's upload holds and the slot's one upload", async () => {
     const path = `${slotDir()}/big.bin`;
     const created = await createFrom(cluster, a, '198.51.100.40', path, 1_000, 600);
