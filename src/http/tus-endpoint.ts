@@ -203,7 +203,11 @@ export class TusEndpoint {
     let newRecord: UploadServerState | undefined;
     let settleCreation = () => {};
     if (ctx.method === 'POST') {
-      const creation = await this.authorizeCreation(ctx);
+      const creation = await this.authorizeCreation(ctx).catch((err: unknown) => {
+        if (err instanceof RepeatedFinal) return err;
+        throw err;
+      });
+      if (creation instanceof RepeatedFinal) return this.answerFinal(ctx, creation.final);
       if (creation.existing) return this.slotUploads.answerExisting(ctx, creation.existing);
       if (creation.concat?.kind === 'final') return this.createFinal(ctx, creation, creation.concat.ids);
       this.creations.set(ctx.req, creation);
@@ -333,15 +337,44 @@ export class TusEndpoint {
       await this.concat!.removeParts(ids);
       for (const part of ids) this.deps.unfinished.remove(part);
       metrics.uploadsCreated.inc({ protocol: 'tus' });
-      answerCors(ctx, this.deps.config.cors);
-      ctx.set('Tus-Resumable', '1.0.0');
-      ctx.set('Location', uploadUrlOf(ctx, this.deps.config.server, record.id));
-      ctx.set('Upload-Offset', String(record.size));
-      ctx.status = 201;
-      ctx.body = '';
+      this.answerFinal(ctx, record);
     } finally {
       ctx.req.off('close', onClose);
     }
+  }
+
+  private answerFinal(ctx: Context, record: StoredUpload): void {
+    answerCors(ctx, this.deps.config.cors);
+    ctx.set('Tus-Resumable', '1.0.0');
+    ctx.set('Location', uploadUrlOf(ctx, this.deps.config.server, record.id));
+    ctx.set('Upload-Offset', String(record.size));
+    ctx.status = 201;
+    ctx.body = '';
+  }
+
+  /**
+   * The final upload these parts were joined into, when a client repeats its final creation (the
+   * 201 was lost; the parts are gone by then): it gets that final's URL again, as a repeated
+   * creation of a slot gets its upload's. null when the slot's file came from anything else.
+   */
+  private async earlierFinal(slotPath: string, ids: readonly string[], signal?: AbortSignal): Promise<StoredUpload | null> {
+    let file = await this.deps.published.record(slotPath);
+    if (file === null) {
+      await this.deps.pending.awaitPublished(slotPath, signal); // still being finalized: bounded wait
+      file = await this.deps.published.record(slotPath);
+    }
+    const final = file === null ? null : await this.deps.tusStore.record(file.uploadId);
+    const concat = final && serverStateOf(final)?.concat;
+    return concat?.kind === 'final' && concat.parts.length === ids.length && concat.parts.every((id, i) => id === ids[i]) ? final : null;
+  }
+
+  /** A final whose slot holds a file already (ERR_FILE_EXISTS): the same final again is answered, not refused. */
+  private async refuseFinal(err: unknown, slotPath: string, concat: UploadConcat | undefined, signal: AbortSignal): Promise<never> {
+    if (AppError.is(err, 'ERR_FILE_EXISTS') && concat?.kind === 'final') {
+      const earlier = await this.earlierFinal(slotPath, concat.ids, signal);
+      if (earlier !== null) throw new RepeatedFinal(earlier);
+    }
+    throw err;
   }
 
   /** PATCH, and POST with creation-with-upload, stream a body into the store. */
@@ -425,10 +458,17 @@ export class TusEndpoint {
     let size: number | undefined;
     if (concat === undefined) size = lengthHeader === '' ? undefined : Number(lengthHeader);
     else if (slotLength !== '') size = Number(slotLength);
-    else if (concat.kind === 'final') size = await this.concat!.signedSizeOf(concat.ids);
+    else if (concat.kind === 'final') {
+      // Its parts gone: the same final again, after its 201 was lost? Signed for that final's size.
+      size = await this.concat!.signedSizeOf(concat.ids).catch(async (err: unknown) => {
+        const earlier = AppError.is(err, 'ERR_CONCAT_PART_INVALID') ? await this.earlierFinal(path, concat.ids) : null;
+        if (earlier?.size === undefined) throw err;
+        return earlier.size;
+      });
+    }
     let slot: AuthorizedSlot;
     try {
-      slot = await this.deps.intake.authorize({ path, query, sizeBytes: size, contentType: declaredType });
+      slot = await this.deps.intake.authorize({ path, query, sizeBytes: size, contentType: declaredType }).catch((err: unknown) => this.refuseFinal(err, path, concat, AbortSignal.timeout(15_000)));
     } catch (err) {
       if (AppError.is(err, 'ERR_LENGTH_REQUIRED') && concat?.kind === 'partial') {
         throw new AppError('ERR_LENGTH_REQUIRED', { message: `A partial upload under a size-signed slot needs ${SLOT_LENGTH_HEADER} (the whole file's size)` });
@@ -451,7 +491,9 @@ export class TusEndpoint {
       await this.deps.intake.claimSpace(ctx.req, partBytes);
     } else if (!existing) {
       // A final's bytes are its parts', counted when they were created.
-      await this.deps.intake.gate(ctx.req, 'create', path, size, requestContext.get(ctx.req)?.log, { newBytes: concat?.kind !== 'final' });
+      await this.deps.intake
+        .gate(ctx.req, 'create', path, size, requestContext.get(ctx.req)?.log, { newBytes: concat?.kind !== 'final' })
+        .catch((err: unknown) => this.refuseFinal(err, path, concat, AbortSignal.timeout(15_000)));
     }
     const record: UploadServerState = {
       slotPath: slot.path,
@@ -583,5 +625,12 @@ export class TusEndpoint {
     const status = method === 'HEAD' && err.status >= 500 ? 423 : err.status;
     if (res) this.errorHeaders.set(res, { 'Content-Type': 'application/json', ...err.headers });
     return { status_code: status, body: JSON.stringify(errorBody(err, rc?.requestId)) };
+  }
+}
+
+/** Thrown by authorizeCreation when a final POST repeats one that joined its parts already. */
+class RepeatedFinal extends Error {
+  constructor(readonly final: StoredUpload) {
+    super('the same final upload again');
   }
 }

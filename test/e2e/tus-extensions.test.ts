@@ -219,6 +219,13 @@ for (const backend of storageBackends()) describe(`tus extensions through slots 
       for (const loc of locations) assert.equal((await head(loc)).status, 404, 'partials removed');
       const names = await readdir(join(server.dataDir, 'tus'));
       assert.ok(!names.some((n) => locations.some((l) => l.endsWith(`/${n}`))), 'no partial bytes left');
+      // The client repeats the final (its 201 was lost): the same final again, nothing new.
+      const repeated = await finalOf(slot.url, locations, { 'Upload-Metadata': `filename ${b64('joined.bin')},filetype ${b64('video/mp4')}` });
+      assert.equal(repeated.status, 201, repeated.text);
+      assert.equal(pathOf(String(repeated.headers.location)), finalLoc);
+      assert.equal(repeated.headers['upload-offset'], String(data.length));
+      const otherOrder = await finalOf(slot.url, [locations[1]!, locations[0]!, locations[2]!]);
+      assert.ok(otherOrder.status >= 400 && otherOrder.status < 500, 'parts in another order are not that final');
     });
 
     it("a slot's partials are its one upload: no plain upload beside them, no partial beside a plain upload", async () => {
@@ -284,7 +291,10 @@ for (const backend of storageBackends()) describe(`tus extensions through slots 
       assert.ok((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body.equals(data));
       const reuse = await finalOf(other.url, [foreign!]);
       assert.equal(reuse.status, 201, 'the other slot still completes');
-      assert.equal((await finalOf(other.url, [foreign!], { 'Upload-Slot-Length': 1000 })).status, 409, 'its slot is taken now');
+      const again = await finalOf(other.url, [foreign!], { 'Upload-Slot-Length': 1000 });
+      assert.equal(again.status, 201, 'the same final again (its 201 lost): answered, not refused');
+      assert.equal(again.headers.location, reuse.headers.location);
+      assert.equal((await finalOf(other.url, ['/files/NoSuchPart0123456789'], { 'Upload-Slot-Length': 1000 })).status, 409, 'another final: its slot is taken now');
     });
   });
 
@@ -339,7 +349,7 @@ describe('DELETE of finished uploads turned off', () => {
 });
 
 describe('a final upload interrupted by a crash', () => {
-  it('kill -9 while it is admitted: after the restart it is published once, and a repeated final POST is refused like a second upload', async () => {
+  it('kill -9 while it is admitted: after the restart it is published once, and a repeated final POST answers that final again', async () => {
     const armed = await startServer({ env: { HFS_TEST_CRASH_AT: 'admit-before-insert' } });
     const dataDir = armed.dataDir;
     let restarted: SpawnedServer | undefined;
@@ -368,8 +378,8 @@ describe('a final upload interrupted by a crash', () => {
       assert.ok(get.body.equals(data), 'the joined bytes, in order');
       assert.equal(restarted.logs.filter((l) => l.msg === 'File published').length, 1, 'published once');
       const again = await rawRequest(restarted.baseUrl, '/files/', { method: 'POST', headers: finalHeaders });
-      assert.equal(again.status, 409);
-      assert.equal(again.json().code, 'ERR_FILE_EXISTS');
+      assert.equal(again.status, 201, 'the same final again: its URL, nothing new');
+      assert.equal(restarted.logs.filter((l) => l.msg === 'File published').length, 1, 'still published once');
     } finally {
       await restarted?.dispose();
       await armed.dispose();
