@@ -225,6 +225,9 @@ function crossCheck(config: Config): ConfigWarning[] {
   if (config.security.secret !== '' && config.security.secret.length < 16) {
     warnings.push({ code: 'CONFIG_ADJUSTED', path: 'security.secret', message: 'shorter than 16 characters; use a long random secret' });
   }
+  if (config.storage.backend === 's3' && config.upload_page.parallelUploads > 1) {
+    warnings.push({ code: 'CONFIG_ADJUSTED', path: 'upload_page.parallel_uploads', message: 'S3 does not join partial uploads (concatenation): the page uploads each file in one upload' });
+  }
   warnings.push(...scanConfigWarnings(config.scan, config.workers));
   return warnings;
 }

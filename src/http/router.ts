@@ -111,7 +111,7 @@ export function buildRoutes(parts: RouterParts): Routes {
     return next();
   });
   // The browser upload page (web/), when enabled: GET/HEAD of its own few paths only.
-  if (config.upload_page.enabled) koa.use(uploadPage({ page: config.upload_page, server: config.server }));
+  if (config.upload_page.enabled) koa.use(uploadPage({ page: config.upload_page, server: config.server, concatenation: config.storage.backend === 'file' }));
   // Admin API and metrics: on the main listener unless they have their own address.
   const adminPrefix = config.admin.listen ? '' : '/admin';
   const admin = config.admin.token

@@ -17,6 +17,8 @@ export const PAGE_ASSETS_DIR = 'page-assets/';
 export interface UploadPageOptions {
   page: Config['upload_page'];
   server: Config['server'];
+  /** The store joins tus partials (the file store; S3 refuses Upload-Concat): else one upload per file. */
+  concatenation: boolean;
   /** Folder holding index.html, app.js, style.css. Default: the package's web/. */
   webDir?: string;
 }
@@ -42,7 +44,7 @@ export function uploadPage(options: UploadPageOptions): (ctx: Context, next: Nex
     signingEndpoint: page.signingEndpoint,
     chunkSize: page.chunkBytes,
     maxUploadSize: server.maxUploadBytes,
-    parallelUploads: page.parallelUploads,
+    parallelUploads: options.concatenation ? page.parallelUploads : 1,
   };
   const assets = new Map<string, AssetSource>([
     [page.path, { file: `${webDir}index.html`, type: 'text/html; charset=utf-8' }],
