@@ -36,6 +36,7 @@ export class RufhAppend {
     const gone = new AbortController();
     const onClose = () => gone.abort();
     ctx.req.once('close', onClose);
+    if (ctx.req.destroyed) onClose(); // closed already: 'close' will not come again
     let takeover: (() => void) | undefined;
     let asked = false;
     try {
@@ -89,6 +90,9 @@ export class RufhAppend {
     };
     const onClose = () => stop('cut');
     req.once('close', onClose);
+    // Closed before this listened (a malformed body ends the request at once): nothing more comes,
+    // and a pipe from it would never end, holding the upload's permit and slot for ever.
+    if (req.destroyed) onClose();
     onTakeover(() => {
       stop('takeover');
       req.socket.destroy(); // a silent earlier body: its client is gone or will resume

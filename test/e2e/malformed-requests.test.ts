@@ -337,6 +337,25 @@ describe('malformed requests', () => {
     await server.waitForLog(finished('GET', 200));
   });
 
+  it('a broken chunked body of an IETF creation or upgraded PUT is 400 and frees its permit and slot (they stayed held for ever)', async () => {
+    const active = async () => Number(/^hmac_active_uploads (\S+)$/m.exec((await rawRequest(server.baseUrl, '/metrics')).text)?.[1]);
+    const path = `${slotDir()}/broken-chunked.bin`;
+    const slotUrl = signSlotUrl({ secret: TEST_SECRET, path, baseUrl: fixtures.uploadUrl, size: 10 }).url;
+    const creation = await send(`POST /files/ HTTP/1.1\r\nHost: x\r\nUpload-Draft-Interop-Version: 8\r\nUpload-Complete: ?0\r\nUpload-Length: 10\r\nUpload-Slot: ${slotUrl}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`);
+    assert.equal(creation.status, 400);
+    const upgraded = await send(`PUT ${pathOf(slotUrl)} HTTP/1.1\r\nHost: x\r\nUpload-Draft-Interop-Version: 8\r\nUpload-Complete: ?1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`);
+    assert.equal(upgraded.status, 400);
+    // Each request's last log line comes once its handler let go of everything it held.
+    const deadline = Date.now() + 10_000;
+    while ((await active()) !== 0) {
+      assert.ok(Date.now() < deadline, `hmac_active_uploads stays ${await active()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The slot is usable: its unfinished resource answers, a plain PUT of it is not left hanging.
+    const put = await withTimeout(rawRequest(server.baseUrl, pathOf(slotUrl), { method: 'PUT', body: randomData(10) }), 10_000, 'a PUT of the slot');
+    assert.ok(put.status < 500, put.text);
+  });
+
   it(`a seeded battery of ${REQUESTS} malformed requests over every route: no 5xx, JSON 4xx, one log line each`, async () => {
     const next = generator(fixtures);
     const specs = Array.from({ length: REQUESTS }, (_, n) => next(n));
