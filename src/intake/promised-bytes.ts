@@ -19,6 +19,8 @@ export interface PromiseState {
 }
 
 interface Stream {
+  /** The entry it streams into (rekey moves it: a creation's hold becomes its upload's entry). */
+  key: string;
   /** Bytes received by the request so far. */
   readonly received: () => number;
   /** For a deferred-length upload: the bytes this request may add (its Content-Length). */
@@ -105,6 +107,7 @@ export class PromisedBytes {
     this.delete(to);
     this.#entries.delete(from);
     this.#entries.set(to, e);
+    if (e.stream !== null) e.stream.key = to;
     if (this.#streaming.delete(from)) this.#streaming.add(to);
   }
 
@@ -118,20 +121,22 @@ export class PromisedBytes {
     if (e === undefined) return () => {};
     if (e.stream === null) this.#settled -= promisedBy(e);
     else this.#streamingBound -= e.counted; // a newer request replaces the streaming one
-    const stream: Stream = { received, growth };
+    const stream: Stream = { key, received, growth };
     e.stream = stream;
     this.#streamingBound += (e.counted = promisedBy(e));
     this.#streaming.add(key);
     return () => {
-      const current = this.#entries.get(key);
+      // By the key it has now: a detach that looked under the first one left a rekeyed entry
+      // streaming for ever, holding its request and socket (about 14 KB per unfinished upload).
+      const current = this.#entries.get(stream.key);
       if (current?.stream !== stream) return; // replaced or removed meanwhile
       // What arrived is on disk now; until the caller settles from the store, count it as stored.
       const arrived = Math.max(0, received());
       this.#streamingBound -= current.counted;
       current.stream = null;
-      this.#streaming.delete(key);
+      this.#streaming.delete(stream.key);
       const settled: Entry = { size: current.size, stored: current.stored + arrived, stream: null, counted: 0 };
-      this.#entries.set(key, settled);
+      this.#entries.set(stream.key, settled);
       this.#settled += promisedBy(settled);
     };
   }

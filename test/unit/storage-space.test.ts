@@ -133,6 +133,18 @@ describe('promised bytes', () => {
     assert.equal(p.count, 1);
   });
 
+  it('the detach of a stream whose hold moved to its upload ends that stream (it kept its request alive before)', () => {
+    const p = new PromisedBytes();
+    p.set('request-1', { size: 500, stored: 0 });
+    let received = 120;
+    const detach = p.stream('request-1', () => received);
+    p.rekey('request-1', 'upload-x');
+    detach();
+    received = 400; // the request is gone: nothing it "receives" counts any more
+    assert.equal(p.of('upload-x'), 380, 'what arrived counts as stored, and the stream no more');
+    assert.equal(p.bound(), p.total());
+  });
+
   it('bound() is never below total(), overstates only what streams received since measured, and meets total() once measured', () => {
     const p = new PromisedBytes();
     p.set('a', { size: 1000, stored: 0 });
