@@ -89,6 +89,8 @@ export class TusEndpoint {
   /** The upload a POST created; the headers an error answer must carry (tus-answer-headers.ts). */
   private readonly created = new WeakMap<IncomingMessage, string>();
   private readonly errorHeaders = new WeakMap<ServerResponse, Record<string, string>>();
+  /** Finals being joined, by slot path (createFinal). */
+  private readonly finals = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
@@ -209,7 +211,12 @@ export class TusEndpoint {
       });
       if (creation instanceof RepeatedFinal) return this.answerFinal(ctx, creation.final);
       if (creation.existing) return this.slotUploads.answerExisting(ctx, creation.existing);
-      if (creation.concat?.kind === 'final') return this.createFinal(ctx, creation, creation.concat.ids);
+      if (creation.concat?.kind === 'final') {
+        return this.createFinal(ctx, creation, creation.concat.ids).catch((err: unknown) => {
+          if (err instanceof RepeatedFinal) return this.answerFinal(ctx, err.final);
+          throw err;
+        });
+      }
       this.creations.set(ctx.req, creation);
       newRecord = creation.record;
       // One unfinished upload per slot, cluster-wide: a creation that lost the race is a second
@@ -314,7 +321,24 @@ export class TusEndpoint {
   }
 
   /** The final POST of a concatenation: joined and finalized here, answered 201 with its URL. */
+  /**
+   * One final at a time per slot (this instance): a client retrying a slow final would otherwise
+   * join the parts again while the first's file is being finalized (a short file, a dead letter).
+   * The second then finds the parts joined and gets the first's answer.
+   */
   private async createFinal(ctx: Context, creation: Creation, ids: readonly string[]): Promise<void> {
+    const path = creation.slot.path;
+    for (let running = this.finals.get(path); running; running = this.finals.get(path)) await running.catch(() => {});
+    const run = this.joinFinal(ctx, creation, ids);
+    this.finals.set(path, run);
+    try {
+      await run;
+    } finally {
+      if (this.finals.get(path) === run) this.finals.delete(path);
+    }
+  }
+
+  private async joinFinal(ctx: Context, creation: Creation, ids: readonly string[]): Promise<void> {
     const gone = new AbortController();
     const onClose = () => gone.abort();
     ctx.req.once('close', onClose);
@@ -326,6 +350,10 @@ export class TusEndpoint {
         expectedSha256: creation.record.expectedSha256,
         newId: newUploadId(),
         signal: gone.signal,
+      }).catch(async (err: unknown) => {
+        const earlier = AppError.is(err, 'ERR_CONCAT_PART_INVALID') ? await this.earlierFinal(creation.slot.path, ids, gone.signal) : null;
+        if (earlier === null) throw err;
+        throw new RepeatedFinal(earlier); // joined by the request this one waited for
       });
       try {
         await this.completion.complete(record.id, record.size!);

@@ -228,6 +228,21 @@ for (const backend of storageBackends()) describe(`tus extensions through slots 
       assert.ok(otherOrder.status >= 400 && otherOrder.status < 500, 'parts in another order are not that final');
     });
 
+    it('the same final sent twice at once (a client retrying a slow final): both 201 with one Location, the file whole, no dead letter', async () => {
+      for (let round = 0; round < 3; round++) {
+        const data = randomData(270_000);
+        const slot = slotFor(`${slotDir()}/twice.bin`, data.length);
+        const locations = await uploadParts(slot.url, data.length, [0, 1, 2].map((i) => data.subarray(i * 90_000, (i + 1) * 90_000))); // max_concat_parts = 3
+        const [one, two] = await Promise.all([finalOf(slot.url, locations), finalOf(slot.url, locations)]);
+        assert.deepEqual([one.status, two.status], [201, 201], `${one.text} ${two.text}`);
+        assert.equal(one.headers.location, two.headers.location);
+        const get = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
+        assert.equal(get.status, 200);
+        assert.equal(sha256(get.body), sha256(data), `round ${round}: the joined file`);
+      }
+      assert.equal(server.logs.filter((l) => l.msg === 'Job moved to dead letters' || l.code === 'ERR_STORED_SIZE_MISMATCH').length, 0);
+    });
+
     it("a slot's partials are its one upload: no plain upload beside them, no partial beside a plain upload", async () => {
       const data = randomData(2000);
       const slot = slotFor(`${slotDir()}/one.bin`, data.length);
