@@ -15,6 +15,7 @@
  *   path alone. Dropped from every request but a creation, whose query may carry `slot`.
  */
 import type { IncomingMessage } from 'node:http';
+import { AppError } from '../errors.js';
 
 /** Pure: the method a tus request stands for. */
 export function methodOf(method: string, override: string | undefined): string {
@@ -31,7 +32,13 @@ export function forwardedProtoFor(value: string, trustProxy: boolean): 'http' | 
 
 export function adaptTusRequest(req: IncomingMessage, trustProxy: boolean): void {
   const override = req.headers['x-http-method-override'];
-  if (override !== undefined) req.method = methodOf(req.method ?? 'GET', Array.isArray(override) ? override[0] : override);
+  if (override !== undefined) {
+    const method = methodOf(req.method ?? 'GET', Array.isArray(override) ? override[0] : override);
+    // Node fixed the response's framing by the method sent: a HEAD answer to a POST would
+    // announce a Content-Length and send no body, and the connection's next answer would be read as it.
+    if (method === 'HEAD' && req.method !== 'HEAD') throw new AppError('ERR_BAD_REQUEST', { message: 'X-HTTP-Method-Override cannot turn a request into HEAD: send HEAD itself' });
+    req.method = method;
+  }
   const query = req.url?.indexOf('?') ?? -1;
   if (query >= 0 && req.method !== 'POST') req.url = req.url!.slice(0, query);
   const proto = req.headers['x-forwarded-proto'];

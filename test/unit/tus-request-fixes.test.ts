@@ -52,6 +52,16 @@ describe('adaptTusRequest changes both views of the request', () => {
     adaptTusRequest(creation, false);
     assert.equal(creation.url, '/files/?slot=%2Fupload%2Fa%2Fb.bin%3Fv%3D1');
   });
+  it('an override to HEAD is refused (400): the answer would announce a body it never sends', () => {
+    for (const method of ['POST', 'GET', 'PATCH']) {
+      const req = request(method, ['X-HTTP-Method-Override', 'head'], '/files/abc');
+      assert.throws(() => adaptTusRequest(req, false), (err: Error & { code?: string }) => err.code === 'ERR_BAD_REQUEST');
+      assert.equal(req.method, method, 'unchanged');
+    }
+    const head = request('HEAD', ['X-HTTP-Method-Override', 'HEAD'], '/files/abc');
+    adaptTusRequest(head, false);
+    assert.equal(head.method, 'HEAD');
+  });
   it('override, proto kept (trusted), empty metadata dropped, other headers untouched', () => {
     const req = request('POST', ['Host', 'a', 'X-HTTP-Method-Override', 'PATCH', 'X-Forwarded-Proto', 'HTTPS, http', 'Upload-Metadata', ' ', 'Upload-Offset', '0']);
     adaptTusRequest(req, true);
