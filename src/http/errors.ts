@@ -24,7 +24,7 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
   } catch (thrown) {
     // A store that ran out of room (docs/storage-space.md) or does not answer (S3 down) is never a
     // 500. A client that went away raises the same network codes: that is not the store's fault.
-    const unavailable = ctx.req.destroyed ? null : storageUnavailableError(thrown);
+    const unavailable = storageUnavailableError(thrown, ctx.req.destroyed);
     const err = thrown instanceof AppError ? thrown : (insufficientStorageError(thrown) ?? unavailable ?? toClientError(thrown));
     const rc = requestContext.get(ctx.req);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'Request failed');

@@ -643,7 +643,7 @@ export class TusEndpoint {
     }
     // S3 down or black-holed: 503 with Retry-After (tus-js-client retries), never a 500; the same
     // network codes from a client that went away are not the store's fault.
-    const unavailable = node && !node.destroyed ? storageUnavailableError(thrown) : null;
+    const unavailable = node ? storageUnavailableError(thrown, node.destroyed) : null;
     const err = (node && (await storageFullAnswer(this.deps, node, this.created.get(node), thrown))) ?? unavailable ?? toClientError(thrown);
     if (err.code === 'ERR_INTERNAL') rc?.log.error({ err: thrown }, 'tus request failed');
     if (rc) rc.errorCode = err.code;

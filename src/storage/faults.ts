@@ -12,10 +12,29 @@ const TRANSIENT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeo
 /** Seconds a client is asked to wait when the store does not answer (the reachability probe runs every 5 s). */
 const UNAVAILABLE_RETRY_AFTER_S = 10;
 
-/** A request that met an unreachable store (S3 down, black-holed, 5xx): 503 with Retry-After, never a 500. */
-export function storageUnavailableError(err: unknown): AppError | null {
+/**
+ * A request that met an unreachable store (S3 down, black-holed, 5xx): 503 with Retry-After, never a 500.
+ * `bodyDestroyed`: the request's stream was destroyed, so a bare network code may be the client's
+ * own (it went away); an S3 request's error is the store's all the same (a failed part destroys the body too).
+ */
+export function storageUnavailableError(err: unknown, bodyDestroyed = false): AppError | null {
   if (err instanceof AppError) return null; // already answered on purpose
+  if (bodyDestroyed && !isS3RequestError(err)) return null;
   return isStoreUnreachable(err) ? new AppError('ERR_STORAGE_UNAVAILABLE', { cause: err, headers: { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_S) } }) : null;
+}
+
+/**
+ * An error of an S3 request: the SDK's retry step gives every error it passes on `$metadata`; a
+ * socket timeout can reach @tus/s3-store through a part's body stream before that step, by name.
+ */
+function isS3RequestError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    const o = e as { name?: unknown; cause?: unknown };
+    if ('$metadata' in o || (typeof o.name === 'string' && TRANSIENT_NAMES.has(o.name))) return true;
+    e = o.cause;
+  }
+  return false;
 }
 
 /** True for a remote store that cannot be reached or answers 5xx, at any depth of `cause` (also inside an AggregateError). */

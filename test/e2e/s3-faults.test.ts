@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
-import { pathOf, rawRequest, sha256, slotDir } from '../helpers/http.js';
+import { pathOf, rawRequest, sha256, slotDir, type RawResponse } from '../helpers/http.js';
 import { ADMIN_TOKEN, AUTH, putFile, tusCreate } from '../helpers/ops.js';
 import type { RadosGw } from '../helpers/rgw.js';
 import { startRgwForServers, type RgwForServers } from '../helpers/rgw-server.js';
@@ -204,6 +204,74 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
       const got = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
       assert.equal(got.status, 200);
       assert.equal(sha256(got.body), sha256(data));
+    } finally {
+      proxy.restore();
+      await server.dispose();
+      await proxy.close();
+    }
+  });
+
+  it('S3 black-holed in the middle of a body: a PUT and a tus PATCH answer 503 with Retry-After, never a 500; the tus upload resumes once S3 is back', async () => {
+    const proxy = await new FaultProxy({ upstreamPort: Number(new URL(rgw.endpoint).port) }).start();
+    const server = await startServer({ config: await s3Config(proxy.url, 'connect_timeout = "1s"\nrequest_timeout = "2s"') });
+    const SIZE = 12 * 1024 * 1024; // more than two 5 MiB parts
+    // Sends `data` and black-holes S3 once 1 MiB more of it went through the proxy: S3 took the
+    // connections, then answers nothing while the body is on its way.
+    const midBody = (send: (body: Buffer) => Promise<RawResponse>, data: Buffer) => {
+      const from = proxy.bytesUp;
+      void proxy.waitForBytes(from + 1024 * 1024).then(() => proxy.blackhole());
+      return withTimeout(send(data), 90_000, 'a request whose body meets a black-holed S3');
+    };
+    // The held connections are reset, not let through: a part whose request timed out would
+    // otherwise land at S3 late, out of order, which @tus/s3-store's offset (the sum of the parts
+    // S3 lists) does not expect.
+    const s3Back = () => {
+      proxy.reset();
+      proxy.restore();
+    };
+    const unavailable = (res: RawResponse, what: string) => {
+      // On another answer, say why: the server's last errors.
+      assert.equal(res.status, 503, `${what}: ${res.text} ${JSON.stringify(server.logs.filter((l) => Number(l.level) >= 50).slice(-2))}`);
+      assert.equal((JSON.parse(res.text) as Json).code, 'ERR_STORAGE_UNAVAILABLE', what);
+      assert.ok(Number(res.headers['retry-after']) > 0, `${what}: Retry-After`);
+      noSecrets(res.text);
+    };
+    try {
+      const putPath = `${slotDir()}/put.bin`;
+      const put = await midBody((body) => putFile(server, putPath, body), randomBytes(SIZE));
+      unavailable(put, 'PUT');
+      s3Back();
+
+      const data = randomBytes(SIZE);
+      const { location } = await tusCreate(server, `${slotDir()}/tus.bin`, data, { sent: 0 });
+      const patch = await midBody(
+        (body) =>
+          rawRequest(server.baseUrl, location, {
+            method: 'PATCH',
+            headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+            body,
+          }),
+        data,
+      );
+      unavailable(patch, 'tus PATCH');
+      s3Back();
+
+      // What S3 acknowledged is kept: the upload resumes from the offset HEAD reports, as a tus
+      // client does (asking again on 409/423: a part held in the black hole may still land).
+      let rest: RawResponse | undefined;
+      for (let i = 0; i < 10 && (rest === undefined || rest.status === 409 || rest.status === 423); i++) {
+        if (rest !== undefined) await new Promise((r) => setTimeout(r, 500));
+        const head = await rawRequest(server.baseUrl, location, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+        assert.equal(head.status, 200, head.text);
+        const offset = Number(head.headers['upload-offset']);
+        rest = await rawRequest(server.baseUrl, location, {
+          method: 'PATCH',
+          headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' },
+          body: data.subarray(offset),
+        });
+      }
+      assert.equal(rest?.status, 204, rest?.text);
+      await server.waitForLog((l) => l.msg === 'File published', 60_000);
     } finally {
       proxy.restore();
       await server.dispose();
