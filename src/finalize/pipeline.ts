@@ -25,6 +25,7 @@ import {
   isSourceGone,
   isStoreUnreachable,
   localPathOf,
+  storableContentType,
   storageFullCause,
   unstorablePathCause,
   uploadSources,
@@ -240,7 +241,7 @@ export class FinalizePipeline {
         await this.#step('content-stored', job, signal);
       }
       const record: PublishRecord = {
-        contentType: payload.contentType,
+        contentType: storableContentType(payload.contentType), // as intake keeps it; a job queued before that may hold any
         uploadId: payload.uploadId,
         sha256,
         size,

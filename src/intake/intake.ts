@@ -21,7 +21,7 @@ import { authorizeSlot, type AuthorizedSlot, type SlotPolicy } from '../auth/ind
 import { AppError } from '../errors.js';
 import type { CompletedUpload, FinalizeOutcome, IntakeControl, PendingUpload, UploadFinalizer } from '../finalize/index.js';
 import { metrics, type Logger } from '../observability/index.js';
-import type { DeletablePublishedStore, PathObstruction, PublishedStore, QuarantineStore } from '../storage/index.js';
+import { storableContentType, type DeletablePublishedStore, type PathObstruction, type PublishedStore, type QuarantineStore } from '../storage/index.js';
 import type { BodyHolder } from '../transfer/index.js';
 import { guardUploadBody, refuseWhenStopping, type GuardDeps, type GuardRequest, type UploadLifecycle } from './body-guard.js';
 import { gateNewUpload, holdUnfinishedRoom, type NewUploadLimits } from './gate.js';
@@ -95,7 +95,8 @@ export class Intake {
     if (await this.#d.published.blocked?.(path)) {
       throw new AppError('ERR_FILE_EXISTS', { message: 'This slot path cannot hold a file: a published file or folder of another slot is in the way' });
     }
-    return decision.slot;
+    // Checked as signed, kept as it can be stored: a type no store can hold never reaches one.
+    return { ...decision.slot, contentType: storableContentType(decision.slot.contentType) };
   }
 
   /**

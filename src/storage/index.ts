@@ -1,5 +1,6 @@
 export {
   canDelete,
+  storableContentType,
   type AdoptedSource,
   type ContentStore,
   type DeletablePublishedStore,

@@ -9,6 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { parse as parseContentType } from 'content-type';
+import { DEFAULT_CONTENT_TYPE } from '../auth/index.js';
 import type { ByteRange, UploadSource } from './upload-source.js';
 
 /** What is known about a published (downloadable) file. */
@@ -30,6 +32,22 @@ export interface PublishedFile {
  */
 export function pathEtag(content: string, path: string): string {
   return `"${createHash('sha256').update(content).update('\0').update(path).digest('base64url').slice(0, 27)}"`;
+}
+
+/**
+ * The type a file is stored with: the declared one when it is a media type (one type/subtype,
+ * well-formed parameters) in printable ASCII, else application/octet-stream, on every backend.
+ * Anything else could not be an S3 header (CR LF fails in the SDK, non-ASCII fails S3's
+ * signature check) and would be served as application/octet-stream anyway.
+ */
+export function storableContentType(declared: string): string {
+  if (!/^[\x20-\x7e]+$/.test(declared)) return DEFAULT_CONTENT_TYPE;
+  try {
+    parseContentType(declared);
+    return declared;
+  } catch {
+    return DEFAULT_CONTENT_TYPE;
+  }
 }
 
 export interface PublishMeta {

@@ -56,6 +56,18 @@ for (const backend of storageBackends()) describe(`XEP-0363 PUT [${backend.name}
     assert.equal(res.status, 201, res.text);
   });
 
+  it('a Content-Type that is no media type (a non-ASCII byte) is published as application/octet-stream', async () => {
+    const path = `${slotDir()}/odd-type.jpg`;
+    const data = randomData(3000);
+    // Node sends a string's chars up to \xff as single bytes: the header carries \xc3\xa9.
+    const put = await rawRequest(server.baseUrl, slot(path, { size: data.length }), { method: 'PUT', body: data, headers: { 'Content-Type': 'image/jp\xc3\xa9g' } });
+    assert.equal(put.status, 201, put.text);
+    const got = await rawRequest(server.baseUrl, `/upload/${path}`);
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.headers['content-type'], 'application/octet-stream');
+    assert.equal(sha256(got.body), sha256(data));
+  });
+
   it('403 for a missing, wrong or expired signature, with a stable code', async () => {
     const path = `${slotDir()}/a.txt`;
     const cases: Array<[string, string]> = [

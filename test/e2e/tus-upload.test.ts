@@ -132,6 +132,31 @@ for (const backend of storageBackends()) describe(`tus uploads through signed sl
     assert.equal(sha256((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).body), sha256(data));
   });
 
+  // One creation-with-upload per metadata; each file is published as application/octet-stream.
+  const oddMetadata = async (cases: Array<Record<string, string>>) => {
+    for (const metadata of cases) {
+      const header = Object.entries(metadata).map(([k, v]) => `${k} ${b64(v)}`).join(',');
+      const data = randomData(3000);
+      const slot = slotFor(`${slotDir()}/odd-type.bin`, data.length);
+      const res = await rawRequest(server.baseUrl, '/files/', {
+        method: 'POST',
+        headers: { ...TUS, 'Upload-Length': String(data.length), 'Upload-Slot': slot.url, 'Upload-Metadata': header, 'Content-Type': 'application/offset+octet-stream' },
+        body: data,
+      });
+      assert.equal(res.status, 201, `${JSON.stringify(metadata)}: ${res.text}`);
+      const head = await rawRequest(server.baseUrl, pathOf(String(res.headers.location)), { method: 'HEAD', headers: TUS });
+      assert.equal(head.headers['upload-metadata'], header, 'HEAD reports the metadata as sent');
+      const got = await rawRequest(server.baseUrl, pathOf(slot.getUrl));
+      assert.equal(got.status, 200, `${JSON.stringify(metadata)}: ${got.text}`);
+      assert.equal(got.headers['content-type'], 'application/octet-stream');
+      assert.equal(sha256(got.body), sha256(data));
+    }
+  };
+
+  it('a filetype that is no media type (non-ASCII, CR LF) is published as application/octet-stream', async () => {
+    await oddMetadata([{ filetype: 'image/p\u00e9ng' }, { filetype: 'text/html\r\nX-Evil: 1' }]);
+  });
+
   it('X-HTTP-Method-Override: tus-js-client with overridePatchMethod, a DELETE sent as POST; a plain POST to an upload URL is 405', async () => {
     const data = randomData(300_000);
     const slot = slotFor(`${slotDir()}/override.bin`, data.length);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DOWNLOAD_CSP, attachment, servedType } from '../../src/http/content-policy.js';
+import { storableContentType } from '../../src/storage/published-store.js';
 
 describe('servedType', () => {
   const inline: [declared: string, served: string][] = [
@@ -85,4 +86,15 @@ describe('attachment', () => {
     assert.match(m[1]!, /^[\x20-\x7e]+$/);
     assert.equal(decodeURIComponent(m[2]!), name);
   });
+});
+
+describe('storableContentType', () => {
+  const kept = ['image/png', 'text/plain; charset=utf-8', 'video/mp4; codecs="avc1.42E01E"', ' image/png ', 'text/html', 'application/x-thing'];
+  for (const declared of kept) it(`keeps ${JSON.stringify(declared)}`, () => assert.equal(storableContentType(declared), declared));
+
+  // Not a media type, or not printable ASCII: never an S3 header (the SDK refuses CR LF, S3 the signature over non-ASCII).
+  const octet = ['', 'image/p\u00e9ng', 'image/jp\xc3\xa9g', 'text/plain; name="\u00e9"', 'text/html\r\nX-Evil: 1', 'image/png\t', 'image/png, text/html', 'png', 'image/png; a'];
+  for (const declared of octet) {
+    it(`stores ${JSON.stringify(declared)} as application/octet-stream`, () => assert.equal(storableContentType(declared), 'application/octet-stream'));
+  }
 });
