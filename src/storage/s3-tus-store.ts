@@ -84,6 +84,20 @@ export class S3TusStore extends S3Store implements TusUploadStore {
     this.#bucket = settings.bucket;
     this.#prefix = `${settings.keyPrefix}${S3_LAYOUT.uploads}`;
     prefixKeys(this.client, this.#prefix);
+    // @tus/s3-store sends the client's metadata `contentType` and `cacheControl` as headers of the
+    // multipart upload: CR LF there fails in the SDK, non-ASCII fails S3's signature check (a 500
+    // either way). The object is never served (publishing sets its own type); `.info` keeps both.
+    this.client.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'CreateMultipartUploadCommand') {
+          const input = args.input as { ContentType?: string; CacheControl?: string };
+          delete input.ContentType;
+          delete input.CacheControl;
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'hfsNoClientHeaders', override: true },
+    );
   }
 
   get datastore(): DataStore {
