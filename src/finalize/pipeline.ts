@@ -27,6 +27,7 @@ import {
   localPathOf,
   storableContentType,
   storageFullCause,
+  unsendableRequestCause,
   unstorablePathCause,
   uploadSources,
   type ContentStore,
@@ -260,6 +261,9 @@ export class FinalizePipeline {
       // store's breaker (a client could otherwise stop publishing for everyone with such names).
       const unstorable = unstorablePathCause(err);
       if (unstorable !== null) return this.#dead('ERR_BAD_PATH', `the store cannot hold a file at this slot path (${unstorable})`);
+      // Likewise a request that could not be sent for what it carries: the store never saw it.
+      const unsendable = unsendableRequestCause(err);
+      if (unsendable !== null) return this.#dead('ERR_INTERNAL', `the store request could not be sent (${describe(err)})`);
       breaker?.onFailure(clock.now());
       // A full disk or a reached quota is not the upload's fault and passes by itself: wait,
       // spending no attempt, so no upload becomes a dead letter for lack of space (docs/storage-space.md).

@@ -52,6 +52,18 @@ export function isStoreUnreachable(err: unknown): boolean {
   return false;
 }
 
+/** Node's refusals of a request's own data (a header value or name it will not send). */
+const UNSENDABLE_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE']);
+
+/**
+ * The code when a store request could not be sent for what it carries: the store never saw it,
+ * so it says nothing about the store (and the same request fails the same way again); null otherwise.
+ */
+export function unsendableRequestCause(err: unknown): string | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && UNSENDABLE_CODES.has(code) ? code : null;
+}
+
 /** True when the bytes asked for are gone: a missing local file, or S3's "no such key". */
 export function isSourceGone(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown; $metadata?: { httpStatusCode?: number } } | null;

@@ -20,7 +20,7 @@ export type { FinishedUpload, TusUploadStore, UploadSummary } from './upload-sto
 export { secondsSince } from './upload-store.js';
 export { fileSource, fileSourceRef, localPathOf, localPathOfRef, s3ObjectOf, s3ObjectOfRef, type ByteRange, type UploadSource } from './upload-source.js';
 export { fileSourceResolver, sourceResolver, uploadSources, type ObjectAccess, type SourceResolver, type UploadSources } from './source-resolver.js';
-export { isSourceGone, isStoreUnreachable, storageUnavailableError } from './faults.js';
+export { isSourceGone, isStoreUnreachable, storageUnavailableError, unsendableRequestCause } from './faults.js';
 export { isS3NotFound, isS3PreconditionFailed } from './s3-errors.js';
 export { FilePublishedStore } from './file-published-store.js';
 export { ContentAddressedStore, type AdoptedContent } from './content-addressed-store.js';
