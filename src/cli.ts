@@ -10,7 +10,6 @@ import { readStoredSecret, signSlotUrl } from './auth/index.js';
 import { ConfigError, loadConfig, parseDuration, SCHEMES, type LoadedConfig, type Scheme } from './config/index.js';
 import { createLogger } from './observability/index.js';
 import { OpsFailure, registerOpsCommands } from './ops/cli/index.js';
-import { describeStartupFailure } from './startup-failure.js';
 import { missingServerNodeFlags, SERVER_NODE_FLAGS } from './node-flags.js';
 
 const EXIT_FAILED = 1;
@@ -55,6 +54,7 @@ async function serve(opts: { config?: string; pretty?: boolean }): Promise<void>
   } catch (err) {
     // One line saying what to change (port in use, data dir not writable), not a stack trace.
     const { username, uid } = userInfo();
+    const { describeStartupFailure } = await import('./startup-failure.js'); // it reads storage errors: loaded with app.ts, not for every command
     const line = describeStartupFailure(err, { config, user: { name: username, uid } });
     if (line === null) throw err;
     throw new CliFailure(`cannot start: ${line}`);

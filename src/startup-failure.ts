@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import type { Config } from './config/index.js';
+import { unreachableReason } from './storage/index.js';
 
 export interface StartupContext {
   config: Pick<Config, 'server' | 'storage' | 'metrics' | 'admin'>;
@@ -37,10 +38,18 @@ export function describeStartupFailure(err: unknown, ctx: StartupContext): strin
   if (e.name === 'CredentialsProviderError') {
     return 'cannot use S3: no credentials found; set [storage.s3] access_key_id and secret_access_key, or give the AWS credential chain one (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, an instance role)';
   }
+  if (ctx.config.storage.backend === 's3' && '$metadata' in e) return s3Failure(e, ctx.config.storage.s3.requestTimeoutMs);
   if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_READONLY') {
     return `cannot open the queue database in the data dir ${dataDir}: not writable for user ${ctx.user.name} (uid ${ctx.user.uid}); fix its owner or permissions, or set HFS_DATA_DIR or [storage] data_dir`;
   }
   return null;
+}
+
+/** An S3 request that failed (the SDK's errors carry `$metadata`): /ready's reason, and the key to fix. */
+function s3Failure(e: Error, timeoutMs: number): string {
+  const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const keys = status === 403 ? 'access_key_id and secret_access_key' : status === 404 ? 'bucket' : status === undefined ? 'endpoint' : 'endpoint, region and bucket';
+  return `cannot use S3: ${unreachableReason(e, timeoutMs)}; check [storage.s3] ${keys}`;
 }
 
 const FS_REASONS: Readonly<Record<string, string>> = {

@@ -21,7 +21,7 @@ export { secondsSince } from './upload-store.js';
 export { fileSource, fileSourceRef, localPathOf, localPathOfRef, s3ObjectOf, s3ObjectOfRef, type ByteRange, type UploadSource } from './upload-source.js';
 export { fileSourceResolver, sourceResolver, uploadSources, type ObjectAccess, type SourceResolver, type UploadSources } from './source-resolver.js';
 export { isSourceGone, isStoreUnreachable, storageUnavailableError, unsendableRequestCause } from './faults.js';
-export { isS3NotFound, isS3PreconditionFailed } from './s3-errors.js';
+export { isS3NotFound, isS3PreconditionFailed, unreachableReason } from './s3-errors.js';
 export { FilePublishedStore } from './file-published-store.js';
 export { ContentAddressedStore, type AdoptedContent } from './content-addressed-store.js';
 export { TusFileStore } from './tus-file-store.js';

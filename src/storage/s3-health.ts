@@ -5,6 +5,7 @@
  * no endpoint, no keys, no bucket name.
  */
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { unreachableReason } from './s3-errors.js';
 
 export interface S3Probe {
   readonly reachable: boolean;
@@ -82,19 +83,4 @@ export class S3Health {
     this.#o.onProbe?.(probe, changed);
     return probe;
   }
-}
-
-/** A short cause naming no address or key. */
-export function unreachableReason(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
-  const status = e?.$metadata?.httpStatusCode;
-  const code = e?.code ?? e?.cause?.code;
-  if (e?.name === 'AbortError' || e?.name === 'TimeoutError' || code === 'ETIMEDOUT') return `S3 did not answer within ${Math.round(timeoutMs / 100) / 10}s`;
-  if (code === 'ECONNREFUSED') return 'S3 refused the connection';
-  if (code === 'ECONNRESET' || code === 'EPIPE') return 'S3 closed the connection';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'the S3 host name does not resolve';
-  if (status === 403) return 'S3 refused the credentials (403)';
-  if (status === 404) return 'the bucket does not exist (404)';
-  if (typeof status === 'number') return `S3 answered ${status}`;
-  return 'S3 cannot be reached';
 }

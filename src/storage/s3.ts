@@ -4,7 +4,8 @@
  * backend never needs. Their types are in index.ts.
  */
 export { createS3Client, s3ClientConfig, S3_LAYOUT } from './s3-client.js';
-export { S3Health, unreachableReason } from './s3-health.js';
+export { S3Health } from './s3-health.js';
+export { unreachableReason } from './s3-errors.js';
 export { S3PublishedStore } from './s3-published-store.js';
 export { S3ContentStore } from './s3-content-store.js';
 export { S3TusStore } from './s3-tus-store.js';

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signSlotUrl } from '../../src/index.js';
 import { pathOf, rawRequest, slotDir } from '../helpers/http.js';
+import { startRadosGw, type RadosGw } from '../helpers/rgw.js';
 import { CLI, REPO_ROOT, runCli, startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
 import { withTimeout } from '../helpers/service.js';
 
@@ -170,6 +171,40 @@ describe('start-up failures: one line with a hint', () => {
     const noCredentials = await serveUntilExit({ HFS_CONFIG: s3Config, HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: join(dir, 'd5'), AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: 'hfs-test-none', AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'), AWS_CONFIG_FILE: join(dir, 'none'), AWS_EC2_METADATA_DISABLED: 'true' });
     assert.equal(noCredentials.code, 1, noCredentials.stderr);
     assert.match(noCredentials.stderr, /^hmac-file-server: cannot start: cannot use S3: no credentials found; set \[storage\.s3\] access_key_id and secret_access_key/m);
+  });
+});
+
+describe('start-up failures on S3: one line naming the cause and the key', () => {
+  let gw: RadosGw;
+  let dir: string;
+  before(async () => {
+    gw = await startRadosGw();
+    dir = await mkdtemp(join(tmpdir(), 'hfs-startup-s3-'));
+  });
+  after(async () => {
+    await gw?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const serveOnS3 = async (name: string, s3: { bucket: string; secret: string }) => {
+    const config = join(dir, `${name}.toml`);
+    const lines = ['[storage]', 'backend = "s3"', '[storage.s3]', `bucket = "${s3.bucket}"`, `endpoint = "${gw.endpoint}"`, 'force_path_style = true'];
+    await writeFile(config, [...lines, `access_key_id = "${gw.accessKeyId}"`, `secret_access_key = "${s3.secret}"`, ''].join('\n'));
+    const res = await serveUntilExit({ HFS_CONFIG: config, HFS_LISTEN: '127.0.0.1:0', HFS_DATA_DIR: join(dir, name) });
+    assert.equal(res.code, 1, res.stdout + res.stderr);
+    assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+    assert.ok(![gw.accessKeyId, gw.secretAccessKey, s3.secret, gw.endpoint].some((x) => res.stderr.includes(x)), `no keys or endpoint: ${res.stderr}`);
+    return res.stderr;
+  };
+
+  it('a bucket that does not exist names [storage.s3] bucket', async () => {
+    const stderr = await serveOnS3('no-bucket', { bucket: 'hfs-no-such-bucket', secret: gw.secretAccessKey });
+    assert.match(stderr, /^hmac-file-server: cannot start: cannot use S3: the bucket does not exist \(404\); check \[storage\.s3\] bucket/);
+  });
+
+  it('a secret key S3 refuses names [storage.s3] access_key_id and secret_access_key', async () => {
+    const stderr = await serveOnS3('wrong-key', { bucket: 'hfs-any-bucket', secret: 'not-the-secret-key-000000000000000000000' });
+    assert.match(stderr, /^hmac-file-server: cannot start: cannot use S3: S3 refused the credentials \(403\); check \[storage\.s3\] access_key_id and secret_access_key/);
   });
 });
 
