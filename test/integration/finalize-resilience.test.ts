@@ -149,45 +149,32 @@ describe('finalization resilience', () => {
     }
   });
 
-  it('a slot path the store cannot hold (name too long) is a dead letter at once and never counts against the storage breaker', async () => {
-    const h2 = await startBreakerHarness(60_000);
-    const publishes = failPublishes(h2, (path) => (path.includes('/long-') ? 'ENAMETOOLONG' : null));
-    try {
-      const poisoned = Array.from({ length: 4 }, (_, i) => slot(`long-${i}.bin`));
-      for (const s of poisoned) await h2.put(s, Buffer.from(s));
-      const ok = slot('fine.bin');
-      await h2.put(ok, Buffer.from('fine'));
-      await waitCount(h2, published, 1);
-      await waitCount(h2, (l) => /moved to dead letter queue$/.test(String(l.msg)), poisoned.length);
-      const dead = await h2.service.admin.listDeadLetters();
-      assert.deepEqual(dead.map((d) => d.slotPath).sort(), [...poisoned].sort());
-      for (const d of dead) assert.deepEqual([d.attempts, d.errors.at(-1)?.code], [1, 'ERR_BAD_PATH'], d.slotPath);
-      assert.equal(publishes.calls, poisoned.length + 1, 'one attempt each: no retries');
-      assert.equal(h2.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('Circuit breaker opened')), false);
-    } finally {
-      await h2.dispose();
-    }
-  });
-
-  it('a store request that could not be sent for what it carries (ERR_INVALID_CHAR) is a dead letter at once and never counts against the storage breaker', async () => {
-    const h2 = await startBreakerHarness(60_000);
-    const publishes = failPublishes(h2, (path) => (path.includes('/bad-header-') ? 'ERR_INVALID_CHAR' : null));
-    try {
-      const poisoned = Array.from({ length: 4 }, (_, i) => slot(`bad-header-${i}.bin`));
-      for (const s of poisoned) await h2.put(s, Buffer.from(s));
-      const ok = slot('fine.bin');
-      await h2.put(ok, Buffer.from('fine'));
-      await waitCount(h2, published, 1);
-      await waitCount(h2, (l) => /moved to dead letter queue$/.test(String(l.msg)), poisoned.length);
-      const dead = await h2.service.admin.listDeadLetters();
-      assert.deepEqual(dead.map((d) => d.slotPath).sort(), [...poisoned].sort());
-      for (const d of dead) assert.deepEqual([d.attempts, d.errors.at(-1)?.code], [1, 'ERR_INTERNAL'], d.slotPath);
-      assert.equal(publishes.calls, poisoned.length + 1, 'one attempt each: no retries');
-      assert.equal(h2.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('Circuit breaker opened')), false);
-    } finally {
-      await h2.dispose();
-    }
-  });
+  // Failures that are the upload's, not the store's: one attempt, a dead letter, no breaker.
+  const poisonings: Array<[what: string, prefix: string, failure: string, code: string]> = [
+    ['a slot path the store cannot hold (name too long)', 'long-', 'ENAMETOOLONG', 'ERR_BAD_PATH'],
+    ['a store request that could not be sent for what it carries (ERR_INVALID_CHAR)', 'bad-header-', 'ERR_INVALID_CHAR', 'ERR_INTERNAL'],
+  ];
+  for (const [what, prefix, failure, code] of poisonings) {
+    it(`${what} is a dead letter at once and never counts against the storage breaker`, async () => {
+      const h2 = await startBreakerHarness(60_000);
+      const publishes = failPublishes(h2, (path) => (path.includes(`/${prefix}`) ? failure : null));
+      try {
+        const poisoned = Array.from({ length: 4 }, (_, i) => slot(`${prefix}${i}.bin`));
+        for (const s of poisoned) await h2.put(s, Buffer.from(s));
+        const ok = slot('fine.bin');
+        await h2.put(ok, Buffer.from('fine'));
+        await waitCount(h2, published, 1);
+        await waitCount(h2, (l) => /moved to dead letter queue$/.test(String(l.msg)), poisoned.length);
+        const dead = await h2.service.admin.listDeadLetters();
+        assert.deepEqual(dead.map((d) => d.slotPath).sort(), [...poisoned].sort());
+        for (const d of dead) assert.deepEqual([d.attempts, d.errors.at(-1)?.code], [1, code], d.slotPath);
+        assert.equal(publishes.calls, poisoned.length + 1, 'one attempt each: no retries');
+        assert.equal(h2.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('Circuit breaker opened')), false);
+      } finally {
+        await h2.dispose();
+      }
+    });
+  }
 
   it('a worker stuck past the job timeout is replaced and its job requeued', async () => {
     let first = true;
