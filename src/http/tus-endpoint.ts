@@ -515,6 +515,8 @@ export class TusEndpoint {
       if (await this.deps.control.slotTaken(path)) throw new AppError('ERR_FILE_EXISTS');
       // Its bytes are new all the same: unfinished bytes and free space.
       const partBytes = lengthHeader === '' ? undefined : Number(lengthHeader);
+      // A part larger than the whole file may be is the client's mistake (413), whatever room is left.
+      if (partBytes !== undefined && partBytes > Math.min(slot.signedSize ?? Infinity, this.deps.intake.maxUploadBytes)) throw new AppError('ERR_CONCAT_TOO_LARGE');
       this.deps.intake.holdUnfinishedRoom(ctx.req, partBytes, requestContext.get(ctx.req)?.log);
       await this.deps.intake.claimSpace(ctx.req, partBytes);
     } else if (!existing) {

@@ -281,6 +281,8 @@ for (const backend of storageBackends()) describe(`tus extensions through slots 
       assert.equal(code(noLength), 'ERR_LENGTH_REQUIRED');
       assert.equal(code(await partial(slot.url, 1000, 2999)), 'ERR_SIGNATURE_INVALID', 'the signature binds the whole size');
       assert.equal(code(await partial(slot.url, 3001, 3000)), 'ERR_CONCAT_TOO_LARGE');
+      const huge = await partial(slot.url, 85_000_000_000, 3000);
+      assert.deepEqual([huge.status, code(huge)], [413, 'ERR_CONCAT_TOO_LARGE'], 'larger than the disk too: still the client\'s mistake, never a retryable 507');
       const locations = await uploadParts(slot.url, data.length, [data.subarray(0, 1000), data.subarray(1000, 2000)]);
       assert.equal(code(await partial(slot.url, 1001, data.length)), 'ERR_CONCAT_TOO_LARGE', 'parts together never above the signed size');
       const short = await finalOf(slot.url, locations);
