@@ -208,9 +208,11 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     // and its completion. Completed now, so it is published without waiting for its client's HEAD.
     const whole = listed.filter((u) => u.size !== null && u.size > 0 && u.offset === u.size);
     if (whole.length > 0) {
-      void Promise.all(whole.map((u) => tus.completeIfWhole(u.id))).then((done) => {
-        const completed = done.filter(Boolean).length;
+      void Promise.allSettled(whole.map((u) => tus.completeIfWhole(u.id))).then((done) => {
+        const completed = done.filter((d) => d.status === 'fulfilled' && d.value).length;
+        const failed = done.filter((d) => d.status === 'rejected').length;
         if (completed > 0) log.info({ completed }, 'Completed uploads that held every byte but were never marked finished (a stop between their last byte and completion)');
+        if (failed > 0) log.warn({ failed }, 'Could not complete uploads that hold every byte; their next HEAD tries again');
       });
     }
   };

@@ -5,8 +5,8 @@
  * a request here asks through the in-process lock; either way the request (with its requester)
  * reaches the holder's handler, which decides by its own idle clock how it stops.
  *
- * Degraded (Redis unreachable, or a Redis call fails while locking): the in-process lock alone,
- * but never while a lock another instance took through Redis may still be held: a holder counts
+ * Degraded (Redis unreachable): the in-process lock alone, but never while a lock another
+ * instance took through Redis may still be held: a holder counts
  * its Redis lock as lost and stops once it could not renew it for 3/4 of the TTL (RedisLocker),
  * so a lock taken here without Redis waits until the TTL has passed since this instance last
  * reached Redis (`localOnlyFrom`). Otherwise a request cut off with Redis could go on writing an
@@ -35,6 +35,9 @@ export interface ClusterLockerOptions {
    */
   readonly localOnlyFrom: () => number;
 }
+
+/** How often a lock waiting to be taken without Redis looks whether Redis answers again. */
+const RECHECK_MS = 250;
 
 export class ClusterLocker implements TakeoverLocker {
   /** Locks held without Redis, with their holders' release handlers. */
@@ -67,34 +70,39 @@ class ClusterLock implements TakeoverLock {
 
   async lock(signal: AbortSignal, onReleaseRequest: ReleaseHandler): Promise<void> {
     await this.#local.lock(signal, onReleaseRequest);
-    const sharedLocker = this.#o.shared();
-    if (sharedLocker === null) return this.#holdLocally(signal, onReleaseRequest);
-    const shared = sharedLocker.newLock(this.id, this.requester);
     try {
-      await shared.lock(signal, onReleaseRequest);
-      this.#shared = shared;
+      // Through Redis whenever it answers; in-process alone only while it does not and once no
+      // other instance's Redis lock can still be held. A wait for that looks at Redis again
+      // every so often: Redis back meanwhile, the lock is taken through it.
+      for (;;) {
+        const sharedLocker = this.#o.shared();
+        if (sharedLocker !== null) {
+          const shared = sharedLocker.newLock(this.id, this.requester);
+          try {
+            await shared.lock(signal, onReleaseRequest);
+            this.#shared = shared;
+            return;
+          } catch (err) {
+            if (AppError.is(err, 'ERR_UPLOAD_LOCKED')) throw err; // held elsewhere past the acquire timeout, or the request went away: 423
+            this.#o.onSharedFailure(err, 'lock'); // a reachability check now
+            // Redis answers its PING but not this lock, for longer than a lock lives: 423 (clients
+            // retry), never a lock another instance's Redis lock would not see.
+            if (Date.now() >= this.#o.localOnlyFrom()) throw new AppError('ERR_UPLOAD_LOCKED', { cause: err });
+          }
+        }
+        const waitMs = this.#o.localOnlyFrom() - Date.now();
+        if (sharedLocker === null && waitMs <= 0) {
+          this.#localOnly.set(this, onReleaseRequest);
+          return;
+        }
+        await delay(Math.min(Math.max(waitMs, 0), RECHECK_MS) || RECHECK_MS, undefined, { signal }).catch((err: unknown) => {
+          throw new AppError('ERR_UPLOAD_LOCKED', { cause: err }); // the request went away while it waited
+        });
+      }
     } catch (err) {
-      if (AppError.is(err, 'ERR_UPLOAD_LOCKED')) {
-        await this.#local.unlock();
-        throw err; // held elsewhere past the acquire timeout, or the request went away: 423
-      }
-      this.#o.onSharedFailure(err, 'lock');
-      await this.#holdLocally(signal, onReleaseRequest);
+      await this.#local.unlock();
+      throw err;
     }
-  }
-
-  /** Degraded: the in-process lock alone, once no other instance's Redis lock can still be held. */
-  async #holdLocally(signal: AbortSignal, onReleaseRequest: ReleaseHandler): Promise<void> {
-    const waitMs = this.#o.localOnlyFrom() - Date.now();
-    if (waitMs > 0) {
-      try {
-        await delay(waitMs, undefined, { signal });
-      } catch (err) {
-        await this.#local.unlock();
-        throw new AppError('ERR_UPLOAD_LOCKED', { cause: err }); // the request went away while it waited
-      }
-    }
-    this.#localOnly.set(this, onReleaseRequest);
   }
 
   async unlock(): Promise<void> {

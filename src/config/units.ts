@@ -107,12 +107,11 @@ export function directoryModeFor(fileMode: number): number {
 
 export const formatMode = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
 
-/** ".JPG", "jpg" -> ".jpg": how file-name endings are compared (case-insensitive, with the dot). */
 /** One file-name ending as written in a config list: "jpg", ".jpg" or ".tar.gz" (no wildcards). */
 export const EXTENSION_ENTRY = /^\.?[\p{L}\p{N}_+~-]+(?:\.[\p{L}\p{N}_+~-]+)*$/u;
 export const EXTENSION_ENTRY_MESSAGE = 'must be one file name ending such as ".jpg" or ".tar.gz" (no wildcards, one per entry)';
 
-/** An ending as compared: lower case, with its leading dot. */
+/** ".JPG", "jpg" -> ".jpg": how file-name endings are compared (case-insensitive, with the dot). */
 export function normalizeExtension(ext: string): string {
   const lower = ext.trim().toLowerCase();
   return lower.startsWith('.') ? lower : `.${lower}`;

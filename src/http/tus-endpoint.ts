@@ -91,6 +91,10 @@ export class TusEndpoint {
   private readonly errorHeaders = new WeakMap<ServerResponse, Record<string, string>>();
   /** Finals being joined, by slot path (createFinal). */
   private readonly finals = new Map<string, Promise<void>>();
+  /** Completions in progress, by upload id (onFinish). */
+  private readonly completing = new Map<string, Promise<void>>();
+  /** The last finals joined here, slot path -> upload id: a repeat finds its final before it is published. */
+  private readonly recentFinals = new Map<string, string>();
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
@@ -364,6 +368,8 @@ export class TusEndpoint {
       }
       await this.concat!.removeParts(ids);
       for (const part of ids) this.deps.unfinished.remove(part);
+      this.recentFinals.set(creation.slot.path, record.id);
+      if (this.recentFinals.size > RECENT_FINALS) this.recentFinals.delete(this.recentFinals.keys().next().value!);
       metrics.uploadsCreated.inc({ protocol: 'tus' });
       this.answerFinal(ctx, record);
     } finally {
@@ -386,12 +392,12 @@ export class TusEndpoint {
    * creation of a slot gets its upload's. null when the slot's file came from anything else.
    */
   private async earlierFinal(slotPath: string, ids: readonly string[], signal?: AbortSignal): Promise<StoredUpload | null> {
-    let file = await this.deps.published.record(slotPath);
-    if (file === null) {
-      await this.deps.pending.awaitPublished(slotPath, signal); // still being finalized: bounded wait
-      file = await this.deps.published.record(slotPath);
+    let finalId = this.recentFinals.get(slotPath) ?? (await this.deps.published.record(slotPath))?.uploadId;
+    if (finalId === undefined) {
+      await this.deps.pending.awaitPublished(slotPath, signal); // joined at another instance or before a restart, still being finalized: bounded wait
+      finalId = (await this.deps.published.record(slotPath))?.uploadId;
     }
-    const final = file === null ? null : await this.deps.tusStore.record(file.uploadId);
+    const final = finalId === undefined ? null : await this.deps.tusStore.record(finalId);
     const concat = final && serverStateOf(final)?.concat;
     return concat?.kind === 'final' && concat.parts.length === ids.length && concat.parts.every((id, i) => id === ids[i]) ? final : null;
   }
@@ -600,14 +606,37 @@ export class TusEndpoint {
       if (upload === null) return false;
       await this.onFinish(undefined, upload);
       return true;
-    } catch {
-      return false; // removed meanwhile, a checksum mismatch (removed: 404 next), or the store failing
+    } catch (err) {
+      // A checksum mismatch removed it (404 next); anything else: the client must not read
+      // offset = length as done while the file is not on its way, so it asks again later.
+      if (err instanceof AppError && err.status < 500) return false;
+      throw new AppError('ERR_NOT_READY', { cause: err, headers: { 'Retry-After': '5' } });
     } finally {
-      await lock.unlock();
+      await lock.unlock().catch(() => {});
     }
   }
 
+  /**
+   * Completes once per upload at a time: @tus/server calls this after it released the lock, so a
+   * HEAD's completeIfWhole can meet the PATCH's own completion; the later one awaits the first.
+   */
   private async onFinish(_req: unknown, upload: Upload): Promise<Record<string, never>> {
+    const running = this.completing.get(upload.id);
+    if (running !== undefined) {
+      await running;
+      return {};
+    }
+    const run = this.finishOnce(upload);
+    this.completing.set(upload.id, run);
+    try {
+      await run;
+    } finally {
+      this.completing.delete(upload.id);
+    }
+    return {};
+  }
+
+  private async finishOnce(upload: Upload): Promise<void> {
     if (upload.size === undefined) throw new Error(`tus upload ${upload.id} finished without a length`);
     // @tus/server calls this after it released the upload's lock: what the request read under the lock may be old now.
     this.deps.scope.current()?.records?.clear();
@@ -619,7 +648,6 @@ export class TusEndpoint {
     }
     this.deps.unfinished.remove(upload.id);
     this.deps.intake.uploadFinished(upload.id); // settle() would read record and file only to learn this
-    return {};
   }
 
   /** Whether a PATCH's body (Upload-Offset + Content-Length, as sent) goes past max_upload_size. */
@@ -664,3 +692,6 @@ class RepeatedFinal extends Error {
     super('the same final upload again');
   }
 }
+
+/** How many joined finals createFinal remembers by slot (a repeat within minutes is the case). */
+const RECENT_FINALS = 1024;

@@ -30,14 +30,18 @@ export function createLogger(options: LoggerOptions, destination?: NodeJS.Writab
 
 /**
  * An ioredis error carries the command it answered (`command.args`: AUTH's password among them),
- * also inside `previousErrors` and `cause`: the arguments are dropped wherever they are.
+ * also inside `previousErrors` and `cause`: those arguments are dropped. Only those paths are
+ * walked (a few levels): anything else of the error is left as pino's serializer made it.
  */
-function withoutCommandArgs<T>(value: T, depth = 0): T {
-  if (depth > 6 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v: unknown) => withoutCommandArgs(v, depth + 1)) as T;
-  const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) {
-    out[key] = key === 'command' && v !== null && typeof v === 'object' && 'args' in v ? { ...v, args: '[redacted]' } : withoutCommandArgs(v, depth + 1);
-  }
+function withoutCommandArgs<T>(err: T, depth = 0): T {
+  if (depth > 3 || err === null || typeof err !== 'object') return err;
+  const e = err as Record<string, unknown>;
+  const command = e.command as Record<string, unknown> | undefined;
+  const nested = ['previousErrors', 'errors'].filter((k) => Array.isArray(e[k]));
+  if (!(command !== null && typeof command === 'object' && 'args' in command) && nested.length === 0 && e.cause === undefined) return err;
+  const out: Record<string, unknown> = { ...e };
+  if (command !== null && typeof command === 'object' && 'args' in command) out.command = { ...command, args: '[redacted]' };
+  for (const k of nested) out[k] = (e[k] as unknown[]).map((x) => withoutCommandArgs(x, depth + 1));
+  if (e.cause !== undefined) out.cause = withoutCommandArgs(e.cause, depth + 1);
   return out as T;
 }

@@ -9,9 +9,10 @@
  * instance. Messages can be lost (a subscriber reconnecting), so a waiter also re-checks on a slow
  * timer with backoff, never later than the holder's key would expire.
  *
- * A holder that has not renewed for three quarters of the TTL (Redis unreachable, or this process
- * paused) counts its lock as lost and is asked to release, before its key can expire: a request
- * elsewhere never gets the key while this one still believes it holds it. The times are taken
+ * A holder that has not renewed for three quarters of the TTL while a renewal failed (Redis
+ * unreachable) counts its lock as lost and is asked to release, before its key can expire: a
+ * request elsewhere never gets the key while this one still believes it holds it. Without a
+ * failure (this process paused, Redis slow) it tries once more and gives up at the key's expiry. The times are taken
  * when a script is sent, not when its answer comes, so a slow answer cannot stretch them.
  */
 import { randomBytes } from 'node:crypto';
@@ -185,6 +186,8 @@ class RedisLock implements TakeoverLock {
   #renewTimer: NodeJS.Timeout | undefined;
   /** Fires when the lock was not renewed in time (see the module comment). */
   #deadline: NodeJS.Timeout | undefined;
+  /** A renewal failed since the last one that succeeded. */
+  #renewFailed = false;
 
   constructor(private readonly locker: RedisLocker, private readonly id: string, private readonly requester: LockRequester | undefined) {}
 
@@ -304,17 +307,30 @@ class RedisLock implements TakeoverLock {
       if (renewed === 1) return this.#renewedAt(sentAt);
       this.#loseLock('taken');
     } catch (err) {
+      this.#renewFailed = true;
       this.locker.error(err, 'renew lock'); // the deadline decides when the lock counts as lost
     }
   }
 
-  /** The key lives until `sentAt` + TTL: the lock counts as lost at 3/4 of that unless renewed again. */
+  /**
+   * The key lives until `sentAt` + TTL. At 3/4 of that without a renewal: lost, if a renewal
+   * failed meanwhile (Redis unreachable). If none failed, this process was paused or Redis is
+   * slow: one more renewal now, and the lock counts as lost only when the key itself would expire.
+   */
   #renewedAt(sentAt: number): void {
+    this.#renewFailed = false;
+    this.#armDeadline(sentAt + Math.floor((this.locker.ttlMs * 3) / 4), () => {
+      if (this.#renewFailed) return this.#loseLock('unreachable');
+      this.#armDeadline(sentAt + this.locker.ttlMs, () => this.#loseLock('unreachable'));
+      void this.#renew();
+    });
+  }
+
+  #armDeadline(at: number, fire: () => void): void {
     clearTimeout(this.#deadline);
-    const safeUntil = sentAt + Math.floor((this.locker.ttlMs * 3) / 4);
     this.#deadline = setTimeout(() => {
-      if (this.#state === 'held') this.#loseLock('unreachable');
-    }, Math.max(0, safeUntil - Date.now()));
+      if (this.#state === 'held') fire();
+    }, Math.max(0, at - Date.now()));
     this.#deadline.unref();
   }
 

@@ -338,7 +338,12 @@ describe('malformed requests', () => {
   });
 
   it('a broken chunked body of an IETF creation or upgraded PUT is 400 and frees its permit and slot (they stayed held for ever)', async () => {
-    const active = async () => Number(/^hmac_active_uploads (\S+)$/m.exec((await rawRequest(server.baseUrl, '/metrics')).text)?.[1]);
+    const linesBefore = requestLines();
+    let reads = 0;
+    const active = async () => {
+      reads++;
+      return Number(/^hmac_active_uploads (\S+)$/m.exec((await rawRequest(server.baseUrl, '/metrics')).text)?.[1]);
+    };
     const path = `${slotDir()}/broken-chunked.bin`;
     const slotUrl = signSlotUrl({ secret: TEST_SECRET, path, baseUrl: fixtures.uploadUrl, size: 10 }).url;
     const creation = await send(`POST /files/ HTTP/1.1\r\nHost: x\r\nUpload-Draft-Interop-Version: 8\r\nUpload-Complete: ?0\r\nUpload-Length: 10\r\nUpload-Slot: ${slotUrl}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`);
@@ -354,6 +359,9 @@ describe('malformed requests', () => {
     // The slot is usable: its unfinished resource answers, a plain PUT of it is not left hanging.
     const put = await withTimeout(rawRequest(server.baseUrl, pathOf(slotUrl), { method: 'PUT', body: randomData(10) }), 10_000, 'a PUT of the slot');
     assert.ok(put.status < 500, put.text);
+    // Every line of these requests is written before the battery below counts its own: three
+    // requests and the /metrics reads, one line each (a line can follow its answer).
+    await server.waitForLog(() => requestLines() >= linesBefore + 3 + reads, 10_000);
   });
 
   it(`a seeded battery of ${REQUESTS} malformed requests over every route: no 5xx, JSON 4xx, one log line each`, async () => {

@@ -59,19 +59,31 @@ describe('ClusterLocker without Redis (degraded mode)', () => {
     assert.deepEqual(failures, []);
   });
 
-  it('a Redis call that fails while locking leaves the in-process lock and reports the failure', async () => {
+  it('a Redis lock call that fails while Redis still counts as reachable is reported and retried, then 423: never an in-process lock another instance would not see', async () => {
     const failures: string[] = [];
     const broken = new RedisLocker({ redis: redis.clients.open(), keyPrefix: uniquePrefix('broken'), acquireTimeoutMs: 1_000 });
     await broken.start();
     broken.options.redis.disconnect(); // every command of this connection fails now
-    const locker = new ClusterLocker({ local: new MemoryLocker(1_000), shared: () => broken, onSharedFailure: (_e, during) => failures.push(during), localOnlyFrom: () => 0 });
-    const lock = locker.newLock('u');
-    await lock.lock(signal(), noop);
-    assert.deepEqual(failures, ['lock']);
-    const second = locker.newLock('u');
-    await assert.rejects(second.lock(signal(), noop), /busy/, 'still exclusive on this instance');
-    await lock.unlock();
+    let from = Date.now() + 600; // a Redis lock taken elsewhere could live this long
+    const locker = new ClusterLocker({ local: new MemoryLocker(1_000), shared: () => broken, onSharedFailure: (_e, during) => failures.push(during), localOnlyFrom: () => from });
+    await assert.rejects(locker.newLock('u').lock(signal(), noop), (err: Error & { code?: string }) => err.code === 'ERR_UPLOAD_LOCKED');
+    assert.ok(failures.length >= 2 && failures.every((f) => f === 'lock'), `retried: ${failures.join(', ')}`);
+    from = 0;
+    const next = locker.newLock('u');
+    await assert.rejects(next.lock(signal(), noop), /busy|ERR_UPLOAD_LOCKED|retry/i);
     await broken.close();
+  });
+
+  it('a lock waiting out the fence is taken through Redis once it answers again', async () => {
+    let shared: RedisLocker | null = null;
+    const redisLocker = new RedisLocker({ redis: redis.clients.open(), keyPrefix: uniquePrefix('back'), acquireTimeoutMs: 5_000 });
+    await redisLocker.start();
+    const locker = new ClusterLocker({ local: new MemoryLocker(5_000), shared: () => shared, onSharedFailure: noop, localOnlyFrom: () => Date.now() + 60_000 });
+    const taking = locker.newLock('u').lock(signal(), noop);
+    shared = redisLocker; // Redis answers again while the lock waits
+    await taking;
+    assert.notEqual(await redis.clients.open().get(redisLocker.keyOf('u')), null, 'the Redis key is held');
+    await redisLocker.close();
   });
 
   it('waits until no Redis lock taken before the outage can still be held, then holds locally; a request gone meanwhile gets 423', async () => {
