@@ -324,8 +324,8 @@ export class TusEndpoint {
     }
   }
 
-  /** The final POST of a concatenation: joined and finalized here, answered 201 with its URL. */
   /**
+   * The final POST of a concatenation: joined and finalized here, answered 201 with its URL.
    * One final at a time per slot (this instance): a client retrying a slow final would otherwise
    * join the parts again while the first's file is being finalized (a short file, a dead letter).
    * The second then finds the parts joined and gets the first's answer.
