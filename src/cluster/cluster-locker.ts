@@ -38,6 +38,8 @@ export interface ClusterLockerOptions {
 
 /** How often a lock waiting to be taken without Redis looks whether Redis answers again. */
 const RECHECK_MS = 250;
+/** Redis lock calls failing while Redis still counts as reachable: this many, then 423. */
+const MAX_SHARED_FAILURES = 8;
 
 export class ClusterLocker implements TakeoverLocker {
   /** Locks held without Redis, with their holders' release handlers. */
@@ -74,6 +76,7 @@ class ClusterLock implements TakeoverLock {
       // Through Redis whenever it answers; in-process alone only while it does not and once no
       // other instance's Redis lock can still be held. A wait for that looks at Redis again
       // every so often: Redis back meanwhile, the lock is taken through it.
+      let sharedFailures = 0;
       for (;;) {
         const sharedLocker = this.#o.shared();
         if (sharedLocker !== null) {
@@ -85,9 +88,9 @@ class ClusterLock implements TakeoverLock {
           } catch (err) {
             if (AppError.is(err, 'ERR_UPLOAD_LOCKED')) throw err; // held elsewhere past the acquire timeout, or the request went away: 423
             this.#o.onSharedFailure(err, 'lock'); // a reachability check now
-            // Redis answers its PING but not this lock, for longer than a lock lives: 423 (clients
-            // retry), never a lock another instance's Redis lock would not see.
-            if (Date.now() >= this.#o.localOnlyFrom()) throw new AppError('ERR_UPLOAD_LOCKED', { cause: err });
+            // Redis answers its PING but not this lock (out of memory, a broken connection): after
+            // a few tries 423 (clients retry), never a lock another instance's Redis lock would not see.
+            if (++sharedFailures >= MAX_SHARED_FAILURES || Date.now() >= this.#o.localOnlyFrom()) throw new AppError('ERR_UPLOAD_LOCKED', { cause: err });
           }
         }
         const waitMs = this.#o.localOnlyFrom() - Date.now();
