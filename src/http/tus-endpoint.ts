@@ -181,6 +181,9 @@ export class TusEndpoint {
     // A malformed upload URL, an unknown method or a missing Tus-Resumable: refused here as JSON (issue 10.6).
     const target = tusTargetOf(ctx.path, this.deps.config.server.tusPath.replace(/\/$/, ''));
     checkTusRequest(ctx.method, (name) => ctx.get(name), target);
+    // A deferred length declared past max_upload_size: 413 before any room is counted (a length
+    // past the free space too would otherwise be a retryable 507).
+    if (ctx.method === 'PATCH' && (byteCountOf(ctx.get('Upload-Length')) ?? 0) > this.deps.config.server.maxUploadBytes) throw new AppError('ERR_TOO_LARGE');
     const id = this.uploadIdOf(ctx);
     if (id !== undefined && ctx.method !== 'OPTIONS' && (await this.deps.quarantine?.get(jobIdOf({ protocol: 'tus', uploadId: id })))) {
       answerCors(ctx, this.deps.config.cors);

@@ -103,6 +103,12 @@ for (const backend of storageBackends()) describe(`tus uploads through signed sl
     const created = await create(v3.url, undefined, { 'Upload-Defer-Length': '1' });
     assert.equal(created.status, 201, created.text);
     const location = pathOf(String(created.headers.location));
+    const huge = await rawRequest(server.baseUrl, location, {
+      method: 'PATCH',
+      headers: { ...TUS, 'Upload-Offset': '0', 'Upload-Length': '85000000000', 'Content-Type': 'application/offset+octet-stream' },
+      body: 'hello',
+    });
+    assert.deepEqual([huge.status, huge.json().code], [413, 'ERR_TOO_LARGE'], 'a length past max_upload_size (and the disk): the client\'s mistake, never a retryable 507');
     const patch = await rawRequest(server.baseUrl, location, {
       method: 'PATCH',
       headers: { ...TUS, 'Upload-Offset': '0', 'Upload-Length': '5', 'Content-Type': 'application/offset+octet-stream' },
