@@ -159,7 +159,10 @@ for (const backend of backends) describe(`cluster mode (${backend.name}): three 
       const got = await getPublished(cluster.proxy.url, s.getPath);
       assert.equal(sha256(got.body), sha256(body));
     }
-    const fresh = [...publishedJobs(cluster)].filter(([id]) => !before.has(id));
+    // A file is readable a moment before its 'File published' line is written: wait for the lines (bounded).
+    const freshJobs = () => [...publishedJobs(cluster)].filter(([id]) => !before.has(id));
+    await Promise.any(cluster.servers.map((server) => server.waitForLog(() => freshJobs().length >= 5, 10_000))).catch(() => {});
+    const fresh = freshJobs();
     assert.equal(fresh.length, 5);
     assert.ok(fresh.every(([, n]) => n === 1));
   });
