@@ -10,7 +10,7 @@
  * taken.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
+import { readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/utils';
 import { writeDurably } from './durable-files.js';
@@ -39,11 +39,8 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
   prime(): void {
     const primed = new Map<string, string>();
     const names = readdirSync(this.directory);
-    const present = new Set(names);
-    const ids = new Set<string>();
     for (const name of names) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
-      if (present.has(name.slice(0, -'.json'.length))) ids.add(name.slice(0, -'.json'.length));
       try {
         primed.set(name.slice(0, -'.json'.length), readFileSync(join(this.directory, name), 'utf8'));
       } catch {
@@ -51,8 +48,7 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
       }
     }
     this.#primed = primed;
-    // FileKvStore.list() sorts with localeCompare (slow for 20,000 names); the order carries no meaning.
-    this.#primedIds = new Set([...ids].sort());
+    this.#primedIds = new Set(pairedKeys(names));
   }
 
   unprime(): void {
@@ -66,7 +62,7 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
   }
 
   override async list(): Promise<string[]> {
-    return this.#primedIds ? [...this.#primedIds] : super.list();
+    return this.#primedIds ? [...this.#primedIds] : pairedKeys(await readdir(this.directory));
   }
 
   /** Called before each write or delete of a key (TusFileStore drops the request's copy). */
@@ -120,4 +116,18 @@ export class AtomicFileKvStore extends FileKvStore<Upload> {
       throw err;
     }
   }
+}
+
+/**
+ * The keys with a data file beside their record, as FileKvStore.list() pairs them, sorted by code
+ * unit. FileKvStore sorts with localeCompare: about 0.1 s of blocked event loop for 20,000 names,
+ * and the order carries no meaning.
+ */
+function pairedKeys(names: readonly string[]): string[] {
+  const present = new Set(names);
+  const keys: string[] = [];
+  for (const name of names) {
+    if (name.endsWith('.json') && !name.startsWith('.') && present.has(name.slice(0, -'.json'.length))) keys.push(name.slice(0, -'.json'.length));
+  }
+  return keys.sort();
 }

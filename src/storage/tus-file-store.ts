@@ -14,6 +14,7 @@
  * (cluster mode) all see one state.
  */
 import { mkdirSync, statSync } from 'node:fs';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { mkdir, open, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -48,8 +49,12 @@ export interface PartialEntry {
 const partialsKey = (slotPath: string) => `concat.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
 const resumableKey = (slotPath: string) => `rufh.${createHash('sha256').update(slotPath).digest('hex').slice(0, 40)}`;
 
-/** Upload records listUnfinished reads at once. */
-const LIST_READS = 32;
+/**
+ * Upload records listUnfinished reads between two turns of the event loop. On a local data
+ * directory the reads are synchronous (inlineReads), so without the turns an admin listing of
+ * 10,000 unfinished uploads held the loop, and every upload of the process, for seconds.
+ */
+const LIST_BATCH = 64;
 
 /** What the start-up passes need of a data file. */
 interface DataStat {
@@ -430,13 +435,14 @@ export class TusFileStore extends FileStore implements CheckedChunkWriter, TusDo
    */
   async listUnfinished(): Promise<UploadSummary[]> {
     const ids = this.configstore.list ? await this.configstore.list() : [];
-    const summaries = new Array<UploadSummary | null>(ids.length);
-    let next = 0;
-    const reader = async () => {
-      for (let i = next++; i < ids.length; i = next++) summaries[i] = await this.summarize(ids[i]!);
-    };
-    await Promise.all(Array.from({ length: Math.min(LIST_READS, ids.length) }, reader));
-    return summaries.filter((s): s is UploadSummary => s !== null && !s.finished);
+    const summaries: UploadSummary[] = [];
+    for (let start = 0; start < ids.length; start += LIST_BATCH) {
+      if (start > 0) await yieldToEventLoop();
+      for (const s of await Promise.all(ids.slice(start, start + LIST_BATCH).map((id) => this.summarize(id)))) {
+        if (s !== null && !s.finished) summaries.push(s);
+      }
+    }
+    return summaries;
   }
 
   /** One upload as operators see it, or null when unknown. */

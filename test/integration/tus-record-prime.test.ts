@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Upload } from '@tus/utils';
 import { AtomicFileKvStore } from '../../src/storage/atomic-file-kv-store.js';
+import { inlineReads } from '../../src/storage/metadata-reads.js';
 import { TusFileStore } from '../../src/storage/tus-file-store.js';
 
 const upload = (id: string, offset: number) => new Upload({ id, size: 10, offset });
@@ -63,6 +64,43 @@ describe('AtomicFileKvStore priming', () => {
       store.unprimeRecords();
       await writeFile(join(dir, 'up2'), Buffer.alloc(4));
       assert.deepEqual(await offsets(), { up2: 4 }, 'unprimed: the files answer');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lists many unfinished uploads on synchronous reads in batches, letting the event loop turn between them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tus-list-'));
+    try {
+      const store = new TusFileStore(dir, 60_000, { reads: inlineReads });
+      const now = new Date().toISOString();
+      const ids = Array.from({ length: 300 }, (_, i) => `up${i}`);
+      for (const id of ids) {
+        await writeFile(join(dir, id), Buffer.alloc(1));
+        await writeFile(join(dir, `${id}.json`), JSON.stringify({ id, size: 10, offset: 0, creation_date: now }));
+      }
+      await writeFile(join(dir, 'orphan.json'), '{}'); // a record without data, and a data file without record: no upload
+      await writeFile(join(dir, 'stray'), '');
+      assert.deepEqual(await store.configstore.list!(), [...ids].sort(), 'unprimed list pairs data and record files');
+      // The most records summarized within one turn of the event loop (an admin listing blocked
+      // every request of the process for seconds when it read them all in one turn).
+      let inTurn = 0;
+      let most = 0;
+      const summarize = store.summarize.bind(store);
+      store.summarize = (id) => {
+        most = Math.max(most, ++inTurn);
+        return summarize(id);
+      };
+      let listing = true;
+      const turn = () => {
+        inTurn = 0;
+        if (listing) setImmediate(turn);
+      };
+      setImmediate(turn);
+      const listed = await store.listUnfinished();
+      listing = false;
+      assert.equal(listed.length, 300);
+      assert.ok(most <= 64, `at most one batch of records per turn, saw ${most}`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
