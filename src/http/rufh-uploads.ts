@@ -247,6 +247,9 @@ export class RufhUploads {
     const declared = version.uploadLength ? parseSfInteger(ctx.get('Upload-Length')) : undefined;
     if (declared === null) throw new AppError('ERR_BAD_REQUEST', { message: 'Upload-Length is not a structured-field integer' });
     const contentLength = contentLengthOf(ctx);
+    // A length past max_upload_size: 413 before any room is counted (past the free space too, it
+    // would otherwise be a retryable 507). The upload's own signed size is checked under its lock.
+    if (declared !== undefined && declared > this.deps.intake.maxUploadBytes) throw tooLarge(this.#resources.limitsOf(undefined), version);
     await this.deps.intake.checkAppend(ctx.req, { uploadId: id, requestBytes: contentLength, declaredLength: declared });
     const release = await this.#append.guard(ctx, undefined, contentLength);
     try {

@@ -172,6 +172,20 @@ for (const backend of storageBackends()) describe(`IETF Resumable Uploads: upgra
     assert.equal(sha256((await getSlot(slot.url)).body), sha256(data));
   });
 
+  it('an append declaring a length past max_upload_size is 413 before any room is counted, and the upload goes on', async () => {
+    const v3 = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/deferred.bin`, baseUrl: server.uploadUrl, size: 0, scheme: 'v3', expires: Math.floor(Date.now() / 1000) + 600 });
+    const v = { 'Upload-Draft-Interop-Version': '8' };
+    const created = await rufhRequest(server.baseUrl, { method: 'POST', target: '/files/', headers: { ...v, 'Upload-Complete': '?0', 'Upload-Slot': v3.url } });
+    assert.equal(created.final?.status, 201, created.final?.body);
+    const path = resourcePath(created.final!.headers.location!);
+    // Past the disk as well: the client's mistake, never a retryable 507.
+    const huge = await rufhRequest(server.baseUrl, { method: 'PATCH', target: path, headers: { ...v, 'Upload-Offset': '0', 'Upload-Complete': '?0', 'Upload-Length': '85000000000', 'Content-Type': PARTIAL }, body: Buffer.from('hello') });
+    assert.equal(huge.final?.status, 413, huge.final?.body);
+    const done = await rufhRequest(server.baseUrl, { method: 'PATCH', target: path, headers: { ...v, 'Upload-Offset': '0', 'Upload-Complete': '?1', 'Upload-Length': '5', 'Content-Type': PARTIAL }, body: Buffer.from('hello') });
+    assert.equal(done.final?.status, 201, done.final?.body);
+    assert.equal((await getSlot(v3.url)).body.toString(), 'hello');
+  });
+
   it('DELETE cancels the upload and frees the slot; OPTIONS announces Accept-Patch and Upload-Limit', async () => {
     const data = randomData(30 * KiB);
     const slot = slotFor('cancel.bin', data.length);
