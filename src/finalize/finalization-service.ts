@@ -22,6 +22,7 @@ import {
   type QueueRecovery,
   type TimerHandle,
 } from '../queue/index.js';
+import { metrics } from '../observability/index.js';
 import { isStoreUnreachable, storageFullCause, uploadSources } from '../storage/index.js';
 import { AdmissionWaitlist, admitBriefly } from './admission-waitlist.js';
 import { CircuitBreaker, type BreakerTransition } from './circuit-breaker.js';
@@ -300,10 +301,18 @@ export class FinalizationService implements UploadFinalizer {
     const woken = this.#waiters.wait(slotPath, this.#o.downloadWaitMs, signal);
     // Published (or quarantined) between the lookup and the wait: wake ourselves (and any other waiter; they re-check).
     if ((await this.#o.published.stat(slotPath)) !== null || (await this.#o.quarantine?.bySlot(slotPath))) this.#waiters.notify(slotPath);
-    if (await woken) return { kind: 'published' };
+    metrics.downloadsWaiting.inc();
+    const published = await woken.finally(() => metrics.downloadsWaiting.dec());
+    if (published) return { kind: 'published' };
     if (signal?.aborted) return { kind: 'absent' };
     const ahead = sum(this.#pending);
     return { kind: 'not_ready', retryAfterS: retryAfterSeconds(ahead, this.#averageJobMs(), this.#o.workers, { maxS: 30 }) };
+  }
+
+  /** Its upload was deleted before publishing (the job is withdrawn when it runs): waiting GETs re-check now, here and at the other instances. */
+  withdrawn(slotPath: string): void {
+    this.#waiters.notify(slotPath);
+    this.#o.announcer?.announce(slotPath);
   }
 
   #createDispatcher(backend: QueueBackend): Dispatcher {

@@ -23,6 +23,8 @@ export type DownloadRedirect = (path: string, served: { contentType: string; dis
 export interface PendingPublications {
   /** Waits (bounded) for `path` to be published; never rejects. */
   awaitPublished(path: string, signal?: AbortSignal): Promise<PendingDownload>;
+  /** Its upload was deleted before it was published: the GETs waiting for `path` answer now (410), not at their timeout. */
+  withdrawn(path: string): void;
 }
 
 export async function serveDownload(
@@ -50,6 +52,7 @@ export async function serveDownload(
       ctx.res.off('close', onClose);
     }
   }
+  if (!file && canDelete(store) && (await store.deletedAt(path)) !== null) throw new AppError('ERR_GONE'); // deleted while we waited
   if (!file) throw new AppError((await quarantine?.bySlot(path)) ? 'ERR_QUARANTINED' : 'ERR_NOT_FOUND'); // quarantined while we waited
 
   const lastModified = new Date(file.mtimeMs).toUTCString();

@@ -74,6 +74,7 @@ export class FinishedUploads {
     if (!canDelete(published)) throw new AppError('ERR_DELETE_FINISHED_DISABLED');
     const outcome = await published.deleteForGood(slotPath, id, this.deps.now());
     if (outcome.kind === 'foreign') throw new AppError('ERR_FILE_EXISTS', { message: "The slot holds another upload's file" });
+    this.deps.pending.withdrawn(slotPath); // a GET waiting for its publication answers 410 now
     const freed = outcome.sha256 !== undefined && this.deps.cas !== null ? await this.deps.cas.release(outcome.sha256) : false;
     requestContext.get(ctx.req)?.log.info({ uploadId: id, slotPath, contentFreed: freed }, 'Finished upload deleted');
   }

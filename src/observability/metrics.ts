@@ -160,6 +160,12 @@ export const unfinishedRefused = new Counter({
 // --- Finalization queue (docs/queue.md). Labels: tiers, worker ids (bounded by numworkers),
 // dependencies, fixed reasons; never upload ids or paths.
 
+export const downloadsWaiting = new Gauge({
+  name: 'hmac_downloads_waiting',
+  help: 'GET and HEAD requests waiting for their file to be published (its upload is being finalized)',
+  registers: [registry],
+});
+
 export const queueLength = new Gauge({
   name: 'hmac_queue_length',
   help: 'Finalization jobs waiting or running, by priority tier',

@@ -347,6 +347,36 @@ for (const backend of storageBackends()) describe(`tus extensions through slots 
   });
 });
 
+describe('DELETE of a finished upload while a GET waits for its publication', () => {
+  let server: SpawnedServer;
+  before(async () => {
+    // Jobs wait at their first step until SIGUSR2: the upload stays finished and unpublished.
+    server = await startServer({ config: '[testing]\nhold_at = "start"\n' });
+  });
+  after(async () => server?.dispose());
+
+  it('the waiting GET answers 410 at once (it waited out its 10 s and answered 503)', async () => {
+    const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/withdrawn.txt`, baseUrl: server.uploadUrl, size: 4 });
+    const res = await rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...OCTETS, 'Upload-Length': 4, 'Upload-Slot': slot.url }, body: 'gone' });
+    assert.equal(res.status, 201, res.text);
+    assert.ok(await server.waitForLog((l) => l.msg === 'Test hold: job waiting for SIGUSR2'), 'the job is held');
+    const waiting = rawRequest(server.baseUrl, pathOf(slot.getUrl));
+    const waiters = async () => Number(/^hmac_downloads_waiting (\S+)$/m.exec((await rawRequest(server.baseUrl, '/metrics')).text)?.[1]);
+    const deadline = Date.now() + 10_000;
+    while ((await waiters()) !== 1) {
+      assert.ok(Date.now() < deadline, 'the GET never waited for the publication');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal((await rawRequest(server.baseUrl, pathOf(String(res.headers.location)), { method: 'DELETE', headers: TUS })).status, 204);
+    const answered = await waiting;
+    assert.equal(answered.status, 410, answered.text);
+    assert.equal(answered.json().code, 'ERR_GONE');
+    assert.equal(await waiters(), 0);
+    server.proc.kill('SIGUSR2'); // the held job runs, finds its upload withdrawn, publishes nothing
+    assert.equal((await rawRequest(server.baseUrl, pathOf(slot.getUrl))).status, 410);
+  });
+});
+
 describe('DELETE of finished uploads turned off', () => {
   let server: SpawnedServer;
   before(async () => {
