@@ -52,6 +52,7 @@ export function mapLegacyKeys(raw: RawConfig): LegacyResult {
   mapClamav(m);
   for (const rule of GO_KEY_RULES) applyRule(m, rule, accepted);
   mapSizes(m);
+  if (m.goDialect) mapUploadRoot(m);
   if (m.goDialect) noteGoBuiltIns(m);
   for (const key of accepted.unused) {
     m.warnings.push({ code: 'CONFIG_ADJUSTED', path: 'migration.accept_unenforced', message: `"${key}" names no unenforceable key set in this config; remove it` });
@@ -209,16 +210,24 @@ function readValue(raw: RawConfig, path: string): unknown {
 
 // --- keys needing more than one row ----------------------------------------------------------
 
-/** "8080", ":8080", "host:8080" with an optional bind_ip -> "host:port". Go binds all interfaces by default. */
+/**
+ * "8080", ":8080", "host:8080" with an optional bind_ip -> "host:port". Go binds every interface
+ * by default, IPv6 as well as IPv4: a Go listener on a wildcard address ("", "0.0.0.0", "::") is
+ * dual-stack. ":8080" (no host) is the same here (Node listens on "::" dual-stack, or on 0.0.0.0
+ * where the host has no IPv6).
+ */
 function goListen(value: unknown, bindIp: unknown): string {
   const text = String(value).trim();
-  const host = typeof bindIp === 'string' && bindIp !== '' ? bindIp : '0.0.0.0';
+  const host = typeof bindIp === 'string' && !WILDCARDS.has(bindIp.trim()) ? bindIp.trim() : '';
   if (/^\d+$/.test(text)) return `${host}:${text}`;
   if (/^:\d+$/.test(text)) return `${host}${text}`;
-  return text;
+  const wildcard = /^(0\.0\.0\.0|\[::\]):(\d+)$/.exec(text);
+  return wildcard ? `:${wildcard[2]}` : text;
 }
 
-const allInterfaces = (listen: string) => (listen.startsWith('0.0.0.0:') ? 'all interfaces' : undefined);
+const WILDCARDS = new Set(['', '0.0.0.0', '::', '[::]']);
+
+const allInterfaces = (listen: string) => (listen.startsWith(':') ? 'all interfaces, IPv4 and IPv6' : undefined);
 
 /** Go listened on bind_ip + ":" + listen_address (default port 8080, all interfaces). */
 function mapListen(m: Mapping): void {
@@ -435,6 +444,27 @@ function describeBytes(bytes: number): string {
 }
 
 /** What Go did on its own, whatever the config said, and this server does not. */
+/**
+ * Go served slots at the root (its catch-all "/" handler, the signature over the whole path), so
+ * the XMPP server's URLs and the links in chat histories carry no prefix: a Go config gets
+ * upload_path = "/" unless it names a URL path of its own. Go's upload_path was a directory
+ * ("./uploads") that 3.4 no longer read.
+ */
+function mapUploadRoot(m: Mapping): void {
+  const server = holder(m.raw, 'server');
+  const given = server?.upload_path;
+  if (given !== undefined && !(typeof given === 'string' && !given.startsWith('/'))) return;
+  if (m.raw.server !== undefined && !isTable(m.raw.server)) return; // the schema reports the section
+  const target = (m.raw.server ??= {}) as Table;
+  target.upload_path = '/';
+  const was = given === undefined ? '' : `; Go's upload_path = ${JSON.stringify(given)} named a directory, which Go 3.4 no longer read`;
+  m.warnings.push({
+    code: 'CONFIG_ADJUSTED',
+    path: 'server.upload_path',
+    message: `"/": slot URLs at the root, as Go served them${was}. Set upload_path (e.g. "/upload/") if your XMPP server's upload URLs carry a prefix`,
+  });
+}
+
 function noteGoBuiltIns(m: Mapping): void {
   const security = holder(m.raw, 'security');
   if (!security || !('expiry_grace' in security)) {

@@ -121,8 +121,10 @@ function pathClashes(config: Config): Array<{ path: string; message: string }> {
   const clashes: Array<{ path: string; message: string }> = [];
   // tus is routed first: an upload path at or below it would never see a PUT (the reverse only shadows slot paths starting with the tus segment).
   if (under(uploadPath, tusPath)) clashes.push({ path: 'server.upload_path', message: `lies at or below server.tus_path (${tusPath}), where PUTs would never arrive; give each its own prefix` });
+  // The page and /metrics are routed before the upload prefix (router.ts): below it, they only
+  // take their own paths from the slots (upload_path = "/", as Go served slots).
   for (const [key, path, on] of [['upload_page.path', config.upload_page.path, config.upload_page.enabled], ['metrics.path', config.metrics.path, config.metrics.enabled && !config.metrics.listen]] as const) {
-    if (on && (under(path, tusPath) || under(path, uploadPath))) clashes.push({ path: key, message: `lies below server.tus_path or server.upload_path, where it would never be reached` });
+    if (on && under(path, tusPath)) clashes.push({ path: key, message: `lies below server.tus_path (${tusPath}), where it would never be reached` });
   }
   return clashes;
 }

@@ -1,7 +1,8 @@
 /**
- * Routing of the main listener: the tus mount, PUT and downloads under the upload prefix, the
- * browser upload page, the admin API (unless it has its own listener), /ready, /health and
- * /metrics. Every route's work lives in its own file; this one only dispatches.
+ * Routing of the main listener, in this order: the tus mount; the server's own paths (the admin
+ * API unless it has its own listener, /ready, /health, /metrics); the browser upload page; PUT
+ * and downloads under the upload prefix. Every route's work lives in its own file; this one
+ * only dispatches.
  */
 import type { Locker } from '@tus/utils';
 import Koa, { type Context } from 'koa';
@@ -63,8 +64,14 @@ export function buildRoutes(parts: RouterParts): Routes {
   const { config, log, tus, intake, published, pending } = parts;
   const { tusPath, uploadPath } = config.server;
   const tusRoot = tusPath.replace(/\/$/, '');
+  const isTus = (path: string) => path === tusRoot || path.startsWith(tusPath);
+  const metricsHere = (path: string) => config.metrics.enabled && !config.metrics.listen && path === config.metrics.path;
+  const adminHere = (path: string) => config.admin.token !== '' && !config.admin.listen && (path === '/admin' || path.startsWith('/admin/'));
+  // The server's own paths are answered before the upload prefix: with upload_path = "/" (Go
+  // served slots at the root) they are not slot paths, and /health stays a health check.
+  const isServerPath = (path: string) => path === '/health' || path === '/ready' || metricsHere(path) || adminHere(path);
   const routeOf = (path: string) =>
-    path === tusRoot || path.startsWith(tusPath) ? 'tus' : path.startsWith(uploadPath) ? 'upload' : path === config.metrics.path ? 'metrics' : 'other';
+    isTus(path) ? 'tus' : path === config.metrics.path ? 'metrics' : isServerPath(path) ? 'other' : path.startsWith(uploadPath) ? 'upload' : 'other';
 
   const koa = new Koa();
   // trust_proxy: the client address is X-Forwarded-For's last hop (the one our proxy appended;
@@ -77,41 +84,14 @@ export function buildRoutes(parts: RouterParts): Routes {
   koa.use(errorMiddleware);
   koa.use(requestTarget);
 
-  const uploadCors = corsMiddleware(config.cors, 'GET, HEAD, PUT, OPTIONS');
   // The RUFH door's own answers; its preflights carry no interop header and reach @tus/server, which allows its headers too.
   const rufhCors = corsMiddleware(config.cors, 'POST, HEAD, PATCH, DELETE, OPTIONS', RUFH_EXPOSED);
   koa.use(async (ctx: Context, next) => {
-    const path = ctx.path;
-    if (path === tusRoot || path.startsWith(tusPath)) {
-      const version = parts.rufh?.versionOf(ctx);
-      if (version) return rufhCors(ctx, () => parts.rufh!.handle(ctx, version, tus.uploadIdOf(ctx)));
-      return tus.handle(ctx);
-    }
-    if (path.startsWith(uploadPath)) {
-      return uploadCors(ctx, async () => {
-        const rawPath = path.slice(uploadPath.length);
-        switch (ctx.method) {
-          case 'PUT':
-            return handlePut(ctx, rawPath, { intake, incoming: parts.incoming, published, rufh: parts.rufh });
-          case 'GET':
-          case 'HEAD':
-            return serveDownload(ctx, rawPath, published, pending, parts.quarantine, parts.downloadRedirect);
-          case 'OPTIONS': {
-            ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
-            const version = parts.rufh?.versionOf(ctx);
-            if (version) parts.rufh!.announceLimits(ctx, version); // the draft: an upgraded PUT's target says its limits
-            ctx.status = 204;
-            return;
-          }
-          default:
-            throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'GET, HEAD, PUT, OPTIONS' } });
-        }
-      });
-    }
-    return next();
+    if (!isTus(ctx.path)) return next();
+    const version = parts.rufh?.versionOf(ctx);
+    if (version) return rufhCors(ctx, () => parts.rufh!.handle(ctx, version, tus.uploadIdOf(ctx)));
+    return tus.handle(ctx);
   });
-  // The browser upload page (web/), when enabled: GET/HEAD of its own few paths only.
-  if (config.upload_page.enabled) koa.use(uploadPage({ page: config.upload_page, server: config.server, concatenation: config.storage.backend === 'file' }));
   // Admin API and metrics: on the main listener unless they have their own address.
   const adminPrefix = config.admin.listen ? '' : '/admin';
   const admin = config.admin.token
@@ -129,30 +109,57 @@ export function buildRoutes(parts: RouterParts): Routes {
       })
     : null;
   koa.use(async (ctx: Context, next) => {
-    if (admin && !config.admin.listen && (ctx.path === '/admin' || ctx.path.startsWith('/admin/'))) return admin(ctx);
-    if (ctx.path === '/ready' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+    const path = ctx.path;
+    if (!isServerPath(path)) return next();
+    if (admin && adminHere(path)) return admin(ctx);
+    const readable = ctx.method === 'GET' || ctx.method === 'HEAD';
+    if (path === '/ready' && readable) {
       const report = await parts.readiness();
       ctx.set('Cache-Control', 'no-store');
       ctx.status = report.ready ? 200 : 503;
       ctx.body = report;
       return;
     }
-    return next();
-  });
-  koa.use(async (ctx: Context) => {
-    if (ctx.path === '/health' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+    if (path === '/health' && readable) {
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { status: 'ok' };
       return;
     }
-    const metricsHere = config.metrics.enabled && !config.metrics.listen && ctx.path === config.metrics.path;
-    if (metricsHere && ctx.method === 'GET') {
+    if (metricsHere(path) && ctx.method === 'GET') {
       if (!mayReadMetrics(ctx.req.socket.remoteAddress, ctx.req.headers, config.metrics.public)) throw new AppError('ERR_METRICS_LOCAL_ONLY');
       return serveMetrics(ctx);
     }
     // A known route asked with another method: 405 naming the ones it takes.
-    const allow = ctx.path === '/health' || ctx.path === '/ready' ? 'GET, HEAD' : metricsHere ? 'GET' : null;
-    if (allow !== null) throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: allow } });
+    throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: metricsHere(path) ? 'GET' : 'GET, HEAD' } });
+  });
+  // The browser upload page (web/), when enabled: GET/HEAD of its own few paths only.
+  if (config.upload_page.enabled) koa.use(uploadPage({ page: config.upload_page, server: config.server, concatenation: config.storage.backend === 'file' }));
+
+  const uploadCors = corsMiddleware(config.cors, 'GET, HEAD, PUT, OPTIONS');
+  koa.use(async (ctx: Context, next) => {
+    const path = ctx.path;
+    if (!path.startsWith(uploadPath)) return next();
+    return uploadCors(ctx, async () => {
+      const rawPath = path.slice(uploadPath.length);
+      switch (ctx.method) {
+        case 'PUT':
+          return handlePut(ctx, rawPath, { intake, incoming: parts.incoming, published, rufh: parts.rufh });
+        case 'GET':
+        case 'HEAD':
+          return serveDownload(ctx, rawPath, published, pending, parts.quarantine, parts.downloadRedirect);
+        case 'OPTIONS': {
+          ctx.set('Allow', 'GET, HEAD, PUT, OPTIONS');
+          const version = parts.rufh?.versionOf(ctx);
+          if (version) parts.rufh!.announceLimits(ctx, version); // the draft: an upgraded PUT's target says its limits
+          ctx.status = 204;
+          return;
+        }
+        default:
+          throw new AppError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'GET, HEAD, PUT, OPTIONS' } });
+      }
+    });
+  });
+  koa.use(async () => {
     throw new AppError('ERR_NOT_FOUND');
   });
   return { koa, admin };

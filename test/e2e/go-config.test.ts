@@ -54,9 +54,10 @@ describe('Go 3.4 example configs: config check', () => {
     it(`${name}: valid; listen and metrics said with their effective address`, async () => {
       const res = await check(name, toml);
       assert.equal(res.code, 0, res.stderr);
-      assert.match(res.stdout, /mapped: server\.listen_address → server\.listen = 0\.0\.0\.0:8080 \(all interfaces\)/);
-      if (/port\s*=\s*"?9090/.test(toml)) assert.match(res.stdout, /→ metrics\.listen = 0\.0\.0\.0:9090 \(public on all interfaces/);
+      assert.match(res.stdout, /mapped: server\.listen_address → server\.listen = :8080 \(all interfaces, IPv4 and IPv6\)/);
+      if (/port\s*=\s*"?9090/.test(toml)) assert.match(res.stdout, /→ metrics\.listen = :9090 \(public on all interfaces/);
       assert.doesNotMatch(res.stdout, /unknown key/);
+      assert.match(res.stdout, /warning: server\.upload_path: "\/": slot URLs at the root, as Go served them/);
       if (EXPECTED[name]!.maxBytes !== 10e9) assert.match(res.stdout, new RegExp(`→ server\\.max_upload_size = ${EXPECTED[name]!.maxBytes / MiB}MiB`));
     });
   }
@@ -97,13 +98,20 @@ describe('Go 3.4 example configs: a real start enforces the same policy', () => 
         assert.ok(server.logs.every((l: LogLine) => (l.level ?? 30) >= levels[expected.level]!), 'nothing below the configured level');
         assert.ok(server.logs.some((l) => l.msg === 'Config warning' && l.code === 'CONFIG_LEGACY_KEY' && l.key === 'server.listen_address'));
 
+        const dir = slotDir();
         const put = (name: string, size: number, body?: string) =>
-          rawRequest(server.baseUrl, pathOf(signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/${name}`, baseUrl: server.uploadUrl, size }).url), {
+          rawRequest(server.baseUrl, pathOf(signSlotUrl({ secret: TEST_SECRET, path: `${dir}/${name}`, baseUrl: server.uploadUrl, size }).url), {
             method: 'PUT',
             headers: { 'Content-Length': size },
             ...(body === undefined ? {} : { body }),
           });
         assert.equal((await put('ok.TXT', 5, 'hello')).status, 201);
+        // Slots at the root, as Go served them (its catch-all "/" handler): the links in chat
+        // histories keep working, and the server's own paths keep theirs.
+        assert.equal(new URL(server.uploadUrl).pathname, '/');
+        assert.equal((await rawRequest(server.baseUrl, `/${dir}/ok.TXT`)).text, 'hello');
+        for (const own of ['/health', '/ready']) assert.equal((await rawRequest(server.baseUrl, own)).status, 200, own);
+        assert.equal((await rawRequest(server.baseUrl, '/health', { method: 'PUT', body: 'x' })).status, 405, 'not a slot');
         if (expected.allowed > 0) assert.equal((await put('tool.exe', 5, 'hello')).status, 415);
         if (expected.maxBytes < 10e9) {
           const big = await put('big.txt', expected.maxBytes + 1, '');

@@ -42,31 +42,32 @@ describe('Go 3.4 example configs: effective values', () => {
 
   it('network-switching', () => {
     const { config, warnings } = resolve(goConfig('network-switching'));
-    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(config.server.listen, { host: '', port: 8080 });
     assert.equal(config.storage.dataDir, './uploads');
     assert.equal(config.server.maxUploadBytes, 100 * MiB, 'the smaller of max_upload_size (500MB) and [uploads] max_file_size (100MB), in binary units');
     assert.deepEqual(config.uploads.allowedExtensions, exts26);
     assert.equal(config.security.expiryGraceMs, 72 * HOUR, 'the longest of the four grace keys');
     assert.equal(config.logging.level, 'info', '"INFO" in any case');
     assert.deepEqual([config.workers.count, config.workers.queueSize], [20, 2000]);
-    assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9090 });
+    assert.deepEqual(config.metrics.listen, { host: '', port: 9090 });
     assert.equal(config.metrics.enabled, true);
     assert.equal(config.tus.expirationMs, 72 * HOUR);
     assert.equal(config.server.gracefulShutdownMs, 30_000);
     assert.equal(config.security.secret, 'network-switching-secret-0123456789');
+    assert.equal(config.server.uploadPath, '/', 'Go served slot URLs at the root');
     assert.equal(byCode(warnings, 'CONFIG_WEAK').length, 1, 'the 72 h grace is flagged at every start');
   });
 
   for (const name of ['docker', 'systemd']) {
     it(name, () => {
       const { config, warnings } = resolve(goConfig(name));
-      assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+      assert.deepEqual(config.server.listen, { host: '', port: 8080 });
       assert.equal(config.storage.dataDir, '/opt/hmac-file-server/data/uploads');
       assert.equal(config.server.maxUploadBytes, 100 * MiB, 'maxfilesize "100MB" under max_upload_size "10GB"');
       assert.deepEqual(config.uploads.allowedExtensions, exts26);
       assert.equal(config.logging.level, 'info');
       assert.deepEqual([config.workers.count, config.workers.queueSize], [10, 1000]);
-      assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9090 });
+      assert.deepEqual(config.metrics.listen, { host: '', port: 9090 });
       assert.equal(config.finalize.dedup, true);
       assert.equal(config.redis.url, '');
       assert.equal(config.server.gracefulShutdownMs, 30_000);
@@ -79,13 +80,13 @@ describe('Go 3.4 example configs: effective values', () => {
 
   it('mobile-resilient', () => {
     const { config } = resolve(goConfig('mobile-resilient'));
-    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(config.server.listen, { host: '', port: 8080 });
     assert.equal(config.server.maxUploadBytes, 500 * MiB);
     assert.equal(config.uploads.allowedExtensions.length, 31);
     assert.ok(config.uploads.allowedExtensions.includes('.tar.gz'));
     assert.equal(config.security.expiryGraceMs, 72 * HOUR);
     assert.deepEqual([config.workers.count, config.workers.queueSize], [10, 500]);
-    assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9090 });
+    assert.deepEqual(config.metrics.listen, { host: '', port: 9090 });
   });
 
   it('production-enhanced is refused, naming filettlenabled only', () => {
@@ -96,10 +97,10 @@ describe('Go 3.4 example configs: effective values', () => {
     const { config, warnings } = resolve(`${goConfig('production-enhanced')}\n[migration]\naccept_unenforced = ["server.filettlenabled"]\n`);
     assert.deepEqual(byCode(warnings, 'CONFIG_UNKNOWN_KEY'), []);
     assert.deepEqual(byCode(warnings, 'CONFIG_UNENFORCED').map((w) => w.path), ['server.filettlenabled']);
-    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(config.server.listen, { host: '', port: 8080 });
     assert.equal(config.server.maxUploadBytes, 1024 * MiB);
     assert.equal(config.uploads.allowedExtensions.length, 37);
-    assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9090 });
+    assert.deepEqual(config.metrics.listen, { host: '', port: 9090 });
     assert.equal(config.metrics.path, '/metrics');
     assert.equal(config.finalize.dedup, true);
     assert.equal(config.redis.url, 'redis://localhost:6379/0');
@@ -109,7 +110,7 @@ describe('Go 3.4 example configs: effective values', () => {
 
   it('enhanced-security', () => {
     const { config, warnings } = resolve(goConfig('enhanced-security'));
-    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(config.server.listen, { host: '', port: 8080 });
     assert.equal(config.server.maxUploadBytes, 100 * MiB, '[uploads] max_file_size under the 10 GB default');
     assert.deepEqual(config.uploads.allowedExtensions, ['.txt', '.pdf', '.jpg', '.png', '.mp4', '.mkv']);
     assert.equal(config.finalize.dedup, true);
@@ -118,7 +119,7 @@ describe('Go 3.4 example configs: effective values', () => {
 
   it('minimal', () => {
     const { config } = resolve(goConfig('minimal'));
-    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(config.server.listen, { host: '', port: 8080 });
     assert.equal(config.storage.dataDir, '/tmp/test-uploads');
     assert.equal(config.metrics.enabled, true);
     assert.equal(config.server.maxUploadBytes, 10e9, 'no Go size key: the default');
@@ -161,9 +162,20 @@ describe('Go 3.x keys: case, levels, sizes', () => {
 
   it('metrics port: public on all interfaces, said so', () => {
     const { config, warnings } = resolveConfig({ server: { metrics_port: '9100', bind_ip: '10.0.0.1', listen_address: '80' } }, {});
-    assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9100 }, 'Go served metrics on ":port" whatever bind_ip said');
+    assert.deepEqual(config.metrics.listen, { host: '', port: 9100 }, 'Go served metrics on ":port" whatever bind_ip said');
     assert.deepEqual(config.server.listen, { host: '10.0.0.1', port: 80 });
-    assert.match(warnings.find((w) => w.path === 'server.metrics_port')?.message ?? '', /→ metrics\.listen = 0\.0\.0\.0:9100 \(public/);
+    assert.match(warnings.find((w) => w.path === 'server.metrics_port')?.message ?? '', /→ metrics\.listen = :9100 \(public/);
+  });
+
+  it('upload_path: "/" as Go served slots, unless the config names a URL path; Go\'s directory value is replaced, said so', () => {
+    const go = { server: { listen_address: '8080' } };
+    assert.equal(resolveConfig(go, {}).config.server.uploadPath, '/');
+    assert.equal(resolveConfig({ server: { ...go.server, upload_path: '/upload/' } }, {}).config.server.uploadPath, '/upload/');
+    const dir = resolveConfig({ server: { ...go.server, upload_path: './uploads' } }, {});
+    assert.equal(dir.config.server.uploadPath, '/');
+    assert.match(dir.warnings.find((w) => w.path === 'server.upload_path')?.message ?? '', /"\.\/uploads" named a directory/);
+    assert.equal(resolveConfig({}, {}).config.server.uploadPath, '/upload/', "this server's own configs keep the prefix");
+    assert.deepEqual(resolveConfig({ server: { listen_address: '8080', bind_ip: '::' } }, {}).config.server.listen, { host: '', port: 8080 }, 'a wildcard bind_ip: every interface, both stacks');
   });
 
   it('bind_ip alone: Go listened on port 8080 there', () => {

