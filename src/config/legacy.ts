@@ -28,6 +28,8 @@ export interface LegacyResult {
   issues: ConfigIssue[];
   /** Key here → the Go key it was read from: an error in its value names the key the file holds. */
   renamed: Map<string, string>;
+  /** The file has keys only a Go config has. */
+  goDialect: boolean;
 }
 
 interface Mapping {
@@ -57,7 +59,7 @@ export function mapLegacyKeys(raw: RawConfig): LegacyResult {
   for (const key of accepted.unused) {
     m.warnings.push({ code: 'CONFIG_ADJUSTED', path: 'migration.accept_unenforced', message: `"${key}" names no unenforceable key set in this config; remove it` });
   }
-  return { warnings: m.warnings, issues: m.issues, renamed: m.renamed };
+  return { warnings: m.warnings, issues: m.issues, renamed: m.renamed, goDialect: m.goDialect };
 }
 
 /** Lower-cases every table key (Go reads keys case-insensitively); two spellings of one key are an error. */

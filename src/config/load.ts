@@ -51,7 +51,12 @@ export async function loadConfig(options: { path?: string | undefined; env: Env 
     else throw new ConfigError([{ path: '(file)', message: `cannot read ${path}: ${code ?? (err as Error).message}` }]);
   }
   const raw = text === null ? {} : parseTomlText(text, path);
-  const { config, warnings } = resolveConfig(raw, options.env);
+  const { config, warnings, goDialect } = resolveConfig(raw, options.env);
+  // A Go config without its secret: Go refused to start, and a secret generated here (as for a
+  // config of this server) would fail every upload the XMPP server signs with the one it has.
+  if (goDialect && config.security.secret === '') {
+    throw new ConfigError([{ path: 'security.secret', message: 'empty in a Go config (Go refused to start without it); set the secret your XMPP server signs with, or HFS_SECRET' }]);
+  }
   return { config, warnings, source: text === null ? null : path };
 }
 
@@ -73,9 +78,9 @@ function keyOnLine(text: string, line: number): string {
 }
 
 /** Pure: raw TOML object + env -> validated Config, or ConfigError listing every bad key. */
-export function resolveConfig(input: RawConfig, env: Env): { config: Config; warnings: ConfigWarning[] } {
+export function resolveConfig(input: RawConfig, env: Env): { config: Config; warnings: ConfigWarning[]; goDialect: boolean } {
   const raw = structuredClone(input);
-  const { warnings, issues: legacyIssues, renamed } = mapLegacyKeys(raw);
+  const { warnings, issues: legacyIssues, renamed, goDialect } = mapLegacyKeys(raw);
   const fromEnv = new Map<string, string>();
   for (const [name, sec, key] of ENV_OVERRIDES) {
     const value = env[name];
@@ -103,7 +108,7 @@ export function resolveConfig(input: RawConfig, env: Env): { config: Config; war
   const clashes = [...listenerClashes(config), ...pathClashes(config)];
   if (clashes.length > 0) throw new ConfigError(clashes);
   warnings.push(...crossCheck(config));
-  return { config, warnings };
+  return { config, warnings, goDialect };
 }
 
 /** An issue in a value read from a Go key names the key the file holds: "timeouts.shutdown (read as server.graceful_shutdown_timeout)". */

@@ -70,6 +70,17 @@ describe('Go 3.4 example configs: config check', () => {
     assert.match(res.stdout, /warning: security\.expiry_grace: v3 URLs are accepted up to 72h after they expire/);
   });
 
+  it('a Go config without its secret is refused (Go did not start; a generated one would fail every signed upload)', async () => {
+    const toml = '[server]\nlisten_address = "8080"\n[security]\nsecret = ""\n';
+    const refused = await check('nosecret', toml);
+    assert.equal(refused.code, 2);
+    assert.equal(refused.stderr.trim().split('\n').length, 1);
+    assert.match(refused.stderr, /security\.secret: empty in a Go config/);
+    const file = join(dir, 'nosecret-env.toml');
+    await writeFile(file, toml);
+    assert.equal((await runCli(['config', 'check', file], { HFS_SECRET: 'from-the-environment-0123456789' })).code, 0, 'HFS_SECRET gives it');
+  });
+
   it('production-enhanced: refused with one line naming filettlenabled; runs once accepted', async () => {
     const refused = await check('pe', goConfig('production-enhanced'));
     assert.equal(refused.code, 2);
