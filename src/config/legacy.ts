@@ -54,6 +54,7 @@ export function mapLegacyKeys(raw: RawConfig): LegacyResult {
   mapClamav(m);
   for (const rule of GO_KEY_RULES) applyRule(m, rule, accepted);
   mapSizes(m);
+  if (m.goDialect) readGoScalars(m);
   if (m.goDialect) mapUploadRoot(m);
   if (m.goDialect) noteGoBuiltIns(m);
   for (const key of accepted.unused) {
@@ -446,6 +447,33 @@ function describeBytes(bytes: number): string {
 }
 
 /** What Go did on its own, whatever the config said, and this server does not. */
+/** Switches and counts of a Go config, where they land here (after the renames). */
+const GO_SCALARS: ReadonlyArray<[string, 'bool' | 'count']> = [
+  ['metrics.enabled', 'bool'],
+  ['finalize.dedup', 'bool'],
+  ['scan.enabled', 'bool'],
+  ['workers.numworkers', 'count'],
+  ['workers.queue_size', 'count'],
+  ['scan.concurrency', 'count'],
+];
+
+/**
+ * Go read its config through viper, which converts quoted values ("true", "8") to the key's
+ * type; a Go config is read the same way here. A string neither way reads is left for the
+ * schema to refuse with its key path.
+ */
+function readGoScalars(m: Mapping): void {
+  for (const [path, kind] of GO_SCALARS) {
+    const [section, key] = split(path);
+    const table = holder(m.raw, section);
+    const value = table?.[key];
+    if (typeof value !== 'string') continue;
+    const text = value.trim();
+    if (kind === 'count' && /^\d{1,9}$/.test(text)) table![key] = Number(text);
+    if (kind === 'bool' && /^(1|t|true|0|f|false)$/i.test(text)) table![key] = on(text);
+  }
+}
+
 /**
  * Go served slots at the root (its catch-all "/" handler, the signature over the whole path), so
  * the XMPP server's URLs and the links in chat histories carry no prefix: a Go config gets

@@ -178,6 +178,13 @@ describe('Go 3.x keys: case, levels, sizes', () => {
     assert.deepEqual(resolveConfig({ server: { listen_address: '8080', bind_ip: '::' } }, {}).config.server.listen, { host: '', port: 8080 }, 'a wildcard bind_ip: every interface, both stacks');
   });
 
+  it('quoted switches and counts read as Go (viper) read them; a string neither way reads names its key', () => {
+    const { config } = resolveConfig({ server: { listen_address: '8080', metricsenabled: 'false', deduplication_enabled: 'TRUE' }, workers: { numworkers: '8', uploadqueuesize: ' 500 ' } }, {});
+    assert.deepEqual([config.metrics.enabled, config.finalize.dedup, config.workers.count, config.workers.queueSize], [false, true, 8, 500]);
+    assert.deepEqual(issuePaths(() => resolveConfig({ server: { listen_address: '8080' }, workers: { numworkers: 'eight' } }, {})), ['workers.numworkers']);
+    assert.deepEqual(issuePaths(() => resolveConfig({ workers: { numworkers: '8' } }, {})), ['workers.numworkers'], "this server's own config keeps its types");
+  });
+
   it('bind_ip alone: Go listened on port 8080 there', () => {
     assert.deepEqual(resolveConfig({ server: { bind_ip: '127.0.0.1' } }, {}).config.server.listen, { host: '127.0.0.1', port: 8080 });
   });
