@@ -150,6 +150,19 @@ export class FinalizationService implements UploadFinalizer {
           return null; // a payload this version cannot read: nothing to compare with
         }
       },
+      slotUpload: async (slotPath) => {
+        const waiting = this.#waitlist.get(slotPath);
+        if (waiting !== undefined) return { protocol: waiting.protocol, uploadId: waiting.uploadId };
+        if (this.#backend === null || this.#state !== 'running') return null;
+        const job = await orUnknown(this.#backend.getBySlot(slotPath));
+        if (job === null) return null;
+        try {
+          const { protocol, uploadId } = fromPayload(job.payload);
+          return { protocol, uploadId };
+        } catch {
+          return null; // a payload this version cannot read
+        }
+      },
       pressure: () => gate.pressure(),
     };
     this.admin = new QueueAdmin({

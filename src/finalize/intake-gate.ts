@@ -45,6 +45,13 @@ export interface IntakeControl {
    * queue does not answer). A PUT repeating those bytes is answered as the first one was.
    */
   pendingUpload(slotPath: string): Promise<PendingUpload | null>;
+  /**
+   * The upload a job holds the slot for, in any state (or one waiting for its job to be written),
+   * from the queue every instance shares: a tus final repeated at another instance, or after a
+   * restart, finds the final it repeats before its file is published. null when none (or the queue
+   * does not answer).
+   */
+  slotUpload(slotPath: string): Promise<{ readonly protocol: 'tus' | 'put'; readonly uploadId: string } | null>;
   /** Queue pressure felt by intake right now. */
   pressure(): Pressure;
 }

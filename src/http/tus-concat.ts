@@ -9,8 +9,8 @@
  *
  * A final POST repeated after a crash during its join (same slot, same parts in the same
  * order) completes that final upload instead of failing: its parts are marked as consumed by it
- * before the join starts. Once the final is complete, a repeat is refused like any second
- * upload of the slot (409), as a repeated PUT is.
+ * before the join starts. Once the final is complete its parts are gone: the caller answers a
+ * repeat with that final (tus-endpoint.ts earlierFinal), and serializes the finals of a slot.
  */
 import type { Lock, Locker } from '@tus/utils';
 import type { AuthorizedSlot } from '../auth/index.js';

@@ -7,6 +7,7 @@
  * Served here rather than by @tus/server: GET and DELETE of finished uploads (tus-finished.ts),
  * concatenation (tus-concat.ts); the checksum extension is parsed here and verified by the store.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import { EVENTS, type Server } from '@tus/server';
@@ -17,7 +18,7 @@ import { AppError, toClientError } from '../errors.js';
 import { expectedSha256FromMetadata, jobIdOf, type IntakeControl } from '../finalize/index.js';
 import { socketIdleMsOf, tusBodyEnder, type Intake } from '../intake/index.js';
 import { metrics } from '../observability/index.js';
-import { TusFileStore, isFinishedRecord, serverStateOf, storageUnavailableError, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState, type StoredUpload } from '../storage/index.js';
+import { TusFileStore, isFinishedRecord, serverStateOf, storageUnavailableError, type DeletablePublishedStore, type PublishedStore, type QuarantineStore, type TakeoverLock, type TakeoverLocker, type TusDoorStore, type TusRequestScope, type TusWriteScope, type UnfinishedUpload, type UnfinishedUploads, type UploadServerState, type StoredUpload } from '../storage/index.js';
 import { corsOriginFor } from './cors.js';
 import { answerHeadersAtWriteHead, storageFullAnswer, wholeHeader } from './tus-answer-headers.js';
 import { answerCors, answerOptions, dropHeader, TUS_EXPOSED_EXTRA, uploadUrlOf } from './tus-http.js';
@@ -48,8 +49,8 @@ export interface TusDeps {
   published: PublishedStore | (PublishedStore & DeletablePublishedStore);
   /** Downloads of files still being finalized wait for them. */
   pending: PendingPublications;
-  /** Finalization's intake side: a partial's creation only checks that no job holds its slot. */
-  control: Pick<IntakeControl, 'slotTaken'>;
+  /** Finalization's intake side: a partial's creation checks that no job holds its slot; a repeated final finds its job's upload. */
+  control: Pick<IntakeControl, 'slotTaken' | 'slotUpload'>;
   now: () => number;
   /** The scope the store reads per request (TusFileStore options.scope). */
   scope: TusRequestScope;
@@ -89,12 +90,8 @@ export class TusEndpoint {
   /** The upload a POST created; the headers an error answer must carry (tus-answer-headers.ts). */
   private readonly created = new WeakMap<IncomingMessage, string>();
   private readonly errorHeaders = new WeakMap<ServerResponse, Record<string, string>>();
-  /** Finals being joined, by slot path (createFinal). */
-  private readonly finals = new Map<string, Promise<void>>();
   /** Completions in progress, by upload id (onFinish). */
   private readonly completing = new Map<string, Promise<void>>();
-  /** The last finals joined here, slot path -> upload id: a repeat finds its final before it is published. */
-  private readonly recentFinals = new Map<string, string>();
 
   constructor(private readonly deps: TusDeps) {
     const { config } = deps;
@@ -329,55 +326,73 @@ export class TusEndpoint {
 
   /**
    * The final POST of a concatenation: joined and finalized here, answered 201 with its URL.
-   * One final at a time per slot (this instance): a client retrying a slow final would otherwise
-   * join the parts again while the first's file is being finalized (a short file, a dead letter).
-   * The second then finds the parts joined and gets the first's answer.
+   * One final at a time per slot, across the cluster: the slot's final lock (the upload locker,
+   * so Redis in cluster mode) is held from the join until the parts are removed. A client
+   * retrying a slow final, at this instance or another, would otherwise join the parts again
+   * while the first's file is being finalized (a short file, a dead letter), or be refused
+   * (409) while they are marked used. The second then finds the parts gone and gets the
+   * first's answer (earlierFinal).
    */
   private async createFinal(ctx: Context, creation: Creation, ids: readonly string[]): Promise<void> {
-    const path = creation.slot.path;
-    for (let running = this.finals.get(path); running; running = this.finals.get(path)) await running.catch(() => {});
-    const run = this.joinFinal(ctx, creation, ids);
-    this.finals.set(path, run);
-    try {
-      await run;
-    } finally {
-      if (this.finals.get(path) === run) this.finals.delete(path);
-    }
-  }
-
-  private async joinFinal(ctx: Context, creation: Creation, ids: readonly string[]): Promise<void> {
     const gone = new AbortController();
     const onClose = () => gone.abort();
     ctx.req.once('close', onClose);
     try {
-      const record = await this.concat!.createFinal({
-        slot: creation.slot,
-        ids,
-        metadata: creation.metadata,
-        expectedSha256: creation.record.expectedSha256,
-        newId: newUploadId(),
-        signal: gone.signal,
-      }).catch(async (err: unknown) => {
-        const earlier = AppError.is(err, 'ERR_CONCAT_PART_INVALID') ? await this.earlierFinal(creation.slot.path, ids, gone.signal) : null;
-        if (earlier === null) throw err;
-        throw new RepeatedFinal(earlier); // joined by the request this one waited for
-      });
+      const lock = await this.lockFinal(creation.slot.path, gone.signal);
       try {
-        await this.completion.complete(record.id, record.size!);
-      } catch (err) {
-        // Refused for good (checksum, slot taken): the parts go with it. Anything else: kept for a retry.
-        if (err instanceof AppError && err.status < 500) await this.concat!.removeParts(ids);
-        throw err;
+        await this.joinFinal(ctx, creation, ids, gone.signal);
+      } finally {
+        await lock.unlock().catch(() => {}); // a Redis unlock that fails leaves the key to its TTL
       }
-      await this.concat!.removeParts(ids);
-      for (const part of ids) this.deps.unfinished.remove(part);
-      this.recentFinals.set(creation.slot.path, record.id);
-      if (this.recentFinals.size > RECENT_FINALS) this.recentFinals.delete(this.recentFinals.keys().next().value!);
-      metrics.uploadsCreated.inc({ protocol: 'tus' });
-      this.answerFinal(ctx, record);
     } finally {
       ctx.req.off('close', onClose);
     }
+  }
+
+  /**
+   * Takes the slot's final lock. A join may outlast the locker's acquire timeout (it copies most
+   * of the file), so a waiter asks again while its client waits, up to FINAL_WAIT_MS, then 423
+   * (clients retry the POST, and a retry after the join gets its 201). The holder is never asked
+   * to stop: a join cut short would only have to be redone.
+   */
+  private async lockFinal(slotPath: string, signal: AbortSignal): Promise<TakeoverLock> {
+    const until = Date.now() + FINAL_WAIT_MS;
+    for (;;) {
+      // A digest of the path: a lock id is a Redis key and a channel message (no newline in it).
+      const lock = this.deps.locker.newLock(`final.${createHash('sha256').update(slotPath).digest('base64url')}`);
+      try {
+        await lock.lock(signal, () => {});
+        return lock;
+      } catch (err) {
+        if (!AppError.is(err, 'ERR_UPLOAD_LOCKED') || signal.aborted || Date.now() >= until) throw err;
+      }
+    }
+  }
+
+  private async joinFinal(ctx: Context, creation: Creation, ids: readonly string[], signal: AbortSignal): Promise<void> {
+    const record = await this.concat!.createFinal({
+      slot: creation.slot,
+      ids,
+      metadata: creation.metadata,
+      expectedSha256: creation.record.expectedSha256,
+      newId: newUploadId(),
+      signal,
+    }).catch(async (err: unknown) => {
+      const earlier = AppError.is(err, 'ERR_CONCAT_PART_INVALID') ? await this.earlierFinal(creation.slot.path, ids, signal) : null;
+      if (earlier === null) throw err;
+      throw new RepeatedFinal(earlier); // joined by the request this one waited for
+    });
+    try {
+      await this.completion.complete(record.id, record.size!);
+    } catch (err) {
+      // Refused for good (checksum, slot taken): the parts go with it. Anything else: kept for a retry.
+      if (err instanceof AppError && err.status < 500) await this.concat!.removeParts(ids);
+      throw err;
+    }
+    await this.concat!.removeParts(ids);
+    for (const part of ids) this.deps.unfinished.remove(part);
+    metrics.uploadsCreated.inc({ protocol: 'tus' });
+    this.answerFinal(ctx, record);
   }
 
   private answerFinal(ctx: Context, record: StoredUpload): void {
@@ -393,11 +408,18 @@ export class TusEndpoint {
    * The final upload these parts were joined into, when a client repeats its final creation (the
    * 201 was lost; the parts are gone by then): it gets that final's URL again, as a repeated
    * creation of a slot gets its upload's. null when the slot's file came from anything else.
+   * Found through what every instance reads: the published file's record, else the slot's job in
+   * the shared queue (the final may have been joined at another instance or before a restart,
+   * and still wait for finalization).
    */
   private async earlierFinal(slotPath: string, ids: readonly string[], signal?: AbortSignal): Promise<StoredUpload | null> {
-    let finalId = this.recentFinals.get(slotPath) ?? (await this.deps.published.record(slotPath))?.uploadId;
+    const queued = async () => {
+      const upload = await this.deps.control.slotUpload(slotPath);
+      return upload?.protocol === 'tus' ? upload.uploadId : undefined;
+    };
+    let finalId = (await this.deps.published.record(slotPath))?.uploadId ?? (await queued());
     if (finalId === undefined) {
-      await this.deps.pending.awaitPublished(slotPath, signal); // joined at another instance or before a restart, still being finalized: bounded wait
+      await this.deps.pending.awaitPublished(slotPath, signal); // the queue did not answer: a bounded wait for the file
       finalId = (await this.deps.published.record(slotPath))?.uploadId;
     }
     const final = finalId === undefined ? null : await this.deps.tusStore.record(finalId);
@@ -696,5 +718,5 @@ class RepeatedFinal extends Error {
   }
 }
 
-/** How many joined finals createFinal remembers by slot (a repeat within minutes is the case). */
-const RECENT_FINALS = 1024;
+/** How long a final POST waits for another final of its slot to be joined (createFinal), then 423. */
+const FINAL_WAIT_MS = 60_000;
