@@ -6,6 +6,12 @@
  * - Bodies: a sorted set per client of lease tokens scored by their expiry (Redis time). Each
  *   instance renews its own leases every third of `leaseMs` and removes one when its body ends;
  *   a crashed instance's leases stop being renewed and stop counting after `leaseMs`.
+ * - A same-slot retry at the cap (the newest body takes over): the script lets it in and turns
+ *   the slot's leases of other instances into "taken over" markers (`!<token>`, not counted);
+ *   their instance learns it at its next renewal and asks the body to let go (tus keeps its
+ *   bytes, a PUT's are dropped). So one slot has one counted body cluster-wide, plus old ones
+ *   ending within a renewal period, instead of one per instance. This instance's own body on
+ *   the slot is left to its local takeover (BodySlots: a PUT still moving is not ended there).
  * - Starts: the token bucket of ClientLimits, as one script on a hash per client that expires
  *   after a minute untouched (a full bucket).
  * - Redis unreachable or failing: this process's ClientLimits answers (SharedCounts logs the switch).
@@ -24,17 +30,32 @@ const EXPIRE_WITH_LATEST = `local last = redis.call('ZRANGE', KEYS[1], -1, -1, '
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end`;
 
 const BODY_ENTER = new LuaScript(`
--- KEYS[1] the client's body leases (sorted set: token -> expiry, ms of Redis time)
--- ARGV[1] token ("<slot tag>:<random>"), ARGV[2] cap, ARGV[3] lease ms, ARGV[4] slot tag
+-- KEYS[1] the client's body leases (sorted set: token -> expiry, ms of Redis time; "!<token>":
+--         a lease taken over, not counted, until its instance's renewal reads it)
+-- ARGV[1] token ("<slot tag>:<instance tag>:<random>"), ARGV[2] cap, ARGV[3] lease ms,
+-- ARGV[4] slot tag, ARGV[5] this instance's tag
 -- Reply: 1 counted; 0 the client streams its maximum (expired leases of crashed instances dropped
 -- first), unless one of its bodies is on the same slot: its retry, which takes that body over
+-- (other instances' leases of the slot become markers)
 ${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local live = 0
+for _, member in ipairs(members) do
+  if string.sub(member, 1, 1) ~= '!' then live = live + 1 end
+end
+if live >= tonumber(ARGV[2]) then
   local prefix = ARGV[4] .. ':'
+  local own = prefix .. ARGV[5] .. ':'
   local same = false
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    if string.sub(member, 1, #prefix) == prefix then same = true break end
+  for _, member in ipairs(members) do
+    if string.sub(member, 1, #prefix) == prefix then
+      same = true
+      if string.sub(member, 1, #own) ~= own then
+        redis.call('ZREM', KEYS[1], member)
+        redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), '!' .. member)
+      end
+    end
   end
   if not same then return 0 end
 end
@@ -45,7 +66,10 @@ return 1
 
 const BODY_RENEW = new LuaScript(`
 -- KEYS[1] the client's body leases; ARGV[1] token, ARGV[2] lease ms
--- Reply: 1. A lease that expired meanwhile (a long pause) is added again: its body still streams.
+-- Reply: 1 renewed; 0 taken over by a retry of its slot at another instance (the marker is
+-- removed: the body is to let go). A lease that expired meanwhile (a long pause) is added
+-- again: its body still streams.
+if redis.call('ZREM', KEYS[1], '!' .. ARGV[1]) == 1 then return 0 end
 ${NOW}
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 ${EXPIRE_WITH_LATEST}
@@ -83,8 +107,10 @@ export interface ClusterClientLimitsOptions {
 
 export class ClusterClientLimits implements ClientCaps {
   readonly #o: ClusterClientLimitsOptions;
-  /** This instance's body leases in Redis: token -> key. */
-  readonly #leases = new Map<string, string>();
+  /** This instance's body leases in Redis: token -> key, and what to do when a retry elsewhere takes the body over. */
+  readonly #leases = new Map<string, { key: string; onTakenOver: (() => void) | undefined }>();
+  /** Tells this instance's leases from others' in the script (a retry takes over only other instances' bodies). */
+  readonly #self = randomBytes(6).toString('base64url');
   #renewal: NodeJS.Timeout | undefined;
 
   constructor(options: ClusterClientLimitsOptions) {
@@ -94,29 +120,30 @@ export class ClusterClientLimits implements ClientCaps {
   /**
    * `slotKey`: the slot or upload the body is for. At its cap, a client whose other body is on the
    * same slot, at any instance, is let in: the newest body takes the old one over (issue 18), which
-   * at another instance no local check can see.
+   * at another instance no local check can see, so it is told through Redis: `onTakenOver` is
+   * called (once, within a renewal period) when a retry at another instance took this body over.
    */
-  async enterBody(address: string, slotKey = ''): Promise<(() => void) | null> {
+  async enterBody(address: string, slotKey = '', onTakenOver?: () => void): Promise<(() => void) | null> {
     const { local, counts, maxBodies } = this.#o;
     if (maxBodies <= 0) return local.enterBody(address);
     const key = `${counts.keyPrefix}limits:bodies:${local.keyOf(address)}`;
     // A digest, not the path: the slot names stay out of Redis.
     const tag = createHash('sha256').update(slotKey).digest('base64url').slice(0, 16);
-    const token = `${tag}:${randomBytes(9).toString('base64url')}`;
+    const token = `${tag}:${this.#self}:${randomBytes(9).toString('base64url')}`;
     const entered = await counts.run<'shared' | (() => void) | null>(
       'body',
-      async (redis) => ((await BODY_ENTER.run(redis, [key], [token, maxBodies, counts.leaseMs, slotKey === '' ? '' : tag])) === 1 ? 'shared' : null),
+      async (redis) => ((await BODY_ENTER.run(redis, [key], [token, maxBodies, counts.leaseMs, slotKey === '' ? '' : tag, this.#self])) === 1 ? 'shared' : null),
       () => local.enterBody(address),
     );
     if (entered !== 'shared') return entered;
-    this.#leases.set(token, key);
+    this.#leases.set(token, { key, onTakenOver });
     this.#renewSoon();
     let left = false;
     return () => {
       if (left) return;
       left = true;
       this.#leases.delete(token);
-      void counts.tryShared('body end', (redis) => redis.zrem(key, token));
+      void counts.tryShared('body end', (redis) => redis.zrem(key, token, `!${token}`));
     };
   }
 
@@ -150,7 +177,13 @@ export class ClusterClientLimits implements ClientCaps {
       if (this.#leases.size === 0) return this.stop();
       const leases = [...this.#leases];
       void this.#o.counts.tryShared('body renewal', async (redis) => {
-        await Promise.all(leases.map(([token, key]) => BODY_RENEW.run(redis, [key], [token, this.#o.counts.leaseMs])));
+        await Promise.all(
+          leases.map(async ([token, { key, onTakenOver }]) => {
+            if ((await BODY_RENEW.run(redis, [key], [token, this.#o.counts.leaseMs])) !== 0) return;
+            this.#leases.delete(token); // no longer renewed: it counts no more, its body ends
+            onTakenOver?.();
+          }),
+        );
       });
     }, Math.max(50, Math.floor(this.#o.counts.leaseMs / 3))).unref();
   }

@@ -150,9 +150,12 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
   refuseWhenStopping(deps.lifecycle);
   const log = request.log ?? deps.log;
   const client = deps.clientOf(req);
+  // A retry of this slot at another instance took this body over (cluster caps): let go as for a
+  // local takeover (silent: ended now; receiving: drained). Set once the holder exists.
+  let takenOver = () => {};
   // Single-node caps answer synchronously (nothing changes there); cluster caps ask Redis.
   const enterClient = async () => {
-    const entered = deps.clients.enterBody(client, request.slotKey);
+    const entered = deps.clients.enterBody(client, request.slotKey, () => takenOver());
     return entered instanceof Promise ? await entered : entered;
   };
   const refuseClient = () => {
@@ -219,6 +222,7 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
     end: () => end('takeover'),
     onTakeover: (report) => reportTakeover(log, request, report),
   });
+  takenOver = () => void holder.requestRelease({ clientAddress: client });
 
   const cleanups: Array<() => void> = [() => leaveClient?.(), () => holder.finished(), () => req.off('close', onClose)];
   const releaseAll = () => {

@@ -31,9 +31,10 @@ export type CreationVerdict = { ok: true } | { ok: false; retryAfterS: number };
 export interface ClientCaps {
   /**
    * Counts a body for the client at `address` (for the slot or upload `slotKey`); null when it
-   * already streams its maximum. Call the returned function once when done.
+   * already streams its maximum. Call the returned function once when done. `onTakenOver`: a
+   * retry of the slot elsewhere (another instance) took this body over; it should let go.
    */
-  enterBody(address: string, slotKey?: string): (() => void) | null | Promise<(() => void) | null>;
+  enterBody(address: string, slotKey?: string, onTakenOver?: () => void): (() => void) | null | Promise<(() => void) | null>;
   /** Takes one start from the client's bucket. */
   allowCreation(address: string, nowMs: number): CreationVerdict | Promise<CreationVerdict>;
 }

@@ -122,10 +122,56 @@ describe('cluster mode: [limits] count across instances', () => {
     try {
       const retry = await rawRequest(b.baseUrl, s.putPath, { method: 'PUT', headers: { 'Content-Length': 1_000, 'X-Forwarded-For': client }, body: data });
       assert.equal(retry.status, 201, `the retry at B: ${retry.text}`);
-      assert.equal((await putFrom(cluster, b, client)).status, 429, 'another slot of the same client is still over its cap');
+      // The retry replaced A's body in the count (A ends that one): the client streams nothing now.
+      assert.equal((await putFrom(cluster, b, client)).status, 201, 'the old body no longer counts: another slot is let in');
     } finally {
       held.destroy();
       await streaming;
+    }
+  });
+
+  it("bodies at once: that retry at B ends A's silent body (its bytes dropped): one body per slot across the cluster, not one per instance", async () => {
+    const client = '198.51.100.32';
+    const s = slot(cluster.uploadUrl, `${slotDir()}/replaced.bin`, 1_000);
+    const data = randomData(1_000);
+    const trickle = new Readable({ read() {} });
+    trickle.push(data.subarray(0, 10)); // then silence
+    const old = rawRequest(a.baseUrl, s.putPath, { method: 'PUT', headers: { 'Content-Length': 1_000, 'X-Forwarded-For': client }, body: trickle }).catch((e: Error) => e);
+    await until('the body to stream at A', async () => /^hmac_active_uploads 1$/m.test(await metricsOf(a)));
+    // The retry at B streams too (still sending when A is checked).
+    let retryReq!: ClientRequest;
+    const retryBody = new Readable({ read() {} });
+    retryBody.push(data.subarray(0, 10));
+    const retry = rawRequest(b.baseUrl, s.putPath, { method: 'PUT', headers: { 'Content-Length': 1_000, 'X-Forwarded-For': client }, body: retryBody, onRequest: (r) => (retryReq = r) });
+    try {
+      await until('the retry to stream at B', async () => /^hmac_active_uploads 1$/m.test(await metricsOf(b)));
+      // One counted body for the client cluster-wide (the retry); A's is marked taken over.
+      const reader = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+      try {
+        const [key] = await reader.keys(`*limits:bodies:${client}`);
+        const members = await reader.zrange(key!, 0, -1);
+        assert.equal(members.filter((m) => !m.startsWith('!')).length, 1, `leases: ${members.join(' ')}`);
+      } finally {
+        reader.disconnect();
+      }
+      assert.equal((await putFrom(cluster, a, client)).status, 429, 'another slot of the client is over its cap meanwhile');
+      // A learns of the takeover at its next lease renewal (lock_ttl / 3) and ends its body well
+      // before the 60 s stall timeout would.
+      await until('A to end the taken-over body', async () => /^hmac_active_uploads 0$/m.test(await metricsOf(a)), 15_000);
+      const ended = await old;
+      assert.ok(!(ended instanceof Error), `the old PUT got an answer: ${String(ended)}`);
+      assert.equal(codeOf(ended), 'ERR_UPLOAD_TAKEN_OVER');
+      assert.ok(a.logs.some((l) => l.msg === 'Upload taken over by a newer request'), 'A logged the takeover');
+      retryBody.push(data.subarray(10));
+      retryBody.push(null);
+      const done = await retry;
+      assert.equal(done.status, 201, `the retry at B: ${done.text}`);
+      const got = await rawRequest(a.baseUrl, s.getPath);
+      assert.equal(got.status, 200);
+      assert.ok(got.body.equals(data), "the retry's bytes are the file");
+    } finally {
+      retryReq?.destroy();
+      trickle.push(null);
     }
   });
 

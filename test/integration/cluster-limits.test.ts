@@ -86,6 +86,35 @@ describe('per-client caps across instances', () => {
     b.clients.stop();
   });
 
+  it("bodies: a same-slot retry at the cap takes over the slot's body at another instance (told at its renewal), not this instance's own", async () => {
+    const prefix = uniquePrefix('limits');
+    const leaseMs = 600; // renewed every 200 ms
+    const [a, b] = [instance(prefix, { maxBodies: 1, leaseMs }), instance(prefix, { maxBodies: 1, leaseMs })];
+    const key = `${prefix}limits:bodies:198.51.100.7`;
+    const reader = redis.clients.open();
+    const live = async () => (await reader.zrange(key, 0, -1)).filter((m) => !m.startsWith('!')).length;
+    let takenAtA = 0;
+    let takenAtB = 0;
+    assert.ok(await a.clients.enterBody('198.51.100.7', 'slot/x', () => takenAtA++));
+    assert.equal(await b.clients.enterBody('198.51.100.7', 'slot/y'), null, 'another slot: over the cap');
+    const retry = await b.clients.enterBody('198.51.100.7', 'slot/x', () => takenAtB++);
+    assert.ok(retry, 'the same slot at B: let in');
+    assert.equal(await live(), 1, "A's lease no longer counts");
+    await until("A's renewal to learn of the takeover", () => takenAtA === 1);
+    assert.equal(a.clients.leases, 0, 'A stopped renewing it');
+    // Another retry of the slot at B, beside B's own body: left to B's local takeover (BodySlots).
+    const again = await b.clients.enterBody('198.51.100.7', 'slot/x', () => takenAtB++);
+    assert.ok(again);
+    await new Promise((resolve) => setTimeout(resolve, leaseMs));
+    assert.equal(takenAtB, 0, "B's own bodies are not taken over through Redis");
+    assert.equal(takenAtA, 1, 'told once');
+    retry();
+    again();
+    await until('the leases gone', async () => (await reader.zcard(key)) === 0);
+    a.clients.stop();
+    b.clients.stop();
+  });
+
   it('bodies of one IPv6 /64 count together across instances', async () => {
     const prefix = uniquePrefix('limits');
     const [a, b] = [instance(prefix, { maxBodies: 1 }), instance(prefix, { maxBodies: 1 })];
