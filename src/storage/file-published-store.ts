@@ -9,6 +9,7 @@ import { chmod, link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promi
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { contentType, lookup } from 'mime-types';
 import { DEFAULT_CONTENT_TYPE } from '../auth/index.js';
 import type {
   DeletablePublishedStore,
@@ -83,7 +84,7 @@ export class FilePublishedStore implements PublishedStore, LocalIncoming, Deleta
     return {
       path,
       size: st.size,
-      contentType: meta?.contentType ?? DEFAULT_CONTENT_TYPE,
+      contentType: meta?.contentType ?? typeByName(path),
       ...validatorsOf(path, st, meta),
     };
   }
@@ -294,3 +295,12 @@ const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJ
 const tempBeside = (target: string) => join(dirname(target), `.${tempSuffix()}.tmp`);
 /** EEXIST: the file is there. ENOTDIR/EISDIR: a file sits where a directory of the path should be, or vice versa. */
 const isPathTaken = (err: unknown) => ['EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
+
+/**
+ * The type of a file without a record (copied in by hand, or kept by the Go server), from its
+ * name as Go served it; the download's content policy still decides whether it renders in place.
+ */
+function typeByName(path: string): string {
+  const type = lookup(path);
+  return type ? contentType(type) || type : DEFAULT_CONTENT_TYPE; // text types get charset=utf-8, as Go's mime package gave
+}

@@ -167,7 +167,13 @@ describe("files the Go server kept in its storage_path (read here as storage.dat
         const got = await rawRequest(server.baseUrl, url(server, 'f00dfeed/Holiday%20photo.jpg'));
         assert.equal(got.status, 200);
         assert.ok(got.body.equals(photo));
-        assert.equal((await rawRequest(server.baseUrl, url(server, 'notes.txt'))).text, 'hello');
+        // No record of the upload: typed by name as Go served it, through the same content policy.
+        assert.deepEqual([got.headers['content-type'], got.headers['content-disposition']], ['image/jpeg', undefined], 'shown in place, as chat histories show it');
+        const notes = await rawRequest(server.baseUrl, url(server, 'notes.txt'));
+        assert.deepEqual([notes.text, notes.headers['content-type']], ['hello', 'text/plain; charset=utf-8']);
+        await writeFile(join(dataDir, 'files', 'page.html'), '<script>alert(1)</script>');
+        const page = await rawRequest(server.baseUrl, url(server, 'page.html'));
+        assert.deepEqual([page.headers['content-type'], page.headers['content-disposition']], ['application/octet-stream', 'attachment; filename="page.html"'], 'never a page on our origin');
         assert.ok(!server.logs.some((l) => l.msg === FOREIGN), 'nothing foreign left: no warning');
       } finally {
         await server.dispose();
