@@ -388,6 +388,16 @@ function mapSizes(m: Mapping): void {
   if (!isTable(server)) return;
   server.max_upload_size = smallest.bytes;
   if (smallest.path !== 'server.max_upload_size') m.renamed.set('server.max_upload_size', smallest.path);
+  const serverLimit = limits.find((l) => l.path === 'server.max_upload_size');
+  if (serverLimit && smallest !== serverLimit && smallest.bytes < serverLimit.bytes) {
+    // Go 3.4 has no [uploads] size key: it applied max_upload_size alone. Kept as the admin wrote
+    // it (a limit is never loosened in silence), and said as a warning, not a mapping line.
+    m.warnings.push({
+      code: 'CONFIG_ADJUSTED',
+      path: smallest.path,
+      message: `Go 3.4 did not read it and accepted up to ${describeBytes(serverLimit.bytes)} (server.max_upload_size); here the smaller ${describeBytes(smallest.bytes)} applies. Remove ${smallest.path} to accept what Go accepted`,
+    });
+  }
   for (const limit of limits) {
     const unit = goSize(limit.text) !== null ? `"${limit.text}" in Go's binary units` : `"${limit.text}"`;
     const chosen = limit === smallest ? '' : `; the smaller ${smallest.path} applies`;

@@ -107,7 +107,7 @@ export function resolveConfig(input: RawConfig, env: Env): { config: Config; war
   const config = parsed.data;
   const clashes = [...listenerClashes(config), ...pathClashes(config)];
   if (clashes.length > 0) throw new ConfigError(clashes);
-  warnings.push(...crossCheck(config));
+  warnings.push(...crossCheck(config, renamed));
   return { config, warnings, goDialect };
 }
 
@@ -181,7 +181,7 @@ function dropUnknownKeys(raw: RawConfig): ConfigWarning[] {
 const WEAK_GRACE_MS = 3_600_000;
 
 /** Contradictions that still allow a start: warn, naming the key and what was done. */
-function crossCheck(config: Config): ConfigWarning[] {
+function crossCheck(config: Config, renamed: ReadonlyMap<string, string>): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
   if (config.server.uploadStallMs > config.server.requestTimeoutMs) {
     warnings.push({
@@ -204,9 +204,10 @@ function crossCheck(config: Config): ConfigWarning[] {
       message: 'below workers.queue_backpressure_threshold: emergency mode starts before backpressure',
     });
   }
-  if (config.server.listen.host === '') {
-    // A bare port reads as "this port, here"; Node binds it on every interface.
-    warnings.push({ code: 'CONFIG_ADJUSTED', path: 'server.listen', message: `no host given: listening on every interface; write "127.0.0.1:${config.server.listen.port}" for this host only, or "0.0.0.0:${config.server.listen.port}" to say every interface` });
+  if (config.server.listen.host === '' && !renamed.has('server.listen')) {
+    // A bare port reads as "this port, here"; Node binds it on every interface. (A Go listen
+    // address means every interface, and its mapping line says so.)
+    warnings.push({ code: 'CONFIG_ADJUSTED', path: 'server.listen', message: `no host given: listening on every interface, IPv4 and IPv6; write "127.0.0.1:${config.server.listen.port}" for this host only, or ":${config.server.listen.port}" to say every interface` });
   }
   if (config.redis.url !== '') warnings.push(...clusterCrossCheck(config));
   if (config.admin.token !== '' && config.admin.token.length < MIN_ADMIN_TOKEN_LENGTH) {

@@ -45,6 +45,7 @@ describe('Go 3.4 example configs: effective values', () => {
     assert.deepEqual(config.server.listen, { host: '', port: 8080 });
     assert.equal(config.storage.dataDir, './uploads');
     assert.equal(config.server.maxUploadBytes, 100 * MiB, 'the smaller of max_upload_size (500MB) and [uploads] max_file_size (100MB), in binary units');
+    assert.match(warnings.find((w) => w.code === 'CONFIG_ADJUSTED' && w.path === 'uploads.max_file_size')?.message ?? '', /Go 3\.4 did not read it and accepted up to 500MiB .*here the smaller 100MiB .*applies/);
     assert.deepEqual(config.uploads.allowedExtensions, exts26);
     assert.equal(config.security.expiryGraceMs, 72 * HOUR, 'the longest of the four grace keys');
     assert.equal(config.logging.level, 'info', '"INFO" in any case');
