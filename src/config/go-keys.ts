@@ -46,6 +46,11 @@ export const GO_KEY_RULES: readonly GoKeyRule[] = [
   { key: 'server.deduplication_enabled', kind: 'rename', to: 'finalize.dedup' },
   { key: 'server.log_level', kind: 'rename', to: 'logging.level' },
   { key: 'server.log_file', kind: 'ignored', reason: 'logs are JSON lines on stdout: redirect them or read the journal' },
+  // Go 2.x spellings under [server]
+  { key: 'server.deduplicationenabled', kind: 'rename', to: 'finalize.dedup' },
+  { key: 'server.loglevel', kind: 'rename', to: 'logging.level' },
+  { key: 'server.logfile', kind: 'ignored', reason: 'logs are JSON lines on stdout: redirect them or read the journal' },
+  { key: 'server.minfreebytes', kind: 'ignored', reason: 'no free-space check at start here; GET /ready reports whether the data dir is writable' },
   { key: 'server.pid_file', kind: 'ignored', reason: 'no PID file: the service manager tracks the process; the running server is named in <data_dir>/server.json' },
   { key: 'server.pidfilepath', kind: 'ignored', reason: 'no PID file: the service manager tracks the process; the running server is named in <data_dir>/server.json' },
   { key: 'server.min_free_bytes', kind: 'ignored', reason: 'no free-space check at start here; GET /ready reports whether the data dir is writable' },

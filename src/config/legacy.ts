@@ -46,6 +46,7 @@ export function mapLegacyKeys(raw: RawConfig): LegacyResult {
   foldKeyCase(raw, '', m.issues);
   const accepted = acceptedUnenforced(raw);
 
+  mapGo2FileTtl(m, accepted);
   mapListen(m);
   mapMetricsPort(m);
   mapRedis(m);
@@ -244,6 +245,22 @@ function mapListen(m: Mapping): void {
   if (put(m, from ?? 'server.bind_ip', 'server.listen', listen, listen, allInterfaces(listen)) && from !== undefined && hasBind) {
     m.warnings.push({ code: 'CONFIG_LEGACY_KEY', path: 'server.bind_ip', message: `→ server.listen = ${listen} (with ${from})` });
   }
+}
+
+/**
+ * Go 2.x (its `listenport` layout) had no filettlenabled switch: it deleted published files
+ * after `filettl` whenever that was set. Such a config is judged as 3.x's filettlenabled = true.
+ */
+function mapGo2FileTtl(m: Mapping, accepted: { has(key: string): boolean }): void {
+  const server = holder(m.raw, 'server');
+  if (!server || !('listenport' in server) || 'filettlenabled' in server || 'listen_address' in server) return;
+  const ttl = server.filettl;
+  if (typeof ttl !== 'string' || /^\s*0*\s*[a-z]?\s*$/i.test(ttl)) return; // unset or zero: nothing was deleted
+  m.goDialect = true;
+  take(m.raw, 'server.filettl');
+  const reason = `Go 2.x deleted published files after filettl (${ttl}); this server keeps them until an admin removes them`;
+  if (accepted.has('server.filettl')) m.warnings.push({ code: 'CONFIG_UNENFORCED', path: 'server.filettl', message: `not enforced (accepted in [migration] accept_unenforced): ${reason}` });
+  else m.issues.push({ path: 'server.filettl', message: `cannot be enforced: ${reason}; remove it, or run without it by listing "server.filettl" in [migration] accept_unenforced` });
 }
 
 /** Go served metrics on ":" + port, i.e. on every interface whatever bind_ip says. */

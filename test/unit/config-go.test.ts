@@ -186,6 +186,17 @@ describe('Go 3.x keys: case, levels, sizes', () => {
     assert.deepEqual(issuePaths(() => resolveConfig({ workers: { numworkers: '8' } }, {})), ['workers.numworkers'], "this server's own config keeps its types");
   });
 
+  it('Go 2.x: filettl alone deleted files there (no switch), so it is refused unless accepted; its [server] spellings are read', () => {
+    const go2 = { server: { listenport: '8080', filettl: '356D', DeduplicationEnabled: true, loglevel: 'debug', logfile: './x.log', minfreebytes: '100GB' } };
+    assert.deepEqual(issuePaths(() => resolveConfig(go2, {})), ['server.filettl']);
+    const { config, warnings } = resolveConfig({ ...go2, migration: { accept_unenforced: ['server.filettl'] } }, {});
+    assert.match(warnings.find((w) => w.path === 'server.filettl')?.message ?? '', /not enforced .*Go 2\.x deleted published files after filettl \(356D\)/);
+    assert.deepEqual([config.finalize.dedup, config.logging.level], [true, 'debug']);
+    assert.ok(!warnings.some((w) => w.code === 'CONFIG_UNKNOWN_KEY'), JSON.stringify(warnings.filter((w) => w.code === 'CONFIG_UNKNOWN_KEY')));
+    assert.doesNotThrow(() => resolveConfig({ server: { listen_address: '8080', filettl: '30d' } }, {}), 'Go 3.x: filettl without filettlenabled deleted nothing');
+    assert.doesNotThrow(() => resolveConfig({ server: { listenport: '8080', filettl: '0' } }, {}));
+  });
+
   it('bind_ip alone: Go listened on port 8080 there', () => {
     assert.deepEqual(resolveConfig({ server: { bind_ip: '127.0.0.1' } }, {}).config.server.listen, { host: '127.0.0.1', port: 8080 });
   });
