@@ -3,6 +3,7 @@
  * query, size and type from whatever transport (PUT, tus creation) and passes the time in.
  * Outcomes are values; the HTTP edge turns a refusal into its AppError.
  */
+import { lookup } from 'mime-types';
 import type { Config, Scheme } from '../config/index.js';
 import type { ErrorCode } from '../errors.js';
 import { DEFAULT_CONTENT_TYPE, SCHEME_PRECEDENCE, signatureMatches } from './hmac-schemes.js';
@@ -84,8 +85,26 @@ export function authorizeSlot(req: SlotRequest, policy: SlotPolicy): SlotDecisio
 
   // v, v2 and token bind the size: without a declared size the signature cannot be checked.
   if (req.size === undefined) return { ok: false, code: 'ERR_LENGTH_REQUIRED' };
-  if (!signatureMatches(given, scheme, policy.secrets, { path: req.path, size: req.size, contentType })) {
-    return { ok: false, code: 'ERR_SIGNATURE_INVALID' };
+  if (scheme === 'v') {
+    if (!signatureMatches(given, scheme, policy.secrets, { path: req.path, size: req.size })) return { ok: false, code: 'ERR_SIGNATURE_INVALID' };
+    return { ok: true, slot: { path: req.path, scheme, contentType, signedSize: req.size, expiresAtMs: undefined } };
   }
-  return { ok: true, slot: { path: req.path, scheme, contentType, signedSize: req.size, expiresAtMs: undefined } };
+  const size = req.size;
+  const signed = signedTypeCandidates(req.contentType, req.path).find((type) => signatureMatches(given, scheme, policy.secrets, { path: req.path, size, contentType: type }));
+  if (signed === undefined) return { ok: false, code: 'ERR_SIGNATURE_INVALID' };
+  return { ok: true, slot: { path: req.path, scheme, contentType: signed, signedSize: req.size, expiresAtMs: undefined } };
+}
+
+/**
+ * The content types a v2 or token signature may bind, most exact first: the PUT's Content-Type
+ * as sent (the signer's type when the client repeats it, as XEP-0363 asks), then without its
+ * parameters, then the type of the file's name. The Go server derived the type from the name and
+ * ignored the header, so clients that send none, or another one, kept working there; they do
+ * here too. The slot keeps the type that was signed.
+ */
+function signedTypeCandidates(declared: string | undefined, path: string): string[] {
+  const sent = declared ?? DEFAULT_CONTENT_TYPE;
+  const bare = sent.split(';')[0]!.trim();
+  const byName = lookup(path) || DEFAULT_CONTENT_TYPE;
+  return [...new Set([sent, bare, byName])];
 }
