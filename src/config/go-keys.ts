@@ -142,6 +142,10 @@ export const GO_KEY_RULES: readonly GoKeyRule[] = [
   { key: 'workers.auto_scaling', kind: 'ignored', reason: WORKER_TUNING },
   { key: 'workers.max_workers', kind: 'ignored', reason: WORKER_TUNING },
 
+  // Spellings of the Go installer that Go 3.4 never read: what they meant is set elsewhere.
+  ...['tls.enabled', 'tls.cert_file', 'tls.key_file'].map((key) => ({ key, kind: 'ignored' as const, reason: `${NOT_READ_BY_GO} (Go served plain HTTP); for HTTPS here set [server] tls_certificate and tls_key` })),
+  ...['clamav.enabled', 'clamav.socket', 'clamav.timeout'].map((key) => ({ key, kind: 'ignored' as const, reason: `${NOT_READ_BY_GO} (it reads clamavenabled and clamavsocket), so nothing was scanned; to scan here set [scan] enabled and clamd` })),
+  ...['redis.host', 'redis.port', 'redis.database', 'redis.password', 'redis.timeout'].map((key) => ({ key, kind: 'ignored' as const, reason: `${NOT_READ_BY_GO} (it reads redisaddr, redispassword and redisdbindex)` })),
   // [clamav] -> [scan] (docs/scanning.md); maxscansize and scanfileextensions: legacy.ts mapClamav.
   { key: 'clamav.clamavenabled', kind: 'rename', to: 'scan.enabled' },
   { key: 'clamav.clamavsocket', kind: 'rename', to: 'scan.clamd', note: 'a path, unix:/path or tcp://host:port, as go-clamd read it' },

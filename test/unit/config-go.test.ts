@@ -197,6 +197,18 @@ describe('Go 3.x keys: case, levels, sizes', () => {
     assert.doesNotThrow(() => resolveConfig({ server: { listenport: '8080', filettl: '0' } }, {}));
   });
 
+  it("the Go installer's [tls], [clamav] and [redis] spellings, which Go never read, point to this server's keys", () => {
+    const { config, warnings } = resolveConfig(
+      { server: { listen_address: '8080' }, tls: { enabled: true, cert_file: '/c.crt', key_file: '/k.key' }, clamav: { enabled: true, socket: '/run/clamd.ctl' }, redis: { host: 'localhost', port: 6379, password: 'pw' } },
+      {},
+    );
+    assert.deepEqual([config.server.tls, config.scan.enabled, config.redis.url], [null, false, ''], 'as in Go: plain HTTP, no scan, no Redis');
+    assert.ok(!warnings.some((w) => w.code === 'CONFIG_UNKNOWN_KEY'));
+    assert.match(warnings.find((w) => w.path === 'tls.cert_file')?.message ?? '', /\[server\] tls_certificate and tls_key/);
+    assert.match(warnings.find((w) => w.path === 'clamav.enabled')?.message ?? '', /\[scan\] enabled and clamd/);
+    assert.ok(!JSON.stringify(warnings).includes('pw'), 'the password is never shown');
+  });
+
   it('bind_ip alone: Go listened on port 8080 there', () => {
     assert.deepEqual(resolveConfig({ server: { bind_ip: '127.0.0.1' } }, {}).config.server.listen, { host: '127.0.0.1', port: 8080 });
   });
