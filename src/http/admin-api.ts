@@ -111,6 +111,15 @@ export function adminApi(deps: AdminApiDeps) {
           throw new AppError('ERR_BAD_REQUEST', { message: `Malformed ${name}` });
         }
       });
+      // verify, recover and the listings may work for minutes between bytes: the listener's idle
+      // timeout (upload_stall_timeout, meant for silent clients) must not cut an authorized
+      // admin's request off. Restored once the answer is over, for the next request.
+      const socket = ctx.req.socket;
+      const idleMs = socket.timeout ?? 0;
+      socket.setTimeout(0);
+      ctx.res.once('close', () => {
+        if (!socket.destroyed && idleMs > 0) socket.setTimeout(idleMs);
+      });
       const body = await route.handle(params, ctx);
       ctx.status = 200;
       ctx.body = body ?? {};
