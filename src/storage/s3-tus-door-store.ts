@@ -37,7 +37,6 @@ export interface S3TusDoorStoreOptions extends S3TusStoreOptions {
   readonly scratchDir?: string;
 }
 
-type MetadataValue = Awaited<ReturnType<S3TusStore['getMetadata']>>;
 type WithState = Upload & { hfs?: UploadServerState };
 
 const SAFE_ID = /^(?!\.\.?$)[\w.-]+$/;
@@ -63,26 +62,6 @@ export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
     this.#onRemoved = fn;
   }
 
-  /** @tus/s3-store's reading of `.info`, keeping the server's state (`hfs`) on the upload it caches. */
-  protected override async getMetadata(id: string): Promise<MetadataValue> {
-    const cached = await this.cache.get(id);
-    if (cached) return cached;
-    const { Metadata, Body } = await this.client.getObject({ Bucket: this.bucket, Key: this.infoKey(id) });
-    const stored = JSON.parse((await Body?.transformToString()) ?? '{}') as StoredUpload & { storage?: Upload['storage'] };
-    const file: WithState = new Upload({
-      id,
-      size: Number.isFinite(stored.size) ? Number(stored.size) : undefined,
-      offset: Number(stored.offset ?? 0),
-      metadata: stored.metadata,
-      creation_date: stored.creation_date,
-      storage: stored.storage,
-    });
-    if (stored.hfs) file.hfs = stored.hfs; // an own property: saveMetadata's JSON keeps it
-    const value: MetadataValue = { 'tus-version': Metadata?.['tus-version'] ?? '', 'upload-id': Metadata?.['upload-id'] ?? '', file };
-    await this.cache.set(id, value);
-    return value;
-  }
-
   override async create(upload: Upload): Promise<Upload> {
     const hfs = this.#scope()?.newRecord;
     if (hfs) (upload as WithState).hfs = hfs;
@@ -93,7 +72,7 @@ export class S3TusDoorStore extends S3TusStore implements TusDoorStore {
 
   async record(id: string): Promise<StoredUpload | null> {
     if (!SAFE_ID.test(id)) return null;
-    let m: MetadataValue;
+    let m: Awaited<ReturnType<S3TusStore['getMetadata']>>;
     try {
       m = await this.getMetadata(id);
     } catch (err) {

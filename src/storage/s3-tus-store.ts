@@ -11,8 +11,8 @@
  * - a PATCH whose part upload fails keeps every byte stored before it (see PartWrite).
  * Its metadata cache (what `.info` says) is per process by default; in cluster mode app-storage.ts
  * gives it one that lives for one request (cluster/request-scoped-kv-store.ts says why).
- * The server's state of an upload (slot path, signed type) is read from the legacy metadata keys
- * (tus-upload-record.ts) until the record here carries `hfs` like the file store's.
+ * The server's state of an upload (slot path, signed type) is the record's `hfs` (the door store
+ * writes it), else the legacy metadata keys (tus-upload-record.ts).
  */
 import {
   AbortMultipartUploadCommand,
@@ -107,6 +107,30 @@ export class S3TusStore extends S3Store implements TusUploadStore {
   /** The SDK client (keys below the uploads prefix). */
   get s3(): S3Client {
     return this.client;
+  }
+
+  /**
+   * @tus/s3-store's reading of `.info`, keeping the server's state (`hfs`) on the upload it caches.
+   * Here rather than in the door store: the offline commands use this class, and without `hfs`
+   * they saw no slot path (`uploads list` showed "-") and skipped finished uploads in `recover`.
+   */
+  protected override async getMetadata(id: string): Promise<MetadataValue> {
+    const cached = await this.cache.get(id);
+    if (cached) return cached;
+    const { Metadata, Body } = await this.client.getObject({ Bucket: this.bucket, Key: this.infoKey(id) });
+    const stored = JSON.parse((await Body?.transformToString()) ?? '{}') as StoredUpload & { storage?: Upload['storage'] };
+    const file: Upload & Pick<StoredUpload, 'hfs'> = new Upload({
+      id,
+      size: Number.isFinite(stored.size) ? Number(stored.size) : undefined,
+      offset: Number(stored.offset ?? 0),
+      metadata: stored.metadata,
+      creation_date: stored.creation_date,
+      storage: stored.storage,
+    });
+    if (stored.hfs) file.hfs = stored.hfs; // an own property: saveMetadata's JSON keeps it
+    const value: MetadataValue = { 'tus-version': Metadata?.['tus-version'] ?? '', 'upload-id': Metadata?.['upload-id'] ?? '', file };
+    await this.cache.set(id, value);
+    return value;
   }
 
   override async getUpload(id: string): Promise<Upload> {

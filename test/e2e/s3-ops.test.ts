@@ -28,6 +28,7 @@ describe('operator commands online on S3 (RadosGW)', () => {
   let server: SpawnedServer;
   let hook: WebhookReceiver;
   let bucket = '';
+  let toml = '';
   const PREFIX = 'hfs/';
   const cli = (args: string[], env: Record<string, string> = {}) =>
     runCli(args, { HFS_DATA_DIR: server.dataDir, HFS_ADMIN_TOKEN: ADMIN_TOKEN, HFS_CONFIG: join(server.dataDir, '..', `${server.dataDir.split('/').pop()}.toml`), ...env });
@@ -37,6 +38,11 @@ describe('operator commands online on S3 (RadosGW)', () => {
     return JSON.parse(res.stdout) as Json;
   };
   const admin = (method: string, path: string) => rawRequest(server.baseUrl, `/admin${path}`, { method, headers: AUTH });
+  /** The server again on the same data directory and bucket, for a test that stops it (offline commands refuse a running server). */
+  const restart = async () => {
+    await server.stop();
+    return startServer({ dataDir: server.dataDir, env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config: toml });
+  };
   const deadLog = (jobId: string) => (l: LogLine) => l.jobId === jobId && /moved to dead letter queue$/.test(String(l.msg));
   /** Keys below `hfs/<under>` and the multipart uploads there. */
   const keys = async (under: string) => {
@@ -53,7 +59,8 @@ describe('operator commands online on S3 (RadosGW)', () => {
       extra: `[finalize]\nwebhook_url = "${hook.url}"\n[timeouts]\nmax_retry_attempts = 1\nretry_base_delay = "20d"\nretry_max_delay = "24d"\n[testing]\nskip_intake_checksum = true\n`,
     });
     bucket = s3.bucket;
-    server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config: s3.toml });
+    toml = s3.toml;
+    server = await startServer({ env: { HFS_ADMIN_TOKEN: ADMIN_TOKEN }, config: toml });
   });
   after(async () => {
     await server?.dispose();
@@ -183,6 +190,24 @@ describe('operator commands online on S3 (RadosGW)', () => {
     const run = await cli(['recover', '--json']);
     assert.equal(JSON.parse(run.stdout).failed, 0, run.stdout + run.stderr);
     assert.deepEqual(await keys('incoming/'), [], 'removed from the bucket');
+  });
+
+  it('uploads list offline shows the slot path the admin API showed (the record\'s server state is read offline too)', async () => {
+    const again = await restart();
+    const path = `${slotDir()}/listed offline.bin`;
+    let id: string;
+    try {
+      id = (await tusCreate(again, path, randomData(1000), { sent: 100 })).id;
+      const online = JSON.parse((await rawRequest(again.baseUrl, `/admin/uploads/${id}`, { headers: AUTH })).text) as Json;
+      assert.equal(online.slotPath, path);
+    } finally {
+      await again.stop();
+    }
+    const listed = await json(['uploads', 'list', '--offline']);
+    assert.equal(listed.mode, 'offline');
+    assert.deepEqual(listed.uploads.filter((u: Json) => u.id === id).map((u: Json) => [u.slotPath, u.offset, u.size]), [[path, 100, 1000]]);
+    const shown = await json(['uploads', 'show', id, '--offline']);
+    assert.equal(shown.slotPath, path);
   });
 });
 
