@@ -26,7 +26,7 @@ import type { SpaceView } from '../intake/index.js';
 import type { AdminRoute } from '../http/index.js';
 import { metrics, type Logger } from '../observability/index.js';
 import { JOB_STATES, PRIORITY_TIERS, isPriorityTier } from '../queue/index.js';
-import { FilePublishedStore, type PublishedStore, type TusUploadStore } from '../storage/index.js';
+import { FilePublishedStore, hasClaims, type PublishedStore, type TusUploadStore } from '../storage/index.js';
 import { streamRun } from './ndjson.js';
 import { spaceReport } from './space-report.js';
 import { discardTusUpload } from './tus-uploads.js';
@@ -146,6 +146,7 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
                 discardUpload: (id) => discardTusUpload(deps.tusStore, id),
                 ...(!(deps.published instanceof FilePublishedStore) && { tusStore: deps.tusStore }),
                 ...(deps.incomingObjects && { incomingObjects: deps.incomingObjects }),
+                ...(hasClaims(deps.published) && { claims: deps.published }),
               },
               { dryRun },
               progress,
@@ -163,7 +164,14 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
       handle: async (_p, ctx) =>
         streamRun(
           ctx,
-          (progress, signal) => verifyPublished({ published: deps.published, ...(deps.published instanceof FilePublishedStore && { dataDir: deps.dataDir }), progress, signal }),
+          (progress, signal) =>
+            verifyPublished({
+              published: deps.published,
+              ...(deps.published instanceof FilePublishedStore && { dataDir: deps.dataDir }),
+              slotBusy: async (slot) => isLive(await queue.jobBySlot(slot)),
+              progress,
+              signal,
+            }),
           (err) => log.error({ err }, 'Verify run failed'),
         ),
     },
@@ -201,6 +209,9 @@ export function opsAdminRoutes(deps: OpsRouteDeps): AdminRoute[] {
     },
   ];
 }
+
+/** A job that may still publish its slot (dead letters too: a replay finishes their publish). */
+const isLive = (job: { state: string } | null): boolean => job !== null && job.state !== 'done';
 
 export async function queueStatus(queue: QueueOps, cluster?: OpsRouteDeps['cluster']): Promise<QueueStatusView> {
   const counts = await queue.counts();

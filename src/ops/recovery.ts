@@ -21,7 +21,8 @@
  * taken); staged PUT bodies as above; completed PUT bodies below the bucket's incoming/ that no
  * live job reads (a crash between the body's last part and its admission): removed, since the
  * client got no 201 and sends it again (unfinished multipart uploads there are aborted at every
- * start); published files and content live in the bucket.
+ * start); published files and content live in the bucket, where a claim (`claims/<path>`) whose
+ * file was deleted by hand would keep its slot taken for ever: it is released (stale_metadata).
  *
  * Runs inside a running server (admin API: `minAgeMs` keeps it off files that may be in flight)
  * and offline. The start-up reconciliation of the finalization service does the first and fourth
@@ -31,7 +32,7 @@ import { link, mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { completedTusUpload, expectedSha256FromMetadata, jobIdOf, type CompletedUpload, type FinalizeOutcome } from '../finalize/index.js';
 import type { Job } from '../queue/index.js';
-import { ContentAddressedStore, fileSource, parseStoredUpload, serverStateOf, type IncomingObject, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
+import { ContentAddressedStore, fileSource, parseStoredUpload, serverStateOf, type ClaimedPaths, type IncomingObject, type StoredRecord, type StoredUpload, type TusUploadStore } from '../storage/index.js';
 import type { ProgressSink, RecoveryItem, RecoveryReport } from './types.js';
 import { walkFiles } from './walk.js';
 
@@ -62,6 +63,8 @@ export interface RecoveryContext {
   readonly tusStore?: Pick<TusUploadStore, 'finished' | 'releaseData'>;
   /** storage.backend = "s3": the completed PUT bodies below incoming/ and their removal. */
   readonly incomingObjects?: { list(): AsyncIterable<IncomingObject>; remove(target: string): Promise<void> };
+  /** storage.backend = "s3": the published store's claims (a claim whose file is gone is released). */
+  readonly claims?: ClaimedPaths;
 }
 
 interface PlannedItem extends RecoveryItem {
@@ -95,7 +98,8 @@ async function plan(ctx: RecoveryContext): Promise<PlannedItem[]> {
   if (ctx.tusStore !== undefined) {
     // S3: nothing else is local.
     const incoming = ctx.incomingObjects ? await planIncomingObjects(ctx, ctx.incomingObjects) : [];
-    return [...(await planFinished(ctx, ctx.tusStore)), ...(await planStaging(ctx)), ...incoming];
+    const claims = ctx.claims ? await planClaims(ctx, ctx.claims) : [];
+    return [...(await planFinished(ctx, ctx.tusStore)), ...(await planStaging(ctx)), ...incoming, ...claims];
   }
   const meta = await planMeta(ctx);
   const restoring = new Set(meta.flatMap((i) => (i.restoreFrom !== undefined ? [i.restoreFrom] : [])));
@@ -233,6 +237,20 @@ async function planIncomingObjects(ctx: RecoveryContext, objects: NonNullable<Re
     if (job !== null && job.state !== 'done') continue;
     const why = job === null ? 'PUT body that never reached the queue (the client got no 201)' : 'PUT body of a job that is done';
     out.push(item('orphan_file', 'remove', o.target, why, o.size, () => objects.remove(o.target)));
+  }
+  return out;
+}
+
+/** S3: claims without their file, as planMeta judges records without theirs (no content-store restore: a claim names no sha256). */
+async function planClaims(ctx: RecoveryContext, claims: ClaimedPaths): Promise<PlannedItem[]> {
+  const out: PlannedItem[] = [];
+  for await (const c of claims.unpublishedClaims()) {
+    if (!old(ctx, c.mtimeMs) || (await ctx.publishedExists(c.path))) continue;
+    const job = await ctx.jobBySlot(c.path);
+    // Its publish runs or waits (claim first, then copy; a dead letter's replay finishes it; its purge leaves the claim to the next run).
+    if (job !== null && job.state !== 'done') continue;
+    const detail = 'claim of a file that is not published (deleted from the bucket?): released, the slot can be uploaded again';
+    out.push(item('stale_metadata', 'remove', `claims/${c.path}`, detail, 0, async () => void (await claims.releaseClaim(c.path))));
   }
   return out;
 }

@@ -120,7 +120,7 @@ export interface RecoveryReport {
 
 export interface VerifyProblem {
   readonly slotPath: string;
-  /** missing: a published record (not a deletion's tombstone) whose file is gone. */
+  /** missing: a published record (not a deletion's tombstone) whose file is gone; on S3, a claim whose object is gone. */
   readonly kind: 'corrupt' | 'size_mismatch' | 'no_record' | 'unreadable' | 'missing';
   readonly detail: string;
 }

@@ -5,12 +5,14 @@
  * any PublishedStore: a local file is hashed off the main thread (sha256File), an S3 object as it
  * streams in. On the file backend it also reads the records: one whose file is gone (not a
  * deletion's tombstone) is a `missing` file, restorable by `recover` when the content store still
- * holds its bytes.
+ * holds its bytes. On S3 a published file has no record apart from the object: what stays when
+ * the object is deleted from the bucket by hand is its claim (`claims/<path>`), which keeps the
+ * slot taken; such a claim is a `missing` file too, freed by `recover`.
  */
 import { join } from 'node:path';
 import { sha256File } from '../finalize/index.js';
 import { sha256Stream } from '../finalize/hash-file.js';
-import { ContentAddressedStore, type PublishedEntry, type PublishedStore } from '../storage/index.js';
+import { ContentAddressedStore, hasClaims, type ClaimedPaths, type PublishedEntry, type PublishedStore } from '../storage/index.js';
 import type { ProgressSink, VerifyProblem, VerifyReport } from './types.js';
 import { walkFiles } from './walk.js';
 
@@ -19,13 +21,19 @@ const RECORD_SETTLE_MS = 60_000;
 
 
 export interface VerifyOptions {
-  readonly published: Pick<PublishedStore, 'list' | 'record' | 'read'>;
+  readonly published: Pick<PublishedStore, 'list' | 'record' | 'read' | 'stat'>;
   /** storage.backend = "file": the data directory, so files are hashed from their path. Absent: read through the store. */
   readonly dataDir?: string;
   readonly progress?: ProgressSink;
   readonly signal?: AbortSignal;
   /** Records younger than this are not judged (a running server publishes record first, then the file). Default 60 s; 0 offline. */
   readonly recordSettleMs?: number;
+  /**
+   * True while a job that is not done holds the slot (its publish runs or waits: a claim without
+   * its file yet). Given, it judges claims (S3) instead of recordSettleMs: a server-side copy of a
+   * large file can take longer than any fixed window.
+   */
+  readonly slotBusy?: (slotPath: string) => Promise<boolean>;
 }
 
 export async function verifyPublished(options: VerifyOptions): Promise<VerifyReport> {
@@ -47,6 +55,8 @@ export async function verifyPublished(options: VerifyOptions): Promise<VerifyRep
     options.progress?.({ done, total, unit: 'bytes' });
   }
   if (options.dataDir !== undefined) problems.push(...(await missingFiles(options.dataDir, new Set(files.map((f) => f.path)), options)));
+  const { published } = options;
+  if (hasClaims(published)) problems.push(...(await unpublishedClaims(published, options)));
   return { checked: files.length, bytes: total, unverifiable, problems };
 }
 
@@ -64,6 +74,21 @@ async function missingFiles(dataDir: string, present: ReadonlySet<string>, optio
     if (record === null || record.deletedAtMs !== undefined) continue; // unreadable (recover's business) or deleted for good
     const kept = typeof record.sha256 === 'string' && (await content.find(record.sha256)) !== null;
     out.push({ slotPath, kind: 'missing', detail: kept ? 'the published file is gone; the content store still holds its bytes: recover restores it (with the server running, once its record is 15 minutes old)' : 'the published file is gone, and no copy is left' });
+  }
+  return out;
+}
+
+/** Claims (S3) whose file is gone: the object was deleted from the bucket, and the claim alone holds the slot. */
+async function unpublishedClaims(store: Pick<PublishedStore, 'stat'> & ClaimedPaths, options: VerifyOptions): Promise<VerifyProblem[]> {
+  const out: VerifyProblem[] = [];
+  const settled = Date.now() - (options.recordSettleMs ?? RECORD_SETTLE_MS);
+  for await (const c of store.unpublishedClaims()) {
+    options.signal?.throwIfAborted();
+    // A publish claims first, then copies the bytes: its job finishes it (a quarantine release,
+    // which runs without a job, may be reported while it copies).
+    if (options.slotBusy ? await options.slotBusy(c.path) : c.mtimeMs > settled) continue;
+    if ((await store.stat(c.path)) !== null) continue; // published since the listing
+    out.push({ slotPath: c.path, kind: 'missing', detail: 'the published file is gone from the bucket; its claim still holds the slot: recover releases it (with the server running, once the claim is 15 minutes old)' });
   }
   return out;
 }

@@ -1,7 +1,10 @@
 export {
   canDelete,
+  hasClaims,
   storableContentType,
   type AdoptedSource,
+  type ClaimEntry,
+  type ClaimedPaths,
   type ContentStore,
   type DeletablePublishedStore,
   type DeleteOutcome,

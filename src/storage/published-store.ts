@@ -164,6 +164,30 @@ export interface PathObstruction {
   blocked(path: string): Promise<boolean>;
 }
 
+/** A path's claim, as ClaimedPaths lists it. */
+export interface ClaimEntry {
+  readonly path: string;
+  /** When the claim was made, ms since the epoch. */
+  readonly mtimeMs: number;
+}
+
+/**
+ * Optional capability of a store that records who publishes a path apart from its file (S3:
+ * `claims/`). A claim with no file beside it is a publish in progress or interrupted (its job
+ * finishes it), or a file deleted behind the store's back: that claim alone would keep the slot
+ * taken for ever, so verify reports it and recover releases it (ops/verify.ts, ops/recovery.ts).
+ */
+export interface ClaimedPaths {
+  /** Claimed paths where no file was published when the store was listed, in no particular order. */
+  unpublishedClaims(): AsyncIterable<ClaimEntry>;
+  /** Frees `path` for another upload unless a file is published there (then false, nothing changed). */
+  releaseClaim(path: string): Promise<boolean>;
+}
+
+export function hasClaims<T extends object>(store: T): store is T & ClaimedPaths {
+  return typeof (store as Partial<ClaimedPaths>).releaseClaim === 'function';
+}
+
 export function canDelete(store: PublishedStore): store is PublishedStore & DeletablePublishedStore {
   return typeof (store as Partial<DeletablePublishedStore>).deletedAt === 'function';
 }

@@ -5,7 +5,8 @@
  *                        write RadosGW honours; it ignores it on CopyObject and multipart completion)
  * Publishing claims the path, then copies the source into place server-side, so the file appears
  * whole or not at all and never overwrites another upload's file. A claim without a file is an
- * interrupted publish: the same upload finishes it on a re-run; only that upload can.
+ * interrupted publish: the same upload finishes it on a re-run; only that upload can. A claim
+ * whose file was deleted by hand is listed by unpublishedClaims() and freed by releaseClaim() (ClaimedPaths).
  */
 import {
   DeleteObjectCommand,
@@ -18,7 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { DEFAULT_CONTENT_TYPE } from '../auth/index.js';
-import { pathEtag, type LinkPublishOutcome, type PublishRecord, type PublishStepHooks, type PublishedEntry, type PublishedFile, type PublishedStore, type StoredRecord } from './published-store.js';
+import { pathEtag, type ClaimEntry, type ClaimedPaths, type LinkPublishOutcome, type PublishRecord, type PublishStepHooks, type PublishedEntry, type PublishedFile, type PublishedStore, type StoredRecord } from './published-store.js';
 import { S3_LAYOUT, isS3NotFound, isS3PreconditionFailed } from './s3-client.js';
 import { copyObject, readObject, uploadSource, type CopyOptions } from './s3-objects.js';
 import { s3ObjectOf, type ByteRange, type UploadSource } from './upload-source.js';
@@ -39,7 +40,7 @@ const META = {
   publishedAt: 'published-at',
 } as const;
 
-export class S3PublishedStore implements PublishedStore {
+export class S3PublishedStore implements PublishedStore, ClaimedPaths {
   readonly #o: S3PublishedStoreOptions;
 
   constructor(options: S3PublishedStoreOptions) {
@@ -101,7 +102,24 @@ export class S3PublishedStore implements PublishedStore {
   }
 
   async *list(): AsyncIterable<PublishedEntry> {
-    const prefix = `${this.#o.keyPrefix}${S3_LAYOUT.files}`;
+    for await (const o of this.#keysBelow(S3_LAYOUT.files)) yield { path: o.path, size: o.size, mtimeMs: o.mtimeMs };
+  }
+
+  async *unpublishedClaims(): AsyncIterable<ClaimEntry> {
+    // Files first: a publish claims, then copies, so a file listed here has its claim listed after.
+    const files = new Set<string>();
+    for await (const o of this.#keysBelow(S3_LAYOUT.files)) files.add(o.path);
+    for await (const o of this.#keysBelow(S3_LAYOUT.claims)) if (!files.has(o.path)) yield { path: o.path, mtimeMs: o.mtimeMs };
+  }
+
+  async releaseClaim(path: string): Promise<boolean> {
+    if ((await this.#head(this.#fileKey(path))) !== null) return false;
+    await this.#o.client.send(new DeleteObjectCommand({ Bucket: this.#o.bucket, Key: this.#claimKey(path) }));
+    return true;
+  }
+
+  async *#keysBelow(folder: string): AsyncIterable<{ path: string; size: number; mtimeMs: number }> {
+    const prefix = `${this.#o.keyPrefix}${folder}`;
     let token: string | undefined;
     do {
       const page = await this.#o.client.send(new ListObjectsV2Command({ Bucket: this.#o.bucket, Prefix: prefix, ContinuationToken: token }));

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
-import type { ContentStore, PublishRecord, PublishedStore, UploadSource } from '../../src/storage/index.js';
+import { hasClaims, type ContentStore, type PublishRecord, type PublishedStore, type UploadSource } from '../../src/storage/index.js';
 
 export interface PublishedStoreUnderTest {
   readonly store: PublishedStore;
@@ -164,6 +164,19 @@ export function describePublishedStore(name: string, fixture: PublishedStoreFixt
       assert.deepEqual(await listed(), [['a.txt', 3], ['x/w.txt', 1]]);
       const again = randomBytes(2);
       assert.equal(await store.publish('x/y/z.txt', await makeSource(again), recordFor(again, 'up-new')), 'published', 'a removed path can be published again');
+    });
+
+    it('claims kept apart from files (ClaimedPaths, S3): a published path is no unpublished claim, and its claim is not released', async (t) => {
+      const { store, makeSource } = await fixture.open();
+      if (!hasClaims(store)) return t.skip('this store keeps no claims apart from its files');
+      const bytes = randomBytes(10);
+      assert.equal(await store.publish('claimed/a.txt', await makeSource(bytes), recordFor(bytes, 'up-c')), 'published');
+      const unpublished: string[] = [];
+      for await (const c of store.unpublishedClaims()) unpublished.push(c.path);
+      assert.deepEqual(unpublished, []);
+      assert.equal(await store.releaseClaim('claimed/a.txt'), false, 'a file is there');
+      const other = randomBytes(11);
+      assert.equal(await store.publish('claimed/a.txt', await makeSource(other), recordFor(other, 'up-d')), 'taken', 'still claimed');
     });
 
     it('dedups identical content into one entry that publishes like any source', async (t) => {

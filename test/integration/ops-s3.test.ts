@@ -3,7 +3,8 @@
  * the CLI runs on a stopped server) against a real RadosGW: uploads list and expire through the
  * S3 tus store, recover re-admitting a finished upload that never reached the queue (published
  * by the next start, its bytes re-read once: no digest survives a restart), verify re-hashing
- * the published objects (and finding a corrupt one), dlq purge removing an incoming object.
+ * the published objects (and finding a corrupt one, and one deleted from the bucket by hand, whose
+ * claim recover releases), dlq purge removing an incoming object.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Upload } from '@tus/utils';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { metrics } from '../../src/observability/index.js';
 import { OfflineOps } from '../../src/ops/cli/offline.js';
 import { LEGACY_SLOT_KEY, LEGACY_TYPE_KEY } from '../../src/storage/index.js';
@@ -118,6 +119,50 @@ describe('ops commands on S3 (offline, RadosGW)', () => {
       assert.deepEqual(report.problems.map((p) => [p.slotPath, p.kind]), [[slotPath, 'corrupt']]);
     } finally {
       await verifyOps.close();
+    }
+  });
+
+  it('a published object deleted from the bucket by hand: verify reports it missing, recover releases its claim, and a new upload of the slot is published', async () => {
+    const slotPath = `gone/${randomBytes(4).toString('hex')}.bin`;
+    // A done job holds its slot for an hour (doneRetentionMs, the repeated-PUT guard): pruned soon here.
+    const quickPrune = { doneRetentionMs: 200 };
+    const h = await startHarness(s3Store(rgw, BUCKET, prefix), quickPrune, dir);
+    try {
+      const first = randomUUID();
+      assert.equal(await h.put(slotPath, randomBytes(3000), { uploadId: first }), 'accepted');
+      await h.waitLog((l) => l.msg === 'File published' && l['uploadId'] === first);
+      // The job is marked done just after that line: a stop before would requeue it (a publish to finish, not a lost file).
+      for (let i = 0; i < 100 && ((await h.service.admin.job(`put-${first}`))?.state ?? 'done') !== 'done'; i++) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await h.dispose();
+    }
+    const client = rgwClient(rgw, BUCKET);
+    await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `${prefix}files/${slotPath}` }));
+    client.destroy();
+
+    const ops = offline();
+    try {
+      const report = await ops.verify();
+      assert.deepEqual(report.problems.filter((p) => p.slotPath === slotPath).map((p) => p.kind), ['missing']);
+      const run = await ops.recover({ dryRun: false });
+      assert.deepEqual(run.items.filter((i) => i.target === `claims/${slotPath}`).map((i) => [i.kind, i.result]), [['stale_metadata', 'done']]);
+      assert.deepEqual((await ops.verify()).problems.filter((p) => p.slotPath === slotPath), []);
+    } finally {
+      await ops.close();
+    }
+
+    const again = await startHarness(s3Store(rgw, BUCKET, prefix), quickPrune, dir);
+    try {
+      const second = randomUUID();
+      const body = randomBytes(2000);
+      // Admitted once the first upload's done job is pruned (a refused put would leave its incoming object behind).
+      for (let i = 0; i < 100 && (await again.service.admin.jobBySlot(slotPath)) !== null; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await again.put(slotPath, body, { uploadId: second }), 'accepted');
+      const line = await again.waitLog((l) => (l['uploadId'] === second || l['jobId'] === `put-${second}`) && (l.msg === 'File published' || (typeof l.msg === 'string' && l.msg.includes('dead letter'))));
+      assert.equal(line.msg, 'File published', 'the slot is free again, not held by the old claim (ERR_FILE_EXISTS)');
+      assert.deepEqual(await again.publishedBytes(slotPath), body);
+    } finally {
+      await again.dispose();
     }
   });
 

@@ -15,7 +15,7 @@ import type { Config } from '../../config/index.js';
 import { s3StoresFromConfig } from '../../finalize/s3-stores.js';
 import { DeadLetterQueue, jobIdOf, queueDatabasePath, toPayload, type CompletedUpload, type DedupStore, type FinalizeJobPayload, type FinalizeOutcome } from '../../finalize/index.js';
 import { QueueFile, canRetryNow, emptyCounts, openSpilloverQueueBackend, tierForSize, type PriorityLevels, type QueueBackend } from '../../queue/index.js';
-import { FilePublishedStore, FileSpaceProbe, TusFileStore, uploadSources, type PublishedStore, type TusUploadStore, type UploadSources } from '../../storage/index.js';
+import { FilePublishedStore, FileSpaceProbe, TusFileStore, hasClaims, uploadSources, type PublishedStore, type TusUploadStore, type UploadSources } from '../../storage/index.js';
 import type { DataDirLock } from '../data-dir-lock.js';
 import { discardTusUpload } from '../tus-uploads.js';
 import { OfflineQuarantine } from '../quarantine-ops.js';
@@ -154,6 +154,7 @@ export class OfflineOps implements OpsApi {
       discardUpload: (id) => discardTusUpload(this.#tusStore(), id),
       ...(!local && { tusStore: tus }),
       ...(incomingObjects && { incomingObjects }),
+      ...(hasClaims(published) && { claims: published }),
     };
     try {
       return await recover(context, options, progress);
@@ -164,7 +165,9 @@ export class OfflineOps implements OpsApi {
 
   verify(progress?: ProgressSink): Promise<VerifyReport> {
     const { published, local } = this.#backendStores();
-    return verifyPublished({ published, ...(local && { dataDir: this.#dataDir }), ...(progress && { progress }), recordSettleMs: 0 });
+    // A claim without its file whose job is still in the journal is a publish the next start finishes.
+    const slotBusy = async (slot: string) => (this.#read((f) => f.getBySlot(slot), null)?.state ?? 'done') !== 'done';
+    return verifyPublished({ published, ...(local && { dataDir: this.#dataDir }), ...(progress && { progress }), recordSettleMs: 0, slotBusy });
   }
 
   space(): Promise<SpaceReport> {
