@@ -5,6 +5,8 @@
  * PARTS_IN_FLIGHT parts are being sent while the next one fills, so memory per body is bounded
  * and a slow S3 slows the client down (backpressure) instead of growing the heap. abort() aborts the multipart upload
  * (and deletes the object when it was completed already): a client that drops leaves nothing.
+ * An abort S3 does not take (the outage that cut the PUT) is retried in the background for a
+ * few minutes (abortLater), so the parts do not wait in the bucket for the next start's sweep.
  * Written with the S3 client rather than @aws-sdk/lib-storage, whose abort() returns before the
  * multipart upload is aborted.
  */
@@ -22,6 +24,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { IncomingStore, IncomingUpload } from './incoming-store.js';
+import { isS3NotFound } from './s3-errors.js';
 import { objectSource } from './s3-objects.js';
 import type { UploadSource } from './upload-source.js';
 
@@ -189,9 +192,31 @@ class MultipartSink implements IncomingUpload {
     await Promise.allSettled(this.#sending); // a part in flight would otherwise land after the abort
     const uploadId = await this.#uploadId?.catch(() => undefined);
     if (uploadId !== undefined && !this.#completed) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: uploadId })).catch(() => {});
+      const abort = () => client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: uploadId }));
+      await abort().catch((err: unknown) => {
+        if (!isS3NotFound(err)) abortLater(abort);
+      });
     }
     // A completed object (a refusal after complete()), or a PutObject that raced the abort.
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: this.key })).catch(() => {});
   }
+}
+
+/** abortLater's schedule: 2 s doubling to 1 min, 12 tries (about 8 min in all); past that, the next start's sweep. */
+const ABORT_RETRY_FIRST_MS = 2_000;
+const ABORT_RETRY_MAX_MS = 60_000;
+const ABORT_RETRIES = 12;
+
+/**
+ * Tries `abort` again in the background until S3 takes it or says the upload is gone. Bounded,
+ * and its timers do not hold the process: a stop leaves the rest to the next start's sweep.
+ */
+function abortLater(abort: () => Promise<unknown>, tried = 0): void {
+  if (tried >= ABORT_RETRIES) return;
+  const delay = Math.min(ABORT_RETRY_FIRST_MS * 2 ** tried, ABORT_RETRY_MAX_MS);
+  setTimeout(() => {
+    abort().catch((err: unknown) => {
+      if (!isS3NotFound(err)) abortLater(abort, tried + 1);
+    });
+  }, delay).unref();
 }

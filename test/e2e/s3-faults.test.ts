@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { signSlotUrl } from '../../src/index.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { pathOf, rawRequest, sha256, slotDir, type RawResponse } from '../helpers/http.js';
@@ -211,9 +212,10 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
     }
   });
 
-  it('S3 black-holed in the middle of a body: a PUT and a tus PATCH answer 503 with Retry-After, never a 500; the tus upload resumes once S3 is back', async () => {
+  it('S3 black-holed in the middle of a body: a PUT and a tus PATCH answer 503 with Retry-After, never a 500; the tus upload resumes once S3 is back, and the cut PUT\'s multipart upload is aborted', async () => {
     const proxy = await new FaultProxy({ upstreamPort: Number(new URL(rgw.endpoint).port) }).start();
-    const server = await startServer({ config: await s3Config(proxy.url, 'connect_timeout = "1s"\nrequest_timeout = "2s"') });
+    const { toml, bucket, prefix } = await gw.serverConfig({ endpoint: proxy.url, s3Extra: 'connect_timeout = "1s"\nrequest_timeout = "2s"' });
+    const server = await startServer({ config: toml });
     const SIZE = 12 * 1024 * 1024; // more than two 5 MiB parts
     // Sends `data` and black-holes S3 once 1 MiB more of it went through the proxy: S3 took the
     // connections, then answers nothing while the body is on its way.
@@ -272,6 +274,12 @@ describe('S3 faults: /ready, metrics, breaker, timeouts', () => {
       }
       assert.equal(rest?.status, 204, rest?.text);
       await server.waitForLog((l) => l.msg === 'File published', 60_000);
+
+      // The PUT's abort met the black hole; it is tried again once S3 answers, not left for the next start.
+      const incomingUploads = async () =>
+        (await gw.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}incoming/` }))).Uploads ?? [];
+      for (let i = 0; i < 120 && (await incomingUploads()).length > 0; i++) await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual((await incomingUploads()).map((u) => u.Key), [], 'no multipart upload of the cut PUT is left in the bucket');
     } finally {
       proxy.restore();
       await server.dispose();
