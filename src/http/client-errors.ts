@@ -64,19 +64,34 @@ export function answerConnect(server: Server, handler: (req: IncomingMessage, re
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     // Node took its own error listener off this socket: a reset now would be an uncaught error.
     socket.on('error', () => socket.destroy());
-    // Pipelined behind a request still being answered: that answer owns the socket; close it.
-    if ((socket as { _httpMessage?: unknown })._httpMessage) {
-      socket.destroy();
-      return;
-    }
-    const res = new ServerResponse(req);
-    res.shouldKeepAlive = false;
-    res.assignSocket(socket as Socket);
-    // The socket stays assigned: its close is the response's 'close', which writes the log line.
-    res.once('finish', () => {
-      socket.end();
-      lingerThenClose(socket);
-    });
-    handler(req, res);
+    // Pipelined behind requests still being answered: their answers own the socket until they
+    // are written; the refusal follows the last of them (destroying the socket lost them).
+    const answerWhenFree = () => {
+      if (socket.destroyed || !socket.writable) return void socket.destroy();
+      const owner = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (!owner) return refuseConnect(req, socket, handler);
+      let next = false;
+      const onDone = () => {
+        if (next) return;
+        next = true;
+        setImmediate(answerWhenFree); // once Node detached the socket (or gave it to the next answer)
+      };
+      if (owner.writableFinished) return onDone();
+      owner.once('finish', onDone);
+      owner.once('close', onDone);
+    };
+    answerWhenFree();
   });
+}
+
+function refuseConnect(req: IncomingMessage, socket: Duplex, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  // The socket stays assigned: its close is the response's 'close', which writes the log line.
+  res.once('finish', () => {
+    socket.end();
+    lingerThenClose(socket);
+  });
+  handler(req, res);
 }
