@@ -73,7 +73,7 @@ describe('command line', () => {
     const res = await runCli(['config', 'check', file]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /valid, \d+ warning/);
-    assert.match(res.stdout, /mapped: server\.listen_address → server\.listen = 0\.0\.0\.0:8080/);
+    assert.match(res.stdout, /mapped: server\.listen_address → server\.listen = :8080 \(all interfaces, IPv4 and IPv6\)/);
     assert.match(res.stdout, /mapped: server\.max_upload_size "1GB" in Go's binary units → server\.max_upload_size = 1GiB/);
     assert.doesNotMatch(res.stdout, /unknown key/, 'every key of this Go config is read or explained');
     assert.match(res.stdout, /warning: timeouts\.readtimeout: /);
