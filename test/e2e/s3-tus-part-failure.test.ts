@@ -21,7 +21,7 @@ for (const backend of storageBackends().filter((b) => b.name === 's3')) describe
   });
   after(async () => server.dispose());
 
-  it('HEAD keeps the confirmed offset after the 507; the resume once the quota is raised publishes the same bytes', async () => {
+  it('HEAD keeps the confirmed offset after the refusal (507, or 503); the resume once the quota is raised publishes the same bytes', async () => {
     await backend.limitBucket(server, 20 * MiB);
     const data = randomData(30 * MiB + 1);
     const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/quota.bin`, baseUrl: server.uploadUrl, size: data.length });
@@ -42,7 +42,10 @@ for (const backend of storageBackends().filter((b) => b.name === 's3')) describe
     assert.equal(first.headers['upload-offset'], '18000000');
     // The next part (that tail + new bytes) goes over the quota; the bytes after it fit in a `.part`.
     const refused = await patch(18_000_000, 21_000_000);
-    assert.equal(refused.status, 507, refused.text);
+    // RadosGW answers 403 QuotaExceeded (507 here), or under load may reset the part's connection
+    // before its answer is read (503 here, storage unavailable): either way the client retries.
+    const logs = () => JSON.stringify(server.logs.filter((l) => (l.level ?? 30) >= 40).slice(-5));
+    assert.ok([503, 507].includes(refused.status), `${refused.status} ${refused.text} ${logs()}`);
     assert.equal(await head(), 18_000_000, 'the offset a 204 confirmed');
 
     await backend.limitBucket(server, 256 * MiB);
