@@ -5,10 +5,12 @@
  * storage publish, and a worker stuck past the job timeout.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { sha256File, signWebhook } from '../../src/finalize/index.js';
+import { signWebhook } from '../../src/finalize/index.js';
 import { metrics } from '../../src/observability/index.js';
 import { slot, fileStore, startHarness, waitCount } from './finalize-harness.js';
 
@@ -181,14 +183,17 @@ describe('finalization resilience', () => {
     const timeoutsBefore = (await metrics.timeouts.get()).values.find((v) => v.labels.type === 'queue')?.value ?? 0;
     const h = await startHarness(fileStore, {
       workers: 1,
-      jobTimeoutMs: 200,
-      // The first hash hangs and ignores its abort signal, like a stuck NFS read.
+      // Long enough for the requeued attempt's publish (fsyncs) on a loaded machine: at 200 ms
+      // it timed out too in a full run, and the job went to the dead letters.
+      jobTimeoutMs: 1_500,
+      // The first hash hangs and ignores its abort signal, like a stuck NFS read; the next ones
+      // hash inline (no worker thread to start under load).
       hash: async (path) => {
         if (first) {
           first = false;
           return new Promise<string>(() => {});
         }
-        return sha256File(path);
+        return createHash('sha256').update(await readFile(path)).digest('hex');
       },
     });
     try {
