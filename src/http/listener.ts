@@ -18,7 +18,7 @@ import { PerClientCount } from '../transfer/index.js';
 import { answerClientErrors, answerConnect } from './client-errors.js';
 import { lingerAfterLastAnswer } from './lingering-close.js';
 import { limitConnections } from './connection-limit.js';
-import { inOrderPerConnection } from './pipelining.js';
+import { inOrderPerConnection, MAX_PIPELINED } from './pipelining.js';
 import { trackResponses } from './response-drain.js';
 import { serveMetrics } from './router.js';
 import { addressOf, sideListener } from './side-services.js';
@@ -57,7 +57,9 @@ export interface ListenerParts {
 
 export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   const { config, log, koa, admin, lifecycle } = parts;
-  const handler = inOrderPerConnection(koa.callback());
+  const handler = inOrderPerConnection(koa.callback(), (req) =>
+    log.warn({ client: req.socket.remoteAddress, limit: MAX_PIPELINED }, 'Connection closed: too many pipelined requests waiting for their answers'),
+  );
   // The ports are bound before the queue is opened, so a start that cannot listen leaves the
   // queue untouched; requests that arrive meanwhile wait until recovery is done (issue 9.7).
   let recovered = false;

@@ -10,9 +10,30 @@ import { isLingering } from './lingering-close.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export function inOrderPerConnection(handle: Handler): Handler {
+/**
+ * Requests one connection may have waiting for their answers. Browsers and upload clients send
+ * one at a time; a client that writes thousands at once (each parsed, each waiting for the one
+ * before) held the event loop for seconds and memory for all of them: its connection is closed
+ * and what it queued is dropped unhandled.
+ */
+export const MAX_PIPELINED = 32;
+
+export function inOrderPerConnection(handle: Handler, onTooDeep: (req: IncomingMessage) => void = () => {}): Handler {
+  const waiting = new WeakMap<object, number>();
   return (req, res) => {
     const socket = req.socket;
+    const depth = (waiting.get(socket) ?? 0) + 1;
+    waiting.set(socket, depth);
+    res.once('close', () => waiting.set(socket, (waiting.get(socket) ?? 1) - 1));
+    if (depth > MAX_PIPELINED || socket.destroyed) {
+      if (!socket.destroyed) {
+        onTooDeep(req);
+        socket.destroy();
+      }
+      res.destroy();
+      res.emit('close');
+      return;
+    }
     // Node gives the socket to a response once the one before it is done: until then the socket
     // still names that earlier answer.
     const before = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;

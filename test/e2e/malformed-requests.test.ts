@@ -312,6 +312,23 @@ describe('malformed requests', () => {
     await server.waitForLog(() => requestLines() > linesBefore, 10_000); // before the battery counts
   });
 
+  it('a connection pipelining more requests than it waits answers for is closed; what it queued is dropped, others are served', async () => {
+    const { connect } = await import('node:net');
+    const socket = connect({ host: '127.0.0.1', port: fixtures.port });
+    socket.on('error', () => {});
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    socket.write('GET /health HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(2_000));
+    await new Promise((resolve) => socket.once('close', resolve));
+    const answered = [...got.matchAll(/HTTP\/1\.1 200 /g)].length;
+    assert.ok(answered <= 32, `${answered} of 2,000 answered before the close`);
+    const warned = await server.waitForLog((l) => l.msg === 'Connection closed: too many pipelined requests waiting for their answers', 10_000);
+    assert.equal(warned.limit, 32);
+    assert.equal((await rawRequest(server.baseUrl, '/health', { method: 'HEAD' })).status, 200, 'still serving');
+    // Its line comes after those of the requests handled before the close: then the battery below counts only its own.
+    await server.waitForLog((l) => l.msg === 'Request finished' && l.method === 'HEAD' && l.path === '/health', 10_000);
+  });
+
   it('a creation pipelined behind an answer that closes the connection is never handled and leaves its slot free', async () => {
     const { connect } = await import('node:net');
     const target = slot(7);
