@@ -1,11 +1,13 @@
 /**
- * `[server] connection_pool_size`: the most TCP connections the main listener keeps open (Node's
- * `maxConnections`; a connection beyond it is closed at once, before any byte is read). It bounds
+ * `[server] connection_pool_size`: the most TCP connections the main listener keeps open (a
+ * connection beyond it replaces the longest idle keep-alive connection, or is closed at once,
+ * before any byte is read). It bounds
  * file descriptors and per-socket memory against a flood of idle or slow connections. Each refusal
  * is counted (hmac_connections_refused_total); the log gets one line when refusals start and one
  * when the count fell back below the resume mark, not one per refused connection.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
 
@@ -35,16 +37,47 @@ export class LimitEpisodes {
   }
 }
 
-/** Applies the limit to `server`; `openCount()` reads the listener's open connections. */
-export function limitConnections(server: Server, limit: number, log: Logger, openCount: () => number): { onClose(): void } {
-  server.maxConnections = limit;
+/**
+ * Applies the limit to `server`; `openCount()` reads the listener's open connections (the new
+ * one not yet among them). A connection beyond the limit first takes the place of the keep-alive
+ * connection idle the longest (no request in flight: its client opens a new one when it needs
+ * it, as after keepAliveTimeout); only when every open connection is busy is it refused. Idle
+ * keep-alive sockets from a few addresses filled the pool before, and every other client was
+ * refused until they timed out.
+ */
+export function limitConnections(server: Server, limit: number, log: Logger, openCount: () => number): { admit(socket: Socket): boolean; onClose(): void } {
   metrics.connectionsRefused.inc({ limit: 'pool' }, 0);
+  metrics.idleConnectionsClosed.inc(0);
   const episodes = new LimitEpisodes(Math.min(limit - 1, Math.floor(limit * 0.9)));
-  server.on('drop', () => {
-    metrics.connectionsRefused.inc({ limit: 'pool' });
-    if (episodes.refused()) log.warn({ limit }, 'Connection limit reached: new connections are refused (server.connection_pool_size)');
+  /** Requests in flight per socket; the idle keep-alive sockets, longest idle first (insertion order). */
+  const inFlight = new WeakMap<Socket, number>();
+  const idle = new Map<Socket, true>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+    idle.delete(socket);
+    res.once('close', () => {
+      const left = (inFlight.get(socket) ?? 1) - 1;
+      inFlight.set(socket, left);
+      if (left === 0 && !socket.destroyed) idle.set(socket, true);
+    });
   });
   return {
+    admit(socket) {
+      socket.once('close', () => idle.delete(socket));
+      if (openCount() < limit) return true;
+      const longestIdle = idle.keys().next().value;
+      if (longestIdle !== undefined) {
+        idle.delete(longestIdle);
+        longestIdle.destroy();
+        metrics.idleConnectionsClosed.inc();
+        return true;
+      }
+      socket.destroy();
+      metrics.connectionsRefused.inc({ limit: 'pool' });
+      if (episodes.refused()) log.warn({ limit }, 'Connection limit reached: new connections are refused (server.connection_pool_size)');
+      return false;
+    },
     onClose() {
       const refused = episodes.openCount(openCount());
       if (refused !== null) log.info({ limit, refused }, 'Connections below the limit again: accepting new connections');

@@ -113,6 +113,7 @@ export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   server.on('connection', (socket: Socket) => {
     const leave = perClient(socket);
     if (leave === null) return;
+    if (!connectionLimit.admit(socket)) return leave();
     // Probes find peers that vanished without FIN/RST (WiFi -> 4G). Node sets the idle time;
     // the probe interval and count come from the kernel (net.ipv4.tcp_keepalive_intvl/_probes).
     socket.setKeepAlive(true, config.timeouts.keepAliveProbeIntervalMs);

@@ -68,6 +68,12 @@ export const openConnections = new Gauge({
   registers: [registry],
 });
 
+export const idleConnectionsClosed = new Counter({
+  name: 'hmac_idle_connections_closed_total',
+  help: 'Idle keep-alive connections closed to make room for a new one (connection_pool_size connections were open)',
+  registers: [registry],
+});
+
 export const connectionsRefused = new Counter({
   name: 'hmac_connections_refused_total',
   help: 'Connections to the HTTP listener closed at once: connection_pool_size connections were open (limit="pool"), or max_connections_per_client from that client (limit="client")',

@@ -1,6 +1,7 @@
 /**
  * Issue 9.9: `[server] connection_pool_size` is enforced on the main listener. Beyond it a new
- * connection is closed unanswered, counted in hmac_connections_refused_total, and the log says so
+ * connection takes the place of the longest idle keep-alive connection, or, when every open one
+ * is busy, is closed unanswered, counted in hmac_connections_refused_total, and the log says so
  * once per episode; once connections close, new ones are served again. `[limits]
  * max_connections_per_client` does the same per client address, so one client never fills the
  * pool; other addresses are still served.
@@ -37,6 +38,29 @@ function dial(baseUrl: string, localAddress?: string): Promise<{ socket: Socket;
   );
 }
 
+/** A connection whose request never ends its headers: busy, never idle. */
+function busy(baseUrl: string): Socket {
+  const url = new URL(baseUrl);
+  const socket = connect({ host: url.hostname, port: Number(url.port) });
+  socket.on('error', () => {});
+  socket.once('connect', () => socket.write(`GET /health HTTP/1.1\r\nHost: ${url.host}\r\n`));
+  return socket;
+}
+
+/** hmac_open_connections of the main listener. */
+async function openConnections(metricsUrl: string): Promise<number> {
+  return Number(/^hmac_open_connections (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
+}
+
+/** Polls a condition on the server's metrics (bounded: 10 s). */
+async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** hmac_connections_refused_total{limit} as the metrics listener reports it. */
 async function refusedCount(metricsUrl: string, limit: 'pool' | 'client'): Promise<number> {
   const text = (await rawRequest(metricsUrl, '/metrics')).text;
@@ -64,12 +88,10 @@ describe('connection_pool_size', () => {
     await server?.dispose();
   });
 
-  it('refuses connections beyond the limit, logs once per episode, serves again below it', async () => {
-    for (let i = 0; i < LIMIT; i++) {
-      const c = await dial(server.baseUrl);
-      assert.equal(c.answered, true, `connection ${i + 1} of ${LIMIT} is served`);
-      held.push(c.socket);
-    }
+  it('refuses connections beyond the limit while every open one is busy, logs once per episode, serves again below it', async () => {
+    // Busy: a request still arriving (headers not ended). Accepted once the open count shows it.
+    for (let i = 0; i < LIMIT; i++) held.push(busy(server.baseUrl));
+    await until(async () => (await openConnections(metricsUrl)) === LIMIT, 'the busy connections were accepted');
     for (let i = 0; i < 3; i++) {
       const over = await dial(server.baseUrl);
       assert.deepEqual([over.answered, over.received], [false, ''], 'closed without a byte');
@@ -81,14 +103,33 @@ describe('connection_pool_size', () => {
     held.shift()!.destroy();
     const below = await server.waitForLog((l) => l.msg === BELOW);
     assert.equal(below.refused, 3);
-    const again = await dial(server.baseUrl);
-    assert.equal(again.answered, true, 'served again');
-    held.push(again.socket);
-
+    held.push(busy(server.baseUrl));
+    await until(async () => (await openConnections(metricsUrl)) === LIMIT, 'the busy connection was accepted');
     const next = await dial(server.baseUrl);
     assert.equal(next.answered, false);
     await server.waitForLog((l) => l.msg === REACHED && count(REACHED) === 2); // a second episode, a second line
     assert.equal(await refusedTotal(), 4);
+  });
+
+  it('a new connection takes the place of the keep-alive connection idle the longest (idle sockets of a few clients filled the pool)', async () => {
+    for (const s of held.splice(0)) s.destroy();
+    await until(async () => (await openConnections(metricsUrl)) === 0, 'the earlier connections closed');
+    const idle: Socket[] = [];
+    for (let i = 0; i < LIMIT; i++) {
+      const c = await dial(server.baseUrl);
+      assert.equal(c.answered, true, `connection ${i + 1} of ${LIMIT} is served`);
+      idle.push(c.socket);
+    }
+    const oldestClosed = new Promise((resolve) => idle[0]!.once('close', resolve));
+    const refusedBefore = await refusedTotal();
+    const newcomer = await dial(server.baseUrl);
+    assert.equal(newcomer.answered, true, 'served: the longest idle connection made room');
+    await oldestClosed;
+    assert.equal(idle[1]!.destroyed, false, 'the others stay');
+    assert.equal(await refusedTotal(), refusedBefore, 'nothing refused');
+    const closed = Number(/^hmac_idle_connections_closed_total (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
+    assert.equal(closed, 1);
+    held.push(...idle, newcomer.socket);
   });
 });
 
