@@ -8,6 +8,11 @@
  *   (f) durable   the sink hashing the bytes as they pass and fsyncing before its 201 (pipe-sink-server.ts
  *                 --durable): the floor of any server that hashes while receiving and acknowledges only
  *                 durable bytes, which issue 14's rules ask of (d), (a) and (e)
+ *   (n) fsync     the sink fsyncing before its 201, no hash (--fsync-only): what durability alone costs
+ *   (g) worker    (f) with the sha256 on a worker thread, fed 1 MiB batches of copied chunks (--hash-worker=post)
+ *   (h) worker    (f) with the sha256 on a worker thread, fed through a SharedArrayBuffer ring (--hash-worker=ring)
+ *   (i) worker    (f) with the sha256 on a worker thread, handed each chunk's ArrayBuffer once written (--hash-worker=transfer)
+ *                 (n), (g), (h), (i) are the issue 14 item 1 experiment: measured only when named in BENCH_PATHS
  *   (b) bare tus  @tus/server + @tus/file-store alone (tus-bare-server.ts), one PATCH
  *   (d) hfs PUT   this server's XEP-0363 PUT with a signed v slot
  *   (a) hfs tus   this server's tus endpoint, signed slot: POST creation, then one PATCH
@@ -21,14 +26,15 @@
  * Env: BENCH_SIZE (default 1GiB), BENCH_RUNS (default 2; medians are reported),
  *      BENCH_QUICK=1 (defaults 128MiB x 1 run: about a minute on a 2-core CI machine),
  *      BENCH_CPU_PROF=<dir> (servers run with --cpu-prof into that directory),
- *      BENCH_PATHS=c,s,d (measure only these paths; (c) and (s) are always measured: the ratios need them),
+ *      BENCH_PATHS=c,s,d (measure only these paths; (c) and (s) are always measured: the ratios need them;
+ *      (n), (g), (h), (i) only when named here),
  *      BENCH_THREADS=1 (also print each server's CPU per thread kind: main, libuv pool, V8 helpers),
  *      BENCH_DISK_PRESSURE=1 (a background writer keeps the disk busy during the measured runs:
  *      disk-pressure.ts), BENCH_NODE_FLAGS="<flags>" (the hfs servers' Node flags instead of
  *      SERVER_NODE_FLAGS; "" for none: shows what the flags change).
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
@@ -77,12 +83,16 @@ interface Prepared {
   getUrl?: string;
   /** Sent as PATCHes of this many bytes (tus), each with its Upload-Offset. */
   chunk?: number;
+  /** The answer carries the body's sha256 (x-sha256), checked against the payload's. */
+  sha256?: boolean;
 }
 
 interface Target {
   name: string;
   /** Short key used in the ratio lines. */
-  key: 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 's';
+  key: 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'i' | 'n' | 's';
+  /** Measured only when BENCH_PATHS names it. */
+  optIn?: boolean;
   start(dataDir: string): Promise<Server | null>;
   prepare(server: Server, size: number): Promise<Prepared>;
   /** Measures without a server (the sha256 process). */
@@ -137,6 +147,21 @@ const hfsTus = (chunk?: number): Target['prepare'] => async (server, size) => {
   };
 };
 
+/** pipe-sink-server.ts with `flags`: (f) and the issue 14 item 1 experiment's variants of it. */
+function durableSink(name: string, key: Target['key'], flags: string[], optIn = false): Target {
+  return {
+    name,
+    key,
+    optIn,
+    start: (dataDir) => spawnServer([join(HERE, 'pipe-sink-server.js'), dataDir, ...flags], dataDir),
+    async prepare(server) {
+      const name = `${randomBytes(8).toString('hex')}.bin`;
+      const stored = join(server.dataDir, name);
+      return { method: 'PUT', url: `${server.info.address}/${name}`, headers: {}, status: 201, stored, remove: [stored], sha256: !flags.includes('--fsync-only') };
+    },
+  };
+}
+
 const ALL_TARGETS: Target[] = [
   {
     name: '(c) req.pipe(fs) sink [floor]',
@@ -148,16 +173,11 @@ const ALL_TARGETS: Target[] = [
       return { method: 'PUT', url: `${server.info.address}/${name}`, headers: {}, status: 201, stored, remove: [stored] };
     },
   },
-  {
-    name: '(f) sink + sha256 + fsync',
-    key: 'f',
-    start: (dataDir) => spawnServer([join(HERE, 'pipe-sink-server.js'), dataDir, '--durable'], dataDir),
-    async prepare(server) {
-      const name = `${randomBytes(8).toString('hex')}.bin`;
-      const stored = join(server.dataDir, name);
-      return { method: 'PUT', url: `${server.info.address}/${name}`, headers: {}, status: 201, stored, remove: [stored] };
-    },
-  },
+  durableSink('(f) sink + sha256 + fsync', 'f', ['--durable']),
+  durableSink('(n) sink + fsync, no hash', 'n', ['--fsync-only'], true),
+  durableSink('(g) (f), hash worker, 1 MiB copies', 'g', ['--durable', '--hash-worker=post'], true),
+  durableSink('(h) (f), hash worker, SAB ring', 'h', ['--durable', '--hash-worker=ring'], true),
+  durableSink('(i) (f), hash worker, transfer', 'i', ['--durable', '--hash-worker=transfer'], true),
   {
     name: '(s) sha256, separate process',
     key: 's',
@@ -212,6 +232,8 @@ async function upload(target: Target, server: Server | null, file: string, size:
   if (target.measure) return target.measure(file, size);
   check(server !== null, `${target.name} has no server`);
   const p = await target.prepare(server, size);
+  const expected = p.sha256 ? await payloadSha256(file, size) : undefined;
+  let last: Response | undefined;
   const cpuBefore = cpuSeconds(server.proc);
   const sysBefore = cpuSeconds(server.proc, 'sys');
   const threadsBefore = THREADS ? threadSeconds(server.proc) : undefined;
@@ -223,6 +245,7 @@ async function upload(target: Target, server: Server | null, file: string, size:
     const headers = p.method === 'PATCH' ? { ...p.headers, 'Upload-Offset': String(offset) } : p.headers;
     const res = await send(p.url, p.method, headers, { path: file, start: offset, end }, p.chunk === undefined ? false : keepAlive);
     check(res.status === p.status, `${p.method} at ${offset} answered ${res.status} ${res.body}`);
+    last = res;
   }
   const answeredSec = (performance.now() - t0) / 1000;
   await published(p.stored, size);
@@ -235,6 +258,13 @@ async function upload(target: Target, server: Server | null, file: string, size:
   if (threadsBefore) {
     threads = new Map();
     for (const [name, sec] of threadSeconds(server.proc)) threads.set(name, (sec - (threadsBefore.get(name) ?? 0)) / (size / GiB));
+  }
+  if (expected !== undefined) {
+    const got = last?.headers['x-sha256'];
+    check(got === expected, `the answer's sha256 ${String(got)} is not the payload's ${expected}`);
+    check(last?.headers['x-sha256-bytes'] === String(size), `the sha256 covers ${String(last?.headers['x-sha256-bytes'])} bytes, not ${size}`);
+    const parts = last?.headers['x-hash-parts'];
+    if (parts !== undefined) hashParts.set(target.key, [...(hashParts.get(target.key) ?? []), String(parts)]);
   }
   if (p.getUrl) {
     const got = await send(p.getUrl, 'GET', {});
@@ -251,6 +281,22 @@ async function upload(target: Target, server: Server | null, file: string, size:
     publishedSec: seconds,
     ...(threads && { threads }),
   };
+}
+
+const digests = new Map<number, string>();
+/** `x-hash-parts` answers (transferred/copied chunks) per path, printed after the table. */
+const hashParts = new Map<string, string[]>();
+
+/** sha256 of the first `size` bytes of the payload, computed once per size (before the timing). */
+async function payloadSha256(file: string, size: number): Promise<string> {
+  let hex = digests.get(size);
+  if (hex === undefined) {
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(file, { end: size - 1, highWaterMark: MiB }), hash);
+    hex = hash.digest('hex');
+    digests.set(size, hex);
+  }
+  return hex;
 }
 
 /**
@@ -424,14 +470,14 @@ function printTable(results: Array<{ target: Target; samples: Sample[] }>, size:
   console.log(`floor: (c) + (s) = ${floorCpu.toFixed(2)} CPU-s/GiB; (c) ${floor.mibPerSec.toFixed(0)} MiB/s`);
   const verdict = (ok: boolean) => (ok ? 'meets' : 'MISSES');
   const durableFloor = by('f');
-  for (const [key, cpuTarget] of [['d', 1.15], ['a', 1.15], ['e', 1.3], ['f', Infinity], ['b', Infinity]] as const) {
+  for (const [key, cpuTarget] of [['d', 1.15], ['a', 1.15], ['e', 1.3], ['f', Infinity], ['n', Infinity], ['g', Infinity], ['h', Infinity], ['i', Infinity], ['b', Infinity]] as const) {
     const r = by(key);
     if (!r) continue;
     const cpuRatio = r.cpu / floorCpu;
     const rateRatio = r.mibPerSec / floor.mibPerSec;
     const targets = cpuTarget === Infinity ? '(reference, no target)' : `CPU ${verdict(cpuRatio <= cpuTarget)} <= ${cpuTarget}x, MiB/s ${verdict(rateRatio >= 0.9)} >= 0.9x`;
     // Against (f): how close the path gets to the fastest any server could be under the same rules.
-    const ofDurable = durableFloor && key !== 'f' && key !== 'b' ? `; ${(r.mibPerSec / durableFloor.mibPerSec).toFixed(2)}x of (f)` : '';
+    const ofDurable = durableFloor && key !== 'f' && key !== 'b' && key !== 'n' ? `; ${(r.mibPerSec / durableFloor.mibPerSec).toFixed(2)}x of (f)` : '';
     console.log(`  ${r.target.name.padEnd(widths[0]!)}  CPU ${cpuRatio.toFixed(2)}x of (c)+(s), MiB/s ${rateRatio.toFixed(2)}x of (c)${ofDurable}  ${targets}`);
   }
   // Load from other processes only adds CPU (cache misses, migrations), so on a shared machine the
@@ -439,7 +485,7 @@ function printTable(results: Array<{ target: Target; samples: Sample[] }>, size:
   if (runs > 1) {
     const best = (key: Target['key']) => Math.min(...by(key)!.samples.map((s) => s.cpuSecPerGiB));
     const bestFloor = best('c') + best('s');
-    const parts = (['d', 'a', 'e', 'f', 'b'] as const).filter((k) => by(k)).map((k) => `(${k}) ${(best(k) / bestFloor).toFixed(2)}x`);
+    const parts = (['d', 'a', 'e', 'f', 'n', 'g', 'h', 'i', 'b'] as const).filter((k) => by(k)).map((k) => `(${k}) ${(best(k) / bestFloor).toFixed(2)}x`);
     console.log(`lowest CPU-s/GiB of each path: floor (c)+(s) ${bestFloor.toFixed(2)}; ratios ${parts.join(', ')}`);
   }
   if (THREADS) {
@@ -451,6 +497,7 @@ function printTable(results: Array<{ target: Target; samples: Sample[] }>, size:
       console.log(`  ${r.target.name.padEnd(widths[0]!)}  ${parts.join(', ')}`);
     }
   }
+  for (const [key, parts] of hashParts) console.log(`  (${key}) chunks handed to the worker, transferred/copied, per upload: ${parts.join(' ')}`);
   console.log('note: hfs paths fsync and hard-link the file into place; (f) fsyncs; (b) and (c) do not. Same-run ratios only: the machine is shared.');
 }
 
@@ -465,7 +512,7 @@ async function main(): Promise<void> {
   await writePayload(payload, size);
 
   const only = process.env.BENCH_PATHS?.split(',').map((k) => k.trim());
-  const targets = ALL_TARGETS.filter((t) => !only || t.key === 'c' || t.key === 's' || only.includes(t.key));
+  const targets = ALL_TARGETS.filter((t) => t.key === 'c' || t.key === 's' || (only ? only.includes(t.key) : !t.optIn));
   const servers: Array<Server | null> = [];
   for (const [i, target] of targets.entries()) {
     const dataDir = join(root, `server-${i}`);
