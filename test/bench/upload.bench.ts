@@ -12,7 +12,9 @@
  *   (g) worker    (f) with the sha256 on a worker thread, fed 1 MiB batches of copied chunks (--hash-worker=post)
  *   (h) worker    (f) with the sha256 on a worker thread, fed through a SharedArrayBuffer ring (--hash-worker=ring)
  *   (i) worker    (f) with the sha256 on a worker thread, handed each chunk's ArrayBuffer once written (--hash-worker=transfer)
- *                 (n), (g), (h), (i) are the issue 14 item 1 experiment: measured only when named in BENCH_PATHS
+ *   (m), (k), (v), (w) (n), (f), (h), (i) writing the file as this server does (--body-file: 256 KiB buffer,
+ *                 early fdatasync every 16 MiB, src/transfer/body-file.ts)
+ *                 (n), (g), (h), (i), (m), (k), (v), (w) are the issue 14 item 1 experiment: measured only when named in BENCH_PATHS
  *   (b) bare tus  @tus/server + @tus/file-store alone (tus-bare-server.ts), one PATCH
  *   (d) hfs PUT   this server's XEP-0363 PUT with a signed v slot
  *   (a) hfs tus   this server's tus endpoint, signed slot: POST creation, then one PATCH
@@ -90,7 +92,7 @@ interface Prepared {
 interface Target {
   name: string;
   /** Short key used in the ratio lines. */
-  key: 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'i' | 'n' | 's';
+  key: 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'i' | 'k' | 'm' | 'n' | 's' | 'v' | 'w';
   /** Measured only when BENCH_PATHS names it. */
   optIn?: boolean;
   start(dataDir: string): Promise<Server | null>;
@@ -178,6 +180,10 @@ const ALL_TARGETS: Target[] = [
   durableSink('(g) (f), hash worker, 1 MiB copies', 'g', ['--durable', '--hash-worker=post'], true),
   durableSink('(h) (f), hash worker, SAB ring', 'h', ['--durable', '--hash-worker=ring'], true),
   durableSink('(i) (f), hash worker, transfer', 'i', ['--durable', '--hash-worker=transfer'], true),
+  durableSink('(m) (n), body file', 'm', ['--fsync-only', '--body-file'], true),
+  durableSink('(k) (f), body file', 'k', ['--durable', '--body-file'], true),
+  durableSink('(v) (h), body file', 'v', ['--durable', '--hash-worker=ring', '--body-file'], true),
+  durableSink('(w) (i), body file', 'w', ['--durable', '--hash-worker=transfer', '--body-file'], true),
   {
     name: '(s) sha256, separate process',
     key: 's',
@@ -470,14 +476,14 @@ function printTable(results: Array<{ target: Target; samples: Sample[] }>, size:
   console.log(`floor: (c) + (s) = ${floorCpu.toFixed(2)} CPU-s/GiB; (c) ${floor.mibPerSec.toFixed(0)} MiB/s`);
   const verdict = (ok: boolean) => (ok ? 'meets' : 'MISSES');
   const durableFloor = by('f');
-  for (const [key, cpuTarget] of [['d', 1.15], ['a', 1.15], ['e', 1.3], ['f', Infinity], ['n', Infinity], ['g', Infinity], ['h', Infinity], ['i', Infinity], ['b', Infinity]] as const) {
+  for (const [key, cpuTarget] of [['d', 1.15], ['a', 1.15], ['e', 1.3], ['f', Infinity], ['n', Infinity], ['g', Infinity], ['h', Infinity], ['i', Infinity], ['m', Infinity], ['k', Infinity], ['v', Infinity], ['w', Infinity], ['b', Infinity]] as const) {
     const r = by(key);
     if (!r) continue;
     const cpuRatio = r.cpu / floorCpu;
     const rateRatio = r.mibPerSec / floor.mibPerSec;
     const targets = cpuTarget === Infinity ? '(reference, no target)' : `CPU ${verdict(cpuRatio <= cpuTarget)} <= ${cpuTarget}x, MiB/s ${verdict(rateRatio >= 0.9)} >= 0.9x`;
     // Against (f): how close the path gets to the fastest any server could be under the same rules.
-    const ofDurable = durableFloor && key !== 'f' && key !== 'b' && key !== 'n' ? `; ${(r.mibPerSec / durableFloor.mibPerSec).toFixed(2)}x of (f)` : '';
+    const ofDurable = durableFloor && key !== 'f' && key !== 'b' && key !== 'n' && key !== 'm' ? `; ${(r.mibPerSec / durableFloor.mibPerSec).toFixed(2)}x of (f)` : '';
     console.log(`  ${r.target.name.padEnd(widths[0]!)}  CPU ${cpuRatio.toFixed(2)}x of (c)+(s), MiB/s ${rateRatio.toFixed(2)}x of (c)${ofDurable}  ${targets}`);
   }
   // Load from other processes only adds CPU (cache misses, migrations), so on a shared machine the
@@ -485,7 +491,7 @@ function printTable(results: Array<{ target: Target; samples: Sample[] }>, size:
   if (runs > 1) {
     const best = (key: Target['key']) => Math.min(...by(key)!.samples.map((s) => s.cpuSecPerGiB));
     const bestFloor = best('c') + best('s');
-    const parts = (['d', 'a', 'e', 'f', 'n', 'g', 'h', 'i', 'b'] as const).filter((k) => by(k)).map((k) => `(${k}) ${(best(k) / bestFloor).toFixed(2)}x`);
+    const parts = (['d', 'a', 'e', 'f', 'n', 'g', 'h', 'i', 'm', 'k', 'v', 'w', 'b'] as const).filter((k) => by(k)).map((k) => `(${k}) ${(best(k) / bestFloor).toFixed(2)}x`);
     console.log(`lowest CPU-s/GiB of each path: floor (c)+(s) ${bestFloor.toFixed(2)}; ratios ${parts.join(', ')}`);
   }
   if (THREADS) {
