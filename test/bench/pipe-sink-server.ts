@@ -355,6 +355,8 @@ const server = createServer({ requestTimeout: 0 }, (req, res) => {
     (err: Error) => res.writeHead(500).end(err.message),
   );
 });
+// Exit on the bench's SIGTERM through process.exit, so BENCH_CPU_PROF's --cpu-prof writes its profile.
+process.once('SIGTERM', () => process.exit(0));
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   console.log(JSON.stringify({ msg: 'Server listening', address: `http://127.0.0.1:${port}` }));
