@@ -10,7 +10,7 @@
  *                                                    ring until the main thread sets ctl[ENDED]; it then
  *                                                    answers {op:'digest', …}. It blocks in Atomics.wait
  *                                                    meanwhile, so one ring upload at a time (enough here).
- * Ring control (Int32Array over its own SharedArrayBuffer: WRITTEN, CONSUMED, ENDED, SEQ): counters wrap at 2^32; the ring size is a
+ * Ring control (Int32Array over its own SharedArrayBuffer: WRITTEN, CONSUMED, ENDED, SEQ, SLEEPING): counters wrap at 2^32; the ring size is a
  * power of two, so a counter's position is `counter & (size - 1)` and `(written - consumed) | 0` the fill.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -21,6 +21,8 @@ export const CONSUMED = 1;
 export const ENDED = 2;
 /** Bumped by every write and by the end: the worker sleeps on it (no lost wake-up). */
 export const SEQ = 3;
+/** 1 while the worker sleeps in Atomics.wait: the main thread calls Atomics.notify only then. */
+export const SLEEPING = 4;
 
 interface Part {
   ab: ArrayBuffer;
@@ -76,7 +78,9 @@ if (parentPort) {
           if (fill === 0) {
             // ENDED is set after the last WRITTEN: once it is seen, WRITTEN read again is final
             if (Atomics.load(ctl, ENDED) === 1 && Atomics.load(ctl, WRITTEN) === consumed) break;
+            Atomics.store(ctl, SLEEPING, 1);
             Atomics.wait(ctl, SEQ, seq); // returns at once if a write or the end came since `seq` was read
+            Atomics.store(ctl, SLEEPING, 0);
             continue;
           }
           fill = Math.min(fill, STEP);
