@@ -89,6 +89,8 @@ worker?.on('error', (err) => {
 class PostedDigest {
   readonly id = nextId++;
   inFlight = 0;
+  /** Times the body waited for the worker (MAX_IN_FLIGHT reached). */
+  waits = 0;
   transferred = 0;
   copied = 0;
   #waiting: (() => void) | undefined;
@@ -116,7 +118,10 @@ class PostedDigest {
   /** Calls `go` now, or once the worker has caught up to MAX_IN_FLIGHT. */
   paced(go: () => void): void {
     if (this.inFlight <= MAX_IN_FLIGHT) go();
-    else this.#waiting = go;
+    else {
+      this.waits++;
+      this.#waiting = go;
+    }
   }
 
   /** (post) Copies `chunk` into the current batch; a full batch goes to the worker. */
@@ -192,6 +197,8 @@ class RingDigest {
   readonly #ring = Buffer.from(new SharedArrayBuffer(RING));
   readonly #ctl = new Int32Array(new SharedArrayBuffer(5 * 4));
   #written = 0;
+  /** Times the body waited for the worker (ring full). */
+  waits = 0;
   readonly #digest: Promise<Digest>;
 
   constructor() {
@@ -210,6 +217,7 @@ class RingDigest {
       if (free === 0) {
         const w = waitAsync(ctl, CONSUMED, consumed);
         if (w.async) {
+          this.waits++;
           void (w.value as Promise<string>).then(() => this.put(chunk, off, done));
           return;
         }
@@ -298,14 +306,29 @@ function openFile(path: string): Promise<number> {
   return new Promise((resolve, reject) => open(path, 'wx', (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
+/**
+ * After the body's last byte was written: the digest and the fsync, timed
+ * (`x-tail: <waits for the worker> waits, hash +<ms>, fsync <ms>`: where the wall time after the
+ * last write goes, and how often the worker held the body back).
+ */
+async function tail(digest: Promise<Digest> | Digest, path: string, waits: number): Promise<{ digest: Digest; tail: string }> {
+  const t0 = performance.now();
+  let hashMs = 0;
+  let fsyncMs = 0;
+  const [d] = await Promise.all([
+    Promise.resolve(digest).then((d) => ((hashMs = performance.now() - t0), d)),
+    fsyncPath(path).then(() => (fsyncMs = performance.now() - t0)),
+  ]);
+  return { digest: d, tail: `${waits} waits, hash +${hashMs.toFixed(0)} ms, fsync ${fsyncMs.toFixed(0)} ms` };
+}
+
 /** Receives the body into `path`; resolves the digest (durable modes) once the file is fsynced. */
-async function receive(req: NodeJS.ReadableStream, path: string): Promise<{ digest?: Digest; parts?: string }> {
+async function receive(req: NodeJS.ReadableStream, path: string): Promise<{ digest?: Digest; parts?: string; tail?: string }> {
   if (hashWorker === 'transfer') {
     const hashed = new PostedDigest();
     const sink = new HandingFileSink(await openFile(path), hashed);
     await pipeline(req, sink);
-    const [digest] = await Promise.all([hashed.end(), fsyncPath(path)]);
-    return { digest, parts: `${hashed.transferred}/${hashed.copied}` };
+    return { ...(await tail(hashed.end(), path, hashed.waits)), parts: `${hashed.transferred}/${hashed.copied}` };
   }
   const file = bodyFile ? createBodyFile(path, { flags: 'wx' }) : createWriteStream(path, { flags: 'wx' });
   if (!durable) {
@@ -314,8 +337,9 @@ async function receive(req: NodeJS.ReadableStream, path: string): Promise<{ dige
   }
   if (fsyncOnly) {
     await pipeline(req, file);
+    const t0 = performance.now();
     await fsyncPath(path);
-    return {};
+    return { tail: `fsync ${(performance.now() - t0).toFixed(0)} ms` };
   }
   if (hashWorker === 'post') {
     const hashed = new PostedDigest();
@@ -330,8 +354,7 @@ async function receive(req: NodeJS.ReadableStream, path: string): Promise<{ dige
       },
     });
     await pipeline(req, tap, file);
-    const [digest] = await Promise.all([hashed.end(), fsyncPath(path)]);
-    return { digest };
+    return tail(hashed.end(), path, hashed.waits);
   }
   if (hashWorker === 'ring') {
     const hashed = new RingDigest();
@@ -341,8 +364,7 @@ async function receive(req: NodeJS.ReadableStream, path: string): Promise<{ dige
       },
     });
     await pipeline(req, tap, file);
-    const [digest] = await Promise.all([hashed.end(), fsyncPath(path)]);
-    return { digest };
+    return tail(hashed.end(), path, hashed.waits);
   }
   const hash = createHash('sha256');
   let bytes = 0;
@@ -354,8 +376,7 @@ async function receive(req: NodeJS.ReadableStream, path: string): Promise<{ dige
     },
   });
   await pipeline(req, tap, file);
-  await fsyncPath(path);
-  return { digest: { hex: hash.digest('hex'), bytes } };
+  return tail({ hex: hash.digest('hex'), bytes }, path, 0);
 }
 
 const server = createServer({ requestTimeout: 0 }, (req, res) => {
@@ -366,11 +387,12 @@ const server = createServer({ requestTimeout: 0 }, (req, res) => {
     return;
   }
   receive(req, join(dir, name)).then(
-    ({ digest, parts }) =>
+    ({ digest, parts, tail }) =>
       res
         .writeHead(201, {
           ...(digest && { 'x-sha256': digest.hex, 'x-sha256-bytes': String(digest.bytes) }),
           ...(parts && { 'x-hash-parts': parts }),
+          ...(tail && { 'x-tail': tail }),
         })
         .end(),
     (err: Error) => res.writeHead(500).end(err.message),

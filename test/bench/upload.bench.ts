@@ -265,6 +265,8 @@ async function upload(target: Target, server: Server | null, file: string, size:
     threads = new Map();
     for (const [name, sec] of threadSeconds(server.proc)) threads.set(name, (sec - (threadsBefore.get(name) ?? 0)) / (size / GiB));
   }
+  const tail = last?.headers['x-tail'];
+  if (tail !== undefined) tails.set(target.key, [...(tails.get(target.key) ?? []), String(tail)]);
   if (expected !== undefined) {
     const got = last?.headers['x-sha256'];
     check(got === expected, `the answer's sha256 ${String(got)} is not the payload's ${expected}`);
@@ -292,6 +294,8 @@ async function upload(target: Target, server: Server | null, file: string, size:
 const digests = new Map<number, string>();
 /** `x-hash-parts` answers (transferred/copied chunks) per path, printed after the table. */
 const hashParts = new Map<string, string[]>();
+/** `x-tail` answers (waits for the hash worker, hash and fsync after the last byte) per path. */
+const tails = new Map<string, string[]>();
 
 /** sha256 of the first `size` bytes of the payload, computed once per size (before the timing). */
 async function payloadSha256(file: string, size: number): Promise<string> {
@@ -503,6 +507,7 @@ function printTable(results: Array<{ target: Target; samples: Sample[] }>, size:
       console.log(`  ${r.target.name.padEnd(widths[0]!)}  ${parts.join(', ')}`);
     }
   }
+  for (const [key, t] of tails) console.log(`  (${key}) after the last byte, per upload: ${t.join('; ')}`);
   for (const [key, parts] of hashParts) console.log(`  (${key}) chunks handed to the worker, transferred/copied, per upload: ${parts.join(' ')}`);
   console.log('note: hfs paths fsync and hard-link the file into place; (f) fsyncs; (b) and (c) do not. Same-run ratios only: the machine is shared.');
 }
