@@ -263,6 +263,15 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
 
     const sampleMs = Math.max(10, Math.min(250, Math.floor(config.tus.takeoverIdleMs / 4)));
     watch = watchBody(socket, { stallMs: limits.stallMs, floor: limits.floor, sampleMs, onEnd: end });
+    const watching = watch;
+    // While other bodies wait for a permit, a silent one gives its own up (ended as a stall).
+    permit.hold({
+      idleMs: () => watching.idleMs(),
+      yieldPermit: () => {
+        log.info({ protocol: request.protocol, uploadId: request.uploadId, idleMs: watching.idleMs() }, 'Silent upload body ended: other bodies wait for a streaming slot');
+        end('stall');
+      },
+    });
     metrics.activeUploads.inc();
     cleanups.push(watch.stop, deps.lifecycle.track(end), () => {
       metrics.activeUploads.dec();

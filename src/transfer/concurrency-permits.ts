@@ -32,15 +32,34 @@ export function pickNextWaiter(waiters: readonly Waiter[], nowMs: number, agingM
   return best;
 }
 
-export type PermitDecision = { ok: true; release: () => void; waitedMs: number } | { ok: false; reason: 'timeout' | 'aborted' };
+/** A body streaming under a permit, as the permits see it when others wait. */
+export interface PermitHolder {
+  /** Time since its last byte. */
+  idleMs(): number;
+  /** Ends it (its permit is released with it): it is silent while bodies wait for a permit. */
+  yieldPermit(): void;
+}
+
+export type PermitDecision =
+  | { ok: true; release: () => void; waitedMs: number; /** The body now streaming under it, to be asked to yield when silent. */ hold(holder: PermitHolder): void }
+  | { ok: false; reason: 'timeout' | 'aborted' };
 
 export interface ConcurrencyPermitsOptions {
   capacity: number;
   agingMs: number;
   timeoutMs: number;
+  /**
+   * While bodies wait, a body silent this long gives its permit up (ended as a stall: a PUT's
+   * bytes dropped, a PATCH's kept). Without it, bodies that send headers and then nothing held
+   * every permit until their stall timeout (30-120 s), and every other client waited.
+   */
+  silentUnderContentionMs?: number;
   now?: () => number;
   onChange?: (active: number, waiting: number) => void;
 }
+
+/** Default of silentUnderContentionMs. */
+export const SILENT_UNDER_CONTENTION_MS = 5_000;
 
 interface PendingWaiter extends Waiter {
   grant: () => void;
@@ -51,6 +70,9 @@ export class ConcurrencyPermits {
   private seq = 0;
   private readonly waiting: PendingWaiter[] = [];
   private readonly now: () => number;
+  /** Bodies streaming under a permit (those that told theirs); asked to yield when silent while others wait. */
+  private readonly holders = new Set<PermitHolder>();
+  private reclaimTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ConcurrencyPermitsOptions) {
     this.now = options.now ?? Date.now;
@@ -71,7 +93,7 @@ export class ConcurrencyPermits {
     if (this.active < this.options.capacity && this.waiting.length === 0) {
       this.active++;
       this.changed();
-      return Promise.resolve({ ok: true, release: this.releaser(), waitedMs: 0 });
+      return Promise.resolve(this.granted(0));
     }
     return new Promise((resolve) => {
       const waiter: PendingWaiter = {
@@ -80,7 +102,7 @@ export class ConcurrencyPermits {
         enqueuedAtMs: startedAt,
         grant: () => {
           cleanup();
-          resolve({ ok: true, release: this.releaser(), waitedMs: this.now() - startedAt });
+          resolve(this.granted(this.now() - startedAt));
         },
       };
       const leave = (reason: 'timeout' | 'aborted') => {
@@ -103,15 +125,37 @@ export class ConcurrencyPermits {
     });
   }
 
-  private releaser(): () => void {
+  private granted(waitedMs: number): PermitDecision {
+    let holder: PermitHolder | undefined;
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.active--;
-      this.admitWaiting();
-      this.changed();
+    return {
+      ok: true,
+      waitedMs,
+      hold: (h) => {
+        if (released) return;
+        holder = h;
+        this.holders.add(h);
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        if (holder) this.holders.delete(holder);
+        this.active--;
+        this.admitWaiting();
+        this.changed();
+      },
     };
+  }
+
+  /** While bodies wait: the silent holders give their permits up, the longest silent first, one per waiter. */
+  private reclaimSilent(): void {
+    const silenceMs = this.options.silentUnderContentionMs ?? SILENT_UNDER_CONTENTION_MS;
+    const silent = [...this.holders].map((h) => ({ h, idle: h.idleMs() })).filter((x) => x.idle >= silenceMs);
+    silent.sort((a, b) => b.idle - a.idle);
+    for (const { h } of silent.slice(0, this.waiting.length)) {
+      this.holders.delete(h); // asked once; its release follows when its request ends
+      h.yieldPermit();
+    }
   }
 
   private admitWaiting(): void {
@@ -124,6 +168,15 @@ export class ConcurrencyPermits {
   }
 
   private changed(): void {
+    // Silent holders are looked for only while someone waits.
+    if (this.waiting.length > 0 && this.reclaimTimer === undefined) {
+      const every = Math.max(50, Math.min(1_000, Math.floor((this.options.silentUnderContentionMs ?? SILENT_UNDER_CONTENTION_MS) / 4)));
+      this.reclaimTimer = setInterval(() => this.reclaimSilent(), every);
+      this.reclaimTimer.unref();
+    } else if (this.waiting.length === 0 && this.reclaimTimer !== undefined) {
+      clearInterval(this.reclaimTimer);
+      this.reclaimTimer = undefined;
+    }
     this.options.onChange?.(this.active, this.waiting.length);
   }
 }

@@ -262,6 +262,36 @@ describe('transfer resilience', () => {
     }
   });
 
+  it('admission: a body that sends nothing gives its streaming slot up to a waiting one (silent bodies held every slot until their stall timeout)', { timeout: 60_000 }, async () => {
+    // One streaming slot; a wait longer than the 5 s silence but shorter than the 30 s stall of a small file.
+    const server = await startServer({ config: '[server]\nmax_concurrent_uploads = 1\n[workers]\nqueue_timeout = "15s"\n' });
+    const { connect } = await import('node:net');
+    try {
+      const silentSlot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/silent.bin`, baseUrl: server.uploadUrl, size: 1000 });
+      const socket = connect({ host: '127.0.0.1', port: Number(new URL(server.baseUrl).port) });
+      socket.on('error', () => {});
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+      socket.write(`PUT ${pathOf(silentSlot.url)} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n`); // and then nothing
+      const streaming = async () => Number(/^hmac_active_uploads (\S+)$/m.exec((await rawRequest(server.baseUrl, '/metrics')).text)?.[1]);
+      const deadline = Date.now() + 10_000;
+      while ((await streaming()) !== 1) {
+        assert.ok(Date.now() < deadline, 'the silent PUT never held the streaming slot');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const data = randomData(5000);
+      const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/waiting.bin`, baseUrl: server.uploadUrl, size: data.length });
+      const put = await rawRequest(server.baseUrl, pathOf(slot.url), { method: 'PUT', body: data });
+      assert.equal(put.status, 201, put.text);
+      await server.waitForLog((l) => l.msg === 'Silent upload body ended: other bodies wait for a streaming slot');
+      await new Promise((resolve) => (socket.destroyed ? resolve(null) : socket.once('close', resolve)));
+      assert.match(answer, /^HTTP\/1\.1 408 /, 'the silent one is told why');
+      assert.equal((await rawRequest(server.baseUrl, pathOf(silentSlot.getUrl))).status, 404, 'nothing of it published');
+    } finally {
+      await server.dispose();
+    }
+  });
+
   it('admission: 3x max_concurrent_uploads parallel uploads all complete, none rejected', { timeout: 60_000 }, async () => {
     const server = await startServer({ config: '[server]\nmax_concurrent_uploads = 2\n[workers]\nqueue_timeout = "60s"\n' });
     const proxy = await new FaultProxy({ upstreamPort: Number(new URL(server.baseUrl).port) }).start();

@@ -85,6 +85,28 @@ describe('ConcurrencyPermits', () => {
     b.release();
     assert.equal(a.activeCount, 0);
   });
+  it('while a body waits, the holder silent longest gives its permit up; one still sending keeps it', async () => {
+    const a = new ConcurrencyPermits({ capacity: 2, agingMs: 60_000, timeoutMs: 2_000, silentUnderContentionMs: 100 });
+    const signal = new AbortController().signal;
+    const yielded: string[] = [];
+    const holders = await Promise.all(['sending', 'silent'].map(async (name) => {
+      const p = await a.acquire(1, signal);
+      assert.ok(p.ok);
+      p.hold({ idleMs: () => (name === 'silent' ? 10_000 : 0), yieldPermit: () => (yielded.push(name), p.release()) });
+      return p;
+    }));
+    const waiter = await a.acquire(1, signal);
+    assert.ok(waiter.ok, 'granted once the silent body gave its permit up');
+    assert.deepEqual(yielded, ['silent']);
+    // Nobody waits: a silent body keeps its permit.
+    const silentAgain = waiter;
+    silentAgain.hold({ idleMs: () => 10_000, yieldPermit: () => yielded.push('not asked') });
+    assert.equal(a.waitingCount, 0);
+    for (const p of [...holders, waiter]) if (p.ok) p.release();
+    assert.deepEqual(yielded, ['silent']);
+    assert.equal(a.activeCount, 0);
+  });
+
   it('a waiter whose client leaves is removed at once; one that waits too long is refused', async () => {
     const a = new ConcurrencyPermits({ capacity: 1, agingMs: 60_000, timeoutMs: 50 });
     const held = await a.acquire(1, new AbortController().signal);
