@@ -15,7 +15,7 @@ import { metrics, type Logger } from './observability/index.js';
 import { acquireDataDirLock, dataDirLockPath, discardTusUpload, opsAdminRoutes, opsReadinessChecks, quarantineAdminRoutes, storageReadiness, queueOpsOf, removeServerLock, writeServerLock, type DataDirLock } from './ops/index.js';
 import { MemoryLocker, TusRequestScope, UnfinishedUploads, foreignEntries, isStoreUnreachable } from './storage/index.js';
 import { backendStores } from './app-storage.js';
-import { BodySlots, ClientLimits, ConcurrencyPermits } from './transfer/index.js';
+import { BodySlots, ClientLimits, ConcurrencyPermits, clientKeyOf } from './transfer/index.js';
 
 export interface AppOptions {
   log: Logger;
@@ -151,6 +151,7 @@ async function composeApp(config: Config, options: AppOptions, dirLock: DataDirL
     uploads: tusStore,
     log,
     onLevel: (level) => level === 'ok' && finalizer.spaceReturned(),
+    clientShare: { of: (req) => clientKeyOf(clientOf(req), config.limits.ipv6ClientPrefix), max: config.limits.maxPromisedBytesPerClient, minBytes: config.server.maxUploadBytes },
   });
   tusStore.watchRemovals((id) => space.forget(id)); // terminated, expired, discarded: nothing promised any more
   const intake = new Intake({ policy, uploadPolicy, published, control: finalizer.intake, finalizer, guard, limits, space, now, quarantine });

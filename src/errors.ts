@@ -41,6 +41,8 @@ export const ERRORS = {
   // One unfinished tus upload per slot (issue 9.2): a second, different creation names the first.
   ERR_UPLOAD_EXISTS: { status: 409, message: 'This slot already has an unfinished upload; resume it' },
   ERR_RATE_LIMITED: { status: 429, message: 'Too many uploads from this client, retry later' },
+  // A client's unfinished uploads may hold a share of the disk ([limits] max_promised_bytes_per_client).
+  ERR_CLIENT_STORAGE_SHARE: { status: 429, message: "This client's unfinished uploads already hold its share of the storage; finish or delete them, or retry later" },
   ERR_UNFINISHED_FULL: { status: 503, message: 'Too much data is held by unfinished uploads, retry later' },
   ERR_NOT_READY: { status: 503, message: 'The file is still being processed, retry shortly' },
   // Storage pressure (docs/storage-space.md): the upload does not fit, or the store ran full

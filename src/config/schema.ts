@@ -437,6 +437,9 @@ const timeouts = z
   }));
 
 /** Per-client and per-slot bounds (issue 9.1, 9.2). 0 turns a cap off. */
+/** A size or a percent of the data file system (the same reading as min_free_space). */
+const sizeOrPercent = minFreeSpace;
+
 const limits = z
   .object({
     // 32: a client (or many phones behind one carrier NAT) may hold a third of the 100 default permits.
@@ -445,6 +448,8 @@ const limits = z
     max_connections_per_client: count(100),
     creations_per_minute_per_client: count(120),
     max_unfinished_bytes: size('100GB'),
+    // "25%": of the free space above min_free_space; never below max_upload_size, so any one allowed upload fits. "0" = no cap.
+    max_promised_bytes_per_client: sizeOrPercent('25%'),
     // 64: one IPv6 subscriber gets a /64 and may use any address in it; 128 = the exact address.
     ipv6_client_prefix: z.number().int().min(1).max(128).default(64),
   })
@@ -454,6 +459,7 @@ const limits = z
     maxConnectionsPerClient: s.max_connections_per_client,
     creationsPerMinutePerClient: s.creations_per_minute_per_client,
     maxUnfinishedBytes: s.max_unfinished_bytes,
+    maxPromisedBytesPerClient: s.max_promised_bytes_per_client,
     ipv6ClientPrefix: s.ipv6_client_prefix,
   }));
 

@@ -37,6 +37,13 @@ export interface StorageSpaceOptions {
   readonly recheckMs?: number;
   /** Called when the emergency state starts ('low') or ends ('ok'). */
   readonly onLevel?: (level: SpaceLevel) => void;
+  /**
+   * [limits] max_promised_bytes_per_client: what one client's unfinished uploads may hold in
+   * promised bytes (a size, or a percent of the free space above the reserve; never below `minBytes`).
+   * Without it, one client creating uploads it never sends promised the whole disk away for
+   * [tus] expiration (82 requests, no body byte), and everyone else got 507.
+   */
+  readonly clientShare?: { readonly of: (req: IncomingMessage) => string; readonly max: SizeOrPercent; readonly minBytes: number };
 }
 
 /** What the admin API and /ready show. Sizes are null when the store cannot tell its capacity. */
@@ -65,6 +72,9 @@ export class StorageSpace {
   /** What ends each request's part in the account (see requestOver). */
   readonly #endings = new WeakMap<IncomingMessage, Array<() => void>>();
   #nextHold = 0;
+  /** Account keys by the client that made them (this process's creations; none after a restart). */
+  readonly #byClient = new Map<string, Set<string>>();
+  readonly #clientOfKey = new Map<string, string>();
   #level: SpaceLevel = 'ok';
   #timer: NodeJS.Timeout | undefined;
 
@@ -106,16 +116,22 @@ export class StorageSpace {
    * `uploadCreated` binds them to it.
    */
   async claimNew(req: IncomingMessage, bytes: number | undefined): Promise<void> {
+    const client = this.#o.clientShare?.of(req);
+    if (client !== undefined) this.#refuseBeyondShare(client, bytes ?? 0);
     // Synchronous (the probe answers at once): the verdict and the promise are one step, so two
     // concurrent creations cannot both take the last bytes.
     this.#admit((reading) => admitNew(reading, this.#level, bytes));
     const key = `request-${++this.#nextHold}`;
     this.#account.set(key, { size: bytes ?? null, stored: 0 });
+    if (client !== undefined) this.#own(key, client);
     const hold: Hold = { key, bound: false, detach: this.#account.stream(key, receivedSince(req)) };
     this.#holds.set(req, hold);
     this.#whenOver(req, () => {
       hold.detach();
-      if (!hold.bound) this.#account.delete(hold.key);
+      if (!hold.bound) {
+        this.#account.delete(hold.key);
+        this.#disown(hold.key);
+      }
     });
   }
 
@@ -135,6 +151,9 @@ export class StorageSpace {
     const hold = this.#holds.get(req);
     if (hold !== undefined && !hold.bound && this.#account.get(hold.key) !== undefined) {
       this.#account.rekey(hold.key, uploadId);
+      const client = this.#clientOfKey.get(hold.key);
+      this.#disown(hold.key);
+      if (client !== undefined) this.#own(uploadId, client);
       hold.key = uploadId;
       hold.bound = true;
       return;
@@ -167,13 +186,50 @@ export class StorageSpace {
     if (this.#account.get(uploadId) === undefined) return;
     const now = await this.#o.uploads.summarize(uploadId).catch(() => undefined);
     if (now === undefined || this.#account.isStreaming(uploadId)) return; // a newer request settles it
-    if (now === null || now.finished) this.#account.delete(uploadId);
+    if (now === null || now.finished) this.forget(uploadId);
     else this.#account.update(uploadId, { size: now.size, stored: now.offset });
   }
 
   /** Finished, terminated, expired or discarded: nothing is promised to it any more. */
   forget(uploadId: string): void {
     this.#account.delete(uploadId);
+    this.#disown(uploadId);
+  }
+
+  #own(key: string, client: string): void {
+    this.#clientOfKey.set(key, client);
+    let keys = this.#byClient.get(client);
+    if (keys === undefined) this.#byClient.set(client, (keys = new Set()));
+    keys.add(key);
+  }
+
+  #disown(key: string): void {
+    const client = this.#clientOfKey.get(key);
+    if (client === undefined) return;
+    this.#clientOfKey.delete(key);
+    const keys = this.#byClient.get(client);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#byClient.delete(client);
+  }
+
+  /** 429 when the client's unfinished uploads with `bytes` more would hold more than its share. */
+  #refuseBeyondShare(client: string, bytes: number): void {
+    const share = this.#o.clientShare!;
+    const capacity = this.#o.probe.capacity();
+    if (capacity === null) return; // a store without a capacity (S3): no disk to share
+    if ('bytes' in share.max && share.max.bytes === 0) return; // "0": no cap
+    // A percent of what uploads may take now (free space above the reserve): stable while the
+    // disk has room, shrinking as it fills.
+    const room = Math.max(0, capacity.freeBytes - reserveBytes(this.#o.reserve, capacity.totalBytes));
+    const max = Math.max(share.minBytes, reserveBytes(share.max, room));
+    let held = 0;
+    for (const key of [...(this.#byClient.get(client) ?? [])]) {
+      if (this.#account.get(key) === undefined) this.#disown(key); // settled away meanwhile
+      else held += this.#account.of(key);
+    }
+    if (held + bytes <= max) return;
+    this.#o.log.info({ client, heldBytes: held, declaredBytes: bytes, maxBytes: max }, 'Upload refused: the client\'s unfinished uploads hold its share of the storage ([limits] max_promised_bytes_per_client)');
+    throw new AppError('ERR_CLIENT_STORAGE_SHARE', { headers: { 'Retry-After': '60' } });
   }
 
   /**

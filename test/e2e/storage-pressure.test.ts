@@ -251,6 +251,47 @@ describe('storage pressure with the reserve (min_free_space = 1 MiB) on a 32 MiB
   });
 });
 
+describe('a client\'s share of the storage ([limits] max_promised_bytes_per_client = "25%" of the free space of a 32 MiB tmpfs)', () => {
+  let disk: SmallDisk;
+  let server: SpawnedServer;
+  before(async () => {
+    disk = await mountSmallDisk(32 * MiB);
+    server = await startServer({
+      dataDir: join(disk.dir, 'data'),
+      config: '[server]\ntrust_proxy = true\nmax_upload_size = "2MiB"\n[storage]\nmin_free_space = "1MiB"\n[limits]\nmax_promised_bytes_per_client = "25%"\n',
+    });
+  });
+  after(async () => {
+    await server?.dispose();
+    await disk?.unmount();
+  });
+
+  const create = (client: string, size: number) => {
+    const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/share.bin`, size, baseUrl: server.uploadUrl }).url;
+    return rawRequest(server.baseUrl, '/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': size, 'Upload-Slot': slot, 'X-Forwarded-For': client } });
+  };
+
+  it('one client creating uploads it never sends cannot promise the disk away: 429 past its share, others go on, a finished or deleted upload gives room back', async () => {
+    // 20 MiB free above the reserve, a share of 5 MiB: two unfinished uploads of 2 MiB, not three.
+    await disk.leaveFree(RESERVE + 20 * MiB);
+    const mine: RawResponse[] = [];
+    for (let i = 0; i < 2; i++) mine.push(await create('198.51.100.7', 2 * MiB));
+    assert.deepEqual(mine.map((r) => r.status), [201, 201]);
+    const beyond = await create('198.51.100.7', 2 * MiB);
+    assert.equal(beyond.status, 429, beyond.text);
+    assert.equal(beyond.json().code, 'ERR_CLIENT_STORAGE_SHARE');
+    assert.ok(Number(beyond.headers['retry-after']) > 0);
+    assert.equal((await create('203.0.113.9', 2 * MiB)).status, 201, 'another client is not starved');
+    // The first client deletes one: room for one more. Sending one whole frees its promise too.
+    assert.equal((await rawRequest(server.baseUrl, pathOf(String(mine[0]!.headers.location)), { method: 'DELETE', headers: TUS })).status, 204);
+    assert.equal((await create('198.51.100.7', 2 * MiB)).status, 201);
+    assert.equal((await create('198.51.100.7', 1.5 * MiB)).status, 429, 'still at its share');
+    assert.equal((await patch(server, pathOf(String(mine[1]!.headers.location)), 0, randomData(2 * MiB))).status, 204);
+    assert.equal((await create('198.51.100.7', 1.5 * MiB)).status, 201, 'a finished upload holds no promise');
+    await disk.unfill();
+  });
+});
+
 describe('a finalization job the disk cannot take (no reserve: min_free_space = 0)', () => {
   let disk: SmallDisk;
   let server: SpawnedServer;

@@ -57,7 +57,7 @@ describe('resolveConfig defaults (empty file, empty env)', () => {
     });
   });
   it('limits, takeover', () => {
-    assert.deepEqual(config.limits, { maxBodiesPerClient: 32, maxConnectionsPerClient: 100, creationsPerMinutePerClient: 120, maxUnfinishedBytes: 100e9, ipv6ClientPrefix: 64 });
+    assert.deepEqual(config.limits, { maxBodiesPerClient: 32, maxConnectionsPerClient: 100, creationsPerMinutePerClient: 120, maxUnfinishedBytes: 100e9, maxPromisedBytesPerClient: { percent: 25 }, ipv6ClientPrefix: 64 });
     assert.equal(config.tus.takeoverIdleMs, 200);
   });
   it('queue_resilience', () => {
