@@ -7,6 +7,7 @@
  * koa's throw left no log line and a plain-text 500 (issue 9.10). A valid absolute-form target is
  * rewritten to origin-form, its authority becoming the Host; a malformed one is a 400.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Context, Next } from 'koa';
 import { AppError } from '../errors.js';
 
@@ -80,5 +81,16 @@ export async function requestTarget(ctx: Context, next: Next): Promise<void> {
     ctx.req.url = parsed.pathAndQuery;
     ctx.req.headers.host = parsed.authority; // RFC 9112 §3.2.2: the target's authority replaces Host
   }
+  // A body on a method whose routes read none: nobody reads it, and to keep the connection Node
+  // would wait for all of it, byte by byte, past every timeout (GET /ready with Content-Length 1e9
+  // sending a byte every 5 s held its connection for minutes). The answer closes the connection;
+  // what still arrives is dropped for at most LINGER_MS (lingering-close.ts).
+  if (BODILESS_METHODS.has(ctx.method) && hasBody(ctx.req.headers)) ctx.set('Connection', 'close');
   await next();
+}
+
+const BODILESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
+
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
 }

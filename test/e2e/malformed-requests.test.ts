@@ -329,6 +329,28 @@ describe('malformed requests', () => {
     await server.waitForLog((l) => l.msg === 'Request finished' && l.method === 'HEAD' && l.path === '/health', 10_000);
   });
 
+  it('a GET declaring a body it trickles is answered and its connection closed (Node waited for the whole body, past every timeout)', async () => {
+    const { connect } = await import('node:net');
+    const socket = connect({ host: '127.0.0.1', port: fixtures.port });
+    socket.on('error', () => {});
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    socket.write('GET /health HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000\r\n\r\nx');
+    const trickle = setInterval(() => socket.writable && socket.write('x'), 200);
+    try {
+      await withTimeout(new Promise((resolve) => socket.once('close', resolve)), 10_000, 'the connection was kept open for the body');
+    } finally {
+      clearInterval(trickle);
+    }
+    assert.match(got, /^HTTP\/1\.1 200 /);
+    assert.match(got, /\r\nConnection: close\r\n/i);
+    // Its line comes before this one: the battery below counts only its own.
+    const heads = () => server.logs.filter((l) => l.msg === 'Request finished' && l.method === 'HEAD' && l.path === '/health').length;
+    const before = heads();
+    assert.equal((await rawRequest(server.baseUrl, '/health', { method: 'HEAD' })).status, 200);
+    await server.waitForLog(() => heads() > before, 10_000);
+  });
+
   it('a creation pipelined behind an answer that closes the connection is never handled and leaves its slot free', async () => {
     const { connect } = await import('node:net');
     const target = slot(7);
