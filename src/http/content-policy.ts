@@ -51,7 +51,13 @@ export function inlineType(declared: string): string | null {
   return null;
 }
 
-/** RFC 6266 attachment with a printable-ASCII fallback name and the exact UTF-8 name (RFC 8187). */
+/**
+ * RFC 6266 attachment with a printable-ASCII fallback name and the UTF-8 name (RFC 8187). Bidi
+ * controls in the name become "_": "a\u202Egnp.html" would show as "ahtml.png" in a save dialog.
+ */
 export function attachment(fileName: string): string {
-  return contentDisposition(fileName, { type: 'attachment', fallback: fileName.replace(/[^\x20-\x7e]/g, '_') });
+  const shown = fileName.replace(BIDI_CONTROLS, '_');
+  return contentDisposition(shown, { type: 'attachment', fallback: shown.replace(/[^\x20-\x7e]/g, '_') });
 }
+
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;

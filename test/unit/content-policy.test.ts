@@ -75,6 +75,9 @@ describe('attachment', () => {
     // content-disposition keeps the base name only: a backslash separates directories on Windows.
     ['a\\b.txt', `attachment; filename="b.txt"`],
     ['日本.pdf', `attachment; filename="__.pdf"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.pdf`],
+    // A right-to-left override would show "a\u202Egnp.html" as "almth.png" in a save dialog.
+    ['a\u202egnp.html', `attachment; filename="a_gnp.html"`],
+    ['x\u2066y\u2069\u200f.exe', `attachment; filename="x_y__.exe"`],
   ];
   for (const [fileName, header] of cases) it(JSON.stringify(fileName), () => assert.equal(attachment(fileName), header));
 
