@@ -248,7 +248,7 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
     if (!leaveClient && !(leaveClient = await enterClient())) throw refuseClient();
     deps.holders.set(req, holder);
 
-    const permit = await deps.permits.acquire(request.requestBytes, stopWaiting.signal);
+    const permit = await deps.permits.acquire(request.requestBytes, stopWaiting.signal, clientKeyOf(client, config.limits.ipv6ClientPrefix));
     if (!permit.ok) {
       if (permit.reason === 'timeout') {
         metrics.concurrencyRejected.inc();

@@ -1,7 +1,9 @@
 /**
- * Concurrency permits for upload bodies: at most `capacity` stream at once; the rest wait, the
- * smallest remaining upload first, except that a request waiting longer than `agingMs` goes
- * ahead of every younger one (oldest first), so a large upload is never starved. A waiter whose
+ * Concurrency permits for upload bodies: at most `capacity` stream at once; the rest wait, those
+ * of the client holding the fewest permits first (one client's many bodies never keep another
+ * client waiting behind them), then the smallest remaining upload, except that a request waiting
+ * longer than `agingMs` goes ahead of every younger one (oldest first), so a large upload is
+ * never starved. A waiter whose
  * signal aborts (client gone) leaves the queue at once; one that waits past its timeout is
  * refused. The ordering is pure (`pickNextWaiter`); the controller adds timers and promises.
  */
@@ -9,10 +11,13 @@ export interface Waiter {
   seq: number;
   remainingBytes: number;
   enqueuedAtMs: number;
+  /** Client key of the request; undefined counts as a client of its own holding nothing. */
+  client?: string | undefined;
 }
 
-/** Index of the waiter to admit next, or -1. Pure. */
-export function pickNextWaiter(waiters: readonly Waiter[], nowMs: number, agingMs: number): number {
+/** Index of the waiter to admit next, or -1. Pure. `held`: permits each client holds now. */
+export function pickNextWaiter(waiters: readonly Waiter[], nowMs: number, agingMs: number, held: (client: string) => number = () => 0): number {
+  const holds = (w: Waiter) => (w.client === undefined ? 0 : held(w.client));
   let best = -1;
   for (let i = 0; i < waiters.length; i++) {
     const w = waiters[i]!;
@@ -27,7 +32,16 @@ export function pickNextWaiter(waiters: readonly Waiter[], nowMs: number, agingM
       if (wAged) best = i;
       continue;
     }
-    if (wAged ? w.seq < b.seq : w.remainingBytes < b.remainingBytes || (w.remainingBytes === b.remainingBytes && w.seq < b.seq)) best = i;
+    if (wAged) {
+      if (w.seq < b.seq) best = i;
+      continue;
+    }
+    const [wh, bh] = [holds(w), holds(b)];
+    if (wh !== bh) {
+      if (wh < bh) best = i;
+      continue;
+    }
+    if (w.remainingBytes < b.remainingBytes || (w.remainingBytes === b.remainingBytes && w.seq < b.seq)) best = i;
   }
   return best;
 }
@@ -72,6 +86,8 @@ export class ConcurrencyPermits {
   private readonly now: () => number;
   /** Bodies streaming under a permit (those that told theirs); asked to yield when silent while others wait. */
   private readonly holders = new Set<PermitHolder>();
+  /** Permits held per client key. */
+  private readonly heldByClient = new Map<string, number>();
   private reclaimTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ConcurrencyPermitsOptions) {
@@ -86,23 +102,24 @@ export class ConcurrencyPermits {
     return this.waiting.length;
   }
 
-  /** Waits for a streaming slot. Resolve `release` exactly once when the body is done. */
-  acquire(remainingBytes: number, signal: AbortSignal): Promise<PermitDecision> {
+  /** Waits for a streaming slot. Resolve `release` exactly once when the body is done. `client`: the request's client key. */
+  acquire(remainingBytes: number, signal: AbortSignal, client?: string): Promise<PermitDecision> {
     const startedAt = this.now();
     if (signal.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
     if (this.active < this.options.capacity && this.waiting.length === 0) {
       this.active++;
       this.changed();
-      return Promise.resolve(this.granted(0));
+      return Promise.resolve(this.granted(0, client));
     }
     return new Promise((resolve) => {
       const waiter: PendingWaiter = {
         seq: this.seq++,
         remainingBytes,
         enqueuedAtMs: startedAt,
+        client,
         grant: () => {
           cleanup();
-          resolve(this.granted(this.now() - startedAt));
+          resolve(this.granted(this.now() - startedAt, client));
         },
       };
       const leave = (reason: 'timeout' | 'aborted') => {
@@ -125,9 +142,10 @@ export class ConcurrencyPermits {
     });
   }
 
-  private granted(waitedMs: number): PermitDecision {
+  private granted(waitedMs: number, client: string | undefined): PermitDecision {
     let holder: PermitHolder | undefined;
     let released = false;
+    if (client !== undefined) this.heldByClient.set(client, (this.heldByClient.get(client) ?? 0) + 1);
     return {
       ok: true,
       waitedMs,
@@ -140,6 +158,11 @@ export class ConcurrencyPermits {
         if (released) return;
         released = true;
         if (holder) this.holders.delete(holder);
+        if (client !== undefined) {
+          const left = (this.heldByClient.get(client) ?? 1) - 1;
+          if (left > 0) this.heldByClient.set(client, left);
+          else this.heldByClient.delete(client);
+        }
         this.active--;
         this.admitWaiting();
         this.changed();
@@ -160,7 +183,7 @@ export class ConcurrencyPermits {
 
   private admitWaiting(): void {
     while (this.active < this.options.capacity && this.waiting.length > 0) {
-      const i = pickNextWaiter(this.waiting, this.now(), this.options.agingMs);
+      const i = pickNextWaiter(this.waiting, this.now(), this.options.agingMs, (c) => this.heldByClient.get(c) ?? 0);
       const [next] = this.waiting.splice(i, 1);
       this.active++;
       next!.grant();

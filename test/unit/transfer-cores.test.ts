@@ -63,6 +63,14 @@ describe('admission order', () => {
     assert.equal(pickNextWaiter([w(0, 900, 100), w(1, 10, 200), w(2, 5, 1100)], 1200, 1000), 0);
   });
   it('empty queue: -1', () => assert.equal(pickNextWaiter([], 0, 1), -1));
+  it('the client holding the fewest permits first, whatever it sends; then smallest first; aged ones still go first', () => {
+    const held = (c: string) => ({ heavy: 30, light: 1 })[c] ?? 0;
+    const c = (seq: number, remainingBytes: number, client: string, enqueuedAtMs = 0) => ({ seq, remainingBytes, enqueuedAtMs, client });
+    assert.equal(pickNextWaiter([c(0, 10, 'heavy'), c(1, 5000, 'light')], 10, 1000, held), 1);
+    assert.equal(pickNextWaiter([c(0, 10, 'heavy'), c(1, 5000, 'light'), c(2, 9000, 'new')], 10, 1000, held), 2);
+    assert.equal(pickNextWaiter([c(0, 500, 'light'), c(1, 100, 'light')], 10, 1000, held), 1);
+    assert.equal(pickNextWaiter([c(0, 10, 'heavy', 0), c(1, 5000, 'light', 900)], 1000, 1000, held), 0, 'waited past agingMs');
+  });
 });
 
 describe('ConcurrencyPermits', () => {
@@ -85,6 +93,23 @@ describe('ConcurrencyPermits', () => {
     b.release();
     assert.equal(a.activeCount, 0);
   });
+  it("a freed permit goes to the waiting client holding the fewest, not behind another client's many bodies", async () => {
+    const a = new ConcurrencyPermits({ capacity: 2, agingMs: 60_000, timeoutMs: 2_000 });
+    const signal = new AbortController().signal;
+    const [h1, h2] = [await a.acquire(1, signal, 'heavy'), await a.acquire(1, signal, 'heavy')];
+    const order: string[] = [];
+    const heavy = a.acquire(1, signal, 'heavy').then((r) => (order.push('heavy'), r));
+    const light = a.acquire(1_000_000, signal, 'light').then((r) => (order.push('light'), r));
+    assert.ok(h1.ok && h2.ok);
+    h1.release();
+    const l = await light;
+    assert.deepEqual(order, ['light'], 'bigger, but its client held none');
+    h2.release();
+    const h = await heavy;
+    for (const p of [l, h]) if (p.ok) p.release();
+    assert.equal(a.activeCount, 0);
+  });
+
   it('while a body waits, the holder silent longest gives its permit up; one still sending keeps it', async () => {
     const a = new ConcurrencyPermits({ capacity: 2, agingMs: 60_000, timeoutMs: 2_000, silentUnderContentionMs: 100 });
     const signal = new AbortController().signal;
