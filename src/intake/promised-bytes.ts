@@ -31,10 +31,18 @@ interface Entry extends PromiseState {
   stream: Stream | null;
   /** While streaming: what the entry promised when last measured (in #streamingBound). */
   counted: number;
+  /** Last change or request (ms): an entry idle past the lapse promises nothing (lapse()). */
+  activeAtMs: number;
+  lapsed: boolean;
 }
 
 export class PromisedBytes {
   readonly #entries = new Map<string, Entry>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
   /** Sum over entries without a streaming request (those are summed on demand). */
   #settled = 0;
   readonly #streaming = new Set<string>();
@@ -74,6 +82,11 @@ export class PromisedBytes {
     return e === undefined ? undefined : { size: e.size, stored: e.stored };
   }
 
+  /** The entry's promise lapsed (lapse()): its remaining bytes are promised to nobody now. */
+  isLapsed(key: string): boolean {
+    return this.#entries.get(key)?.lapsed === true;
+  }
+
   /** A request is streaming into the entry right now. */
   isStreaming(key: string): boolean {
     return this.#streaming.has(key);
@@ -82,7 +95,7 @@ export class PromisedBytes {
   /** Adds or replaces an entry (a streaming request on it is forgotten). */
   set(key: string, state: PromiseState): void {
     this.delete(key);
-    const e: Entry = { size: state.size, stored: Math.max(0, state.stored), stream: null, counted: 0 };
+    const e: Entry = { size: state.size, stored: Math.max(0, state.stored), stream: null, counted: 0, activeAtMs: this.#now(), lapsed: false };
     this.#entries.set(key, e);
     this.#settled += promisedBy(e);
   }
@@ -94,7 +107,7 @@ export class PromisedBytes {
     const live = e.stream !== null;
     if (live) this.#streamingBound -= e.counted;
     else this.#settled -= promisedBy(e);
-    const next: Entry = { size: change.size === undefined ? e.size : change.size, stored: Math.max(0, change.stored ?? e.stored), stream: e.stream, counted: 0 };
+    const next: Entry = { size: change.size === undefined ? e.size : change.size, stored: Math.max(0, change.stored ?? e.stored), stream: e.stream, counted: 0, activeAtMs: this.#now(), lapsed: false };
     this.#entries.set(key, next);
     if (live) this.#streamingBound += (next.counted = promisedBy(next));
     else this.#settled += promisedBy(next);
@@ -121,6 +134,8 @@ export class PromisedBytes {
     if (e === undefined) return () => {};
     if (e.stream === null) this.#settled -= promisedBy(e);
     else this.#streamingBound -= e.counted; // a newer request replaces the streaming one
+    e.lapsed = false; // sending again: its bytes are promised again (the append's space check saw them fit)
+    e.activeAtMs = this.#now();
     const stream: Stream = { key, received, growth };
     e.stream = stream;
     this.#streamingBound += (e.counted = promisedBy(e));
@@ -135,10 +150,27 @@ export class PromisedBytes {
       this.#streamingBound -= current.counted;
       current.stream = null;
       this.#streaming.delete(stream.key);
-      const settled: Entry = { size: current.size, stored: current.stored + arrived, stream: null, counted: 0 };
+      const settled: Entry = { size: current.size, stored: current.stored + arrived, stream: null, counted: 0, activeAtMs: this.#now(), lapsed: false };
       this.#entries.set(stream.key, settled);
       this.#settled += promisedBy(settled);
     };
+  }
+
+  /**
+   * Entries without a request for `idleMs` stop promising (their upload stays resumable; its next
+   * append is checked against the free space then). Creations that never send a byte held their
+   * declared lengths until [tus] expiration. Returns how many lapsed now.
+   */
+  lapse(idleMs: number): number {
+    const before = this.#now() - idleMs;
+    let lapsed = 0;
+    for (const e of this.#entries.values()) {
+      if (e.stream !== null || e.lapsed || e.activeAtMs > before) continue;
+      this.#settled -= promisedBy(e);
+      e.lapsed = true;
+      lapsed++;
+    }
+    return lapsed;
   }
 
   /** Finished, terminated, expired, or a hold that was not used. Unknown keys are ignored. */
@@ -162,6 +194,7 @@ export class PromisedBytes {
 }
 
 function promisedBy(e: Entry): number {
+  if (e.lapsed) return 0;
   const received = e.stream === null ? 0 : Math.max(0, e.stream.received());
   if (e.size !== null) return Math.max(0, e.size - e.stored - received);
   return e.stream === null ? 0 : Math.max(0, e.stream.growth - received);

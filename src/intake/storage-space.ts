@@ -37,6 +37,9 @@ export interface StorageSpaceOptions {
   readonly recheckMs?: number;
   /** Called when the emergency state starts ('low') or ends ('ok'). */
   readonly onLevel?: (level: SpaceLevel) => void;
+  /** How long an unfinished upload without a request keeps its room promised. Default PROMISE_LAPSE_MS. */
+  readonly promiseLapseMs?: number;
+  readonly now?: () => number;
   /**
    * [limits] max_promised_bytes_per_client: what one client's unfinished uploads may hold in
    * promised bytes (a size, or a percent of the free space above the reserve; never below `minBytes`).
@@ -65,9 +68,18 @@ interface Hold {
   detach: () => void;
 }
 
+/**
+ * An unfinished upload without a request for this long stops holding free space (its next append
+ * is checked as it comes). One hour: a phone's pause or a resume after a dead zone keeps its room;
+ * creations that never send a byte do not hold the disk for the 24 h of [tus] expiration.
+ */
+export const PROMISE_LAPSE_MS = 60 * 60_000;
+
 export class StorageSpace {
   readonly #o: StorageSpaceOptions;
-  readonly #account = new PromisedBytes();
+  readonly #account: PromisedBytes;
+  readonly #lapseMs: number;
+  #lapseTimer: NodeJS.Timeout | undefined;
   readonly #holds = new WeakMap<IncomingMessage, Hold>();
   /** What ends each request's part in the account (see requestOver). */
   readonly #endings = new WeakMap<IncomingMessage, Array<() => void>>();
@@ -80,6 +92,8 @@ export class StorageSpace {
 
   constructor(options: StorageSpaceOptions) {
     this.#o = options;
+    this.#account = new PromisedBytes(options.now);
+    this.#lapseMs = options.promiseLapseMs ?? PROMISE_LAPSE_MS;
   }
 
   get level(): SpaceLevel {
@@ -98,9 +112,19 @@ export class StorageSpace {
     const every = this.#o.recheckMs ?? 5_000;
     this.#timer = setInterval(() => void this.refresh().catch((err: unknown) => this.#o.log.warn({ err }, 'Free space check failed')), every);
     this.#timer.unref();
+    this.#lapseTimer = setInterval(() => this.lapseIdle(), Math.min(60_000, this.#lapseMs));
+    this.#lapseTimer.unref();
+  }
+
+  /** Unfinished uploads without a request for promiseLapseMs (1 h) stop holding room (PromisedBytes.lapse); also run every minute. */
+  lapseIdle(): number {
+    const lapsed = this.#account.lapse(this.#lapseMs);
+    if (lapsed > 0) this.#o.log.info({ uploads: lapsed, idleMs: this.#lapseMs }, 'Unfinished uploads idle too long hold no free space any more; they are checked again when they resume');
+    return lapsed;
   }
 
   stop(): void {
+    clearInterval(this.#lapseTimer);
     clearInterval(this.#timer);
   }
 
@@ -171,8 +195,10 @@ export class StorageSpace {
     const state = this.#account.get(uploadId);
     if (state === undefined) return;
     let growth = 0;
+    const lapsed = this.#account.isLapsed(uploadId);
     this.#admit((reading) => {
-      if (state.size !== null) return admitResume(reading, state.size - state.stored);
+      // A lapsed promise is not counted any more: its rest must fit like new bytes.
+      if (state.size !== null) return lapsed ? admitGrowth(reading, state.size - state.stored) : admitResume(reading, state.size - state.stored);
       if (declaredLength !== undefined) return admitGrowth(reading, declaredLength - state.stored);
       if (requestBytes === undefined && this.#level === 'low') return { ok: false, reason: 'below_reserve' };
       return admitGrowth(reading, (growth = requestBytes ?? 0));

@@ -243,9 +243,10 @@ function fakeRequest(): FakeRequest {
   return req;
 }
 
-function spaceWith(capacity: { value: StorageCapacity }, uploads: Array<{ id: string; size: number | null; offset: number }> = []) {
+function spaceWith(capacity: { value: StorageCapacity }, uploads: Array<{ id: string; size: number | null; offset: number }> = [], clock?: { now: number }) {
   const levels: SpaceLevel[] = [];
   const space = new StorageSpace({
+    ...(clock && { now: () => clock.now, promiseLapseMs: 60_000 }),
     probe: { capacity: () => capacity.value },
     reserve: { bytes: MiB },
     uploads: {
@@ -281,6 +282,35 @@ describe('the intake space step', () => {
     assert.equal((await space.view()).promisedBytes, 3 * MiB);
     space.forget('up-a');
     assert.equal((await space.view()).promisedBytes, 0);
+    space.stop();
+  });
+
+  it('an unfinished upload idle past the lapse holds no room any more; resuming, it is checked and promised again', async () => {
+    const clock = { now: 0 };
+    const cap = { value: { totalBytes: 100 * MiB, freeBytes: 5 * MiB } };
+    const { space } = spaceWith(cap, [], clock);
+    await space.start();
+    const idle = fakeRequest();
+    await space.claimNew(idle, 3 * MiB);
+    space.uploadCreated(idle, 'up-idle', 3 * MiB);
+    idle.end();
+    await assert.rejects(space.claimNew(fakeRequest(), 2 * MiB), refused, '5 - 1 - 3 = 1 MiB left');
+    clock.now = 59_999;
+    assert.equal(space.lapseIdle(), 0, 'not yet');
+    clock.now = 60_000;
+    assert.equal(space.lapseIdle(), 1);
+    assert.equal((await space.view()).promisedBytes, 0);
+    const other = fakeRequest();
+    await space.claimNew(other, 2 * MiB); // the room it held went to another upload
+    space.uploadCreated(other, 'up-other', 2 * MiB);
+    other.end();
+    // The idle one resumes: its 3 MiB no longer fit beside the other's 2 MiB (5 - 1 - 2 = 2).
+    await assert.rejects(space.checkAppend(fakeRequest(), { uploadId: 'up-idle', requestBytes: 3 * MiB, declaredLength: undefined }), refused);
+    cap.value = { totalBytes: 100 * MiB, freeBytes: 10 * MiB };
+    const resume = fakeRequest();
+    await space.checkAppend(resume, { uploadId: 'up-idle', requestBytes: 3 * MiB, declaredLength: undefined });
+    assert.equal((await space.view()).promisedBytes, 5 * MiB, 'promised again while it sends');
+    resume.end();
     space.stop();
   });
 
