@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/index.js';
 import { metrics } from '../observability/index.js';
 
@@ -39,21 +40,22 @@ export class LimitEpisodes {
 
 /**
  * Applies the limit to `server`; `openCount()` reads the listener's open connections (the new
- * one not yet among them). A connection beyond the limit first takes the place of the keep-alive
- * connection idle the longest (no request in flight: its client opens a new one when it needs
- * it, as after keepAliveTimeout); only when every open connection is busy is it refused. Idle
- * keep-alive sockets from a few addresses filled the pool before, and every other client was
- * refused until they timed out.
+ * one not yet among them). A connection beyond the limit first takes the place of the connection
+ * idle the longest: no request in flight, between two requests of a keep-alive connection or
+ * before its first (its client opens a new one when it needs it, as after keepAliveTimeout);
+ * only when every open connection is busy is it refused. Idle sockets from a few addresses
+ * filled the pool before, and every other client was refused until they timed out.
  */
 export function limitConnections(server: Server, limit: number, log: Logger, openCount: () => number): { admit(socket: Socket): boolean; onClose(): void } {
   metrics.connectionsRefused.inc({ limit: 'pool' }, 0);
   metrics.idleConnectionsClosed.inc(0);
   const episodes = new LimitEpisodes(Math.min(limit - 1, Math.floor(limit * 0.9)));
-  /** Requests in flight per socket; the idle keep-alive sockets, longest idle first (insertion order). */
-  const inFlight = new WeakMap<Socket, number>();
-  const idle = new Map<Socket, true>();
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket;
+  // By the TCP socket the listener accepted (a TLS request's socket wraps it): requests in
+  // flight, and the idle ones, longest idle first (insertion order).
+  const inFlight = new WeakMap<Duplex, number>();
+  const idle = new Map<Duplex, true>();
+  const requestStarts = (req: IncomingMessage, res: ServerResponse) => {
+    const socket = tcpOf(req.socket);
     inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
     idle.delete(socket);
     res.once('close', () => {
@@ -61,26 +63,38 @@ export function limitConnections(server: Server, limit: number, log: Logger, ope
       inFlight.set(socket, left);
       if (left === 0 && !socket.destroyed) idle.set(socket, true);
     });
-  });
+  };
+  // Every way a request reaches the app: a 100-continue upload is never a 'request'.
+  server.on('request', requestStarts);
+  server.on('checkContinue', requestStarts);
+  server.on('checkExpectation', requestStarts);
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => idle.delete(tcpOf(socket))); // answered, then closed (client-errors.ts)
   return {
     admit(socket) {
       socket.once('close', () => idle.delete(socket));
-      if (openCount() < limit) return true;
-      const longestIdle = idle.keys().next().value;
-      if (longestIdle !== undefined) {
+      if (openCount() >= limit) {
+        const longestIdle = [...idle.keys()].find((s) => !s.destroyed);
+        if (longestIdle === undefined) {
+          socket.destroy();
+          metrics.connectionsRefused.inc({ limit: 'pool' });
+          if (episodes.refused()) log.warn({ limit }, 'Connection limit reached: new connections are refused (server.connection_pool_size)');
+          return false;
+        }
         idle.delete(longestIdle);
         longestIdle.destroy();
         metrics.idleConnectionsClosed.inc();
-        return true;
       }
-      socket.destroy();
-      metrics.connectionsRefused.inc({ limit: 'pool' });
-      if (episodes.refused()) log.warn({ limit }, 'Connection limit reached: new connections are refused (server.connection_pool_size)');
-      return false;
+      idle.set(socket, true); // idle until its first request
+      return true;
     },
     onClose() {
       const refused = episodes.openCount(openCount());
       if (refused !== null) log.info({ limit, refused }, 'Connections below the limit again: accepting new connections');
     },
   };
+}
+
+/** The TCP socket under a request's socket: a TLS socket wraps the one the listener accepted. */
+function tcpOf(socket: Duplex): Duplex {
+  return (socket as { _parent?: Duplex | null })._parent ?? socket;
 }

@@ -9,8 +9,9 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { rawRequest } from '../helpers/http.js';
-import { startServer, type LogLine, type SpawnedServer } from '../helpers/server.js';
+import { signSlotUrl } from '../../src/index.js';
+import { pathOf, rawRequest, slotDir } from '../helpers/http.js';
+import { startServer, TEST_SECRET, type LogLine, type SpawnedServer } from '../helpers/server.js';
 import { withTimeout } from '../helpers/service.js';
 
 const LIMIT = 3;
@@ -38,18 +39,44 @@ function dial(baseUrl: string, localAddress?: string): Promise<{ socket: Socket;
   );
 }
 
-/** A connection whose request never ends its headers: busy, never idle. */
-function busy(baseUrl: string): Socket {
+/**
+ * A connection with a request in flight: after one answered GET (so it has been idle between
+ * requests), a PUT sent as curl sends it (Expect: 100-continue) whose body stops after 10 of its
+ * 1,000 bytes: busy.
+ */
+function busy(server: SpawnedServer): Socket {
+  const url = new URL(server.baseUrl);
+  const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/busy.bin`, baseUrl: server.uploadUrl, size: 1000 });
+  const socket = connect({ host: url.hostname, port: Number(url.port) });
+  socket.on('error', () => {});
+  let got = '';
+  const onData = (d: Buffer) => {
+    got += d.toString('latin1');
+    if (!/\{"status":"ok"\}$/.test(got)) return;
+    socket.off('data', onData);
+    socket.write(`PUT ${pathOf(slot.url)} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n0123456789`);
+  };
+  socket.on('data', onData);
+  socket.once('connect', () => socket.write(`GET /health HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`));
+  return socket;
+}
+
+/** A connection that has sent nothing yet. */
+function fresh(baseUrl: string): Socket {
   const url = new URL(baseUrl);
   const socket = connect({ host: url.hostname, port: Number(url.port) });
   socket.on('error', () => {});
-  socket.once('connect', () => socket.write(`GET /health HTTP/1.1\r\nHost: ${url.host}\r\n`));
   return socket;
 }
 
 /** hmac_open_connections of the main listener. */
 async function openConnections(metricsUrl: string): Promise<number> {
   return Number(/^hmac_open_connections (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
+}
+
+/** hmac_active_uploads: upload bodies streaming. */
+async function activeUploads(metricsUrl: string): Promise<number> {
+  return Number(/^hmac_active_uploads (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
 }
 
 /** Polls a condition on the server's metrics (bounded: 10 s). */
@@ -89,9 +116,9 @@ describe('connection_pool_size', () => {
   });
 
   it('refuses connections beyond the limit while every open one is busy, logs once per episode, serves again below it', async () => {
-    // Busy: a request still arriving (headers not ended). Accepted once the open count shows it.
-    for (let i = 0; i < LIMIT; i++) held.push(busy(server.baseUrl));
-    await until(async () => (await openConnections(metricsUrl)) === LIMIT, 'the busy connections were accepted');
+    // Busy: an upload body in flight. Accepted once the open count shows it.
+    for (let i = 0; i < LIMIT; i++) held.push(busy(server));
+    await until(async () => (await activeUploads(metricsUrl)) === LIMIT, 'the busy connections have their uploads in flight');
     for (let i = 0; i < 3; i++) {
       const over = await dial(server.baseUrl);
       assert.deepEqual([over.answered, over.received], [false, ''], 'closed without a byte');
@@ -103,8 +130,8 @@ describe('connection_pool_size', () => {
     held.shift()!.destroy();
     const below = await server.waitForLog((l) => l.msg === BELOW);
     assert.equal(below.refused, 3);
-    held.push(busy(server.baseUrl));
-    await until(async () => (await openConnections(metricsUrl)) === LIMIT, 'the busy connection was accepted');
+    held.push(busy(server));
+    await until(async () => (await activeUploads(metricsUrl)) === LIMIT, 'the busy connection has its upload in flight');
     const next = await dial(server.baseUrl);
     assert.equal(next.answered, false);
     await server.waitForLog((l) => l.msg === REACHED && count(REACHED) === 2); // a second episode, a second line
@@ -129,7 +156,16 @@ describe('connection_pool_size', () => {
     assert.equal(await refusedTotal(), refusedBefore, 'nothing refused');
     const closed = Number(/^hmac_idle_connections_closed_total (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
     assert.equal(closed, 1);
-    held.push(...idle, newcomer.socket);
+    // Connections that never sent a request are idle too: the oldest of them makes room.
+    for (const s of [...idle, newcomer.socket]) s.destroy();
+    await until(async () => (await openConnections(metricsUrl)) === 0, 'the keep-alive connections closed');
+    const silent = Array.from({ length: LIMIT }, () => fresh(server.baseUrl));
+    await until(async () => (await openConnections(metricsUrl)) === LIMIT, 'the silent connections were accepted');
+    const firstClosed = new Promise((resolve) => silent[0]!.once('close', resolve));
+    const another = await dial(server.baseUrl);
+    assert.equal(another.answered, true, 'served: the oldest silent connection made room');
+    await firstClosed;
+    held.push(...silent, another.socket);
   });
 });
 

@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { signSlotUrl } from '../../src/index.js';
-import { pathOf, randomData, sha256, slotDir } from '../helpers/http.js';
+import { pathOf, randomData, rawRequest, sha256, slotDir } from '../helpers/http.js';
 import { rufhRequest } from '../helpers/rufh-client.js';
 import { startServer, TEST_SECRET, type SpawnedServer } from '../helpers/server.js';
 import { missingBinaryError } from '../helpers/service.js';
@@ -111,5 +112,56 @@ describe('TLS on the listener ([server] tls_certificate, tls_key)', () => {
       startServer({ config: `[server]\ntls_certificate = "${join(dir, 'missing.crt')}"\ntls_key = "${join(dir, 'server.key')}"\n` }),
       /server\.tls_certificate: cannot read/,
     );
+  });
+});
+
+describe('connection_pool_size over TLS', () => {
+  let dir: string;
+  let ca: Buffer;
+  let server: SpawnedServer;
+  let metricsUrl = '';
+  const open: TLSSocket[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hfs-tls-pool-'));
+    const { cert, key } = await selfSigned(dir);
+    ca = await readFile(cert);
+    server = await startServer({ config: `[server]\ntls_certificate = "${cert}"\ntls_key = "${key}"\nconnection_pool_size = 2\n[metrics]\nlisten = "127.0.0.1:0"\n` });
+    metricsUrl = String((await server.waitForLog((l) => l.msg === 'Metrics listening')).address);
+  });
+  after(async () => {
+    for (const s of open) s.destroy();
+    await server?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const openConnections = async () => Number(/^hmac_open_connections (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
+
+  it('connections answered and closed are forgotten: with every open one busy, a new one is refused (closed ones were taken for idle and let it in)', async () => {
+    const url = new URL(server.baseUrl);
+    for (let i = 0; i < 4; i++) assert.equal((await httpsGet(`${server.baseUrl}/health`, ca, { headers: { Connection: 'close' } })).status, 200);
+    const deadline = Date.now() + 10_000;
+    while ((await openConnections()) !== 0) {
+      assert.ok(Date.now() < deadline, 'the answered connections closed');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Two uploads in flight fill the pool.
+    for (let i = 0; i < 2; i++) {
+      const slot = signSlotUrl({ secret: TEST_SECRET, path: `${slotDir()}/busy.bin`, baseUrl: server.uploadUrl, size: 1000 });
+      const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca, servername: 'localhost' });
+      socket.on('error', () => {});
+      socket.once('secureConnect', () => socket.write(`PUT ${pathOf(slot.url)} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 1000\r\n\r\n0123456789`));
+      open.push(socket);
+    }
+    const streaming = async () => Number(/^hmac_active_uploads (\d+)$/m.exec((await rawRequest(metricsUrl, '/metrics')).text)?.[1]);
+    while ((await streaming()) !== 2) {
+      assert.ok(Date.now() < deadline, 'the uploads are in flight');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const refused = await httpsGet(`${server.baseUrl}/health`, ca).then((r) => r.status, (err: NodeJS.ErrnoException) => err.code ?? 'error');
+    assert.notEqual(refused, 200, 'the pool is full of busy connections');
+    const text = (await rawRequest(metricsUrl, '/metrics')).text;
+    assert.match(text, /^hmac_connections_refused_total\{limit="pool"\} 1$/m);
+    assert.match(text, /^hmac_idle_connections_closed_total 0$/m);
   });
 });
