@@ -65,11 +65,19 @@ export function answerConnect(server: Server, handler: (req: IncomingMessage, re
     // Node took its own error listener off this socket: a reset now would be an uncaught error.
     socket.on('error', () => socket.destroy());
     // Pipelined behind requests still being answered: their answers own the socket until they
-    // are written; the refusal follows the last of them (destroying the socket lost them).
+    // are written; the refusal follows the last of them (destroying the socket lost them). Node
+    // took its idle timeout off the socket with the CONNECT: the wait is bounded here instead,
+    // or a client that never reads an answer before it would hold the connection for ever.
+    const giveUp = setTimeout(() => socket.destroy(), server.timeout > 0 ? server.timeout : CONNECT_WAIT_MS);
+    giveUp.unref();
+    socket.once('close', () => clearTimeout(giveUp));
     const answerWhenFree = () => {
       if (socket.destroyed || !socket.writable) return void socket.destroy();
       const owner = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (!owner) return refuseConnect(req, socket, handler);
+      if (!owner) {
+        clearTimeout(giveUp);
+        return refuseConnect(req, socket, handler);
+      }
       let next = false;
       const onDone = () => {
         if (next) return;
@@ -83,6 +91,9 @@ export function answerConnect(server: Server, handler: (req: IncomingMessage, re
     answerWhenFree();
   });
 }
+
+/** How long a CONNECT waits for the answers before it when the server has no idle timeout. */
+const CONNECT_WAIT_MS = 60_000;
 
 function refuseConnect(req: IncomingMessage, socket: Duplex, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
   const res = new ServerResponse(req);

@@ -442,3 +442,34 @@ describe('malformed requests', () => {
     assert.deepEqual(await readdir(join(server.dataDir, 'incoming')), []);
   });
 });
+
+describe('a CONNECT pipelined behind a download its client never reads', () => {
+  let server: SpawnedServer;
+  before(async () => {
+    server = await startServer({ config: '[server]\nupload_stall_timeout = "2s"\n' });
+  });
+  after(async () => server?.dispose());
+
+  it('the connection is closed once the idle timeout passes (it was held for ever)', async () => {
+    const path = `${slotDir()}/big.bin`;
+    assert.equal((await putFile(server, path, randomData(16 * 1024 * 1024))).status, 201);
+    assert.equal((await rawRequest(server.baseUrl, `/upload/${path}`, { method: 'HEAD' })).status, 200);
+    const { connect } = await import('node:net');
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(server.baseUrl).port) });
+    socket.on('error', () => {});
+    socket.pause(); // never reads: the 16 MiB answer cannot be written out
+    socket.write(`GET /upload/${path} HTTP/1.1\r\nHost: a\r\n\r\nCONNECT a:1 HTTP/1.1\r\nHost: a\r\n\r\n`);
+    // The server's side is what counts (a paused client may never see the close): only the
+    // metrics request's own connection stays open.
+    const open = async () => Number(/^hmac_open_connections (\d+)$/m.exec((await rawRequest(server.baseUrl, '/metrics', { headers: { Connection: 'close' } })).text)?.[1]);
+    const deadline = Date.now() + 20_000;
+    try {
+      while ((await open()) !== 1) {
+        assert.ok(Date.now() < deadline, 'the connection was never closed');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      socket.destroy();
+    }
+  });
+});
