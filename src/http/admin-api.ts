@@ -117,9 +117,15 @@ export function adminApi(deps: AdminApiDeps) {
       const socket = ctx.req.socket;
       const idleMs = socket.timeout ?? 0;
       socket.setTimeout(0);
-      ctx.res.once('close', () => {
+      let restored = false;
+      const restore = () => {
+        if (restored) return;
+        restored = true;
         if (!socket.destroyed && idleMs > 0) socket.setTimeout(idleMs);
-      });
+      };
+      // On 'finish', before a request pipelined behind it starts (it takes the socket then).
+      ctx.res.once('finish', restore);
+      ctx.res.once('close', restore);
       const body = await route.handle(params, ctx);
       ctx.status = 200;
       ctx.body = body ?? {};

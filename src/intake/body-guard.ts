@@ -266,7 +266,10 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
     const watching = watch;
     // While other bodies wait for a permit, a silent one gives its own up (ended as a stall).
     permit.hold({
-      idleMs: () => watching.idleMs(),
+      // Not silent when the server is the one not reading: the body arrived whole (its answer is
+      // being made), or the store holds it back (backpressure: the request is paused or has
+      // bytes buffered that nobody read yet).
+      idleMs: () => (req.complete || req.readableFlowing === false || req.readableLength > 0 ? 0 : watching.idleMs()),
       yieldPermit: () => {
         log.info({ protocol: request.protocol, uploadId: request.uploadId, idleMs: watching.idleMs() }, 'Silent upload body ended: other bodies wait for a streaming slot');
         end('stall');

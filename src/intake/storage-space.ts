@@ -243,7 +243,7 @@ export class StorageSpace {
     const share = this.#o.clientShare!;
     const capacity = this.#o.probe.capacity();
     if (capacity === null) return; // a store without a capacity (S3): no disk to share
-    if ('bytes' in share.max && share.max.bytes === 0) return; // "0": no cap
+    if (('bytes' in share.max ? share.max.bytes : share.max.percent) === 0) return; // "0" or "0%": no cap
     // A percent of what uploads may take now (free space above the reserve): stable while the
     // disk has room, shrinking as it fills.
     const room = Math.max(0, capacity.freeBytes - reserveBytes(this.#o.reserve, capacity.totalBytes));

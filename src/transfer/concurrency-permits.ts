@@ -86,6 +86,8 @@ export class ConcurrencyPermits {
   private readonly now: () => number;
   /** Bodies streaming under a permit (those that told theirs); asked to yield when silent while others wait. */
   private readonly holders = new Set<PermitHolder>();
+  /** Holders asked to yield whose permits have not come back yet: each answers one waiter. */
+  private readonly yielding = new Set<PermitHolder>();
   /** Permits held per client key. */
   private readonly heldByClient = new Map<string, number>();
   private reclaimTimer: NodeJS.Timeout | undefined;
@@ -157,7 +159,10 @@ export class ConcurrencyPermits {
       release: () => {
         if (released) return;
         released = true;
-        if (holder) this.holders.delete(holder);
+        if (holder) {
+          this.holders.delete(holder);
+          this.yielding.delete(holder);
+        }
         if (client !== undefined) {
           const left = (this.heldByClient.get(client) ?? 1) - 1;
           if (left > 0) this.heldByClient.set(client, left);
@@ -175,8 +180,10 @@ export class ConcurrencyPermits {
     const silenceMs = this.options.silentUnderContentionMs ?? SILENT_UNDER_CONTENTION_MS;
     const silent = [...this.holders].map((h) => ({ h, idle: h.idleMs() })).filter((x) => x.idle >= silenceMs);
     silent.sort((a, b) => b.idle - a.idle);
-    for (const { h } of silent.slice(0, this.waiting.length)) {
+    // A holder asked before and not yet gone answers a waiter already: ask only for the rest.
+    for (const { h } of silent.slice(0, Math.max(0, this.waiting.length - this.yielding.size))) {
       this.holders.delete(h); // asked once; its release follows when its request ends
+      this.yielding.add(h);
       h.yieldPermit();
     }
   }

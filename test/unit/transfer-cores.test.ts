@@ -132,6 +132,28 @@ describe('ConcurrencyPermits', () => {
     assert.equal(a.activeCount, 0);
   });
 
+  it('a holder asked to yield and not gone yet answers the waiter: no second holder is asked for the same one', async () => {
+    const a = new ConcurrencyPermits({ capacity: 2, agingMs: 60_000, timeoutMs: 2_000, silentUnderContentionMs: 50 });
+    const signal = new AbortController().signal;
+    const asked: string[] = [];
+    const permits = await Promise.all(['a', 'b'].map(async (name) => {
+      const p = await a.acquire(1, signal);
+      assert.ok(p.ok);
+      p.hold({ idleMs: () => (name === 'a' ? 10_000 : 5_000), yieldPermit: () => asked.push(name) }); // ends later, not at once
+      return p;
+    }));
+    const waiter = a.acquire(1, signal);
+    while (asked.length === 0) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 120)); // a few more checks while a's yield is pending
+    assert.deepEqual(asked, ['a'], 'b is not asked while a is on its way out');
+    permits[0]!.ok && permits[0]!.release();
+    const w = await waiter;
+    assert.ok(w.ok);
+    w.release();
+    permits[1]!.ok && permits[1]!.release();
+    assert.deepEqual(asked, ['a']);
+  });
+
   it('a waiter whose client leaves is removed at once; one that waits too long is refused', async () => {
     const a = new ConcurrencyPermits({ capacity: 1, agingMs: 60_000, timeoutMs: 50 });
     const held = await a.acquire(1, new AbortController().signal);
