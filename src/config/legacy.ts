@@ -510,7 +510,9 @@ function readGoScalars(m: Mapping): void {
 function mapUploadRoot(m: Mapping): void {
   const server = holder(m.raw, 'server');
   const given = server?.upload_path;
-  if (given !== undefined && !(typeof given === 'string' && !given.startsWith('/'))) return;
+  // A URL path of this server's form ("/upload/") is kept; anything else a string ("./uploads",
+  // "/var/lib/hmac/uploads") was Go's directory.
+  if (given !== undefined && !(typeof given === 'string' && !/^\/([A-Za-z0-9._~-]+\/)*$/.test(given))) return;
   if (m.raw.server !== undefined && !isTable(m.raw.server)) return; // the schema reports the section
   const target = (m.raw.server ??= {}) as Table;
   target.upload_path = '/';

@@ -175,6 +175,7 @@ describe('Go 3.x keys: case, levels, sizes', () => {
     const dir = resolveConfig({ server: { ...go.server, upload_path: './uploads' } }, {});
     assert.equal(dir.config.server.uploadPath, '/');
     assert.match(dir.warnings.find((w) => w.path === 'server.upload_path')?.message ?? '', /"\.\/uploads" named a directory/);
+    assert.equal(resolveConfig({ server: { ...go.server, upload_path: '/var/lib/hmac/uploads' } }, {}).config.server.uploadPath, '/', 'an absolute directory too');
     assert.equal(resolveConfig({}, {}).config.server.uploadPath, '/upload/', "this server's own configs keep the prefix");
     assert.deepEqual(resolveConfig({ server: { listen_address: '8080', bind_ip: '::' } }, {}).config.server.listen, { host: '', port: 8080 }, 'a wildcard bind_ip: every interface, both stacks');
   });
