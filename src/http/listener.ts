@@ -57,9 +57,13 @@ export interface ListenerParts {
 
 export async function startListener(parts: ListenerParts): Promise<RunningApp> {
   const { config, log, koa, admin, lifecycle } = parts;
-  const handler = inOrderPerConnection(koa.callback(), (req) =>
-    log.warn({ client: req.socket.remoteAddress, limit: MAX_PIPELINED }, 'Connection closed: too many pipelined requests waiting for their answers'),
-  );
+  // Logged at most once a minute: a flood of such connections must not flood the log as well.
+  let pipeliningWarnedAtMs = -Infinity;
+  const handler = inOrderPerConnection(koa.callback(), (req) => {
+    if (Date.now() - pipeliningWarnedAtMs < 60_000) return;
+    pipeliningWarnedAtMs = Date.now();
+    log.warn({ client: req.socket.remoteAddress, limit: MAX_PIPELINED }, 'Connection closed: too many pipelined requests waiting for their answers');
+  });
   // The ports are bound before the queue is opened, so a start that cannot listen leaves the
   // queue untouched; requests that arrive meanwhile wait until recovery is done (issue 9.7).
   let recovered = false;

@@ -3,9 +3,10 @@
  * of the client holding the fewest permits first (one client's many bodies never keep another
  * client waiting behind them), then the smallest remaining upload, except that a request waiting
  * longer than `agingMs` goes ahead of every younger one (oldest first), so a large upload is
- * never starved. A waiter whose
- * signal aborts (client gone) leaves the queue at once; one that waits past its timeout is
- * refused. The ordering is pure (`pickNextWaiter`); the controller adds timers and promises.
+ * never starved. A waiter whose signal aborts (client gone) leaves the queue at once; one that
+ * waits past its timeout is refused. While some wait, a holder silent for
+ * `silentUnderContentionMs` is asked to give its permit up. The ordering is pure
+ * (`pickNextWaiter`); the controller adds timers and promises.
  */
 export interface Waiter {
   seq: number;
