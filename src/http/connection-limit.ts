@@ -73,7 +73,13 @@ export function limitConnections(server: Server, limit: number, log: Logger, ope
     admit(socket) {
       socket.once('close', () => idle.delete(socket));
       if (openCount() >= limit) {
-        const longestIdle = [...idle.keys()].find((s) => !s.destroyed);
+        let longestIdle: Duplex | undefined;
+        for (const s of idle.keys()) {
+          if (!s.destroyed) {
+            longestIdle = s;
+            break;
+          }
+        }
         if (longestIdle === undefined) {
           socket.destroy();
           metrics.connectionsRefused.inc({ limit: 'pool' });

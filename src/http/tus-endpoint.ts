@@ -357,9 +357,10 @@ export class TusEndpoint {
    */
   private async lockFinal(slotPath: string, signal: AbortSignal): Promise<TakeoverLock> {
     const until = Date.now() + FINAL_WAIT_MS;
+    // A digest of the path: a lock id is a Redis key and a channel message (no newline in it).
+    const lockId = `final.${createHash('sha256').update(slotPath).digest('base64url')}`;
     for (;;) {
-      // A digest of the path: a lock id is a Redis key and a channel message (no newline in it).
-      const lock = this.deps.locker.newLock(`final.${createHash('sha256').update(slotPath).digest('base64url')}`);
+      const lock = this.deps.locker.newLock(lockId);
       try {
         await lock.lock(signal, () => {});
         return lock;

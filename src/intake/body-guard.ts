@@ -172,7 +172,8 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
   // network switch, same address) is not refused: the newest body takes over, and the old one's
   // place is what it asks for once the takeover freed it (below).
   const holderNow = deps.slots.holderOf(request.slotKey);
-  const sameClient = (a: string) => clientKeyOf(a, config.limits.ipv6ClientPrefix) === clientKeyOf(client, config.limits.ipv6ClientPrefix);
+  const clientKey = clientKeyOf(client, config.limits.ipv6ClientPrefix);
+  const sameClient = (a: string) => clientKeyOf(a, config.limits.ipv6ClientPrefix) === clientKey;
   if (!leaveClient && !(holderNow && sameClient(holderNow.clientAddress))) throw refuseClient();
   const socket = req.socket;
   const bodyStartsAt = socket.bytesRead - req.readableLength;
@@ -248,7 +249,7 @@ export async function guardUploadBody(req: IncomingMessage, deps: GuardDeps, req
     if (!leaveClient && !(leaveClient = await enterClient())) throw refuseClient();
     deps.holders.set(req, holder);
 
-    const permit = await deps.permits.acquire(request.requestBytes, stopWaiting.signal, clientKeyOf(client, config.limits.ipv6ClientPrefix));
+    const permit = await deps.permits.acquire(request.requestBytes, stopWaiting.signal, clientKey);
     if (!permit.ok) {
       if (permit.reason === 'timeout') {
         metrics.concurrencyRejected.inc();

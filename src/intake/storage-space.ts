@@ -141,10 +141,13 @@ export class StorageSpace {
    */
   async claimNew(req: IncomingMessage, bytes: number | undefined): Promise<void> {
     const client = this.#o.clientShare?.of(req);
-    if (client !== undefined) this.#refuseBeyondShare(client, bytes ?? 0);
     // Synchronous (the probe answers at once): the verdict and the promise are one step, so two
-    // concurrent creations cannot both take the last bytes.
-    this.#admit((reading) => admitNew(reading, this.#level, bytes));
+    // concurrent creations cannot both take the last bytes. The client's share is judged on the
+    // same reading (one statfs).
+    this.#admit((reading) => {
+      if (client !== undefined) this.#refuseBeyondShare(client, bytes ?? 0, reading);
+      return admitNew(reading, this.#level, bytes);
+    });
     const key = `request-${++this.#nextHold}`;
     this.#account.set(key, { size: bytes ?? null, stored: 0 });
     if (client !== undefined) this.#own(key, client);
@@ -238,15 +241,13 @@ export class StorageSpace {
     if (keys?.size === 0) this.#byClient.delete(client);
   }
 
-  /** 429 when the client's unfinished uploads with `bytes` more would hold more than its share. */
-  #refuseBeyondShare(client: string, bytes: number): void {
+  /** 429 when the client's unfinished uploads with `bytes` more would hold more than its share (none on a store without a capacity: #admit reads nothing there). */
+  #refuseBeyondShare(client: string, bytes: number, reading: SpaceReading): void {
     const share = this.#o.clientShare!;
-    const capacity = this.#o.probe.capacity();
-    if (capacity === null) return; // a store without a capacity (S3): no disk to share
     if (('bytes' in share.max ? share.max.bytes : share.max.percent) === 0) return; // "0" or "0%": no cap
     // A percent of what uploads may take now (free space above the reserve): stable while the
     // disk has room, shrinking as it fills.
-    const room = Math.max(0, capacity.freeBytes - reserveBytes(this.#o.reserve, capacity.totalBytes));
+    const room = Math.max(0, reading.freeBytes - reading.reserveBytes);
     const max = Math.max(share.minBytes, reserveBytes(share.max, room));
     let held = 0;
     for (const key of [...(this.#byClient.get(client) ?? [])]) {
