@@ -226,6 +226,8 @@ describe('resolveConfig errors name the key path', () => {
     ['tus_path equal to upload_path', { server: { tus_path: '/data/', upload_path: '/data/' } }, 'server.upload_path'],
     ['upload path below the tus path', { server: { tus_path: '/files/', upload_path: '/files/up/' } }, 'server.upload_path'],
     ['metrics below the tus path', { metrics: { path: '/files/metrics' } }, 'metrics.path'],
+    ['a per-client storage share that is no size', { limits: { max_promised_bytes_per_client: 'lots' } }, 'limits.max_promised_bytes_per_client'],
+    ['a per-client storage share above 100%', { limits: { max_promised_bytes_per_client: '150%' } }, 'limits.max_promised_bytes_per_client'],
     ['a CORS origin without its scheme', { cors: { allowed_origins: ['chat.example.org'] } }, 'cors.allowed_origins.0'],
     ['a CORS origin with a path', { cors: { allowed_origins: ['https://chat.example.org/app'] } }, 'cors.allowed_origins.0'],
     ['a wildcard inside a CORS origin (it never matched)', { cors: { allowed_origins: ['https://chat.example.org', 'https://*.example.org'] } }, 'cors.allowed_origins.1'],
